@@ -1,0 +1,40 @@
+# neurosim: `make demo` and `make test` are the whole set-up from a fresh clone.
+# Both create .venv with a Python >= 3.12 (jax >= 0.11 needs it), install neurosim into it,
+# then run the demo or the tests.
+
+VENV    := .venv
+VPY     := $(VENV)/bin/python
+STAMP   := $(VENV)/.installed
+# The first Python >= 3.12 found: $(PYTHON) if set, then python3.13/python3.12/python3 on PATH,
+# then pyenv's installed versions.
+PYTHON  ?= $(shell for p in python3.13 python3.12 python3 $$HOME/.pyenv/versions/3.1[2-9]*/bin/python3; do \
+             command -v $$p >/dev/null 2>&1 && $$p -c 'import sys; sys.exit(sys.version_info < (3, 12))' 2>/dev/null \
+             && { command -v $$p; break; }; done)
+PYTEST_ARGS ?= -n 2
+
+.PHONY: demo test install bench bench-peers clean
+
+$(STAMP): pyproject.toml
+	@test -n "$(PYTHON)" || { echo "make: no Python >= 3.12 found (jax >= 0.11 needs it); set PYTHON=/path/to/python3.12"; exit 1; }
+	@echo "make: creating $(VENV) with $(PYTHON)"
+	$(PYTHON) -m venv $(VENV)
+	$(VPY) -m pip install --quiet --upgrade pip
+	$(VPY) -m pip install --quiet -e ".[test]"
+	@touch $(STAMP)
+
+install: $(STAMP)
+
+demo: $(STAMP)
+	$(VENV)/bin/neurosim demo --out out/demo
+
+test: $(STAMP)
+	$(VPY) -m pytest $(PYTEST_ARGS)
+
+bench-peers:
+	bash benchmarks/peers/install.sh
+
+bench: $(STAMP)
+	$(VPY) benchmarks/coba.py --n 4000 --duration 1 --tools neurosim,brian2,brainpy,nest --out out/bench
+
+clean:
+	rm -rf $(VENV) out .pytest_cache

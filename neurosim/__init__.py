@@ -1,0 +1,18 @@
+"""neurosim: a JAX-based, differentiable brain-simulation framework.
+
+A simulation step flows through five stages, one subpackage each:
+``neurons`` -> ``events`` -> ``synapses`` -> (plasticity) -> ``network``; ``inputs`` drive it,
+``analysis`` and ``plot`` read the results. Units: ms, mV, pF, nS, pA, Hz.
+"""
+from . import analysis, builders, events, init, inputs, network, neurons, synapses
+from .events import CSR, propagate
+from .init import Normal, Uniform
+from .network import Input, Network, Population, Projection, Rate, SimResult, Spikes, Trace, init_state, run, simulate, step
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "CSR", "Input", "Network", "Normal", "Population", "Projection", "Rate", "SimResult", "Spikes", "Trace",
+    "Uniform", "analysis", "builders", "events", "init", "init_state", "inputs", "network", "neurons", "propagate",
+    "run", "simulate", "step", "synapses",
+]

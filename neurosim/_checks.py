@@ -1,0 +1,63 @@
+"""Argument checks shared by every module: each raises a ValueError that names the
+argument, the value it got and what was expected."""
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+
+def positive_finite(name: str, value) -> float:
+    """A positive, finite scalar (dt, duration, time constants)."""
+    try:
+        v = float(value)
+    except (TypeError, ValueError):
+        raise ValueError(f"{name} must be a positive finite number, got {value!r}") from None
+    if not math.isfinite(v) or v <= 0:
+        raise ValueError(f"{name} must be a positive finite number, got {value!r}")
+    return v
+
+
+def whole_steps(name: str, value_ms: float, dt: float, minimum: int = 0) -> int:
+    """Convert a time in ms to a whole number of steps of dt, refusing anything else."""
+    v = float(value_ms)
+    if not math.isfinite(v):
+        raise ValueError(f"{name} must be finite, got {value_ms!r}")
+    steps = v / dt
+    n = int(round(steps))
+    if abs(steps - n) > 1e-6 * max(1.0, abs(steps)):
+        raise ValueError(
+            f"{name} = {value_ms!r} ms is not a whole number of steps of dt = {dt!r} ms "
+            f"({steps:.6g} steps); use a multiple of dt, e.g. {n * dt:.6g} ms"
+        )
+    if n < minimum:
+        raise ValueError(
+            f"{name} = {value_ms!r} ms is {n} steps of dt = {dt!r} ms; expected at least {minimum} step(s)"
+        )
+    return n
+
+
+def probability(name: str, value) -> float:
+    v = float(value)
+    if not (0.0 <= v <= 1.0) or not math.isfinite(v):
+        raise ValueError(f"{name} must be a probability in [0, 1], got {value!r}")
+    return v
+
+
+def count(name: str, value, *, minimum: int = 0, maximum: int | None = None) -> int:
+    if isinstance(value, bool) or not isinstance(value, (int, np.integer)):
+        raise ValueError(f"{name} must be an integer, got {value!r}")
+    v = int(value)
+    if v < minimum:
+        raise ValueError(f"{name} must be >= {minimum}, got {v}")
+    if maximum is not None and v > maximum:
+        raise ValueError(f"{name} must be <= {maximum}, got {v}")
+    return v
+
+
+def per_neuron(name: str, value, n: int):
+    """A scalar or an array of shape (n,): the two shapes a per-neuron quantity may take."""
+    shape = np.shape(value)
+    if shape not in ((), (n,), (1,)):
+        raise ValueError(f"{name} must be a scalar or have shape ({n},) for a population of {n}, got shape {shape}")
+    return value

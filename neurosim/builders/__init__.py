@@ -1,0 +1,4 @@
+"""Network builders: wiring and parameter sets, no new mathematics."""
+from .vogels_abbott import coba, cuba
+
+__all__ = ["coba", "cuba"]

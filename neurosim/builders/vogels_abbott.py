@@ -1,0 +1,68 @@
+"""Vogels & Abbott (2005) / Brette et al. (2007) benchmark networks: COBA and CUBA.
+
+N LIF neurons (80 % excitatory, 20 % inhibitory), each ordered pair connected with probability
+p (autapses allowed, as in Brian2), exponential synapses (tau_e = 5 ms, tau_i = 10 ms), one
+population so that each synapse type is a single projection from a slice of it.
+
+COBA (benchmark 1):  C dV/dt = g_L (E_L - V) + g_e (E_e - V) + g_i (E_i - V) + I_bg
+    E_L = -60 mV, E_e = 0 mV, E_i = -80 mV, g_L = 10 nS, C = 200 pF, w_e = 6 nS, w_i = 67 nS
+CUBA (benchmark 2):  C dV/dt = g_L (E_L - V) + I_e + I_i
+    E_L = -49 mV, w_e = 16.2 pA (1.62 mV), w_i = -90 pA (-9 mV)
+Both: V_th = -50 mV, V_reset = -60 mV, 5 ms refractory, V(0) ~ U(-60, -50) mV.
+
+``background_pa``: the constant drive of the speed benchmark (200 pA = 20 mV, as BrainPy's
+and the peers' COBA benchmark use). ``kick``: how self-sustained COBA activity is started
+without background: ``"conductance"`` draws g_e(0) ~ N(4, 1.5) g_L and g_i(0) ~ N(20, 12) g_L
+(Brian 1 style). References: Vogels & Abbott, J. Neurosci. 25:10786 (2005); Brette et al.,
+J. Comput. Neurosci. 23:349 (2007).
+"""
+from __future__ import annotations
+
+from .. import _checks
+from ..events import fixed_probability
+from ..init import Normal, Uniform
+from ..inputs import ConstantCurrent
+from ..network import Input, Network, Population, Projection
+from ..neurons import LIF, LIFParams
+from ..synapses import Synapse, SynapseParams
+
+
+def coba(n: int = 4000, *, p: float | None = None, seed: int = 0, background_pa: float = 200.0,
+         kick: str | None = None, backend: str | None = None) -> Network:
+    """COBA network. ``p`` defaults to min(0.02, 80 / n) (80 synapses per neuron past 4000)."""
+    return _build("coba", n, p, seed, background_pa, kick, backend)
+
+
+def cuba(n: int = 4000, *, p: float | None = None, seed: int = 0, backend: str | None = None) -> Network:
+    """CUBA network (self-driven: E_L = -49 mV lies above threshold)."""
+    return _build("cuba", n, p, seed, 0.0, None, backend)
+
+
+def _build(kind, n, p, seed, background_pa, kick, backend):
+    n = _checks.count("n", n, minimum=5)
+    p = min(0.02, 80.0 / n) if p is None else _checks.probability("p", p)
+    if kick not in (None, "conductance"):
+        raise ValueError(f"kick must be None or 'conductance', got {kick!r}")
+    n_e = int(round(0.8 * n))
+    v_rest = -60.0 if kind == "coba" else -49.0
+    neuron = LIF(v_init=Uniform(-60.0, -50.0))
+    pop = Population("neurons", n, neuron, LIFParams(v_rest=v_rest, v_reset=-60.0, v_th=-50.0, c_m=200.0, g_l=10.0, t_ref=5.0))
+    conn_e = fixed_probability(n_e, n, p, seed=seed)
+    conn_i = fixed_probability(n - n_e, n, p, seed=seed + 1_000_003)
+    if kind == "coba":
+        g_e0 = Normal(40.0, 15.0) if kick else None
+        g_i0 = Normal(200.0, 120.0) if kick else None
+        syn_e = Synapse("exponential", "conductance", g_init=g_e0)
+        syn_i = Synapse("exponential", "conductance", g_init=g_i0)
+        w_e, w_i = 6.0, 67.0
+    else:
+        syn_e = syn_i = Synapse("exponential", "current")
+        w_e, w_i = 16.2, -90.0
+    projections = (
+        Projection("exc", ("neurons", 0, n_e), "neurons", conn_e, w_e, syn_e, SynapseParams(tau=5.0, e_rev=0.0), backend=backend),
+        Projection("inh", ("neurons", n_e, n), "neurons", conn_i, w_i, syn_i, SynapseParams(tau=10.0, e_rev=-80.0), backend=backend),
+    )
+    inputs = ()
+    if background_pa:
+        inputs = (Input("background", "neurons", ConstantCurrent(), ConstantCurrent.Params(background_pa)),)
+    return Network((pop,), projections, inputs)

@@ -1,0 +1,126 @@
+"""Compressed sparse row connectivity, presynaptic-major.
+
+Row ``i`` lists the postsynaptic targets of presynaptic neuron ``i``:
+``indices[indptr[i]:indptr[i+1]]``, sorted ascending and free of duplicates. Weights are not
+part of the connectivity: they are a separate, differentiable (nnz,) array (or one scalar for a
+homogeneous projection) passed next to it.
+
+``CSR`` is a pytree: its index arrays are leaves (so it can be passed into jit), and the sizes
+``n_pre``, ``n_post`` and the longest row ``max_row`` are static aux data.
+"""
+from __future__ import annotations
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+
+@jax.tree_util.register_pytree_node_class
+class CSR:
+    """Connectivity of one projection. Build it with the functions of ``neurosim.events.connect``
+    or with :meth:`CSR.from_arrays`; the constructor checks what it is given."""
+
+    def __init__(self, indptr, indices, n_pre: int, n_post: int, *, rows=None, max_row=None, check=True):
+        if check:
+            indptr, indices = validate_csr(indptr, indices, n_pre, n_post)
+            counts = np.diff(indptr)
+            max_row = int(counts.max()) if counts.size else 0
+            rows = np.repeat(np.arange(n_pre, dtype=np.int32), counts)
+        self.indptr = jnp.asarray(indptr, jnp.int32)
+        self.indices = jnp.asarray(indices, jnp.int32)
+        self.rows = jnp.asarray(rows, jnp.int32)  # presynaptic index of each synapse
+        self.n_pre = int(n_pre)
+        self.n_post = int(n_post)
+        self.max_row = int(max_row)
+
+    @property
+    def nnz(self) -> int:
+        return int(self.indices.shape[0])
+
+    def tree_flatten(self):
+        return (self.indptr, self.indices, self.rows), (self.n_pre, self.n_post, self.max_row)
+
+    @classmethod
+    def tree_unflatten(cls, aux, children):
+        indptr, indices, rows = children
+        n_pre, n_post, max_row = aux
+        return cls(indptr, indices, n_pre, n_post, rows=rows, max_row=max_row, check=False)
+
+    @classmethod
+    def from_arrays(cls, pre, post, n_pre: int, n_post: int, weights=None):
+        """Build from (pre, post[, weights]) triples in any order. Returns ``csr`` or, when
+        ``weights`` is given, ``(csr, weights)`` with the weights reordered to match."""
+        pre = np.asarray(pre)
+        post = np.asarray(post)
+        if pre.ndim != 1 or post.shape != pre.shape:
+            raise ValueError(f"pre and post must be 1-D arrays of equal length, got shapes {pre.shape} and {post.shape}")
+        _check_range("pre", pre, n_pre)
+        _check_range("post", post, n_post)
+        order = np.lexsort((post, pre))
+        pre, post = pre[order], post[order]
+        dup = (np.diff(pre) == 0) & (np.diff(post) == 0)
+        if dup.any():
+            k = int(np.argmax(dup))
+            raise ValueError(f"duplicate synapse ({int(pre[k])} -> {int(post[k])}) in pre/post; each pair may appear once")
+        indptr = np.zeros(n_pre + 1, np.int64)
+        np.cumsum(np.bincount(pre, minlength=n_pre), out=indptr[1:])
+        csr = cls(indptr, post, n_pre, n_post)
+        if weights is None:
+            return csr
+        weights = np.asarray(weights)
+        if weights.shape != (pre.size,):
+            raise ValueError(f"weights must have shape ({pre.size},) to match pre/post, got {weights.shape}")
+        return csr, weights[order]
+
+    def to_dense(self, weights=1.0):
+        """(n_pre, n_post) dense matrix, for tests and small reference computations."""
+        w = jnp.broadcast_to(jnp.asarray(weights), (self.nnz,))
+        return jnp.zeros((self.n_pre, self.n_post), w.dtype).at[self.rows, self.indices].add(w)
+
+    def __repr__(self):
+        return f"CSR(n_pre={self.n_pre}, n_post={self.n_post}, nnz={self.nnz}, max_row={self.max_row})"
+
+
+def _check_range(name, idx, n):
+    if idx.size and (idx.min() < 0 or idx.max() >= n):
+        bad = idx[(idx < 0) | (idx >= n)][0]
+        raise ValueError(f"{name} index {int(bad)} is out of range [0, {n})")
+    if idx.size and not np.issubdtype(idx.dtype, np.integer):
+        raise ValueError(f"{name} must hold integers, got dtype {idx.dtype}")
+
+
+def validate_csr(indptr, indices, n_pre: int, n_post: int):
+    """Check a CSR's arrays; return them as numpy int arrays or raise a ValueError that says
+    what is wrong and where."""
+    indptr = np.asarray(indptr)
+    indices = np.asarray(indices)
+    if n_pre < 0 or n_post < 0:
+        raise ValueError(f"n_pre and n_post must be >= 0, got {n_pre} and {n_post}")
+    if indptr.shape != (n_pre + 1,):
+        raise ValueError(f"indptr must have shape ({n_pre + 1},) for n_pre = {n_pre}, got {indptr.shape}")
+    if indices.ndim != 1:
+        raise ValueError(f"indices must be 1-D, got shape {indices.shape}")
+    for name, arr in (("indptr", indptr), ("indices", indices)):
+        if arr.size and not np.issubdtype(arr.dtype, np.integer):
+            raise ValueError(f"{name} must hold integers, got dtype {arr.dtype}")
+    if indptr[0] != 0 or indptr[-1] != indices.size:
+        raise ValueError(
+            f"indptr must start at 0 and end at len(indices) = {indices.size}, got {int(indptr[0])} and {int(indptr[-1])}"
+        )
+    counts = np.diff(indptr)
+    if (counts < 0).any():
+        row = int(np.argmax(counts < 0))
+        raise ValueError(f"indptr must be non-decreasing; it decreases at row {row}")
+    _check_range("indices", indices, n_post)
+    if indices.size > 1:
+        step = np.diff(indices.astype(np.int64))
+        row_of = np.repeat(np.arange(n_pre), counts)
+        bad = (row_of[1:] == row_of[:-1]) & (step <= 0)
+        if bad.any():
+            k = int(np.argmax(bad))
+            row = int(row_of[k])
+            what = "duplicated" if step[k] == 0 else "unsorted"
+            raise ValueError(f"indices of row {row} are {what}; each row must be sorted ascending without duplicates")
+    if indices.size >= 2**31:
+        raise ValueError(f"more than 2**31 - 1 synapses ({indices.size}) in one projection are not supported")
+    return indptr, indices

@@ -1,0 +1,63 @@
+"""Pure-JAX event propagation: the reference every backend is checked against.
+
+    drive[j] = sum over synapses (i -> j) of  spikes[i] * w[i -> j]
+
+``event_matvec_reference`` is event-driven: it compacts the indices of the presynaptic neurons
+that spiked (at most ``capacity`` of them) and touches only their rows, so a step costs
+O(n_pre + k * max_row) instead of O(nnz), k the smallest capacity tier holding the spikes. When more than ``capacity`` neurons spike in
+one step it takes the full path over every synapse instead, so the answer is always exact.
+
+``matvec_dense_reference`` is the full path (a segment sum over all synapses); it is also the
+rule for tangents, since the derivative with respect to float (surrogate) spikes is not sparse.
+"""
+from __future__ import annotations
+
+import jax
+import jax.numpy as jnp
+
+
+def matvec_dense_reference(indptr, indices, rows, weights, spikes, n_post: int):
+    """Sum over every synapse: O(nnz) work whatever the activity."""
+    w = jnp.broadcast_to(weights, indices.shape)
+    contrib = spikes.astype(w.dtype)[rows] * w
+    return jax.ops.segment_sum(contrib, indices, num_segments=n_post)
+
+
+def _matvec_events(indptr, indices, weights, spikes, n_post: int, capacity: int, max_row: int):
+    n_pre = spikes.shape[0]
+    (active,) = jnp.nonzero(spikes != 0, size=capacity, fill_value=n_pre)
+    padded_ptr = jnp.concatenate([indptr, indptr[-1:]])
+    start = padded_ptr[active]
+    length = padded_ptr[active + 1] - start
+    offset = jnp.arange(max_row, dtype=start.dtype)
+    valid = offset[None, :] < length[:, None]
+    pos = jnp.where(valid, start[:, None] + offset[None, :], 0)
+    post = jnp.where(valid, indices[pos], n_post)  # out-of-range targets are dropped
+    w = jnp.broadcast_to(weights, indices.shape)[pos] if jnp.ndim(weights) else jnp.broadcast_to(weights, pos.shape)
+    s = jnp.concatenate([spikes, jnp.zeros((1,), spikes.dtype)])[active].astype(w.dtype)
+    contrib = jnp.where(valid, s[:, None] * w, 0)
+    return jnp.zeros((n_post,), w.dtype).at[post.ravel()].add(contrib.ravel(), mode="drop")
+
+
+def _tiers(capacity: int) -> list[int]:
+    """Capacities tried from small to large: 16, 64, 256, ... up to ``capacity``."""
+    tiers, c = [], 16
+    while c < capacity:
+        tiers.append(c)
+        c *= 4
+    return tiers + [capacity]
+
+
+def event_matvec_reference(indptr, indices, rows, weights, spikes, n_post: int, capacity: int, max_row: int):
+    """Event-driven spikes x CSR. The step gathers the rows of the spiking neurons through the
+    smallest of a ladder of fixed capacities (16, 64, 256, ... ``capacity``) that holds them,
+    and takes the full path when more than ``capacity`` neurons spike."""
+    if capacity <= 0 or max_row == 0 or indices.shape[0] == 0:
+        return matvec_dense_reference(indptr, indices, rows, weights, spikes, n_post)
+    tiers = _tiers(capacity)
+    n_active = jnp.sum(spikes != 0)
+    branches = [
+        (lambda c: lambda: _matvec_events(indptr, indices, weights, spikes, n_post, c, max_row))(c) for c in tiers
+    ] + [lambda: matvec_dense_reference(indptr, indices, rows, weights, spikes, n_post)]
+    which = jnp.searchsorted(jnp.asarray(tiers), n_active, side="left")
+    return jax.lax.switch(which, branches)

@@ -1,0 +1,100 @@
+"""External drive injected into a population, added to the synaptic current each step.
+
+Every input is a small frozen dataclass with pure methods:
+
+    init(params, n, key)                       -> state
+    current(params, state, t, dt, key, v)      -> (state, i)      i in pA, shape (n,) or ()
+
+``t`` is the step index (an int32 array), so time is explicit state, never global.
+
+- ``ConstantCurrent``: I = amplitude (pA, scalar or per neuron).
+- ``StepCurrent``: piecewise constant; amplitude ``amplitudes[k]`` from ``times_ms[k]`` on
+  (0 before the first time).
+- ``PoissonInput``: each neuron receives ``n_sources`` independent Poisson trains of
+  ``rate_hz``; their spikes are delivered through its own synapse (kinetics and output as in
+  :class:`neurosim.synapses.Synapse`): per step, k ~ Poisson(n_sources rate dt), drive = k w.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import NamedTuple
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from ..synapses import Synapse, SynapseParams
+
+
+class ConstantParams(NamedTuple):
+    amplitude: jax.typing.ArrayLike = 0.0  # pA
+
+
+@dataclass(frozen=True)
+class ConstantCurrent:
+    Params = ConstantParams
+
+    def init(self, params, n, key):
+        return ()
+
+    def current(self, params, state, t, dt, key, v):
+        return state, jnp.asarray(params.amplitude)
+
+
+class StepParams(NamedTuple):
+    amplitudes: jax.Array  # (k,) or (k, n) pA
+
+
+@dataclass(frozen=True, eq=False)
+class StepCurrent:
+    """``times_ms`` (k,) ascending onsets; the amplitudes are parameters (differentiable)."""
+
+    times_ms: tuple
+
+    Params = StepParams
+
+    def __post_init__(self):
+        times = np.asarray(self.times_ms, float)
+        if times.ndim != 1 or times.size == 0 or not np.all(np.isfinite(times)):
+            raise ValueError(f"times_ms must be a non-empty 1-D list of finite times, got {self.times_ms!r}")
+        if np.any(np.diff(times) <= 0):
+            raise ValueError(f"times_ms must be strictly increasing, got {self.times_ms!r}")
+        object.__setattr__(self, "times_ms", tuple(float(x) for x in times))
+
+    def init(self, params, n, key):
+        return ()
+
+    def current(self, params, state, t, dt, key, v):
+        onsets = jnp.asarray(self.times_ms)
+        k = jnp.searchsorted(onsets, t * dt + 0.5 * dt, side="right") - 1
+        amps = jnp.asarray(params.amplitudes)
+        i = jnp.where(k >= 0, amps[jnp.maximum(k, 0)], jnp.zeros_like(amps[0]))
+        return state, i
+
+
+class PoissonInputParams(NamedTuple):
+    rate_hz: jax.typing.ArrayLike = 10.0   # Hz per source
+    weight: jax.typing.ArrayLike = 1.0     # pA (current) or nS (conductance) per spike
+    synapse: SynapseParams = SynapseParams()
+
+
+@dataclass(frozen=True)
+class PoissonInput:
+    n_sources: int = 1
+    synapse: Synapse = field(default_factory=Synapse)
+
+    Params = PoissonInputParams
+
+    def __post_init__(self):
+        if not isinstance(self.n_sources, int) or self.n_sources < 1:
+            raise ValueError(f"n_sources must be a positive integer, got {self.n_sources!r}")
+
+    def init(self, params, n, key):
+        return self.synapse.init(params.synapse, n, key)
+
+    def current(self, params, state, t, dt, key, v):
+        i = self.synapse.current(params.synapse, state, v)
+        lam = self.n_sources * params.rate_hz * dt * 1e-3
+        k = jax.random.poisson(key, jnp.broadcast_to(lam, v.shape)).astype(v.dtype)
+        state = self.synapse.step(params.synapse, state, k * params.weight, dt)
+        return state, i

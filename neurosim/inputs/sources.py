@@ -1,0 +1,96 @@
+"""Spike sources: populations whose 'neurons' emit given or random spikes. They follow the
+neuron-model contract (``init``, ``step``, ``voltage``), so projections leave them like any
+other population.
+
+- ``PoissonSource``: each neuron spikes in a step with probability rate dt (Bernoulli
+  approximation of a Poisson process of ``rate_hz``; keep rate dt << 1).
+- ``SpikeTimes``: neuron ``ids[k]`` spikes in the step that contains ``times_ms[k]``.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import NamedTuple
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+
+class PoissonSourceParams(NamedTuple):
+    rate_hz: jax.typing.ArrayLike = 10.0  # Hz
+
+
+class PoissonSourceState(NamedTuple):
+    key: jax.Array
+
+
+@dataclass(frozen=True)
+class PoissonSource:
+    is_source = True
+    Params = PoissonSourceParams
+    State = PoissonSourceState
+
+    def init(self, params, n, key):
+        return PoissonSourceState(key=key)
+
+    def step(self, params, state, i, dt):
+        key, sub = jax.random.split(state.key)
+        p = params.rate_hz * dt * 1e-3
+        u = jax.random.uniform(sub, jnp.shape(i))  # i: the (n,) input the network passes
+        return PoissonSourceState(key=key), (u < p).astype(jnp.float32)
+
+    @staticmethod
+    def voltage(state):
+        return None
+
+
+class SpikeTimesState(NamedTuple):
+    t: jax.Array  # step index
+
+
+class SpikeTimesParams(NamedTuple):
+    pass
+
+
+@dataclass(frozen=True, eq=False)
+class SpikeTimes:
+    """Spikes given by the user: ``times_ms`` (k,) and ``ids`` (k,) of the source neurons."""
+
+    times_ms: np.ndarray
+    ids: np.ndarray
+
+    is_source = True
+
+    Params = SpikeTimesParams
+    State = SpikeTimesState
+
+    def __post_init__(self):
+        times = np.asarray(self.times_ms, float)
+        ids = np.asarray(self.ids)
+        if times.ndim != 1 or ids.shape != times.shape:
+            raise ValueError(f"times_ms and ids must be 1-D and of equal length, got shapes {times.shape} and {ids.shape}")
+        if times.size and (not np.all(np.isfinite(times)) or times.min() < 0):
+            raise ValueError("times_ms must be finite and >= 0")
+        if ids.size and not np.issubdtype(ids.dtype, np.integer):
+            raise ValueError(f"ids must be integers, got dtype {ids.dtype}")
+        object.__setattr__(self, "times_ms", times)
+        object.__setattr__(self, "ids", ids.astype(np.int32))
+
+    def check_size(self, n: int, where: str) -> None:
+        if self.ids.size and (self.ids.min() < 0 or self.ids.max() >= n):
+            bad = self.ids[(self.ids < 0) | (self.ids >= n)][0]
+            raise ValueError(f"{where}: spike id {int(bad)} is out of range [0, {n})")
+
+    def init(self, params, n, key):
+        self.check_size(n, "SpikeTimes")
+        return SpikeTimesState(t=jnp.zeros((), jnp.int32))
+
+    def step(self, params, state, i, dt):
+        steps = jnp.floor(jnp.asarray(self.times_ms) / dt + 1e-6).astype(jnp.int32)
+        hit = (steps == state.t).astype(jnp.float32)
+        s = jnp.zeros(jnp.shape(i), jnp.float32).at[jnp.asarray(self.ids)].max(hit)
+        return SpikeTimesState(t=state.t + 1), s
+
+    @staticmethod
+    def voltage(state):
+        return None

@@ -1,0 +1,166 @@
+"""Stage 5, the description: populations, projections and inputs, checked once when the
+network is made. Nothing here runs a step; see ``step.py``.
+
+A projection names its source and target by population name, optionally restricted to a
+contiguous slice of neurons: ``"E"`` or ``("neurons", 0, 3200)``.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from .. import _checks
+from ..events import CSR
+from ..neurons import check_params
+from ..synapses import Synapse, SynapseParams
+
+
+@dataclass(frozen=True, eq=False)
+class Population:
+    """``n`` neurons of one model. ``params`` defaults to the model's default parameters."""
+
+    name: str
+    n: int
+    model: object
+    params: object = None
+
+    def __post_init__(self):
+        _checks.count(f"Population {self.name!r}: n", self.n, minimum=1)
+        if self.params is None:
+            object.__setattr__(self, "params", self.model.Params())
+        if not isinstance(self.params, self.model.Params):
+            raise ValueError(
+                f"Population {self.name!r}: params must be a {self.model.Params.__name__}, got {type(self.params).__name__}"
+            )
+        check_params(self.params, self.n, f"Population {self.name!r} params")
+
+
+@dataclass(frozen=True, eq=False)
+class Projection:
+    """Spikes of ``pre`` delivered through ``conn`` (a CSR of shape pre x post) with
+    ``weights`` (scalar or (nnz,)) into a synapse on ``post``, after ``delay_ms`` (a whole
+    number of steps, at least one; None means one step)."""
+
+    name: str
+    pre: object
+    post: object
+    conn: CSR
+    weights: object = 1.0
+    synapse: Synapse = field(default_factory=Synapse)
+    syn_params: SynapseParams = SynapseParams()
+    delay_ms: float | None = None
+    backend: str | None = None
+    capacity: int | None = None
+
+
+@dataclass(frozen=True, eq=False)
+class Input:
+    """An external drive (``neurosim.inputs``) into population ``target``."""
+
+    name: str
+    target: object
+    source: object
+    params: object = None
+
+    def __post_init__(self):
+        if self.params is None:
+            object.__setattr__(self, "params", self.source.Params())
+
+
+def _parse_ref(ref, pops: dict, what: str):
+    """('pop', start, stop) for a population name or an explicit slice."""
+    if isinstance(ref, str):
+        name, start, stop = ref, 0, None
+    elif isinstance(ref, tuple) and len(ref) == 3 and isinstance(ref[0], str):
+        name, start, stop = ref
+    else:
+        raise ValueError(f"{what} must be a population name or (name, start, stop), got {ref!r}")
+    if name not in pops:
+        raise ValueError(f"{what} names population {name!r}, which does not exist; populations: {sorted(pops)}")
+    n = pops[name].n
+    stop = n if stop is None else stop
+    if not (0 <= start < stop <= n):
+        raise ValueError(f"{what} slice [{start}, {stop}) is not inside population {name!r} of {n} neurons")
+    return name, int(start), int(stop)
+
+
+@dataclass(frozen=True, eq=False)
+class Network:
+    """A checked network: populations, projections and inputs, each with a unique name."""
+
+    populations: tuple
+    projections: tuple = ()
+    inputs: tuple = ()
+
+    def __post_init__(self):
+        object.__setattr__(self, "populations", tuple(self.populations))
+        object.__setattr__(self, "projections", tuple(self.projections))
+        object.__setattr__(self, "inputs", tuple(self.inputs))
+        names = [x.name for x in self.populations + self.projections + self.inputs]
+        dup = {x for x in names if names.count(x) > 1}
+        if dup:
+            raise ValueError(f"names must be unique across populations, projections and inputs; repeated: {sorted(dup)}")
+        pops = {p.name: p for p in self.populations}
+        refs = {}
+        for pr in self.projections:
+            pre = _parse_ref(pr.pre, pops, f"Projection {pr.name!r}: pre")
+            post = _parse_ref(pr.post, pops, f"Projection {pr.name!r}: post")
+            if not isinstance(pr.conn, CSR):
+                raise ValueError(f"Projection {pr.name!r}: conn must be a CSR, got {type(pr.conn).__name__}")
+            if (pr.conn.n_pre, pr.conn.n_post) != (pre[2] - pre[1], post[2] - post[1]):
+                raise ValueError(
+                    f"Projection {pr.name!r}: conn is {pr.conn.n_pre} x {pr.conn.n_post} but pre {pr.pre!r} has "
+                    f"{pre[2] - pre[1]} neurons and post {pr.post!r} has {post[2] - post[1]}"
+                )
+            w_shape = np.shape(pr.weights)
+            if w_shape not in ((), (pr.conn.nnz,)):
+                raise ValueError(
+                    f"Projection {pr.name!r}: weights must be a scalar or have shape ({pr.conn.nnz},), got {w_shape}"
+                )
+            if getattr(pops[post[0]].model, "is_source", False):
+                raise ValueError(f"Projection {pr.name!r}: post population {post[0]!r} is a spike source and cannot receive input")
+            refs[pr.name] = (pre, post)
+        for inp in self.inputs:
+            tgt = _parse_ref(inp.target, pops, f"Input {inp.name!r}: target")
+            n = tgt[2] - tgt[1]
+            for f, v in zip(inp.params._fields, inp.params):
+                if f == "synapse":
+                    continue
+                shape = np.shape(v)
+                ok = shape in ((), (n,)) or (f == "amplitudes" and len(shape) in (1, 2) and shape[1:] in ((), (n,)))
+                if not ok:
+                    raise ValueError(
+                        f"Input {inp.name!r}: {f} has shape {shape}, which does not match target {inp.target!r} of {n} neurons"
+                    )
+            if hasattr(inp.params, "amplitudes") and np.shape(inp.params.amplitudes)[0] != len(inp.source.times_ms):
+                raise ValueError(
+                    f"Input {inp.name!r}: amplitudes has {np.shape(inp.params.amplitudes)[0]} rows but times_ms has "
+                    f"{len(inp.source.times_ms)} entries"
+                )
+            if getattr(pops[tgt[0]].model, "is_source", False):
+                raise ValueError(f"Input {inp.name!r}: target {tgt[0]!r} is a spike source and cannot receive input")
+            refs[inp.name] = (tgt,)
+        object.__setattr__(self, "_refs", refs)
+        object.__setattr__(self, "_pops", pops)
+        object.__setattr__(self, "_cache", {})
+
+    def population(self, name: str) -> Population:
+        if name not in self._pops:
+            raise ValueError(f"no population named {name!r}; populations: {sorted(self._pops)}")
+        return self._pops[name]
+
+    def params(self) -> dict:
+        """The differentiable parameters as a pytree of dicts, initialised from the description.
+        Change leaves (e.g. with ``dict`` updates or ``jax.tree.map``) and pass it to
+        ``simulate``/``run``; the structure must stay the same."""
+        return {
+            "neurons": {p.name: p.params for p in self.populations},
+            "projections": {
+                pr.name: {"weights": jnp.asarray(pr.weights, jnp.float32), "synapse": pr.syn_params}
+                for pr in self.projections
+            },
+            "inputs": {inp.name: inp.params for inp in self.inputs},
+        }

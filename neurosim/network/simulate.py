@@ -1,0 +1,232 @@
+"""Stage 5, the loop: ``run`` (pure, for jit/vmap/grad) and ``simulate`` (the user's driver:
+chunks, monitors, progress, numpy results).
+
+``run(net, params, state, n_steps, dt)`` is ``lax.scan`` over :func:`step`; it returns the final
+state and every population's spikes as a (n_steps, n) float array, so it can be vmapped over
+parameter sets and differentiated through (surrogate gradients).
+
+``simulate`` runs long simulations in chunks of ``chunk_steps`` so device memory stays bounded,
+keeps monitors on the device within a chunk, and returns a :class:`SimResult`.
+"""
+from __future__ import annotations
+
+import math
+import sys
+import time
+from dataclasses import dataclass, field
+from functools import reduce
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from .. import _checks
+from .model import Network
+from .monitors import Rate, Spikes, Trace, check_monitors
+from .step import NetworkState, init_state, step
+
+
+def run(net: Network, params: dict, state: NetworkState, n_steps: int, dt: float):
+    """Pure simulation of ``n_steps``: returns ``(final_state, spikes)`` with spikes a dict of
+    (n_steps, n) arrays. jit, vmap and grad compose with it."""
+    def body(s, _):
+        return step(net, params, s, dt)
+
+    return jax.lax.scan(body, state, None, length=n_steps)
+
+
+@dataclass
+class SimResult:
+    """Numpy results with their time axes (ms). ``spikes[pop] = (times_ms, ids)``;
+    ``traces["pop.var"] = (t_ms, values (T, k), ids)``; ``rates[pop] = (t_ms, rate_hz)``."""
+
+    dt: float
+    t_start: float
+    duration: float
+    spikes: dict = field(default_factory=dict)
+    traces: dict = field(default_factory=dict)
+    rates: dict = field(default_factory=dict)
+    state: NetworkState | None = None
+    timings: dict = field(default_factory=dict)
+    sizes: dict = field(default_factory=dict)
+
+    @property
+    def t_stop(self) -> float:
+        return self.t_start + self.duration
+
+
+def _bytes_per_step(net, monitors, g):
+    b = 0
+    for m in monitors:
+        n = net.population(m.pop).n
+        if isinstance(m, Spikes):
+            b += (n + 7) // 8
+        elif isinstance(m, Rate):
+            b += 4
+        else:
+            b += 4 * (n if m.ids is None else len(m.ids)) / g
+    return max(b, 1)
+
+
+class _Progress:
+    def __init__(self, total_ms, enabled):
+        self.total, self.enabled, self.t0 = total_ms, enabled, time.perf_counter()
+
+    def update(self, done_ms):
+        if not self.enabled:
+            return
+        frac = done_ms / self.total
+        bar = "#" * int(30 * frac)
+        elapsed = time.perf_counter() - self.t0
+        eta = elapsed * (1 - frac) / frac if frac > 0 else float("nan")
+        sys.stderr.write(f"\rsimulate [{bar:<30}] {100 * frac:5.1f}%  {done_ms / 1e3:.3f}/{self.total / 1e3:.3f} s  "
+                         f"elapsed {elapsed:.1f} s  eta {eta:.1f} s")
+        if frac >= 1:
+            sys.stderr.write("\n")
+        sys.stderr.flush()
+
+
+def _make_chunk(net, monitors, dt, n_blocks, g, record_traces):
+    """A jitted function advancing ``n_blocks * g`` steps and returning the monitors' outputs."""
+    traces = [m for m in monitors if isinstance(m, Trace)] if record_traces else []
+    spikes_pops = sorted({m.pop for m in monitors if isinstance(m, Spikes)})
+    rate_pops = sorted({m.pop for m in monitors if isinstance(m, Rate)})
+    n_of = {p.name: p.n for p in net.populations}
+
+    def inner(carry, _):
+        params, s = carry
+        s, spk = step(net, params, s, dt)
+        out = {
+            "spikes": {p: jnp.packbits(spk[p] > 0) for p in spikes_pops},
+            "rates": {p: jnp.sum(spk[p]) / (n_of[p] * dt * 1e-3) for p in rate_pops},
+        }
+        return (params, s), out
+
+    def outer(carry, _):
+        params, s = carry
+        rec = {}
+        for m in traces:
+            x = getattr(s.neurons[m.pop], m.var)
+            rec[m.key] = x if m.ids is None else x[jnp.asarray(m.ids)]
+        carry, out = jax.lax.scan(inner, carry, None, length=g)
+        return carry, (rec, out)
+
+    def chunk(params, s):
+        (params, s), (rec, out) = jax.lax.scan(outer, (params, s), None, length=n_blocks)
+        return s, rec, out
+
+    return jax.jit(chunk)
+
+
+def simulate(
+    net: Network,
+    duration: float,
+    dt: float = 0.1,
+    *,
+    params: dict | None = None,
+    key=0,
+    state: NetworkState | None = None,
+    monitors=(),
+    chunk_steps: int | None = None,
+    max_chunk_bytes: float = 256e6,
+    progress: bool | None = None,
+) -> SimResult:
+    """Simulate ``duration`` ms with step ``dt`` ms.
+
+    ``params`` defaults to ``net.params()``; ``state`` (to continue a run) defaults to a fresh
+    state drawn from ``key``. ``duration`` must be a whole number of steps. Compiled chunks are
+    cached on the network, so calling again with the same shapes does not recompile.
+    ``progress``: None shows a progress bar when the run has several chunks and stderr is a
+    terminal.
+    """
+    dt = _checks.positive_finite("dt", dt)
+    duration = _checks.positive_finite("duration", duration)
+    n_steps = _checks.whole_steps("duration", duration, dt, minimum=1)
+    t_build = time.perf_counter()
+    params = net.params() if params is None else params
+    if state is None:
+        state = init_state(net, params, key, dt)
+    check_monitors(net, monitors, state)
+    t_start = float(state.t) * dt
+    everys = [m.every for m in monitors if isinstance(m, Trace)]
+    g = reduce(math.gcd, everys) if everys else 1
+    if chunk_steps is None:
+        chunk_steps = int(max_chunk_bytes // _bytes_per_step(net, monitors, g))
+        chunk_steps = max(g, min(chunk_steps, 20_000))
+    else:
+        chunk_steps = _checks.count("chunk_steps", chunk_steps, minimum=1)
+    chunk_blocks = max(1, min(chunk_steps // g, n_steps // g))
+    n_full, rest = divmod(n_steps, chunk_blocks * g)
+    plan = [(chunk_blocks, g, True)] * n_full
+    tail_blocks, tail_steps = divmod(rest, g)
+    if tail_blocks:
+        plan.append((tail_blocks, g, True))
+    if tail_steps:
+        plan.append((tail_steps, 1, False))
+    if progress is None:
+        progress = len(plan) > 1 and sys.stderr.isatty()
+    bar = _Progress(duration, bool(progress))
+    build_s = time.perf_counter() - t_build
+
+    outputs, compile_s, run_s, done = [], 0.0, 0.0, 0
+    for n_blocks, gg, rec in plan:
+        cache_key = (_signature(params, state), _describe(monitors), dt, n_blocks, gg, rec)
+        fn = net._cache.get(cache_key)
+        if fn is None:
+            t0 = time.perf_counter()
+            fn = _make_chunk(net, monitors, dt, n_blocks, gg, rec).lower(params, state).compile()
+            compile_s += time.perf_counter() - t0
+            net._cache[cache_key] = fn
+        t0 = time.perf_counter()
+        state, traces, out = fn(params, state)
+        out = jax.device_get(out)
+        traces = jax.device_get(traces)
+        run_s += time.perf_counter() - t0
+        outputs.append((done, n_blocks, gg, traces, out))
+        done += n_blocks * gg
+        bar.update(done * dt)
+    res = SimResult(dt=dt, t_start=t_start, duration=duration, state=state,
+                    timings={"build_s": build_s, "compile_s": compile_s, "run_s": run_s})
+    _collect(res, net, monitors, outputs, t_start, dt)
+    return res
+
+
+def _signature(params, state):
+    leaves, tree = jax.tree.flatten((params, state))
+    return tree, tuple((np.shape(x), str(jnp.result_type(x))) for x in leaves)
+
+
+def _describe(monitors):
+    return tuple(
+        (type(m).__name__, m.pop, getattr(m, "var", None), getattr(m, "every", None),
+         None if getattr(m, "ids", None) is None else tuple(np.asarray(m.ids).tolist()))
+        for m in monitors
+    )
+
+
+def _collect(res, net, monitors, outputs, t_start, dt):
+    for m in monitors:
+        n = net.population(m.pop).n
+        if isinstance(m, Spikes):
+            times, ids = [], []
+            for done, n_blocks, gg, _, out in outputs:
+                bits = np.unpackbits(out["spikes"][m.pop].reshape(n_blocks * gg, -1), axis=1, count=n)
+                k, i = np.nonzero(bits)
+                times.append(t_start + (done + k) * dt)
+                ids.append(i)
+            res.spikes[m.pop] = (np.concatenate(times), np.concatenate(ids).astype(np.int64))
+            res.sizes[m.pop] = n
+        elif isinstance(m, Rate):
+            rate = np.concatenate([out["rates"][m.pop].reshape(-1) for *_, out in outputs])
+            res.rates[m.pop] = (t_start + np.arange(rate.size) * dt, rate)
+        else:
+            ts, vs = [], []
+            for done, n_blocks, gg, traces, _ in outputs:
+                if m.key not in traces:
+                    continue
+                idx = np.arange(n_blocks) * gg + done
+                keep = idx % m.every == 0
+                ts.append(t_start + idx[keep] * dt)
+                vs.append(np.asarray(traces[m.key])[keep])
+            ids = np.arange(n) if m.ids is None else np.asarray(m.ids)
+            res.traces[m.key] = (np.concatenate(ts), np.concatenate(vs), ids)

@@ -1,0 +1,11 @@
+"""Stage 1 of a step: neuron models, ``(params, state, input, dt) -> (state, spikes)``."""
+from .adex import AdEx, AdExParams, AdExState
+from .base import check_params
+from .izhikevich import IZHIKEVICH_TYPES, Izhikevich, IzhikevichParams, IzhikevichState
+from .lif import LIF, LIFParams, LIFState
+from .spike import spike
+
+__all__ = [
+    "AdEx", "AdExParams", "AdExState", "IZHIKEVICH_TYPES", "Izhikevich", "IzhikevichParams",
+    "IzhikevichState", "LIF", "LIFParams", "LIFState", "check_params", "spike",
+]

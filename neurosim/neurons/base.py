@@ -1,0 +1,40 @@
+"""What every neuron model shares: the parameter-shape check and the reset helper.
+
+A neuron model is a small frozen dataclass whose fields are *options* (static data such as
+the integrator or the initial-voltage rule) and whose methods are pure functions:
+
+    init(params, n, key)          -> state           (a NamedTuple of (n,) arrays)
+    step(params, state, i, dt)    -> (state, spikes) (spikes: float 0/1, shape (n,))
+    voltage(state)                -> membrane potential in mV (used by conductance synapses)
+
+``params`` is a NamedTuple whose leaves are scalars or (n,) arrays; they are the
+differentiable quantities. Units: ms, mV, pF, nS, pA.
+"""
+from __future__ import annotations
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from .. import _checks
+from ..init import draw
+
+
+def check_params(params, n: int, where: str) -> None:
+    """Every leaf of a neuron-params NamedTuple is a scalar or has shape (n,)."""
+    for field, value in zip(params._fields, params):
+        _checks.per_neuron(f"{where}.{field}", value, n)
+        if not np.all(np.isfinite(np.asarray(value))):
+            raise ValueError(f"{where}.{field} must be finite, got {value!r}")
+
+
+def reset(value, target, spikes):
+    """``target`` where a spike occurred, ``value`` elsewhere. The spike's surrogate gradient
+    does not flow through the reset (the common 'detached reset' choice)."""
+    s = jax.lax.stop_gradient(spikes)
+    return value * (1.0 - s) + target * s
+
+
+def initial_voltage(rule, default, n: int, key, dtype=jnp.float32):
+    """Initial membrane potential: see :mod:`neurosim.init` for the rules."""
+    return draw(rule, default, n, key, dtype)
