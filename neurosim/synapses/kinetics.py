@@ -7,7 +7,10 @@ kinetics = "exponential" (instant rise, decay tau):
     dg/dt = -g / tau ;          on delivery: g += w
 kinetics = "alpha" (rise and decay tau, peak w at t = tau after a single event):
     dx/dt = -x / tau ;  dg/dt = (x - g) / tau ;   on delivery: x += e w
-Both are integrated exactly between deliveries (g(t) = (g0 + x0 t / tau) exp(-t / tau) for alpha).
+kinetics = "delta" (no memory): g = the drive delivered in the previous step, for one step only
+    (Izhikevich's net.m: a spike adds its weight to the next step's current; tau is unused).
+Exponential and alpha are integrated exactly between deliveries
+(g(t) = (g0 + x0 t / tau) exp(-t / tau) for alpha).
 
 output = "current" (CUBA):        I = g                 (g and w in pA)
 output = "conductance" (COBA):    I = g (E_rev - V)     (g and w in nS, E_rev and V in mV)
@@ -27,7 +30,7 @@ import jax.numpy as jnp
 
 from ..init import draw
 
-KINETICS = ("exponential", "alpha")
+KINETICS = ("exponential", "alpha", "delta")
 OUTPUTS = ("current", "conductance")
 
 
@@ -69,6 +72,8 @@ class Synapse:
         return state.g * (params.e_rev - v)
 
     def step(self, params: SynapseParams, state: SynapseState, drive, dt) -> SynapseState:
+        if self.kinetics == "delta":
+            return SynapseState(g=jnp.broadcast_to(drive, state.g.shape).astype(state.g.dtype), x=state.x)
         decay = jnp.exp(-dt / params.tau)
         if self.kinetics == "exponential":
             return SynapseState(g=state.g * decay + drive, x=state.x)
