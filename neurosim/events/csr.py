@@ -42,9 +42,11 @@ class CSR:
 
     @classmethod
     def tree_unflatten(cls, aux, children):
-        indptr, indices, rows = children
-        n_pre, n_post, max_row = aux
-        return cls(indptr, indices, n_pre, n_post, rows=rows, max_row=max_row, check=False)
+        # Leaves may be tracers or other placeholders: set them as they are, converting nothing.
+        obj = object.__new__(cls)
+        obj.indptr, obj.indices, obj.rows = children
+        obj.n_pre, obj.n_post, obj.max_row = aux
+        return obj
 
     @classmethod
     def from_arrays(cls, pre, post, n_pre: int, n_post: int, weights=None):

@@ -152,6 +152,10 @@ class Network:
             raise ValueError(f"no population named {name!r}; populations: {sorted(self._pops)}")
         return self._pops[name]
 
+    def connectivity(self) -> dict:
+        """Projection name -> CSR: the non-differentiable arrays a step reads."""
+        return {pr.name: pr.conn for pr in self.projections}
+
     def params(self) -> dict:
         """The differentiable parameters as a pytree of dicts, initialised from the description.
         Change leaves (e.g. with ``dict`` updates or ``jax.tree.map``) and pass it to

@@ -26,11 +26,15 @@ from .monitors import Rate, Spikes, Trace, check_monitors
 from .step import NetworkState, init_state, step
 
 
-def run(net: Network, params: dict, state: NetworkState, n_steps: int, dt: float):
+def run(net: Network, params: dict, state: NetworkState, n_steps: int, dt: float, conns: dict | None = None):
     """Pure simulation of ``n_steps``: returns ``(final_state, spikes)`` with spikes a dict of
-    (n_steps, n) arrays. jit, vmap and grad compose with it."""
+    (n_steps, n) arrays. jit, vmap and grad compose with it. Under ``jax.jit`` of a large
+    network, pass ``conns=net.connectivity()`` as an argument of the jitted function so the
+    connectivity is not compiled in as constants."""
+    conns = net.connectivity() if conns is None else conns
+
     def body(s, _):
-        return step(net, params, s, dt)
+        return step(net, params, s, dt, conns)
 
     return jax.lax.scan(body, state, None, length=n_steps)
 
@@ -93,26 +97,26 @@ def _make_chunk(net, monitors, dt, n_blocks, g, record_traces):
     rate_pops = sorted({m.pop for m in monitors if isinstance(m, Rate)})
     n_of = {p.name: p.n for p in net.populations}
 
-    def inner(carry, _):
-        params, s = carry
-        s, spk = step(net, params, s, dt)
-        out = {
-            "spikes": {p: jnp.packbits(spk[p] > 0) for p in spikes_pops},
-            "rates": {p: jnp.sum(spk[p]) / (n_of[p] * dt * 1e-3) for p in rate_pops},
-        }
-        return (params, s), out
+    def chunk(params, s, conns):
+        # params and conns are arguments of the jitted function, so the scans close over
+        # tracers, not constants: large connectivity is not compiled into the program.
+        def inner(s, _):
+            s, spk = step(net, params, s, dt, conns)
+            out = {
+                "spikes": {p: jnp.packbits(spk[p] > 0) for p in spikes_pops},
+                "rates": {p: jnp.sum(spk[p]) / (n_of[p] * dt * 1e-3) for p in rate_pops},
+            }
+            return s, out
 
-    def outer(carry, _):
-        params, s = carry
-        rec = {}
-        for m in traces:
-            x = getattr(s.neurons[m.pop], m.var)
-            rec[m.key] = x if m.ids is None else x[jnp.asarray(m.ids)]
-        carry, out = jax.lax.scan(inner, carry, None, length=g)
-        return carry, (rec, out)
+        def outer(s, _):
+            rec = {}
+            for m in traces:
+                x = getattr(s.neurons[m.pop], m.var)
+                rec[m.key] = x if m.ids is None else x[jnp.asarray(m.ids)]
+            s, out = jax.lax.scan(inner, s, None, length=g)
+            return s, (rec, out)
 
-    def chunk(params, s):
-        (params, s), (rec, out) = jax.lax.scan(outer, (params, s), None, length=n_blocks)
+        s, (rec, out) = jax.lax.scan(outer, s, None, length=n_blocks)
         return s, rec, out
 
     return jax.jit(chunk)
@@ -166,6 +170,7 @@ def simulate(
     if progress is None:
         progress = len(plan) > 1 and sys.stderr.isatty()
     bar = _Progress(duration, bool(progress))
+    conns = net.connectivity()
     build_s = time.perf_counter() - t_build
 
     outputs, compile_s, run_s, done = [], 0.0, 0.0, 0
@@ -174,11 +179,11 @@ def simulate(
         fn = net._cache.get(cache_key)
         if fn is None:
             t0 = time.perf_counter()
-            fn = _make_chunk(net, monitors, dt, n_blocks, gg, rec).lower(params, state).compile()
+            fn = _make_chunk(net, monitors, dt, n_blocks, gg, rec).lower(params, state, conns).compile()
             compile_s += time.perf_counter() - t0
             net._cache[cache_key] = fn
         t0 = time.perf_counter()
-        state, traces, out = fn(params, state)
+        state, traces, out = fn(params, state, conns)
         out = jax.device_get(out)
         traces = jax.device_get(traces)
         run_s += time.perf_counter() - t0

@@ -68,8 +68,13 @@ def _add(total, value, start, stop, n):
     return total.at[start:stop].add(value)
 
 
-def step(net: Network, params: dict, state: NetworkState, dt: float):
-    """Advance by one step. Returns ``(state, spikes)``; spikes: population name -> (n,) float."""
+def step(net: Network, params: dict, state: NetworkState, dt: float, conns: dict | None = None):
+    """Advance by one step. Returns ``(state, spikes)``; spikes: population name -> (n,) float.
+
+    ``conns`` (projection name -> CSR, default ``net.connectivity()``) lets a jitted caller pass
+    the connectivity as arguments instead of baking its index arrays into the program as
+    constants (which makes large programs slow to compile)."""
+    conns = net.connectivity() if conns is None else conns
     key, sub = jax.random.split(state.key)
     # 1. currents, from the state at the start of the step
     v = {p.name: p.model.voltage(state.neurons[p.name]) for p in net.populations}
@@ -108,6 +113,6 @@ def step(net: Network, params: dict, state: NetworkState, dt: float):
             delayed = s
             delays[pr.name] = buf
         pp = params["projections"][pr.name]
-        drive = propagate(pr.conn, pp["weights"], delayed, backend=pr.backend, capacity=pr.capacity)
+        drive = propagate(conns[pr.name], pp["weights"], delayed, backend=pr.backend, capacity=pr.capacity)
         synapses[pr.name] = pr.synapse.step(pp["synapse"], state.synapses[pr.name], drive, dt)
     return NetworkState(state.t + 1, key, neurons, synapses, delays, inputs), spikes
