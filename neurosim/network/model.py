@@ -13,7 +13,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from .. import _checks
-from ..events import CSR
+from ..events import CSR, available_backends
 from ..neurons import check_params
 from ..synapses import Synapse, SynapseParams
 
@@ -29,6 +29,7 @@ class Population:
 
     def __post_init__(self):
         _checks.count(f"Population {self.name!r}: n", self.n, minimum=1)
+        _instance(self.model, f"Population {self.name!r}: model", "LIF()")
         if self.params is None:
             object.__setattr__(self, "params", self.model.Params())
         if not isinstance(self.params, self.model.Params):
@@ -55,6 +56,18 @@ class Projection:
     backend: str | None = None
     capacity: int | None = None
 
+    def __post_init__(self):
+        where = f"Projection {self.name!r}"
+        if not isinstance(self.synapse, Synapse):
+            raise ValueError(f"{where}: synapse must be a Synapse instance, e.g. Synapse('exponential', 'current'), got {self.synapse!r}")
+        if not isinstance(self.syn_params, SynapseParams):
+            raise ValueError(f"{where}: syn_params must be a SynapseParams, e.g. SynapseParams(tau=5.0), got {self.syn_params!r}")
+        check_params(self.syn_params, 1, f"{where}: syn_params")
+        if not np.all(np.isfinite(np.asarray(self.weights))):
+            raise ValueError(f"{where}: weights must be finite")
+        if self.backend is not None and self.backend not in available_backends():
+            raise ValueError(f"{where}: backend must be one of {available_backends()} or None, got {self.backend!r}")
+
 
 @dataclass(frozen=True, eq=False)
 class Input:
@@ -66,8 +79,19 @@ class Input:
     params: object = None
 
     def __post_init__(self):
+        _instance(self.source, f"Input {self.name!r}: source", "ConstantCurrent()")
         if self.params is None:
             object.__setattr__(self, "params", self.source.Params())
+        if not isinstance(self.params, self.source.Params):
+            raise ValueError(
+                f"Input {self.name!r}: params must be a {type(self.source).__name__}.Params "
+                f"({self.source.Params.__name__}), got {self.params!r}"
+            )
+
+
+def _instance(obj, what, example):
+    if isinstance(obj, type):
+        raise ValueError(f"{what} must be an instance, not the class {obj.__name__}; e.g. {example}")
 
 
 def _parse_ref(ref, pops: dict, what: str):
@@ -96,6 +120,13 @@ class Network:
     inputs: tuple = ()
 
     def __post_init__(self):
+        for what, kind in (("populations", Population), ("projections", Projection), ("inputs", Input)):
+            items = getattr(self, what)
+            if isinstance(items, kind) or not isinstance(items, (list, tuple)):
+                raise ValueError(f"Network: {what} must be a list of {kind.__name__} objects, got {items!r}")
+            for x in items:
+                if not isinstance(x, kind):
+                    raise ValueError(f"Network: every item of {what} must be a {kind.__name__}, got {x!r}")
         object.__setattr__(self, "populations", tuple(self.populations))
         object.__setattr__(self, "projections", tuple(self.projections))
         object.__setattr__(self, "inputs", tuple(self.inputs))

@@ -147,7 +147,9 @@ def simulate(
     duration = _checks.positive_finite("duration", duration)
     n_steps = _checks.whole_steps("duration", duration, dt, minimum=1)
     t_build = time.perf_counter()
-    params = net.params() if params is None else params
+    if isinstance(monitors, (Spikes, Trace, Rate)):
+        monitors = [monitors]
+    params = net.params() if params is None else check_structure(net, params)
     if state is None:
         state = init_state(net, params, key, dt)
     check_monitors(net, monitors, state)
@@ -166,7 +168,7 @@ def simulate(
     if tail_blocks:
         plan.append((tail_blocks, g, True))
     if tail_steps:
-        plan.append((tail_steps, 1, False))
+        plan.append((tail_steps, 1, True))
     if progress is None:
         progress = len(plan) > 1 and sys.stderr.isatty()
     bar = _Progress(duration, bool(progress))
@@ -194,6 +196,20 @@ def simulate(
                     timings={"build_s": build_s, "compile_s": compile_s, "run_s": run_s})
     _collect(res, net, monitors, outputs, t_start, dt)
     return res
+
+
+def check_structure(net: Network, params: dict) -> dict:
+    """``params`` must have the structure of ``net.params()`` (leaves may differ in value)."""
+    expected = jax.tree.structure(net.params())
+    got = jax.tree.structure(params)
+    if got != expected:
+        missing = []
+        for group, ref in net.params().items():
+            have = params.get(group, {}) if isinstance(params, dict) else {}
+            missing += [f"{group}/{k}" for k in ref if k not in have]
+        hint = f"; missing: {missing}" if missing else ""
+        raise ValueError(f"params must have the structure of net.params(){hint}; got {got}, expected {expected}")
+    return params
 
 
 def _signature(params, state):

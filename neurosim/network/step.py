@@ -12,6 +12,7 @@ Delays are ring buffers of presynaptic spike vectors, ``delay - 1`` deep.
 """
 from __future__ import annotations
 
+import numbers
 from typing import NamedTuple
 
 import jax
@@ -44,8 +45,8 @@ def delay_steps(net: Network, dt: float) -> dict:
 def init_state(net: Network, params: dict, key, dt: float) -> NetworkState:
     """The state at t = 0 (initial values drawn from ``key``)."""
     dt = _checks.positive_finite("dt", dt)
-    if isinstance(key, int):
-        key = jax.random.key(key)
+    if isinstance(key, numbers.Integral):
+        key = jax.random.key(int(key))
     keys = jax.random.split(key, 3)
     k_pop = jax.random.split(keys[0], len(net.populations))
     neurons = {p.name: p.model.init(params["neurons"][p.name], p.n, k) for p, k in zip(net.populations, k_pop)}

@@ -35,6 +35,9 @@ class AdExParams(NamedTuple):
     t_ref: jax.typing.ArrayLike = 0.0      # ms
     slope: jax.typing.ArrayLike = 0.5      # 1/mV, surrogate sharpness
 
+    POSITIVE = ("c_m", "g_l", "delta_t", "tau_w")
+    NON_NEGATIVE = ("t_ref", "slope")
+
 
 class AdExState(NamedTuple):
     v: jax.Array       # (n,) mV

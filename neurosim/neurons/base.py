@@ -21,11 +21,17 @@ from ..init import draw
 
 
 def check_params(params, n: int, where: str) -> None:
-    """Every leaf of a neuron-params NamedTuple is a scalar or has shape (n,)."""
+    """Every leaf of a params NamedTuple is a finite scalar or (n,) array, and the fields the
+    class lists in ``POSITIVE`` / ``NON_NEGATIVE`` have that sign."""
     for field, value in zip(params._fields, params):
         _checks.per_neuron(f"{where}.{field}", value, n)
-        if not np.all(np.isfinite(np.asarray(value))):
+        arr = np.asarray(value)
+        if not np.all(np.isfinite(arr)):
             raise ValueError(f"{where}.{field} must be finite, got {value!r}")
+        if field in getattr(params, "POSITIVE", ()) and not np.all(arr > 0):
+            raise ValueError(f"{where}.{field} must be > 0, got {value!r}")
+        if field in getattr(params, "NON_NEGATIVE", ()) and not np.all(arr >= 0):
+            raise ValueError(f"{where}.{field} must be >= 0, got {value!r}")
 
 
 def reset(value, target, spikes):

@@ -33,6 +33,8 @@ class IzhikevichParams(NamedTuple):
     v_peak: jax.typing.ArrayLike = 30.0  # mV, spike cut-off
     slope: jax.typing.ArrayLike = 0.1    # 1/mV, surrogate sharpness
 
+    NON_NEGATIVE = ("slope",)
+
 
 class IzhikevichState(NamedTuple):
     v: jax.Array  # (n,) mV

@@ -31,6 +31,9 @@ class LIFParams(NamedTuple):
     t_ref: jax.typing.ArrayLike = 5.0      # ms
     slope: jax.typing.ArrayLike = 1.0      # 1/mV, surrogate-gradient sharpness
 
+    POSITIVE = ("c_m", "g_l")
+    NON_NEGATIVE = ("t_ref", "slope")
+
 
 class LIFState(NamedTuple):
     v: jax.Array       # (n,) mV

@@ -17,6 +17,7 @@ import jax.numpy as jnp
 @jax.custom_jvp
 def spike(x, slope):
     """Heaviside step of ``x`` (float, same dtype as x) with a fast-sigmoid surrogate derivative."""
+    x = jnp.asarray(x)
     return (x >= 0).astype(jnp.result_type(x))
 
 

@@ -38,6 +38,8 @@ class SynapseParams(NamedTuple):
     tau: jax.typing.ArrayLike = 5.0    # ms
     e_rev: jax.typing.ArrayLike = 0.0  # mV, used when output == "conductance"
 
+    POSITIVE = ("tau",)
+
 
 class SynapseState(NamedTuple):
     g: jax.Array  # (n_post,) pA (current) or nS (conductance)
