@@ -4,6 +4,7 @@ A rule is a number (every neuron starts there), ``Uniform(low, high)`` or ``Norm
 """
 from __future__ import annotations
 
+import numbers
 from typing import NamedTuple
 
 import jax
@@ -28,6 +29,6 @@ def draw(rule, default, n: int, key, dtype=jnp.float32):
         return jax.random.uniform(key, (n,), dtype, rule.low, rule.high)
     if isinstance(rule, Normal):
         return rule.mean + rule.std * jax.random.normal(key, (n,), dtype)
-    if isinstance(rule, (int, float)):
+    if isinstance(rule, numbers.Real):  # numpy scalars too
         return jnp.full((n,), rule, dtype)
     raise ValueError(f"an initial-value rule must be None, a number, Uniform(low, high) or Normal(mean, std), got {rule!r}")

@@ -1,5 +1,9 @@
 """External inputs: injected currents and spike sources."""
-from .currents import ConstantCurrent, PoissonInput, PoissonInputParams, StepCurrent
+from .currents import (
+    ConstantCurrent, ConstantParams, GaussianCurrent, GaussianParams, PoissonInput, PoissonInputParams, StepCurrent,
+    StepParams,
+)
 from .sources import PoissonSource, SpikeTimes
 
-__all__ = ["ConstantCurrent", "PoissonInput", "PoissonInputParams", "PoissonSource", "SpikeTimes", "StepCurrent"]
+__all__ = [
+    "ConstantCurrent", "ConstantParams", "GaussianCurrent", "GaussianParams", "StepParams", "PoissonInput", "PoissonInputParams", "PoissonSource", "SpikeTimes", "StepCurrent"]

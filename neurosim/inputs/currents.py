@@ -8,6 +8,7 @@ Every input is a small frozen dataclass with pure methods:
 ``t`` is the step index (an int32 array), so time is explicit state, never global.
 
 - ``ConstantCurrent``: I = amplitude (pA, scalar or per neuron).
+- ``GaussianCurrent``: white noise redrawn every step, I = mean + std N(0, 1) per neuron.
 - ``StepCurrent``: piecewise constant; amplitude ``amplitudes[k]`` from ``times_ms[k]`` on
   (0 before the first time).
 - ``PoissonInput``: each neuron receives ``n_sources`` independent Poisson trains of
@@ -41,6 +42,33 @@ class ConstantCurrent:
         return state, jnp.asarray(params.amplitude)
 
 
+class GaussianParams(NamedTuple):
+    mean: jax.typing.ArrayLike = 0.0  # pA, scalar or per neuron
+    std: jax.typing.ArrayLike = 1.0   # pA, scalar or per neuron
+
+
+@dataclass(frozen=True)
+class GaussianCurrent:
+    """White-noise current, drawn afresh in every step and independently for every neuron:
+
+        I_i(t_k) = mean_i + std_i * xi_ik,     xi_ik ~ N(0, 1) i.i.d.
+
+    The draw is per *step* and is not scaled with dt (no 1/sqrt(dt) factor), as in the
+    thalamic input of Izhikevich's ``net.m`` (``I = [5*randn(Ne,1); 2*randn(Ni,1)]`` each
+    1 ms step), so its effect on the membrane depends on dt. Randomness comes from the key
+    the network passes to :meth:`current` each step.
+    """
+
+    Params = GaussianParams
+
+    def init(self, params, n, key):
+        return ()
+
+    def current(self, params, state, t, dt, key, v):
+        xi = jax.random.normal(key, v.shape, v.dtype)
+        return state, params.mean + params.std * xi
+
+
 class StepParams(NamedTuple):
     amplitudes: jax.Array  # (k,) or (k, n) pA
 
@@ -66,7 +94,7 @@ class StepCurrent:
 
     def current(self, params, state, t, dt, key, v):
         onsets = jnp.asarray(self.times_ms)
-        k = jnp.searchsorted(onsets, t * dt + 0.5 * dt, side="right") - 1
+        k = jnp.searchsorted(onsets, (jnp.asarray(t, onsets.dtype) + 0.5) * dt, side="right") - 1
         amps = jnp.asarray(params.amplitudes)
         i = jnp.where(k >= 0, amps[jnp.maximum(k, 0)], jnp.zeros_like(amps[0]))
         return state, i

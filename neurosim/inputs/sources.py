@@ -86,7 +86,10 @@ class SpikeTimes:
         return SpikeTimesState(t=jnp.zeros((), jnp.int32))
 
     def step(self, params, state, i, dt):
-        steps = jnp.floor(jnp.asarray(self.times_ms) / dt + 1e-6).astype(jnp.int32)
+        if isinstance(dt, (int, float)):  # in float64: float32 puts 0.53 ms / 0.01 ms in step 52
+            steps = jnp.asarray(np.floor(self.times_ms / dt + 1e-6).astype(np.int32))
+        else:
+            steps = jnp.floor(jnp.asarray(self.times_ms) / dt + 1e-6).astype(jnp.int32)
         hit = (steps == state.t).astype(jnp.float32)
         s = jnp.zeros(jnp.shape(i), jnp.float32).at[jnp.asarray(self.ids)].max(hit)
         return SpikeTimesState(t=state.t + 1), s

@@ -1,0 +1,41 @@
+"""Shared test helpers.
+
+- ``x64``: a fixture that turns on ``jax_enable_x64`` for one test only (and restores the
+  previous setting afterwards). The suite runs in float32, the library's default; a test asks
+  for float64 only where it compares against a float64 reference and wants rounding out of
+  the way (identical spike times, Euler convergence order).
+- ``requires_gpu``: a decorator that marks a test ``gpu`` and skips it when ``jax.devices()``
+  has no GPU. Tests marked ``@pytest.mark.gpu`` directly are skipped the same way.
+"""
+import jax
+import pytest
+
+
+def _has_gpu() -> bool:
+    try:
+        return any(d.platform == "gpu" for d in jax.devices())
+    except RuntimeError:  # no backend could be initialised
+        return False
+
+
+_SKIP_NO_GPU = pytest.mark.skipif(not _has_gpu(), reason="needs a GPU; jax.devices() has none")
+
+
+def requires_gpu(test):
+    """``@requires_gpu``: run the test only where JAX sees a GPU."""
+    return pytest.mark.gpu(_SKIP_NO_GPU(test))
+
+
+def pytest_collection_modifyitems(config, items):
+    if _has_gpu():
+        return
+    for item in items:
+        if item.get_closest_marker("gpu") is not None:
+            item.add_marker(_SKIP_NO_GPU)
+
+
+@pytest.fixture
+def x64():
+    """Enable float64 in JAX for the duration of one test."""
+    with jax.enable_x64(True):
+        yield
