@@ -13,15 +13,22 @@ Both: V_th = -50 mV, V_reset = -60 mV, 5 ms refractory, V(0) ~ U(-60, -50) mV.
 ``background_pa``: the constant drive of the speed benchmark (200 pA = 20 mV, as BrainPy's
 and the peers' COBA benchmark use). ``kick``: how self-sustained COBA activity is started
 without background: ``"conductance"`` draws g_e(0) ~ N(4, 1.5) g_L and g_i(0) ~ N(20, 12) g_L
-(Brian 1 style). References: Vogels & Abbott, J. Neurosci. 25:10786 (2005); Brette et al.,
-J. Comput. Neurosci. 23:349 (2007).
+(Brian 1 style); ``"poisson"`` is NEST's stimulus (``brette_et_al_2007/coba.py``): the first 50
+excitatory neurons each receive an independent 300 Hz Poisson train during t in [1, 51) ms through
+their own 6 nS exponential conductance synapse (tau 5 ms, E_rev 0 mV). The trains are drawn from
+``seed`` on the 0.1 ms grid (Bernoulli with p = rate x 0.1 ms, as ``PoissonSource`` does) and
+replayed by a ``SpikeTimes`` population ``"kick"`` through projection ``"kick_syn"`` (two populations;
+"neurons" is unchanged). References: Vogels & Abbott, J. Neurosci. 25:10786 (2005); Brette et
+al., J. Comput. Neurosci. 23:349 (2007).
 """
 from __future__ import annotations
 
+import numpy as np
+
 from .. import _checks
-from ..events import fixed_probability
+from ..events import fixed_probability, one_to_one
 from ..init import Normal, Uniform
-from ..inputs import ConstantCurrent
+from ..inputs import ConstantCurrent, SpikeTimes
 from ..network import Input, Network, Population, Projection
 from ..neurons import LIF, LIFParams
 from ..synapses import Synapse, SynapseParams
@@ -41,8 +48,8 @@ def cuba(n: int = 4000, *, p: float | None = None, seed: int = 0, backend: str |
 def _build(kind, n, p, seed, background_pa, kick, backend):
     n = _checks.count("n", n, minimum=5)
     p = min(0.02, 80.0 / n) if p is None else _checks.probability("p", p)
-    if kick not in (None, "conductance"):
-        raise ValueError(f"kick must be None or 'conductance', got {kick!r}")
+    if kick not in (None, "conductance", "poisson"):
+        raise ValueError(f"kick must be None, 'conductance' or 'poisson', got {kick!r}")
     n_e = int(round(0.8 * n))
     v_rest = -60.0 if kind == "coba" else -49.0
     neuron = LIF(v_init=Uniform(-60.0, -50.0))
@@ -50,8 +57,8 @@ def _build(kind, n, p, seed, background_pa, kick, backend):
     conn_e = fixed_probability(n_e, n, p, seed=seed)
     conn_i = fixed_probability(n - n_e, n, p, seed=seed + 1_000_003)
     if kind == "coba":
-        g_e0 = Normal(40.0, 15.0) if kick else None
-        g_i0 = Normal(200.0, 120.0) if kick else None
+        g_e0 = Normal(40.0, 15.0) if kick == "conductance" else None
+        g_i0 = Normal(200.0, 120.0) if kick == "conductance" else None
         syn_e = Synapse("exponential", "conductance", g_init=g_e0)
         syn_i = Synapse("exponential", "conductance", g_init=g_i0)
         w_e, w_i = 6.0, 67.0
@@ -62,7 +69,28 @@ def _build(kind, n, p, seed, background_pa, kick, backend):
         Projection("exc", ("neurons", 0, n_e), "neurons", conn_e, w_e, syn_e, SynapseParams(tau=5.0, e_rev=0.0), backend=backend),
         Projection("inh", ("neurons", n_e, n), "neurons", conn_i, w_i, syn_i, SynapseParams(tau=10.0, e_rev=-80.0), backend=backend),
     )
+    populations = (pop,)
+    if kind == "coba" and kick == "poisson":
+        stim, syn_stim = _poisson_kick(min(_KICK_N, n_e), seed, backend)
+        populations += (stim,)
+        projections += (syn_stim,)
     inputs = ()
     if background_pa:
         inputs = (Input("background", "neurons", ConstantCurrent(), ConstantCurrent.Params(background_pa)),)
-    return Network((pop,), projections, inputs)
+    return Network(populations, projections, inputs)
+
+
+_KICK_N, _KICK_RATE_HZ, _KICK_START_MS, _KICK_STOP_MS, _KICK_W_NS, _KICK_GRID_MS = 50, 300.0, 1.0, 51.0, 6.0, 0.1
+
+
+def _poisson_kick(n_stim, seed, backend):
+    """NEST's COBA stimulus: neurons 0..n_stim-1 each get an independent Poisson train."""
+    rng = np.random.default_rng([seed, 2_000_003])
+    steps = np.arange(int(round(_KICK_START_MS / _KICK_GRID_MS)), int(round(_KICK_STOP_MS / _KICK_GRID_MS)))
+    hit = rng.random((steps.size, n_stim)) < _KICK_RATE_HZ * _KICK_GRID_MS * 1e-3
+    k, ids = np.nonzero(hit)
+    # times at the centres of the grid's steps, so no rounding moves a spike to a neighbouring step
+    stim = Population("kick", n_stim, SpikeTimes((steps[k] + 0.5) * _KICK_GRID_MS, ids))
+    syn = Projection("kick_syn", "kick", ("neurons", 0, n_stim), one_to_one(n_stim), _KICK_W_NS,
+                     Synapse("exponential", "conductance"), SynapseParams(tau=5.0, e_rev=0.0), backend=backend)
+    return stim, syn
