@@ -65,7 +65,7 @@ def propagate(conn: CSR, weights, spikes, *, backend: str | None = None, capacit
         weights = weights.astype(jnp.float32)
     capacity = default_capacity(conn.n_pre) if capacity is None else int(capacity)
     name = _resolve(backend)
-    return _event_op(name, conn.n_post, capacity, conn.max_row, conn.indptr, conn.indices, conn.rows, weights, spikes)
+    return _event_op_jit(name, conn.n_post, capacity, conn.max_row, conn.indptr, conn.indices, conn.rows, weights, spikes)
 
 
 @partial(jax.custom_jvp, nondiff_argnums=(0, 1, 2, 3))
@@ -87,5 +87,9 @@ def _event_op_jvp(name, n_post, capacity, max_row, primals, tangents):
         t = t + matvec_dense_reference(indptr, indices, rows, weights, s_dot.astype(dtype), n_post)
     return out, t
 
+
+# Called eagerly, the op would retrace and recompile its lax.switch on every call (~1 s on CPU);
+# under an outer jit this inner jit is simply inlined.
+_event_op_jit = jax.jit(_event_op, static_argnums=(0, 1, 2, 3))
 
 register_backend("reference", event_matvec_reference, priority=0)

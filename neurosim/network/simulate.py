@@ -209,6 +209,14 @@ def check_structure(net: Network, params: dict) -> dict:
             missing += [f"{group}/{k}" for k in ref if k not in have]
         hint = f"; missing: {missing}" if missing else ""
         raise ValueError(f"params must have the structure of net.params(){hint}; got {got}, expected {expected}")
+    # Leaf shapes too: a wrong one would otherwise fail deep inside the traced step.
+    for p in net.populations:
+        for f, v in zip(p.params._fields, params["neurons"][p.name]):
+            _checks.per_neuron(f"params['neurons'][{p.name!r}].{f}", v, p.n)
+    for pr in net.projections:
+        shape, nnz = np.shape(params["projections"][pr.name]["weights"]), pr.conn.nnz
+        if shape not in ((), (nnz,)):
+            raise ValueError(f"params['projections'][{pr.name!r}]['weights'] must be a scalar or have shape ({nnz},), got {shape}")
     return params
 
 

@@ -56,7 +56,9 @@ class LIF:
 
     def step(self, params: LIFParams, state: LIFState, i, dt):
         refractory = state.t_left > 0.5 * dt
-        v_inf = params.v_rest + i / params.g_l
+        # i * (1 / g_l), not i / g_l: XLA turns a division by a vmapped parameter into a
+        # multiplication by its reciprocal, so this form rounds the same batched and unbatched.
+        v_inf = params.v_rest + i * (1.0 / params.g_l)
         decay = jnp.exp(-dt * params.g_l / params.c_m)
         v = v_inf + (state.v - v_inf) * decay
         v = jnp.where(refractory, params.v_reset, v)
