@@ -1,14 +1,8 @@
 """examples/frompapers/Izhikevich_2003.py --quick: runs, writes its figure and JSON, and every
 check passes (Fig. 2 cell types, Fig. 3 network statistics; targets from papers.md 1)."""
-import json
-import subprocess
-import sys
-from pathlib import Path
-
 import pytest
 
-ROOT = Path(__file__).resolve().parents[1]
-SCRIPT = ROOT / "examples" / "frompapers" / "Izhikevich_2003.py"
+from paper_examples import run_quick
 
 EXPECTED_CHECKS = {
     "RS spike count", "RS adaptation ISI_last/ISI_first", "RS min ISI (ms)",
@@ -27,23 +21,6 @@ EXPECTED_CHECKS = {
 
 @pytest.mark.slow
 def test_izhikevich_2003_quick(tmp_path):
-    proc = subprocess.run(
-        [sys.executable, str(SCRIPT), "--out", str(tmp_path), "--quick"],
-        cwd=ROOT, capture_output=True, text=True, timeout=600,
-    )
-    assert proc.returncode == 0, f"exit code {proc.returncode}\nstdout:\n{proc.stdout}\nstderr:\n{proc.stderr}"
-    png, report = tmp_path / "Izhikevich_2003.png", tmp_path / "Izhikevich_2003.json"
-    assert png.is_file() and png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
-    assert report.is_file()
-    data = json.loads(report.read_text())
-    assert "Izhikevich" in data["paper"]
-    assert data["runtime_s"] > 0
-    checks = data["checks"]
-    assert checks, "the checks list is empty"
-    for c in checks:
-        assert set(c) >= {"name", "value", "target", "ok"}, c
-    names = [c["name"] for c in checks]
+    data = run_quick("Izhikevich_2003", tmp_path, EXPECTED_CHECKS, paper_word="Izhikevich")
+    names = [c["name"] for c in data["checks"]]
     assert len(names) == len(set(names)), f"repeated check names: {names}"
-    assert set(names) == EXPECTED_CHECKS
-    failed = [c for c in checks if c["ok"] is not True]
-    assert not failed, f"failed checks: {failed}"

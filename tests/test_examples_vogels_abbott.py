@@ -1,18 +1,11 @@
 """examples/frompapers/Vogels_Abbott_2005.py --quick: runs, writes its figure and JSON, and every
 check passes (CUBA rates and ISI CV; self-sustained COBA after kicks (a) and (b); targets from
 papers.md 2.4); and the builder's NEST-style Poisson kick."""
-import json
-import subprocess
-import sys
-from pathlib import Path
-
 import numpy as np
 import pytest
+from paper_examples import run_quick
 
 from neurosim.builders import coba
-
-ROOT = Path(__file__).resolve().parents[1]
-SCRIPT = ROOT / "examples" / "frompapers" / "Vogels_Abbott_2005.py"
 
 EXPECTED_CHECKS = {
     "CUBA E rate 200-1000 ms (Hz)", "CUBA I rate 200-1000 ms (Hz)", "CUBA mean ISI CV",
@@ -30,26 +23,8 @@ EXPECTED_CHECKS = {
 
 @pytest.mark.slow
 def test_vogels_abbott_2005_quick(tmp_path):
-    proc = subprocess.run(
-        [sys.executable, str(SCRIPT), "--out", str(tmp_path), "--quick"],
-        cwd=ROOT, capture_output=True, text=True, timeout=600,
-    )
-    assert proc.returncode == 0, f"exit code {proc.returncode}\nstdout:\n{proc.stdout}\nstderr:\n{proc.stderr}"
-    png, report = tmp_path / "Vogels_Abbott_2005.png", tmp_path / "Vogels_Abbott_2005.json"
-    assert png.is_file() and png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
-    assert report.is_file()
-    data = json.loads(report.read_text())
-    assert "Vogels" in data["paper"] and "Brette" in data["paper"]
-    assert data["runtime_s"] > 0
-    checks = data["checks"]
-    assert checks, "the checks list is empty"
-    for c in checks:
-        assert set(c) >= {"name", "value", "target", "ok"}, c
-    names = [c["name"] for c in checks]
-    assert len(names) == len(set(names)), f"repeated check names: {names}"
-    assert set(names) == EXPECTED_CHECKS
-    failed = [c for c in checks if c["ok"] is not True]
-    assert not failed, f"failed checks: {failed}"
+    data = run_quick("Vogels_Abbott_2005", tmp_path, EXPECTED_CHECKS, paper_word="Vogels")
+    assert "Brette" in data["paper"]
 
 
 def test_coba_poisson_kick_is_nest_stimulus():

@@ -35,7 +35,6 @@ always run in full).
 from __future__ import annotations
 
 import argparse
-import json
 import math
 import sys
 import time
@@ -46,6 +45,7 @@ from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 
 import neurosim as ns
+from neurosim.report import check, finish
 from neurosim.analysis import mean_isi_cv, mean_rate, population_psd, psd_peak
 from neurosim.events import all_to_all
 from neurosim.inputs import GaussianCurrent, StepCurrent
@@ -123,7 +123,7 @@ def cell_checks(spikes, traces):
     checks = []
 
     def add(name, value, target, ok):
-        checks.append({"name": name, "value": value, "target": target, "ok": bool(ok)})
+        checks.append(check(name, value, target, ok))
 
     def isi(name):
         return np.diff(spikes[name])
@@ -237,7 +237,7 @@ def network_checks(st):
     checks = []
 
     def add(name, value, target, ok):
-        checks.append({"name": name, "value": value, "target": target, "ok": bool(ok)})
+        checks.append(check(name, value, target, ok))
 
     add("net E rate (Hz)", st["rate_e"], "6.0-9.0", 6.0 <= st["rate_e"] <= 9.0)
     add("net I rate (Hz)", st["rate_i"], "5.5-8.5", 5.5 <= st["rate_i"] <= 8.5)
@@ -289,15 +289,6 @@ def make_figure(path, spikes, traces, times, ids, st, duration_ms):
     fig.savefig(path, dpi=100, format="png")
 
 
-def _json_value(x):
-    if isinstance(x, (bool, np.bool_)):
-        return bool(x)
-    if isinstance(x, (int, np.integer)):
-        return int(x)
-    x = float(x)
-    return x if math.isfinite(x) else None
-
-
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--out", required=True, type=Path, help="output directory")
@@ -314,23 +305,9 @@ def main(argv=None) -> int:
     st = network_stats(times, ids, duration)
     checks += network_checks(st)
     make_figure(args.out / f"{NAME}.png", spikes, traces, times, ids, st, duration)
-    runtime = time.perf_counter() - t0
-
-    for c in checks:
-        c["value"] = _json_value(c["value"])
-    report = {"paper": PAPER, "checks": checks, "runtime_s": runtime,
-              "quick": bool(args.quick), "seed": args.seed, "network_duration_ms": duration}
-    (args.out / f"{NAME}.json").write_text(json.dumps(report, indent=2))
-
-    width = max(len(c["name"]) for c in checks)
-    for c in checks:
-        v = c["value"]
-        shown = "nan" if v is None else (f"{v:.3f}" if isinstance(v, float) else str(v))
-        print(f"  [{'ok' if c['ok'] else 'FAIL'}] {c['name']:<{width}}  {shown:>9}   target {c['target']}")
-    n_fail = sum(not c["ok"] for c in checks)
-    print(f"{NAME}: {len(checks) - n_fail}/{len(checks)} checks passed in {runtime:.1f} s "
-          f"({'quick, ' if args.quick else ''}network {duration / 1e3:.0f} s, seed {args.seed}) -> {args.out}")
-    return 1 if n_fail else 0
+    print(f"({'quick, ' if args.quick else ''}network {duration / 1e3:.0f} s, seed {args.seed})")
+    return finish(args.out, NAME, PAPER, checks, t0, quick=bool(args.quick), seed=args.seed,
+                  network_duration_ms=duration)
 
 
 if __name__ == "__main__":

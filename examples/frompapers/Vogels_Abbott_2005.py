@@ -41,7 +41,6 @@ weights to keep ~80 inputs per neuron and is then a different network, so it is 
 from __future__ import annotations
 
 import argparse
-import json
 import math
 import sys
 import time
@@ -52,6 +51,7 @@ from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 
 import neurosim as ns
+from neurosim.report import check, finish
 from neurosim.analysis import mean_isi_cv, mean_rate, population_rate
 from neurosim.builders import coba, cuba
 from neurosim.plot import raster, rate_plot
@@ -117,7 +117,7 @@ def checks_for(results, sustain_tol):
     checks = []
 
     def add(name, value, target, ok):
-        checks.append({"name": name, "value": float(value), "target": target, "ok": bool(ok)})
+        checks.append(check(name, float(value), target, ok))
 
     def mean(variant, key):
         return float(np.mean([s[key] for s in results[variant]]))
@@ -174,10 +174,6 @@ def make_figure(path, first, results):
     fig.savefig(path, dpi=110, format="png")
 
 
-def _json_value(x):
-    return x if isinstance(x, float) and math.isfinite(x) else (None if isinstance(x, float) else x)
-
-
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--out", required=True, type=Path, help="output directory")
@@ -207,25 +203,11 @@ def main(argv=None) -> int:
                   flush=True)
     checks = checks_for(results, SUSTAIN_TOL["quick" if args.quick else "full"])
     make_figure(args.out / f"{NAME}.png", first, results)
-    runtime = time.perf_counter() - t0
-
-    for c in checks:
-        c["value"] = _json_value(c["value"])
-    per_seed = {v: [{k: _json_value(float(x)) if isinstance(x, float) else x for k, x in s.items()} for s in rs]
+    per_seed = {v: [{k: float(x) if isinstance(x, float) else x for k, x in st.items()} for st in rs]
                 for v, rs in results.items()}
-    report = {"paper": PAPER, "checks": checks, "runtime_s": runtime, "quick": bool(args.quick),
-              "seeds": seeds, "n": N, "duration_ms": T, "dt_ms": DT, "per_seed": per_seed}
-    (args.out / f"{NAME}.json").write_text(json.dumps(report, indent=2))
-
-    width = max(len(c["name"]) for c in checks)
-    for c in checks:
-        v = c["value"]
-        shown = "nan" if v is None else f"{v:.3f}"
-        print(f"  [{'ok' if c['ok'] else 'FAIL'}] {c['name']:<{width}}  {shown:>8}   target {c['target']}")
-    n_fail = sum(not c["ok"] for c in checks)
-    print(f"{NAME}: {len(checks) - n_fail}/{len(checks)} checks passed in {runtime:.1f} s "
-          f"({'quick, ' if args.quick else ''}seeds {seeds}) -> {args.out}")
-    return 1 if n_fail else 0
+    print(f"({'quick, ' if args.quick else ''}seeds {seeds})")
+    return finish(args.out, NAME, PAPER, checks, t0, quick=bool(args.quick), seeds=seeds, n=N,
+                  duration_ms=T, dt_ms=DT, per_seed=per_seed)
 
 
 if __name__ == "__main__":
