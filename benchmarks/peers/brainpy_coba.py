@@ -11,7 +11,7 @@ clamp, exponential-Euler membrane update), two
 synapses are ``brainpy.state.Expon`` conductances (shared per target via
 the descriptor mechanism) with ``brainpy.state.COBA`` outputs.  The
 communication is event-driven CSR: a ``brainevent.CSR`` matrix with one
-homogeneous weight, multiplied by ``brainevent.EventArray(spikes)``
+homogeneous weight, multiplied by ``brainevent.BinaryArray(spikes)``
 (brainevent's binary CSR mat-vec kernel: numba on CPU, CUDA on GPU).  The
 CSR is Bernoulli(p) connectivity drawn with numpy from ``--seed``, the
 same statistics as the Brian and NEST runners (brainstate's own
@@ -30,7 +30,9 @@ simulation); then the states are reset (same State objects, so nothing is
 re-traced) and ``run_s`` = a second call of the same function;
 ``compile_s`` = ``first_call_s - run_s``.  Rates come from the second run.
 ``--threads 1`` pins the process to one core before jax is imported and
-turns off XLA's multi-threaded Eigen.
+turns off XLA's multi-threaded Eigen (brainevent's numba kernels are serial
+by default); ``--threads k > 1`` pins to k cores and turns on brainevent's
+numba parallel mode with k threads.
 """
 from __future__ import annotations
 
@@ -65,6 +67,8 @@ def main(argv=None):
         if args.device == "gpu" and jax.default_backend() != "gpu":
             raise SystemExit(f"brainpy: --device gpu asked but jax's backend is {jax.default_backend()}")
 
+        if args.device == "cpu" and args.threads > 1:
+            brainevent.config.set_numba_parallel(True, num_threads=args.threads)
         n, ne = args.n, C.n_exc(args.n)
         dt = C.DT_MS * u.ms
         brainstate.environ.set(dt=dt)
@@ -84,7 +88,7 @@ def main(argv=None):
                     shape=(n_pre, n_post))
 
             def update(self, spk):
-                return brainevent.EventArray(spk) @ self.csr
+                return brainevent.BinaryArray(spk) @ self.csr
 
         class COBANet(brainstate.nn.Module):
             def __init__(self, rng):
@@ -158,6 +162,7 @@ def main(argv=None):
         threads=threads, device=device, first_call_s=round(first_call_s, 4),
         api="brainpy.state (LIFRef + AlignPostProj + Expon + COBA, brainevent CSR event mat-vec)",
         n_synapses=net.n_synapses,
+        kernel_backend=brainevent.binary_csrmv_p.defaults.get(backend),
     ))
 
 

@@ -76,6 +76,10 @@ def parse_args(description: str, modes: list[str] | None = None, argv=None, add=
         args.p = default_p(args.n)
     if args.n < 2:
         ap.error("--n must be >= 2")
+    if not 0.0 < args.p <= 1.0:
+        ap.error("--p must be in (0, 1]")
+    if args.duration <= 0:
+        ap.error("--duration must be > 0")
     return args
 
 
@@ -101,6 +105,18 @@ def limit_threads(threads: int, pin: bool = True) -> int:
 
 def machine_cores() -> int:
     return os.cpu_count() or 1
+
+
+def load_1min():
+    """1-minute load average of the machine (other work running beside the
+    benchmark makes its timings unreliable); None where unknown."""
+    try:
+        return round(os.getloadavg()[0], 2)
+    except (OSError, AttributeError):
+        return None
+
+
+_LOAD_AT_IMPORT = load_1min()
 
 
 def cpu_device() -> str:
@@ -158,6 +174,7 @@ def result(tool: str, args, *, build_s, compile_s, run_s, spikes_e, spikes_i,
         "version": version,
         "p": args.p,
         "seed": args.seed,
+        "load_1min": _LOAD_AT_IMPORT,
     }
     out.update(extra)
     return out
