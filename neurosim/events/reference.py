@@ -12,6 +12,8 @@ rule for tangents, since the derivative with respect to float (surrogate) spikes
 """
 from __future__ import annotations
 
+import functools
+
 import jax
 import jax.numpy as jnp
 
@@ -51,13 +53,39 @@ def _tiers(capacity: int) -> list[int]:
 def event_matvec_reference(indptr, indices, rows, weights, spikes, n_post: int, capacity: int, max_row: int):
     """Event-driven spikes x CSR. The step gathers the rows of the spiking neurons through the
     smallest of a ladder of fixed capacities (16, 64, 256, ... ``capacity``) that holds them,
-    and takes the full path when more than ``capacity`` neurons spike."""
+    and takes the full path when more than ``capacity`` neurons spike.
+
+    Under ``jax.vmap`` the rung is chosen once for the whole batch (from its busiest member)
+    and every member runs that rung, instead of every rung running for every member."""
     if capacity <= 0 or max_row == 0 or indices.shape[0] == 0:
         return matvec_dense_reference(indptr, indices, rows, weights, spikes, n_post)
+    return _tiered(n_post, capacity, max_row)(indptr, indices, rows, weights, spikes)
+
+
+@functools.lru_cache(maxsize=None)
+def _tiered(n_post: int, capacity: int, max_row: int):
     tiers = _tiers(capacity)
-    n_active = jnp.sum(spikes != 0)
-    branches = [
-        (lambda c: lambda: _matvec_events(indptr, indices, weights, spikes, n_post, c, max_row))(c) for c in tiers
-    ] + [lambda: matvec_dense_reference(indptr, indices, rows, weights, spikes, n_post)]
-    which = jnp.searchsorted(jnp.asarray(tiers), n_active, side="left")
-    return jax.lax.switch(which, branches)
+
+    def branch(k):
+        if k < len(tiers):
+            return lambda ip, ix, r, w, s: _matvec_events(ip, ix, w, s, n_post, tiers[k], max_row)
+        return lambda ip, ix, r, w, s: matvec_dense_reference(ip, ix, r, w, s, n_post)
+
+    branches = [branch(k) for k in range(len(tiers) + 1)]
+
+    def rung(n_active):
+        return jnp.searchsorted(jnp.asarray(tiers), n_active, side="left")
+
+    @jax.custom_batching.custom_vmap
+    def op(indptr, indices, rows, weights, spikes):
+        return jax.lax.switch(rung(jnp.sum(spikes != 0)), branches, indptr, indices, rows, weights, spikes)
+
+    @op.def_vmap
+    def op_vmap(axis_size, in_batched, indptr, indices, rows, weights, spikes):
+        args = (indptr, indices, rows, weights, spikes)
+        axes = [0 if b else None for b in in_batched]
+        busiest = jnp.max(jnp.sum(spikes != 0, axis=-1)) if in_batched[4] else jnp.sum(spikes != 0)
+        batched = [jax.vmap(f, in_axes=axes, axis_size=axis_size) for f in branches]
+        return jax.lax.switch(rung(busiest), batched, *args), True
+
+    return op
