@@ -2,17 +2,21 @@
 
 A simulation step flows through five stages, one subpackage each:
 ``neurons`` -> ``events`` -> ``synapses`` -> (plasticity) -> ``network``; ``inputs`` drive it,
-``analysis`` and ``plot`` read the results. Units: ms, mV, pF, nS, pA, Hz.
+``builders`` wire ready-made networks, ``train`` fits readouts, ``analysis`` and ``plot`` read
+the results. Units: ms, mV, pF, nS, pA, Hz.
 """
-from . import analysis, builders, events, init, inputs, network, neurons, synapses
+from . import analysis, builders, events, init, inputs, network, neurons, synapses, train
 from .events import CSR, propagate
 from .init import Normal, Uniform
-from .network import Input, Network, Population, Projection, Rate, SimResult, Spikes, Trace, init_state, run, simulate, step
+from .network import (
+    LFP, Input, Network, Observe, Population, Projection, Rate, SimResult, Spikes, Trace, init_state, run, simulate,
+    step,
+)
 
 __version__ = "0.1.0"
 
 __all__ = [
-    "CSR", "Input", "Network", "Normal", "Population", "Projection", "Rate", "SimResult", "Spikes", "Trace",
+    "CSR", "Input", "LFP", "Observe", "Network", "Normal", "Population", "Projection", "Rate", "SimResult", "Spikes", "Trace",
     "Uniform", "analysis", "builders", "events", "init", "init_state", "inputs", "network", "neurons", "propagate",
-    "run", "simulate", "step", "synapses",
+    "run", "simulate", "step", "synapses", "train",
 ]

@@ -73,17 +73,20 @@ install_one() {
     rm -rf "${PEERS:?}/$tool"
     if ! "$PY" -m venv "$PEERS/$tool" >>"$log" 2>&1; then
         echo "bench-peers: $tool FAILED to install (could not create venv, see $log)"
+        rm -rf "${PEERS:?}/$tool"
         return 0
     fi
     "$PEERS/$tool/bin/python" -m pip install -q --upgrade pip >>"$log" 2>&1
     if ! "$PEERS/$tool/bin/python" -m pip install "${pkgs[@]}" >>"$log" 2>&1; then
         reason="$(grep -E -i 'error' "$log" | tail -n 1 | cut -c1-200)"
         echo "bench-peers: $tool FAILED to install (pip: ${reason:-see $log})"
+        rm -rf "${PEERS:?}/$tool"
         return 0
     fi
     if ! check "$tool"; then
         reason="$(tail -n 1 "$log" | cut -c1-200)"
         echo "bench-peers: $tool FAILED to install (import check: ${reason:-see $log})"
+        rm -rf "${PEERS:?}/$tool"
         return 0
     fi
     t1=$(date +%s)
@@ -91,12 +94,23 @@ install_one() {
     echo "bench-peers: $tool installed in $((t1 - t0)) s ($(tail -n 1 "$log"))"
 }
 
+# ---------------------------------------------------------------- reservoirpy
+# ReservoirPy, the echo-state-network peer of benchmarks/esn.py (pure Python
+# on numpy/scipy: no compiler).  Same rules as the peers above: its own venv
+# under .peers/reservoirpy, a failure is reported and not fatal, skipped when
+# the venv already imports.  Run alone with:
+#   bash benchmarks/peers/install.sh reservoirpy
+py_reservoirpy="$PY312"
+pkgs_reservoirpy=( "reservoirpy" "numpy" "scipy" )
+check_reservoirpy='import reservoirpy, numpy, scipy; print("reservoirpy", reservoirpy.__version__, "numpy", numpy.__version__, "scipy", scipy.__version__)'
+# ---------------------------------------------------------------- end reservoirpy
+
 tools=("$@")
-[ ${#tools[@]} -eq 0 ] && tools=(brian2 brainpy nest)
+[ ${#tools[@]} -eq 0 ] && tools=(brian2 brainpy nest reservoirpy)
 for t in "${tools[@]}"; do
     case "$t" in
-        brian2|brainpy|nest) install_one "$t" ;;
-        *) echo "bench-peers: unknown peer '$t' (known: brian2 brainpy nest)" ;;
+        brian2|brainpy|nest|reservoirpy) install_one "$t" ;;
+        *) echo "bench-peers: unknown peer '$t' (known: brian2 brainpy nest reservoirpy)" ;;
     esac
 done
 exit 0

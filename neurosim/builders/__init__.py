@@ -1,4 +1,17 @@
-"""Network builders: wiring and parameter sets, no new mathematics."""
+"""Network builders: wiring and parameter sets, no new mathematics. Each returns the same
+pure ``Network`` (or, for rate reservoirs, the same pure step) every other part of neurosim uses.
+"""
+from . import meanfield
+from .balanced import ConstantDrive, FixedIndegree, FixedProbability, PoissonDrive, brunel2000, ei_network
+from .izhikevich_reservoir import IzhikevichReservoir, izhikevich_reservoir
+from .lsm import MAASS_2002, LiquidColumn, RasterSource, lsm, set_input_raster, spike_raster
+from .meanfield import brunel_rate, siegert_rate
+from .reservoir import ReservoirParams, esn, from_matrix, reservoir_step, run_reservoir, stack_reservoirs
 from .vogels_abbott import coba, cuba
 
-__all__ = ["coba", "cuba"]
+__all__ = [
+    "ConstantDrive", "FixedIndegree", "FixedProbability", "IzhikevichReservoir", "LiquidColumn", "MAASS_2002",
+    "PoissonDrive", "RasterSource", "ReservoirParams", "brunel2000", "brunel_rate", "coba", "cuba", "ei_network",
+    "esn", "from_matrix", "izhikevich_reservoir", "lsm", "meanfield", "reservoir_step", "run_reservoir",
+    "set_input_raster", "siegert_rate", "spike_raster", "stack_reservoirs",
+]

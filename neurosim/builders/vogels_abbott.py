@@ -1,8 +1,10 @@
-"""Vogels & Abbott (2005) / Brette et al. (2007) benchmark networks: COBA and CUBA.
+"""Vogels & Abbott (2005) / Brette et al. (2007) benchmark networks: COBA and CUBA, presets of
+the general E/I builder :func:`neurosim.builders.balanced.ei_network`.
 
 N LIF neurons (80 % excitatory, 20 % inhibitory), each ordered pair connected with probability
 p (autapses allowed, as in Brian2), exponential synapses (tau_e = 5 ms, tau_i = 10 ms), one
-population so that each synapse type is a single projection from a slice of it.
+population so that each synapse type is a single projection from a slice of it
+(``FixedProbability(p)``: E projection from ``seed``, I projection from ``seed + 1_000_003``).
 
 COBA (benchmark 1):  C dV/dt = g_L (E_L - V) + g_e (E_e - V) + g_i (E_i - V) + I_bg
     E_L = -60 mV, E_e = 0 mV, E_i = -80 mV, g_L = 10 nS, C = 200 pF, w_e = 6 nS, w_i = 67 nS
@@ -26,12 +28,13 @@ from __future__ import annotations
 import numpy as np
 
 from .. import _checks
-from ..events import fixed_probability, one_to_one
+from ..events import one_to_one
 from ..init import Normal, Uniform
-from ..inputs import ConstantCurrent, SpikeTimes
-from ..network import Input, Network, Population, Projection
+from ..inputs import SpikeTimes
+from ..network import Network, Population, Projection
 from ..neurons import LIF, LIFParams
 from ..synapses import Synapse, SynapseParams
+from .balanced import ConstantDrive, FixedProbability, ei_network
 
 
 def coba(n: int = 4000, *, p: float | None = None, seed: int = 0, background_pa: float = 200.0,
@@ -52,10 +55,6 @@ def _build(kind, n, p, seed, background_pa, kick, backend):
         raise ValueError(f"kick must be None, 'conductance' or 'poisson', got {kick!r}")
     n_e = int(round(0.8 * n))
     v_rest = -60.0 if kind == "coba" else -49.0
-    neuron = LIF(v_init=Uniform(-60.0, -50.0))
-    pop = Population("neurons", n, neuron, LIFParams(v_rest=v_rest, v_reset=-60.0, v_th=-50.0, c_m=200.0, g_l=10.0, t_ref=5.0))
-    conn_e = fixed_probability(n_e, n, p, seed=seed)
-    conn_i = fixed_probability(n - n_e, n, p, seed=seed + 1_000_003)
     if kind == "coba":
         g_e0 = Normal(40.0, 15.0) if kick == "conductance" else None
         g_i0 = Normal(200.0, 120.0) if kick == "conductance" else None
@@ -65,19 +64,18 @@ def _build(kind, n, p, seed, background_pa, kick, backend):
     else:
         syn_e = syn_i = Synapse("exponential", "current")
         w_e, w_i = 16.2, -90.0
-    projections = (
-        Projection("exc", ("neurons", 0, n_e), "neurons", conn_e, w_e, syn_e, SynapseParams(tau=5.0, e_rev=0.0), backend=backend),
-        Projection("inh", ("neurons", n_e, n), "neurons", conn_i, w_i, syn_i, SynapseParams(tau=10.0, e_rev=-80.0), backend=backend),
+    net = ei_network(
+        n_e, n - n_e, connectivity=FixedProbability(p), j_e=w_e, j_i=w_i,
+        neuron=LIF(v_init=Uniform(-60.0, -50.0)),
+        neuron_params=LIFParams(v_rest=v_rest, v_reset=-60.0, v_th=-50.0, c_m=200.0, g_l=10.0, t_ref=5.0),
+        exc_synapse=syn_e, exc_params=SynapseParams(tau=5.0, e_rev=0.0),
+        inh_synapse=syn_i, inh_params=SynapseParams(tau=10.0, e_rev=-80.0),
+        drive=ConstantDrive(background_pa) if background_pa else None, seed=seed, backend=backend,
     )
-    populations = (pop,)
     if kind == "coba" and kick == "poisson":
         stim, syn_stim = _poisson_kick(min(_KICK_N, n_e), seed, backend)
-        populations += (stim,)
-        projections += (syn_stim,)
-    inputs = ()
-    if background_pa:
-        inputs = (Input("background", "neurons", ConstantCurrent(), ConstantCurrent.Params(background_pa)),)
-    return Network(populations, projections, inputs)
+        net = Network(net.populations + (stim,), net.projections + (syn_stim,), net.inputs)
+    return net
 
 
 _KICK_N, _KICK_RATE_HZ, _KICK_START_MS, _KICK_STOP_MS, _KICK_W_NS, _KICK_GRID_MS = 50, 300.0, 1.0, 51.0, 6.0, 0.1

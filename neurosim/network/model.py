@@ -16,6 +16,7 @@ from .. import _checks
 from ..events import CSR, available_backends
 from ..neurons import check_params
 from ..synapses import Synapse, SynapseParams
+from ..synapses.short_term import TsodyksMarkram, check_stp_params
 
 
 @dataclass(frozen=True, eq=False)
@@ -43,7 +44,11 @@ class Population:
 class Projection:
     """Spikes of ``pre`` delivered through ``conn`` (a CSR of shape pre x post) with
     ``weights`` (scalar or (nnz,)) into a synapse on ``post``, after ``delay_ms`` (a whole
-    number of steps, at least one; None means one step)."""
+    number of steps, at least one; None means one step).
+
+    ``stp``: None (static synapses) or ``TsodyksMarkram(...)`` (short-term plasticity, state
+    per synapse) with ``stp_params`` (``TsodyksMarkramParams``, each leaf a scalar or
+    (nnz,); default ``TsodyksMarkramParams()``): each spike then delivers ``weights * u x``."""
 
     name: str
     pre: object
@@ -55,6 +60,8 @@ class Projection:
     delay_ms: float | None = None
     backend: str | None = None
     capacity: int | None = None
+    stp: TsodyksMarkram | None = None
+    stp_params: object = None
 
     def __post_init__(self):
         where = f"Projection {self.name!r}"
@@ -67,6 +74,21 @@ class Projection:
             raise ValueError(f"{where}: weights must be finite")
         if self.backend is not None and self.backend not in available_backends():
             raise ValueError(f"{where}: backend must be one of {available_backends()} or None, got {self.backend!r}")
+        if self.stp is not None:
+            _instance(self.stp, f"{where}: stp", "TsodyksMarkram()")
+            if not isinstance(self.stp, TsodyksMarkram):
+                raise ValueError(f"{where}: stp must be None or a TsodyksMarkram instance, got {self.stp!r}")
+            if self.stp_params is None:
+                object.__setattr__(self, "stp_params", self.stp.Params())
+            if isinstance(self.conn, CSR):
+                check_stp_params(self.stp_params, self.conn.nnz, f"{where}: stp_params")
+            if self.stp.recovery == "inactive" and self.synapse.kinetics != "exponential":
+                raise ValueError(
+                    f"{where}: TsodyksMarkram(recovery='inactive') needs exponential synapse kinetics (its tau is the "
+                    f"PSC decay tau_in), got kinetics {self.synapse.kinetics!r}; use recovery='instant' for other kinetics"
+                )
+        elif self.stp_params is not None:
+            raise ValueError(f"{where}: stp_params given without stp; pass stp=TsodyksMarkram() too")
 
 
 @dataclass(frozen=True, eq=False)
@@ -195,6 +217,7 @@ class Network:
             "neurons": {p.name: p.params for p in self.populations},
             "projections": {
                 pr.name: {"weights": jnp.asarray(pr.weights, jnp.float32), "synapse": pr.syn_params}
+                | ({} if pr.stp is None else {"stp": pr.stp_params})
                 for pr in self.projections
             },
             "inputs": {inp.name: inp.params for inp in self.inputs},

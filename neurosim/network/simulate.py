@@ -7,6 +7,11 @@ parameter sets and differentiated through (surrogate gradients).
 
 ``simulate`` runs long simulations in chunks of ``chunk_steps`` so device memory stays bounded,
 keeps monitors on the device within a chunk, and returns a :class:`SimResult`.
+
+Observations are one mechanism with two doors: ``run(..., observe=fn)`` and the monitors
+``Observe(name, fn)`` / ``LFP(pop)`` of ``simulate`` evaluate a function of the state after each
+step (and of that step's spikes) inside the scan and stack its outputs, so a reduction (an LFP
+proxy, a population sum) is all that is kept.
 """
 from __future__ import annotations
 
@@ -22,19 +27,33 @@ import numpy as np
 
 from .. import _checks
 from .model import Network
-from .monitors import Rate, Spikes, Trace, check_monitors
+from .monitors import MONITORS, OBSERVERS, Observe, Rate, Spikes, Trace, check_monitors
 from .step import NetworkState, init_state, step
 
 
-def run(net: Network, params: dict, state: NetworkState, n_steps: int, dt: float, conns: dict | None = None):
+def run(net: Network, params: dict, state: NetworkState, n_steps: int, dt: float, conns: dict | None = None,
+        observe=None):
     """Pure simulation of ``n_steps``: returns ``(final_state, spikes)`` with spikes a dict of
     (n_steps, n) arrays. jit, vmap and grad compose with it. Under ``jax.jit`` of a large
     network, pass ``conns=net.connectivity()`` as an argument of the jitted function so the
-    connectivity is not compiled in as constants."""
+    connectivity is not compiled in as constants.
+
+    ``observe(state, spikes) -> pytree``, when given, is evaluated inside the scan after every
+    step, on the state *after* step k (time ``(k + 1) dt`` from the start) and the spikes of
+    step k; ``run`` then returns ``(final_state, observed)``, each leaf of the pytree stacked
+    along a new leading axis of length ``n_steps``, and the (n_steps, n) spike arrays are not
+    kept (return them from ``observe`` if you want them). Reduce inside ``observe`` (a
+    population sum, an LFP proxy: :func:`neurosim.analysis.lfp_proxy`) so long or vmapped runs
+    keep O(n_steps) memory instead of O(n_steps x n). Parameters ``observe`` needs are closed
+    over: it is called inside the caller's trace, so they stay differentiable and vmappable.
+    """
     conns = net.connectivity() if conns is None else conns
+    if observe is not None and not callable(observe):
+        raise ValueError(f"observe must be None or a function (state, spikes) -> pytree, got {observe!r}")
 
     def body(s, _):
-        return step(net, params, s, dt, conns)
+        s, spikes = step(net, params, s, dt, conns)
+        return s, (spikes if observe is None else observe(s, spikes))
 
     return jax.lax.scan(body, state, None, length=n_steps)
 
@@ -42,7 +61,10 @@ def run(net: Network, params: dict, state: NetworkState, n_steps: int, dt: float
 @dataclass
 class SimResult:
     """Numpy results with their time axes (ms). ``spikes[pop] = (times_ms, ids)``;
-    ``traces["pop.var"] = (t_ms, values (T, k), ids)``; ``rates[pop] = (t_ms, rate_hz)``."""
+    ``traces["pop.var"] = (t_ms, values (T, k), ids)``; ``rates[pop] = (t_ms, rate_hz)``;
+    ``observed[key] = (t_ms, values)`` for ``Observe``/``LFP`` monitors, values the monitor's
+    pytree with every leaf stacked along a leading time axis, t_ms the time of the state each
+    value was computed from (the end of its step)."""
 
     dt: float
     t_start: float
@@ -50,6 +72,7 @@ class SimResult:
     spikes: dict = field(default_factory=dict)
     traces: dict = field(default_factory=dict)
     rates: dict = field(default_factory=dict)
+    observed: dict = field(default_factory=dict)
     state: NetworkState | None = None
     timings: dict = field(default_factory=dict)
     sizes: dict = field(default_factory=dict)
@@ -59,9 +82,11 @@ class SimResult:
         return self.t_start + self.duration
 
 
-def _bytes_per_step(net, monitors, g):
-    b = 0
+def _bytes_per_step(net, monitors, g, observed_bytes=0):
+    b = observed_bytes
     for m in monitors:
+        if isinstance(m, OBSERVERS):
+            continue
         n = net.population(m.pop).n
         if isinstance(m, Spikes):
             b += (n + 7) // 8
@@ -95,6 +120,7 @@ def _make_chunk(net, monitors, dt, n_blocks, g, record_traces):
     traces = [m for m in monitors if isinstance(m, Trace)] if record_traces else []
     spikes_pops = sorted({m.pop for m in monitors if isinstance(m, Spikes)})
     rate_pops = sorted({m.pop for m in monitors if isinstance(m, Rate)})
+    observers = [m for m in monitors if isinstance(m, OBSERVERS)]
     n_of = {p.name: p.n for p in net.populations}
 
     def chunk(params, s, conns):
@@ -105,6 +131,7 @@ def _make_chunk(net, monitors, dt, n_blocks, g, record_traces):
             out = {
                 "spikes": {p: jnp.packbits(spk[p] > 0) for p in spikes_pops},
                 "rates": {p: jnp.sum(spk[p]) / (n_of[p] * dt * 1e-3) for p in rate_pops},
+                "observed": {m.key: m.evaluate(net, params, s, spk) for m in observers},
             }
             return s, out
 
@@ -141,13 +168,14 @@ def simulate(
     state drawn from ``key``. ``duration`` must be a whole number of steps. Compiled chunks are
     cached on the network, so calling again with the same shapes does not recompile.
     ``progress``: None shows a progress bar when the run has several chunks and stderr is a
-    terminal.
+    terminal. ``monitors``: ``Spikes``, ``Trace``, ``Rate``, ``Observe`` and ``LFP`` objects
+    (:mod:`neurosim.network.monitors`); observations land in ``SimResult.observed``.
     """
     dt = _checks.positive_finite("dt", dt)
     duration = _checks.positive_finite("duration", duration)
     n_steps = _checks.whole_steps("duration", duration, dt, minimum=1)
     t_build = time.perf_counter()
-    if isinstance(monitors, (Spikes, Trace, Rate)):
+    if isinstance(monitors, MONITORS):
         monitors = [monitors]
     params = net.params() if params is None else check_structure(net, params)
     if state is None:
@@ -157,7 +185,8 @@ def simulate(
     everys = [m.every for m in monitors if isinstance(m, Trace)]
     g = reduce(math.gcd, everys) if everys else 1
     if chunk_steps is None:
-        chunk_steps = int(max_chunk_bytes // _bytes_per_step(net, monitors, g))
+        observed_bytes = _observed_bytes(net, params, state, dt, monitors)
+        chunk_steps = int(max_chunk_bytes // _bytes_per_step(net, monitors, g, observed_bytes))
         chunk_steps = max(g, min(chunk_steps, 20_000))
     else:
         chunk_steps = _checks.count("chunk_steps", chunk_steps, minimum=1)
@@ -220,21 +249,50 @@ def check_structure(net: Network, params: dict) -> dict:
     return params
 
 
+def _observed_bytes(net, params, state, dt, monitors) -> int:
+    """Bytes per step of the Observe/LFP monitors' outputs (shapes traced, nothing run)."""
+    observers = [m for m in monitors if isinstance(m, OBSERVERS)]
+    if not observers:
+        return 0
+
+    def one_step(params, state):
+        s, spk = step(net, params, state, dt)
+        return [m.evaluate(net, params, s, spk) for m in observers]
+
+    shapes = jax.eval_shape(one_step, params, state)
+    return sum(math.prod(x.shape) * np.dtype(x.dtype).itemsize for x in jax.tree.leaves(shapes))
+
+
 def _signature(params, state):
     leaves, tree = jax.tree.flatten((params, state))
     return tree, tuple((np.shape(x), str(jnp.result_type(x))) for x in leaves)
 
 
 def _describe(monitors):
-    return tuple(
-        (type(m).__name__, m.pop, getattr(m, "var", None), getattr(m, "every", None),
-         None if getattr(m, "ids", None) is None else tuple(np.asarray(m.ids).tolist()))
-        for m in monitors
-    )
+    out = []
+    for m in monitors:
+        if isinstance(m, OBSERVERS):
+            # Observe: the function itself (hashable; the cache keeps it alive, so its id is not
+            # reused); LFP: its options
+            if isinstance(m, Observe):
+                out.append(("Observe", m.key, m.fn))
+            else:
+                synapses = m.synapses if m.synapses is None or isinstance(m.synapses, str) else tuple(m.synapses)
+                out.append(("LFP", m.key, m.pop, synapses, m.v_hold))
+            continue
+        out.append((type(m).__name__, m.pop, getattr(m, "var", None), getattr(m, "every", None),
+                    None if getattr(m, "ids", None) is None else tuple(np.asarray(m.ids).tolist())))
+    return tuple(out)
 
 
 def _collect(res, net, monitors, outputs, t_start, dt):
     for m in monitors:
+        if isinstance(m, OBSERVERS):
+            values = [jax.tree.map(lambda x: np.asarray(x).reshape((n_blocks * gg,) + np.shape(x)[2:]), out["observed"][m.key])
+                      for done, n_blocks, gg, _, out in outputs]
+            steps = np.concatenate([done + np.arange(n_blocks * gg) for done, n_blocks, gg, _, _ in outputs])
+            res.observed[m.key] = (t_start + (steps + 1) * dt, jax.tree.map(lambda *xs: np.concatenate(xs), *values))
+            continue
         n = net.population(m.pop).n
         if isinstance(m, Spikes):
             times, ids = [], []

@@ -8,7 +8,9 @@ In data-flow order, for every population:
   2. neurons  : (params, state, current, dt) -> (state, spikes)                [stage 1]
   3. events   : delayed presynaptic spikes x CSR x weights -> drive             [stage 2]
   4. synapses : drive -> synaptic state (used by the next step's current)       [stage 3]
-Delays are ring buffers of presynaptic spike vectors, ``delay - 1`` deep.
+Delays are ring buffers of presynaptic spike vectors, ``delay - 1`` deep. A projection with
+short-term plasticity (``stp``) scales its weights by each synapse's release ``u x`` at the
+delivered spikes (``neurosim.synapses.short_term``); its per-synapse state is ``state.stp``.
 """
 from __future__ import annotations
 
@@ -30,6 +32,7 @@ class NetworkState(NamedTuple):
     synapses: dict       # projection name -> synapse state (per postsynaptic neuron)
     delays: dict         # projection name -> (delay - 1, n_pre) buffer of past spikes
     inputs: dict         # input name -> input state
+    stp: dict = {}       # projection name -> short-term plasticity state (per synapse), for projections with stp
 
 
 def delay_steps(net: Network, dt: float) -> dict:
@@ -60,7 +63,9 @@ def init_state(net: Network, params: dict, key, dt: float) -> NetworkState:
     for inp, k in zip(net.inputs, k_syn[len(net.projections):]):
         (tgt,) = net._refs[inp.name]
         inputs[inp.name] = inp.source.init(params["inputs"][inp.name], tgt[2] - tgt[1], k)
-    return NetworkState(jnp.zeros((), jnp.int32), keys[2], neurons, synapses, delays, inputs)
+    stp = {pr.name: pr.stp.init(params["projections"][pr.name]["stp"], pr.conn.nnz, pr.conn.n_pre)
+           for pr in net.projections if pr.stp is not None}
+    return NetworkState(jnp.zeros((), jnp.int32), keys[2], neurons, synapses, delays, inputs, stp)
 
 
 def _add(total, value, start, stop, n):
@@ -100,8 +105,8 @@ def step(net: Network, params: dict, state: NetworkState, dt: float, conns: dict
     neurons, spikes = {}, {}
     for p in net.populations:
         neurons[p.name], spikes[p.name] = p.model.step(params["neurons"][p.name], state.neurons[p.name], current[p.name], dt)
-    # 3-4. events and synapses
-    delays = {}
+    # 3-4. events (scaled by short-term plasticity where a projection has it) and synapses
+    delays, stp = {}, dict(state.stp)
     for pr in net.projections:
         (pre, a, b), (post, _, _) = net._refs[pr.name]
         s = spikes[pre][a:b]
@@ -114,6 +119,14 @@ def step(net: Network, params: dict, state: NetworkState, dt: float, conns: dict
             delayed = s
             delays[pr.name] = buf
         pp = params["projections"][pr.name]
-        drive = propagate(conns[pr.name], pp["weights"], delayed, backend=pr.backend, capacity=pr.capacity)
+        weights = pp["weights"]
+        if pr.stp is not None:
+            if pr.name not in state.stp:
+                raise ValueError(f"Projection {pr.name!r} has stp but the state has no stp entry for it; "
+                                 "make the state with init_state(net, ...)")
+            stp[pr.name], release = pr.stp.release(pp["stp"], state.stp[pr.name], conns[pr.name].rows, delayed,
+                                                   state.t, dt, tau_in=pp["synapse"].tau)
+            weights = weights * release
+        drive = propagate(conns[pr.name], weights, delayed, backend=pr.backend, capacity=pr.capacity)
         synapses[pr.name] = pr.synapse.step(pp["synapse"], state.synapses[pr.name], drive, dt)
-    return NetworkState(state.t + 1, key, neurons, synapses, delays, inputs), spikes
+    return NetworkState(state.t + 1, key, neurons, synapses, delays, inputs, stp), spikes

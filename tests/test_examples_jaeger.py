@@ -1,0 +1,45 @@
+"""examples/frompapers/Jaeger_2001.py --quick: runs, writes its figure and JSON, and every check
+passes (memory capacity and NARMA-10 targets from papers.md 6.2 and 6.3)."""
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+SCRIPT = ROOT / "examples" / "frompapers" / "Jaeger_2001.py"
+
+EXPECTED_CHECKS = {
+    "linear N=20 MC/N", "linear N=50 MC/N",
+    "tanh N=50 MC (rho 0.95, s_in 0.1)", "tanh N=100 MC (rho 0.95, s_in 0.1)",
+    "tanh N=100 MC (rho 0.8, s_in 0.1)", "tanh N=100 MC (rho 0.95, s_in 1.0)",
+    "max MC / (N + k_max/T_test) over all runs", "N=100 MC vs rho 0.5..0.95 (increasing)",
+    "N=100 MC(s_in 1.0) / MC(s_in 0.1)", "Lyapunov exponent per step, N=100 rho 0.95 (driven)",
+    "shift register N=20: MC over k >= 0", "NARMA-10 series mean", "NARMA-10 series max",
+    "NARMA-10 NRMSE N=50", "NARMA-10 NRMSE N=100", "NARMA-10 NRMSE N=200",
+    "NARMA-10 NRMSE vs N=50/100/200 (decreasing)",
+    "NARMA-10 linear-lag baseline NRMSE (ridge on last 10 inputs)", "NARMA-10 ESN(100) NRMSE < 0.35 < baseline",
+}
+
+
+@pytest.mark.slow
+def test_jaeger_2001_quick(tmp_path):
+    proc = subprocess.run(
+        [sys.executable, str(SCRIPT), "--out", str(tmp_path), "--quick"],
+        cwd=ROOT, capture_output=True, text=True, timeout=600,
+    )
+    assert proc.returncode == 0, f"exit code {proc.returncode}\nstdout:\n{proc.stdout}\nstderr:\n{proc.stderr}"
+    png, report = tmp_path / "Jaeger_2001.png", tmp_path / "Jaeger_2001.json"
+    assert png.is_file() and png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    data = json.loads(report.read_text())
+    assert "Jaeger" in data["paper"]
+    assert data["runtime_s"] > 0
+    checks = data["checks"]
+    for c in checks:
+        assert set(c) >= {"name", "value", "target", "ok"}, c
+    names = [c["name"] for c in checks]
+    assert len(names) == len(set(names)), f"repeated check names: {names}"
+    assert set(names) == EXPECTED_CHECKS
+    failed = [c for c in checks if c["ok"] is not True]
+    assert not failed, f"failed checks: {failed}"
