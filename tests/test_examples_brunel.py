@@ -2,13 +2,11 @@
 writes its figure and JSON in the convention of the paper examples, and every check of
 papers.md 3.3's scaled-down targets passes; plus its statistics on synthetic spike trains."""
 import importlib.util
-import json
-import subprocess
-import sys
 from pathlib import Path
 
 import numpy as np
 import pytest
+from paper_examples import run_quick
 
 ROOT = Path(__file__).resolve().parents[1]
 SCRIPT = ROOT / "examples" / "frompapers" / "Brunel_2000.py"
@@ -28,23 +26,8 @@ def load_example():
 
 @pytest.mark.slow
 def test_brunel_2000_quick(tmp_path):
-    proc = subprocess.run(
-        [sys.executable, str(SCRIPT), "--out", str(tmp_path), "--quick"],
-        cwd=ROOT, capture_output=True, text=True, timeout=600,
-    )
-    assert proc.returncode == 0, f"exit code {proc.returncode}\nstdout:\n{proc.stdout}\nstderr:\n{proc.stderr}"
-    png, report = tmp_path / "Brunel_2000.png", tmp_path / "Brunel_2000.json"
-    assert png.is_file() and png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
-    data = json.loads(report.read_text())
-    assert "Brunel" in data["paper"] and data["quick"] is True and data["scale"] == 0.2
-    assert data["runtime_s"] > 0
-    checks = data["checks"]
-    for c in checks:
-        assert set(c) >= {"name", "value", "target", "ok"}, c
-    names = [c["name"] for c in checks]
-    assert len(names) == len(set(names)) and set(names) == EXPECTED_QUICK
-    failed = [c for c in checks if c["ok"] is not True]
-    assert not failed, f"failed checks: {failed}"
+    data = run_quick("Brunel_2000", tmp_path, EXPECTED_QUICK, paper_word="Brunel")
+    assert data["quick"] is True and data["scale"] == 0.2
     assert set(data["per_regime"]) == {"A", "B", "C", "D"}
 
 
