@@ -9,7 +9,6 @@ import os
 import time
 
 import jax
-import numpy as np
 
 from . import analysis, plot
 from .builders import coba

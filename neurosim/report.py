@@ -23,23 +23,33 @@ def check(name: str, value, target: str, ok) -> dict:
 
 
 def _plain(x):
-    """JSON-safe value: numpy scalars to Python, NaN/inf to None."""
-    if isinstance(x, (np.generic,)):
+    """JSON-safe value: numpy scalars and arrays to Python, NaN/inf to None, recursively."""
+    if isinstance(x, np.ndarray):
+        x = x.tolist()
+    if isinstance(x, np.generic):
         x = x.item()
     if isinstance(x, float) and not math.isfinite(x):
         return None
     if isinstance(x, (list, tuple)):
         return [_plain(v) for v in x]
+    if isinstance(x, dict):
+        return {str(k): _plain(v) for k, v in x.items()}
     return x
 
 
 def finish(out_dir, name: str, paper: str, checks: list, t0: float, **extra) -> int:
     """Write the JSON report, print the summary, return 0 if every check passed else 1."""
-    runtime = time.perf_counter() - t0
+    report = {"paper": paper, "checks": checks, "runtime_s": time.perf_counter() - t0, **extra}
+    return write(out_dir, name, report)
+
+
+def write(out_dir, name: str, report: dict) -> int:
+    """Write a ready ``report`` dict (``paper``, ``checks``, ``runtime_s``, extras) as JSON, print
+    the summary, return the exit code."""
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
-    report = {"paper": paper, "checks": checks, "runtime_s": runtime}
-    report.update({k: _plain(v) for k, v in extra.items()})
+    report = _plain(report)
+    checks, runtime = report["checks"], report["runtime_s"]
     (out_dir / f"{name}.json").write_text(json.dumps(report, indent=2))
     width = max((len(c["name"]) for c in checks), default=0)
     for c in checks:

@@ -55,7 +55,6 @@ N_REC = 500 for 10 s.
 from __future__ import annotations
 
 import argparse
-import json
 import math
 import sys
 import time
@@ -68,6 +67,8 @@ from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 
 import neurosim as ns
+from neurosim.report import check
+from neurosim.report import write as report_write
 from neurosim.analysis import aperiodic_exponent, lfp_proxy, welch
 from neurosim.builders import coba
 from neurosim.inputs import PoissonInput, PoissonInputParams
@@ -294,7 +295,7 @@ def checks_for(a, b):
     checks = []
 
     def add(name, value, target, ok):
-        checks.append({"name": name, "value": float(value), "target": target, "ok": bool(ok)})
+        checks.append(check(name, float(value), target, ok))
 
     ra = a["rows"]
     chi = np.array([r["chi_lfp_hold"] for r in ra])
@@ -392,10 +393,6 @@ def make_figure(path, a, b):
 # --------------------------------------------------------------------------- main
 
 
-def _json_value(x):
-    return x if not isinstance(x, float) or math.isfinite(x) else None
-
-
 def _fmt(x):
     return "nan" if x is None else f"{x:.2f}"
 
@@ -442,38 +439,26 @@ def main(argv=None) -> int:
               "chi_theory_gao", "chi_lfp_v", "chi_lfp_v_gao", "chi_lfp_hold_seed_sd", "chi_lfp_v_seed_sd")
     keys_b = ("scale", "g_ratio_measured", "rate_e_hz", "rate_i_hz", "chi_lfp_hold", "chi_lfp_hold_gao", "chi_lfp_v",
               "chi_lfp_v_gao")
-    for c in checks:
-        c["value"] = _json_value(c["value"])
     report = {
         "paper": PAPER, "checks": checks, "runtime_s": runtime, "quick": bool(args.quick), "seed": args.seed,
         "dt_ms": DT, "band_hz": list(BAND), "gao_band_hz": list(GAO_BAND), "v_hold_mv": V_HOLD,
         "input_model": {
             "n_cells": N_CELLS, "seeds": cfg["seeds"], "duration_ms": cfg["input_ms"], "compile_s": ca, "run_s": ra,
             "g_ratio": RATIOS.tolist(), "w_i_ns": a["w_i_ns"],
-            "rows": [{k: _json_value(float(r[k])) for k in keys_a} for r in a["rows"]],
-            "reported": {"spearman_chi_at_own_v": _json_value(spearman(RATIOS, chi_v))},
+            "rows": [{k: (float(r[k])) for k in keys_a} for r in a["rows"]],
+            "reported": {"spearman_chi_at_own_v": (spearman(RATIOS, chi_v))},
         },
         "recurrent_coba": {
             "n": cfg["rec_n"], "duration_ms": cfg["rec_ms"], "background_pa": REC_BACKGROUND, "compile_s": cb,
-            "run_s": rb_s, "rows": [{k: _json_value(float(r[k])) for k in keys_b} for r in b["rows"]],
-            "reported": {"spearman_g_ratio_chi_at_-65mV": _json_value(spearman(rec_g, rec_chi)),
-                         "spearman_g_ratio_chi_at_own_v": _json_value(spearman(rec_g, rec_chi_v))},
+            "run_s": rb_s, "rows": [{k: (float(r[k])) for k in keys_b} for r in b["rows"]],
+            "reported": {"spearman_g_ratio_chi_at_-65mV": (spearman(rec_g, rec_chi)),
+                         "spearman_g_ratio_chi_at_own_v": (spearman(rec_g, rec_chi_v))},
         },
     }
-    (args.out / f"{NAME}.json").write_text(json.dumps(report, indent=2))
-
-    width = max(len(c["name"]) for c in checks)
-    for c in checks:
-        v = c["value"]
-        shown = "nan" if v is None else f"{v:.3f}"
-        print(f"  [{'ok' if c['ok'] else 'FAIL'}] {c['name']:<{width}}  {shown:>8}   target {c['target']}")
     rep_a, rep_b = report["input_model"]["reported"], report["recurrent_coba"]["reported"]
     print(f"  reported: Spearman(g_I/g_E, chi): A at own V {_fmt(rep_a['spearman_chi_at_own_v'])}; "
           f"B at -65 mV {_fmt(rep_b['spearman_g_ratio_chi_at_-65mV'])}, at own V {_fmt(rep_b['spearman_g_ratio_chi_at_own_v'])}")
-    n_fail = sum(not c["ok"] for c in checks)
-    print(f"{NAME}: {len(checks) - n_fail}/{len(checks)} checks passed in {runtime:.1f} s "
-          f"({'quick' if args.quick else 'full'}) -> {args.out}")
-    return 1 if n_fail else 0
+    return report_write(args.out, NAME, report)
 
 
 if __name__ == "__main__":

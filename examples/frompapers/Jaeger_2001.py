@@ -30,8 +30,6 @@ stretch of prediction) and ``DIR/Jaeger_2001.json``, and exits non-zero when a c
 from __future__ import annotations
 
 import argparse
-import json
-import math
 import sys
 import time
 from functools import partial
@@ -48,6 +46,8 @@ from matplotlib.figure import Figure  # noqa: E402
 
 from neurosim.analysis import lyapunov_exponent, memory_capacity, narma10, nrmse  # noqa: E402
 from neurosim.builders import esn, from_matrix, reservoir_step, run_reservoir, stack_reservoirs  # noqa: E402
+from neurosim.report import check  # noqa: E402
+from neurosim.report import write as report_write  # noqa: E402
 from neurosim.train import predict, ridge  # noqa: E402
 
 PAPER = 'Jaeger (2001) "Short term memory in echo state networks", GMD Report 152; NARMA-10 (Atiya & Parlos 2000)'
@@ -180,7 +180,7 @@ def checks_of(r):
     checks = []
 
     def add(name, value, target, ok):
-        checks.append({"name": name, "value": value, "target": target, "ok": bool(ok)})
+        checks.append(check(name, value, target, ok))
 
     def band(name, value, lo, hi):
         add(name, float(value), f"{lo}-{hi}", lo <= value <= hi)
@@ -262,13 +262,6 @@ def make_figure(path, r):
     fig.savefig(path, dpi=110)
 
 
-def _json_value(v):
-    if isinstance(v, (list, tuple)):
-        return [_json_value(x) for x in v]
-    v = float(v) if isinstance(v, (np.floating, np.integer, float, int)) else v
-    return None if isinstance(v, float) and not math.isfinite(v) else v
-
-
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--out", required=True, type=Path, help="output directory")
@@ -283,24 +276,11 @@ def main(argv=None) -> int:
     make_figure(args.out / f"{NAME}.png", r)
     runtime = time.perf_counter() - t0
 
-    for c in checks:
-        c["value"] = _json_value(c["value"])
     report = {"paper": PAPER, "checks": checks, "runtime_s": runtime, "quick": bool(args.quick), "seeds": seeds,
               "mc_vs_rho": {str(rho): float(r["rho"][rho][0].mean()) for rho in RHO_GRID},
               "lyapunov_vs_rho": {str(rho): r["lyapunov"][rho] for rho in RHO_GRID},
               "narma_nrmse": {str(n): r["narma"][n][0].tolist() for n in (50, 100, 200)}}
-    (args.out / f"{NAME}.json").write_text(json.dumps(report, indent=2))
-
-    width = max(len(c["name"]) for c in checks)
-    for c in checks:
-        v = c["value"]
-        shown = (f"{v:.3f}" if isinstance(v, float) else
-                 "[" + ", ".join(f"{x:.3g}" for x in v) + "]" if isinstance(v, list) else str(v))
-        print(f"  [{'ok' if c['ok'] else 'FAIL'}] {c['name']:<{width}}  {shown:>9}   target {c['target']}")
-    n_fail = sum(not c["ok"] for c in checks)
-    print(f"{NAME}: {len(checks) - n_fail}/{len(checks)} checks passed in {runtime:.1f} s "
-          f"({'quick, ' if args.quick else ''}{len(seeds)} seeds) -> {args.out}")
-    return 1 if n_fail else 0
+    return report_write(args.out, NAME, report)
 
 
 if __name__ == "__main__":

@@ -46,7 +46,6 @@ fewer readout trials.
 from __future__ import annotations
 
 import argparse
-import json
 import math
 import sys
 import time
@@ -58,6 +57,8 @@ from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 
 import neurosim as ns
+from neurosim.report import check
+from neurosim.report import write as report_write
 from neurosim.analysis.liquid import input_distance, state_distance
 from neurosim.analysis.taps import exp_filter_raster
 from neurosim.builders import lsm, set_input_raster, spike_raster
@@ -215,7 +216,7 @@ def make_checks(curves, sems, acc_test):
     checks = []
 
     def add(name, value, target, ok):
-        checks.append({"name": name, "value": value, "target": target, "ok": bool(ok)})
+        checks.append(check(name, value, target, ok))
 
     means = {d: window_mean(curves[d]) for d in curves}
     order = [means[d] for d in (0.4, 0.2, 0.1, 0.0)]
@@ -266,15 +267,6 @@ def make_figure(path, curves, sems, acc_train, acc_test, example, n_pairs, used)
     fig.savefig(path, dpi=100, format="png")
 
 
-def _json_value(x):
-    if isinstance(x, (bool, np.bool_)):
-        return bool(x)
-    if isinstance(x, (int, np.integer)):
-        return int(x)
-    x = float(x)
-    return x if math.isfinite(x) else None
-
-
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--out", required=True, type=Path, help="output directory")
@@ -321,8 +313,6 @@ def main(argv=None) -> int:
     make_figure(args.out / f"{NAME}.png", curves, sems, acc_train, acc_test, example, n_pairs, used)
     runtime = time.perf_counter() - t0
 
-    for c in checks:
-        c["value"] = _json_value(c["value"])
     report = {
         "paper": PAPER, "checks": checks, "runtime_s": runtime, "separation_s": t_sep, "quick": bool(args.quick), "seed": args.seed,
         "n_pairs_per_distance": n_pairs, "mean_state_distance_100_500ms": {str(d): v for d, v in means.items()},
@@ -334,17 +324,7 @@ def main(argv=None) -> int:
                                                  "n_test_per_class": n_test, "jitter_ms": JITTER_MS,
                                                  "template_distance": d_templates, "readout": used},
     }
-    (args.out / f"{NAME}.json").write_text(json.dumps(report, indent=2))
-
-    width = max(len(c["name"]) for c in checks)
-    for c in checks:
-        v = c["value"]
-        shown = "nan" if v is None else (f"{v:.3f}" if isinstance(v, float) else str(v))
-        print(f"  [{'ok' if c['ok'] else 'FAIL'}] {c['name']:<{width}}  {shown:>9}   target {c['target']}")
-    n_fail = sum(not c["ok"] for c in checks)
-    print(f"{NAME}: {len(checks) - n_fail}/{len(checks)} checks passed in {runtime:.1f} s "
-          f"({'quick, ' if args.quick else ''}{n_pairs} pairs per d, liquid {rate:.1f} Hz, seed {args.seed}) -> {args.out}")
-    return 1 if n_fail else 0
+    return report_write(args.out, NAME, report)
 
 
 if __name__ == "__main__":

@@ -1,0 +1,45 @@
+"""`neurosim demo`, the main job of `make demo`: it runs, writes its figure and summary, and
+refuses bad arguments with a message."""
+import json
+import subprocess
+import sys
+
+import pytest
+
+from paper_examples import ROOT
+
+KEYS = {"rate_e_hz", "rate_i_hz", "cv_isi_e", "build_s", "compile_s", "run_s", "rtf", "device"}
+
+
+def _demo(*args):
+    return subprocess.run([sys.executable, "-m", "neurosim", "demo", *args], cwd=ROOT,
+                          capture_output=True, text=True, timeout=600)
+
+
+def test_demo_writes_raster_and_summary(tmp_path):
+    proc = _demo("--out", str(tmp_path), "--duration", "0.3", "--n", "1000", "--seed", "1")
+    assert proc.returncode == 0, proc.stderr
+    summary = json.loads((tmp_path / "summary.json").read_text())
+    assert KEYS <= set(summary)
+    assert summary["n"] == 1000 and summary["duration_s"] == 0.3
+    # the 200 pA background alone drives a cell to ~50 Hz; recurrent inhibition keeps it lower
+    assert 5.0 < summary["rate_e_hz"] < 60.0 and 5.0 < summary["rate_i_hz"] < 60.0
+    assert summary["rtf"] == pytest.approx(summary["run_s"] / 0.3)
+    assert (tmp_path / "raster.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    assert "real-time factor" in proc.stdout
+
+
+def test_demo_same_seed_same_rates(tmp_path):
+    a = _demo("--out", str(tmp_path / "a"), "--duration", "0.1", "--n", "500")
+    b = _demo("--out", str(tmp_path / "b"), "--duration", "0.1", "--n", "500")
+    assert a.returncode == 0 and b.returncode == 0
+    ra = json.loads((tmp_path / "a" / "summary.json").read_text())
+    rb = json.loads((tmp_path / "b" / "summary.json").read_text())
+    assert (ra["rate_e_hz"], ra["rate_i_hz"]) == (rb["rate_e_hz"], rb["rate_i_hz"])
+
+
+@pytest.mark.parametrize("args, word", [(("--duration", "-1"), "duration"), (("--n", "2"), "n")])
+def test_demo_rejects_bad_arguments(tmp_path, args, word):
+    proc = _demo("--out", str(tmp_path), *args)
+    assert proc.returncode != 0
+    assert word in proc.stderr and "Traceback" not in proc.stderr
