@@ -87,7 +87,7 @@ def test_ei_network_conductance_inhibition_is_positive_g_times_j_e():
     net = ei_network(8, 2, connectivity=FixedProbability(0.5), j_e=2.0, g=4.0, exc_synapse=cond,
                      exc_params=SynapseParams(tau=5.0, e_rev=0.0), inh_params=SynapseParams(tau=10.0, e_rev=-80.0))
     exc, inh = net.projections
-    assert float(inh.weights) == 8.0 and inh.synapse == cond
+    assert float(exc.weights) == 2.0 and float(inh.weights) == 8.0 and inh.synapse == cond
     assert inh.syn_params == SynapseParams(tau=10.0, e_rev=-80.0)
     # an explicit j_i instead of g
     net = ei_network(8, 2, connectivity=FixedProbability(0.5), j_e=2.0, j_i=-3.5)
@@ -196,6 +196,12 @@ def test_brunel_wiring_scaled(brunel_small):
     assert ext.params.rate_hz == pytest.approx(40.0) and ext.params.weight == pytest.approx(w)
 
 
+def test_brunel_delay_option():
+    net = brunel2000("A", scale=0.05, delay_ms=1.6)
+    assert [p.delay_ms for p in net.projections] == [1.6, 1.6]
+    assert brunel2000("A", scale=0.05).projections[0].delay_ms == 1.5
+
+
 def test_brunel_probability_connectivity():
     net = brunel2000("C", scale=0.1, connectivity="probability", seed=0)
     k = in_degrees(net, "exc")
@@ -287,6 +293,7 @@ def test_ei_network_bad_input(kwargs, match):
     (lambda: brunel2000("C", g=-5.0), "g must be >= 0"),
     (lambda: brunel2000("C", dt=0.2), "delay_ms = 1.5 ms is not a whole number of steps of dt = 0.2 ms"),
     (lambda: brunel2000("C", connectivity="random"), "connectivity must be 'indegree' or 'probability'"),
+    (lambda: brunel2000("C", scale=0.05, delay_ms=1.55), "delay_ms = 1.55 ms is not a whole number of steps"),
     (lambda: brunel2000("C", scale=0.0), "scale must be a positive"),
     (lambda: brunel2000("C", scale=0.002), "scale = 0.002 is too small"),
     (lambda: brunel2000(None, g=5.0), "regime=None needs both"),

@@ -74,7 +74,7 @@ def test_brunel_rate_scaled_network():
     # 0.2 scale: J C_E kept (same mu), sigma^2 x 5: a different, higher rate
     nu = brunel_rate(5.0, 2.0, J=0.5, C_E=200)
     assert 45.0 < nu < 55.0
-    mu, sigma = brunel_input(nu, 5.0, 2.0, J=0.5, C_E=200)
+    _, sigma = brunel_input(nu, 5.0, 2.0, J=0.5, C_E=200)
     assert sigma**2 == pytest.approx(5 * brunel_input(nu, 5.0, 2.0)[1] ** 2)
 
 

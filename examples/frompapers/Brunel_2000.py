@@ -37,7 +37,7 @@ neurons at < 1/2 the peak frequency; D: PSD peak 15-30 Hz, pop. std/mean > 1.5;
 chi_C < chi_D < chi_B and chi_C < 0.12; the mean-field rate of C = 37.95 +/- 0.1 Hz. (With
 ``--connectivity indegree`` the full-scale states differ a little from the p = 0.1 reference:
 seed 1 gives CV_B 0.86, pop. std/mean of D 1.43 and chi_D < chi_C, outside those bands.)
-About 3-4 min on one CPU core.
+About 2.5 min on one CPU core.
 
 ``--quick``: the 0.2-scale network (N_E = 2000, N_I = 500, C_E = 200, C_I = 50, J = 0.5 mV,
 C_ext = 200; fixed in-degree by default, as papers.md recommends) with papers.md's CI checks:
@@ -51,7 +51,6 @@ rates of the four states) and ``DIR/Brunel_2000.json`` and exits non-zero when a
 from __future__ import annotations
 
 import argparse
-import json
 import math
 import sys
 import time
@@ -66,6 +65,7 @@ from neurosim.analysis import bin_spikes, mean_isi_cv, mean_rate, synchrony_chi,
 from neurosim.builders import brunel2000
 from neurosim.builders.balanced import BRUNEL_REGIMES, brunel2000_params, brunel2000_regime_params
 from neurosim.builders.meanfield import brunel_rate
+from neurosim.report import check, finish
 
 PAPER = ("Brunel (2000) J Comput Neurosci 8:183, Fig. 8 (sparse E/I LIF network: SR, SI fast, AI, SI slow); "
          "reference values: Brian2 examples/frompapers/Brunel_2000.py (papers.md 3.3)")
@@ -135,7 +135,7 @@ def checks_for(stats, mf_c, quick):
 
     def add(name, value, target, ok):
         value = float(value)
-        checks.append({"name": name, "value": value, "target": target, "ok": bool(ok) and math.isfinite(value)})
+        checks.append(check(name, value, target, bool(ok) and math.isfinite(value)))
 
     add("mean-field rate of C (Hz)", mf_c, "37.95 +/- 0.1", abs(mf_c - MF_C) <= 0.1)
     A, B, C, D = (stats[r] for r in REGIMES)
@@ -216,7 +216,7 @@ def main(argv=None) -> int:
                         help="default: probability (full scale, as the reference), indegree (--quick)")
     args = parser.parse_args(argv)
     t_start = time.perf_counter()
-    args.out.mkdir(parents=True, exist_ok=True)
+    args.out.mkdir(parents=True, exist_ok=True)  # the figure is drawn before finish() writes the JSON
     scale = 0.2 if args.quick else 1.0
     connectivity = args.connectivity or ("indegree" if args.quick else "probability")
 
@@ -244,28 +244,13 @@ def main(argv=None) -> int:
     mf_scaled = brunel_rate(5.0, 2.0, J=bp_c.j, C_E=bp_c.c_e)
     checks = checks_for(stats, mf_c, args.quick)
     make_figure(args.out / f"{NAME}.png", spikes, stats, scale)
-    runtime = time.perf_counter() - t_start
-
-    for c in checks:
-        c["value"] = _json_value(c["value"])
-    report = {
-        "paper": PAPER, "checks": checks, "runtime_s": runtime, "quick": bool(args.quick), "scale": scale,
-        "seed": args.seed, "connectivity": connectivity, "dt_ms": DT, "duration_ms": T, "n_recorded": N_REC,
-        "n_neurons": n, "build_s": build_s,
-        "meanfield_hz": {"C": mf_c, f"C at scale {scale:g}": mf_scaled},
-        "per_regime": {r: {k: _json_value(v) for k, v in {**stats[r], **runs[r]}.items()} for r in REGIMES},
-    }
-    (args.out / f"{NAME}.json").write_text(json.dumps(report, indent=2))
-
-    width = max(len(c["name"]) for c in checks)
-    for c in checks:
-        v = c["value"]
-        shown = "nan" if v is None else f"{v:.3f}"
-        print(f"  [{'ok' if c['ok'] else 'FAIL'}] {c['name']:<{width}}  {shown:>9}   target {c['target']}")
-    n_fail = sum(not c["ok"] for c in checks)
-    print(f"{NAME}: {len(checks) - n_fail}/{len(checks)} checks passed in {runtime:.1f} s "
-          f"({'quick, ' if args.quick else ''}scale {scale:g}, {connectivity}, seed {args.seed}) -> {args.out}")
-    return 1 if n_fail else 0
+    print(f"  ({'quick, ' if args.quick else ''}scale {scale:g}, {connectivity}, seed {args.seed})")
+    return finish(
+        args.out, NAME, PAPER, checks, t_start, quick=bool(args.quick), scale=scale, seed=args.seed,
+        connectivity=connectivity, dt_ms=DT, duration_ms=T, n_recorded=N_REC, n_neurons=n, build_s=build_s,
+        meanfield_hz={"C": mf_c, f"C at scale {scale:g}": mf_scaled},
+        per_regime={r: {k: _json_value(v) for k, v in {**stats[r], **runs[r]}.items()} for r in REGIMES},
+    )
 
 
 if __name__ == "__main__":

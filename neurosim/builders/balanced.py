@@ -279,7 +279,7 @@ def brunel2000_params(regime: str | None = "C", *, scale: float = 1.0, g: float 
 
 def brunel2000(regime: str | None = "C", *, scale: float = 1.0, g: float | None = None,
                nu_ext_over_thr: float | None = None, connectivity: str = "indegree", seed: int = 0,
-               dt: float = 0.1, v_init=None, backend: str | None = None) -> Network:
+               dt: float = 0.1, delay_ms: float = 1.5, v_init=None, backend: str | None = None) -> Network:
     """Brunel's (2000) sparse E/I network of LIF neurons with delayed voltage jumps.
 
         tau dV/dt = -V   (V relative to rest, mV)     tau = 20 ms
@@ -297,8 +297,8 @@ def brunel2000(regime: str | None = "C", *, scale: float = 1.0, g: float | None 
     ``nu_ext_over_thr`` override them. The LIF has g_L = 1 nS and C_m = 20 pF (so 1 pA moves
     V_inf by 1 mV); each jump is a one-step current through a ``Synapse("delta", "current")``
     chosen by :func:`jump_current` to move V by exactly J, so the network is built for one
-    ``dt`` (ms) and must be run with it. ``v_init``: initial V rule (default: rest, 0 mV, as in
-    Brian2's example). Population ``"neurons"`` (E first), projections ``"exc"`` and ``"inh"``
+    ``dt`` (ms) and must be run with it. ``delay_ms``: D (a whole number of steps). ``v_init``:
+    initial V rule (default: rest, 0 mV, as in Brian2's example). Population ``"neurons"`` (E first), projections ``"exc"`` and ``"inh"``
     (delay D), input ``"background"`` (the external trains).
     """
     bp = brunel2000_params(regime, scale=scale, g=g, nu_ext_over_thr=nu_ext_over_thr)
@@ -313,7 +313,7 @@ def brunel2000(regime: str | None = "C", *, scale: float = 1.0, g: float | None 
     w = jump_current(bp.j, lif, dt)
     jump = Synapse("delta", "current")
     return ei_network(
-        bp.n_e, bp.n_i, connectivity=conn, j_e=w, g=bp.g, delay_ms=bp.delay, neuron=LIF(v_init=v_init),
+        bp.n_e, bp.n_i, connectivity=conn, j_e=w, g=bp.g, delay_ms=delay_ms, neuron=LIF(v_init=v_init),
         neuron_params=lif, exc_synapse=jump, exc_params=SynapseParams(),
         drive=PoissonDrive(n_sources=bp.c_ext, rate_hz=bp.nu_ext, weight=w, synapse=jump),
         seed=seed, dt=dt, backend=backend,
