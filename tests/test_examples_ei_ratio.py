@@ -1,15 +1,8 @@
 """examples/frompapers/EI_ratio_1f.py --quick: runs, writes its figure and JSON, and every
 check passes (the aperiodic exponent of the LFP proxy rises with g_I/g_E and matches theory in
 the Poisson-driven model; the recurrent COBA sweep is active, finite and moves g_I/g_E)."""
-import json
-import subprocess
-import sys
-from pathlib import Path
-
 import pytest
-
-ROOT = Path(__file__).resolve().parents[1]
-SCRIPT = ROOT / "examples" / "frompapers" / "EI_ratio_1f.py"
+from paper_examples import run_quick
 
 EXPECTED_CHECKS = {
     "input model: Spearman(g_I/g_E, chi 20-80 Hz, LFP at -65 mV)",
@@ -24,24 +17,8 @@ EXPECTED_CHECKS = {
 
 @pytest.mark.slow
 def test_ei_ratio_1f_quick(tmp_path):
-    proc = subprocess.run(
-        [sys.executable, str(SCRIPT), "--out", str(tmp_path), "--quick"],
-        cwd=ROOT, capture_output=True, text=True, timeout=600,
-    )
-    assert proc.returncode == 0, f"exit code {proc.returncode}\nstdout:\n{proc.stdout}\nstderr:\n{proc.stderr}"
-    png, report = tmp_path / "EI_ratio_1f.png", tmp_path / "EI_ratio_1f.json"
-    assert png.is_file() and png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
-    data = json.loads(report.read_text())
-    assert "Gao" in data["paper"] and "Mazzoni" in data["paper"]
-    assert data["runtime_s"] > 0 and data["quick"] is True
-    checks = data["checks"]
-    for c in checks:
-        assert set(c) >= {"name", "value", "target", "ok"}, c
-    names = [c["name"] for c in checks]
-    assert len(names) == len(set(names)), f"repeated check names: {names}"
-    assert set(names) == EXPECTED_CHECKS
-    failed = [c for c in checks if c["ok"] is not True]
-    assert not failed, f"failed checks: {failed}"
+    data = run_quick("EI_ratio_1f", tmp_path, EXPECTED_CHECKS, paper_word="Gao")
+    assert "Mazzoni" in data["paper"] and data["quick"] is True
     rows = data["input_model"]["rows"]
     assert len(rows) == 8 and len(data["recurrent_coba"]["rows"]) == 8
     chi = [r["chi_lfp_hold"] for r in rows]

@@ -1,14 +1,7 @@
 """examples/frompapers/Jaeger_2001.py --quick: runs, writes its figure and JSON, and every check
 passes (memory capacity and NARMA-10 targets from papers.md 6.2 and 6.3)."""
-import json
-import subprocess
-import sys
-from pathlib import Path
-
 import pytest
-
-ROOT = Path(__file__).resolve().parents[1]
-SCRIPT = ROOT / "examples" / "frompapers" / "Jaeger_2001.py"
+from paper_examples import run_quick
 
 EXPECTED_CHECKS = {
     "linear N=20 MC/N", "linear N=50 MC/N",
@@ -25,21 +18,4 @@ EXPECTED_CHECKS = {
 
 @pytest.mark.slow
 def test_jaeger_2001_quick(tmp_path):
-    proc = subprocess.run(
-        [sys.executable, str(SCRIPT), "--out", str(tmp_path), "--quick"],
-        cwd=ROOT, capture_output=True, text=True, timeout=600,
-    )
-    assert proc.returncode == 0, f"exit code {proc.returncode}\nstdout:\n{proc.stdout}\nstderr:\n{proc.stderr}"
-    png, report = tmp_path / "Jaeger_2001.png", tmp_path / "Jaeger_2001.json"
-    assert png.is_file() and png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
-    data = json.loads(report.read_text())
-    assert "Jaeger" in data["paper"]
-    assert data["runtime_s"] > 0
-    checks = data["checks"]
-    for c in checks:
-        assert set(c) >= {"name", "value", "target", "ok"}, c
-    names = [c["name"] for c in checks]
-    assert len(names) == len(set(names)), f"repeated check names: {names}"
-    assert set(names) == EXPECTED_CHECKS
-    failed = [c for c in checks if c["ok"] is not True]
-    assert not failed, f"failed checks: {failed}"
+    run_quick("Jaeger_2001", tmp_path, EXPECTED_CHECKS, paper_word="Jaeger")
