@@ -27,9 +27,10 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import subprocess
 import sys
 import time
+
+from driver import run_json
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(HERE)
@@ -92,7 +93,6 @@ def run_tool(tool: str, args) -> dict:
     base = {"tool": tool, "workload": f"brunel2000-{args.regime}", "duration_s": args.duration}
     common = ["--regime", args.regime, "--scale", str(args.scale), "--duration", str(args.duration),
               "--seed", str(args.seed), "--connectivity", args.connectivity]
-    env = dict(os.environ, PYTHONUNBUFFERED="1")
     if tool == "neurosim":
         cmd = [sys.executable, os.path.abspath(__file__), "--runner-neurosim", "--threads", str(args.threads), *common]
     else:
@@ -101,28 +101,7 @@ def run_tool(tool: str, args) -> dict:
             return {**base, "error": f"not installed ({python} missing): run `make bench-peers`"}
         mode = tool.split("-", 1)[1]
         cmd = [python, os.path.join(HERE, "peers", "brian2_brunel.py"), "--mode", mode, *common]
-        env.pop("PYTHONPATH", None)
-    t0 = time.perf_counter()
-    try:
-        proc = subprocess.run(cmd, cwd=ROOT, env=env, capture_output=True, text=True, timeout=args.timeout)
-    except subprocess.TimeoutExpired:
-        return {**base, "error": f"timed out after {args.timeout} s"}
-    wall = time.perf_counter() - t0
-    if args.verbose and proc.stderr:
-        sys.stderr.write(proc.stderr)
-    line = None
-    for ln in reversed(proc.stdout.splitlines()):
-        if ln.strip().startswith("{"):
-            try:
-                line = json.loads(ln)
-                break
-            except json.JSONDecodeError:
-                continue
-    if proc.returncode != 0 or line is None:
-        tail = [x for x in (proc.stderr or "").strip().splitlines() if x.strip()]
-        return {**base, "error": f"exit {proc.returncode}: {(tail[-1] if tail else 'no JSON line')[:400]}"}
-    line["wall_s"] = round(wall, 2)
-    return line
+    return run_json(cmd, base, timeout=args.timeout, verbose=args.verbose, peer=tool != "neurosim")
 
 
 def main(argv=None) -> int:

@@ -21,9 +21,9 @@ import argparse
 import json
 import os
 import statistics
-import subprocess
 import sys
-import time
+
+from driver import run_json
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(HERE)
@@ -77,33 +77,7 @@ def run_tool(tool: str, args) -> dict:
            "--seed", str(args.seed), "--threads", str(args.threads), "--device", device, *extra]
     if args.p is not None:
         cmd += ["--p", str(args.p)]
-    env = dict(os.environ, PYTHONUNBUFFERED="1")
-    if venv is not None:  # a peer venv must not see this project's packages
-        env.pop("PYTHONPATH", None)
-    t0 = time.perf_counter()
-    try:
-        proc = subprocess.run(cmd, cwd=ROOT, env=env, capture_output=True, text=True, timeout=args.timeout)
-    except subprocess.TimeoutExpired:
-        return {**base, "error": f"timed out after {args.timeout} s"}
-    wall = time.perf_counter() - t0
-    if args.verbose and proc.stderr:
-        sys.stderr.write(proc.stderr)
-    line = None
-    for ln in reversed(proc.stdout.splitlines()):
-        ln = ln.strip()
-        if ln.startswith("{"):
-            try:
-                line = json.loads(ln)
-                break
-            except json.JSONDecodeError:
-                continue
-    if proc.returncode != 0 or line is None:
-        tail = [ln for ln in (proc.stderr or "").strip().splitlines() if ln.strip()]
-        reason = tail[-1] if tail else f"no JSON line on stdout (exit {proc.returncode})"
-        return {**base, "error": f"exit {proc.returncode}: {reason[:400]}"}
-    line.setdefault("tool", tool)
-    line["wall_s"] = round(wall, 2)
-    return line
+    return run_json(cmd, base, timeout=args.timeout, verbose=args.verbose, peer=venv is not None)
 
 
 def plot(lines: list[dict], path: str, title: str) -> None:

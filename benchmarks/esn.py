@@ -33,9 +33,10 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import subprocess
 import sys
 import time
+
+from driver import run_json
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(HERE)
@@ -120,22 +121,10 @@ def run_neurosim(args) -> dict:
 # ----------------------------------------------------------------------------- driver
 
 
-def last_json_line(text: str):
-    for ln in reversed(text.splitlines()):
-        ln = ln.strip()
-        if ln.startswith("{"):
-            try:
-                return json.loads(ln)
-            except json.JSONDecodeError:
-                continue
-    return None
-
-
 def run_tool(tool: str, connectivity: float, args) -> dict:
     common = ["--n", str(args.n), "--connectivity", str(connectivity), "--steps", str(args.steps),
               "--reservoirs", str(args.reservoirs), "--k-max", str(args.k_max), "--penalty", str(args.penalty),
               "--threads", str(args.threads), "--seed", str(args.seed)]
-    env = dict(os.environ, PYTHONUNBUFFERED="1")
     if tool == "neurosim":
         cmd = [sys.executable, os.path.abspath(__file__), "--runner", "neurosim", "--batch", str(args.batch), *common]
     else:
@@ -146,21 +135,8 @@ def run_tool(tool: str, connectivity: float, args) -> dict:
         washout, n_train = split(args)
         cmd = [python, os.path.join(HERE, "peers", "reservoirpy_esn.py"), "--washout", str(washout),
                "--n-train", str(n_train), *common]
-        env.pop("PYTHONPATH", None)
-    t0 = time.perf_counter()
-    try:
-        proc = subprocess.run(cmd, cwd=ROOT, env=env, capture_output=True, text=True, timeout=args.timeout)
-    except subprocess.TimeoutExpired:
-        return {"tool": tool, "connectivity": connectivity, "error": f"timed out after {args.timeout} s"}
-    line = last_json_line(proc.stdout)
-    if args.verbose and proc.stderr:
-        sys.stderr.write(proc.stderr)
-    if proc.returncode != 0 or line is None:
-        tail = [ln for ln in proc.stderr.strip().splitlines() if ln.strip()]
-        return {"tool": tool, "connectivity": connectivity,
-                "error": f"exit {proc.returncode}: {(tail[-1] if tail else 'no JSON line')[:400]}"}
-    line["wall_s"] = round(time.perf_counter() - t0, 2)
-    return line
+    base = {"tool": tool, "connectivity": connectivity}
+    return run_json(cmd, base, timeout=args.timeout, verbose=args.verbose, peer=tool != "neurosim")
 
 
 def main(argv=None) -> int:

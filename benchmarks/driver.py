@@ -1,0 +1,56 @@
+"""What every benchmark orchestrator shares: run one tool in its own process and read back the
+one JSON line it prints. A tool that is missing, fails or times out becomes a JSON line with an
+``"error"`` field, so one broken peer never stops a comparison."""
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import time
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+ROOT = os.path.dirname(HERE)
+PEERS_DIR = os.path.join(ROOT, ".peers")
+
+
+def peer_python(venv: str):
+    """The python of a peer's venv under .peers/, or None when it is not installed."""
+    python = os.path.join(PEERS_DIR, venv, "bin", "python")
+    return python if os.path.exists(python) else None
+
+
+def last_json_line(text: str):
+    for ln in reversed(text.splitlines()):
+        ln = ln.strip()
+        if ln.startswith("{"):
+            try:
+                return json.loads(ln)
+            except json.JSONDecodeError:
+                continue
+    return None
+
+
+def run_json(cmd: list, base: dict, *, timeout: float, verbose: bool = False, peer: bool = False) -> dict:
+    """Run ``cmd``; return its last JSON line with ``wall_s`` added, or ``base`` plus an error.
+    ``peer``: the command runs in a peer's venv, which must not see this project's packages."""
+    env = dict(os.environ, PYTHONUNBUFFERED="1")
+    if peer:
+        env.pop("PYTHONPATH", None)
+    t0 = time.perf_counter()
+    try:
+        proc = subprocess.run(cmd, cwd=ROOT, env=env, capture_output=True, text=True, timeout=timeout)
+    except subprocess.TimeoutExpired:
+        return {**base, "error": f"timed out after {timeout} s"}
+    wall = time.perf_counter() - t0
+    if verbose and proc.stderr:
+        sys.stderr.write(proc.stderr)
+    line = last_json_line(proc.stdout)
+    if proc.returncode != 0 or line is None:
+        tail = [ln for ln in (proc.stderr or "").strip().splitlines() if ln.strip()]
+        reason = tail[-1] if tail else f"no JSON line on stdout (exit {proc.returncode})"
+        return {**base, "error": f"exit {proc.returncode}: {reason[:400]}"}
+    for k, v in base.items():
+        line.setdefault(k, v)
+    line["wall_s"] = round(wall, 2)
+    return line
