@@ -18,4 +18,5 @@ EXPECTED_CHECKS = {
 
 @pytest.mark.slow
 def test_jaeger_2001_quick(tmp_path):
-    run_quick("Jaeger_2001", tmp_path, EXPECTED_CHECKS, paper_word="Jaeger")
+    data = run_quick("Jaeger_2001", tmp_path, EXPECTED_CHECKS, paper_word="Jaeger")
+    assert data["quick"] is True and data["seeds"] == [0, 1, 2]
