@@ -348,7 +348,7 @@ def test_delay_shorter_than_one_step(delay):
 
 @pytest.mark.parametrize("field, value", [("pre", "X"), ("post", ("I", 0, 5))])
 def test_projection_naming_a_missing_population(field, value):
-    with pytest.raises(ValueError, match=rf"Projection 'EE': {field} names population '(X|I)', which does not exist"):
+    with pytest.raises(ValueError, match=rf"Projection 'EE': {field}: no population named '(X|I)'"):
         ns.Network([lif_pop()], [one_proj(**{field: value})])
 
 
@@ -400,7 +400,7 @@ def test_step_current_rows_must_match_its_times():
 
 
 def test_input_target_must_exist():
-    with pytest.raises(ValueError, match=r"Input 'bg': target names population 'I', which does not exist"):
+    with pytest.raises(ValueError, match=r"Input 'bg': target: no population named 'I'"):
         ns.Network([lif_pop()], [], [ns.Input("bg", "I", ConstantCurrent(), ConstantCurrent.Params(1.0))])
 
 

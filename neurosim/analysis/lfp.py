@@ -46,24 +46,8 @@ import math
 import numbers
 
 import jax.numpy as jnp
-import numpy as np
 
 __all__ = ["synaptic_currents", "lfp_proxy"]
-
-
-def _target(net, pop):
-    """``(name, start, stop)`` for a population name or an explicit slice of one."""
-    if isinstance(pop, str):
-        name, start, stop = pop, 0, None
-    elif isinstance(pop, tuple) and len(pop) == 3 and isinstance(pop[0], str):
-        name, start, stop = pop
-    else:
-        raise ValueError(f"pop must be a population name or (name, start, stop), got {pop!r}")
-    n = net.population(name).n  # raises with the list of names
-    stop = n if stop is None else stop
-    if not (isinstance(start, (int, np.integer)) and isinstance(stop, (int, np.integer)) and 0 <= start < stop <= n):
-        raise ValueError(f"pop slice [{start!r}, {stop!r}) is not inside population {name!r} of {n} neurons")
-    return name, int(start), int(stop)
 
 
 def _sources(net, name):
@@ -105,7 +89,7 @@ def _chosen(net, name, synapses):
 def check_lfp_args(net, pop, synapses=None, v_hold=None) -> None:
     """Raise a ValueError naming the problem if ``lfp_proxy(net, ..., pop, synapses, v_hold)``
     could not be computed (called by the ``LFP`` monitor before anything is compiled)."""
-    name, _, _ = _target(net, pop)
+    name, _, _ = net.resolve(pop, "pop")
     if getattr(net.population(name).model, "is_source", False):
         raise ValueError(f"population {name!r} is a spike source; it has no membrane and no synaptic current")
     _chosen(net, name, synapses)
@@ -126,7 +110,7 @@ def synaptic_currents(net, params: dict, state, pop, synapses=None, v_hold=None)
     Positive = depolarising (inward).
     """
     check_lfp_args(net, pop, synapses, v_hold)
-    name, start, stop = _target(net, pop)
+    name, start, stop = net.resolve(pop, "pop")
     n = net.population(name).n
     v = net.population(name).model.voltage(state.neurons[name])
     if v_hold is not None:

@@ -103,6 +103,15 @@ def population_psd(times, ids, n, t_start, t_stop, bin_ms=1.0, nperseg=None):
     return welch(counts, 1000.0 / bin_ms, nperseg)
 
 
+def _spectrum(freqs, psd):
+    """``freqs`` and ``psd`` as float arrays, checked to be 1-D and of the same length."""
+    freqs = np.asarray(freqs, dtype=float)
+    psd = np.asarray(psd, dtype=float)
+    if freqs.ndim != 1 or freqs.shape != psd.shape:
+        raise ValueError(f"freqs and psd must be 1-D of the same length, got shapes {freqs.shape} and {psd.shape}")
+    return freqs, psd
+
+
 def psd_peak(freqs, psd, fmin=4.0, fmax=100.0, median_band=(4.0, 100.0)):
     """Largest peak of ``psd`` in ``[fmin, fmax]`` Hz: ``(f_peak_hz, power_ratio_to_median)``.
 
@@ -110,12 +119,7 @@ def psd_peak(freqs, psd, fmin=4.0, fmax=100.0, median_band=(4.0, 100.0)):
     1 to a few for a flat (Poisson) spectrum, large for an oscillation. It is ``inf`` if the
     median is 0 but the peak is not, and NaN if both are 0.
     """
-    freqs = np.asarray(freqs, dtype=float)
-    psd = np.asarray(psd, dtype=float)
-    if freqs.ndim != 1 or freqs.shape != psd.shape:
-        raise ValueError(
-            f"freqs and psd must be 1-D of the same length, got shapes {freqs.shape} and {psd.shape}"
-        )
+    freqs, psd = _spectrum(freqs, psd)
     fmin, fmax = float(fmin), float(fmax)
     if not fmin < fmax:
         raise ValueError(f"fmin must be less than fmax, got fmin={fmin!r} Hz and fmax={fmax!r} Hz")
@@ -180,12 +184,7 @@ def aperiodic_exponent(freqs, psd, fmin, fmax, *, peak_threshold=2.0, max_iter=1
     References: Gao, Peterson & Voytek, NeuroImage 158:70 (2017); the peak-rejecting
     aperiodic fit of Donoghue et al., Nat. Neurosci. 23:1655 (2020) (FOOOF), simplified.
     """
-    freqs = np.asarray(freqs, dtype=float)
-    psd = np.asarray(psd, dtype=float)
-    if freqs.ndim != 1 or freqs.shape != psd.shape:
-        raise ValueError(
-            f"freqs and psd must be 1-D of the same length, got shapes {freqs.shape} and {psd.shape}"
-        )
+    freqs, psd = _spectrum(freqs, psd)
     fmin, fmax = float(fmin), float(fmax)
     if not (math.isfinite(fmin) and math.isfinite(fmax) and 0.0 < fmin < fmax):
         raise ValueError(f"need 0 < fmin < fmax (Hz), got fmin={fmin!r} and fmax={fmax!r}")

@@ -124,11 +124,11 @@ def _parse_ref(ref, pops: dict, what: str):
     else:
         raise ValueError(f"{what} must be a population name or (name, start, stop), got {ref!r}")
     if name not in pops:
-        raise ValueError(f"{what} names population {name!r}, which does not exist; populations: {sorted(pops)}")
+        raise ValueError(f"{what}: no population named {name!r}; populations: {sorted(pops)}")
     n = pops[name].n
     stop = n if stop is None else stop
-    if not (0 <= start < stop <= n):
-        raise ValueError(f"{what} slice [{start}, {stop}) is not inside population {name!r} of {n} neurons")
+    if not (isinstance(start, (int, np.integer)) and isinstance(stop, (int, np.integer)) and 0 <= start < stop <= n):
+        raise ValueError(f"{what} slice [{start!r}, {stop!r}) is not inside population {name!r} of {n} neurons")
     return name, int(start), int(stop)
 
 
@@ -200,9 +200,14 @@ class Network:
         object.__setattr__(self, "_cache", {})
 
     def population(self, name: str) -> Population:
-        if name not in self._pops:
+        if not isinstance(name, str) or name not in self._pops:
             raise ValueError(f"no population named {name!r}; populations: {sorted(self._pops)}")
         return self._pops[name]
+
+    def resolve(self, ref, what: str = "pop") -> tuple:
+        """``(name, start, stop)`` for a population name or a ``(name, start, stop)`` slice of
+        one, checked against this network; ``what`` names the argument in error messages."""
+        return _parse_ref(ref, self._pops, what)
 
     def connectivity(self) -> dict:
         """Projection name -> CSR: the non-differentiable arrays a step reads."""
