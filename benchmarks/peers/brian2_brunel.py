@@ -30,37 +30,12 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import shutil
 import sys
-import tempfile
 import time
 
+import common as C
+
 REGIMES = {"A": (3.0, 2.0), "B": (6.0, 4.0), "C": (5.0, 2.0), "D": (4.5, 0.9)}
-
-
-class _QuietStdout:
-    """fd 1 -> fd 2 while Brian runs, so stdout carries only the JSON line."""
-
-    def __enter__(self):
-        sys.stdout.flush()
-        self._saved = os.dup(1)
-        os.dup2(2, 1)
-
-    def __exit__(self, *exc):
-        sys.stdout.flush()
-        os.dup2(self._saved, 1)
-        os.close(self._saved)
-        return False
-
-
-def _pin_one_core():
-    for var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
-        os.environ[var] = "1"
-    if hasattr(os, "sched_setaffinity"):
-        try:
-            os.sched_setaffinity(0, {sorted(os.sched_getaffinity(0))[0]})
-        except OSError:
-            pass
 
 
 def _indegree_pairs(n_pre, n_post, k, rng):
@@ -122,31 +97,14 @@ def main(argv=None):
     args = ap.parse_args(argv)
     load = round(os.getloadavg()[0], 2) if hasattr(os, "getloadavg") else None
     standalone = args.mode == "cpp_standalone"
-    if not standalone:
-        _pin_one_core()  # standalone: pin only the binary, so make may use every core
+    C.limit_threads(1, pin=not standalone)  # standalone: pin only the binary, so make may use every core
 
-    with _QuietStdout():
+    with C.quiet_stdout():
         import numpy as np
         import brian2 as b2
         from brian2 import Hz, ms, mV, second
 
-        root = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-        cache_root = os.path.join(root, ".peers", "brian2", "cache")
-        tmp_dirs = []
-        b2.prefs.logging.console_log_level = "WARNING"
-        if standalone:
-            b2.set_device("cpp_standalone", build_on_run=False)
-            b2.prefs.devices.cpp_standalone.openmp_threads = 0
-        else:
-            b2.prefs.codegen.target = "cython"
-            if args.cache == "cold":
-                d = tempfile.mkdtemp(prefix="brian2-cython-")
-                tmp_dirs.append(d)
-            else:
-                d = os.path.join(cache_root, "cython")
-                os.makedirs(d, exist_ok=True)
-            b2.prefs.codegen.runtime.cython.cache_dir = d
-            b2.prefs.codegen.runtime.cython.multiprocess_safe = False
+        build = C.Brian2Build(b2, standalone, args.cache)
         b2.defaultclock.dt = 0.1 * ms
         b2.seed(args.seed)
         rng = np.random.default_rng(args.seed)
@@ -183,15 +141,11 @@ def main(argv=None):
         if standalone:
             net.run(args.duration * second)
             build_s = time.perf_counter() - t0
-            if args.cache == "cold":
-                build_dir = tempfile.mkdtemp(prefix="brian2-standalone-")
-                tmp_dirs.append(build_dir)
-            else:
-                build_dir = os.path.join(cache_root, "standalone-brunel")
+            build_dir = build.standalone_dir("brunel")
             t0 = time.perf_counter()
             b2.device.build(directory=build_dir, compile=True, run=False, with_output=False)
             compile_s = time.perf_counter() - t0
-            _pin_one_core()  # the binary inherits this
+            C.limit_threads(1, pin=True)  # the binary inherits this
             t0 = time.perf_counter()
             b2.device.run(directory=build_dir, with_output=False)
             extra["binary_wall_s"] = round(time.perf_counter() - t0, 4)
@@ -210,8 +164,7 @@ def main(argv=None):
         if args.stats:
             extra.update(stats(np.asarray(mon.t / ms), np.asarray(mon.i[:])))
         n_syn = int(len(exc)) + int(len(inh))
-        for d in tmp_dirs:
-            shutil.rmtree(d, ignore_errors=True)
+        build.cleanup()
 
     out = {
         "tool": f"brian2-{args.mode}", "workload": f"brunel2000-{args.regime}", "n": n,

@@ -30,9 +30,7 @@ the benchmark; ``--method exponential_euler`` for the alternative.
 from __future__ import annotations
 
 import os
-import shutil
 import sys
-import tempfile
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import common as C  # noqa: E402
@@ -52,31 +50,14 @@ def main(argv=None):
     standalone = args.mode == "cpp_standalone"
     # Cython/runtime: pin the whole process.  Standalone: pin only the
     # binary (below), so that make -j may use every core for the compile.
-    threads = C.limit_threads(args.threads, pin=not standalone)
+    C.limit_threads(args.threads, pin=not standalone)
 
     with C.quiet_stdout():
         import numpy as np
         import brian2 as b2
         from brian2 import ms, mV, second
 
-        peers_dir = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-        cache_root = os.path.join(peers_dir, ".peers", "brian2", "cache")
-        tmp_dirs = []
-
-        b2.prefs.logging.console_log_level = "WARNING"
-        if standalone:
-            b2.set_device("cpp_standalone", build_on_run=False)
-            b2.prefs.devices.cpp_standalone.openmp_threads = 0 if args.threads <= 1 else args.threads
-        else:
-            b2.prefs.codegen.target = "cython"
-            if args.cache == "cold":
-                d = tempfile.mkdtemp(prefix="brian2-cython-")
-                tmp_dirs.append(d)
-            else:
-                d = os.path.join(cache_root, "cython")
-                os.makedirs(d, exist_ok=True)
-            b2.prefs.codegen.runtime.cython.cache_dir = d
-            b2.prefs.codegen.runtime.cython.multiprocess_safe = False
+        build = C.Brian2Build(b2, standalone, args.cache, args.threads)
         b2.defaultclock.dt = C.DT_MS * ms
         b2.seed(args.seed)
 
@@ -110,11 +91,7 @@ def main(argv=None):
         if standalone:
             net.run(args.duration * second)
             build_s = C.now() - t0
-            if args.cache == "cold":
-                build_dir = tempfile.mkdtemp(prefix="brian2-standalone-")
-                tmp_dirs.append(build_dir)
-            else:
-                build_dir = os.path.join(cache_root, f"standalone-{n}")
+            build_dir = build.standalone_dir(str(n))
             t0 = C.now()
             b2.device.build(directory=build_dir, compile=True, run=False, with_output=False)
             compile_s = C.now() - t0
@@ -141,8 +118,7 @@ def main(argv=None):
                                              "after before_run)")
 
         n_syn = int(len(Ce)) + int(len(Ci))
-        for d in tmp_dirs:
-            shutil.rmtree(d, ignore_errors=True)
+        build.cleanup()
 
     C.emit(C.result(
         f"brian2-{args.mode}", args, build_s=build_s, compile_s=compile_s, run_s=run_s,

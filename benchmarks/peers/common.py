@@ -24,6 +24,8 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import tempfile
+import shutil
 import sys
 import time
 
@@ -204,3 +206,41 @@ class quiet_stdout:
 
 
 now = time.perf_counter
+
+
+# ---------------------------------------------------------------- Brian2
+class Brian2Build:
+    """Brian2 code generation as the peer scripts use it: the Cython runtime or C++ standalone,
+    compiled in a fresh directory (``cache="cold"``, removed by :meth:`cleanup`) or reusing
+    ``.peers/brian2/cache`` (``"warm"``). ``b2`` is the imported brian2 module."""
+
+    def __init__(self, b2, standalone: bool, cache: str, threads: int = 1):
+        self.b2, self.standalone, self.cache = b2, standalone, cache
+        self.cache_root = os.path.join(os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))),
+                                       ".peers", "brian2", "cache")
+        self._tmp = []
+        b2.prefs.logging.console_log_level = "WARNING"
+        if standalone:
+            b2.set_device("cpp_standalone", build_on_run=False)
+            b2.prefs.devices.cpp_standalone.openmp_threads = 0 if threads <= 1 else threads
+        else:
+            b2.prefs.codegen.target = "cython"
+            b2.prefs.codegen.runtime.cython.cache_dir = self._dir("cython")
+            b2.prefs.codegen.runtime.cython.multiprocess_safe = False
+
+    def _dir(self, name: str) -> str:
+        if self.cache == "cold":
+            d = tempfile.mkdtemp(prefix=f"brian2-{name}-")
+            self._tmp.append(d)
+            return d
+        d = os.path.join(self.cache_root, name)
+        os.makedirs(d, exist_ok=True)
+        return d
+
+    def standalone_dir(self, name: str) -> str:
+        """Where ``device.build`` writes the C++ project ``name``."""
+        return self._dir(f"standalone-{name}")
+
+    def cleanup(self) -> None:
+        for d in self._tmp:
+            shutil.rmtree(d, ignore_errors=True)
