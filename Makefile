@@ -12,17 +12,23 @@ PYTHON  ?= $(shell for p in python3.13 python3.12 python3 $$HOME/.pyenv/versions
              && { command -v $$p; break; }; done)
 PYTEST_ARGS ?= -n 2
 
-.PHONY: demo test install bench bench-peers clean
+.PHONY: demo test install kernels bench bench-peers clean
 
-$(STAMP): pyproject.toml
+$(STAMP): pyproject.toml setup.py $(wildcard kernels/*/*.cc kernels/*/*.cu kernels/include/neurosim/*.h)
 	@test -n "$(PYTHON)" || { echo "make: no Python >= 3.12 found (jax >= 0.11 needs it); set PYTHON=/path/to/python3.12"; exit 1; }
 	@echo "make: creating $(VENV) with $(PYTHON)"
 	$(PYTHON) -m venv $(VENV)
-	$(VPY) -m pip install --quiet --upgrade pip
-	$(VPY) -m pip install --quiet -e ".[test]"
+	$(VPY) -m pip install --quiet --upgrade pip setuptools wheel
+	# jax first, so the kernels compile against the very jaxlib they will run with
+	$(VPY) -m pip install --quiet "jax>=0.11"
+	$(VPY) -m pip install --quiet --no-build-isolation -e ".[test]"
 	@touch $(STAMP)
 
 install: $(STAMP)
+
+# recompile the kernels in place after editing kernels/ (make install does it too)
+kernels: $(STAMP)
+	$(VPY) -m neurosim._build
 
 demo: $(STAMP)
 	$(VENV)/bin/neurosim demo --out out/demo

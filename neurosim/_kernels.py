@@ -1,0 +1,70 @@
+"""Loading the compiled kernels built by :mod:`neurosim._build` and registering their XLA FFI
+targets. A library that is missing or fails to load is reported once (a
+:class:`KernelWarning`) and neurosim falls back to the pure-JAX reference.
+
+``NEUROSIM_KERNELS=off`` in the environment, read once at import, disables every compiled
+kernel (the reference is then used everywhere), e.g. to compare against it.
+"""
+from __future__ import annotations
+
+import ctypes
+import os
+import warnings
+
+import jax
+
+from ._build import LIB, library_path
+
+ENABLED = os.environ.get("NEUROSIM_KERNELS", "on").lower() not in ("0", "off", "false", "no")
+
+
+class KernelWarning(UserWarning):
+    """A compiled kernel is missing or could not be loaded; neurosim uses the reference."""
+
+
+_loaded: dict = {}   # (name, platform) -> ctypes.CDLL | None
+_warned: set = set()
+
+
+def load(name: str, platform: str = "cpu"):
+    """The ``lib<name>_<platform>.so`` library, or None (with one warning) if it is absent."""
+    key = (name, platform)
+    if key in _loaded:
+        return _loaded[key]
+    lib = None
+    if ENABLED:
+        path = library_path(name, platform, LIB)
+        try:
+            lib = ctypes.cdll.LoadLibrary(str(path))
+        except OSError as err:
+            if platform == "cpu" or _has_gpu():
+                _warn_once(key, f"neurosim: compiled kernel {path.name} is not available ({err}); using the "
+                                f"pure-JAX reference instead. Rebuild with `python -m neurosim._build`.")
+    _loaded[key] = lib
+    return lib
+
+
+def register(lib, symbols: dict, platform: str) -> bool:
+    """Register ``{ffi_target_name: exported_handler_symbol}`` of ``lib`` for ``platform``
+    ("cpu" or "CUDA"). Returns False if a symbol is missing."""
+    try:
+        for target, symbol in symbols.items():
+            jax.ffi.register_ffi_target(target, jax.ffi.pycapsule(getattr(lib, symbol)), platform=platform)
+    except (AttributeError, ValueError, RuntimeError) as err:
+        _warn_once((str(symbols), platform), f"neurosim: could not register compiled kernels {list(symbols)} "
+                                             f"for {platform} ({err}); using the pure-JAX reference instead.")
+        return False
+    return True
+
+
+def _warn_once(key, message):
+    if key not in _warned:
+        _warned.add(key)
+        warnings.warn(message, KernelWarning, stacklevel=3)
+
+
+def _has_gpu() -> bool:
+    try:
+        return any(d.platform == "gpu" for d in jax.devices())
+    except RuntimeError:
+        return False
