@@ -22,10 +22,10 @@ ROOT = Path(__file__).resolve().parent.parent
 KERNELS = ROOT / "kernels"
 LIB = Path(__file__).resolve().parent / "_lib"
 
-CXXFLAGS = ["-O3", "-std=c++17", "-shared", "-fPIC", "-fvisibility=hidden", "-ffp-contract=off",
+CXXFLAGS = ["-O3", "-std=c++17", "-shared", "-fPIC", "-ffp-contract=off",
             "-fno-math-errno"]
 # sm_80 (A100) and sm_90 (H100/H200) machine code, and compute_90 PTX for newer GPUs.
-NVCCFLAGS = ["-O3", "-std=c++17", "-shared", "-Xcompiler", "-fPIC,-fvisibility=hidden", "-fmad=false",
+NVCCFLAGS = ["-O3", "-std=c++17", "-shared", "-Xcompiler", "-fPIC", "-fmad=false",
              "-gencode", "arch=compute_80,code=sm_80", "-gencode", "arch=compute_90,code=sm_90",
              "-gencode", "arch=compute_90,code=compute_90"]
 
