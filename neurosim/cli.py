@@ -1,4 +1,5 @@
-"""Command line: ``neurosim demo [--out DIR] [--duration S] [--n N] [--seed K]``."""
+"""Command line: ``neurosim demo [--out DIR] [--duration S] [--n N] [--seed K]`` and
+``neurosim info`` (versions, devices, which compiled kernels are present)."""
 from __future__ import annotations
 
 import argparse
@@ -13,7 +14,11 @@ def main(argv=None) -> int:
     d.add_argument("--duration", type=float, default=1.0, help="biological time in seconds (default 1)")
     d.add_argument("--n", type=int, default=4000, help="number of neurons (default 4000)")
     d.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
+    sub.add_parser("info", help="versions, devices and which compiled kernels are present")
     args = parser.parse_args(argv)
+    if args.command == "info":
+        print(info())
+        return 0
     if args.command == "demo":
         from .demo import demo
         try:
@@ -26,6 +31,25 @@ def main(argv=None) -> int:
               f"(real-time factor {s['rtf']:.3f})")
         print(f"  wrote {args.out}/raster.png and {args.out}/summary.json")
     return 0
+
+
+def info() -> str:
+    """A plain-text summary: versions, devices, each compiled kernel library and whether it loads."""
+    import jax
+
+    from . import __version__, _build, _kernels
+
+    lines = [f"neurosim {__version__}, jax {jax.__version__}, devices: {', '.join(str(d) for d in jax.devices())}",
+             f"compiled kernels ({_build.LIB}){'' if _kernels.ENABLED else ': disabled by NEUROSIM_KERNELS=off'}:"]
+    sources = [(p.stem, "cpu") for p in sorted((_build.KERNELS / "cpu").glob("*.cc"))]
+    sources += [(p.stem, "cuda") for p in sorted((_build.KERNELS / "cuda").glob("*.cu"))]
+    for name, platform in sources:
+        path = _build.library_path(name, platform)
+        state = "built" if path.exists() else "missing (run `make kernels` or `python -m neurosim._build`)"
+        lines.append(f"  {name:<10} {platform:<5} {state}")
+    if not sources:  # an installed wheel: no sources, only what was built
+        lines += [f"  {p.name} built" for p in sorted(_build.LIB.glob("*.so"))] or ["  none"]
+    return "\n".join(lines)
 
 
 if __name__ == "__main__":

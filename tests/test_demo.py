@@ -43,3 +43,16 @@ def test_demo_rejects_bad_arguments(tmp_path, args, word):
     proc = _demo("--out", str(tmp_path), *args)
     assert proc.returncode != 0
     assert word in proc.stderr and "Traceback" not in proc.stderr
+
+
+def test_info_lists_every_kernel_source_and_its_state(capsys):
+    from neurosim import _build
+    from neurosim.cli import main
+
+    assert main(["info"]) == 0
+    out = capsys.readouterr().out
+    assert out.startswith("neurosim ")
+    for src in sorted((_build.KERNELS / "cpu").glob("*.cc")):
+        line = next(ln for ln in out.splitlines() if ln.split()[:2] == [src.stem, "cpu"])
+        built = _build.library_path(src.stem, "cpu").exists()
+        assert ("built" in line) == built and ("missing" in line) == (not built)

@@ -3,10 +3,15 @@ values against the dense reference ``spikes @ csr.to_dense(w)`` for every backen
 ``vmap`` against stacking single calls, ``check_grads`` with respect to weights and float
 spikes, and clear errors.
 
+``propagate_transposed`` is checked the same way against ``W @ x`` and as the adjoint of
+``propagate``. The primitives' own batched forms and the library-absent fallback are tested in
+test_kernels_cpu.py.
+
 Tolerances: float32 sums of at most a few hundred terms of size <= 1, so rtol = atol = 1e-5
 covers any summation order; vmap and jit are compared exactly where the computation is the same.
 """
 import functools
+import importlib
 
 import jax
 import jax.numpy as jnp
@@ -24,6 +29,7 @@ from neurosim.events import (
     fixed_probability,
     matvec_dense_reference,
     propagate,
+    propagate_transposed,
 )
 
 TOL = dict(rtol=1e-5, atol=1e-5)
@@ -202,12 +208,17 @@ def test_vmap_over_weights_and_spikes_together(conn):
         np.testing.assert_allclose(row, dense_reference(conn, w, s), **TOL)
 
 
-def test_vmapped_propagate_has_no_sequential_loop(conn, weights):
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_vmapped_propagate_has_no_sequential_loop(conn, weights, backend):
     # The contract: a batch of spike vectors takes a batched (mat-mat) path, not a while loop.
     # (jax.lax.map over the batch, the sequential alternative, shows up as a scan here.)
     batch = jnp.stack([random_spikes(conn.n_pre, k, seed=k) for k in (2, 40, 7)])
-    jaxpr = str(jax.make_jaxpr(jax.vmap(lambda s: propagate(conn, weights, s)))(batch))
-    assert "scatter-add" in jaxpr  # the printout includes the op's inner jaxpr
+    jaxpr = str(jax.make_jaxpr(jax.vmap(lambda s: propagate(conn, weights, s, backend=backend)))(batch))
+    if backend == "reference":
+        assert "scatter-add" in jaxpr  # the printout includes the op's inner jaxpr
+    if backend == "kernel":  # one call of the primitive with the whole batch as (B, n_pre)
+        (call,) = [line for line in jaxpr.splitlines() if "neurosim_csr_event[" in line]
+        assert f"f32[3,{conn.n_post}] = neurosim_csr_event" in call
     assert "while[" not in jaxpr and "scan[" not in jaxpr
 
 
@@ -229,40 +240,45 @@ def small():
 GRAD_TOL = dict(atol=1e-2, rtol=1e-2, eps=0.1)
 
 
-def test_check_grads_wrt_weights(small):
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_check_grads_wrt_weights(small, backend):
     conn, w, s = small
-    check_grads(jax.jit(lambda w: propagate(conn, w, s)), (w,), order=2, modes=["fwd", "rev"], **GRAD_TOL)
+    check_grads(jax.jit(lambda w: propagate(conn, w, s, backend=backend)), (w,), order=2, modes=["fwd", "rev"], **GRAD_TOL)
 
 
-def test_check_grads_wrt_float_spikes(small):
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_check_grads_wrt_float_spikes(small, backend):
     conn, w, s = small
-    check_grads(jax.jit(lambda s: propagate(conn, w, s)), (s,), order=2, modes=["fwd", "rev"], **GRAD_TOL)
+    check_grads(jax.jit(lambda s: propagate(conn, w, s, backend=backend)), (s,), order=2, modes=["fwd", "rev"], **GRAD_TOL)
 
 
-def test_weight_gradient_values(small):
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_weight_gradient_values(small, backend):
     # d/dw_syn sum_j c_j drive_j = spikes[pre(syn)] * c[post(syn)], at every synapse.
     conn, w, s = small
     c = jnp.asarray(np.random.default_rng(9).normal(size=conn.n_post), jnp.float32)
-    g = jax.grad(lambda w: jnp.dot(c, propagate(conn, w, s)))(w)
+    g = jax.grad(lambda w: jnp.dot(c, propagate(conn, w, s, backend=backend)))(w)
     expected = np.asarray(s)[np.asarray(conn.rows)] * np.asarray(c)[np.asarray(conn.indices)]
     np.testing.assert_allclose(g, expected, **TOL)
 
 
-def test_scalar_weight_gradient_with_bool_spikes(small):
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_scalar_weight_gradient_with_bool_spikes(small, backend):
     # A homogeneous projection: d/dw sum_j c_j drive_j = sum over synapses of spiking rows of c[post].
     conn, _, s = small
     spikes = s > 0
     c = jnp.asarray(np.random.default_rng(11).normal(size=conn.n_post), jnp.float32)
-    g = jax.grad(lambda w: jnp.dot(c, propagate(conn, w, spikes)))(jnp.float32(0.8))
+    g = jax.grad(lambda w: jnp.dot(c, propagate(conn, w, spikes, backend=backend)))(jnp.float32(0.8))
     expected = np.sum(np.asarray(spikes)[np.asarray(conn.rows)] * np.asarray(c)[np.asarray(conn.indices)])
     np.testing.assert_allclose(g, expected, **TOL)
 
 
-def test_spike_gradient_is_dense(small):
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_spike_gradient_is_dense(small, backend):
     # d/ds_i sum_j c_j drive_j = (W c)_i, also for neurons that did not spike.
     conn, w, s = small
     c = jnp.asarray(np.random.default_rng(10).normal(size=conn.n_post), jnp.float32)
-    g = jax.grad(lambda s: jnp.dot(c, propagate(conn, w, s)))(s)
+    g = jax.grad(lambda s: jnp.dot(c, propagate(conn, w, s, backend=backend)))(s)
     np.testing.assert_allclose(g, np.asarray(conn.to_dense(w)) @ np.asarray(c), **TOL)
     assert np.any(np.asarray(g)[np.asarray(s) == 0] != 0)
 
@@ -292,3 +308,119 @@ def test_wrong_spikes_shape_raises(small):
     conn, w, _ = small
     with pytest.raises(ValueError, match=r"spikes must have shape \(40,\).*got \(39,\)"):
         propagate(conn, w, jnp.zeros(39, bool))
+
+
+def test_wrong_post_values_shape_raises(small):
+    conn, w, _ = small
+    with pytest.raises(ValueError, match=r"post_values must have shape \(30,\).*got \(40,\)"):
+        propagate_transposed(conn, w, jnp.zeros(40))
+
+
+# --------------------------------------------------------------------------- transposed
+
+
+def dense_transposed(conn, weights, x):
+    """W @ x in float64 numpy: out[i] = sum_j w_ij x_j."""
+    w = np.broadcast_to(np.asarray(weights, np.float64), (conn.nnz,))
+    rows = np.repeat(np.arange(conn.n_pre), np.diff(np.asarray(conn.indptr)))
+    W = np.zeros((conn.n_pre, conn.n_post))
+    W[rows, np.asarray(conn.indices)] = w
+    return W @ np.asarray(x, np.float64)
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+@pytest.mark.parametrize("scalar", [False, True])
+def test_transposed_values(conn, weights, backend, scalar):
+    x = jnp.asarray(np.random.default_rng(20).normal(size=conn.n_post), jnp.float32)
+    w = jnp.float32(0.3) if scalar else weights
+    out = propagate_transposed(conn, w, x, backend=backend)
+    assert out.shape == (conn.n_pre,) and out.dtype == jnp.float32
+    np.testing.assert_allclose(out, dense_transposed(conn, w, x), **TOL)
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_transposed_is_the_adjoint_of_propagate(conn, weights, backend):
+    # <propagate(s), x> = <s, propagate_transposed(x)> for any s and x.
+    rng = np.random.default_rng(21)
+    s = jnp.asarray(rng.normal(size=conn.n_pre), jnp.float32)
+    x = jnp.asarray(rng.normal(size=conn.n_post), jnp.float32)
+    lhs = jnp.dot(propagate(conn, weights, s, backend=backend), x)
+    rhs = jnp.dot(s, propagate_transposed(conn, weights, x, backend=backend))
+    np.testing.assert_allclose(lhs, rhs, rtol=1e-4)
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_transposed_check_grads(small, backend):
+    conn, w, _ = small
+    x = jnp.asarray(np.random.default_rng(22).normal(size=conn.n_post), jnp.float32)
+    f = jax.jit(lambda w, x: propagate_transposed(conn, w, x, backend=backend))
+    check_grads(f, (w, x), order=1, modes=["fwd", "rev"], **GRAD_TOL)
+    check_grads(lambda w: f(w, x), (w,), order=2, modes=["fwd", "rev"], **GRAD_TOL)
+    check_grads(lambda w: f(w, x), (jnp.float32(0.4),), order=1, modes=["fwd", "rev"], **GRAD_TOL)
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_transposed_vmap_equals_stacked_calls(small, backend):
+    conn, w, _ = small
+    xs = jnp.asarray(np.random.default_rng(23).normal(size=(3, conn.n_post)), jnp.float32)
+    f = lambda x: propagate_transposed(conn, w, x, backend=backend)
+    np.testing.assert_allclose(jax.vmap(f)(xs), jnp.stack([f(x) for x in xs]), **TOL)
+
+
+# --------------------------------------------------------------------------- dtypes and dispatch
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_integer_spikes_count_as_their_value(conn, weights, backend):
+    s = np.zeros(conn.n_pre, np.int32)
+    s[[3, 50, 120]] = [1, 2, 1]
+    out = propagate(conn, weights, jnp.asarray(s), backend=backend)
+    np.testing.assert_allclose(out, dense_reference(conn, weights, s), **TOL)
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_float64_weights_keep_float64(x64, conn, backend):
+    # The kernels are float32; other float dtypes go to the reference, which keeps them.
+    w = jnp.asarray(np.random.default_rng(24).normal(size=conn.nnz), jnp.float64)
+    s = random_spikes(conn.n_pre, 10)
+    out = propagate(conn, w, s, backend=backend)
+    assert out.dtype == jnp.float64
+    np.testing.assert_allclose(out, dense_reference(conn, w, s), rtol=1e-12, atol=1e-12)
+
+
+def test_procedural_connectivity_is_dispatched_to_its_own_methods(monkeypatch, small):
+    # propagate / propagate_transposed hand a JitConn (H2's procedural connectivity) to its
+    # own methods, with the backend named by the caller.
+    calls = []
+
+    class FakeJitConn:
+        def propagate(self, weights, spikes, backend=None):
+            calls.append(("propagate", backend))
+            return "drive"
+
+        def propagate_transposed(self, weights, x, backend=None):
+            calls.append(("transposed", backend))
+            return "back"
+
+    module = importlib.import_module("neurosim.events.propagate")
+    monkeypatch.setattr(module, "_jitconn_type", lambda: FakeJitConn)
+    assert propagate(FakeJitConn(), 1.0, jnp.zeros(3), backend="reference") == "drive"
+    assert propagate_transposed(FakeJitConn(), 1.0, jnp.zeros(3)) == "back"
+    assert calls == [("propagate", "reference"), ("transposed", None)]
+
+
+def test_default_backend_is_the_fastest_present():
+    assert BACKENDS[-1] == "reference"
+    assert available_backends()[0] == ("kernel" if "kernel" in BACKENDS else "reference")
+
+
+def test_procedural_connectivity_matches_its_materialised_csr():
+    jitconn = pytest.importorskip("neurosim.events.jitconn")
+    jc = jitconn.JitConn(50, 40, 0.2, seed=3)
+    w = jc.weight_params()
+    csr, w_csr = jc.to_csr(w)
+    rng = np.random.default_rng(25)
+    s = jnp.asarray(rng.random(50) < 0.3)
+    x = jnp.asarray(rng.normal(size=40), jnp.float32)
+    np.testing.assert_allclose(propagate(jc, w, s), propagate(csr, jnp.asarray(w_csr), s), **TOL)
+    np.testing.assert_allclose(propagate_transposed(jc, w, x), propagate_transposed(csr, jnp.asarray(w_csr), x), **TOL)

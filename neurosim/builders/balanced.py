@@ -12,8 +12,10 @@ slices onto all of it, and an optional external drive:
 
 Connectivity is data: ``FixedIndegree(c_e, c_i)`` (every neuron receives exactly c_e E and
 c_i I inputs, Brunel's choice) or ``FixedProbability(p)`` (each ordered pair independently,
-Brian2's and the Vogels-Abbott benchmark's choice). Autapses are allowed, as in Brian2 and
-NEST. The E projection is drawn from ``seed``, the I projection from ``seed + 1_000_003``.
+Brian2's and the Vogels-Abbott benchmark's choice; ``FixedProbability(p, procedural=True)``
+regenerates it in the kernel from the seed instead of storing it, :class:`neurosim.events.JitConn`).
+Autapses are allowed, as in Brian2 and NEST. The E projection is drawn from ``seed``, the I
+projection from ``seed + 1_000_003``.
 
 ``brunel2000(regime)``: Brunel's sparse network of LIF neurons with voltage jumps, regimes
 "A" (synchronous regular), "B" (synchronous irregular, fast), "C" (asynchronous irregular)
@@ -29,7 +31,7 @@ from typing import NamedTuple
 import numpy as np
 
 from .. import _checks
-from ..events import fixed_indegree, fixed_probability
+from ..events import JitConn, fixed_indegree, fixed_probability
 from ..inputs import ConstantCurrent, PoissonInput, PoissonInputParams
 from ..network import Input, Network, Population, Projection
 from ..neurons import LIF, LIFParams
@@ -55,9 +57,12 @@ class FixedIndegree(NamedTuple):
 
 
 class FixedProbability(NamedTuple):
-    """Each ordered (pre, post) pair is connected independently with probability ``p``."""
+    """Each ordered (pre, post) pair is connected independently with probability ``p``.
+    ``procedural=True``: a :class:`~neurosim.events.JitConn` (no synapse stored, the matrix is
+    regenerated from the seed in every step) instead of a stored CSR."""
 
     p: float
+    procedural: bool = False
 
 
 class ConstantDrive(NamedTuple):
@@ -168,6 +173,10 @@ def _connect(connectivity, n_e, n_i, seed):
         return fixed_indegree(n_e, n, c_e, seed=seed), fixed_indegree(n_i, n, c_i, seed=seed + I_SEED_OFFSET)
     if isinstance(connectivity, FixedProbability):
         p = _checks.probability("FixedProbability.p", connectivity.p)
+        if not isinstance(connectivity.procedural, (bool, np.bool_)):
+            raise ValueError(f"FixedProbability.procedural must be True or False, got {connectivity.procedural!r}")
+        if connectivity.procedural:
+            return JitConn(n_e, n, p, seed), JitConn(n_i, n, p, seed + I_SEED_OFFSET)
         return fixed_probability(n_e, n, p, seed=seed), fixed_probability(n_i, n, p, seed=seed + I_SEED_OFFSET)
     raise ValueError(
         f"connectivity must be FixedIndegree(c_e, c_i) or FixedProbability(p), got {connectivity!r}"
@@ -288,7 +297,8 @@ def brunel2000(regime: str | None = "C", *, scale: float = 1.0, g: float | None 
 
     N_E = 10000 scale, N_I = N_E / 4; each neuron receives C_E = N_E / 10 excitatory and
     C_I = N_I / 10 inhibitory inputs (``connectivity="indegree"``, as in the paper; or
-    ``"probability"``: each pair with p = 0.1, as Brian2's example) and C_ext = C_E external
+    ``"probability"``: each pair with p = 0.1, as Brian2's example; or ``"procedural"``: the
+    same, regenerated in the kernel instead of stored) and C_ext = C_E external
     Poisson trains of nu_ext = (nu_ext / nu_thr) nu_thr, nu_thr = theta / (J C_E tau), also
     jumps of J. J = 0.1 mV x 1000 / C_E, so ``scale`` keeps J C_E = 100 mV and nu_thr = 10 Hz
     (0.2: N_E = 2000, C_E = 200, J = 0.5 mV).
@@ -305,10 +315,10 @@ def brunel2000(regime: str | None = "C", *, scale: float = 1.0, g: float | None 
     dt = _checks.positive_finite("dt", dt)
     if connectivity == "indegree":
         conn = FixedIndegree(bp.c_e, bp.c_i)
-    elif connectivity == "probability":
-        conn = FixedProbability(_BRUNEL_EPSILON)
+    elif connectivity in ("probability", "procedural"):
+        conn = FixedProbability(_BRUNEL_EPSILON, procedural=connectivity == "procedural")
     else:
-        raise ValueError(f"connectivity must be 'indegree' or 'probability', got {connectivity!r}")
+        raise ValueError(f"connectivity must be 'indegree' or 'probability' (stored) or 'procedural', got {connectivity!r}")
     lif = LIFParams(v_rest=0.0, v_reset=bp.v_r, v_th=bp.theta, c_m=bp.tau, g_l=1.0, t_ref=bp.tau_rp)
     w = jump_current(bp.j, lif, dt)
     jump = Synapse("delta", "current")
@@ -347,4 +357,5 @@ def in_degrees(net: Network, projection: str) -> np.ndarray:
     pr = next((p for p in net.projections if p.name == projection), None)
     if pr is None:
         raise ValueError(f"no projection named {projection!r}; projections: {[p.name for p in net.projections]}")
-    return np.bincount(np.asarray(pr.conn.indices), minlength=pr.conn.n_post)
+    conn = pr.conn.to_csr()[0] if isinstance(pr.conn, JitConn) else pr.conn
+    return np.bincount(np.asarray(conn.indices), minlength=conn.n_post)

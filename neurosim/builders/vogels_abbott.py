@@ -38,17 +38,20 @@ from .balanced import ConstantDrive, FixedProbability, ei_network
 
 
 def coba(n: int = 4000, *, p: float | None = None, seed: int = 0, background_pa: float = 200.0,
-         kick: str | None = None, backend: str | None = None) -> Network:
-    """COBA network. ``p`` defaults to min(0.02, 80 / n) (80 synapses per neuron past 4000)."""
-    return _build("coba", n, p, seed, background_pa, kick, backend)
+         kick: str | None = None, backend: str | None = None, procedural: bool = False) -> Network:
+    """COBA network. ``p`` defaults to min(0.02, 80 / n) (80 synapses per neuron past 4000).
+    ``procedural=True`` regenerates the connectivity from the seed inside the event kernels
+    (:class:`~neurosim.events.JitConn`) instead of storing it."""
+    return _build("coba", n, p, seed, background_pa, kick, backend, procedural)
 
 
-def cuba(n: int = 4000, *, p: float | None = None, seed: int = 0, backend: str | None = None) -> Network:
+def cuba(n: int = 4000, *, p: float | None = None, seed: int = 0, backend: str | None = None,
+         procedural: bool = False) -> Network:
     """CUBA network (self-driven: E_L = -49 mV lies above threshold)."""
-    return _build("cuba", n, p, seed, 0.0, None, backend)
+    return _build("cuba", n, p, seed, 0.0, None, backend, procedural)
 
 
-def _build(kind, n, p, seed, background_pa, kick, backend):
+def _build(kind, n, p, seed, background_pa, kick, backend, procedural=False):
     n = _checks.count("n", n, minimum=5)
     p = min(0.02, 80.0 / n) if p is None else _checks.probability("p", p)
     if kick not in (None, "conductance", "poisson"):
@@ -65,7 +68,7 @@ def _build(kind, n, p, seed, background_pa, kick, backend):
         syn_e = syn_i = Synapse("exponential", "current")
         w_e, w_i = 16.2, -90.0
     net = ei_network(
-        n_e, n - n_e, connectivity=FixedProbability(p), j_e=w_e, j_i=w_i,
+        n_e, n - n_e, connectivity=FixedProbability(p, procedural=bool(procedural)), j_e=w_e, j_i=w_i,
         neuron=LIF(v_init=Uniform(-60.0, -50.0)),
         neuron_params=LIFParams(v_rest=v_rest, v_reset=-60.0, v_th=-50.0, c_m=200.0, g_l=10.0, t_ref=5.0),
         exc_synapse=syn_e, exc_params=SynapseParams(tau=5.0, e_rev=0.0),

@@ -1,19 +1,37 @@
-"""The public event operator and its backend seam.
+"""The public event operators and their backend seam.
 
-    propagate(conn, weights, spikes) -> drive     (n_post,)
+    propagate(conn, weights, spikes)                 -> drive   (n_post,)
+        drive[j] = sum over synapses (i -> j) of spikes[i] * w[i -> j]
+    propagate_transposed(conn, weights, post_values) -> out     (n_pre,)
+        out[i]   = sum over synapses (i -> j) of w[i -> j] * post_values[j]
 
 ``weights`` is an (nnz,) array in CSR order or one scalar (homogeneous projection); ``spikes``
-is an (n_pre,) bool or float array (float 0/1 spikes carry surrogate gradients).
+is an (n_pre,) bool or float array (float 0/1 spikes carry surrogate gradients). The transposed
+(postsynaptic-major) form is what backward passes and plasticity rules need. ``conn`` is a
+:class:`~neurosim.events.csr.CSR` or a procedural :class:`~neurosim.events.jitconn.JitConn`
+(which computes both forms itself, see its ``propagate`` / ``propagate_transposed``).
+
+Backends:
+
+- ``"kernel"``: the compiled operators of ``kernels/`` (C++ on the CPU, CUDA on NVIDIA GPUs) as
+  the JAX primitives of :mod:`neurosim.events.ops`, with their own JVP, transpose and batching
+  rules (``vmap`` becomes one mat-mat call). Listed when the default platform's library loads.
+  Weights must be float32 and spikes bool, integer or float32 for it; other float dtypes
+  (float64 under ``jax_enable_x64``, float16, bfloat16) take the reference.
+- ``"reference"``: pure JAX, event-driven through a ladder of capacities
+  (:func:`~neurosim.events.reference.event_matvec_reference`); always present, and the reference
+  every other backend is tested against. ``capacity`` applies to it only.
+
+``backend=None`` picks the highest-priority backend present (the kernel where it exists), a
+name picks that one or fails with the list of those available. :func:`register_backend` adds
+an event-product implementation (used by ``propagate``; ``propagate_transposed`` then takes
+the reference).
 
 Autodiff is by linearity: the op is linear in ``weights`` and in ``spikes``, so its JVP is the
-same product applied to the tangents. Tangents are computed over every synapse (the derivative
-with respect to float spikes is dense); JAX transposes that linear map for reverse mode, which
-gives d/dweights = spikes[pre] * cotangent[post] at the nonzeros and d/dspikes = the transposed
-product. Integer (index) arguments have no derivative.
-
-Backends: ``"reference"`` (pure JAX, event-driven, always present) is the default. The compiled
-kernels register themselves with :func:`register_backend`; ``backend=None`` picks the preferred
-one present, and a name picks that one or fails with the list of those available.
+same product applied to the tangents; reverse mode gives d/dweights = spikes[pre] *
+cotangent[post] at the nonzeros and d/dspikes = the transposed product. The reference computes
+tangents over every synapse (the derivative with respect to float spikes is dense). Integer
+(index) arguments have no derivative.
 """
 from __future__ import annotations
 
@@ -23,8 +41,13 @@ from typing import Callable
 import jax
 import jax.numpy as jnp
 
+from . import ops
 from .csr import CSR
-from .reference import event_matvec_reference, matvec_dense_reference
+from .reference import event_matvec_reference, matvec_dense_reference, matvec_transposed_reference
+
+KERNEL = "kernel"
+REFERENCE = "reference"
+_KERNEL_PRIORITY = 10
 
 # name -> (priority, implementation); a higher priority wins when no backend is named.
 _BACKENDS: dict[str, tuple[int, Callable]] = {}
@@ -32,11 +55,18 @@ _BACKENDS: dict[str, tuple[int, Callable]] = {}
 
 def register_backend(name: str, impl: Callable, priority: int = 0) -> None:
     """``impl(indptr, indices, rows, weights, spikes, n_post, capacity, max_row) -> drive``."""
+    if name == KERNEL:
+        raise ValueError(f"name {name!r} is reserved for neurosim's compiled kernels; choose another name")
     _BACKENDS[name] = (priority, impl)
 
 
 def available_backends() -> list[str]:
-    return sorted(_BACKENDS, key=lambda k: -_BACKENDS[k][0])
+    """The usable backends, preferred first. The first call loads the compiled kernels of the
+    default platform (warning once if they are absent)."""
+    priority = {name: p for name, (p, _) in _BACKENDS.items()}
+    if ops.kernel_available():
+        priority[KERNEL] = _KERNEL_PRIORITY
+    return sorted(priority, key=lambda k: -priority[k])
 
 
 def default_capacity(n_pre: int) -> int:
@@ -45,27 +75,74 @@ def default_capacity(n_pre: int) -> int:
 
 
 def _resolve(backend):
+    names = available_backends()
     if backend is None:
-        return available_backends()[0]
-    if backend not in _BACKENDS:
-        raise ValueError(f"backend must be one of {available_backends()}, got {backend!r}")
+        return names[0]
+    if backend not in names:
+        raise ValueError(f"backend must be one of {names}, got {backend!r}")
     return backend
 
 
-def propagate(conn: CSR, weights, spikes, *, backend: str | None = None, capacity: int | None = None):
-    """Postsynaptic drive from presynaptic spikes through ``conn`` with ``weights``."""
+def _jitconn_type():
+    try:
+        from .jitconn import JitConn
+    except ImportError:  # procedural connectivity not present in this build
+        return None
+    return JitConn
+
+
+def _check_conn(conn):
     if not isinstance(conn, CSR):
-        raise TypeError(f"conn must be a neurosim CSR, got {type(conn).__name__}")
-    if spikes.shape != (conn.n_pre,):
-        raise ValueError(f"spikes must have shape ({conn.n_pre},) for this projection, got {spikes.shape}")
+        raise TypeError(f"conn must be a neurosim CSR or JitConn, got {type(conn).__name__}")
+
+
+def _check_weights(conn, weights):
     weights = jnp.asarray(weights)
     if weights.shape not in ((), (conn.nnz,)):
         raise ValueError(f"weights must be a scalar or have shape ({conn.nnz},) (one per synapse), got {weights.shape}")
     if not jnp.issubdtype(weights.dtype, jnp.floating):
         weights = weights.astype(jnp.float32)
-    capacity = default_capacity(conn.n_pre) if capacity is None else int(capacity)
+    return weights
+
+
+def _kernel_operand(x):
+    """``x`` as the kernels take it (bool or float32), or None where only the reference can
+    honour its dtype."""
+    if x.dtype == jnp.bool_ or x.dtype == jnp.float32:
+        return x
+    if jnp.issubdtype(x.dtype, jnp.integer):
+        return x.astype(jnp.float32)
+    return None
+
+
+# --------------------------------------------------------------------------- propagate
+
+
+def propagate(conn: CSR, weights, spikes, *, backend: str | None = None, capacity: int | None = None):
+    """Postsynaptic drive from presynaptic spikes through ``conn`` with ``weights``."""
+    jitconn = _jitconn_type()
+    if jitconn is not None and isinstance(conn, jitconn):
+        return conn.propagate(weights, spikes, backend=backend)
+    _check_conn(conn)
+    spikes = jnp.asarray(spikes)
+    if spikes.shape != (conn.n_pre,):
+        raise ValueError(f"spikes must have shape ({conn.n_pre},) for this projection, got {spikes.shape}")
+    weights = _check_weights(conn, weights)
     name = _resolve(backend)
+    if name == KERNEL and weights.dtype == jnp.float32 and _kernel_operand(spikes) is not None:
+        return _kernel_event_jit(conn.n_post, conn.indptr, conn.indices, weights, _kernel_operand(spikes))
+    if name == KERNEL:
+        name = REFERENCE
+    capacity = default_capacity(conn.n_pre) if capacity is None else int(capacity)
     return _event_op_jit(name, conn.n_post, capacity, conn.max_row, conn.indptr, conn.indices, conn.rows, weights, spikes)
+
+
+def _kernel_event(n_post, indptr, indices, weights, spikes):
+    out = ops.csr_event(indptr, indices, weights.reshape(1, -1), spikes.reshape(1, -1), n_post=n_post)
+    return out.reshape(n_post)
+
+
+_kernel_event_jit = jax.jit(_kernel_event, static_argnums=0)
 
 
 @partial(jax.custom_jvp, nondiff_argnums=(0, 1, 2, 3))
@@ -92,4 +169,43 @@ def _event_op_jvp(name, n_post, capacity, max_row, primals, tangents):
 # under an outer jit this inner jit is simply inlined.
 _event_op_jit = jax.jit(_event_op, static_argnums=(0, 1, 2, 3))
 
-register_backend("reference", event_matvec_reference, priority=0)
+register_backend(REFERENCE, event_matvec_reference, priority=0)
+
+
+# --------------------------------------------------------------------------- transposed
+
+
+def propagate_transposed(conn: CSR, weights, post_values, *, backend: str | None = None):
+    """``out[i] = sum_j w_ij post_values[j]`` over the synapses (i -> j) of ``conn``: (n_pre,)."""
+    jitconn = _jitconn_type()
+    if jitconn is not None and isinstance(conn, jitconn):
+        return conn.propagate_transposed(weights, post_values, backend=backend)
+    _check_conn(conn)
+    post_values = jnp.asarray(post_values)
+    if post_values.shape != (conn.n_post,):
+        raise ValueError(f"post_values must have shape ({conn.n_post},) for this projection, got {post_values.shape}")
+    if post_values.dtype == jnp.bool_:
+        post_values = post_values.astype(jnp.float32)
+    weights = _check_weights(conn, weights)
+    name = _resolve(backend)
+    x = _kernel_operand(post_values)
+    if name == KERNEL and weights.dtype == jnp.float32 and x is not None:
+        return _kernel_transposed_jit(conn.indptr, conn.indices, weights, x)
+    return _transposed_reference_jit(conn.n_pre, conn.indptr, conn.indices, conn.rows, weights, post_values)
+
+
+def _kernel_transposed(indptr, indices, weights, x):
+    out = ops.csr_transposed(indptr, indices, weights.reshape(1, -1), x.reshape(1, -1))
+    return out.reshape(out.shape[1])
+
+
+_kernel_transposed_jit = jax.jit(_kernel_transposed)
+
+
+def _transposed_reference(n_pre, indptr, indices, rows, weights, x):
+    if not jnp.issubdtype(x.dtype, jnp.floating):
+        x = x.astype(weights.dtype)
+    return matvec_transposed_reference(indptr, indices, rows, weights, x, n_pre)
+
+
+_transposed_reference_jit = jax.jit(_transposed_reference, static_argnums=0)

@@ -9,6 +9,15 @@ one step it takes the full path over every synapse instead, so the answer is alw
 
 ``matvec_dense_reference`` is the full path (a segment sum over all synapses); it is also the
 rule for tangents, since the derivative with respect to float (surrogate) spikes is not sparse.
+
+``matvec_transposed_reference`` is the postsynaptic-major product
+
+    out[i] = sum over synapses (i -> j) of  w[i -> j] * x[j]
+
+(backward passes, plasticity). ``csr_event_reference`` and ``csr_transposed_reference`` are
+both operators in the batched form of the compiled kernels' contract (kernels/README.md:
+weights (Bw, W), spikes / x (B, n)); the primitives of :mod:`neurosim.events.ops` lower to them
+on a platform without a compiled kernel.
 """
 from __future__ import annotations
 
@@ -23,6 +32,46 @@ def matvec_dense_reference(indptr, indices, rows, weights, spikes, n_post: int):
     w = jnp.broadcast_to(weights, indices.shape)
     contrib = spikes.astype(w.dtype)[rows] * w
     return jax.ops.segment_sum(contrib, indices, num_segments=n_post)
+
+
+def matvec_transposed_reference(indptr, indices, rows, weights, x, n_pre: int):
+    """out[i] = sum over the synapses k of row i of w[k] * x[indices[k]]: O(nnz) work."""
+    w = jnp.broadcast_to(weights, indices.shape)
+    contrib = w * x.astype(w.dtype)[indices]
+    return jax.ops.segment_sum(contrib, rows, num_segments=n_pre, indices_are_sorted=True)
+
+
+def rows_of(indptr, nnz: int):
+    """The presynaptic (row) index of every synapse, from ``indptr`` alone: (nnz,) int32."""
+    n_pre = indptr.shape[0] - 1
+    return jnp.repeat(jnp.arange(n_pre, dtype=jnp.int32), jnp.diff(indptr), total_repeat_length=nnz)
+
+
+def _synapse_weights(weights, nnz: int):
+    """(Bw, W) weights with W in {1, nnz} -> (Bw, nnz)."""
+    return jnp.broadcast_to(weights, (weights.shape[0], nnz))
+
+
+def csr_event_reference(indptr, indices, weights, spikes, n_post: int):
+    """Batched event product of the kernel contract: weights (Bw, W), spikes (B, n_pre) bool or
+    float -> (B, n_post) float32, out[b, j] = sum over k = (i -> j) of spikes[b, i] w[b, k].
+    Indices outside [0, n_post) are dropped."""
+    nnz = indices.shape[0]
+    w = _synapse_weights(weights.astype(jnp.float32), nnz)
+    contrib = spikes.astype(jnp.float32)[:, rows_of(indptr, nnz)] * w
+    out = jnp.zeros((spikes.shape[0], n_post), jnp.float32)
+    return out.at[:, indices].add(contrib, mode="drop")
+
+
+def csr_transposed_reference(indptr, indices, weights, x):
+    """Batched transposed product of the kernel contract: weights (Bw, W), x (B, n_post) ->
+    (B, n_pre) float32, out[b, i] = sum over k in row i of w[b, k] x[b, indices[k]]."""
+    nnz = indices.shape[0]
+    n_pre = indptr.shape[0] - 1
+    w = _synapse_weights(weights.astype(jnp.float32), nnz)
+    gathered = jnp.take(x.astype(jnp.float32), indices, axis=1, mode="fill", fill_value=0)
+    out = jnp.zeros((x.shape[0], n_pre), jnp.float32)
+    return out.at[:, rows_of(indptr, nnz)].add(w * gathered)
 
 
 def _matvec_events(indptr, indices, weights, spikes, n_post: int, capacity: int, max_row: int):

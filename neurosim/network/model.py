@@ -13,6 +13,7 @@ import numpy as np
 
 from .. import _checks
 from ..events import CSR, available_backends
+from ..events.jitconn import JitConn
 from ..neurons import check_params
 from ..synapses import Synapse, SynapseParams
 from ..synapses.short_term import TsodyksMarkram, check_stp_params
@@ -42,8 +43,12 @@ class Population:
 @dataclass(frozen=True, eq=False)
 class Projection:
     """Spikes of ``pre`` delivered through ``conn`` (a CSR of shape pre x post) with
-    ``weights`` (scalar or (nnz,)) into a synapse on ``post``, after ``delay_ms`` (a whole
-    number of steps, at least one; None means one step).
+    ``weights`` (scalar or (nnz,); None means 1.0) into a synapse on ``post``, after
+    ``delay_ms`` (a whole number of steps, at least one; None means one step).
+
+    ``conn`` may also be a :class:`~neurosim.events.JitConn` (procedural connectivity, no
+    synapse stored); ``weights`` is then its ``[wa, wb]`` (shape (2,); a scalar w means
+    ``[w, 0]`` for a homogeneous JitConn) and None means ``conn.weight_params()``.
 
     ``stp``: None (static synapses) or ``TsodyksMarkram(...)`` (short-term plasticity, state
     per synapse) with ``stp_params`` (``TsodyksMarkramParams``, each leaf a scalar or
@@ -52,8 +57,8 @@ class Projection:
     name: str
     pre: object
     post: object
-    conn: CSR
-    weights: object = 1.0
+    conn: CSR | JitConn
+    weights: object = None
     synapse: Synapse = field(default_factory=Synapse)
     syn_params: SynapseParams = SynapseParams()
     delay_ms: float | None = None
@@ -69,12 +74,19 @@ class Projection:
         if not isinstance(self.syn_params, SynapseParams):
             raise ValueError(f"{where}: syn_params must be a SynapseParams, e.g. SynapseParams(tau=5.0), got {self.syn_params!r}")
         check_params(self.syn_params, 1, f"{where}: syn_params")
+        if self.weights is None:
+            object.__setattr__(self, "weights", self.conn.weight_params() if isinstance(self.conn, JitConn) else 1.0)
+        elif isinstance(self.conn, JitConn):
+            object.__setattr__(self, "weights", self.conn.weight_array(self.weights, f"{where}: weights"))
         if not np.all(np.isfinite(np.asarray(self.weights))):
             raise ValueError(f"{where}: weights must be finite")
         if self.backend is not None and self.backend not in available_backends():
             raise ValueError(f"{where}: backend must be one of {available_backends()} or None, got {self.backend!r}")
         if self.stp is not None:
             _instance(self.stp, f"{where}: stp", "TsodyksMarkram()")
+            if isinstance(self.conn, JitConn):
+                raise ValueError(f"{where}: short-term plasticity keeps state per synapse, which a JitConn (procedural "
+                                 "connectivity) does not store; use conn.to_csr() for a stored CSR, or stp=None")
             if not isinstance(self.stp, TsodyksMarkram):
                 raise ValueError(f"{where}: stp must be None or a TsodyksMarkram instance, got {self.stp!r}")
             if self.stp_params is None:
@@ -160,15 +172,16 @@ class Network:
         for pr in self.projections:
             pre = _parse_ref(pr.pre, pops, f"Projection {pr.name!r}: pre")
             post = _parse_ref(pr.post, pops, f"Projection {pr.name!r}: post")
-            if not isinstance(pr.conn, CSR):
-                raise ValueError(f"Projection {pr.name!r}: conn must be a CSR, got {type(pr.conn).__name__}")
+            if not isinstance(pr.conn, (CSR, JitConn)):
+                raise ValueError(f"Projection {pr.name!r}: conn must be a CSR, got {type(pr.conn).__name__} "
+                                 "(a JitConn, procedural connectivity, is accepted too)")
             if (pr.conn.n_pre, pr.conn.n_post) != (pre[2] - pre[1], post[2] - post[1]):
                 raise ValueError(
                     f"Projection {pr.name!r}: conn is {pr.conn.n_pre} x {pr.conn.n_post} but pre {pr.pre!r} has "
                     f"{pre[2] - pre[1]} neurons and post {pr.post!r} has {post[2] - post[1]}"
                 )
             w_shape = np.shape(pr.weights)
-            if w_shape not in ((), (pr.conn.nnz,)):
+            if not isinstance(pr.conn, JitConn) and w_shape not in ((), (pr.conn.nnz,)):  # JitConn: by Projection
                 raise ValueError(
                     f"Projection {pr.name!r}: weights must be a scalar or have shape ({pr.conn.nnz},), got {w_shape}"
                 )
@@ -210,7 +223,8 @@ class Network:
         return _parse_ref(ref, self._pops, what)
 
     def connectivity(self) -> dict:
-        """Projection name -> CSR: the non-differentiable arrays a step reads."""
+        """Projection name -> CSR (or JitConn, which holds no arrays): the non-differentiable
+        connectivity a step reads."""
         return {pr.name: pr.conn for pr in self.projections}
 
     def params(self) -> dict:
