@@ -14,6 +14,17 @@ neurosim runs first, so that every peer line can carry
 ``ratio_vs_neurosim`` = peer rtf / neurosim rtf (median over repeats).
 With ``--out DIR`` all lines go to ``DIR/coba.json`` and a bar chart of
 the RTFs to ``DIR/coba.png``.  See benchmarks/README.md for the fields.
+
+neurosim's engine: ``--engine auto`` (default; ``neurosim.demo.run_coba``),
+or a comma list of ``scan`` / ``fused`` (one run, one line each, with an
+``"engine"`` field); ``--record counts`` counts spikes on the device instead
+of bringing every spike to the host (see peers/neurosim_coba.py).
+``--sweep 4000,40000,400000,4000000`` runs every tool and engine at each
+size (p = min(0.02, 80 / N): 80 synapses per neuron past 4000, as BrainPy's
+scaled COBA) and plots the RTF against N (``DIR/coba_sweep.png``):
+
+    .venv/bin/python benchmarks/coba.py --tools neurosim --device gpu \
+        --engine fused,scan --record counts --sweep 4000,40000,400000 --out out/bench
 """
 from __future__ import annotations
 
@@ -63,9 +74,12 @@ def expand_tools(spec: str) -> list[str]:
     return out
 
 
-def run_tool(tool: str, args) -> dict:
+def run_tool(tool: str, args, engine: str | None = None) -> dict:
     venv, script, extra, cpu_only = TOOLS[tool]
     base = {"tool": tool, "n": args.n, "duration_s": args.duration, "seed": args.seed}
+    if tool == "neurosim" and (engine not in (None, "auto") or args.record != "spikes"):
+        extra = [*extra, "--engine", engine or "auto", "--record", args.record]
+        base["engine"] = engine or "auto"
     if venv is None:
         python = sys.executable
     else:
@@ -80,6 +94,11 @@ def run_tool(tool: str, args) -> dict:
     return run_json(cmd, base, timeout=args.timeout, verbose=args.verbose, peer=venv is not None)
 
 
+def label(d: dict) -> str:
+    """A line's tool, with neurosim's engine when one was named."""
+    return d["tool"] + (f" [{d['engine']}]" if d.get("engine") not in (None, "auto") else "")
+
+
 def plot(lines: list[dict], path: str, title: str) -> None:
     import matplotlib
     matplotlib.use("Agg")
@@ -87,16 +106,16 @@ def plot(lines: list[dict], path: str, title: str) -> None:
 
     tools: list[str] = []
     for d in lines:
-        if "error" not in d and d["tool"] not in tools:
-            tools.append(d["tool"])
+        if "error" not in d and label(d) not in tools:
+            tools.append(label(d))
     if not tools:
         return
-    rtfs = {t: [d["rtf"] for d in lines if d.get("tool") == t and "error" not in d] for t in tools}
+    rtfs = {t: [d["rtf"] for d in lines if label(d) == t and "error" not in d] for t in tools}
     med = [statistics.median(rtfs[t]) for t in tools]
     lo = [m - min(rtfs[t]) for t, m in zip(tools, med)]
     hi = [max(rtfs[t]) - m for t, m in zip(tools, med)]
     fig, ax = plt.subplots(figsize=(max(7.0, 1.6 * len(tools) + 2.5), 4.8))
-    colors = ["tab:red" if t == "neurosim" else "tab:blue" for t in tools]
+    colors = ["tab:red" if t.startswith("neurosim") else "tab:blue" for t in tools]
     ax.bar(range(len(tools)), med, color=colors, yerr=[lo, hi] if len(lines) > len(tools) else None,
            capsize=4)
     ax.set_yscale("log")
@@ -107,7 +126,7 @@ def plot(lines: list[dict], path: str, title: str) -> None:
     ax.set_ylabel("RTF = run time / simulated time (log)")
     ax.set_title(title, fontsize=10)
     for i, t in enumerate(tools):
-        ds = [d for d in lines if d.get("tool") == t and "error" not in d]
+        ds = [d for d in lines if label(d) == t and "error" not in d]
         re_ = statistics.mean(d["rate_e_hz"] for d in ds)
         ri_ = statistics.mean(d["rate_i_hz"] for d in ds)
         ax.annotate(f"RTF {med[i]:.3g}\nE {re_:.1f} Hz\nI {ri_:.1f} Hz", (i, max(rtfs[t])),
@@ -115,6 +134,38 @@ def plot(lines: list[dict], path: str, title: str) -> None:
     lo_y = min(min(v) for v in rtfs.values())
     hi_y = max(max(v) for v in rtfs.values())
     ax.set_ylim(min(lo_y, 1.0) / 3, max(hi_y, 1.0) * 6)
+    fig.tight_layout()
+    fig.savefig(path, dpi=120)
+    plt.close(fig)
+
+
+def plot_sweep(lines: list[dict], path: str, title: str) -> None:
+    """RTF against N, one line per tool (and neurosim engine), log-log."""
+    import matplotlib
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    ok = [d for d in lines if "error" not in d]
+    if not ok:
+        return
+    fig, ax = plt.subplots(figsize=(7.5, 5.0))
+    for name in dict.fromkeys(label(d) for d in ok):
+        pts = {}
+        for d in ok:
+            if label(d) == name:
+                pts.setdefault(d["n"], []).append(d["rtf"])
+        ns_ = sorted(pts)
+        med = [statistics.median(pts[n]) for n in ns_]
+        ax.plot(ns_, med, "o-", label=name, color=None if not name.startswith("neurosim") else None)
+        for n, m in zip(ns_, med):
+            ax.annotate(f"{m:.3g}", (n, m), textcoords="offset points", xytext=(4, 4), fontsize=7)
+    ax.set_xscale("log")
+    ax.set_yscale("log")
+    ax.axhline(1.0, color="k", lw=0.8, ls="--")
+    ax.set_xlabel("neurons N (80 synapses per neuron past N = 4000)")
+    ax.set_ylabel("RTF = run time / simulated time (log)")
+    ax.set_title(title, fontsize=10)
+    ax.legend(fontsize=8)
     fig.tight_layout()
     fig.savefig(path, dpi=120)
     plt.close(fig)
@@ -135,7 +186,24 @@ def main(argv=None):
     ap.add_argument("--timeout", type=float, default=900.0, help="seconds per run")
     ap.add_argument("--out", default=None, help="write DIR/coba.json and DIR/coba.png")
     ap.add_argument("--verbose", "-v", action="store_true", help="pass the runners' stderr through")
+    ap.add_argument("--engine", default="auto",
+                    help="neurosim's engine: auto, or a comma list of scan and fused (one run each)")
+    ap.add_argument("--record", default="spikes", choices=["spikes", "counts"],
+                    help="neurosim: every spike to the host (spikes) or E/I counts summed on the device (counts)")
+    ap.add_argument("--sweep", default=None,
+                    help="comma list of sizes N, e.g. 4000,40000,400000,4000000 (overrides --n; p = min(0.02, 80/N))")
     args = ap.parse_args(argv)
+    engines = [e.strip() for e in args.engine.split(",") if e.strip()]
+    if not engines or any(e not in ("auto", "scan", "fused") for e in engines):
+        ap.error(f"--engine must be auto or a comma list of scan and fused, got {args.engine!r}")
+    sizes = [args.n]
+    if args.sweep:
+        try:
+            sizes = [int(float(x)) for x in args.sweep.split(",") if x.strip()]
+        except ValueError:
+            ap.error(f"--sweep must be a comma list of sizes, got {args.sweep!r}")
+        if not sizes or min(sizes) < 2:
+            ap.error("--sweep sizes must be >= 2")
 
     if args.p is not None and not 0.0 < args.p <= 1.0:
         ap.error("--p must be in (0, 1]")
@@ -143,22 +211,27 @@ def main(argv=None):
         ap.error("need --n >= 2, --duration > 0, --repeat >= 1")
     tools = expand_tools(args.tools)
     lines: list[dict] = []
-    ref_rtf = None
-    for tool in tools:
-        results = []
-        for r in range(args.repeat):
-            sys.stderr.write(f"coba.py: {tool} (n={args.n}, {args.duration} s, run {r + 1}/{args.repeat}) ...\n")
-            d = run_tool(tool, args)
-            if args.repeat > 1:
-                d["repeat"] = r
-            if tool != "neurosim" and ref_rtf and "error" not in d:
-                d["ratio_vs_neurosim"] = round(d["rtf"] / ref_rtf, 3)
-            print(json.dumps(d), flush=True)
-            lines.append(d)
-            results.append(d)
-        if tool == "neurosim":
-            ok = [d["rtf"] for d in results if "error" not in d and d.get("rtf")]
-            ref_rtf = statistics.median(ok) if ok else None
+    for n in sizes:
+        args.n = n
+        ref_rtf = None
+        for tool in tools:
+            for engine in (engines if tool == "neurosim" else [None]):
+                results = []
+                for r in range(args.repeat):
+                    what = tool if engine in (None, "auto") else f"{tool} [{engine}]"
+                    sys.stderr.write(f"coba.py: {what} (n={n}, {args.duration} s, run {r + 1}/{args.repeat}) ...\n")
+                    d = run_tool(tool, args, engine)
+                    if args.repeat > 1:
+                        d["repeat"] = r
+                    if tool != "neurosim" and ref_rtf and "error" not in d:
+                        d["ratio_vs_neurosim"] = round(d["rtf"] / ref_rtf, 3)
+                    print(json.dumps(d), flush=True)
+                    lines.append(d)
+                    results.append(d)
+                if tool == "neurosim":  # peers are compared with neurosim's fastest engine
+                    ok = [d["rtf"] for d in results if "error" not in d and d.get("rtf")]
+                    if ok and (ref_rtf is None or statistics.median(ok) < ref_rtf):
+                        ref_rtf = statistics.median(ok)
 
     if args.out:
         os.makedirs(args.out, exist_ok=True)
@@ -166,13 +239,19 @@ def main(argv=None):
             for d in lines:
                 f.write(json.dumps(d) + "\n")
         dev = next((d.get("device") for d in lines if d.get("tool") == "neurosim" and "device" in d), args.device)
-        title = (f"COBA, N = {args.n}, {args.duration:g} s simulated, {args.threads} thread(s) per tool\n"
-                 f"neurosim on {dev}; bars: median of {args.repeat} run(s)")
+        if len(sizes) > 1:
+            name = "coba_sweep.png"
+            title = (f"COBA scaling, {args.duration:g} s simulated, neurosim on {dev}, record {args.record}\n"
+                     f"median of {args.repeat} run(s) per point")
+        else:
+            name = "coba.png"
+            title = (f"COBA, N = {args.n}, {args.duration:g} s simulated, {args.threads} thread(s) per tool\n"
+                     f"neurosim on {dev}; bars: median of {args.repeat} run(s)")
         try:
-            plot(lines, os.path.join(args.out, "coba.png"), title)
+            (plot_sweep if len(sizes) > 1 else plot)(lines, os.path.join(args.out, name), title)
         except Exception as err:  # noqa: BLE001 - the JSON is the result; the plot is a bonus
             sys.stderr.write(f"coba.py: no plot ({type(err).__name__}: {err})\n")
-        sys.stderr.write(f"coba.py: wrote {args.out}/coba.json and coba.png\n")
+        sys.stderr.write(f"coba.py: wrote {args.out}/coba.json and {name}\n")
     return 0
 
 

@@ -3,8 +3,9 @@ from .model import Input, Network, Population, Projection
 from .monitors import LFP, Observe, Rate, Spikes, Trace
 from .simulate import SimResult, run, simulate
 from .step import NetworkState, init_state, step
+from .fused import FusedPlan, fused_plan, run_fused
 
 __all__ = [
     "Input", "LFP", "Network", "NetworkState", "Observe", "Population", "Projection", "Rate", "SimResult", "Spikes", "Trace",
-    "init_state", "run", "simulate", "step",
+    "init_state", "run", "simulate", "step", "FusedPlan", "fused_plan", "run_fused",
 ]

@@ -26,6 +26,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from .. import _checks
+from ..events.jitconn import JitConn
 from .model import Network
 from .monitors import MONITORS, OBSERVERS, Observe, Rate, Spikes, Trace, check_monitors
 from .step import NetworkState, init_state, step
@@ -161,6 +162,7 @@ def simulate(
     chunk_steps: int | None = None,
     max_chunk_bytes: float = 256e6,
     progress: bool | None = None,
+    engine: str = "auto",
 ) -> SimResult:
     """Simulate ``duration`` ms with step ``dt`` ms.
 
@@ -170,6 +172,11 @@ def simulate(
     ``progress``: None shows a progress bar when the run has several chunks and stderr is a
     terminal. ``monitors``: ``Spikes``, ``Trace``, ``Rate``, ``Observe`` and ``LFP`` objects
     (:mod:`neurosim.network.monitors`); observations land in ``SimResult.observed``.
+    ``engine``: "scan" (one ``lax.scan`` iteration per step: every model and monitor),
+    "fused" (many steps per call of one compiled kernel: LIF networks with exponential
+    synapses, constant inputs, ``Spikes``/``Rate`` monitors; see
+    :mod:`neurosim.network.fused`; a ValueError says why when it cannot) or "auto" (fused
+    where it can, else scan). ``SimResult.timings["engine"]`` names the one used.
     """
     dt = _checks.positive_finite("dt", dt)
     duration = _checks.positive_finite("duration", duration)
@@ -181,6 +188,19 @@ def simulate(
     if state is None:
         state = init_state(net, params, key, dt)
     check_monitors(net, monitors, state)
+    if engine not in ("auto", "scan", "fused"):
+        raise ValueError(f"engine must be 'auto', 'scan' or 'fused', got {engine!r}")
+    if engine != "scan":
+        from . import fused
+        plan = fused.fused_plan(net, params, dt, monitors)
+        reason = plan if isinstance(plan, str) else fused.state_reason(plan, state)
+        if reason is None:
+            return fused.simulate_fused(plan, net, params, state, monitors, dt=dt, duration=duration, n_steps=n_steps,
+                                        chunk_steps=None if chunk_steps is None else _checks.count(
+                                            "chunk_steps", chunk_steps, minimum=1),
+                                        max_chunk_bytes=max_chunk_bytes, progress=progress, t_build=t_build)
+        if engine == "fused":
+            raise ValueError(f"engine='fused' cannot run this simulation: {reason}; use engine='auto' or 'scan'")
     t_start = float(state.t) * dt
     everys = [m.every for m in monitors if isinstance(m, Trace)]
     g = reduce(math.gcd, everys) if everys else 1
@@ -222,7 +242,7 @@ def simulate(
         done += n_blocks * gg
         bar.update(done * dt)
     res = SimResult(dt=dt, t_start=t_start, duration=duration, state=state,
-                    timings={"build_s": build_s, "compile_s": compile_s, "run_s": run_s})
+                    timings={"build_s": build_s, "compile_s": compile_s, "run_s": run_s, "engine": "scan"})
     _collect(res, net, monitors, outputs, t_start, dt)
     return res
 
@@ -243,6 +263,10 @@ def check_structure(net: Network, params: dict) -> dict:
         for f, v in zip(p.params._fields, params["neurons"][p.name]):
             _checks.per_neuron(f"params['neurons'][{p.name!r}].{f}", v, p.n)
     for pr in net.projections:
+        if isinstance(pr.conn, JitConn):  # [wa, wb] (or a scalar for a homogeneous JitConn)
+            what = f"params['projections'][{pr.name!r}]['weights']"
+            pr.conn.check_weight_shape(np.shape(params["projections"][pr.name]["weights"]), what)
+            continue
         shape, nnz = np.shape(params["projections"][pr.name]["weights"]), pr.conn.nnz
         if shape not in ((), (nnz,)):
             raise ValueError(f"params['projections'][{pr.name!r}]['weights'] must be a scalar or have shape ({nnz},), got {shape}")

@@ -1,0 +1,420 @@
+"""The fused engine: many simulation steps per call of one compiled kernel.
+
+The scan engine (:func:`neurosim.network.run`) pays a fixed cost for every step: one
+``lax.scan`` iteration, a handful of XLA thunks on the CPU, 6-8 us of host-driven loop control
+on a GPU. For the networks it covers, the fused engine runs K steps inside one custom call
+(``neurosim_fused_lif``, ``kernels/cpu/fused.cc`` and ``kernels/cuda/fused.cu``; operands in
+``kernels/README.md``), with the step written once in C++/CUDA from the same equations:
+
+    I     = sum over projections onto the neuron (network order) of
+            g (E_rev - V) (conductance) or g (current), + the constant inputs
+    V, s  = the LIF step of :mod:`neurosim.neurons.lif` (exact integration, refractory clamp)
+    g     = g exp(-dt / tau) + (delayed spikes x CSR x w)    (exponential kinetics)
+
+It covers networks whose populations are all :class:`~neurosim.neurons.LIF`, whose projections
+use exponential kinetics (current or conductance output) on a stored CSR with a homogeneous or
+per-synapse weight, no short-term plasticity and whole-step delays, driven only by
+:class:`~neurosim.inputs.ConstantCurrent` inputs, in float32, recording ``Spikes`` and ``Rate``
+monitors. :func:`fused_plan` says in plain words why a network is not covered; ``simulate(...,
+engine="auto")`` then takes the scan engine.
+
+Results equal the scan engine's: the CPU kernel performs the same float32 operations in the
+same order (a synapse drive is summed in row order, then added to the decayed g, as the event
+reference does), so spike trains are identical where the arithmetic is; two constant inputs
+onto one neuron are summed before they are added to the synaptic current (the scan adds them
+one after the other), which can differ in the last bit. On a GPU, the one-block kernel
+(networks up to 2048 neurons) adds the drive the same way, summed in a nondeterministic order
+(identical results for homogeneous weights); the grid-wide kernel of larger networks adds each
+delivered weight into g directly, which differs from the scan by rounding. Measurements:
+``docs/performance.md``.
+
+State: :func:`run_fused` takes a :class:`~neurosim.network.NetworkState` and returns the one
+the scan engine would have produced (neuron v and t_left, synapse g, delay buffers, t), except
+``key``, which is returned unchanged: the covered inputs are constant and draw no random
+numbers, so the key is never used by these steps (the scan engine splits it once per step).
+A state can be continued by either engine.
+"""
+from __future__ import annotations
+
+import math
+import time
+from dataclasses import dataclass, field
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from .. import _kernels
+from ..events import CSR
+from ..inputs import ConstantCurrent
+from ..neurons import LIF
+from .monitors import OBSERVERS, Rate, Spikes, Trace
+from .step import NetworkState, delay_steps
+
+TARGET = "neurosim_fused_lif"
+ENGINES = ("auto", "scan", "fused")
+
+# proj_i columns (kernels/README.md)
+_PRE_OFF, _N_PRE, _POST_OFF, _N_POST, _G_OFF, _DEPTH, _DBUF_OFF, _INDPTR_OFF, _INDICES_OFF, _W_OFF, _W_PER_SYN, _COND = range(12)
+_MAX_PROJECTIONS = 64   # the CUDA kernel keeps the projection table in shared memory
+_INT32_MAX = 2**31 - 1
+
+_registered: dict = {}  # platform ("cpu" / "cuda") -> bool
+
+
+@dataclass(frozen=True, eq=False)
+class FusedPlan:
+    """What :func:`run_fused` needs, flattened once per network, platform and parameter
+    shapes: the static operands of ``neurosim_fused_lif`` (``proj_i``, the concatenated CSR
+    ``indptr`` / ``indices``) and where each population and projection lives in them. The
+    parameter-dependent operands (``nparam``, ``proj_f``, per-synapse ``weights``) are
+    computed from ``params`` at every call, inside the jitted function."""
+
+    net: object
+    dt: float
+    platform: str                 # "cpu" or "cuda"
+    pops: tuple                   # (name, offset, n) in network order
+    projs: tuple                  # (name, post name, a, b, g_off, depth, per_synapse) in network order
+    n: int                        # neurons, all populations
+    g_size: int
+    d_size: int
+    uniform: bool                 # nparam is f32[7, 1] (one population, scalar parameters and inputs)
+    proj_i: np.ndarray            # i32[P, 12]
+    indptr: jax.Array             # i32, every projection's indptr
+    indices: jax.Array            # i32, every projection's indices
+    _fns: dict = field(default_factory=dict, repr=False)
+
+    @property
+    def n_words(self) -> int:
+        """32-bit words of one step's spike bits."""
+        return (self.n + 31) // 32
+
+
+def available(platform: str) -> bool:
+    """Whether the fused kernel for ``platform`` ("cpu" or "cuda") is built and registered."""
+    if platform not in _registered:
+        lib = _kernels.load("fused", platform)
+        ok = lib is not None and _kernels.register(
+            lib, {TARGET: f"{TARGET}_{platform}"}, "cpu" if platform == "cpu" else "CUDA")
+        _registered[platform] = bool(ok)
+    return _registered[platform]
+
+
+def run_platform() -> tuple[str | None, str | None]:
+    """``(platform, reason)``: where a jitted call runs now ("cpu" or "cuda"), or None and why
+    the fused engine has no kernel for it."""
+    dev = jax.config.jax_default_device
+    if dev is None:
+        dev = jax.devices()[0]
+    elif isinstance(dev, str):
+        dev = jax.devices(dev)[0]
+    if dev.platform == "cpu":
+        return "cpu", None
+    if dev.platform == "gpu":
+        version = str(getattr(dev.client, "platform_version", "")).lower()
+        if "rocm" in version or "hip" in version:
+            return None, "the fused kernel is built for CUDA GPUs, and this GPU runs ROCm"
+        return "cuda", None
+    return None, f"the fused kernel exists for CPUs and CUDA GPUs, not for {dev.platform!r} devices"
+
+
+def fused_plan(net, params: dict | None = None, dt: float = 0.1, monitors=(), *, platform: str | None = None):
+    """A :class:`FusedPlan` for ``net`` (with ``params``, default ``net.params()``, at step
+    ``dt`` ms, recording ``monitors``), or a string saying in plain words why the fused engine
+    cannot run it. ``platform``: "cpu" or "cuda"; default where jitted code runs now."""
+    params = net.params() if params is None else params
+    if isinstance(monitors, (Spikes, Rate, Trace) + OBSERVERS):
+        monitors = [monitors]
+    reason = _reason(net, params, monitors)
+    if reason:
+        return reason
+    if platform is None:
+        platform, why = run_platform()
+        if platform is None:
+            return why
+    if platform not in ("cpu", "cuda"):
+        raise ValueError(f"platform must be 'cpu', 'cuda' or None, got {platform!r}")
+    if not _kernels.ENABLED:
+        return "compiled kernels are disabled (NEUROSIM_KERNELS=off)"
+    if not available(platform):
+        return (f"the compiled fused kernel for {platform} (neurosim/_lib/libfused_{platform}.so) is not available; "
+                f"build it with `python -m neurosim._build`")
+
+    # layout: populations concatenated in network order, then every projection's slices
+    offsets, pops, n = {}, [], 0
+    for p in net.populations:
+        offsets[p.name] = n
+        pops.append((p.name, n, p.n))
+        n += p.n
+    depths = delay_steps(net, dt)
+    rows, projs = [], []
+    g_off = d_off = ip_off = ix_off = w_off = 0
+    for pr in net.projections:
+        (pre, a_pre, b_pre), (post, a_post, b_post) = net._refs[pr.name]
+        n_pre, n_post, nnz = b_pre - a_pre, b_post - a_post, pr.conn.nnz
+        per_syn = np.shape(params["projections"][pr.name]["weights"]) == (nnz,) and nnz > 0
+        depth = depths[pr.name] - 1
+        rows.append([offsets[pre] + a_pre, n_pre, offsets[post] + a_post, n_post, g_off, depth, d_off, ip_off,
+                     ix_off, w_off if per_syn else 0, int(per_syn), int(pr.synapse.output == "conductance")])
+        projs.append((pr.name, post, a_post, b_post, g_off, depth, per_syn))
+        g_off += n_post
+        d_off += depth * n_pre
+        ip_off += n_pre + 1
+        ix_off += nnz
+        w_off += nnz if per_syn else 0
+    for what, value in (("neurons", n), ("synapse state entries", g_off), ("delay buffer entries", d_off),
+                        ("indptr entries", ip_off), ("synapses", ix_off), ("per-synapse weights", w_off)):
+        if value > _INT32_MAX:
+            return f"the network has {value} {what}; the fused kernel addresses at most 2**31 - 1"
+    uniform = len(net.populations) == 1 and all(
+        np.ndim(x) == 0 for x in params["neurons"][net.populations[0].name]) and all(
+        net._refs[inp.name][0][1:] == (0, net.populations[0].n)
+        and np.ndim(params["inputs"][inp.name].amplitude) == 0 for inp in net.inputs)
+
+    key = ("fused_csr", tuple(id(pr.conn) for pr in net.projections))
+    cat = net._cache.get(key)
+    if cat is None:
+        if net.projections:
+            indptr = jnp.concatenate([pr.conn.indptr for pr in net.projections])
+            indices = jnp.concatenate([pr.conn.indices for pr in net.projections] + [jnp.zeros((1,), jnp.int32)])
+        else:
+            indptr = indices = jnp.zeros((1,), jnp.int32)
+        cat = net._cache[key] = (indptr, indices)
+    proj_i = np.asarray(rows, np.int32).reshape(len(rows), 12)
+    return FusedPlan(net, float(dt), platform, tuple(pops), tuple(projs), n, g_off, d_off, uniform, proj_i, *cat)
+
+
+def _reason(net, params, monitors) -> str | None:
+    """Why the fused engine cannot run this network and these monitors, or None."""
+    if jax.dtypes.canonicalize_dtype(jnp.float64) == jnp.float64:
+        return "64-bit mode (jax_enable_x64) is on, and the fused kernel computes in float32"
+    for p in net.populations:
+        if type(p.model) is not LIF:
+            return (f"population {p.name!r} is a {type(p.model).__name__}; the fused kernel steps LIF neurons only")
+    if len(net.projections) > _MAX_PROJECTIONS:
+        return f"the network has {len(net.projections)} projections; the fused kernel takes at most {_MAX_PROJECTIONS}"
+    for pr in net.projections:
+        where = f"projection {pr.name!r}"
+        if not isinstance(pr.conn, CSR):
+            return f"{where} uses {type(pr.conn).__name__} (procedural) connectivity; the fused kernel reads a stored CSR"
+        if pr.synapse.kinetics != "exponential":
+            return f"{where} has {pr.synapse.kinetics!r} synapse kinetics; the fused kernel has exponential ones only"
+        if pr.stp is not None:
+            return f"{where} has short-term plasticity, which the fused kernel does not model"
+        pp = params["projections"][pr.name]
+        if np.shape(pp["weights"]) not in ((), (pr.conn.nnz,)):
+            return f"{where}: weights of shape {np.shape(pp['weights'])} are neither one weight nor one per synapse"
+        for f in ("tau", "e_rev"):
+            if np.size(getattr(pp["synapse"], f)) != 1:
+                return f"{where}: synapse {f} has one value per neuron; the fused kernel takes one per projection"
+    for inp in net.inputs:
+        if type(inp.source) is not ConstantCurrent:
+            return (f"input {inp.name!r} is a {type(inp.source).__name__}; the fused kernel takes constant currents "
+                    f"only (ConstantCurrent)")
+    for m in monitors:
+        if isinstance(m, Trace):
+            return f"Trace monitors ({m.key!r}) record the state during the run; the fused engine records Spikes and Rate"
+        if isinstance(m, OBSERVERS):
+            return f"{type(m).__name__} monitors ({m.key!r}) are evaluated every step; the fused engine records Spikes and Rate"
+    return None
+
+
+def state_reason(plan: FusedPlan, state: NetworkState) -> str | None:
+    """Why ``state`` cannot be advanced by ``plan``'s kernel (wrong dtype or shape), or None."""
+    for name, off, n in plan.pops:
+        s = state.neurons.get(name)
+        for f in ("v", "t_left"):
+            x = getattr(s, f, None)
+            if x is None or np.shape(x) != (n,) or jnp.result_type(x) != jnp.float32:
+                return f"state of population {name!r}: {f} must be a float32 array of shape ({n},)"
+    for name, _, a, b, _, depth, _ in plan.projs:
+        g = getattr(state.synapses.get(name), "g", None)
+        if g is None or np.shape(g) != (b - a,) or jnp.result_type(g) != jnp.float32:
+            return f"state of projection {name!r}: g must be a float32 array of shape ({b - a},)"
+        buf = state.delays.get(name)
+        if buf is None or np.shape(buf)[0] != depth or jnp.result_type(buf) != jnp.float32:
+            return f"state of projection {name!r}: the delay buffer must be float32 with {depth} rows"
+    return None
+
+
+# --------------------------------------------------------------------------- the call
+
+
+def _operands(plan: FusedPlan, params):
+    """nparam f32[7, N or 1], proj_f f32[P, 4], weights f32[...] from ``params`` (traced)."""
+    dt, net = plan.dt, plan.net
+    f32 = jnp.float32
+    if plan.uniform:
+        lp = params["neurons"][plan.pops[0][0]]
+        i_ext = jnp.zeros((), f32)
+        for inp in net.inputs:
+            i_ext = i_ext + jnp.asarray(params["inputs"][inp.name].amplitude, f32)
+        cols = [lp.v_rest, lp.v_reset, lp.v_th, 1.0 / lp.g_l, jnp.exp(-dt * lp.g_l / lp.c_m), lp.t_ref]
+        nparam = jnp.stack([jnp.asarray(x, f32) for x in cols] + [i_ext]).reshape(7, 1)
+    else:
+        rows = [[] for _ in range(6)]
+        for name, _, n in plan.pops:
+            lp = params["neurons"][name]
+            cols = [lp.v_rest, lp.v_reset, lp.v_th, 1.0 / lp.g_l, jnp.exp(-dt * lp.g_l / lp.c_m), lp.t_ref]
+            for r, x in zip(rows, cols):
+                r.append(jnp.broadcast_to(jnp.asarray(x, f32), (n,)))
+        i_ext = jnp.zeros((plan.n,), f32)
+        offsets = {name: off for name, off, _ in plan.pops}
+        for inp in net.inputs:
+            ((tgt, a, b),) = net._refs[inp.name]
+            amp = jnp.broadcast_to(jnp.asarray(params["inputs"][inp.name].amplitude, f32), (b - a,))
+            i_ext = i_ext.at[offsets[tgt] + a: offsets[tgt] + b].add(amp)
+        nparam = jnp.stack([jnp.concatenate(r) for r in rows] + [i_ext])
+    pf, ws = [], []
+    for name, *_, per_syn in plan.projs:
+        pp = params["projections"][name]
+        tau = jnp.reshape(jnp.asarray(pp["synapse"].tau, f32), ())
+        e_rev = jnp.reshape(jnp.asarray(pp["synapse"].e_rev, f32), ())
+        w = jnp.asarray(pp["weights"], f32)
+        if per_syn:
+            ws.append(w)
+            w = jnp.zeros((), f32)
+        else:  # one weight (or a projection without synapses)
+            w = jnp.reshape(w, ()) if w.ndim == 0 else jnp.zeros((), f32)
+        pf.append(jnp.stack([jnp.exp(-dt / tau), e_rev, w, jnp.zeros((), f32)]))
+    proj_f = jnp.stack(pf) if pf else jnp.zeros((0, 4), f32)
+    weights = jnp.concatenate(ws + [jnp.zeros((1,), f32)])
+    return nparam, proj_f, weights
+
+
+def _flatten_state(plan: FusedPlan, state: NetworkState):
+    v = jnp.concatenate([state.neurons[name].v for name, _, _ in plan.pops])
+    t_left = jnp.concatenate([state.neurons[name].t_left for name, _, _ in plan.pops])
+    # one padding entry each, so no operand is ever empty
+    g = jnp.concatenate([state.synapses[p[0]].g for p in plan.projs] + [jnp.zeros((1,), jnp.float32)])
+    dbuf = jnp.concatenate([state.delays[p[0]].reshape(-1) for p in plan.projs] + [jnp.zeros((1,), jnp.float32)])
+    return v, t_left, g, dbuf
+
+
+def _unflatten_state(plan: FusedPlan, state: NetworkState, n_steps, v, t_left, g, dbuf):
+    neurons = dict(state.neurons)
+    for name, off, n in plan.pops:
+        neurons[name] = state.neurons[name]._replace(v=v[off:off + n], t_left=t_left[off:off + n])
+    synapses, delays = dict(state.synapses), dict(state.delays)
+    d_off = 0
+    for name, _, a, b, g_off, depth, _ in plan.projs:
+        synapses[name] = state.synapses[name]._replace(g=g[g_off:g_off + b - a])
+        shape = state.delays[name].shape
+        size = math.prod(shape)
+        delays[name] = dbuf[d_off:d_off + size].reshape(shape)
+        d_off += size
+    return state._replace(t=state.t + jnp.asarray(n_steps, state.t.dtype), neurons=neurons, synapses=synapses,
+                          delays=delays)
+
+
+def _call(plan: FusedPlan, n_steps: int, params, state, indptr, indices):
+    v, t_left, g, dbuf = _flatten_state(plan, state)
+    nparam, proj_f, weights = _operands(plan, params)
+    f32 = jax.ShapeDtypeStruct
+    out_types = (f32(v.shape, jnp.float32), f32(t_left.shape, jnp.float32), f32(g.shape, jnp.float32),
+                 f32(dbuf.shape, jnp.float32), f32((n_steps, plan.n_words), jnp.uint32))
+    call = jax.ffi.ffi_call(TARGET, out_types, input_output_aliases={0: 0, 1: 1, 2: 2, 3: 3})
+    v, t_left, g, dbuf, bits = call(v, t_left, g, dbuf, jnp.asarray(state.t, jnp.int32), nparam,
+                                    jnp.asarray(plan.proj_i), proj_f, indptr, indices, weights,
+                                    n_steps=np.int64(n_steps), half_dt=np.float32(0.5 * plan.dt),
+                                    dt=np.float32(plan.dt))
+    return _unflatten_state(plan, state, n_steps, v, t_left, g, dbuf), bits
+
+
+def fused_fn(plan: FusedPlan, n_steps: int):
+    """The jitted ``(params, state, indptr, indices) -> (state, bits)`` advancing
+    ``n_steps``; ``bits`` is u32[n_steps, ceil(N / 32)], bit ``n % 32`` of word ``n // 32``
+    neuron n's spike (populations concatenated in network order)."""
+    fn = plan._fns.get(n_steps)
+    if fn is None:
+        fn = plan._fns[n_steps] = jax.jit(lambda p, s, ip, ix: _call(plan, n_steps, p, s, ip, ix))
+    return fn
+
+
+def run_fused(plan: FusedPlan, params: dict, state: NetworkState, n_steps: int):
+    """Advance ``state`` by ``n_steps`` with the fused kernel: ``(state, bits)``, the state
+    the scan engine would produce (``key`` unchanged, see the module docstring) and the
+    spike bits of every step (see :func:`fused_fn`; :func:`spike_events` decodes them)."""
+    if not isinstance(plan, FusedPlan):
+        raise ValueError(f"plan must be a FusedPlan from fused_plan(...), got {plan!r}")
+    if isinstance(n_steps, bool) or not isinstance(n_steps, (int, np.integer)) or n_steps < 1:
+        raise ValueError(f"n_steps must be a positive integer, got {n_steps!r}")
+    reason = state_reason(plan, state)
+    if reason:
+        raise ValueError(reason)
+    return fused_fn(plan, int(n_steps))(params, state, plan.indptr, plan.indices)
+
+
+def spike_events(bits) -> tuple[np.ndarray, np.ndarray]:
+    """``(step, neuron)`` of every set bit of ``bits`` (n_steps, words), sorted by step then
+    neuron; only the nonzero words are expanded."""
+    bits = np.ascontiguousarray(np.asarray(bits), dtype="<u4")
+    k, w = np.nonzero(bits)
+    flags = np.unpackbits(bits[k, w].view(np.uint8), bitorder="little")
+    (hit,) = np.nonzero(flags)
+    word, bit = np.divmod(hit, 32)
+    return k[word].astype(np.int64), w[word].astype(np.int64) * 32 + bit
+
+
+# --------------------------------------------------------------------------- simulate
+
+
+def simulate_fused(plan: FusedPlan, net, params, state, monitors, *, dt, duration, n_steps, chunk_steps,
+                   max_chunk_bytes, progress, t_build):
+    """``simulate`` with the fused engine (called by :func:`neurosim.network.simulate`)."""
+    from .simulate import SimResult, _Progress, _signature
+
+    reason = state_reason(plan, state)
+    if reason:
+        raise ValueError(f"engine='fused': {reason}")
+    t_start = float(state.t) * dt
+    if chunk_steps is None:
+        chunk_steps = max(1, min(int(max_chunk_bytes // (4 * plan.n_words)), 20_000))
+    plan_steps = [chunk_steps] * (n_steps // chunk_steps) + ([n_steps % chunk_steps] if n_steps % chunk_steps else [])
+    if progress is None:
+        import sys
+        progress = len(plan_steps) > 1 and sys.stderr.isatty()
+    bar = _Progress(duration, bool(progress))
+    build_s = time.perf_counter() - t_build
+
+    spike_pops = [m.pop for m in monitors if isinstance(m, Spikes)]
+    rate_pops = [m.pop for m in monitors if isinstance(m, Rate)]
+    where = {name: (off, n) for name, off, n in plan.pops}
+    events = {p: ([], []) for p in spike_pops}
+    counts = {p: [] for p in rate_pops}
+    compile_s = run_s = 0.0
+    done = 0
+    for k_steps in plan_steps:
+        cache_key = ("fused", plan.platform, _signature(params, state), dt, k_steps)
+        fn = net._cache.get(cache_key)
+        if fn is None:
+            t0 = time.perf_counter()
+            fn = fused_fn(plan, k_steps).lower(params, state, plan.indptr, plan.indices).compile()
+            compile_s += time.perf_counter() - t0
+            net._cache[cache_key] = fn
+        t0 = time.perf_counter()
+        state, bits = fn(params, state, plan.indptr, plan.indices)
+        bits = jax.device_get(bits) if (spike_pops or rate_pops) else None
+        jax.block_until_ready(state)
+        run_s += time.perf_counter() - t0
+        if bits is not None:
+            step, neuron = spike_events(bits)
+            for pop in set(spike_pops) | set(rate_pops):
+                off, n = where[pop]
+                keep = (neuron >= off) & (neuron < off + n)
+                if pop in events:
+                    events[pop][0].append(t_start + (done + step[keep]) * dt)
+                    events[pop][1].append(neuron[keep] - off)
+                if pop in counts:
+                    counts[pop].append(np.bincount(step[keep], minlength=k_steps))
+        done += k_steps
+        bar.update(done * dt)
+    res = SimResult(dt=dt, t_start=t_start, duration=duration, state=state,
+                    timings={"build_s": build_s, "compile_s": compile_s, "run_s": run_s, "engine": "fused"})
+    for pop, (times, ids) in events.items():
+        res.spikes[pop] = (np.concatenate(times), np.concatenate(ids).astype(np.int64))
+        res.sizes[pop] = where[pop][1]
+    for pop, c in counts.items():
+        rate = np.concatenate(c).astype(np.float32) / np.float32(where[pop][1] * dt * 1e-3)
+        res.rates[pop] = (t_start + np.arange(rate.size) * dt, rate)
+    return res
