@@ -77,9 +77,12 @@ def expand_tools(spec: str) -> list[str]:
 def run_tool(tool: str, args, engine: str | None = None) -> dict:
     venv, script, extra, cpu_only = TOOLS[tool]
     base = {"tool": tool, "n": args.n, "duration_s": args.duration, "seed": args.seed}
-    if tool == "neurosim" and (engine not in (None, "auto") or args.record != "spikes"):
+    if tool == "neurosim" and (engine not in (None, "auto") or args.record != "spikes" or args.procedural):
         extra = [*extra, "--engine", engine or "auto", "--record", args.record]
         base["engine"] = engine or "auto"
+        if args.procedural:
+            extra.append("--procedural")
+            base["procedural"] = True
     if venv is None:
         python = sys.executable
     else:
@@ -188,6 +191,8 @@ def main(argv=None):
     ap.add_argument("--verbose", "-v", action="store_true", help="pass the runners' stderr through")
     ap.add_argument("--engine", default="auto",
                     help="neurosim's engine: auto, or a comma list of scan and fused (one run each)")
+    ap.add_argument("--procedural", action="store_true",
+                    help="neurosim: procedural (JitConn) connectivity instead of a stored CSR (runs on the scan engine)")
     ap.add_argument("--record", default="spikes", choices=["spikes", "counts"],
                     help="neurosim: every spike to the host (spikes) or E/I counts summed on the device (counts)")
     ap.add_argument("--sweep", default=None,

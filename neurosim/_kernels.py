@@ -11,10 +11,11 @@ import ctypes
 import os
 import warnings
 
+from pathlib import Path
+
 import jax
 
-from ._build import LIB, library_path
-
+LIB = Path(__file__).resolve().parent / "_lib"  # where neurosim._build puts the libraries
 ENABLED = os.environ.get("NEUROSIM_KERNELS", "on").lower() not in ("0", "off", "false", "no")
 
 
@@ -33,6 +34,8 @@ def load(name: str, platform: str = "cpu"):
         return _loaded[key]
     lib = None
     if ENABLED:
+        from ._build import library_path  # here, so `python -m neurosim._build` runs it fresh
+
         path = library_path(name, platform, LIB)
         try:
             lib = ctypes.cdll.LoadLibrary(str(path))

@@ -105,8 +105,9 @@ def first_difference(a, b):
 
 @pytest.fixture(scope="module")
 def coba_pair():
-    net = ns.builders.coba(n=1000, seed=0)
-    return net, both(net, 300.0, [ns.Spikes("neurons"), ns.Rate("neurons")])
+    with jax.default_device(jax.devices("cpu")[0]):  # module fixtures run outside on_cpu
+        net = ns.builders.coba(n=1000, seed=0)
+        return net, both(net, 300.0, [ns.Spikes("neurons"), ns.Rate("neurons")])
 
 
 def test_coba_fused_equals_scan(coba_pair):

@@ -38,6 +38,8 @@ def _add_options(ap):
     ap.add_argument("--record", default="spikes", choices=["spikes", "counts"],
                     help="spikes: every spike to the host (simulate + Spikes monitor); counts: E/I spike counts "
                          "summed on the device")
+    ap.add_argument("--procedural", action="store_true",
+                    help="procedural (JitConn) connectivity regenerated inside the kernels instead of a stored CSR")
 
 
 def run_engine(args) -> dict:
@@ -54,10 +56,11 @@ def run_engine(args) -> dict:
         jax.config.update("jax_default_device", jax.devices("gpu")[0])
     dt, n_steps = C.DT_MS, int(round(args.duration * 1e3 / C.DT_MS))
     t0 = C.now()
-    net = ns.builders.coba(args.n, seed=args.seed, p=args.p)
+    net = ns.builders.coba(args.n, seed=args.seed, p=args.p, procedural=args.procedural)
     n_e = net.projections[0].conn.n_pre
-    extra = {"engine": args.engine, "record": args.record,
-             "n_synapses": int(sum(pr.conn.nnz for pr in net.projections))}
+    nnz = [getattr(pr.conn, "nnz", None) or round(pr.conn.expected_nnz) for pr in net.projections]
+    extra = {"engine": args.engine, "record": args.record, "procedural": bool(args.procedural),
+             "n_synapses": int(sum(nnz))}
     if args.record == "spikes":
         build_s = C.now() - t0
         res = ns.simulate(net, args.duration * 1e3, dt, key=args.seed, monitors=[ns.Spikes("neurons")],
@@ -137,7 +140,7 @@ def run_engine(args) -> dict:
 
 def main(argv=None):
     args = C.parse_args("neurosim COBA benchmark", argv=argv, add=_add_options)
-    if args.engine != "auto" or args.record != "spikes":
+    if args.engine != "auto" or args.record != "spikes" or args.procedural:
         return main_engine(args)
     threads = None
     if args.device == "cpu":

@@ -123,7 +123,7 @@ def _tiered(n_post: int, capacity: int, max_row: int):
     branches = [branch(k) for k in range(len(tiers) + 1)]
 
     def rung(n_active):
-        return jnp.searchsorted(jnp.asarray(tiers), n_active, side="left")
+        return jnp.searchsorted(jnp.asarray(tiers), n_active, side="left", method="compare_all")  # no loop
 
     @jax.custom_batching.custom_vmap
     def op(indptr, indices, rows, weights, spikes):
