@@ -18,6 +18,17 @@ def positive_finite(name: str, value) -> float:
     return v
 
 
+def finite(name: str, value) -> float:
+    """A finite scalar (weights, means, bounds)."""
+    try:
+        v = float(value)
+    except (TypeError, ValueError):
+        raise ValueError(f"{name} must be a finite number, got {value!r}") from None
+    if not math.isfinite(v):
+        raise ValueError(f"{name} must be a finite number, got {value!r}")
+    return v
+
+
 def whole_steps(name: str, value_ms: float, dt: float, minimum: int = 0) -> int:
     """Convert a time in ms to a whole number of steps of dt, refusing anything else."""
     v = float(value_ms)

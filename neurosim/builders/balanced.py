@@ -120,15 +120,15 @@ def ei_network(n_e: int, n_i: int, *, connectivity, j_e: float, g: float | None 
         if not isinstance(syn, Synapse):
             raise ValueError(f"{what} must be a Synapse instance, e.g. Synapse('delta', 'current'), got {syn!r}")
 
-    j_e = _finite("j_e", j_e)
+    j_e = _checks.finite("j_e", j_e)
     if (g is None) == (j_i is None):
         raise ValueError(f"give exactly one of g (relative inhibition) and j_i (inhibitory weight); got g={g!r}, j_i={j_i!r}")
     if g is not None:
-        g = _finite("g", g)
+        g = _checks.finite("g", g)
         if g < 0:
             raise ValueError(f"g must be >= 0 (|j_i| = g |j_e|; the sign of inhibition comes from the synapse), got {g!r}")
         j_i = g * j_e if inh_synapse.output == "conductance" else -g * j_e
-    j_i = _finite("j_i", j_i)
+    j_i = _checks.finite("j_i", j_i)
     for what, w, syn in (("j_e", j_e, exc_synapse), ("j_i", j_i, inh_synapse)):
         if syn.output == "conductance" and w < 0:
             raise ValueError(f"{what} = {w!r} nS is a conductance weight and must be >= 0 (inhibition comes from e_rev)")
@@ -147,16 +147,6 @@ def ei_network(n_e: int, n_i: int, *, connectivity, j_e: float, g: float | None 
                    delay_ms=delay_ms, backend=backend),
     )
     return Network((pop,), projections, _drive_inputs(drive))
-
-
-def _finite(name, value) -> float:
-    try:
-        v = float(value)
-    except (TypeError, ValueError):
-        raise ValueError(f"{name} must be a finite number, got {value!r}") from None
-    if not math.isfinite(v):
-        raise ValueError(f"{name} must be a finite number, got {value!r}")
-    return v
 
 
 def _connect(connectivity, n_e, n_i, seed):
@@ -193,12 +183,12 @@ def _drive_inputs(drive) -> tuple:
         return (Input("background", "neurons", ConstantCurrent(), ConstantCurrent.Params(amp)),)
     if isinstance(drive, PoissonDrive):
         n_src = _checks.count("PoissonDrive.n_sources", drive.n_sources, minimum=1)
-        rate = _finite("PoissonDrive.rate_hz", drive.rate_hz)
+        rate = _checks.finite("PoissonDrive.rate_hz", drive.rate_hz)
         if rate < 0:
             raise ValueError(f"PoissonDrive.rate_hz must be >= 0 Hz, got {rate!r}")
         if not isinstance(drive.synapse, Synapse):
             raise ValueError(f"PoissonDrive.synapse must be a Synapse instance, got {drive.synapse!r}")
-        params = PoissonInputParams(rate_hz=rate, weight=_finite("PoissonDrive.weight", drive.weight),
+        params = PoissonInputParams(rate_hz=rate, weight=_checks.finite("PoissonDrive.weight", drive.weight),
                                     synapse=drive.syn_params)
         return (Input("background", "neurons", PoissonInput(n_sources=int(n_src), synapse=drive.synapse), params),)
     raise ValueError(f"drive must be None, ConstantDrive(amplitude_pa) or PoissonDrive(...), got {drive!r}")
@@ -267,10 +257,10 @@ def brunel2000_params(regime: str | None = "C", *, scale: float = 1.0, g: float 
     if regime is None and (g is None or nu_ext_over_thr is None):
         raise ValueError("regime=None needs both g and nu_ext_over_thr")
     g0, r0, _ = BRUNEL_REGIMES[regime] if regime is not None else (None, None, None)
-    g = _finite("g", g0 if g is None else g)
+    g = _checks.finite("g", g0 if g is None else g)
     if g < 0:
         raise ValueError(f"g must be >= 0 (inhibitory jumps are -g J), got {g!r}")
-    ratio = _finite("nu_ext_over_thr", r0 if nu_ext_over_thr is None else nu_ext_over_thr)
+    ratio = _checks.finite("nu_ext_over_thr", r0 if nu_ext_over_thr is None else nu_ext_over_thr)
     if ratio < 0:
         raise ValueError(f"nu_ext_over_thr must be >= 0, got {ratio!r}")
     scale = _checks.positive_finite("scale", scale)

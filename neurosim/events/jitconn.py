@@ -63,20 +63,10 @@ HOMOGENEOUS, UNIFORM, NORMAL = 0, 1, 2          # the kernels' ``dist`` attribut
 _MAX_SIZE = 2**31 - 1
 
 
-def _finite(name, value) -> float:
-    try:
-        v = float(value)
-    except (TypeError, ValueError):
-        raise ValueError(f"{name} must be a finite number, got {value!r}") from None
-    if not math.isfinite(v):
-        raise ValueError(f"{name} must be a finite number, got {value!r}")
-    return v
-
-
 def _weight_spec(weight):
     """The weight option, checked: a float (homogeneous), ``Uniform`` or ``Normal`` of floats."""
     if isinstance(weight, (Uniform, Normal)):
-        spec = type(weight)(*[_finite(f"weight {weight!r}: {f}", v) for f, v in zip(weight._fields, weight)])
+        spec = type(weight)(*[_checks.finite(f"weight {weight!r}: {f}", v) for f, v in zip(weight._fields, weight)])
         if isinstance(spec, Uniform) and spec.high < spec.low:
             raise ValueError(f"weight Uniform(low, high) needs low <= high, got {weight!r}")
         if isinstance(spec, Normal) and spec.std < 0:
@@ -84,7 +74,7 @@ def _weight_spec(weight):
         return spec
     if isinstance(weight, (bool, np.bool_)) or not isinstance(weight, numbers.Real):
         raise ValueError(f"weight must be a number (homogeneous), Uniform(low, high) or Normal(mean, std), got {weight!r}")
-    return _finite("weight", weight)
+    return _checks.finite("weight", weight)
 
 
 class _Spec(NamedTuple):
