@@ -138,10 +138,9 @@ def run_engine(args) -> dict:
                 extra=extra)
 
 
-def main(argv=None):
-    args = C.parse_args("neurosim COBA benchmark", argv=argv, add=_add_options)
-    if args.engine != "auto" or args.record != "spikes" or args.procedural:
-        return main_engine(args)
+def _setup(args):
+    """Pin the run to its cores (CPU) and import the checkout's neurosim even when the package is
+    not installed; returns the threads actually used (None on GPU)."""
     threads = None
     if args.device == "cpu":
         os.environ.setdefault("JAX_PLATFORMS", "cpu")
@@ -149,11 +148,18 @@ def main(argv=None):
         if args.threads <= 1:
             os.environ["XLA_FLAGS"] = (os.environ.get("XLA_FLAGS", "") +
                                        " --xla_cpu_multi_thread_eigen=false").strip()
-
-    # Use the checkout's neurosim even when the package is not installed.
     repo = os.path.dirname(os.path.dirname(HERE))
     if repo not in sys.path:
         sys.path.insert(1, repo)
+    return threads
+
+
+def main(argv=None):
+    args = C.parse_args("neurosim COBA benchmark", argv=argv, add=_add_options)
+    if args.engine != "auto" or args.record != "spikes" or args.procedural:
+        return main_engine(args)
+    threads = _setup(args)
+
 
     with C.quiet_stdout():
         try:
@@ -199,16 +205,7 @@ def main(argv=None):
 
 
 def main_engine(args):
-    threads = None
-    if args.device == "cpu":
-        os.environ.setdefault("JAX_PLATFORMS", "cpu")
-        threads = C.limit_threads(args.threads, pin=True)
-        if args.threads <= 1:
-            os.environ["XLA_FLAGS"] = (os.environ.get("XLA_FLAGS", "") +
-                                       " --xla_cpu_multi_thread_eigen=false").strip()
-    repo = os.path.dirname(os.path.dirname(HERE))
-    if repo not in sys.path:
-        sys.path.insert(1, repo)
+    threads = _setup(args)
     with C.quiet_stdout():
         import jax
 
