@@ -2,6 +2,10 @@
 targets. A library that is missing or fails to load is reported once (a
 :class:`KernelWarning`) and neurosim falls back to the pure-JAX reference.
 
+:func:`ready` is the one door: ``ready("events", "cuda")`` loads ``libevents_cuda.so`` on first
+use, registers every FFI target of :data:`TARGETS` ``["events"]`` (exported as
+``<target>_<platform>``, kernels/README.md) and remembers the answer.
+
 ``NEUROSIM_KERNELS=off`` in the environment, read once at import, disables every compiled
 kernel (the reference is then used everywhere), e.g. to compare against it.
 """
@@ -19,12 +23,50 @@ LIB = Path(__file__).resolve().parent / "_lib"  # where neurosim._build puts the
 ENABLED = os.environ.get("NEUROSIM_KERNELS", "on").lower() not in ("0", "off", "false", "no")
 
 
+# library -> its FFI targets (the contracts of kernels/README.md)
+TARGETS = {
+    "events": ("neurosim_csr_event", "neurosim_csr_transposed"),
+    "jitconn": ("neurosim_jit_event", "neurosim_jit_transposed"),
+    "fused": ("neurosim_fused_lif",),
+}
+_FFI_PLATFORM = {"cpu": "cpu", "cuda": "CUDA"}  # library suffix -> jax.ffi platform name
+
+
 class KernelWarning(UserWarning):
     """A compiled kernel is missing or could not be loaded; neurosim uses the reference."""
 
 
 _loaded: dict = {}   # (name, platform) -> ctypes.CDLL | None
+_ready: dict = {}    # (name, platform) -> whether its targets are registered
 _warned: set = set()
+
+
+def ready(name: str, platform: str) -> bool:
+    """Whether library ``name``'s kernels for ``platform`` ("cpu" or "cuda") are loaded and
+    registered; the first call tries (and warns once if the library is absent)."""
+    key = (name, platform)
+    if key not in _ready:
+        ok = False
+        if platform in _FFI_PLATFORM:
+            lib = load(name, platform)
+            symbols = {t: f"{t}_{platform}" for t in TARGETS[name]}
+            ok = lib is not None and register(lib, symbols, _FFI_PLATFORM[platform])
+        _ready[key] = ok
+    return _ready[key]
+
+
+def device_platform() -> str:
+    """The lowering platform where a jitted call runs now (``jax.default_device`` if set, else
+    the first device): "cpu", "cuda", "rocm", "tpu", ..."""
+    dev = jax.config.jax_default_device
+    if dev is None:
+        dev = jax.devices()[0]
+    elif isinstance(dev, str):
+        dev = jax.devices(dev)[0]
+    if dev.platform == "gpu":
+        version = str(getattr(dev.client, "platform_version", "")).lower()
+        return "rocm" if ("rocm" in version or "hip" in version) else "cuda"
+    return dev.platform
 
 
 def load(name: str, platform: str = "cpu"):

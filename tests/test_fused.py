@@ -16,9 +16,10 @@ import pytest
 from hypothesis import given, settings
 
 import neurosim as ns
-from neurosim.network import fused
+from neurosim import _kernels
 from neurosim.inputs import ConstantCurrent, PoissonInput, PoissonInputParams
-from neurosim.neurons import Izhikevich, LIF, LIFParams
+from neurosim.network import fused
+from neurosim.neurons import LIF, Izhikevich, LIFParams
 from neurosim.synapses import Synapse, SynapseParams
 from neurosim.synapses.short_term import TsodyksMarkram
 
@@ -260,7 +261,7 @@ def test_float64_mode_is_not_fused(x64):
 
 
 def test_missing_library_is_a_reason(monkeypatch):
-    monkeypatch.setitem(fused._registered, "cpu", False)
+    monkeypatch.setitem(_kernels._ready, ("fused", "cpu"), False)
     net = ns.builders.coba(n=50)
     reason = fused.fused_plan(net, net.params(), DT, platform="cpu")
     assert isinstance(reason, str) and "libfused_cpu.so" in reason and "not available" in reason

@@ -22,6 +22,7 @@ from hypothesis import strategies as st
 from jax.test_util import check_grads
 
 import neurosim as ns
+from neurosim import _kernels
 from neurosim.builders.balanced import (
     ConstantDrive,
     FixedProbability,
@@ -38,7 +39,7 @@ from neurosim.synapses.short_term import TsodyksMarkram
 
 TOL = dict(rtol=1e-5, atol=1e-5)
 WEIGHTS = {"homogeneous": 0.75, "uniform": ns.Uniform(-0.5, 1.5), "normal": ns.Normal(0.5, 0.25)}
-COMPILED = jc._compiled_available("cpu")
+COMPILED = _kernels.ready("jitconn", "cpu")
 BACKENDS = [None, "reference"]
 # the reference path on a subset (it is the same materialisation; this checks its wiring)
 MATRIX_CASES = [(d, a, p, None) for d in sorted(WEIGHTS) for a in (True, False) for p in (0.0, 0.04, 0.5, 1.0)]
@@ -306,8 +307,8 @@ def test_grad_with_bool_spikes_and_under_vmap():
 def test_reference_lowering_when_the_kernel_is_absent(monkeypatch):
     conn = JitConn(30, 30, 0.2, seed=19, weight=ns.Normal(1.0, 0.3))
     s = jnp.asarray(np.random.default_rng(12).random(30) < 0.5)
-    monkeypatch.setitem(jc._compiled, "cpu", False)
-    monkeypatch.setitem(jc._compiled, "cuda", False)
+    monkeypatch.setitem(_kernels._ready, ("jitconn", "cpu"), False)
+    monkeypatch.setitem(_kernels._ready, ("jitconn", "cuda"), False)
     f = jax.jit(lambda w, s: conn.propagate(w, s))
     assert "custom_call" not in f.lower(conn.weight_params(), s).as_text()
     np.testing.assert_allclose(f(conn.weight_params(), s), np.asarray(s, np.float32) @ conn.to_dense(), **TOL)
@@ -477,7 +478,7 @@ def test_bad_network_arguments():
 def test_gpu_kernel_matrix_equals_materialised_matrix(dist):
     # On the GPU machine: the CUDA kernel (kernels/cuda/jitconn.cu) draws the same matrix.
     gpu = jax.devices("gpu")[0]
-    assert jc._compiled_available("cuda"), "libjitconn_cuda.so did not load or register"
+    assert _kernels.ready("jitconn", "cuda"), "libjitconn_cuda.so did not load or register"
     eye = jax.device_put(jnp.eye(300, dtype=bool), gpu)
     x = jax.device_put(jnp.asarray(np.random.default_rng(0).normal(size=257), jnp.float32), gpu)
     for autapses in (True, False):

@@ -338,7 +338,7 @@ def no_library(monkeypatch, tmp_path):
     monkeypatch.setattr(kernels, "ENABLED", True)  # also under NEUROSIM_KERNELS=off
     monkeypatch.setattr(kernels, "_loaded", {})
     monkeypatch.setattr(kernels, "_warned", set())
-    monkeypatch.setattr(ops, "_ready", {})
+    monkeypatch.setattr(kernels, "_ready", {})
 
 
 def test_missing_library_warns_once_and_falls_back(no_library):

@@ -50,7 +50,7 @@ import numpy as np
 from jax.extend.core import Primitive
 from jax.interpreters import ad, batching, mlir
 
-from .. import _checks
+from .. import _checks, _kernels
 from ..init import Normal, Uniform
 from .csr import CSR
 
@@ -415,8 +415,7 @@ def _transposed_reference(x, wa, wb, *, spec: _Spec):
 
 # --------------------------------------------------------------------------- the primitives and their rules
 
-jit_event_p = Primitive("neurosim_jit_event")
-jit_transposed_p = Primitive("neurosim_jit_transposed")
+jit_event_p, jit_transposed_p = (Primitive(name) for name in _kernels.TARGETS["jitconn"])
 _OTHER = {jit_event_p: jit_transposed_p, jit_transposed_p: jit_event_p}
 _REFERENCE = {jit_event_p: _event_reference, jit_transposed_p: _transposed_reference}
 
@@ -516,22 +515,6 @@ def _batch(prim):
 
 
 # Lowering: the compiled kernel when its library loads and registers, else the reference.
-_compiled: dict = {}   # platform ("cpu" / "cuda") -> whether its kernels are registered
-
-
-def _compiled_available(platform: str) -> bool:
-    """Load ``libjitconn_<platform>.so`` once and register its FFI targets; False if absent."""
-    if platform not in _compiled:
-        from .. import _kernels
-
-        lib = _kernels.load("jitconn", platform)
-        ok = False
-        if lib is not None:
-            suffix = "_cpu" if platform == "cpu" else "_cuda"
-            targets = (jit_event_p.name, jit_transposed_p.name)   # the FFI target names
-            ok = _kernels.register(lib, {t: t + suffix for t in targets}, "cpu" if platform == "cpu" else "CUDA")
-        _compiled[platform] = ok
-    return _compiled[platform]
 
 
 def _u64_attribute(value: int):
@@ -544,7 +527,7 @@ def _lowering(prim, platform):
     ffi = jax.ffi.ffi_lowering(prim.name)
 
     def rule(ctx, x, wa, wb, *, spec):
-        if platform is not None and _compiled_available(platform):
+        if platform is not None and _kernels.ready("jitconn", platform):
             return ffi(ctx, x, wa, wb, seed=_u64_attribute(spec.seed), p=np.float64(spec.p), dist=np.int32(spec.dist),
                        allow_self=np.int32(spec.allow_self))
         return reference(ctx, x, wa, wb, spec=spec)

@@ -45,10 +45,7 @@ from jax.interpreters import ad, batching, mlir
 from .. import _kernels
 from .reference import csr_event_reference, csr_transposed_reference, rows_of
 
-EVENT_TARGET = "neurosim_csr_event"
-TRANSPOSED_TARGET = "neurosim_csr_transposed"
-# platform of the lowering -> (library platform suffix, jax.ffi platform name)
-_PLATFORMS = {"cpu": ("cpu", "cpu"), "cuda": ("cuda", "CUDA")}
+EVENT_TARGET, TRANSPOSED_TARGET = _kernels.TARGETS["events"]
 
 csr_event_p = Primitive(EVENT_TARGET)
 csr_transposed_p = Primitive(TRANSPOSED_TARGET)
@@ -69,35 +66,15 @@ def csr_transposed(indptr, indices, weights, x):
 
 # --------------------------------------------------------------------------- kernels: load lazily
 
-_ready: dict = {}   # library platform ("cpu" / "cuda") -> bool, once tried
-
-
 def kernel_ready(platform: str) -> bool:
     """Whether the compiled event kernels of ``platform`` ("cpu" or "cuda") are loaded and
     registered. The first call loads the library (warning once if it is absent)."""
-    if platform not in _PLATFORMS:
-        return False
-    if platform not in _ready:
-        lib_platform, ffi_platform = _PLATFORMS[platform]
-        lib = _kernels.load("events", lib_platform)
-        symbols = {EVENT_TARGET: f"{EVENT_TARGET}_{lib_platform}",
-                   TRANSPOSED_TARGET: f"{TRANSPOSED_TARGET}_{lib_platform}"}
-        _ready[platform] = lib is not None and _kernels.register(lib, symbols, ffi_platform)
-    return _ready[platform]
-
-
-def default_platform() -> str:
-    """The lowering platform of JAX's default backend: "cpu", "cuda", "rocm", "tpu", ..."""
-    backend = jax.default_backend()
-    if backend == "gpu":
-        version = str(getattr(jax.devices()[0].client, "platform_version", "")).lower()
-        return "rocm" if "rocm" in version else "cuda"
-    return backend
+    return _kernels.ready("events", platform)
 
 
 def kernel_available() -> bool:
-    """Whether the default platform has compiled event kernels (loads them on first call)."""
-    return kernel_ready(default_platform())
+    """Whether the platform where calls run now has compiled event kernels (loads them on first call)."""
+    return kernel_ready(_kernels.device_platform())
 
 
 # --------------------------------------------------------------------------- abstract evaluation
@@ -173,7 +150,7 @@ def _lowering(target, reference, platform):
 for _prim, _target, _ref in ((csr_event_p, EVENT_TARGET, csr_event_reference),
                              (csr_transposed_p, TRANSPOSED_TARGET, csr_transposed_reference)):
     mlir.register_lowering(_prim, _lowering(_target, _ref, None))          # any other platform
-    for _platform in _PLATFORMS:
+    for _platform in ("cpu", "cuda"):
         mlir.register_lowering(_prim, _lowering(_target, _ref, _platform), platform=_platform)
 
 

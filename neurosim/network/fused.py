@@ -51,7 +51,7 @@ from ..neurons import LIF
 from .monitors import OBSERVERS, Rate, Spikes, Trace
 from .step import NetworkState, delay_steps
 
-TARGET = "neurosim_fused_lif"
+(TARGET,) = _kernels.TARGETS["fused"]
 ENGINES = ("auto", "scan", "fused")
 
 # proj_i columns (kernels/README.md)
@@ -59,7 +59,6 @@ _PRE_OFF, _N_PRE, _POST_OFF, _N_POST, _G_OFF, _DEPTH, _DBUF_OFF, _INDPTR_OFF, _I
 _MAX_PROJECTIONS = 64   # the CUDA kernel keeps the projection table in shared memory
 _INT32_MAX = 2**31 - 1
 
-_registered: dict = {}  # platform ("cpu" / "cuda") -> bool
 
 
 @dataclass(frozen=True, eq=False)
@@ -92,30 +91,18 @@ class FusedPlan:
 
 def available(platform: str) -> bool:
     """Whether the fused kernel for ``platform`` ("cpu" or "cuda") is built and registered."""
-    if platform not in _registered:
-        lib = _kernels.load("fused", platform)
-        ok = lib is not None and _kernels.register(
-            lib, {TARGET: f"{TARGET}_{platform}"}, "cpu" if platform == "cpu" else "CUDA")
-        _registered[platform] = bool(ok)
-    return _registered[platform]
+    return _kernels.ready("fused", platform)
 
 
 def run_platform() -> tuple[str | None, str | None]:
     """``(platform, reason)``: where a jitted call runs now ("cpu" or "cuda"), or None and why
     the fused engine has no kernel for it."""
-    dev = jax.config.jax_default_device
-    if dev is None:
-        dev = jax.devices()[0]
-    elif isinstance(dev, str):
-        dev = jax.devices(dev)[0]
-    if dev.platform == "cpu":
-        return "cpu", None
-    if dev.platform == "gpu":
-        version = str(getattr(dev.client, "platform_version", "")).lower()
-        if "rocm" in version or "hip" in version:
-            return None, "the fused kernel is built for CUDA GPUs, and this GPU runs ROCm"
-        return "cuda", None
-    return None, f"the fused kernel exists for CPUs and CUDA GPUs, not for {dev.platform!r} devices"
+    platform = _kernels.device_platform()
+    if platform in ("cpu", "cuda"):
+        return platform, None
+    if platform == "rocm":
+        return None, "the fused kernel is built for CUDA GPUs, and this GPU runs ROCm"
+    return None, f"the fused kernel exists for CPUs and CUDA GPUs, not for {platform!r} devices"
 
 
 def fused_plan(net, params: dict | None = None, dt: float = 0.1, monitors=(), *, platform: str | None = None):
