@@ -404,7 +404,7 @@ def test_procedural_connectivity_is_dispatched_to_its_own_methods(monkeypatch, s
             return "back"
 
     module = importlib.import_module("neurosim.events.propagate")
-    monkeypatch.setattr(module, "_jitconn_type", lambda: FakeJitConn)
+    monkeypatch.setattr(module, "JitConn", FakeJitConn)
     assert propagate(FakeJitConn(), 1.0, jnp.zeros(3), backend="reference") == "drive"
     assert propagate_transposed(FakeJitConn(), 1.0, jnp.zeros(3)) == "back"
     assert calls == [("propagate", "reference"), ("transposed", None)]

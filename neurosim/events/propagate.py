@@ -43,6 +43,7 @@ import jax.numpy as jnp
 
 from . import ops
 from .csr import CSR
+from .jitconn import JitConn
 from .reference import event_matvec_reference, matvec_dense_reference, matvec_transposed_reference
 
 KERNEL = "kernel"
@@ -83,14 +84,6 @@ def _resolve(backend):
     return backend
 
 
-def _jitconn_type():
-    try:
-        from .jitconn import JitConn
-    except ImportError:  # procedural connectivity not present in this build
-        return None
-    return JitConn
-
-
 def _check_conn(conn):
     if not isinstance(conn, CSR):
         raise TypeError(f"conn must be a neurosim CSR or JitConn, got {type(conn).__name__}")
@@ -118,10 +111,9 @@ def _kernel_operand(x):
 # --------------------------------------------------------------------------- propagate
 
 
-def propagate(conn: CSR, weights, spikes, *, backend: str | None = None, capacity: int | None = None):
+def propagate(conn: CSR | JitConn, weights, spikes, *, backend: str | None = None, capacity: int | None = None):
     """Postsynaptic drive from presynaptic spikes through ``conn`` with ``weights``."""
-    jitconn = _jitconn_type()
-    if jitconn is not None and isinstance(conn, jitconn):
+    if isinstance(conn, JitConn):
         return conn.propagate(weights, spikes, backend=backend)
     _check_conn(conn)
     spikes = jnp.asarray(spikes)
@@ -175,10 +167,9 @@ register_backend(REFERENCE, event_matvec_reference, priority=0)
 # --------------------------------------------------------------------------- transposed
 
 
-def propagate_transposed(conn: CSR, weights, post_values, *, backend: str | None = None):
+def propagate_transposed(conn: CSR | JitConn, weights, post_values, *, backend: str | None = None):
     """``out[i] = sum_j w_ij post_values[j]`` over the synapses (i -> j) of ``conn``: (n_pre,)."""
-    jitconn = _jitconn_type()
-    if jitconn is not None and isinstance(conn, jitconn):
+    if isinstance(conn, JitConn):
         return conn.propagate_transposed(weights, post_values, backend=backend)
     _check_conn(conn)
     post_values = jnp.asarray(post_values)
