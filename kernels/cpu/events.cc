@@ -229,7 +229,7 @@ ffi::Error CsrTransposed(ffi::Buffer<ffi::S32> indptr, ffi::Buffer<ffi::S32> ind
 
 }  // namespace
 
-// The handlers are the library's only exported symbols (it is built with -fvisibility=hidden).
+// The handlers are exported by name: neurosim._kernels looks them up with ctypes.
 #pragma GCC visibility push(default)
 
 XLA_FFI_DEFINE_HANDLER_SYMBOL(neurosim_csr_event_cpu, CsrEvent,

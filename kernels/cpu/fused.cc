@@ -241,7 +241,7 @@ ffi::Error FusedLifCpu(ffi::Buffer<ffi::F32> v, ffi::Buffer<ffi::F32> t_left, ff
 
 }  // namespace
 
-// Exported despite -fvisibility=hidden: the handler is looked up by name (ctypes).
+// Exported by name: neurosim._kernels looks the handler up with ctypes.
 extern "C" __attribute__((visibility("default"))) XLA_FFI_Error* neurosim_fused_lif_cpu(XLA_FFI_CallFrame*);
 
 XLA_FFI_DEFINE_HANDLER_SYMBOL(neurosim_fused_lif_cpu, FusedLifCpu,
@@ -421,30 +421,44 @@ void Currents(const Net& net, int64_t b0, int64_t b1, const float* __restrict v,
 
 constexpr uint32_t kOneBits = 0x3f800000u;  // 1.0f
 
+// One neuron's LIF step (the scan's float32 operations in its order) given its input current
+// and parameters; updates v and t_left and returns the spike as kOneBits or 0. Values, not
+// pointers, so the callers' loops stay vectorised.
+inline __attribute__((always_inline)) uint32_t LifUpdate(float current, float v_rest, float v_reset, float v_th,
+                                                         float inv_gl, float decay_m, float t_ref, float half_dt,
+                                                         float dt, float& v, float& t_left) {
+  const float tl0 = t_left;
+  const bool refr = tl0 > half_dt;
+  const float v_inf = Mad(current, inv_gl, v_rest);
+  float vi = Mad(v - v_inf, decay_m, v_inf);
+  vi = Select(refr, v_reset, vi);
+  const bool s = (vi - v_th >= 0.0f) & !refr;
+  v = Select(s, v_reset, vi);
+  const float tl = tl0 - dt;
+  t_left = Select(s, t_ref, Select(tl > 0.0f, tl, 0.0f));
+  return (0u - static_cast<uint32_t>(s)) & kOneBits;
+}
+
+// The parameter rows of the LIF update, as restrict pointers for the vectorised loops.
+#define NEUROSIM_LIF_PARAMS(net)                            \
+  const float* __restrict v_rest = (net).par[kVRest];       \
+  const float* __restrict v_reset = (net).par[kVReset];     \
+  const float* __restrict v_th = (net).par[kVTh];           \
+  const float* __restrict inv_gl = (net).par[kInvGl];       \
+  const float* __restrict decay_m = (net).par[kDecayM];     \
+  const float* __restrict t_ref = (net).par[kTRef]
+#define NEUROSIM_LIF_ARGS(c) v_rest[c], v_reset[c], v_th[c], inv_gl[c], decay_m[c], t_ref[c]
+
 // The LIF update of every neuron (vectorised: selects are bit operations). spk[i]: the bits of
 // 1.0f where neuron i spikes, of 0.0f elsewhere (as floats, the delay buffers' values).
 template <bool kUni>
 void NeuronStep(const Net& net, int64_t b0, int64_t b1, float half_dt, float dt, float* __restrict v,
                 float* __restrict t_left,
                 const float* __restrict cur, uint32_t* __restrict spk) {
-  const float* __restrict v_rest = net.par[kVRest];
-  const float* __restrict v_reset = net.par[kVReset];
-  const float* __restrict v_th = net.par[kVTh];
-  const float* __restrict inv_gl = net.par[kInvGl];
-  const float* __restrict decay_m = net.par[kDecayM];
-  const float* __restrict t_ref = net.par[kTRef];
+  NEUROSIM_LIF_PARAMS(net);
   for (int64_t i = b0; i < b1; ++i) {
     const int64_t c = kUni ? 0 : i;
-    const float tl0 = t_left[i], vr = v_reset[c], tr = t_ref[c];
-    const bool refr = tl0 > half_dt;
-    const float v_inf = Mad(cur[i], inv_gl[c], v_rest[c]);
-    float vi = Mad(v[i] - v_inf, decay_m[c], v_inf);
-    vi = Select(refr, vr, vi);
-    const bool s = (vi - v_th[c] >= 0.0f) & !refr;
-    v[i] = Select(s, vr, vi);
-    const float tl = tl0 - dt;
-    t_left[i] = Select(s, tr, Select(tl > 0.0f, tl, 0.0f));
-    spk[i] = (0u - static_cast<uint32_t>(s)) & kOneBits;
+    spk[i] = LifUpdate(cur[i], NEUROSIM_LIF_ARGS(c), half_dt, dt, v[i], t_left[i]);
   }
 }
 
@@ -457,12 +471,7 @@ void TwoConductancesAndNeurons(const Net& net, int64_t b0, int64_t b1, const Pro
                                float dt, float* __restrict v, float* __restrict t_left, float* __restrict g1,
                                float* __restrict d1, float* __restrict g2, float* __restrict d2,
                                uint32_t* __restrict spk) {
-  const float* __restrict v_rest = net.par[kVRest];
-  const float* __restrict v_reset = net.par[kVReset];
-  const float* __restrict v_th = net.par[kVTh];
-  const float* __restrict inv_gl = net.par[kInvGl];
-  const float* __restrict decay_m = net.par[kDecayM];
-  const float* __restrict t_ref = net.par[kTRef];
+  NEUROSIM_LIF_PARAMS(net);
   const float* __restrict i_ext = net.par[kIExt];
   const float e1 = p1.e_rev, e2 = p2.e_rev, dec1 = p1.decay, dec2 = p2.decay;
   for (int64_t i = b0; i < b1; ++i) {
@@ -476,17 +485,9 @@ void TwoConductancesAndNeurons(const Net& net, int64_t b0, int64_t b1, const Pro
       d1[i] = 0.0f;
       d2[i] = 0.0f;
     }
-    const float vv = v[i], tl0 = t_left[i], vr = v_reset[c], tr = t_ref[c];
+    const float vv = v[i];
     const float current = Mad(a, e1 - vv, b * (e2 - vv)) + i_ext[c];
-    const bool refr = tl0 > half_dt;
-    const float v_inf = Mad(current, inv_gl[c], v_rest[c]);
-    float vi = Mad(vv - v_inf, decay_m[c], v_inf);
-    vi = Select(refr, vr, vi);
-    const bool s = (vi - v_th[c] >= 0.0f) & !refr;
-    v[i] = Select(s, vr, vi);
-    const float tl = tl0 - dt;
-    t_left[i] = Select(s, tr, Select(tl > 0.0f, tl, 0.0f));
-    spk[i] = (0u - static_cast<uint32_t>(s)) & kOneBits;
+    spk[i] = LifUpdate(current, NEUROSIM_LIF_ARGS(c), half_dt, dt, v[i], t_left[i]);
   }
 }
 

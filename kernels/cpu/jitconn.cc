@@ -180,7 +180,7 @@ ffi::Error JitTransposed(ffi::AnyBuffer x, ffi::Buffer<ffi::F32> wa, ffi::Buffer
 
 }  // namespace
 
-// The library is compiled with -fvisibility=hidden: export the two handlers explicitly.
+// Export the two handlers by name: neurosim._kernels looks them up with ctypes.
 #pragma GCC visibility push(default)
 
 XLA_FFI_DEFINE_HANDLER_SYMBOL(neurosim_jit_event_cpu, JitEvent,

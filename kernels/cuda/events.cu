@@ -470,7 +470,7 @@ ffi::Error CsrTransposedImpl(cudaStream_t stream, ffi::Buffer<ffi::S32> indptr, 
 
 }  // namespace
 
-// The library is built with -fvisibility=hidden: the handlers are its only exported symbols.
+// The handlers are exported by name: neurosim._kernels looks them up with ctypes.
 extern "C" __attribute__((visibility("default"))) XLA_FFI_Error* neurosim_csr_event_cuda(XLA_FFI_CallFrame*);
 extern "C" __attribute__((visibility("default"))) XLA_FFI_Error* neurosim_csr_transposed_cuda(XLA_FFI_CallFrame*);
 extern "C" __attribute__((visibility("default"))) XLA_FFI_Error* neurosim_csr_event_probe_cuda(XLA_FFI_CallFrame*);

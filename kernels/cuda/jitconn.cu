@@ -264,7 +264,7 @@ ffi::Error JitTransposedImpl(cudaStream_t stream, ffi::Buffer<ffi::F32> x, ffi::
 
 }  // namespace
 
-// The library is built with -fvisibility=hidden: the handlers are its only exported symbols.
+// The handlers are exported by name: neurosim._kernels looks them up with ctypes.
 extern "C" __attribute__((visibility("default"))) XLA_FFI_Error* neurosim_jit_event_cuda(XLA_FFI_CallFrame*);
 extern "C" __attribute__((visibility("default"))) XLA_FFI_Error* neurosim_jit_transposed_cuda(XLA_FFI_CallFrame*);
 
