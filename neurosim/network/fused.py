@@ -37,6 +37,7 @@ A state can be continued by either engine.
 from __future__ import annotations
 
 import math
+import sys
 import time
 from dataclasses import dataclass, field
 
@@ -359,7 +360,6 @@ def simulate_fused(plan: FusedPlan, net, params, state, monitors, *, dt, duratio
         chunk_steps = max(1, min(int(max_chunk_bytes // (4 * plan.n_words)), 20_000))
     plan_steps = [chunk_steps] * (n_steps // chunk_steps) + ([n_steps % chunk_steps] if n_steps % chunk_steps else [])
     if progress is None:
-        import sys
         progress = len(plan_steps) > 1 and sys.stderr.isatty()
     bar = _Progress(duration, bool(progress))
     build_s = time.perf_counter() - t_build

@@ -27,6 +27,7 @@ import numpy as np
 
 from .. import _checks
 from ..events.jitconn import JitConn
+from . import fused
 from .model import Network
 from .monitors import MONITORS, OBSERVERS, Observe, Rate, Spikes, Trace, check_monitors
 from .step import NetworkState, init_state, step
@@ -188,10 +189,9 @@ def simulate(
     if state is None:
         state = init_state(net, params, key, dt)
     check_monitors(net, monitors, state)
-    if engine not in ("auto", "scan", "fused"):
+    if engine not in fused.ENGINES:
         raise ValueError(f"engine must be 'auto', 'scan' or 'fused', got {engine!r}")
     if engine != "scan":
-        from . import fused
         plan = fused.fused_plan(net, params, dt, monitors)
         reason = plan if isinstance(plan, str) else fused.state_reason(plan, state)
         if reason is None:
