@@ -77,7 +77,7 @@ def build(out_dir: Path | str = LIB, *, cuda: bool = True, verbose: bool = True)
             cmd = [compiler, *flags, f"-I{inc}", f"-I{KERNELS / 'include'}", str(src), "-o", str(target)]
             proc = subprocess.run(cmd, capture_output=True, text=True)
             status[key] = "ok" if proc.returncode == 0 else f"compile failed:\n{proc.stderr[-4000:]}"
-        if verbose:
+        if verbose or status[key] != "ok":  # failures are always reported
             print(f"neurosim: kernel {key}: {status[key]}", file=sys.stderr)
     return status
 
