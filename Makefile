@@ -24,11 +24,11 @@ $(STAMP): pyproject.toml setup.py
 	$(VPY) -m pip install --quiet --upgrade pip setuptools wheel
 	# jax first, so the kernels compile against the very jaxlib they will run with
 	$(VPY) -m pip install --quiet "jax>=0.11"
-	$(VPY) -m pip install --quiet --no-build-isolation -e ".[test]"
+	# the kernels are built by the next rule, once (a plain `pip install` builds them itself)
+	NEUROSIM_BUILD_KERNELS=0 $(VPY) -m pip install --quiet --no-build-isolation -e ".[test]"
 	@touch $(STAMP)
-	@mkdir -p $(dir $(KSTAMP)) && touch $(KSTAMP)  # the install has just built the kernels
 
-# The install compiles the kernels; after an edit of kernels/ only they are rebuilt (in place).
+# The kernels, compiled in place after the install and after every edit of kernels/.
 # A kernel that fails to build is reported and skipped: neurosim then uses pure JAX for it.
 $(KSTAMP): $(STAMP) $(KERNEL_SRC)
 	-$(VPY) -m neurosim._build --quiet

@@ -1,7 +1,9 @@
 """Install hook: compile the event kernels of ``kernels/`` while installing (see
 ``neurosim/_build.py``). A kernel that fails to build never fails the install: neurosim warns
-once at run time and uses its pure-JAX reference instead."""
+once at run time and uses its pure-JAX reference instead. ``NEUROSIM_BUILD_KERNELS=0`` skips
+the build (the Makefile builds them itself, with ``python -m neurosim._build``)."""
 import importlib.util
+import os
 from pathlib import Path
 
 from setuptools import setup
@@ -20,6 +22,8 @@ def _load_builder():
 class BuildWithKernels(build_py):
     def run(self):
         super().run()
+        if os.environ.get("NEUROSIM_BUILD_KERNELS", "1") == "0":
+            return
         editable = getattr(self, "editable_mode", False)
         out = HERE / "neurosim" / "_lib" if editable else Path(self.build_lib) / "neurosim" / "_lib"
         try:
