@@ -4,11 +4,21 @@
   previous setting afterwards). The suite runs in float32, the library's default; a test asks
   for float64 only where it compares against a float64 reference and wants rounding out of
   the way (identical spike times, Euler convergence order).
+- Hypothesis runs derandomized (its examples are a fixed function of each test) and keeps no
+  example database, so a fresh clone and a re-run draw the same cases: CI is deterministic.
+  ``HYPOTHESIS_PROFILE=explore`` draws fresh random cases when hunting for bugs by hand.
 - ``requires_gpu``: a decorator that marks a test ``gpu`` and skips it when ``jax.devices()``
   has no GPU. Tests marked ``@pytest.mark.gpu`` directly are skipped the same way.
 """
+import os
+
 import jax
 import pytest
+from hypothesis import settings
+
+settings.register_profile("deterministic", derandomize=True, database=None, print_blob=True)
+settings.register_profile("explore", derandomize=False, database=None, print_blob=True)
+settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "deterministic"))
 
 
 def _has_gpu() -> bool:

@@ -97,6 +97,10 @@ def _n_bins(t_start: float, t_stop: float, bin_ms: float) -> int:
 def _bin_index(times: np.ndarray, t_start: float, bin_ms: float, n_bins: int):
     """Bin index of each spike (bins are half-open) and the mask of spikes inside the bins."""
     k = np.floor((times - t_start) / bin_ms).astype(np.int64)
+    # The quotient can round across an edge (t = 99.99999999999999 with bin_ms = 0.1 gives
+    # 1000.0); the edges are t_start + k*bin_ms, so move k by one where it disagrees with them.
+    k -= times < t_start + k * bin_ms
+    k += times >= t_start + (k + 1) * bin_ms
     return k, (k >= 0) & (k < n_bins)
 
 
