@@ -378,7 +378,8 @@ def test_network_gradient_through_run_equals_the_stored_network():
     drive = ns.Input("I", "E", ns.inputs.ConstantCurrent(), ns.inputs.ConstantCurrent.Params(260.0))
     net = ns.Network([pop], [proj], [drive])
     csr, r = conn.to_csr(jnp.asarray([0.0, 1.0]))
-    ref = ns.Network([pop], [dataclasses.replace(proj, conn=csr, weights=r)], [drive])
+    # (the stored weights are placeholders, replaced in the loss; a conductance weight must be >= 0)
+    ref = ns.Network([pop], [dataclasses.replace(proj, conn=csr, weights=jnp.abs(r))], [drive])
 
     def loss(network, weights_of):
         base = network.params()

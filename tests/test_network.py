@@ -441,7 +441,7 @@ def test_simulate_params_of_the_wrong_structure(small_net):
         (ns.Trace("E", "v", ids=[-1]), r"Trace 'E.v': ids must lie in \[0, 5\)"),
         (ns.Trace("E", "v", ids=[]), r"Trace 'E.v': ids must be a non-empty 1-D list of integers"),
         (ns.Trace("E", "v", every=0), r"Trace 'E.v': every must be a positive integer"),
-        ("E", r"monitors must be Spikes, Trace or Rate objects"),
+        ("E", r"monitors must be Spikes, Trace, Weights or Rate objects"),
     ],
 )
 def test_bad_monitor(small_net, monitor, match):

@@ -198,7 +198,7 @@ def test_observe_errors(net):
         ns.simulate(net, 1.0, DT, monitors=[ns.LFP("E")])
     with pytest.raises(ValueError, match="'background' is not a projection or synaptic input"):
         ns.simulate(net, 1.0, DT, monitors=[ns.LFP("neurons", synapses=["background"])])
-    with pytest.raises(ValueError, match="monitors must be Spikes, Trace or Rate objects, or Observe or LFP observations"):
+    with pytest.raises(ValueError, match="monitors must be Spikes, Trace, Weights or Rate objects, or Observe or LFP observations"):
         ns.simulate(net, 1.0, DT, monitors=[count_fn])
 
 

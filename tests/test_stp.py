@@ -19,6 +19,7 @@ import neurosim as ns
 from neurosim.inputs import SpikeTimes
 from neurosim.neurons import LIF
 from neurosim.synapses import Synapse, SynapseParams
+from neurosim.synapses.dynamics import SynapseShape
 from neurosim.synapses.short_term import (
     TsodyksMarkram,
     TsodyksMarkramParams,
@@ -45,7 +46,7 @@ def run_release(params, spike_steps, n_steps, recovery="instant", tau_in=None, n
         state, r = stp.release(params, state, rows, s, t, dt, tau_in=tau_in)
         return (state, t + 1), (r, state.u, state.x, state.y)
 
-    init = stp.init(params, n_syn, 1)
+    init = stp.init(params, SynapseShape(n_pre=1, n_post=n_syn, nnz=n_syn, dtype=jnp.float32))
     _, (r, u, x, y) = jax.jit(lambda sp: jax.lax.scan(body, (init, jnp.int32(0)), sp))(jnp.asarray(spikes))
     return np.asarray(r), np.asarray(u), np.asarray(x), np.asarray(y)
 
@@ -295,7 +296,7 @@ def test_simulate_runs_a_network_with_stp_and_keeps_its_state():
     net = stp_chain(np.array([1.05, 2.05]), TsodyksMarkramParams(0.5, 100.0, 0.0), recovery="instant", kinetics="delta")
     res = ns.simulate(net, 10.0, DT, monitors=[ns.Spikes("pre")])
     np.testing.assert_allclose(res.spikes["pre"][0], [1.0, 2.0])
-    state = res.state.stp["syn"]
+    state = res.state.dynamics["syn"]["stp"]
     assert state.last.tolist() == [20]                        # the second spike's delivery step
     x_before = 1.0 - 0.5 * np.exp(-1.0 / 100.0)               # after the first release of 0.5, 1 ms of recovery
     assert float(state.x[0]) == pytest.approx(x_before * (1 - 0.5), rel=1e-6)
@@ -309,9 +310,9 @@ def test_without_stp_params_and_state_have_no_stp_entries():
     net = ns.Network([pre, post], [proj])
     assert set(net.params()["projections"]["syn"]) == {"weights", "synapse"}
     state = ns.init_state(net, net.params(), 0, DT)
-    assert state.stp == {}
+    assert state.dynamics == {} and state.weights == {}
     new, _ = ns.step(net, net.params(), state, DT)
-    assert new.stp == {}
+    assert new.dynamics == {} and new.weights == {}
 
 
 # --------------------------------------------------------------------------- errors
@@ -350,5 +351,5 @@ def test_inconsistent_options_are_clear_value_errors():
     with pytest.raises(ValueError, match="must be a TsodyksMarkramParams"):
         ns.Projection("syn", "a", "b", conn, 1.0, stp=TsodyksMarkram(), stp_params=(0.5, 100.0, 0.0))
     with pytest.raises(ValueError, match="needs tau_in"):
-        TsodyksMarkram("inactive").release(TsodyksMarkramParams(), TsodyksMarkram().init(TsodyksMarkramParams(), 1, 1),
+        TsodyksMarkram("inactive").release(TsodyksMarkramParams(), TsodyksMarkram().init(TsodyksMarkramParams(), SynapseShape(1, 1, 1, jnp.float32)),
                                           jnp.zeros(1, jnp.int32), jnp.ones(1), 0, DT)

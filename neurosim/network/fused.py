@@ -36,6 +36,7 @@ A state can be continued by either engine.
 """
 from __future__ import annotations
 
+import dataclasses
 import math
 import sys
 import time
@@ -48,8 +49,9 @@ import numpy as np
 from .. import _kernels
 from ..events import CSR
 from ..inputs import ConstantCurrent
-from ..neurons import LIF
-from .monitors import OBSERVERS, Rate, Spikes, Trace
+from ..neurons import LIF, LIFParams
+from ..synapses import SynapseParams
+from .monitors import OBSERVERS, SAMPLED, Rate, Spikes, Trace
 from .step import NetworkState, delay_steps
 
 (TARGET,) = _kernels.TARGETS["fused"]
@@ -111,7 +113,7 @@ def fused_plan(net, params: dict | None = None, dt: float = 0.1, monitors=(), *,
     ``dt`` ms, recording ``monitors``), or a string saying in plain words why the fused engine
     cannot run it. ``platform``: "cpu" or "cuda"; default where jitted code runs now."""
     params = net.params() if params is None else params
-    if isinstance(monitors, (Spikes, Rate, Trace) + OBSERVERS):
+    if isinstance(monitors, (Spikes, Rate) + SAMPLED + OBSERVERS):
         monitors = [monitors]
     reason = _reason(net, params, monitors)
     if reason:
@@ -172,6 +174,25 @@ def fused_plan(net, params: dict | None = None, dt: float = 0.1, monitors=(), *,
     return FusedPlan(net, float(dt), platform, tuple(pops), tuple(projs), n, g_off, d_off, uniform, proj_i, *cat)
 
 
+# The allow-list: exactly the model configurations the kernel implements. A field or option
+# not listed here (a new LIF parameter, say) makes a network ineligible, so it falls back to
+# the scan instead of being silently ignored by the kernel (tests/test_fused.py checks these
+# lists against the models).
+ALLOWED = {
+    "LIF.options": ("v_init",),                  # initial conditions only, applied by init_state
+    "LIFParams": ("v_rest", "v_reset", "v_th", "c_m", "g_l", "t_ref", "slope"),  # slope: surrogate only
+    "Synapse.options": ("kinetics", "output", "g_init"),
+    "Synapse.kinetics": ("exponential",),
+    "Synapse.output": ("current", "conductance"),
+    "SynapseParams": ("tau", "e_rev"),
+    "ConstantCurrent.Params": ("amplitude",),
+}
+
+
+def _fields(obj) -> tuple:
+    return tuple(f.name for f in dataclasses.fields(obj)) if dataclasses.is_dataclass(obj) else ()
+
+
 def _reason(net, params, monitors) -> str | None:
     """Why the fused engine cannot run this network and these monitors, or None."""
     if jax.dtypes.canonicalize_dtype(jnp.float64) == jnp.float64:
@@ -179,16 +200,24 @@ def _reason(net, params, monitors) -> str | None:
     for p in net.populations:
         if type(p.model) is not LIF:
             return (f"population {p.name!r} is a {type(p.model).__name__}; the fused kernel steps LIF neurons only")
+        if _fields(p.model) != ALLOWED["LIF.options"] or LIFParams._fields != ALLOWED["LIFParams"]:
+            return (f"population {p.name!r}: the LIF model has options {_fields(p.model)} and parameters "
+                    f"{LIFParams._fields}; the fused kernel implements {ALLOWED['LIF.options']} and {ALLOWED['LIFParams']}")
     if len(net.projections) > _MAX_PROJECTIONS:
         return f"the network has {len(net.projections)} projections; the fused kernel takes at most {_MAX_PROJECTIONS}"
+    if net.modulators:
+        return f"the network has modulators ({[m.name for m in net.modulators]}), which the fused kernel does not model"
     for pr in net.projections:
         where = f"projection {pr.name!r}"
         if not isinstance(pr.conn, CSR):
             return f"{where} uses {type(pr.conn).__name__} (procedural) connectivity; the fused kernel reads a stored CSR"
-        if pr.synapse.kinetics != "exponential":
+        if _fields(pr.synapse) != ALLOWED["Synapse.options"] or SynapseParams._fields != ALLOWED["SynapseParams"]:
+            return f"{where}: its synapse has options or parameters the fused kernel does not implement"
+        if pr.synapse.kinetics not in ALLOWED["Synapse.kinetics"]:
             return f"{where} has {pr.synapse.kinetics!r} synapse kinetics; the fused kernel has exponential ones only"
-        if pr.stp is not None:
-            return f"{where} has short-term plasticity, which the fused kernel does not model"
+        if pr.dynamics:
+            kinds = ", ".join(f"{m.kind} ({type(m).__name__})" for m in pr.dynamics)
+            return f"{where} has {kinds}, which the fused kernel does not model"
         pp = params["projections"][pr.name]
         if np.shape(pp["weights"]) not in ((), (pr.conn.nnz,)):
             return f"{where}: weights of shape {np.shape(pp['weights'])} are neither one weight nor one per synapse"
@@ -196,12 +225,12 @@ def _reason(net, params, monitors) -> str | None:
             if np.size(getattr(pp["synapse"], f)) != 1:
                 return f"{where}: synapse {f} has one value per neuron; the fused kernel takes one per projection"
     for inp in net.inputs:
-        if type(inp.source) is not ConstantCurrent:
+        if type(inp.source) is not ConstantCurrent or inp.source.Params._fields != ALLOWED["ConstantCurrent.Params"]:
             return (f"input {inp.name!r} is a {type(inp.source).__name__}; the fused kernel takes constant currents "
                     f"only (ConstantCurrent)")
     for m in monitors:
-        if isinstance(m, Trace):
-            return f"Trace monitors ({m.key!r}) record the state during the run; the fused engine records Spikes and Rate"
+        if isinstance(m, SAMPLED):
+            return f"{type(m).__name__} monitors ({m.key!r}) record the state during the run; the fused engine records Spikes and Rate"
         if isinstance(m, OBSERVERS):
             return f"{type(m).__name__} monitors ({m.key!r}) are evaluated every step; the fused engine records Spikes and Rate"
     return None

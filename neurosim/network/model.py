@@ -16,7 +16,8 @@ from ..events import CSR, available_backends
 from ..events.jitconn import JitConn
 from ..neurons import check_params
 from ..synapses import Synapse, SynapseParams
-from ..synapses.short_term import TsodyksMarkram, check_stp_params
+from ..synapses.dynamics import AbstractSynapseDynamics
+from ..synapses.short_term import TsodyksMarkram
 
 
 @dataclass(frozen=True, eq=False)
@@ -50,9 +51,20 @@ class Projection:
     synapse stored); ``weights`` is then its ``[wa, wb]`` (shape (2,); a scalar w means
     ``[w, 0]`` for a homogeneous JitConn) and None means ``conn.weight_params()``.
 
-    ``stp``: None (static synapses) or ``TsodyksMarkram(...)`` (short-term plasticity, state
-    per synapse) with ``stp_params`` (``TsodyksMarkramParams``, each leaf a scalar or
-    (nnz,); default ``TsodyksMarkramParams()``): each spike then delivers ``weights * u x``."""
+    Per-synapse dynamics (:mod:`neurosim.synapses.dynamics`) form one chain,
+    ``self.dynamics``, built from three arguments, in this order:
+
+    - ``stp``: None (static synapses) or ``TsodyksMarkram(...)`` (short-term plasticity, state
+      per synapse) with ``stp_params`` (``TsodyksMarkramParams``, each leaf a scalar or
+      (nnz,); default ``TsodyksMarkramParams()``): each spike then delivers ``weights * u x``.
+    - ``dynamics``: further mechanisms (objects of the contract), e.g. astrocyte gating.
+    - ``plasticity``: None or a plasticity rule (``neurosim.plasticity.stdp_pair(...)``, a
+      ``chain(...)``), or a ``Plasticity(rule, clip_initial=True)``: the weights then change
+      as the network runs and live in ``state.weights[name]`` (one per synapse); ``weights``
+      here are their initial values, a differentiable parameter.
+
+    Each mechanism's parameters are ``net.params()["projections"][name][mechanism.key]``
+    (``"stp"``, ``"plasticity"``) and its state ``state.dynamics[name][mechanism.key]``."""
 
     name: str
     pre: object
@@ -66,6 +78,8 @@ class Projection:
     capacity: int | None = None
     stp: TsodyksMarkram | None = None
     stp_params: object = None
+    dynamics: tuple = ()
+    plasticity: object = None
 
     def __post_init__(self):
         where = f"Projection {self.name!r}"
@@ -84,22 +98,69 @@ class Projection:
             raise ValueError(f"{where}: backend must be one of {available_backends()} or None, got {self.backend!r}")
         if self.stp is not None:
             _instance(self.stp, f"{where}: stp", "TsodyksMarkram()")
-            if isinstance(self.conn, JitConn):
-                raise ValueError(f"{where}: short-term plasticity keeps state per synapse, which a JitConn (procedural "
-                                 "connectivity) does not store; use conn.to_csr() for a stored CSR, or stp=None")
             if not isinstance(self.stp, TsodyksMarkram):
                 raise ValueError(f"{where}: stp must be None or a TsodyksMarkram instance, got {self.stp!r}")
             if self.stp_params is None:
                 object.__setattr__(self, "stp_params", self.stp.Params())
-            if isinstance(self.conn, CSR):
-                check_stp_params(self.stp_params, self.conn.nnz, f"{where}: stp_params")
-            if self.stp.recovery == "inactive" and self.synapse.kinetics != "exponential":
-                raise ValueError(
-                    f"{where}: TsodyksMarkram(recovery='inactive') needs exponential synapse kinetics (its tau is the "
-                    f"PSC decay tau_in), got kinetics {self.synapse.kinetics!r}; use recovery='instant' for other kinetics"
-                )
         elif self.stp_params is not None:
             raise ValueError(f"{where}: stp_params given without stp; pass stp=TsodyksMarkram() too")
+        chain, initial = _dynamics_chain(self, where)
+        object.__setattr__(self, "dynamics", chain)
+        object.__setattr__(self, "_initial", initial)
+        plastic = [m for m in chain if m.plastic]
+        if plastic:
+            object.__setattr__(self, "weights", plastic[0].initial_weights(self.weights, f"{where}: weights"))
+        if self.synapse.output == "conductance" and not isinstance(self.conn, JitConn) and np.any(np.asarray(self.weights) < 0):
+            raise ValueError(
+                f"{where}: weights of a conductance synapse must be >= 0 (a conductance; inhibition comes from "
+                f"syn_params.e_rev below rest), got min {float(np.min(self.weights))!r}"
+            )
+
+    @property
+    def plastic(self) -> bool:
+        """Whether the weights change as the network runs (then they live in the state)."""
+        return any(m.plastic for m in self.dynamics)
+
+    def initial_dynamics_params(self) -> dict:
+        """Mechanism key -> its initial parameters (the projection's entries of net.params())."""
+        return dict(self._initial)
+
+
+def _dynamics_chain(pr, where):
+    """The projection's mechanisms in order (stp, then ``dynamics``, then plasticity), each
+    checked against the projection, with their initial parameters by key."""
+    from ..plasticity import Plasticity, Rule
+
+    extra = pr.dynamics
+    if not isinstance(extra, (list, tuple)):
+        extra = (extra,)
+    chain = ([pr.stp] if pr.stp is not None else []) + list(extra)
+    if pr.plasticity is not None:
+        plast = pr.plasticity
+        if isinstance(plast, Rule):
+            plast = Plasticity(plast)
+        if not isinstance(plast, Plasticity):
+            raise ValueError(f"{where}: plasticity must be None, a plasticity rule (e.g. neurosim.plasticity."
+                             f"stdp_pair()) or a Plasticity(rule), got {pr.plasticity!r}")
+        chain.append(plast)
+    initial, keys = {}, []
+    for m in chain:
+        if isinstance(m, type) or not isinstance(m, AbstractSynapseDynamics):
+            raise ValueError(f"{where}: every item of dynamics must be a per-synapse mechanism instance "
+                             f"(neurosim.synapses.dynamics), got {m!r}")
+        m.check(pr)
+        if m.key in keys:
+            raise ValueError(f"{where}: two mechanisms of the dynamics chain use the key {m.key!r}; keys must be unique")
+        if m.key in ("weights", "synapse"):
+            raise ValueError(f"{where}: a mechanism may not use the reserved key {m.key!r}")
+        keys.append(m.key)
+        initial[m.key] = pr.stp_params if m is pr.stp else m.initial_params()
+        if isinstance(pr.conn, CSR) and hasattr(m, "check_params"):
+            m.check_params(initial[m.key], pr.conn.nnz, f"{where}: {m.key}_params" if m is pr.stp else f"{where}: {m.key}")
+    if sum(m.plastic for m in chain) > 1:
+        raise ValueError(f"{where}: at most one plastic mechanism per projection; chain the rules into one with "
+                         "neurosim.plasticity.chain(...)")
+    return tuple(chain), initial
 
 
 @dataclass(frozen=True, eq=False)
@@ -120,6 +181,12 @@ class Input:
                 f"Input {self.name!r}: params must be a {type(self.source).__name__}.Params "
                 f"({self.source.Params.__name__}), got {self.params!r}"
             )
+
+
+def float_dtype():
+    """The float dtype of network state and weights: float64 when ``jax_enable_x64`` is on,
+    else float32."""
+    return jnp.dtype(jnp.result_type(float))
 
 
 def _instance(obj, what, example):
@@ -151,9 +218,13 @@ class Network:
     populations: tuple
     projections: tuple = ()
     inputs: tuple = ()
+    modulators: tuple = ()
 
     def __post_init__(self):
-        for what, kind in (("populations", Population), ("projections", Projection), ("inputs", Input)):
+        from ..plasticity import Modulator
+
+        for what, kind in (("populations", Population), ("projections", Projection), ("inputs", Input),
+                           ("modulators", Modulator)):
             items = getattr(self, what)
             if isinstance(items, kind) or not isinstance(items, (list, tuple)):
                 raise ValueError(f"Network: {what} must be a list of {kind.__name__} objects, got {items!r}")
@@ -163,10 +234,11 @@ class Network:
         object.__setattr__(self, "populations", tuple(self.populations))
         object.__setattr__(self, "projections", tuple(self.projections))
         object.__setattr__(self, "inputs", tuple(self.inputs))
-        names = [x.name for x in self.populations + self.projections + self.inputs]
+        object.__setattr__(self, "modulators", tuple(self.modulators))
+        names = [x.name for x in self.populations + self.projections + self.inputs + self.modulators]
         dup = {x for x in names if names.count(x) > 1}
         if dup:
-            raise ValueError(f"names must be unique across populations, projections and inputs; repeated: {sorted(dup)}")
+            raise ValueError(f"names must be unique across populations, projections, inputs and modulators; repeated: {sorted(dup)}")
         pops = {p.name: p for p in self.populations}
         refs = {}
         for pr in self.projections:
@@ -188,6 +260,15 @@ class Network:
             if getattr(pops[post[0]].model, "is_source", False):
                 raise ValueError(f"Projection {pr.name!r}: post population {post[0]!r} is a spike source and cannot receive input")
             refs[pr.name] = (pre, post)
+            mods = {m.name: m for m in self.modulators}
+            for mech in pr.dynamics:
+                for name in mech.modulators():
+                    if name not in mods:
+                        raise ValueError(f"Projection {pr.name!r}: its {mech.key} reads the modulator {name!r}, which the "
+                                         f"network does not define; modulators: {sorted(mods)}")
+                    if mods[name].size is not None and mods[name].size != post[2] - post[1]:
+                        raise ValueError(f"Projection {pr.name!r}: modulator {name!r} has size {mods[name].size}, but the "
+                                         f"projection's post has {post[2] - post[1]} neurons (size None: one global value)")
         for inp in self.inputs:
             tgt = _parse_ref(inp.target, pops, f"Input {inp.name!r}: target")
             n = tgt[2] - tgt[1]
@@ -234,8 +315,8 @@ class Network:
         return {
             "neurons": {p.name: p.params for p in self.populations},
             "projections": {
-                pr.name: {"weights": jnp.asarray(pr.weights, jnp.float32), "synapse": pr.syn_params}
-                | ({} if pr.stp is None else {"stp": pr.stp_params})
+                pr.name: {"weights": jnp.asarray(pr.weights, float_dtype()), "synapse": pr.syn_params}
+                | pr.initial_dynamics_params()
                 for pr in self.projections
             },
             "inputs": {inp.name: inp.params for inp in self.inputs},

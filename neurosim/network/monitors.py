@@ -5,6 +5,10 @@ on the device until a chunk ends.
   as ``(times_ms, ids)``.
 - ``Trace(pop, var, ids=None, every=1)``: a state variable (e.g. ``"v"``) of the chosen neurons
   (all when ids is None), sampled at the start of every ``every``-th step.
+- ``Weights(proj, ids=None, every=1, bins=None)``: the weights of a plastic projection (the
+  chosen synapses, in CSR order; all when ids is None), or their histogram over ``bins``
+  (edges, or a count with ``range=(lo, hi)``), sampled at the start of every ``every``-th step
+  like ``Trace``; results in ``SimResult.traces["<proj>.weights"]``.
 - ``Rate(pop)``: population rate in Hz, every step.
 - ``Observe(name, fn)``: any pytree ``fn(state, spikes)`` computed on the device after every
   step (the hook of ``run(..., observe=fn)``), returned as ``(t_ms, values)``.
@@ -19,6 +23,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+import jax.numpy as jnp
 import numpy as np
 
 from ..analysis.lfp import check_lfp_args, lfp_proxy
@@ -39,6 +44,54 @@ class Trace:
     @property
     def key(self) -> str:
         return f"{self.pop}.{self.var}"
+
+    def read(self, state):
+        x = getattr(state.neurons[self.pop], self.var)
+        return x if self.ids is None else x[jnp.asarray(self.ids)]
+
+    def width(self, net) -> int:
+        return net.population(self.pop).n if self.ids is None else len(self.ids)
+
+
+@dataclass(frozen=True, eq=False)
+class Weights:
+    proj: str
+    ids: object = None
+    every: int = 1
+    bins: object = None
+    range: tuple | None = None
+
+    @property
+    def key(self) -> str:
+        return f"{self.proj}.weights"
+
+    def edges(self) -> np.ndarray | None:
+        if self.bins is None:
+            return None
+        if np.ndim(self.bins) == 0:
+            lo, hi = self.range
+            return np.linspace(lo, hi, int(self.bins) + 1)
+        return np.asarray(self.bins, float)
+
+    def read(self, state):
+        w = state.weights[self.proj]
+        if self.bins is not None:
+            edges = self.edges()
+            # counts per bin, the last bin closed (as numpy.histogram); values outside are not counted
+            k = jnp.searchsorted(jnp.asarray(edges, w.dtype), w, side="right") - 1
+            k = jnp.where(w == edges[-1], len(edges) - 2, k)
+            inside = (k >= 0) & (k < len(edges) - 1)
+            return jnp.zeros((len(edges) - 1,), jnp.int32).at[jnp.where(inside, k, 0)].add(inside.astype(jnp.int32))
+        return w if self.ids is None else w[jnp.asarray(self.ids)]
+
+    def width(self, net) -> int:
+        if self.bins is not None:
+            return len(self.edges()) - 1
+        return net_projection_nnz(net, self.proj) if self.ids is None else len(self.ids)
+
+
+def net_projection_nnz(net, name) -> int:
+    return {pr.name: pr.conn.nnz for pr in net.projections}[name]
 
 
 @dataclass(frozen=True, eq=False)
@@ -90,7 +143,8 @@ class LFP:
 
 
 OBSERVERS = (Observe, LFP)
-MONITORS = (Spikes, Trace, Rate) + OBSERVERS
+SAMPLED = (Trace, Weights)   # read from the state at the start of every `every`-th step
+MONITORS = (Spikes, Trace, Weights, Rate) + OBSERVERS
 
 
 def check_monitors(net, monitors, state) -> None:
@@ -100,7 +154,7 @@ def check_monitors(net, monitors, state) -> None:
         raise ValueError(f"Observe/LFP monitors must have distinct names; repeated: {repeated}")
     for m in monitors:
         if not isinstance(m, MONITORS):
-            raise ValueError(f"monitors must be Spikes, Trace or Rate objects, or Observe or LFP observations; got {m!r}")
+            raise ValueError(f"monitors must be Spikes, Trace, Weights or Rate objects, or Observe or LFP observations; got {m!r}")
         if isinstance(m, Observe):
             if not isinstance(m.name, str) or not m.name:
                 raise ValueError(f"Observe: name must be a non-empty string, got {m.name!r}")
@@ -109,6 +163,9 @@ def check_monitors(net, monitors, state) -> None:
             continue
         if isinstance(m, LFP):
             check_lfp_args(net, m.pop, m.synapses, m.v_hold)
+            continue
+        if isinstance(m, Weights):
+            _check_weights_monitor(net, m)
             continue
         pop = net.population(m.pop)  # raises with the list of names
         if isinstance(m, Trace):
@@ -123,3 +180,31 @@ def check_monitors(net, monitors, state) -> None:
                     raise ValueError(f"Trace {m.key!r}: ids must be a non-empty 1-D list of integers, got {m.ids!r}")
                 if ids.min() < 0 or ids.max() >= pop.n:
                     raise ValueError(f"Trace {m.key!r}: ids must lie in [0, {pop.n}), got {m.ids!r}")
+
+
+def _check_weights_monitor(net, m) -> None:
+    projs = {pr.name: pr for pr in net.projections}
+    if m.proj not in projs:
+        raise ValueError(f"Weights: no projection named {m.proj!r}; projections: {sorted(projs)}")
+    if not projs[m.proj].plastic:
+        raise ValueError(f"Weights: projection {m.proj!r} is not plastic, so its weights are params['projections']"
+                         f"[{m.proj!r}]['weights'] and do not change; give it plasticity=... to record them")
+    if not isinstance(m.every, int) or isinstance(m.every, bool) or m.every < 1:
+        raise ValueError(f"Weights {m.key!r}: every must be a positive integer, got {m.every!r}")
+    nnz = projs[m.proj].conn.nnz
+    if m.ids is not None:
+        ids = np.asarray(m.ids)
+        if ids.ndim != 1 or ids.size == 0 or not np.issubdtype(ids.dtype, np.integer) or ids.min() < 0 or ids.max() >= nnz:
+            raise ValueError(f"Weights {m.key!r}: ids must be a non-empty 1-D list of synapse indices in [0, {nnz}), got {m.ids!r}")
+    if m.bins is not None:
+        if m.ids is not None:
+            raise ValueError(f"Weights {m.key!r}: give ids or bins, not both")
+        if np.ndim(m.bins) == 0:
+            if not isinstance(m.bins, (int, np.integer)) or m.bins < 1 or m.range is None or len(m.range) != 2 \
+                    or not m.range[0] < m.range[1]:
+                raise ValueError(f"Weights {m.key!r}: bins as a count needs an integer >= 1 and range=(lo, hi) with lo < hi, "
+                                 f"got bins={m.bins!r}, range={m.range!r}")
+        else:
+            edges = np.asarray(m.bins, float)
+            if edges.ndim != 1 or edges.size < 2 or not np.all(np.diff(edges) > 0):
+                raise ValueError(f"Weights {m.key!r}: bins must be increasing bin edges (at least two), got {m.bins!r}")

@@ -29,8 +29,8 @@ from .. import _checks
 from ..events.jitconn import JitConn
 from . import fused
 from .model import Network
-from .monitors import MONITORS, OBSERVERS, Observe, Rate, Spikes, Trace, check_monitors
-from .step import NetworkState, init_state, step
+from .monitors import MONITORS, OBSERVERS, SAMPLED, Observe, Rate, Spikes, Trace, Weights, check_monitors, net_projection_nnz
+from .step import NetworkState, check_state, init_state, step
 
 
 def run(net: Network, params: dict, state: NetworkState, n_steps: int, dt: float, conns: dict | None = None,
@@ -50,6 +50,7 @@ def run(net: Network, params: dict, state: NetworkState, n_steps: int, dt: float
     over: it is called inside the caller's trace, so they stay differentiable and vmappable.
     """
     conns = net.connectivity() if conns is None else conns
+    check_state(net, state, dt)
     if observe is not None and not callable(observe):
         raise ValueError(f"observe must be None or a function (state, spikes) -> pytree, got {observe!r}")
 
@@ -89,13 +90,12 @@ def _bytes_per_step(net, monitors, g, observed_bytes=0):
     for m in monitors:
         if isinstance(m, OBSERVERS):
             continue
-        n = net.population(m.pop).n
-        if isinstance(m, Spikes):
-            b += (n + 7) // 8
-        elif isinstance(m, Rate):
+        if isinstance(m, SAMPLED):
+            b += 4 * m.width(net) / g
+        elif isinstance(m, Spikes):
+            b += (net.population(m.pop).n + 7) // 8
+        else:  # Rate
             b += 4
-        else:
-            b += 4 * (n if m.ids is None else len(m.ids)) / g
     return max(b, 1)
 
 
@@ -119,7 +119,7 @@ class _Progress:
 
 def _make_chunk(net, monitors, dt, n_blocks, g, record_traces):
     """A jitted function advancing ``n_blocks * g`` steps and returning the monitors' outputs."""
-    traces = [m for m in monitors if isinstance(m, Trace)] if record_traces else []
+    traces = [m for m in monitors if isinstance(m, SAMPLED)] if record_traces else []
     spikes_pops = sorted({m.pop for m in monitors if isinstance(m, Spikes)})
     rate_pops = sorted({m.pop for m in monitors if isinstance(m, Rate)})
     observers = [m for m in monitors if isinstance(m, OBSERVERS)]
@@ -140,8 +140,7 @@ def _make_chunk(net, monitors, dt, n_blocks, g, record_traces):
         def outer(s, _):
             rec = {}
             for m in traces:
-                x = getattr(s.neurons[m.pop], m.var)
-                rec[m.key] = x if m.ids is None else x[jnp.asarray(m.ids)]
+                rec[m.key] = m.read(s)
             s, out = jax.lax.scan(inner, s, None, length=g)
             return s, (rec, out)
 
@@ -188,6 +187,7 @@ def simulate(
     params = net.params() if params is None else check_structure(net, params)
     if state is None:
         state = init_state(net, params, key, dt)
+    check_state(net, state, dt)
     check_monitors(net, monitors, state)
     if engine not in fused.ENGINES:
         raise ValueError(f"engine must be 'auto', 'scan' or 'fused', got {engine!r}")
@@ -202,7 +202,7 @@ def simulate(
         if engine == "fused":
             raise ValueError(f"engine='fused' cannot run this simulation: {reason}; use engine='auto' or 'scan'")
     t_start = float(state.t) * dt
-    everys = [m.every for m in monitors if isinstance(m, Trace)]
+    everys = [m.every for m in monitors if isinstance(m, SAMPLED)]
     g = reduce(math.gcd, everys) if everys else 1
     if chunk_steps is None:
         observed_bytes = _observed_bytes(net, params, state, dt, monitors)
@@ -267,9 +267,13 @@ def check_structure(net: Network, params: dict) -> dict:
             what = f"params['projections'][{pr.name!r}]['weights']"
             pr.conn.check_weight_shape(np.shape(params["projections"][pr.name]["weights"]), what)
             continue
-        shape, nnz = np.shape(params["projections"][pr.name]["weights"]), pr.conn.nnz
+        w = params["projections"][pr.name]["weights"]
+        shape, nnz = np.shape(w), pr.conn.nnz
         if shape not in ((), (nnz,)):
             raise ValueError(f"params['projections'][{pr.name!r}]['weights'] must be a scalar or have shape ({nnz},), got {shape}")
+        if pr.synapse.output == "conductance" and not isinstance(w, jax.core.Tracer) and np.any(np.asarray(w) < 0):
+            raise ValueError(f"params['projections'][{pr.name!r}]['weights'] of a conductance synapse must be >= 0, got min "
+                             f"{float(np.min(np.asarray(w)))!r}; inhibition comes from syn_params.e_rev below rest")
     return params
 
 
@@ -304,6 +308,11 @@ def _describe(monitors):
                 synapses = m.synapses if m.synapses is None or isinstance(m.synapses, str) else tuple(m.synapses)
                 out.append(("LFP", m.key, m.pop, synapses, m.v_hold))
             continue
+        if isinstance(m, Weights):
+            edges = m.edges()
+            out.append(("Weights", m.proj, m.every, None if m.ids is None else tuple(np.asarray(m.ids).tolist()),
+                        None if edges is None else tuple(edges.tolist())))
+            continue
         out.append((type(m).__name__, m.pop, getattr(m, "var", None), getattr(m, "every", None),
                     None if getattr(m, "ids", None) is None else tuple(np.asarray(m.ids).tolist())))
     return tuple(out)
@@ -316,6 +325,22 @@ def _collect(res, net, monitors, outputs, t_start, dt):
                       for done, n_blocks, gg, _, out in outputs]
             steps = np.concatenate([done + np.arange(n_blocks * gg) for done, n_blocks, gg, _, _ in outputs])
             res.observed[m.key] = (t_start + (steps + 1) * dt, jax.tree.map(lambda *xs: np.concatenate(xs), *values))
+            continue
+        if isinstance(m, SAMPLED):
+            ts, vs = [], []
+            for done, n_blocks, gg, traces, _ in outputs:
+                if m.key not in traces:
+                    continue
+                idx = np.arange(n_blocks) * gg + done
+                keep = idx % m.every == 0
+                ts.append(t_start + idx[keep] * dt)
+                vs.append(np.asarray(traces[m.key])[keep])
+            if isinstance(m, Weights):
+                ids = m.edges() if m.bins is not None else (
+                    np.arange(net_projection_nnz(net, m.proj)) if m.ids is None else np.asarray(m.ids))
+            else:
+                ids = np.arange(net.population(m.pop).n) if m.ids is None else np.asarray(m.ids)
+            res.traces[m.key] = (np.concatenate(ts), np.concatenate(vs), ids)
             continue
         n = net.population(m.pop).n
         if isinstance(m, Spikes):
@@ -330,14 +355,3 @@ def _collect(res, net, monitors, outputs, t_start, dt):
         elif isinstance(m, Rate):
             rate = np.concatenate([out["rates"][m.pop].reshape(-1) for *_, out in outputs])
             res.rates[m.pop] = (t_start + np.arange(rate.size) * dt, rate)
-        else:
-            ts, vs = [], []
-            for done, n_blocks, gg, traces, _ in outputs:
-                if m.key not in traces:
-                    continue
-                idx = np.arange(n_blocks) * gg + done
-                keep = idx % m.every == 0
-                ts.append(t_start + idx[keep] * dt)
-                vs.append(np.asarray(traces[m.key])[keep])
-            ids = np.arange(n) if m.ids is None else np.asarray(m.ids)
-            res.traces[m.key] = (np.concatenate(ts), np.concatenate(vs), ids)

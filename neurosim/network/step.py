@@ -6,33 +6,60 @@ In data-flow order, for every population:
   1. current  = sum of its synapses' outputs (at the membrane potential of the step's start)
                + external inputs
   2. neurons  : (params, state, current, dt) -> (state, spikes)                [stage 1]
-  3. events   : delayed presynaptic spikes x CSR x weights -> drive             [stage 2]
-  4. synapses : drive -> synaptic state (used by the next step's current)       [stage 3]
-Delays are ring buffers of presynaptic spike vectors, ``delay - 1`` deep. A projection with
-short-term plasticity (``stp``) scales its weights by each synapse's release ``u x`` at the
-delivered spikes (``neurosim.synapses.short_term``); its per-synapse state is ``state.stp``.
+  3. modulators: decay, scheduled jumps and closed-loop drive from this step's spikes
+  then for every projection:
+  4. dynamics : each per-synapse mechanism's ``modulate`` -> delivered weights (STP release)
+  5. events   : delayed presynaptic spikes x CSR x delivered weights -> drive  [stage 2]
+  6. synapses : drive -> synaptic state (used by the next step's current)       [stage 3]
+  7. dynamics : each mechanism's ``update`` -> stored weights (plasticity)      [stage 4]
+Delays are ring buffers of presynaptic spike vectors, ``delay - 1`` deep. A projection whose
+chain (:mod:`neurosim.synapses.dynamics`) holds a plastic mechanism keeps its weights in
+``state.weights``; every other projection reads ``params``.
+
+The state belongs to one network and one ``dt``: delay depths and schedules are derived from
+dt when the state is made, so :func:`step`, ``run`` and ``simulate`` refuse a state made for
+another dt (``state.dt`` is static data of the pytree) or for another network.
 """
 from __future__ import annotations
 
+import dataclasses
 import numbers
-from typing import NamedTuple
 
 import jax
 import jax.numpy as jnp
+import numpy as np
 
 from .. import _checks
 from ..events import propagate
-from .model import Network
+from ..synapses.dynamics import SynapseShape, SynapticEvents
+from .model import Network, float_dtype
 
 
-class NetworkState(NamedTuple):
-    t: jax.Array         # () int32, index of the next step
-    key: jax.Array       # PRNG key for the inputs' randomness
-    neurons: dict        # population name -> neuron state
-    synapses: dict       # projection name -> synapse state (per postsynaptic neuron)
-    delays: dict         # projection name -> (delay - 1, n_pre) buffer of past spikes
-    inputs: dict         # input name -> input state
-    stp: dict = {}       # projection name -> short-term plasticity state (per synapse), for projections with stp
+@dataclasses.dataclass(frozen=True)
+class NetworkState:
+    """The state of a network at the start of step ``t``. A pytree whose leaves are the
+    arrays below; ``dt`` (ms) is static data, the step the state was made for."""
+
+    t: jax.Array             # () int32, index of the next step
+    key: jax.Array           # PRNG key for the inputs' randomness
+    neurons: dict            # population name -> neuron state
+    synapses: dict           # projection name -> synapse state (per postsynaptic neuron)
+    delays: dict             # projection name -> (delay - 1, n_pre) buffer of past spikes
+    inputs: dict             # input name -> input state
+    dynamics: dict = dataclasses.field(default_factory=dict)    # projection -> {mechanism key -> state}
+    weights: dict = dataclasses.field(default_factory=dict)     # plastic projection -> (nnz,) weights
+    modulators: dict = dataclasses.field(default_factory=dict)  # modulator name -> ModulatorState
+    dt: float | None = None  # ms (static)
+
+    def _replace(self, **changes) -> "NetworkState":
+        return dataclasses.replace(self, **changes)
+
+
+jax.tree_util.register_dataclass(
+    NetworkState,
+    data_fields=["t", "key", "neurons", "synapses", "delays", "inputs", "dynamics", "weights", "modulators"],
+    meta_fields=["dt"],
+)
 
 
 def delay_steps(net: Network, dt: float) -> dict:
@@ -45,27 +72,81 @@ def delay_steps(net: Network, dt: float) -> dict:
     return out
 
 
+def _cast(tree, dtype):
+    """Every floating leaf of ``tree`` in ``dtype`` (the network's float dtype)."""
+    def cast(x):
+        x = jnp.asarray(x)
+        return x.astype(dtype) if jnp.issubdtype(x.dtype, jnp.floating) else x
+    return jax.tree.map(cast, tree)
+
+
 def init_state(net: Network, params: dict, key, dt: float) -> NetworkState:
-    """The state at t = 0 (initial values drawn from ``key``)."""
+    """The state at t = 0 (initial values drawn from ``key``) for steps of ``dt`` ms. Floats
+    are float32, or float64 when ``jax_enable_x64`` is on."""
     dt = _checks.positive_finite("dt", dt)
+    dtype = float_dtype()
     if isinstance(key, numbers.Integral):
         key = jax.random.key(int(key))
     keys = jax.random.split(key, 3)
     k_pop = jax.random.split(keys[0], len(net.populations))
     neurons = {p.name: p.model.init(params["neurons"][p.name], p.n, k) for p, k in zip(net.populations, k_pop)}
     k_syn = jax.random.split(keys[1], len(net.projections) + len(net.inputs))
-    synapses, delays = {}, {}
+    synapses, delays, dynamics, weights = {}, {}, {}, {}
     for pr, k, d in zip(net.projections, k_syn, delay_steps(net, dt).values()):
         (pre, post) = net._refs[pr.name]
-        synapses[pr.name] = pr.synapse.init(params["projections"][pr.name]["synapse"], post[2] - post[1], k)
-        delays[pr.name] = jnp.zeros((d - 1, pre[2] - pre[1]), jnp.float32)
+        pp = params["projections"][pr.name]
+        n_pre, n_post = pre[2] - pre[1], post[2] - post[1]
+        synapses[pr.name] = pr.synapse.init(pp["synapse"], n_post, k)
+        delays[pr.name] = jnp.zeros((d - 1, n_pre), dtype)
+        if pr.dynamics:
+            shape = SynapseShape(n_pre, n_post, pr.conn.nnz, dtype)
+            dynamics[pr.name] = {m.key: m.init(pp[m.key], shape) for m in pr.dynamics}
+        if pr.plastic:
+            weights[pr.name] = jnp.broadcast_to(jnp.asarray(pp["weights"], dtype), (pr.conn.nnz,))
     inputs = {}
     for inp, k in zip(net.inputs, k_syn[len(net.projections):]):
         (tgt,) = net._refs[inp.name]
         inputs[inp.name] = inp.source.init(params["inputs"][inp.name], tgt[2] - tgt[1], k)
-    stp = {pr.name: pr.stp.init(params["projections"][pr.name]["stp"], pr.conn.nnz, pr.conn.n_pre)
-           for pr in net.projections if pr.stp is not None}
-    return NetworkState(jnp.zeros((), jnp.int32), keys[2], neurons, synapses, delays, inputs, stp)
+    modulators = {m.name: m.init(dtype) for m in net.modulators}
+    neurons, synapses, inputs = _cast((neurons, synapses, inputs), dtype)
+    return NetworkState(jnp.zeros((), jnp.int32), keys[2], neurons, synapses, delays, inputs, dynamics, weights,
+                        modulators, dt)
+
+
+def check_state(net: Network, state, dt: float) -> None:
+    """``state`` must be a NetworkState made for ``net`` (same populations, projections,
+    plastic weights, mechanisms and modulators) and for this ``dt``."""
+    if not isinstance(state, NetworkState):
+        raise ValueError(f"state must be a NetworkState from init_state(net, params, key, dt), got {type(state).__name__}")
+    if state.dt is not None and abs(state.dt - dt) > 1e-12 * dt:
+        raise ValueError(
+            f"state was made for dt = {state.dt!r} ms, but this run uses dt = {dt!r} ms: delays and schedules are "
+            f"fixed in steps when the state is made; make a new state with init_state(net, params, key, dt={dt!r})"
+        )
+    expected = {
+        "neurons": [p.name for p in net.populations],
+        "synapses": [pr.name for pr in net.projections],
+        "weights": [pr.name for pr in net.projections if pr.plastic],
+        "dynamics": [pr.name for pr in net.projections if pr.dynamics],
+        "inputs": [i.name for i in net.inputs],
+        "modulators": [m.name for m in net.modulators],
+    }
+    for what, names in expected.items():
+        have = getattr(state, what)
+        if sorted(have) != sorted(names):
+            raise ValueError(
+                f"state was made for another network: its {what} are {sorted(have)}, this network's are {sorted(names)}; "
+                "make the state with init_state(net, ...)"
+            )
+    for pr in net.projections:
+        pre = net._refs[pr.name][0]
+        buf = state.delays[pr.name]
+        if np.shape(buf)[1:] != (pre[2] - pre[1],):
+            raise ValueError(f"state was made for another network: the delay buffer of projection {pr.name!r} has "
+                             f"shape {np.shape(buf)}")
+        if pr.plastic and np.shape(state.weights[pr.name]) != (pr.conn.nnz,):
+            raise ValueError(f"state was made for another network: state.weights[{pr.name!r}] has shape "
+                             f"{np.shape(state.weights[pr.name])}, the projection has {pr.conn.nnz} synapses")
 
 
 def _add(total, value, start, stop, n):
@@ -81,10 +162,11 @@ def step(net: Network, params: dict, state: NetworkState, dt: float, conns: dict
     the connectivity as arguments instead of baking its index arrays into the program as
     constants (which makes large programs slow to compile)."""
     conns = net.connectivity() if conns is None else conns
+    check_state(net, state, dt)
     key, sub = jax.random.split(state.key)
     # 1. currents, from the state at the start of the step
     v = {p.name: p.model.voltage(state.neurons[p.name]) for p in net.populations}
-    current = {p.name: jnp.zeros((p.n,), jnp.float32) for p in net.populations}
+    current = {p.name: jnp.zeros((p.n,), float_dtype()) for p in net.populations}
     synapses = dict(state.synapses)
     for pr in net.projections:
         _, (post, a, b) = net._refs[pr.name]
@@ -105,10 +187,16 @@ def step(net: Network, params: dict, state: NetworkState, dt: float, conns: dict
     neurons, spikes = {}, {}
     for p in net.populations:
         neurons[p.name], spikes[p.name] = p.model.step(params["neurons"][p.name], state.neurons[p.name], current[p.name], dt)
-    # 3-4. events (scaled by short-term plasticity where a projection has it) and synapses
-    delays, stp = {}, dict(state.stp)
+    # 3. modulators, from this step's spikes
+    modulators = {}
+    for idx, m in enumerate(net.modulators):
+        k_mod = jax.random.fold_in(jax.random.fold_in(sub, len(net.inputs)), idx)
+        modulators[m.name] = m.step(state.modulators[m.name], spikes, state.t, dt, k_mod)
+    mod_values = {name: ms.value for name, ms in modulators.items()}
+    # 4-7. per projection: dynamics (modulate), events, synapses, dynamics (update)
+    delays, dynamics, weights = {}, dict(state.dynamics), dict(state.weights)
     for pr in net.projections:
-        (pre, a, b), (post, _, _) = net._refs[pr.name]
+        (pre, a, b), (post, c, d) = net._refs[pr.name]
         s = spikes[pre][a:b]
         buf = state.delays[pr.name]
         if buf.shape[0]:
@@ -119,14 +207,21 @@ def step(net: Network, params: dict, state: NetworkState, dt: float, conns: dict
             delayed = s
             delays[pr.name] = buf
         pp = params["projections"][pr.name]
-        weights = pp["weights"]
-        if pr.stp is not None:
-            if pr.name not in state.stp:
-                raise ValueError(f"Projection {pr.name!r} has stp but the state has no stp entry for it; "
-                                 "make the state with init_state(net, ...)")
-            stp[pr.name], release = pr.stp.release(pp["stp"], state.stp[pr.name], conns[pr.name].rows, delayed,
-                                                   state.t, dt, tau_in=pp["synapse"].tau)
-            weights = weights * release
-        drive = propagate(conns[pr.name], weights, delayed, backend=pr.backend, capacity=pr.capacity)
+        w = state.weights[pr.name] if pr.plastic else pp["weights"]
+        delivered = w
+        if pr.dynamics:
+            ev = SynapticEvents(pre=delayed, post=spikes[post][c:d], conn=conns[pr.name], t=state.t, dt=dt,
+                                tau_syn=pp["synapse"].tau, modulators=mod_values)
+            dyn = dict(state.dynamics[pr.name])
+            for m in pr.dynamics:
+                dyn[m.key], delivered = m.modulate(pp[m.key], dyn[m.key], delivered, ev)
+        drive = propagate(conns[pr.name], delivered, delayed, backend=pr.backend, capacity=pr.capacity)
         synapses[pr.name] = pr.synapse.step(pp["synapse"], state.synapses[pr.name], drive, dt)
-    return NetworkState(state.t + 1, key, neurons, synapses, delays, inputs, stp), spikes
+        if pr.dynamics:
+            for m in pr.dynamics:
+                dyn[m.key], w = m.update(pp[m.key], dyn[m.key], w, ev)
+            dynamics[pr.name] = dyn
+            if pr.plastic:
+                weights[pr.name] = w
+    new = NetworkState(state.t + 1, key, neurons, synapses, delays, inputs, dynamics, weights, modulators, state.dt)
+    return new, spikes

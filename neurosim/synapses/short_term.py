@@ -92,6 +92,8 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from .dynamics import AbstractSynapseDynamics, SynapseShape, SynapticEvents
+
 RECOVERY = ("inactive", "instant")
 
 
@@ -179,9 +181,12 @@ def spike_update(params: TsodyksMarkramParams, u, x, y):
 
 
 @dataclass(frozen=True)
-class TsodyksMarkram:
+class TsodyksMarkram(AbstractSynapseDynamics):
     """Tsodyks-Markram short-term plasticity of a projection (see the module docstring for the
-    equations). Use it as ``Projection(..., stp=TsodyksMarkram(), stp_params=...)``.
+    equations): a per-synapse mechanism (:mod:`neurosim.synapses.dynamics`) that scales what
+    each spike delivers. Use it as ``Projection(..., stp=TsodyksMarkram(), stp_params=...)``;
+    its parameters are ``params["projections"][name]["stp"]`` and its state
+    ``state.dynamics[name]["stp"]``.
 
     ``recovery``: ``"inactive"`` (3-state: x recovers from z = 1 - x - y; needs the
     projection's synapse to have exponential kinetics, whose ``tau`` is ``tau_in``) or
@@ -192,19 +197,44 @@ class TsodyksMarkram:
 
     Params = TsodyksMarkramParams
     State = TsodyksMarkramState
+    key = "stp"
+    kind = "short-term plasticity"
 
     def __post_init__(self):
         if self.recovery not in RECOVERY:
             raise ValueError(f"TsodyksMarkram: recovery must be one of {RECOVERY}, got {self.recovery!r}")
 
-    def init(self, params: TsodyksMarkramParams, nnz: int, n_pre: int) -> TsodyksMarkramState:
+    def initial_params(self) -> TsodyksMarkramParams:
+        return TsodyksMarkramParams()
+
+    def check(self, projection) -> None:
+        where = f"Projection {projection.name!r}"
+        if not hasattr(projection.conn, "rows"):
+            raise ValueError(f"{where}: short-term plasticity keeps state per synapse, which a JitConn (procedural "
+                             "connectivity) does not store; use conn.to_csr() for a stored CSR, or stp=None")
+        if self.recovery == "inactive" and projection.synapse.kinetics != "exponential":
+            raise ValueError(
+                f"{where}: TsodyksMarkram(recovery='inactive') needs exponential synapse kinetics (its tau is the "
+                f"PSC decay tau_in), got kinetics {projection.synapse.kinetics!r}; use recovery='instant' for other "
+                "kinetics"
+            )
+
+    def check_params(self, params, nnz: int, where: str) -> None:
+        check_stp_params(params, nnz, where)
+
+    def init(self, params: TsodyksMarkramParams, shape: SynapseShape) -> TsodyksMarkramState:
         """All synapses at rest: u = 0 (so the first spike releases U x), x = 1, y = 0."""
         return TsodyksMarkramState(
-            u=jnp.zeros((nnz,), jnp.float32),
-            x=jnp.ones((nnz,), jnp.float32),
-            y=jnp.zeros((nnz,), jnp.float32),
-            last=jnp.zeros((n_pre,), jnp.int32),
+            u=jnp.zeros((shape.nnz,), shape.dtype),
+            x=jnp.ones((shape.nnz,), shape.dtype),
+            y=jnp.zeros((shape.nnz,), shape.dtype),
+            last=jnp.zeros((shape.n_pre,), jnp.int32),
         )
+
+    def modulate(self, params, state, weights, ev: SynapticEvents):
+        """The weights a spike of this step delivers: ``weights * u x`` (the release)."""
+        state, release = self.release(params, state, ev.conn.rows, ev.pre, ev.t, ev.dt, tau_in=ev.tau_syn)
+        return state, weights * release
 
     def release(self, params: TsodyksMarkramParams, state: TsodyksMarkramState, rows, spikes, t, dt, tau_in=None):
         """Deliver the presynaptic ``spikes`` (n_pre,) of step ``t``. ``rows``: the presynaptic
@@ -220,7 +250,7 @@ class TsodyksMarkram:
             tau_in = None
         s = jax.lax.stop_gradient(spikes)
         # one gather for both per-presynaptic quantities: the steps since the last spike and the spike
-        per_pre = jnp.stack([(t - state.last).astype(jnp.float32), s.astype(jnp.float32)], axis=-1)[rows]
+        per_pre = jnp.stack([(t - state.last).astype(state.u.dtype), s.astype(state.u.dtype)], axis=-1)[rows]
         delta, spiked = per_pre[:, 0] * dt, per_pre[:, 1] > 0
         u, x, y = decay(params, state.u, state.x, state.y, delta, tau_in)
         u, x, y, r = spike_update(params, u, x, y)

@@ -1,0 +1,80 @@
+"""Per-synapse dynamics: the one contract that short-term plasticity, long-term plasticity and
+(next) astrocyte gating plug into.
+
+A projection carries a chain of *mechanisms* (``Projection.dynamics``). In every step, after
+the neurons have spiked, the step calls each mechanism twice, in chain order::
+
+    modulate(params, state, weights, ev) -> (state, weights_delivered)   before propagation
+    update(params, state, weights, ev)   -> (state, weights_stored)      after it
+
+``modulate`` scales what this step's spikes deliver (Tsodyks-Markram release ``u x``);
+``update`` changes the stored weights (STDP, three-factor rules, constraints). A mechanism
+that changes weights is ``plastic``; a projection with one keeps its weights in the network
+state (``NetworkState.weights``), because they change as the network runs, and its initial
+weights stay a differentiable parameter. Everything a mechanism may read about the step is in
+:class:`SynapticEvents`.
+
+A mechanism is a small frozen dataclass (its fields are options) with:
+
+=====================  ==================================================================
+``key``                its entry in the projection's params and state (unique per projection)
+``kind``               what it is, in words (for messages)
+``plastic``            True if ``update`` may change the weights
+``initial_params()``   its differentiable parameters (a pytree), placed in ``net.params()``
+``check(projection)``  raise a ValueError for a projection it cannot serve
+``modulators()``       the names of the network modulators it reads
+``init(params, shape)``  its state for a projection of ``shape`` (:class:`SynapseShape`)
+``modulate``, ``update``  as above; the defaults change nothing
+=====================  ==================================================================
+"""
+from __future__ import annotations
+
+from typing import NamedTuple
+
+import jax
+
+
+class SynapseShape(NamedTuple):
+    n_pre: int
+    n_post: int
+    nnz: int
+    dtype: object      # the float dtype of the network's state
+
+
+class SynapticEvents(NamedTuple):
+    """What a per-synapse mechanism sees in one step."""
+
+    pre: jax.Array        # (n_pre,) presynaptic spikes delivered this step (after the delay)
+    post: jax.Array       # (n_post,) postsynaptic spikes of this step
+    conn: object          # the projection's CSR: .rows, .indices (postsynaptic index), .indptr
+    t: jax.Array          # () int32, index of this step
+    dt: float             # ms, static
+    tau_syn: jax.Array    # ms, the projection's synapse time constant
+    modulators: dict      # modulator name -> its value after this step's update
+
+
+class AbstractSynapseDynamics:
+    """Defaults of the contract (see the module docstring): no parameters, no state, changes
+    nothing. Subclasses are frozen dataclasses."""
+
+    key: str = "dynamics"
+    kind: str = "per-synapse dynamics"   # in words, for messages
+    plastic: bool = False
+
+    def initial_params(self):
+        return ()
+
+    def check(self, projection) -> None:
+        return None
+
+    def modulators(self) -> tuple:
+        return ()
+
+    def init(self, params, shape: SynapseShape):
+        return ()
+
+    def modulate(self, params, state, weights, ev: SynapticEvents):
+        return state, weights
+
+    def update(self, params, state, weights, ev: SynapticEvents):
+        return state, weights
