@@ -1,22 +1,22 @@
 """neurosim: a JAX-based, differentiable brain-simulation framework.
 
 A simulation step flows through five stages, one subpackage each:
-``neurons`` -> ``events`` -> ``synapses`` -> (plasticity) -> ``network``; ``inputs`` drive it,
+``neurons`` -> ``events`` -> ``synapses`` -> ``plasticity`` -> ``network``; ``inputs`` drive it,
 ``builders`` wire ready-made networks, ``train`` fits readouts, ``analysis`` and ``plot`` read
 the results. Units: ms, mV, pF, nS, pA, Hz.
 """
-from . import analysis, builders, events, init, inputs, network, neurons, synapses, train
+from . import analysis, builders, events, init, inputs, network, neurons, plasticity, synapses, train
 from .events import CSR, propagate
 from .init import Normal, Uniform
 from .network import (
-    LFP, Input, Network, Observe, Population, Projection, Rate, SimResult, Spikes, Trace, init_state, run, simulate,
-    step,
+    LFP, Input, Network, Observe, Population, Projection, Rate, SimResult, Spikes, Trace, Weights, init_state, run,
+    simulate, step,
 )
 
 __version__ = "0.1.0"
 
 __all__ = [
     "CSR", "Input", "LFP", "Observe", "Network", "Normal", "Population", "Projection", "Rate", "SimResult", "Spikes", "Trace",
-    "Uniform", "analysis", "builders", "events", "init", "init_state", "inputs", "network", "neurons", "propagate",
+    "Uniform", "Weights", "analysis", "builders", "events", "init", "init_state", "inputs", "network", "neurons", "plasticity", "propagate",
     "run", "simulate", "step", "synapses", "train",
 ]

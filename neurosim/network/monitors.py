@@ -8,7 +8,8 @@ on the device until a chunk ends.
 - ``Weights(proj, ids=None, every=1, bins=None)``: the weights of a plastic projection (the
   chosen synapses, in CSR order; all when ids is None), or their histogram over ``bins``
   (edges, or a count with ``range=(lo, hi)``), sampled at the start of every ``every``-th step
-  like ``Trace``; results in ``SimResult.traces["<proj>.weights"]``.
+  like ``Trace``; results in ``SimResult.traces["<proj>.weights"]`` (``"<proj>.weights_hist"``
+  for a histogram, whose third element is then the bin edges).
 - ``Rate(pop)``: population rate in Hz, every step.
 - ``Observe(name, fn)``: any pytree ``fn(state, spikes)`` computed on the device after every
   step (the hook of ``run(..., observe=fn)``), returned as ``(t_ms, values)``.
@@ -63,7 +64,7 @@ class Weights:
 
     @property
     def key(self) -> str:
-        return f"{self.proj}.weights"
+        return f"{self.proj}.weights" if self.bins is None else f"{self.proj}.weights_hist"
 
     def edges(self) -> np.ndarray | None:
         if self.bins is None:
@@ -148,6 +149,10 @@ MONITORS = (Spikes, Trace, Weights, Rate) + OBSERVERS
 
 
 def check_monitors(net, monitors, state) -> None:
+    sampled = [m.key for m in monitors if isinstance(m, SAMPLED)]
+    repeated = sorted({k for k in sampled if sampled.count(k) > 1})
+    if repeated:
+        raise ValueError(f"Trace/Weights monitors must record distinct things; repeated: {repeated}")
     keys = [m.key for m in monitors if isinstance(m, OBSERVERS)]
     repeated = sorted({k for k in keys if keys.count(k) > 1})
     if repeated:

@@ -48,7 +48,8 @@ from typing import NamedTuple
 import jax
 import jax.numpy as jnp
 
-from . import _checks, traces
+from . import _checks
+from . import traces as _traces
 from .rules import Rule
 
 
@@ -113,10 +114,10 @@ def stdp_pair(a_plus=0.01, a_minus=0.0105, tau_plus=20.0, tau_minus=20.0, *, w_m
 
     def update(p, dw, state, weights, ev):
         rows, cols = ev.conn.rows, ev.conn.indices
-        x = traces.step(state.x, ev.pre, p.tau_plus, ev.dt, kind)
-        y = traces.decay(state.y, p.tau_minus, ev.dt)
+        x = _traces.step(state.x, ev.pre, p.tau_plus, ev.dt, kind)
+        y = _traces.decay(state.y, p.tau_minus, ev.dt)
         depress = p.a_minus * _dependence(weights - lo, mu_m) * ev.pre[rows] * y[cols]
-        y = traces.jump(y, ev.post, kind)
+        y = _traces.jump(y, ev.post, kind)
         potentiate = p.a_plus * _dependence(hi - weights, mu_p) * ev.post[cols] * x[rows]
         return dw + potentiate - depress, StdpPairState(x, y)
 
@@ -145,17 +146,17 @@ def stdp_triplet(a2_plus=5e-10, a3_plus=6.2e-3, a2_minus=7e-3, a3_minus=2.3e-4, 
 
     def update(p, dw, state, weights, ev):
         rows, cols = ev.conn.rows, ev.conn.indices
-        r2_before = traces.decay(state.r2, p.tau_x, ev.dt)
-        o1_before = traces.decay(state.o1, p.tau_minus, ev.dt)
-        o2_before = traces.decay(state.o2, p.tau_y, ev.dt)
-        r1 = traces.step(state.r1, ev.pre, p.tau_plus, ev.dt, kind)
+        r2_before = _traces.decay(state.r2, p.tau_x, ev.dt)
+        o1_before = _traces.decay(state.o1, p.tau_minus, ev.dt)
+        o2_before = _traces.decay(state.o2, p.tau_y, ev.dt)
+        r1 = _traces.step(state.r1, ev.pre, p.tau_plus, ev.dt, kind)
         depress = ev.pre[rows] * o1_before[cols] * (p.a2_minus + p.a3_minus * r2_before[rows])
         potentiate = ev.post[cols] * r1[rows] * (p.a2_plus + p.a3_plus * o2_before[cols])
         new = StdpTripletState(
             r1=r1,
-            r2=traces.jump(r2_before, ev.pre, kind),
-            o1=traces.jump(o1_before, ev.post, kind),
-            o2=traces.jump(o2_before, ev.post, kind),
+            r2=_traces.jump(r2_before, ev.pre, kind),
+            o1=_traces.jump(o1_before, ev.post, kind),
+            o2=_traces.jump(o2_before, ev.post, kind),
         )
         return dw + potentiate - depress, new
 
