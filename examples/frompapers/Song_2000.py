@@ -59,7 +59,7 @@ def run(net, g_max, duration_ms, seed):
         ns.Spikes("neuron"), ns.Weights("stdp", bins=10, range=(0.0, g_max * G_L), every=int(round(SNAP_MS / DT)))])
     times, _ = res.spikes["neuron"]
     w = np.asarray(res.state.weights["stdp"], float) / (g_max * G_L)
-    snap_t, snaps, _ = res.traces["stdp.weights"]
+    snap_t, snaps, _ = res.traces["stdp.weights_hist"]
     return {"times": times, "w": w, "snap_t": snap_t, "snaps": snaps, "duration": duration_ms,
             "run_s": res.timings["run_s"], "compile_s": res.timings["compile_s"]}
 

@@ -20,7 +20,10 @@ class CSR:
     """Connectivity of one projection. Build it with the functions of ``neurosim.events.connect``
     or with :meth:`CSR.from_arrays`; the constructor checks what it is given."""
 
-    def __init__(self, indptr, indices, n_pre: int, n_post: int, *, rows=None, max_row=None, check=True):
+    col_ptr = col_perm = max_col = None   # the optional column index (with_columns)
+
+    def __init__(self, indptr, indices, n_pre: int, n_post: int, *, rows=None, max_row=None, check=True,
+                 columns=None):
         if check:
             indptr, indices = validate_csr(indptr, indices, n_pre, n_post)
             counts = np.diff(indptr)
@@ -32,20 +35,51 @@ class CSR:
         self.n_pre = int(n_pre)
         self.n_post = int(n_post)
         self.max_row = int(max_row)
+        # the column index (see with_columns), or None
+        if columns is None:
+            self.col_ptr = self.col_perm = None
+            self.max_col = None
+        else:
+            col_ptr, col_perm, max_col = columns
+            self.col_ptr = jnp.asarray(col_ptr, jnp.int32)
+            self.col_perm = jnp.asarray(col_perm, jnp.int32)
+            self.max_col = int(max_col)
 
     @property
     def nnz(self) -> int:
         return int(self.indices.shape[0])
 
+    @property
+    def has_columns(self) -> bool:
+        return self.max_col is not None
+
+    def with_columns(self) -> "CSR":
+        """The same connectivity with a column (postsynaptic-major) index: ``col_perm`` lists
+        the synapses sorted by postsynaptic neuron (stable, so by presynaptic neuron within a
+        column) and ``col_ptr[j]:col_ptr[j + 1]`` are neuron j's; ``max_col`` its largest
+        in-degree. Event-driven plasticity reads a postsynaptic neuron's synapses through it."""
+        if self.has_columns:
+            return self
+        cols = np.asarray(self.indices)
+        perm = np.argsort(cols, kind="stable").astype(np.int32)
+        counts = np.bincount(cols, minlength=self.n_post)
+        col_ptr = np.concatenate([[0], np.cumsum(counts)]).astype(np.int32)
+        return CSR(self.indptr, self.indices, self.n_pre, self.n_post, rows=self.rows, max_row=self.max_row,
+                   check=False, columns=(col_ptr, perm, int(counts.max()) if counts.size else 0))
+
     def tree_flatten(self):
-        return (self.indptr, self.indices, self.rows), (self.n_pre, self.n_post, self.max_row)
+        leaves = (self.indptr, self.indices, self.rows)
+        if self.has_columns:
+            leaves += (self.col_ptr, self.col_perm)
+        return leaves, (self.n_pre, self.n_post, self.max_row, self.max_col)
 
     @classmethod
     def tree_unflatten(cls, aux, children):
         # Leaves may be tracers or other placeholders: set them as they are, converting nothing.
         obj = object.__new__(cls)
-        obj.indptr, obj.indices, obj.rows = children
-        obj.n_pre, obj.n_post, obj.max_row = aux
+        obj.indptr, obj.indices, obj.rows = children[:3]
+        obj.col_ptr, obj.col_perm = children[3:] if len(children) == 5 else (None, None)
+        obj.n_pre, obj.n_post, obj.max_row, obj.max_col = aux
         return obj
 
     @classmethod

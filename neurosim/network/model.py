@@ -110,6 +110,8 @@ class Projection:
         plastic = [m for m in chain if m.plastic]
         if plastic:
             object.__setattr__(self, "weights", plastic[0].initial_weights(self.weights, f"{where}: weights"))
+            if isinstance(self.conn, CSR):  # event-driven updates reach a neuron's incoming synapses by column
+                object.__setattr__(self, "conn", self.conn.with_columns())
         if self.synapse.output == "conductance" and not isinstance(self.conn, JitConn) and np.any(np.asarray(self.weights) < 0):
             raise ValueError(
                 f"{where}: weights of a conductance synapse must be >= 0 (a conductance; inhibition comes from "

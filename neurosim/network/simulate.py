@@ -237,6 +237,7 @@ def simulate(
         state, traces, out = fn(params, state, conns)
         out = jax.device_get(out)
         traces = jax.device_get(traces)
+        jax.block_until_ready(state)   # run_s is the run's, also when no monitor brings data back
         run_s += time.perf_counter() - t0
         outputs.append((done, n_blocks, gg, traces, out))
         done += n_blocks * gg

@@ -7,7 +7,9 @@ Chain them last.
 - :func:`normalize_incoming`: each postsynaptic neuron's incoming weights are rescaled so they
   sum to ``total`` (the hard normalisation of von der Malsburg 1973 / Miller & MacKay 1994).
 
-They carry no parameters and no state.
+They carry no parameters and no state. ``clip_weights`` and ``dale`` are event-driven (they
+change nothing where nothing was proposed, given weights that already obey them);
+``normalize_incoming`` is not (it rescales every synapse of a neuron).
 """
 from __future__ import annotations
 
@@ -26,7 +28,8 @@ def _stateless(name, edit, **kw) -> Rule:
 def clip_weights(w_min=0.0, w_max=1.0) -> Rule:
     """Keep every weight in ``[w_min, w_max]``."""
     lo, hi = _checks.bounds("clip_weights", w_min, w_max)
-    return _stateless(f"clip_weights({lo:g}, {hi:g})", lambda w, dw, ev: jnp.clip(w + dw, lo, hi) - w, bounds=(lo, hi))
+    return _stateless(f"clip_weights({lo:g}, {hi:g})", lambda w, dw, ev: jnp.clip(w + dw, lo, hi) - w, bounds=(lo, hi),
+                      event_driven=True)
 
 
 def dale(sign) -> Rule:
@@ -35,8 +38,8 @@ def dale(sign) -> Rule:
     if sign not in (1, -1):
         raise ValueError(f"dale: sign must be +1 (excitatory) or -1 (inhibitory), got {sign!r}")
     if sign > 0:
-        return _stateless("dale(+1)", lambda w, dw, ev: jnp.maximum(w + dw, 0.0) - w, sign=1)
-    return _stateless("dale(-1)", lambda w, dw, ev: jnp.minimum(w + dw, 0.0) - w, sign=-1)
+        return _stateless("dale(+1)", lambda w, dw, ev: jnp.maximum(w + dw, 0.0) - w, sign=1, event_driven=True)
+    return _stateless("dale(-1)", lambda w, dw, ev: jnp.minimum(w + dw, 0.0) - w, sign=-1, event_driven=True)
 
 
 def normalize_incoming(total) -> Rule:

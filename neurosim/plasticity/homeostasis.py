@@ -68,7 +68,7 @@ def inhibitory_stdp(eta=1e-3, rho_0=5.0, tau=20.0) -> Rule:
         at_post = ev.post[cols] * x[rows]
         return dw + p.eta * (at_pre + at_post), StdpPairState(x, y)
 
-    return Rule("inhibitory_stdp", params, init, update)
+    return Rule("inhibitory_stdp", params, init, update, event_driven=True)
 
 
 def synaptic_scaling(r_target=5.0, beta=1e-7, tau_rate=1000.0) -> Rule:

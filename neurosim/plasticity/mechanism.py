@@ -4,11 +4,29 @@ plasticity=rule)`` wraps the rule in :class:`Plasticity`, whose ``update`` store
 ``weights + dw``. Its parameters are ``params["projections"][name]["plasticity"]`` and its
 state ``state.dynamics[name]["plasticity"]``; the weights themselves are
 ``state.weights[name]``.
+
+**Event-driven updates.** A rule marked ``event_driven`` (pair and triplet STDP, inhibitory
+STDP, clipping, Dale's law, and chains of them) changes only the synapses of neurons that spiked
+in the step, so the mechanism evaluates it there alone: the rows of the presynaptic neurons
+whose spikes were delivered (CSR order) and the columns of the postsynaptic neurons that fired
+(through the CSR's column index, :meth:`~neurosim.events.CSR.with_columns`), gathered into
+fixed-size blocks of ``K x max_row`` and ``K x max_col`` synapses. ``K`` is the smallest rung
+of a capacity ladder (8, 64, n / 8 spiking neurons; a rung is kept only if its blocks visit at
+most a quarter of the synapses) that holds this step's spikes; above the last rung the step
+takes the dense form (every synapse), which gives the same weights. So a
+step costs O(spikes x fan-out), not O(synapses), while spikes are sparse. Under ``jax.vmap`` the
+rungs become a select and every form is evaluated (correct, not faster). Gradients with
+respect to the weights and the rule parameters are exact on either path; the surrogate
+gradient with respect to the spikes reaches, on the event path, only synapses of neurons that
+spiked (``event_driven=False`` evaluates every synapse every step).
 """
 from __future__ import annotations
 
 from dataclasses import dataclass
 
+from typing import NamedTuple
+
+import jax
 import jax.numpy as jnp
 import numpy as np
 
@@ -19,10 +37,13 @@ from .rules import Rule
 @dataclass(frozen=True, eq=False)
 class Plasticity(AbstractSynapseDynamics):
     """Long-term plasticity of a projection by ``rule``. ``clip_initial``: clip initial weights
-    outside the rule's bounds to them instead of refusing them."""
+    outside the rule's bounds to them instead of refusing them. ``event_driven``: evaluate an
+    event-driven rule only at the synapses of neurons that spiked (module docstring); False:
+    every synapse, every step."""
 
     rule: Rule
     clip_initial: bool = False
+    event_driven: bool = True
 
     key = "plasticity"
     kind = "long-term plasticity"
@@ -68,5 +89,64 @@ class Plasticity(AbstractSynapseDynamics):
         return self.rule.init(params, shape)
 
     def update(self, params, state, weights, ev: SynapticEvents):
+        conn = ev.conn
+        if not (self.event_driven and self.rule.event_driven and getattr(conn, "has_columns", False)):
+            return self._dense(params, state, weights, ev)
+        rungs = _rungs(conn)
+        if not rungs:   # even 8 spiking neurons reach a good part of the synapses (a huge fan-in): dense
+            return self._dense(params, state, weights, ev)
+        count = jnp.maximum(jnp.sum(ev.pre > 0), jnp.sum(ev.post > 0))
+        branches = [lambda op, k=k: self._sparse(*op, k) for k in rungs] + [lambda op: self._dense(*op)]
+        which = jnp.searchsorted(jnp.asarray(rungs, jnp.int32), count.astype(jnp.int32), side="left")
+        return jax.lax.switch(which, branches, (params, state, weights, ev))
+
+    def _dense(self, params, state, weights, ev):
         dw, state = self.rule.update(params, jnp.zeros_like(weights), state, weights, ev)
         return state, weights + dw
+
+    def _sparse(self, params, state, weights, ev, k: int):
+        """The rule at the synapses of at most ``k`` spiking presynaptic and ``k`` spiking
+        postsynaptic neurons."""
+        conn, nnz = ev.conn, weights.shape[0]
+        by_row, ok_row = _block(ev.pre, conn.indptr, None, k, conn.max_row)
+        by_col, ok_col = _block(ev.post, conn.col_ptr, conn.col_perm, k, conn.max_col)
+        ids = jnp.concatenate([by_row, by_col])
+        ok = jnp.concatenate([ok_row, ok_col])
+        safe = jnp.where(ok, ids, 0)
+        sub = SynapseSubset(conn.rows[safe], conn.indices[safe], conn.n_pre, conn.n_post)
+        w = weights[safe]
+        dw, state = self.rule.update(params, jnp.zeros_like(w), state, w, ev._replace(conn=sub))
+        # a synapse listed twice (both of its neurons spiked) gets the same value twice
+        return state, weights.at[jnp.where(ok, ids, nnz)].set(w + dw, mode="drop")
+
+
+class SynapseSubset(NamedTuple):
+    """The synapses an event-driven update visits, as rules read a CSR: ``rows`` and
+    ``indices`` (pre- and postsynaptic neuron of each)."""
+
+    rows: jax.Array
+    indices: jax.Array
+    n_pre: int
+    n_post: int
+
+
+def _rungs(conn) -> tuple:
+    """Capacities (spiking neurons per side) whose gathered blocks visit at most a quarter of
+    the synapses; above them the dense form is cheaper."""
+    n = max(conn.n_pre, conn.n_post)
+    width = max(conn.max_row, 1) + max(conn.max_col, 1)
+    return tuple(sorted({k for k in (8, 64, n // 8) if 0 < k < n and k * width <= conn.nnz / 4}))
+
+
+def _block(spikes, ptr, perm, k: int, width: int):
+    """The synapse ids of the first ``k`` spiking neurons, ``ptr[i]:ptr[i + 1]`` each (through
+    ``perm`` when given), as a flat (k * width,) block with its validity mask."""
+    n_spiking = jnp.sum(spikes > 0)
+    (who,) = jnp.nonzero(spikes > 0, size=k, fill_value=0)
+    start, stop = ptr[who], ptr[who + 1]
+    offs = jnp.arange(max(width, 1), dtype=jnp.int32)
+    pos = start[:, None] + offs[None, :]
+    ok = (jnp.arange(k) < n_spiking)[:, None] & (pos < stop[:, None])
+    pos = jnp.where(ok, pos, 0)
+    ids = pos if perm is None else perm[pos]
+    return ids.reshape(-1), ok.reshape(-1)

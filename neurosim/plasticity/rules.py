@@ -30,7 +30,10 @@ class Rule:
     weights, ev) -> (dw, state)`` with its default ``params``. ``bounds``: the ``(w_min,
     w_max)`` the rule keeps weights in (None: none), checked against the initial weights;
     ``modulators``: the network modulators it reads; ``sign``: +1 or -1 where the rule keeps
-    every weight of that sign (Dale's law), else None."""
+    every weight of that sign (Dale's law), else None; ``event_driven``: the rule keeps no
+    per-synapse state and proposes no change at a synapse whose presynaptic neuron delivered
+    no spike and whose postsynaptic neuron did not spike in the step (so it need only be
+    evaluated at those synapses: :class:`~neurosim.plasticity.Plasticity`)."""
 
     name: str
     params: object
@@ -39,6 +42,7 @@ class Rule:
     bounds: tuple | None = None
     modulators: tuple = ()
     sign: int | None = None
+    event_driven: bool = False
     parts: tuple = field(default=())
 
     def __repr__(self):
@@ -76,6 +80,7 @@ def chain(*rules: Rule) -> Rule:
         bounds=None if not bounds else (lo, hi),
         modulators=tuple(dict.fromkeys(m for r in rules for m in r.modulators)),
         sign=signs.pop() if len(signs) == 1 else None,
+        event_driven=all(r.event_driven for r in rules),
         parts=tuple(rules),
     )
 
