@@ -496,3 +496,35 @@ def test_state_dt_is_static_under_jit_and_vmap():
     out = jax.jit(lambda s: s)(state)
     assert out.dt == DT
     assert dataclasses.replace(state, dt=0.2).dt == 0.2
+
+
+# --------------------------------------------------------------------------- event-driven = dense
+
+
+@pytest.mark.parametrize("rule", [
+    pl.chain(pl.stdp_pair(0.02, 0.021, w_max=1.0), pl.clip_weights(0.0, 1.0)),
+    pl.stdp_pair(0.02, 0.02, w_max=1.0, mu_plus=1.0, mu_minus=1.0, traces="nearest"),
+    pl.stdp_triplet(5e-3, 6e-3, 7e-3, 2e-3),
+    pl.chain(pl.inhibitory_stdp(0.01, 10.0), pl.dale(1)),
+], ids=["additive+clip", "soft-bounded nearest", "triplet", "istdp+dale"])
+def test_event_driven_update_equals_the_dense_form(rule):
+    # 400 Poisson inputs onto 300 LIF cells, p = 0.05: quiet steps take the event path (8
+    # spiking neurons per side), bursts of the 60 Hz inputs overflow it and take the dense path
+    n_pre, n_post = 400, 300
+    src = ns.Population("in", n_pre, ns.inputs.PoissonSource(), ns.inputs.PoissonSource.Params(60.0))
+    cells = ns.Population("out", n_post, LIF(v_init=ns.Uniform(-60.0, -50.0)), LIFParams(t_ref=2.0))
+    drive = ns.Input("drive", "out", ConstantCurrent(), ConstantCurrent.Params(95.0))
+    conn = ns.events.fixed_probability(n_pre, n_post, 0.05, seed=4)
+    nets = [ns.Network([src, cells], [ns.Projection("syn", "in", "out", conn, 0.5, Synapse("exponential", "current"),
+                                                    SynapseParams(5.0), plasticity=pl.Plasticity(rule, event_driven=ev))],
+                       [drive]) for ev in (True, False)]
+    from neurosim.plasticity.mechanism import _rungs
+    assert _rungs(nets[0].projections[0].conn) == (8,)
+    finals = [run_net(net, 2000)[0] for net in nets]
+    event, dense = (np.asarray(f.weights["syn"]) for f in finals)
+    np.testing.assert_allclose(event, dense, rtol=1e-6, atol=1e-7)
+    assert np.ptp(event) > 1e-3
+    # the spikes were the same too, and both paths were taken
+    _, spikes = run_net(nets[0], 2000)
+    per_step = np.maximum(spikes["in"].sum(1), spikes["out"].sum(1))
+    assert (per_step <= 8).any() and (per_step > 8).any()
