@@ -28,6 +28,7 @@ TARGETS = {
     "events": ("neurosim_csr_event", "neurosim_csr_transposed"),
     "jitconn": ("neurosim_jit_event", "neurosim_jit_transposed"),
     "fused": ("neurosim_fused_lif",),
+    "plasticity": ("neurosim_stdp_pair",),
 }
 _FFI_PLATFORM = {"cpu": "cpu", "cuda": "CUDA"}  # library suffix -> jax.ffi platform name
 

@@ -9,6 +9,8 @@ same) and the spike counts within 1 %. Then: a state continued by the other engi
 reasons the fused engine gives for what it does not cover, the errors, the spike-bit decoding,
 and (``gpu``) the CUDA kernel against the CPU one.
 """
+import dataclasses
+
 import hypothesis.strategies as st
 import jax
 import numpy as np
@@ -339,3 +341,31 @@ def test_cuda_grid_kernel_delays_and_slices(monkeypatch):
     gpu, cpu = _gpu_and_cpu(net, 150.0, [ns.Spikes("A"), ns.Spikes("B")])
     for pop in ("A", "B"):  # weights added into g one by one: equal up to rounding
         assert_same_start_and_counts(cpu.spikes[pop], gpu.spikes[pop], t_identical=3.0, count_rtol=0.05)
+
+
+def test_the_allow_list_names_every_field_of_the_models_the_kernel_runs():
+    # A new field or option on one of these models is a quantity the fused kernel does not
+    # implement: the network then falls back to the scan (the fused tests above fail), and this
+    # test names the field to implement in kernels/cpu/fused.cc and .cu (or to allow, if it
+    # does not change the values).
+    assert fused.ALLOWED["LIFParams"] == LIFParams._fields
+    assert fused.ALLOWED["LIF.options"] == tuple(f.name for f in dataclasses.fields(LIF))
+    assert fused.ALLOWED["SynapseParams"] == SynapseParams._fields
+    assert fused.ALLOWED["Synapse.options"] == tuple(f.name for f in dataclasses.fields(Synapse))
+    assert fused.ALLOWED["ConstantCurrent.Params"] == ConstantCurrent.Params._fields
+
+
+def test_plastic_projections_and_modulators_fall_back_with_a_reason():
+    from neurosim import plasticity as pl
+
+    net = _lif_pair()
+    pr = net.projections[0]
+    plastic = ns.Network(list(net.populations), [dataclasses.replace(pr, plasticity=pl.stdp_pair(w_min=-1e9, w_max=1e9))],
+                         list(net.inputs))
+    reason = fused.fused_plan(plastic, plastic.params(), DT)
+    assert isinstance(reason, str) and "long-term plasticity" in reason
+    with pytest.raises(ValueError, match="engine='fused' cannot run this simulation: .*long-term plasticity"):
+        ns.simulate(plastic, 1.0, DT, engine="fused")
+    modulated = ns.Network(list(net.populations), list(net.projections), list(net.inputs),
+                           modulators=[pl.Modulator("da")])
+    assert "modulators" in fused.fused_plan(modulated, modulated.params(), DT)

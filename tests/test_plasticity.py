@@ -528,3 +528,75 @@ def test_event_driven_update_equals_the_dense_form(rule):
     _, spikes = run_net(nets[0], 2000)
     per_step = np.maximum(spikes["in"].sum(1), spikes["out"].sum(1))
     assert (per_step <= 8).any() and (per_step > 8).any()
+
+
+# --------------------------------------------------------------------------- the compiled STDP kernel
+
+from neurosim.plasticity.kernels import PairOptions, kernel_available, stdp_pair_events, stdp_pair_reference  # noqa: E402
+
+
+def _kernel_case(seed=0, n_pre=60, n_post=40):
+    rng = np.random.default_rng(seed)
+    conn = ns.events.fixed_probability(n_pre, n_post, 0.2, seed=seed).with_columns()
+    w = jnp.asarray(rng.uniform(0.2, 0.8, conn.nnz), jnp.float32)
+    pre = jnp.asarray(rng.random(n_pre) < 0.2, jnp.float32)
+    post = jnp.asarray(rng.random(n_post) < 0.2, jnp.float32)
+    x = jnp.asarray(rng.uniform(0, 2, n_pre), jnp.float32)
+    y = jnp.asarray(rng.uniform(0, 2, n_post), jnp.float32)
+    return conn, w, pre, post, x, y
+
+
+needs_kernel = pytest.mark.skipif(not kernel_available(jnp.zeros(1, jnp.float32)),
+                                  reason="the compiled plasticity kernel is not built")
+
+
+@needs_kernel
+@pytest.mark.parametrize("opts", [PairOptions(0.0, 1.0, 0.0, 0.0, 0.0, 1.0), PairOptions(0.0, 1.0, 1.0, 1.0),
+                                  PairOptions(0.0, 1.0, 0.5, 0.3, 0.1, 0.9)], ids=["additive+clip", "soft", "guetig+clip"])
+def test_stdp_kernel_values_equal_the_dense_reference(opts):
+    conn, w, pre, post, x, y = _kernel_case()
+    got = stdp_pair_events(w, conn, pre, post, x, y, 0.3, 0.2, opts, backend="kernel")
+    ref = stdp_pair_reference(w, conn.rows, conn.indices, pre, post, x, y, jnp.asarray([0.3, 0.2]), opts)
+    np.testing.assert_allclose(np.asarray(got), np.asarray(ref), rtol=1e-6, atol=1e-7)
+    touched = (np.asarray(pre)[np.asarray(conn.rows)] > 0) | (np.asarray(post)[np.asarray(conn.indices)] > 0)
+    assert touched.any() and (~touched).any()
+    np.testing.assert_array_equal(np.asarray(got)[~touched], np.asarray(w)[~touched])   # the rest untouched
+
+
+@needs_kernel
+def test_stdp_kernel_vmap_equals_a_loop():
+    conn, w, pre, post, x, y = _kernel_case(1)
+    ws = jnp.stack([w, w * 0.5, 1.0 - w])
+    pres = jnp.stack([pre, pre[::-1], jnp.zeros_like(pre)])
+    opts = PairOptions(0.0, 1.0, 0.0, 0.0, 0.0, 1.0)
+    f = lambda w, s: stdp_pair_events(w, conn, s, post, x, y, 0.3, 0.2, opts)
+    batched = jax.vmap(f)(ws, pres)
+    np.testing.assert_allclose(np.asarray(batched), np.stack([np.asarray(f(a, b)) for a, b in zip(ws, pres)]),
+                               rtol=1e-6)
+
+
+@needs_kernel
+def test_stdp_kernel_gradients_equal_the_reference():
+    from jax.test_util import check_grads
+
+    conn, w, pre, post, x, y = _kernel_case(2)
+    opts = PairOptions(0.0, 1.0, 1.0, 1.0)    # smooth (no clip, soft bounds)
+    f = lambda w, x, y, amp, s: stdp_pair_events(w, conn, s, post, x, y, amp[0], amp[1], opts)
+    amp = jnp.asarray([0.3, 0.2])
+    check_grads(f, (w, x, y, amp, pre), order=1, modes=("fwd", "rev"), atol=2e-2, rtol=2e-2, eps=1e-2)
+    g = jax.grad(lambda *a: jnp.sum(f(*a) ** 2), argnums=(0, 1, 2, 3))(w, x, y, amp, pre)
+    ref = lambda w, x, y, amp, s: stdp_pair_reference(w, conn.rows, conn.indices, s, post, x, y, amp, opts)
+    g_ref = jax.grad(lambda *a: jnp.sum(ref(*a) ** 2), argnums=(0, 1, 2, 3))(w, x, y, amp, pre)
+    for a, b in zip(g, g_ref):
+        np.testing.assert_allclose(np.asarray(a), np.asarray(b), rtol=1e-5, atol=1e-6)
+
+
+def test_stdp_kernel_backend_errors_and_reference_fallback():
+    conn, w, pre, post, x, y = _kernel_case(3)
+    opts = PairOptions(0.0, 1.0, 0.0, 0.0, 0.0, 1.0)
+    plain = ns.events.fixed_probability(60, 40, 0.2, seed=3)     # no column index
+    with pytest.raises(ValueError, match="backend='kernel'"):
+        stdp_pair_events(w, plain, pre, post, x, y, 0.3, 0.2, opts, backend="kernel")
+    a = stdp_pair_events(w, plain, pre, post, x, y, 0.3, 0.2, opts)             # falls back to the reference
+    b = stdp_pair_events(w, conn, pre, post, x, y, 0.3, 0.2, opts, backend="reference")
+    np.testing.assert_allclose(np.asarray(a), np.asarray(b), rtol=1e-6)

@@ -13,7 +13,8 @@ on a GPU. For the networks it covers, the fused engine runs K steps inside one c
 
 It covers networks whose populations are all :class:`~neurosim.neurons.LIF`, whose projections
 use exponential kinetics (current or conductance output) on a stored CSR with a homogeneous or
-per-synapse weight, no short-term plasticity and whole-step delays, driven only by
+per-synapse weight, no per-synapse dynamics (short-term or long-term plasticity) and
+whole-step delays, no modulators, driven only by
 :class:`~neurosim.inputs.ConstantCurrent` inputs, in float32, recording ``Spikes`` and ``Rate``
 monitors. :func:`fused_plan` says in plain words why a network is not covered; ``simulate(...,
 engine="auto")`` then takes the scan engine.

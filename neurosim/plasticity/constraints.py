@@ -29,7 +29,7 @@ def clip_weights(w_min=0.0, w_max=1.0) -> Rule:
     """Keep every weight in ``[w_min, w_max]``."""
     lo, hi = _checks.bounds("clip_weights", w_min, w_max)
     return _stateless(f"clip_weights({lo:g}, {hi:g})", lambda w, dw, ev: jnp.clip(w + dw, lo, hi) - w, bounds=(lo, hi),
-                      event_driven=True)
+                      event_driven=True, clip=(lo, hi))
 
 
 def dale(sign) -> Rule:

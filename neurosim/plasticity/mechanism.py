@@ -31,6 +31,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from ..synapses.dynamics import AbstractSynapseDynamics, SynapseShape, SynapticEvents
+from .kernels import kernel_available
 from .rules import Rule
 
 
@@ -92,6 +93,8 @@ class Plasticity(AbstractSynapseDynamics):
         conn = ev.conn
         if not (self.event_driven and self.rule.event_driven and getattr(conn, "has_columns", False)):
             return self._dense(params, state, weights, ev)
+        if self.rule.kernel is not None and kernel_available(weights):
+            return self.rule.kernel(params, state, weights, ev)
         rungs = _rungs(conn)
         if not rungs:   # even 8 spiking neurons reach a good part of the synapses (a huge fan-in): dense
             return self._dense(params, state, weights, ev)

@@ -33,7 +33,10 @@ class Rule:
     every weight of that sign (Dale's law), else None; ``event_driven``: the rule keeps no
     per-synapse state and proposes no change at a synapse whose presynaptic neuron delivered
     no spike and whose postsynaptic neuron did not spike in the step (so it need only be
-    evaluated at those synapses: :class:`~neurosim.plasticity.Plasticity`)."""
+    evaluated at those synapses: :class:`~neurosim.plasticity.Plasticity`); ``kernel``: a
+    compiled form ``(params, state, weights, ev, clip) -> (state, weights)`` of the whole update
+    (the stored weights, ``clip=(lo, hi)`` applied), which :class:`~neurosim.plasticity.Plasticity`
+    uses where it is available; ``clip``: the ``(lo, hi)`` of a clipping constraint."""
 
     name: str
     params: object
@@ -43,6 +46,8 @@ class Rule:
     modulators: tuple = ()
     sign: int | None = None
     event_driven: bool = False
+    kernel: Callable | None = None
+    clip: tuple | None = None
     parts: tuple = field(default=())
 
     def __repr__(self):
@@ -72,6 +77,13 @@ def chain(*rules: Rule) -> Rule:
     lo = max((b[0] for b in bounds), default=None)
     hi = min((b[1] for b in bounds), default=None)
     signs = {r.sign for r in rules if r.sign is not None}
+    kernel = None
+    if len(rules) == 1 and rules[0].kernel is not None:
+        kernel = lambda p, s, w, ev, clip=None: (lambda out: ((out[0],), out[1]))(rules[0].kernel(p[0], s[0], w, ev, clip))
+    elif len(rules) == 2 and rules[0].kernel is not None and rules[1].clip is not None:
+        def kernel(p, s, w, ev, clip=None):   # the rule, then its clipping, in one compiled update
+            state, w = rules[0].kernel(p[0], s[0], w, ev, rules[1].clip)
+            return (state, ()), w
     return Rule(
         name="chain(" + ", ".join(r.name for r in rules) + ")",
         params=tuple(r.params for r in rules),
@@ -81,6 +93,7 @@ def chain(*rules: Rule) -> Rule:
         modulators=tuple(dict.fromkeys(m for r in rules for m in r.modulators)),
         sign=signs.pop() if len(signs) == 1 else None,
         event_driven=all(r.event_driven for r in rules),
+        kernel=kernel,
         parts=tuple(rules),
     )
 

@@ -48,8 +48,11 @@ from typing import NamedTuple
 import jax
 import jax.numpy as jnp
 
+import numpy as np
+
 from . import _checks
 from . import traces as _traces
+from .kernels import PairOptions, stdp_pair_events
 from .rules import Rule
 
 
@@ -112,18 +115,29 @@ def stdp_pair(a_plus=0.01, a_minus=0.0105, tau_plus=20.0, tau_minus=20.0, *, w_m
     def init(p, shape):
         return StdpPairState(jnp.zeros((shape.n_pre,), shape.dtype), jnp.zeros((shape.n_post,), shape.dtype))
 
+    def traces(p, state, ev):
+        """The presynaptic trace after this step's jump, the postsynaptic one decayed (before its
+        jump), and the postsynaptic one after it."""
+        x = _traces.step(state.x, ev.pre, p.tau_plus, ev.dt, kind)
+        y_decayed = _traces.decay(state.y, p.tau_minus, ev.dt)
+        return x, y_decayed, _traces.jump(y_decayed, ev.post, kind)
+
     def update(p, dw, state, weights, ev):
         rows, cols = ev.conn.rows, ev.conn.indices
-        x = _traces.step(state.x, ev.pre, p.tau_plus, ev.dt, kind)
-        y = _traces.decay(state.y, p.tau_minus, ev.dt)
-        depress = p.a_minus * _dependence(weights - lo, mu_m) * ev.pre[rows] * y[cols]
-        y = _traces.jump(y, ev.post, kind)
+        x, y_decayed, y = traces(p, state, ev)
+        depress = p.a_minus * _dependence(weights - lo, mu_m) * ev.pre[rows] * y_decayed[cols]
         potentiate = p.a_plus * _dependence(hi - weights, mu_p) * ev.post[cols] * x[rows]
         return dw + potentiate - depress, StdpPairState(x, y)
 
+    def kernel(p, state, weights, ev, clip=None):
+        x, y_decayed, y = traces(p, state, ev)
+        opts = PairOptions(lo, hi, mu_p, mu_m, *(clip if clip is not None else (-np.inf, np.inf)))
+        return StdpPairState(x, y), stdp_pair_events(weights, ev.conn, ev.pre, ev.post, x, y_decayed, p.a_plus,
+                                                      p.a_minus, opts)
+
     form = "additive" if mu_p == mu_m == 0 else f"mu+={mu_p:g}, mu-={mu_m:g}"
     bounds = (lo, hi) if (mu_p > 0 and mu_m > 0) else None   # soft bounds keep [w_min, w_max]
-    return Rule(f"stdp_pair({form}, {kind})", params, init, update, bounds=bounds, event_driven=True)
+    return Rule(f"stdp_pair({form}, {kind})", params, init, update, bounds=bounds, event_driven=True, kernel=kernel)
 
 
 def stdp_triplet(a2_plus=5e-10, a3_plus=6.2e-3, a2_minus=7e-3, a3_minus=2.3e-4, tau_plus=16.8, tau_x=101.0,

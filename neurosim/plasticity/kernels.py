@@ -1,0 +1,95 @@
+"""Compiled event-driven plasticity updates (``kernels/cpu/plasticity.cc``), with their pure-JAX
+reference.
+
+:func:`stdp_pair_events` is one step of pair STDP (optionally clipped) on a CSR projection:
+``kernels/README.md`` ("neurosim_stdp_pair") states its contract. On the CPU, in float32, with the
+kernel built, it visits only the synapses of neurons that spiked and updates the weights in place;
+elsewhere (another platform, float64, ``NEUROSIM_KERNELS=off``, a missing library) it is the
+reference: the same formula evaluated at every synapse. Autodiff: the JVP is the reference's
+(exact; the tangent is evaluated at every synapse), so ``jax.grad`` works through it; ``vmap``
+runs the kernel once per batch member.
+"""
+from __future__ import annotations
+
+from functools import partial
+from typing import NamedTuple
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from .. import _kernels
+
+(TARGET,) = _kernels.TARGETS["plasticity"]
+
+
+class PairOptions(NamedTuple):
+    """Static options of the update (hashable)."""
+
+    w_min: float
+    w_max: float
+    mu_plus: float
+    mu_minus: float
+    lo: float = -np.inf      # clip bounds of the stored weight
+    hi: float = np.inf
+
+
+def _dependence(base, mu: float):
+    if mu == 0.0:
+        return 1.0
+    base = jnp.maximum(base, 0.0)
+    if mu == 1.0:
+        return base
+    return jnp.where(base > 0, jnp.power(jnp.where(base > 0, base, 1.0), mu), 0.0)
+
+
+def stdp_pair_reference(weights, rows, cols, pre, post, x, y, amp, opts: PairOptions):
+    """``w + (clip(w + dw, lo, hi) - w)`` with ``dw = A+ f+(w) q_j x_i - A- f-(w) s_i y_j`` at every
+    synapse (``amp = [A+, A-]``)."""
+    pot = amp[0] * _dependence(opts.w_max - weights, opts.mu_plus) * post[cols] * x[rows]
+    dep = amp[1] * _dependence(weights - opts.w_min, opts.mu_minus) * pre[rows] * y[cols]
+    return weights + (jnp.clip(weights + (pot - dep), opts.lo, opts.hi) - weights)
+
+
+def kernel_available(weights) -> bool:
+    return (_kernels.ENABLED and jnp.result_type(weights) == jnp.float32 and _kernels.device_platform() == "cpu"
+            and _kernels.ready("plasticity", "cpu"))
+
+
+@partial(jax.custom_jvp, nondiff_argnums=(11,))
+def _op(weights, indptr, indices, rows, col_ptr, col_perm, pre, post, x, y, amp, opts):
+    f32 = jnp.float32
+    call = jax.ffi.ffi_call(TARGET, jax.ShapeDtypeStruct(weights.shape, f32), input_output_aliases={0: 0},
+                            vmap_method="sequential")
+    return call(weights, indptr, indices, rows, col_ptr, col_perm, pre.astype(f32), post.astype(f32), x.astype(f32),
+                y.astype(f32), jnp.asarray(amp, f32), w_min=np.float32(opts.w_min), w_max=np.float32(opts.w_max),
+                mu_plus=np.float32(opts.mu_plus), mu_minus=np.float32(opts.mu_minus), lo=np.float32(opts.lo),
+                hi=np.float32(opts.hi))
+
+
+@_op.defjvp
+def _op_jvp(opts, primals, tangents):
+    weights, indptr, indices, rows, col_ptr, col_perm, pre, post, x, y, amp = primals
+    tw, *_, tpre, tpost, tx, ty, tamp = tangents
+    out = _op(*primals, opts)
+
+    def ref(w, s, q, xx, yy, a):
+        return stdp_pair_reference(w, rows, indices, s, q, xx, yy, a, opts)
+
+    _, t_out = jax.jvp(ref, (weights, pre, post, x, y, amp), (tw, tpre, tpost, tx, ty, tamp))
+    return out, t_out
+
+
+def stdp_pair_events(weights, conn, pre, post, x, y, a_plus, a_minus, opts: PairOptions, *, backend=None):
+    """New weights after one step of pair STDP (module docstring). ``conn``: a CSR with a
+    column index (``CSR.with_columns()``); ``x``: presynaptic trace after this step's jump;
+    ``y``: postsynaptic trace decayed, before this step's jump. ``backend``: None (the kernel
+    where available), ``"kernel"`` or ``"reference"``."""
+    amp = jnp.stack([jnp.asarray(a_plus, weights.dtype), jnp.asarray(a_minus, weights.dtype)])
+    use_kernel = backend != "reference" and kernel_available(weights) and conn.has_columns
+    if backend == "kernel" and not use_kernel:
+        raise ValueError("backend='kernel': the compiled plasticity kernel is not available here (CPU, float32, "
+                         "a CSR with_columns() and neurosim/_lib/libplasticity_cpu.so are needed)")
+    if not use_kernel:
+        return stdp_pair_reference(weights, conn.rows, conn.indices, pre, post, x, y, amp, opts)
+    return _op(weights, conn.indptr, conn.indices, conn.rows, conn.col_ptr, conn.col_perm, pre, post, x, y, amp, opts)
