@@ -10,9 +10,9 @@ implemented yet (its lines carry an error). ``brian2`` means both Brian2 modes. 
 in its own process, one after another (never side by side, so they do not share the cores),
 pinned to one core; every line is printed as soon as it is measured, with ``ratio_vs_neurosim``
 = the tool's run time / neurosim's on the same workload. NEST and BrainPy are listed for the
-interface but have no runner here yet (their lines carry an error). With ``--out DIR``: all
-lines in ``DIR/plasticity.json`` and a bar chart of the real-time factors in
-``DIR/plasticity.png``.
+interface but have no runner here yet (their lines carry an error). With ``--out DIR``: the
+lines are appended to ``DIR/plasticity.json`` and ``DIR/plasticity.png`` shows the real-time
+factors of every (tool, workload) measured into DIR (the latest of each).
 """
 from __future__ import annotations
 
@@ -117,10 +117,13 @@ def main(argv=None):
                   flush=True)
     if args.out:
         os.makedirs(args.out, exist_ok=True)
-        with open(os.path.join(args.out, "plasticity.json"), "a") as f:
+        path = os.path.join(args.out, "plasticity.json")
+        with open(path, "a") as f:
             for ln in lines:
                 f.write(json.dumps(ln) + "\n")
-        plot(lines, os.path.join(args.out, "plasticity.png"))
+        with open(path) as f:   # the plot shows every workload measured into DIR, the latest line of each
+            latest = {(d["tool"], d["workload"]): d for d in map(json.loads, f) if "workload" in d}
+        plot(list(latest.values()), os.path.join(args.out, "plasticity.png"))
 
 
 if __name__ == "__main__":
