@@ -1,7 +1,7 @@
 """Argument checks of the rule factories; each error names the rule, the argument and the value."""
 from __future__ import annotations
 
-import math
+from .. import _checks as base
 
 TRACES = ("all_to_all", "nearest")
 
@@ -38,10 +38,4 @@ def trace_kind(rule: str, traces) -> str:
 
 
 def _number(rule, name, value) -> float:
-    try:
-        v = float(value)
-    except (TypeError, ValueError):
-        raise ValueError(f"{rule}: {name} must be a number, got {value!r}") from None
-    if not math.isfinite(v):
-        raise ValueError(f"{rule}: {name} must be finite, got {value!r}")
-    return v
+    return base.finite(f"{rule}: {name}", value)

@@ -34,7 +34,9 @@ class PairOptions(NamedTuple):
     hi: float = np.inf
 
 
-def _dependence(base, mu: float):
+def dependence(base, mu: float):
+    """``max(base, 0)^mu``, the weight dependence of pair STDP, with mu = 0 and mu = 1 exact (and
+    gradient-safe at base = 0)."""
     if mu == 0.0:
         return 1.0
     base = jnp.maximum(base, 0.0)
@@ -46,8 +48,8 @@ def _dependence(base, mu: float):
 def stdp_pair_reference(weights, rows, cols, pre, post, x, y, amp, opts: PairOptions):
     """``w + (clip(w + dw, lo, hi) - w)`` with ``dw = A+ f+(w) q_j x_i - A- f-(w) s_i y_j`` at every
     synapse (``amp = [A+, A-]``)."""
-    pot = amp[0] * _dependence(opts.w_max - weights, opts.mu_plus) * post[cols] * x[rows]
-    dep = amp[1] * _dependence(weights - opts.w_min, opts.mu_minus) * pre[rows] * y[cols]
+    pot = amp[0] * dependence(opts.w_max - weights, opts.mu_plus) * post[cols] * x[rows]
+    dep = amp[1] * dependence(weights - opts.w_min, opts.mu_minus) * pre[rows] * y[cols]
     return weights + (jnp.clip(weights + (pot - dep), opts.lo, opts.hi) - weights)
 
 

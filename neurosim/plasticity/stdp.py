@@ -52,7 +52,7 @@ import numpy as np
 
 from . import _checks
 from . import traces as _traces
-from .kernels import PairOptions, stdp_pair_events
+from .kernels import PairOptions, dependence as _dependence, stdp_pair_events
 from .rules import Rule
 
 
@@ -84,16 +84,6 @@ class StdpTripletState(NamedTuple):
     r2: jax.Array   # (n_pre,)
     o1: jax.Array   # (n_post,)
     o2: jax.Array   # (n_post,)
-
-
-def _dependence(base, mu: float):
-    """``max(base, 0)^mu`` with the mu = 0 and mu = 1 cases exact (and gradient-safe)."""
-    if mu == 0.0:
-        return 1.0
-    base = jnp.maximum(base, 0.0)
-    if mu == 1.0:
-        return base
-    return jnp.where(base > 0, jnp.power(jnp.where(base > 0, base, 1.0), mu), 0.0)
 
 
 def stdp_pair(a_plus=0.01, a_minus=0.0105, tau_plus=20.0, tau_minus=20.0, *, w_min=0.0, w_max=1.0,
