@@ -600,3 +600,53 @@ def test_stdp_kernel_backend_errors_and_reference_fallback():
     a = stdp_pair_events(w, plain, pre, post, x, y, 0.3, 0.2, opts)             # falls back to the reference
     b = stdp_pair_events(w, conn, pre, post, x, y, 0.3, 0.2, opts, backend="reference")
     np.testing.assert_allclose(np.asarray(a), np.asarray(b), rtol=1e-6)
+
+
+# --------------------------------------------------------------------------- the distal-reward network
+
+
+def test_uniform_current_draws_uniformly_in_its_bounds():
+    from neurosim.inputs import UniformCurrent
+
+    src = UniformCurrent()
+    _, i = src.current(UniformCurrent.Params(-6.5, 6.5), (), 0, 1.0, jax.random.key(0), jnp.zeros(200_000))
+    i = np.asarray(i)
+    assert i.min() >= -6.5 and i.max() < 6.5
+    assert abs(i.mean()) < 0.05 and i.var() == pytest.approx(13.0**2 / 12, rel=0.02)   # U[-6.5, 6.5): var 14.08
+
+
+def test_reward_drive_schedules_a_reward_1_to_3_s_after_a_coincidence():
+    from neurosim.builders.distal_reward import reward_drive
+
+    drive = reward_drive(n1=0, n2=1, amount=0.5)
+    state = (jnp.asarray(-1e9, jnp.float32), jnp.asarray(-1.0, jnp.float32))
+    fire = lambda *ids: {"neurons": jnp.zeros(3).at[jnp.asarray(ids, jnp.int32)].set(1.0) if ids else jnp.zeros(3)}
+    key = jax.random.key(0)
+    state, inc = drive(state, fire(0), jnp.float32(100.0), key)          # n1 fires
+    assert float(inc) == 0 and float(state[0]) == 100.0
+    state, inc = drive(state, fire(1), jnp.float32(125.0), key)          # n2, 25 ms later: too late
+    assert float(state[1]) == -1.0
+    state, _ = drive(state, fire(0), jnp.float32(200.0), key)
+    state, inc = drive(state, fire(1), jnp.float32(215.0), key)          # 15 ms: a reward is scheduled
+    due = float(state[1])
+    assert 215.0 + 1001.0 <= due <= 215.0 + 3000.0 and float(inc) == 0
+    state, inc = drive(state, fire(0, 1), jnp.float32(216.0), key)       # pending: nothing new
+    assert float(state[1]) == due
+    state, inc = drive(state, fire(), jnp.float32(due - 1.0), key)
+    assert float(inc) == 0
+    state, inc = drive(state, fire(), jnp.float32(due), key)             # delivered once
+    assert float(inc) == 0.5 and float(state[1]) == -1.0
+    off = reward_drive(0, 1, enabled=False)
+    s2, _ = off((jnp.float32(200.0), jnp.float32(-1.0)), fire(1), jnp.float32(210.0), key)
+    assert float(s2[1]) == -1.0
+
+
+def test_distal_reward_network_fires_at_the_papers_rate():
+    net, k = ns.builders.distal_reward(seed=0)
+    assert float(net.projections[0].weights[k]) == 0.0 and net.projections[0].conn.nnz == 80_000
+    res = ns.simulate(net, 5000.0, 1.0, key=0, monitors=[ns.Spikes("neurons")])
+    t, _ = res.spikes["neurons"]
+    rate = np.sum(t >= 1000.0) / 1000 / 4.0
+    assert 0.8 <= rate <= 1.8, rate        # papers: 1.2-1.3 Hz (numpy port of daspnet.m)
+    w = np.asarray(res.state.weights["exc"])
+    assert np.all((w >= 0) & (w <= 4)) and np.ptp(w) > 0

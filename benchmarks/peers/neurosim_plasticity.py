@@ -44,8 +44,6 @@ def main(argv=None):
     if args.threads <= 1:
         os.environ["XLA_FLAGS"] = (os.environ.get("XLA_FLAGS", "") + " --xla_cpu_multi_thread_eigen=false").strip()
     sys.path.insert(1, os.path.dirname(os.path.dirname(HERE)))
-    if args.workload == "izhikevich2007":
-        raise SystemExit("neurosim: the izhikevich2007 workload is not implemented yet")
     with C.quiet_stdout():
         import jax
         import numpy as np
@@ -54,14 +52,18 @@ def main(argv=None):
         from neurosim import plasticity as pl
 
         t0 = C.now()
-        if args.workload == "song":
+        if args.workload == "izhikevich2007":
+            net, _ = ns.builders.distal_reward(seed=args.seed)
+            w_max, pop, proj, n_out = 4.0, "neurons", "exc", 1000
+        elif args.workload == "song":
             net = ns.builders.brian_stdp(n_in=P.SONG_N, rate_hz=P.SONG_RATE_HZ, g_max=P.SONG_GMAX, seed=args.seed)
             w_max, pop, proj, n_out = P.SONG_GMAX * 10.0, "neuron", "stdp", 1
         else:
             net, w_max = coba_stdp(ns, pl, args.seed, args.static)
             pop, proj, n_out = "neurons", "ee", P.COBA_N
         build_s = C.now() - t0
-        res = ns.simulate(net, args.duration * 1e3, P.DT_MS, key=args.seed, monitors=[ns.Spikes(pop)])
+        dt = 1.0 if args.workload == "izhikevich2007" else P.DT_MS
+        res = ns.simulate(net, args.duration * 1e3, dt, key=args.seed, monitors=[ns.Spikes(pop)])
         times, _ = res.spikes[pop]
         w = res.state.weights[proj] if proj in res.state.weights else net.params()["projections"][proj]["weights"]
         stats = P.weight_stats(np.broadcast_to(np.asarray(w), (net.projections[0].conn.nnz,)), w_max)

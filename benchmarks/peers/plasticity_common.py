@@ -10,6 +10,9 @@ coba-stdp  COBA-4000 (the benchmark network of coba.py: 80 % E, p = 0.02, 200 pA
            with the same additive pair STDP on E -> E (w_max = 2 w_e = 1.2 g_L, initial
            w_e = 0.6 g_L, A_+ = 0.01 w_max); E -> I, I -> E and I -> I static. Default 2 s.
            ``--static`` runs it without plasticity (for the plastic/static ratio).
+izhikevich2007  the distal-reward network of Izhikevich (2007) (neurosim.builders.distal_reward:
+           1000 Izhikevich neurons, 100k synapses, dopamine-modulated STDP on the 80k E synapses,
+           dt = 1 ms); default 3600 s. neurosim only so far.
 """
 from __future__ import annotations
 

@@ -2,6 +2,7 @@
 pure ``Network`` (or, for rate reservoirs, the same pure step) every other part of neurosim uses.
 """
 from . import meanfield
+from .distal_reward import distal_reward
 from .balanced import ConstantDrive, FixedIndegree, FixedProbability, PoissonDrive, brunel2000, ei_network
 from .izhikevich_reservoir import IzhikevichReservoir, izhikevich_reservoir
 from .lsm import MAASS_2002, LiquidColumn, RasterSource, lsm, set_input_raster, spike_raster
@@ -12,7 +13,7 @@ from .vogels_abbott import coba, cuba
 
 __all__ = [
     "ConstantDrive", "FixedIndegree", "FixedProbability", "IzhikevichReservoir", "LiquidColumn", "MAASS_2002",
-    "PoissonDrive", "RasterSource", "brian_stdp", "song2000", "ReservoirParams", "brunel2000", "brunel_rate", "coba", "cuba", "ei_network",
+    "PoissonDrive", "RasterSource", "brian_stdp", "distal_reward", "song2000", "ReservoirParams", "brunel2000", "brunel_rate", "coba", "cuba", "ei_network",
     "esn", "from_matrix", "izhikevich_reservoir", "lsm", "meanfield", "reservoir_step", "run_reservoir",
     "set_input_raster", "siegert_rate", "spike_raster", "stack_reservoirs",
 ]

@@ -1,9 +1,10 @@
 """External inputs: injected currents and spike sources."""
 from .currents import (
     ConstantCurrent, ConstantParams, GaussianCurrent, GaussianParams, PoissonInput, PoissonInputParams, StepCurrent,
-    StepParams,
+    StepParams, UniformCurrent, UniformParams,
 )
 from .sources import PoissonSource, SpikeTimes
 
 __all__ = [
-    "ConstantCurrent", "ConstantParams", "GaussianCurrent", "GaussianParams", "StepParams", "PoissonInput", "PoissonInputParams", "PoissonSource", "SpikeTimes", "StepCurrent"]
+    "ConstantCurrent", "ConstantParams", "GaussianCurrent", "GaussianParams", "StepParams", "PoissonInput", "PoissonInputParams", "PoissonSource", "SpikeTimes", "StepCurrent",
+    "UniformCurrent", "UniformParams"]

@@ -9,6 +9,7 @@ Every input is a small frozen dataclass with pure methods:
 
 - ``ConstantCurrent``: I = amplitude (pA, scalar or per neuron).
 - ``GaussianCurrent``: white noise redrawn every step, I = mean + std N(0, 1) per neuron.
+- ``UniformCurrent``: white noise redrawn every step, I = low + (high - low) U[0, 1) per neuron.
 - ``StepCurrent``: piecewise constant; amplitude ``amplitudes[k]`` from ``times_ms[k]`` on
   (0 before the first time).
 - ``PoissonInput``: each neuron receives ``n_sources`` independent Poisson trains of
@@ -68,6 +69,29 @@ class GaussianCurrent:
     def current(self, params, state, t, dt, key, v):
         xi = jax.random.normal(key, v.shape, v.dtype)
         return state, params.mean + params.std * xi
+
+
+class UniformParams(NamedTuple):
+    low: jax.typing.ArrayLike = -0.5   # pA, scalar or per neuron
+    high: jax.typing.ArrayLike = 0.5   # pA, scalar or per neuron
+
+
+class UniformCurrent:
+    """Uniform white noise, drawn afresh in every step for every neuron:
+
+        I_i(t_k) = low_i + (high_i - low_i) u_ik,     u_ik ~ U[0, 1) i.i.d.
+
+    Not scaled with dt, as ``GaussianCurrent``; Izhikevich's ``daspnet.m`` (2007) drives every
+    neuron with ``13 (rand - 0.5)`` each 1 ms step, i.e. ``low = -6.5, high = 6.5``."""
+
+    Params = UniformParams
+
+    def init(self, params, n, key):
+        return ()
+
+    def current(self, params, state, t, dt, key, v):
+        u = jax.random.uniform(key, v.shape, v.dtype)
+        return state, params.low + (params.high - params.low) * u
 
 
 class StepParams(NamedTuple):
