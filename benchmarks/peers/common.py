@@ -5,7 +5,7 @@ Every runner is a standalone script run with its own peer venv's Python
 library and numpy, and must not import the tool itself.
 
 The COBA network (Vogels & Abbott 2005 / Brette et al. 2007 benchmark 1,
-in the variant of shared/reference/peers.md "Measured here"):
+in the variant measured in docs/performance.md):
 
 * N LIF neurons, the first 80 % excitatory, the rest inhibitory.
 * Every ordered pair connected independently with probability p

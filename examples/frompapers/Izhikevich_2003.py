@@ -23,7 +23,7 @@ Part 2 (Fig. 3): the 1000-neuron network of the paper's ``net.m``: 800 excitator
   a thalamic white-noise current redrawn each ms (std 5 for E, 2 for I), and the net.m
   integrator (two 0.5 ms half steps for v, one 1 ms step for u) at dt = 1 ms.
 
-Targets: /work/shared/reference/papers.md section 1 (MEAS: Euler 0.1 ms cell counts and ISI
+Targets: docs/papers.md section 1 (MEAS: Euler 0.1 ms cell counts and ISI
 structure; network rates, ISI CV and the alpha/gamma peaks of the E population spectrum,
 3 seeds x 10 s of a numpy port of net.m).
 

@@ -20,7 +20,7 @@ ESN with rho 0.95, s_in 0.2, bias ~ U[-0.2, 0.2]; washout 200, train 2000, test 
 fixed seed, checked for divergence); the seeds vary the reservoirs. Baseline: ridge on the last
 10 inputs.
 
-Targets: /work/shared/reference/papers.md 6.2 and 6.3 (MEAS: numpy ESN, 3 seeds; the bands
+Targets: docs/papers.md 6.2 and 6.3 (MEAS: numpy ESN, 3 seeds; the bands
 include the seed spread). Each check uses the mean over seeds (3 with --quick, 5 without).
 
 Usage: ``python examples/frompapers/Jaeger_2001.py --out DIR [--quick]`` writes

@@ -19,7 +19,7 @@ Parameters are a :class:`ReservoirParams` pytree whose float leaves (``w``, ``w_
 matrix. The CSR's integer leaves have no derivative: differentiate with respect to the float
 fields (``jax.grad(f, allow_int=True)``, or close over ``conn``).
 
-:func:`esn` draws the weights as the reference ESN of /work/shared/reference/papers.md 6.2
+:func:`esn` draws the weights as the reference ESN of docs/papers.md 6.2
 (and ReservoirPy's defaults): nonzero ``W`` entries ~ N(0, 1) on a random graph where each
 ordered pair (autapses included) is connected with probability ``density``, then rescaled so
 that ``max |eig(W)| = spectral_radius``; ``W_in ~ U[-1, 1] * input_scaling`` (dense);
