@@ -650,3 +650,16 @@ def test_distal_reward_network_fires_at_the_papers_rate():
     assert 0.8 <= rate <= 1.8, rate        # papers: 1.2-1.3 Hz (numpy port of daspnet.m)
     w = np.asarray(res.state.weights["exc"])
     assert np.all((w >= 0) & (w <= 4)) and np.ptp(w) > 0
+
+
+def test_replacing_a_projection_field_rebuilds_its_chain():
+    # the chain is derived from stp, dynamics and plasticity, so dataclasses.replace works
+    from neurosim.synapses.short_term import TsodyksMarkram
+
+    net = make_net(pl.stdp_pair(w_min=-1.0))
+    pr = dataclasses.replace(net.projections[0], stp=TsodyksMarkram())
+    assert [m.key for m in pr.chain] == ["stp", "plasticity"]
+    again = dataclasses.replace(pr, weights=0.25)
+    assert [m.key for m in again.chain] == ["stp", "plasticity"] and float(again.weights) == 0.25
+    static = dataclasses.replace(again, plasticity=None, stp=None, stp_params=None)
+    assert static.chain == () and not static.plastic

@@ -216,8 +216,8 @@ def _reason(net, params, monitors) -> str | None:
             return f"{where}: its synapse has options or parameters the fused kernel does not implement"
         if pr.synapse.kinetics not in ALLOWED["Synapse.kinetics"]:
             return f"{where} has {pr.synapse.kinetics!r} synapse kinetics; the fused kernel has exponential ones only"
-        if pr.dynamics:
-            kinds = ", ".join(f"{m.kind} ({type(m).__name__})" for m in pr.dynamics)
+        if pr.chain:
+            kinds = ", ".join(f"{m.kind} ({type(m).__name__})" for m in pr.chain)
             return f"{where} has {kinds}, which the fused kernel does not model"
         pp = params["projections"][pr.name]
         if np.shape(pp["weights"]) not in ((), (pr.conn.nnz,)):

@@ -52,7 +52,7 @@ class Projection:
     ``[w, 0]`` for a homogeneous JitConn) and None means ``conn.weight_params()``.
 
     Per-synapse dynamics (:mod:`neurosim.synapses.dynamics`) form one chain,
-    ``self.dynamics``, built from three arguments, in this order:
+    ``self.chain``, built from three arguments, in this order:
 
     - ``stp``: None (static synapses) or ``TsodyksMarkram(...)`` (short-term plasticity, state
       per synapse) with ``stp_params`` (``TsodyksMarkramParams``, each leaf a scalar or
@@ -105,7 +105,7 @@ class Projection:
         elif self.stp_params is not None:
             raise ValueError(f"{where}: stp_params given without stp; pass stp=TsodyksMarkram() too")
         chain, initial = _dynamics_chain(self, where)
-        object.__setattr__(self, "dynamics", chain)
+        object.__setattr__(self, "chain", chain)   # derived; dataclasses.replace rebuilds it from the arguments
         object.__setattr__(self, "_initial", initial)
         plastic = [m for m in chain if m.plastic]
         if plastic:
@@ -121,7 +121,7 @@ class Projection:
     @property
     def plastic(self) -> bool:
         """Whether the weights change as the network runs (then they live in the state)."""
-        return any(m.plastic for m in self.dynamics)
+        return any(m.plastic for m in self.chain)
 
     def initial_dynamics_params(self) -> dict:
         """Mechanism key -> its initial parameters (the projection's entries of net.params())."""
@@ -263,7 +263,7 @@ class Network:
                 raise ValueError(f"Projection {pr.name!r}: post population {post[0]!r} is a spike source and cannot receive input")
             refs[pr.name] = (pre, post)
             mods = {m.name: m for m in self.modulators}
-            for mech in pr.dynamics:
+            for mech in pr.chain:
                 for name in mech.modulators():
                     if name not in mods:
                         raise ValueError(f"Projection {pr.name!r}: its {mech.key} reads the modulator {name!r}, which the "

@@ -98,9 +98,9 @@ def init_state(net: Network, params: dict, key, dt: float) -> NetworkState:
         n_pre, n_post = pre[2] - pre[1], post[2] - post[1]
         synapses[pr.name] = pr.synapse.init(pp["synapse"], n_post, k)
         delays[pr.name] = jnp.zeros((d - 1, n_pre), dtype)
-        if pr.dynamics:
+        if pr.chain:
             shape = SynapseShape(n_pre, n_post, pr.conn.nnz, dtype)
-            dynamics[pr.name] = {m.key: m.init(pp[m.key], shape) for m in pr.dynamics}
+            dynamics[pr.name] = {m.key: m.init(pp[m.key], shape) for m in pr.chain}
         if pr.plastic:
             weights[pr.name] = jnp.broadcast_to(jnp.asarray(pp["weights"], dtype), (pr.conn.nnz,))
     inputs = {}
@@ -127,7 +127,7 @@ def check_state(net: Network, state, dt: float) -> None:
         "neurons": [p.name for p in net.populations],
         "synapses": [pr.name for pr in net.projections],
         "weights": [pr.name for pr in net.projections if pr.plastic],
-        "dynamics": [pr.name for pr in net.projections if pr.dynamics],
+        "dynamics": [pr.name for pr in net.projections if pr.chain],
         "inputs": [i.name for i in net.inputs],
         "modulators": [m.name for m in net.modulators],
     }
@@ -209,16 +209,16 @@ def step(net: Network, params: dict, state: NetworkState, dt: float, conns: dict
         pp = params["projections"][pr.name]
         w = state.weights[pr.name] if pr.plastic else pp["weights"]
         delivered = w
-        if pr.dynamics:
+        if pr.chain:
             ev = SynapticEvents(pre=delayed, post=spikes[post][c:d], conn=conns[pr.name], t=state.t, dt=dt,
                                 tau_syn=pp["synapse"].tau, modulators=mod_values)
             dyn = dict(state.dynamics[pr.name])
-            for m in pr.dynamics:
+            for m in pr.chain:
                 dyn[m.key], delivered = m.modulate(pp[m.key], dyn[m.key], delivered, ev)
         drive = propagate(conns[pr.name], delivered, delayed, backend=pr.backend, capacity=pr.capacity)
         synapses[pr.name] = pr.synapse.step(pp["synapse"], state.synapses[pr.name], drive, dt)
-        if pr.dynamics:
-            for m in pr.dynamics:
+        if pr.chain:
+            for m in pr.chain:
                 dyn[m.key], w = m.update(pp[m.key], dyn[m.key], w, ev)
             dynamics[pr.name] = dyn
             if pr.plastic:

@@ -1,7 +1,8 @@
 """Per-synapse dynamics: the one contract that short-term plasticity, long-term plasticity and
 (next) astrocyte gating plug into.
 
-A projection carries a chain of *mechanisms* (``Projection.dynamics``). In every step, after
+A projection carries a chain of *mechanisms* (``Projection.chain``, built from its ``stp``,
+``dynamics`` and ``plasticity`` arguments). In every step, after
 the neurons have spiked, the step calls each mechanism twice, in chain order::
 
     modulate(params, state, weights, ev) -> (state, weights_delivered)   before propagation
