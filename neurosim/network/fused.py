@@ -39,8 +39,6 @@ from __future__ import annotations
 
 import dataclasses
 import math
-import sys
-import time
 from dataclasses import dataclass, field
 
 import jax
@@ -52,7 +50,7 @@ from ..events import CSR
 from ..inputs import ConstantCurrent
 from ..neurons import LIF, LIFParams
 from ..synapses import SynapseParams
-from .monitors import OBSERVERS, SAMPLED, Rate, Spikes, Trace
+from .monitors import OBSERVERS, SAMPLED, Rate, Spikes
 from .step import NetworkState, delay_steps
 
 (TARGET,) = _kernels.TARGETS["fused"]
@@ -377,61 +375,49 @@ def spike_events(bits) -> tuple[np.ndarray, np.ndarray]:
 # --------------------------------------------------------------------------- simulate
 
 
-def simulate_fused(plan: FusedPlan, net, params, state, monitors, *, dt, duration, n_steps, chunk_steps,
-                   max_chunk_bytes, progress, t_build):
-    """``simulate`` with the fused engine (called by :func:`neurosim.network.simulate`)."""
-    from .simulate import SimResult, _Progress, _signature
+class FusedEngine:
+    """The fused kernel as an engine of :func:`neurosim.network.simulate.drive` (which writes the
+    chunks, progress, timings and monitors once for every engine): chunks of up to 20,000
+    steps, spikes decoded on the host from the kernel's spike bits."""
 
-    reason = state_reason(plan, state)
-    if reason:
-        raise ValueError(f"engine='fused': {reason}")
-    t_start = float(state.t) * dt
-    if chunk_steps is None:
-        chunk_steps = max(1, min(int(max_chunk_bytes // (4 * plan.n_words)), 20_000))
-    plan_steps = [chunk_steps] * (n_steps // chunk_steps) + ([n_steps % chunk_steps] if n_steps % chunk_steps else [])
-    if progress is None:
-        progress = len(plan_steps) > 1 and sys.stderr.isatty()
-    bar = _Progress(duration, bool(progress))
-    build_s = time.perf_counter() - t_build
+    name = "fused"
 
-    spike_pops = [m.pop for m in monitors if isinstance(m, Spikes)]
-    rate_pops = [m.pop for m in monitors if isinstance(m, Rate)]
-    where = {name: (off, n) for name, off, n in plan.pops}
-    events = {p: ([], []) for p in spike_pops}
-    counts = {p: [] for p in rate_pops}
-    compile_s = run_s = 0.0
-    done = 0
-    for k_steps in plan_steps:
-        cache_key = ("fused", plan.platform, _signature(params, state), dt, k_steps)
-        fn = net._cache.get(cache_key)
-        if fn is None:
-            t0 = time.perf_counter()
-            fn = fused_fn(plan, k_steps).lower(params, state, plan.indptr, plan.indices).compile()
-            compile_s += time.perf_counter() - t0
-            net._cache[cache_key] = fn
-        t0 = time.perf_counter()
-        state, bits = fn(params, state, plan.indptr, plan.indices)
-        bits = jax.device_get(bits) if (spike_pops or rate_pops) else None
-        jax.block_until_ready(state)
-        run_s += time.perf_counter() - t0
+    def __init__(self, plan: FusedPlan, monitors, n_steps: int, chunk_steps: int | None, max_chunk_bytes: float):
+        self.fplan = plan
+        if chunk_steps is None:
+            chunk_steps = max(1, min(int(max_chunk_bytes // (4 * plan.n_words)), 20_000))
+        self.plan = [chunk_steps] * (n_steps // chunk_steps) + ([n_steps % chunk_steps] if n_steps % chunk_steps else [])
+        self.spike_pops = sorted({m.pop for m in monitors if isinstance(m, Spikes)})
+        self.rate_pops = sorted({m.pop for m in monitors if isinstance(m, Rate)})
+        self.where = {name: (off, n) for name, off, n in plan.pops}
+
+    @staticmethod
+    def steps(item) -> int:
+        return item
+
+    def cache_key(self, item, params, state):
+        from .simulate import _signature
+
+        return ("fused", self.fplan.platform, _signature(params, state), self.fplan.dt, item)
+
+    def compile(self, item, params, state):
+        return fused_fn(self.fplan, item).lower(params, state, self.fplan.indptr, self.fplan.indices).compile()
+
+    def run(self, fn, params, state):
+        state, bits = fn(params, state, self.fplan.indptr, self.fplan.indices)
+        return state, (bits if (self.spike_pops or self.rate_pops) else None)
+
+    def to_host(self, bits, item, done):
+        from .simulate import Chunk
+
+        spikes, rates = {}, {}
         if bits is not None:
             step, neuron = spike_events(bits)
-            for pop in set(spike_pops) | set(rate_pops):
-                off, n = where[pop]
+            for pop in set(self.spike_pops) | set(self.rate_pops):
+                off, n = self.where[pop]
                 keep = (neuron >= off) & (neuron < off + n)
-                if pop in events:
-                    events[pop][0].append(t_start + (done + step[keep]) * dt)
-                    events[pop][1].append(neuron[keep] - off)
-                if pop in counts:
-                    counts[pop].append(np.bincount(step[keep], minlength=k_steps))
-        done += k_steps
-        bar.update(done * dt)
-    res = SimResult(dt=dt, t_start=t_start, duration=duration, state=state,
-                    timings={"build_s": build_s, "compile_s": compile_s, "run_s": run_s, "engine": "fused"})
-    for pop, (times, ids) in events.items():
-        res.spikes[pop] = (np.concatenate(times), np.concatenate(ids).astype(np.int64))
-        res.sizes[pop] = where[pop][1]
-    for pop, c in counts.items():
-        rate = np.concatenate(c).astype(np.float32) / np.float32(where[pop][1] * dt * 1e-3)
-        res.rates[pop] = (t_start + np.arange(rate.size) * dt, rate)
-    return res
+                spikes[pop] = (step[keep], neuron[keep] - off)
+                if pop in self.rate_pops:
+                    rates[pop] = np.bincount(step[keep], minlength=item).astype(np.float32) / np.float32(
+                        n * self.fplan.dt * 1e-3)
+        return Chunk(item, spikes, rates, {}, {})

@@ -6,7 +6,10 @@ state and every population's spikes as a (n_steps, n) float array, so it can be 
 parameter sets and differentiated through (surrogate gradients).
 
 ``simulate`` runs long simulations in chunks of ``chunk_steps`` so device memory stays bounded,
-keeps monitors on the device within a chunk, and returns a :class:`SimResult`.
+keeps monitors on the device within a chunk, and returns a :class:`SimResult`. One driver
+(:func:`drive`) does the chunking, caching, progress, timing and result assembly for every
+engine; an engine (:class:`ScanEngine` here, ``fused.FusedEngine``) only advances the state
+and brings a chunk's records to the host.
 
 Observations are one mechanism with two doors: ``run(..., observe=fn)`` and the monitors
 ``Observe(name, fn)`` / ``LFP(pop)`` of ``simulate`` evaluate a function of the state after each
@@ -20,6 +23,7 @@ import sys
 import time
 from dataclasses import dataclass, field
 from functools import reduce
+from typing import NamedTuple
 
 import jax
 import jax.numpy as jnp
@@ -29,7 +33,7 @@ from .. import _checks
 from ..events.jitconn import JitConn
 from . import fused
 from .model import Network
-from .monitors import MONITORS, OBSERVERS, SAMPLED, Observe, Rate, Spikes, Trace, Weights, check_monitors, net_projection_nnz
+from .monitors import MONITORS, OBSERVERS, SAMPLED, Observe, Rate, Spikes, Weights, check_monitors, net_projection_nnz
 from .step import NetworkState, check_state, init_state, step
 
 
@@ -170,7 +174,7 @@ def simulate(
     state drawn from ``key``. ``duration`` must be a whole number of steps. Compiled chunks are
     cached on the network, so calling again with the same shapes does not recompile.
     ``progress``: None shows a progress bar when the run has several chunks and stderr is a
-    terminal. ``monitors``: ``Spikes``, ``Trace``, ``Rate``, ``Observe`` and ``LFP`` objects
+    terminal. ``monitors``: ``Spikes``, ``Trace``, ``Weights``, ``Rate``, ``Observe`` and ``LFP`` objects
     (:mod:`neurosim.network.monitors`); observations land in ``SimResult.observed``.
     ``engine``: "scan" (one ``lax.scan`` iteration per step: every model and monitor),
     "fused" (many steps per call of one compiled kernel: LIF networks with exponential
@@ -195,57 +199,124 @@ def simulate(
         plan = fused.fused_plan(net, params, dt, monitors)
         reason = plan if isinstance(plan, str) else fused.state_reason(plan, state)
         if reason is None:
-            return fused.simulate_fused(plan, net, params, state, monitors, dt=dt, duration=duration, n_steps=n_steps,
-                                        chunk_steps=None if chunk_steps is None else _checks.count(
-                                            "chunk_steps", chunk_steps, minimum=1),
-                                        max_chunk_bytes=max_chunk_bytes, progress=progress, t_build=t_build)
+            chunk = None if chunk_steps is None else _checks.count("chunk_steps", chunk_steps, minimum=1)
+            return drive(fused.FusedEngine(plan, monitors, n_steps, chunk, max_chunk_bytes), net, params, state,
+                         monitors, dt=dt, duration=duration, progress=progress, t_build=t_build)
         if engine == "fused":
             raise ValueError(f"engine='fused' cannot run this simulation: {reason}; use engine='auto' or 'scan'")
-    t_start = float(state.t) * dt
-    everys = [m.every for m in monitors if isinstance(m, SAMPLED)]
-    g = reduce(math.gcd, everys) if everys else 1
-    if chunk_steps is None:
-        observed_bytes = _observed_bytes(net, params, state, dt, monitors)
-        chunk_steps = int(max_chunk_bytes // _bytes_per_step(net, monitors, g, observed_bytes))
-        chunk_steps = max(g, min(chunk_steps, 20_000))
-    else:
-        chunk_steps = _checks.count("chunk_steps", chunk_steps, minimum=1)
-    chunk_blocks = max(1, min(chunk_steps // g, n_steps // g))
-    n_full, rest = divmod(n_steps, chunk_blocks * g)
-    plan = [(chunk_blocks, g, True)] * n_full
-    tail_blocks, tail_steps = divmod(rest, g)
-    if tail_blocks:
-        plan.append((tail_blocks, g, True))
-    if tail_steps:
-        plan.append((tail_steps, 1, True))
-    if progress is None:
-        progress = len(plan) > 1 and sys.stderr.isatty()
-    bar = _Progress(duration, bool(progress))
-    conns = net.connectivity()
-    build_s = time.perf_counter() - t_build
+    return drive(ScanEngine(net, params, state, monitors, dt, n_steps, chunk_steps, max_chunk_bytes), net, params,
+                 state, monitors, dt=dt, duration=duration, progress=progress, t_build=t_build)
 
-    outputs, compile_s, run_s, done = [], 0.0, 0.0, 0
-    for n_blocks, gg, rec in plan:
-        cache_key = (_signature(params, state), _describe(monitors), dt, n_blocks, gg, rec)
+
+# --------------------------------------------------------------------------- one driver, two engines
+
+
+class Chunk(NamedTuple):
+    """What an engine brings back to the host for one chunk of ``steps`` steps (step indices
+    relative to the chunk's first step)."""
+
+    steps: int
+    spikes: dict     # population -> (step, neuron) int64 arrays
+    rates: dict      # population -> (steps,) float32, Hz
+    sampled: dict    # Trace/Weights key -> (step, values)
+    observed: dict   # Observe/LFP key -> pytree, leading axis steps
+
+
+def drive(engine, net, params, state, monitors, *, dt, duration, progress, t_build) -> SimResult:
+    """The simulation driver every engine shares: chunks, compiled-chunk cache, progress bar,
+    timings and the assembly of the monitors' results. ``engine`` only advances the state:
+    ``engine.plan`` (one item per chunk), ``engine.steps(item)``, ``engine.cache_key(item,
+    params, state)``, ``engine.compile(item, params, state)``, ``engine.run(fn, params, state)
+    -> (state, raw)`` and ``engine.to_host(raw, item, done) -> Chunk``."""
+    t_start = float(state.t) * dt
+    if progress is None:
+        progress = len(engine.plan) > 1 and sys.stderr.isatty()
+    bar = _Progress(duration, bool(progress))
+    build_s = time.perf_counter() - t_build
+    chunks, compile_s, run_s, done = [], 0.0, 0.0, 0
+    for item in engine.plan:
+        cache_key = engine.cache_key(item, params, state)
         fn = net._cache.get(cache_key)
         if fn is None:
             t0 = time.perf_counter()
-            fn = _make_chunk(net, monitors, dt, n_blocks, gg, rec).lower(params, state, conns).compile()
+            fn = engine.compile(item, params, state)
             compile_s += time.perf_counter() - t0
             net._cache[cache_key] = fn
         t0 = time.perf_counter()
-        state, traces, out = fn(params, state, conns)
-        out = jax.device_get(out)
-        traces = jax.device_get(traces)
+        state, raw = engine.run(fn, params, state)
+        raw = jax.device_get(raw)
         jax.block_until_ready(state)   # run_s is the run's, also when no monitor brings data back
         run_s += time.perf_counter() - t0
-        outputs.append((done, n_blocks, gg, traces, out))
-        done += n_blocks * gg
+        chunks.append((done, engine.to_host(raw, item, done)))
+        done += engine.steps(item)
         bar.update(done * dt)
     res = SimResult(dt=dt, t_start=t_start, duration=duration, state=state,
-                    timings={"build_s": build_s, "compile_s": compile_s, "run_s": run_s, "engine": "scan"})
-    _collect(res, net, monitors, outputs, t_start, dt)
+                    timings={"build_s": build_s, "compile_s": compile_s, "run_s": run_s, "engine": engine.name})
+    _collect(res, net, monitors, chunks, t_start, dt)
     return res
+
+
+class ScanEngine:
+    """One ``lax.scan`` iteration per step (every model and monitor); chunks of ``n_blocks``
+    blocks of ``g`` steps, ``g`` the gcd of the sampled monitors' ``every``."""
+
+    name = "scan"
+
+    def __init__(self, net, params, state, monitors, dt, n_steps, chunk_steps, max_chunk_bytes):
+        self.net, self.monitors, self.dt = net, monitors, dt
+        self.conns = net.connectivity()
+        everys = [m.every for m in monitors if isinstance(m, SAMPLED)]
+        g = reduce(math.gcd, everys) if everys else 1
+        if chunk_steps is None:
+            observed_bytes = _observed_bytes(net, params, state, dt, monitors)
+            chunk_steps = int(max_chunk_bytes // _bytes_per_step(net, monitors, g, observed_bytes))
+            chunk_steps = max(g, min(chunk_steps, 20_000))
+        else:
+            chunk_steps = _checks.count("chunk_steps", chunk_steps, minimum=1)
+        chunk_blocks = max(1, min(chunk_steps // g, n_steps // g))
+        n_full, rest = divmod(n_steps, chunk_blocks * g)
+        plan = [(chunk_blocks, g)] * n_full
+        tail_blocks, tail_steps = divmod(rest, g)
+        if tail_blocks:
+            plan.append((tail_blocks, g))
+        if tail_steps:
+            plan.append((tail_steps, 1))
+        self.plan = plan
+
+    @staticmethod
+    def steps(item) -> int:
+        return item[0] * item[1]
+
+    def cache_key(self, item, params, state):
+        return (_signature(params, state), _describe(self.monitors), self.dt) + tuple(item)
+
+    def compile(self, item, params, state):
+        n_blocks, g = item
+        return _make_chunk(self.net, self.monitors, self.dt, n_blocks, g, True).lower(params, state, self.conns).compile()
+
+    def run(self, fn, params, state):
+        state, traces, out = fn(params, state, self.conns)
+        return state, (traces, out)
+
+    def to_host(self, raw, item, done) -> Chunk:
+        traces, out = raw
+        n_blocks, g = item
+        steps = n_blocks * g
+        spikes = {}
+        for pop, packed in out["spikes"].items():
+            n = self.net.population(pop).n
+            k, i = np.nonzero(np.unpackbits(packed.reshape(steps, -1), axis=1, count=n))
+            spikes[pop] = (k.astype(np.int64), i.astype(np.int64))
+        rates = {pop: np.asarray(r).reshape(-1) for pop, r in out["rates"].items()}
+        sampled = {}
+        for m in self.monitors:
+            if isinstance(m, SAMPLED) and m.key in traces:
+                idx = np.arange(n_blocks) * g
+                keep = (idx + done) % m.every == 0
+                sampled[m.key] = (idx[keep], np.asarray(traces[m.key])[keep])
+        observed = {key: jax.tree.map(lambda x: np.asarray(x).reshape((steps,) + np.shape(x)[2:]), value)
+                    for key, value in out["observed"].items()}
+        return Chunk(steps, spikes, rates, sampled, observed)
 
 
 def check_structure(net: Network, params: dict) -> dict:
@@ -319,40 +390,27 @@ def _describe(monitors):
     return tuple(out)
 
 
-def _collect(res, net, monitors, outputs, t_start, dt):
+def _collect(res, net, monitors, chunks, t_start, dt):
+    """The monitors' results from every chunk (``(first step, Chunk)`` pairs), with their
+    time axes."""
     for m in monitors:
         if isinstance(m, OBSERVERS):
-            values = [jax.tree.map(lambda x: np.asarray(x).reshape((n_blocks * gg,) + np.shape(x)[2:]), out["observed"][m.key])
-                      for done, n_blocks, gg, _, out in outputs]
-            steps = np.concatenate([done + np.arange(n_blocks * gg) for done, n_blocks, gg, _, _ in outputs])
+            values = [c.observed[m.key] for _, c in chunks]
+            steps = np.concatenate([done + np.arange(c.steps) for done, c in chunks])
             res.observed[m.key] = (t_start + (steps + 1) * dt, jax.tree.map(lambda *xs: np.concatenate(xs), *values))
-            continue
-        if isinstance(m, SAMPLED):
-            ts, vs = [], []
-            for done, n_blocks, gg, traces, _ in outputs:
-                if m.key not in traces:
-                    continue
-                idx = np.arange(n_blocks) * gg + done
-                keep = idx % m.every == 0
-                ts.append(t_start + idx[keep] * dt)
-                vs.append(np.asarray(traces[m.key])[keep])
+        elif isinstance(m, SAMPLED):
+            ts = [t_start + (done + c.sampled[m.key][0]) * dt for done, c in chunks if m.key in c.sampled]
+            vs = [c.sampled[m.key][1] for _, c in chunks if m.key in c.sampled]
             if isinstance(m, Weights):
                 ids = m.edges() if m.bins is not None else (
                     np.arange(net_projection_nnz(net, m.proj)) if m.ids is None else np.asarray(m.ids))
             else:
                 ids = np.arange(net.population(m.pop).n) if m.ids is None else np.asarray(m.ids)
             res.traces[m.key] = (np.concatenate(ts), np.concatenate(vs), ids)
-            continue
-        n = net.population(m.pop).n
-        if isinstance(m, Spikes):
-            times, ids = [], []
-            for done, n_blocks, gg, _, out in outputs:
-                bits = np.unpackbits(out["spikes"][m.pop].reshape(n_blocks * gg, -1), axis=1, count=n)
-                k, i = np.nonzero(bits)
-                times.append(t_start + (done + k) * dt)
-                ids.append(i)
-            res.spikes[m.pop] = (np.concatenate(times), np.concatenate(ids).astype(np.int64))
-            res.sizes[m.pop] = n
+        elif isinstance(m, Spikes):
+            res.spikes[m.pop] = (np.concatenate([t_start + (done + c.spikes[m.pop][0]) * dt for done, c in chunks]),
+                                 np.concatenate([c.spikes[m.pop][1] for _, c in chunks]).astype(np.int64))
+            res.sizes[m.pop] = net.population(m.pop).n
         elif isinstance(m, Rate):
-            rate = np.concatenate([out["rates"][m.pop].reshape(-1) for *_, out in outputs])
+            rate = np.concatenate([c.rates[m.pop] for _, c in chunks])
             res.rates[m.pop] = (t_start + np.arange(rate.size) * dt, rate)
