@@ -27,7 +27,7 @@ from neurosim.network.step import delay_steps
 from neurosim.inputs import ConstantCurrent, SpikeTimes
 from neurosim.neurons import LIF, LIFParams, Izhikevich
 from neurosim.synapses import Synapse, SynapseParams
-from neurosim.synapses.dynamics import SynapseShape, SynapticEvents
+from neurosim.synapses.dynamics import SynapticEvents
 
 DT = 0.1
 N_PRE, N_POST = 12, 4

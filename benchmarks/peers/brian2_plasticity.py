@@ -72,7 +72,6 @@ def main(argv=None):
                                method="euler", namespace=ns)
             G.v = "v_reset + rand() * (v_th - v_reset)"
             Ge, Gi = G[:ne], G[ne:]
-            objs = [G]
             if args.static:
                 See = b2.Synapses(Ge, Ge, on_pre="ge += w_e", namespace=ns)
             else:

@@ -34,6 +34,16 @@ inline float Store(float w, float dw, float lo, float hi) {
   return w + (c - w);
 }
 
+struct Rule {
+  float a_plus, a_minus, w_min, w_max, mu_plus, mu_minus, lo, hi;
+  // the new weight of a synapse with presynaptic spike s (trace x) and postsynaptic spike q (trace y)
+  float Apply(float w0, float s, float q, float x, float y) const {
+    const float pot = a_plus * Dependence(w_max - w0, mu_plus) * q * x;
+    const float dep = a_minus * Dependence(w0 - w_min, mu_minus) * s * y;
+    return Store(w0, pot - dep, lo, hi);
+  }
+};
+
 ffi::Error StdpPairCpu(ffi::Buffer<ffi::F32> weights, ffi::Buffer<ffi::S32> indptr, ffi::Buffer<ffi::S32> indices,
                        ffi::Buffer<ffi::S32> rows, ffi::Buffer<ffi::S32> col_ptr, ffi::Buffer<ffi::S32> col_perm,
                        ffi::Buffer<ffi::F32> pre, ffi::Buffer<ffi::F32> post, ffi::Buffer<ffi::F32> x,
@@ -59,7 +69,7 @@ ffi::Error StdpPairCpu(ffi::Buffer<ffi::F32> weights, ffi::Buffer<ffi::S32> indp
   const float* q = post.typed_data();
   const float* xs = x.typed_data();
   const float* ys = y.typed_data();
-  const float a_plus = amp.typed_data()[0], a_minus = amp.typed_data()[1];
+  const Rule rule{amp.typed_data()[0], amp.typed_data()[1], w_min, w_max, mu_plus, mu_minus, lo, hi};
   for (int64_t i = 0; i < n_pre; ++i) {
     if (s[i] == 0.0f) continue;
     const int64_t a = ip[i], b = ip[i + 1];
@@ -67,10 +77,7 @@ ffi::Error StdpPairCpu(ffi::Buffer<ffi::F32> weights, ffi::Buffer<ffi::S32> indp
     for (int64_t k = a; k < b; ++k) {
       const int32_t j = ix[k];
       if (j < 0 || j >= n_post) continue;
-      const float w0 = w[k];
-      const float pot = a_plus * Dependence(w_max - w0, mu_plus) * q[j] * xs[i];
-      const float dep = a_minus * Dependence(w0 - w_min, mu_minus) * s[i] * ys[j];
-      w[k] = Store(w0, pot - dep, lo, hi);
+      w[k] = rule.Apply(w[k], s[i], q[j], xs[i], ys[j]);
     }
   }
   for (int64_t j = 0; j < n_post; ++j) {
@@ -82,9 +89,7 @@ ffi::Error StdpPairCpu(ffi::Buffer<ffi::F32> weights, ffi::Buffer<ffi::S32> indp
       if (k < 0 || k >= nnz) continue;
       const int32_t i = rw[k];
       if (i < 0 || i >= n_pre || s[i] != 0.0f) continue;
-      const float w0 = w[k];
-      const float pot = a_plus * Dependence(w_max - w0, mu_plus) * q[j] * xs[i];
-      w[k] = Store(w0, pot - 0.0f, lo, hi);
+      w[k] = rule.Apply(w[k], 0.0f, q[j], xs[i], ys[j]);   // s[i] == 0: no depression term
     }
   }
   return ffi::Error::Success();

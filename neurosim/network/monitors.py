@@ -76,13 +76,8 @@ class Weights:
 
     def read(self, state):
         w = state.weights[self.proj]
-        if self.bins is not None:
-            edges = self.edges()
-            # counts per bin, the last bin closed (as numpy.histogram); values outside are not counted
-            k = jnp.searchsorted(jnp.asarray(edges, w.dtype), w, side="right") - 1
-            k = jnp.where(w == edges[-1], len(edges) - 2, k)
-            inside = (k >= 0) & (k < len(edges) - 1)
-            return jnp.zeros((len(edges) - 1,), jnp.int32).at[jnp.where(inside, k, 0)].add(inside.astype(jnp.int32))
+        if self.bins is not None:   # as numpy.histogram: last bin closed, values outside not counted
+            return jnp.histogram(w, bins=jnp.asarray(self.edges(), w.dtype))[0].astype(jnp.int32)
         return w if self.ids is None else w[jnp.asarray(self.ids)]
 
     def width(self, net) -> int:

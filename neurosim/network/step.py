@@ -178,7 +178,7 @@ def step(net: Network, params: dict, state: NetworkState, dt: float, conns: dict
         ((tgt, a, b),) = net._refs[inp.name]
         v_tgt = None if v[tgt] is None else v[tgt][a:b]
         if v_tgt is None:
-            v_tgt = jnp.zeros((b - a,), jnp.float32)
+            v_tgt = jnp.zeros((b - a,), float_dtype())
         inputs[inp.name], i = inp.source.current(
             params["inputs"][inp.name], state.inputs[inp.name], state.t, dt, jax.random.fold_in(sub, idx), v_tgt
         )

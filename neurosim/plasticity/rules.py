@@ -21,7 +21,6 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Callable
 
-import jax.numpy as jnp
 
 
 @dataclass(frozen=True, eq=False)
@@ -77,13 +76,6 @@ def chain(*rules: Rule) -> Rule:
     lo = max((b[0] for b in bounds), default=None)
     hi = min((b[1] for b in bounds), default=None)
     signs = {r.sign for r in rules if r.sign is not None}
-    kernel = None
-    if len(rules) == 1 and rules[0].kernel is not None:
-        kernel = lambda p, s, w, ev, clip=None: (lambda out: ((out[0],), out[1]))(rules[0].kernel(p[0], s[0], w, ev, clip))
-    elif len(rules) == 2 and rules[0].kernel is not None and rules[1].clip is not None:
-        def kernel(p, s, w, ev, clip=None):   # the rule, then its clipping, in one compiled update
-            state, w = rules[0].kernel(p[0], s[0], w, ev, rules[1].clip)
-            return (state, ()), w
     return Rule(
         name="chain(" + ", ".join(r.name for r in rules) + ")",
         params=tuple(r.params for r in rules),
@@ -93,10 +85,21 @@ def chain(*rules: Rule) -> Rule:
         modulators=tuple(dict.fromkeys(m for r in rules for m in r.modulators)),
         sign=signs.pop() if len(signs) == 1 else None,
         event_driven=all(r.event_driven for r in rules),
-        kernel=kernel,
+        kernel=_chain_kernel(rules),
         parts=tuple(rules),
     )
 
 
-def zeros_like_weights(weights, nnz: int):
-    return jnp.zeros((nnz,), jnp.result_type(weights))
+def _chain_kernel(rules):
+    """The compiled form of a chain, where there is one: a rule that has a kernel, alone or
+    followed by a clipping constraint (applied inside the kernel)."""
+    first = rules[0]
+    if first.kernel is None or not (len(rules) == 1 or (len(rules) == 2 and rules[1].clip is not None)):
+        return None
+    clip = rules[1].clip if len(rules) == 2 else None
+
+    def kernel(p, s, w, ev, outer_clip=None):
+        state, w = first.kernel(p[0], s[0], w, ev, clip if clip is not None else outer_clip)
+        return (state,) + ((),) * (len(rules) - 1), w
+
+    return kernel
