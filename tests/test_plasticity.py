@@ -4,7 +4,8 @@
   (pre, post) spike pair of the STDP window (recorded spike trains, numpy, float64).
 - Pair STDP, nearest-neighbour: the same with only the nearest earlier spike of the other side.
 - Soft-bounded (Guetig mu = 1) and triplet STDP (all-to-all and nearest), reward-modulated STDP
-  with a scheduled and a closed-loop modulator, inhibitory STDP, synaptic scaling: a plain
+  with a scheduled and a closed-loop modulator and with the periodic release of its trace,
+  inhibitory STDP, synaptic scaling: a plain
   numpy loop of the documented equations over the recorded spikes.
 - Constraints (clip, Dale, normalisation) on hand-made proposals.
 - ``jax.grad`` with respect to the rule parameters equals central finite differences; ``vmap``
@@ -197,6 +198,57 @@ def test_reward_modulated_stdp_with_scheduled_dopamine_equals_numpy_loop():
     assert np.ptp(expected) > 1e-3
 
 
+@pytest.mark.parametrize("form", ["event", "dense"])
+def test_periodic_release_of_the_eligibility_equals_numpy_loop(form):
+    # every = 1 ms (10 steps): STDP accumulates in c at the events; every 10th step the trace is
+    # released into the (clipped) weights and decays, as the reference code of Izhikevich (2007)
+    a_p, a_m, tau, tau_c, lr, d_tonic, tau_d, every = 0.1, 0.12, 20.0, 100.0, 0.02, 0.01, 50.0, 1.0
+    times, amounts = np.array([50.0, 120.0, 200.0]), np.array([0.5, 1.0, 0.5])
+    dopamine = pl.Modulator("dopamine", tau=tau_d, schedule=(times, amounts))
+    rule = pl.chain(pl.stdp_pair(a_p, a_m, tau, tau, w_min=-10.0, w_max=10.0),
+                    pl.reward_modulated("dopamine", tau_c=tau_c, lr=lr, d_tonic=d_tonic, every=every),
+                    pl.clip_weights(0.2, 0.54))
+    assert rule.event_driven and rule.period == every and rule.kernel is not None
+    net = make_net(rule if form == "event" else pl.Plasticity(rule, event_driven=False), modulators=[dopamine])
+    final, spikes = run_net(net)
+    pre, post = delivered(spikes["pre"], net), spikes["post"]
+    rows, cols = conn_of(net)
+    x, y, c, d = np.zeros(N_PRE), np.zeros(N_POST), np.zeros(rows.size), 0.0
+    jumps = {int(round(t / DT)): a for t, a in zip(times, amounts)}
+    k_every = int(round(every / DT))
+
+    def update(k, s, q, w):
+        nonlocal x, y, c, d
+        d = d * np.exp(-DT / tau_d) + jumps.get(k, 0.0)
+        x = x * np.exp(-DT / tau) + s
+        y = y * np.exp(-DT / tau)
+        c = c - a_m * s[rows] * y[cols]
+        y = y + q
+        c = c + a_p * q[cols] * x[rows]
+        if (k + 1) % k_every:
+            return 0.0
+        dw = np.clip(w + lr * (d + d_tonic) * c * every, 0.2, 0.54) - w
+        c = c * np.exp(-every / tau_c)
+        return dw
+
+    expected = numpy_rule_loop(pre, post, rows, cols, 0.5, update)
+    got = np.asarray(final.weights["syn"])
+    np.testing.assert_allclose(got, expected, rtol=1e-4, atol=1e-6)
+    np.testing.assert_allclose(np.asarray(final.dynamics["syn"]["plasticity"][1].c), c, rtol=1e-4, atol=1e-6)
+    assert np.isclose(expected, 0.2).any() and expected.max() <= 0.54   # moved, some to the lower bound
+
+
+def test_periodic_rules_check_their_period():
+    with pytest.raises(ValueError, match="every must be > 0"):
+        pl.reward_modulated("dopamine", every=0.0)
+    with pytest.raises(ValueError, match="different periods"):
+        pl.chain(pl.stdp_pair(), pl.reward_modulated("a", every=1.0), pl.reward_modulated("b", every=2.0))
+    dopamine = pl.Modulator("dopamine", tau=50.0)
+    net = make_net(pl.chain(pl.stdp_pair(), pl.reward_modulated("dopamine", every=0.25)), modulators=[dopamine])
+    with pytest.raises(ValueError, match=r"every = 0.25 ms is not a whole number of steps of dt = 0.1 ms"):
+        run_net(net, 10)
+
+
 def test_closed_loop_modulator_follows_the_spikes():
     # +1 at every spike of post neuron 3, decaying with 10 ms: a trace of its train
     def drive(dstate, spikes, t_ms, key):
@@ -341,6 +393,35 @@ def test_grad_of_final_weights_wrt_rule_parameters_equals_finite_differences(x64
     g = jax.jit(jax.grad(loss))(theta)
     f = jax.jit(loss)
     for k, h in enumerate([1e-6, 1e-6, 1e-4, 1e-4]):
+        e = jnp.zeros(4).at[k].set(h)
+        fd = (f(theta + e) - f(theta - e)) / (2 * h)
+        assert float(g[k]) == pytest.approx(float(fd), rel=1e-5), k
+    assert np.all(np.abs(np.asarray(g)) > 0)
+
+
+def test_grad_through_the_periodic_release_equals_finite_differences(x64):
+    # d loss / d (A+, tau_c, lr, d_tonic) through STDP -> reward_modulated(every=1 ms), dopamine
+    # on a schedule; the post cells fire at fixed steps, as in the test above
+    dopamine = pl.Modulator("dopamine", tau=50.0, schedule=(np.array([30.0, 90.0]), np.array([1.0, 0.5])))
+    rule = pl.chain(pl.stdp_pair(0.01, 0.012, 20.0, 25.0, w_min=-10.0, w_max=10.0),
+                    pl.reward_modulated("dopamine", tau_c=80.0, lr=0.05, d_tonic=0.01, every=1.0))
+    net = make_net(rule, n_steps=1500, modulators=[dopamine])
+    pp = net.params()
+    pp["inputs"]["drive"] = ConstantCurrent.Params(jnp.full(N_POST, 5e4))
+    stdp_p, _ = pp["projections"]["syn"]["plasticity"][:2]
+    target = jnp.linspace(0.45, 0.55, net.projections[0].conn.nnz)
+
+    def loss(theta):
+        rm = pl.three_factor.RewardModulatedParams(theta[1], theta[2], theta[3])
+        plast = (stdp_p._replace(a_plus=theta[0]), rm)
+        params = dict(pp, projections={"syn": dict(pp["projections"]["syn"], plasticity=plast)})
+        final, _ = ns.run(net, params, ns.init_state(net, params, 0, DT), 1500, DT)
+        return jnp.sum((final.weights["syn"] - target) ** 2)
+
+    theta = jnp.asarray([0.01, 80.0, 0.05, 0.01])
+    g = jax.jit(jax.grad(loss))(theta)
+    f = jax.jit(loss)
+    for k, h in enumerate([1e-6, 1e-3, 1e-6, 1e-6]):
         e = jnp.zeros(4).at[k].set(h)
         fd = (f(theta + e) - f(theta - e)) / (2 * h)
         assert float(g[k]) == pytest.approx(float(fd), rel=1e-5), k
@@ -501,25 +582,41 @@ def test_state_dt_is_static_under_jit_and_vmap():
 # --------------------------------------------------------------------------- event-driven = dense
 
 
-@pytest.mark.parametrize("rule", [
-    pl.chain(pl.stdp_pair(0.02, 0.021, w_max=1.0), pl.clip_weights(0.0, 1.0)),
-    pl.stdp_pair(0.02, 0.02, w_max=1.0, mu_plus=1.0, mu_minus=1.0, traces="nearest"),
-    pl.stdp_triplet(5e-3, 6e-3, 7e-3, 2e-3),
-    pl.chain(pl.inhibitory_stdp(0.01, 10.0), pl.dale(1)),
-], ids=["additive+clip", "soft-bounded nearest", "triplet", "istdp+dale"])
-def test_event_driven_update_equals_the_dense_form(rule):
+REWARD_CHAIN = pl.chain(pl.stdp_pair(0.02, 0.021, w_max=1.0),
+                        pl.reward_modulated("dopamine", tau_c=50.0, lr=0.05, d_tonic=0.01, every=1.0),
+                        pl.clip_weights(0.0, 1.0))
+
+
+EVENT_RULES = {
+    "additive+clip": pl.chain(pl.stdp_pair(0.02, 0.021, w_max=1.0), pl.clip_weights(0.0, 1.0)),
+    "soft-bounded nearest": pl.stdp_pair(0.02, 0.02, w_max=1.0, mu_plus=1.0, mu_minus=1.0, traces="nearest"),
+    "triplet": pl.stdp_triplet(5e-3, 6e-3, 7e-3, 2e-3),
+    "istdp+dale": pl.chain(pl.inhibitory_stdp(0.01, 10.0), pl.dale(1)),
+    "reward-every-1ms+clip": REWARD_CHAIN,
+}
+# every rule on its event path (the compiled kernel where it has one), and the rules with a
+# kernel once more on the pure-JAX event path
+EVENT_CASES = [pytest.param(r, True, id=k) for k, r in EVENT_RULES.items()] + [
+    pytest.param(r, False, id=k + "-jax") for k, r in EVENT_RULES.items() if r.kernel is not None]
+
+
+@pytest.mark.parametrize("rule, kernel", EVENT_CASES)
+def test_event_driven_update_equals_the_dense_form(rule, kernel, monkeypatch):
     # 400 Poisson inputs onto 300 LIF cells, p = 0.05: quiet steps take the event path (8
     # spiking neurons per side), bursts of the 60 Hz inputs overflow it and take the dense path
+    import neurosim.plasticity.mechanism as mechanism
+    if not kernel:
+        monkeypatch.setattr(mechanism, "kernel_available", lambda w: False)
     n_pre, n_post = 400, 300
     src = ns.Population("in", n_pre, ns.inputs.PoissonSource(), ns.inputs.PoissonSource.Params(60.0))
     cells = ns.Population("out", n_post, LIF(v_init=ns.Uniform(-60.0, -50.0)), LIFParams(t_ref=2.0))
     drive = ns.Input("drive", "out", ConstantCurrent(), ConstantCurrent.Params(95.0))
     conn = ns.events.fixed_probability(n_pre, n_post, 0.05, seed=4)
+    dopamine = [pl.Modulator("dopamine", tau=30.0, schedule=(np.array([40.0, 120.0]), np.array([1.0, 0.5])))]
     nets = [ns.Network([src, cells], [ns.Projection("syn", "in", "out", conn, 0.5, Synapse("exponential", "current"),
                                                     SynapseParams(5.0), plasticity=pl.Plasticity(rule, event_driven=ev))],
-                       [drive]) for ev in (True, False)]
-    from neurosim.plasticity.mechanism import _rungs
-    assert _rungs(nets[0].projections[0].conn) == (8,)
+                       [drive], modulators=dopamine if rule is REWARD_CHAIN else ()) for ev in (True, False)]
+    assert mechanism._rungs(nets[0].projections[0].conn) == (8,)
     finals = [run_net(net, 2000)[0] for net in nets]
     event, dense = (np.asarray(f.weights["syn"]) for f in finals)
     np.testing.assert_allclose(event, dense, rtol=1e-6, atol=1e-7)

@@ -17,8 +17,10 @@ receives ``13 (U[0, 1) - 0.5)`` each step. Only E synapses learn, by dopamine-mo
 The rewarded synapse ``n1 -> n2`` starts at 0. When ``n2`` fires less than 20 ms after the
 last spike of ``n1`` (strictly after it), a reward is scheduled 1-3 s later
 (``1000 + ceil(2000 U)`` ms); while one is pending, further coincidences schedule nothing (the
-reference code queues them; at ~1 reward per 20 s the two rarely differ). The reference
-updates weights every 10 ms; here they follow the same rates every step.
+reference code queues them; at ~1 reward per 20 s the two rarely differ). As in the reference,
+the eligibility traces are released into the weights (and decayed) once every 10 ms
+(``reward_modulated(..., every=10.0)``); between those steps only synapses of spiking neurons are
+visited.
 """
 from __future__ import annotations
 
@@ -72,7 +74,8 @@ def distal_reward(*, seed: int = 0, reward: bool = True, reward_amount: float = 
     tau_trace = -1.0 / np.log(0.95)
     rule = pl.chain(
         pl.stdp_pair(0.1, 0.15, tau_trace, tau_trace, traces="nearest"),
-        pl.reward_modulated("dopamine", tau_c=-10.0 / np.log(0.99), lr=0.1, d_tonic=0.002),
+        pl.reward_modulated("dopamine", tau_c=-10.0 / np.log(0.99), lr=0.1, d_tonic=0.002,
+                            every=10.0),
         pl.clip_weights(0.0, 4.0),
     )
     delta = Synapse("delta", "current")

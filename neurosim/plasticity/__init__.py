@@ -10,7 +10,7 @@ from .constraints import clip_weights, dale, normalize_incoming
 from .homeostasis import inhibitory_stdp, synaptic_scaling
 from .mechanism import Plasticity
 from .modulators import Modulator, ModulatorState
-from .rules import Rule, chain
+from .rules import Rule, chain, store_visited, visited
 from .stdp import StdpPairParams, StdpPairState, StdpTripletParams, StdpTripletState, stdp_pair, stdp_triplet
 from .three_factor import error_modulated, reward_modulated
 from . import traces
@@ -18,5 +18,5 @@ from . import traces
 __all__ = [
     "Modulator", "ModulatorState", "Plasticity", "Rule", "StdpPairParams", "StdpPairState", "StdpTripletParams",
     "StdpTripletState", "chain", "clip_weights", "dale", "error_modulated", "inhibitory_stdp", "normalize_incoming",
-    "reward_modulated", "stdp_pair", "stdp_triplet", "synaptic_scaling", "traces",
+    "reward_modulated", "stdp_pair", "stdp_triplet", "store_visited", "synaptic_scaling", "traces", "visited",
 ]

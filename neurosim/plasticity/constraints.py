@@ -22,7 +22,11 @@ from .rules import Rule
 
 
 def _stateless(name, edit, **kw) -> Rule:
-    return Rule(name, (), lambda p, shape: (), lambda p, dw, state, w, ev: (edit(w, dw, ev), ()), **kw)
+    def update(p, dw, state, w, ev):
+        return edit(w, dw, ev), ()
+
+    # the tick is the update: in a periodic chain the constraint also edits what a tick proposes
+    return Rule(name, (), lambda p, shape: (), update, tick=update, **kw)
 
 
 def clip_weights(w_min=0.0, w_max=1.0) -> Rule:

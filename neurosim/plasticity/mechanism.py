@@ -13,7 +13,8 @@ whose spikes were delivered (CSR order) and the columns of the postsynaptic neur
 fixed-size blocks of ``K x max_row`` and ``K x max_col`` synapses. ``K`` is the smallest rung
 of a capacity ladder (8, 64, n / 8 spiking neurons; a rung is kept only if its blocks visit at
 most a quarter of the synapses) that holds this step's spikes; above the last rung the step
-takes the dense form (every synapse), which gives the same weights. So a
+takes the dense form (every synapse), which gives the same weights. A rule's periodic
+``tick`` (the release of an eligibility trace) follows on its due steps, at every synapse. So a
 step costs O(spikes x fan-out), not O(synapses), while spikes are sparse. Under ``jax.vmap`` the
 rungs become a select and every form is evaluated (correct, not faster). Gradients with
 respect to the weights and the rule parameters are exact on either path; the surrogate
@@ -32,7 +33,7 @@ import numpy as np
 
 from ..synapses.dynamics import AbstractSynapseDynamics, SynapseShape, SynapticEvents
 from .kernels import kernel_available
-from .rules import Rule
+from .rules import Rule, due_steps
 
 
 @dataclass(frozen=True, eq=False)
@@ -90,18 +91,37 @@ class Plasticity(AbstractSynapseDynamics):
         return self.rule.init(params, shape)
 
     def update(self, params, state, weights, ev: SynapticEvents):
+        # ev is closed over, not an operand, so that its dt stays a Python float
+        forms, which = self._forms(ev, weights)
+        if self.rule.tick is not None and self.rule.period is not None:
+            k = due_steps(self.rule.name, self.rule.period, ev.dt)
+            # every form again, followed by the tick: each branch writes the weights, so XLA updates
+            # them in place (a branch that passed them through would cost a copy every step)
+            forms = forms + [lambda op, f=f: self._tick(*op[:1], *f(op), ev) for f in forms]
+            which = which + jnp.where((ev.t + 1) % k == 0, len(forms) // 2, 0)
+        if len(forms) == 1:
+            return forms[0]((params, state, weights))
+        return jax.lax.switch(which, forms, (params, state, weights))
+
+    def _forms(self, ev, weights):
+        """The ways to evaluate this step's update, ``op = (params, state, weights) -> (state,
+        weights)``, and the index of the one to take."""
         conn = ev.conn
+        dense = [lambda op: self._dense(*op, ev)]
         if not (self.event_driven and self.rule.event_driven and getattr(conn, "has_columns", False)):
-            return self._dense(params, state, weights, ev)
+            return dense, 0
         if self.rule.kernel is not None and kernel_available(weights):
-            return self.rule.kernel(params, state, weights, ev)
+            return [lambda op: self.rule.kernel(*op, ev)], 0
         rungs = _rungs(conn)
         if not rungs:   # even 8 spiking neurons reach a good part of the synapses (a huge fan-in): dense
-            return self._dense(params, state, weights, ev)
+            return dense, 0
         count = jnp.maximum(jnp.sum(ev.pre > 0), jnp.sum(ev.post > 0))
-        branches = [lambda op, k=k: self._sparse(*op, k) for k in rungs] + [lambda op: self._dense(*op)]
         which = jnp.searchsorted(jnp.asarray(rungs, jnp.int32), count.astype(jnp.int32), side="left")
-        return jax.lax.switch(which, branches, (params, state, weights, ev))
+        return [lambda op, k=k: self._sparse(*op, ev, k) for k in rungs] + dense, which
+
+    def _tick(self, params, state, weights, ev):
+        dw, state = self.rule.tick(params, jnp.zeros_like(weights), state, weights, ev)
+        return state, weights + dw
 
     def _dense(self, params, state, weights, ev):
         dw, state = self.rule.update(params, jnp.zeros_like(weights), state, weights, ev)
@@ -116,7 +136,8 @@ class Plasticity(AbstractSynapseDynamics):
         ids = jnp.concatenate([by_row, by_col])
         ok = jnp.concatenate([ok_row, ok_col])
         safe = jnp.where(ok, ids, 0)
-        sub = SynapseSubset(conn.rows[safe], conn.indices[safe], conn.n_pre, conn.n_post)
+        sub = SynapseSubset(conn.rows[safe], conn.indices[safe], conn.n_pre, conn.n_post, safe,
+                            jnp.where(ok, ids, nnz))
         w = weights[safe]
         dw, state = self.rule.update(params, jnp.zeros_like(w), state, w, ev._replace(conn=sub))
         # a synapse listed twice (both of its neurons spiked) gets the same value twice
@@ -125,12 +146,16 @@ class Plasticity(AbstractSynapseDynamics):
 
 class SynapseSubset(NamedTuple):
     """The synapses an event-driven update visits, as rules read a CSR: ``rows`` and
-    ``indices`` (pre- and postsynaptic neuron of each)."""
+    ``indices`` (pre- and postsynaptic neuron of each); ``ids`` their synapse indices (for
+    reading per-synapse state, :func:`~neurosim.plasticity.rules.visited`) and ``store`` the
+    same with ``nnz`` at unused slots (for writing it back)."""
 
     rows: jax.Array
     indices: jax.Array
     n_pre: int
     n_post: int
+    ids: jax.Array
+    store: jax.Array
 
 
 def _rungs(conn) -> tuple:

@@ -29,10 +29,20 @@ class Rule:
     weights, ev) -> (dw, state)`` with its default ``params``. ``bounds``: the ``(w_min,
     w_max)`` the rule keeps weights in (None: none), checked against the initial weights;
     ``modulators``: the network modulators it reads; ``sign``: +1 or -1 where the rule keeps
-    every weight of that sign (Dale's law), else None; ``event_driven``: the rule keeps no
-    per-synapse state and proposes no change at a synapse whose presynaptic neuron delivered
-    no spike and whose postsynaptic neuron did not spike in the step (so it need only be
-    evaluated at those synapses: :class:`~neurosim.plasticity.Plasticity`); ``kernel``: a
+    every weight of that sign (Dale's law), else None; ``event_driven``: the rule's ``update``
+    changes neither the weight nor its per-synapse state at a synapse whose presynaptic neuron
+    delivered no spike and whose postsynaptic neuron did not spike in the step (so it need only
+    be evaluated at those synapses: :class:`~neurosim.plasticity.Plasticity`); per-synapse
+    state is read and written through :func:`visited` and :func:`store_visited`, so that one
+    update serves both the event-driven and the dense evaluation; ``tick``: a periodic part,
+    ``tick(params, dw, state, weights, ev) -> (dw, state)`` of the same shape as ``update``,
+    applied at every synapse after ``update`` once every ``period`` ms (on the steps ``t`` with
+    ``(t + 1) % round(period / dt) == 0``): the release of an eligibility trace, a slow
+    homeostatic pass; a constraint's ``tick`` is its ``update``, so that it also edits what a
+    tick proposes; ``absorbs``: the update adds the proposal to the per-synapse field ``c`` of
+    its state (an eligibility trace) and proposes no weight change; ``reads_weights``: False
+    where the proposal does not depend on the weights (additive STDP), so that a kernel may
+    apply it to an eligibility trace instead; ``kernel``: a
     compiled form ``(params, state, weights, ev, clip) -> (state, weights)`` of the whole update
     (the stored weights, ``clip=(lo, hi)`` applied), which :class:`~neurosim.plasticity.Plasticity`
     uses where it is available; ``clip``: the ``(lo, hi)`` of a clipping constraint."""
@@ -45,6 +55,10 @@ class Rule:
     modulators: tuple = ()
     sign: int | None = None
     event_driven: bool = False
+    tick: Callable | None = None
+    absorbs: bool = False
+    reads_weights: bool = True
+    period: float | None = None
     kernel: Callable | None = None
     clip: tuple | None = None
     parts: tuple = field(default=())
@@ -76,6 +90,19 @@ def chain(*rules: Rule) -> Rule:
     lo = max((b[0] for b in bounds), default=None)
     hi = min((b[1] for b in bounds), default=None)
     signs = {r.sign for r in rules if r.sign is not None}
+    periods = {r.period for r in rules if r.period is not None}
+    if len(periods) > 1:
+        raise ValueError(f"chain: its rules act on different periods {sorted(periods)} ms; one chain has one period")
+    ticks = [r.tick is not None for r in rules]
+
+    def tick(params, dw, state, weights, ev):
+        new = []
+        for r, p, s in zip(rules, params, state):
+            if r.tick is not None:
+                dw, s = r.tick(p, dw, s, weights, ev)
+            new.append(s)
+        return dw, tuple(new)
+
     return Rule(
         name="chain(" + ", ".join(r.name for r in rules) + ")",
         params=tuple(r.params for r in rules),
@@ -85,21 +112,58 @@ def chain(*rules: Rule) -> Rule:
         modulators=tuple(dict.fromkeys(m for r in rules for m in r.modulators)),
         sign=signs.pop() if len(signs) == 1 else None,
         event_driven=all(r.event_driven for r in rules),
+        # a periodic chain: the ticks of its parts (constraints edit what the ticks before them propose)
+        tick=tick if periods and any(ticks) else None,
+        period=periods.pop() if periods else None,
         kernel=_chain_kernel(rules),
         parts=tuple(rules),
     )
 
 
+def visited(conn, per_synapse):
+    """A per-synapse array (nnz,) at the synapses this update visits: all of them in the dense
+    evaluation, those of spiking neurons in the event-driven one (``conn`` then lists them)."""
+    ids = getattr(conn, "ids", None)
+    return per_synapse if ids is None else per_synapse[ids]
+
+
+def store_visited(conn, per_synapse, values):
+    """``per_synapse`` (nnz,) with ``values`` (as returned by :func:`visited`) written back at the
+    synapses this update visits."""
+    ids = getattr(conn, "store", None)
+    return values if ids is None else per_synapse.at[ids].set(values, mode="drop")
+
+
+def due_steps(who: str, period, dt: float) -> int:
+    """The number of steps in ``period`` ms at ``dt``: a whole number, else a clear error."""
+    k = round(float(period) / dt)
+    if k < 1 or abs(k * dt - float(period)) > 1e-6 * max(float(period), dt):
+        raise ValueError(f"{who}: every = {float(period):g} ms is not a whole number of steps of dt = {dt:g} ms; "
+                         "pass a multiple of dt")
+    return k
+
+
 def _chain_kernel(rules):
-    """The compiled form of a chain, where there is one: a rule that has a kernel, alone or
-    followed by a clipping constraint (applied inside the kernel)."""
-    first = rules[0]
-    if first.kernel is None or not (len(rules) == 1 or (len(rules) == 2 and rules[1].clip is not None)):
+    """The compiled form of a chain's ``update``, where there is one: a rule that has a kernel,
+    alone or followed by a clipping constraint (applied inside the kernel); or a rule whose
+    kernel does not read the weights followed by an eligibility trace that ``absorbs`` its
+    proposal (the kernel then updates the trace in place; the weights do not change between the
+    trace's releases, so constraints after it act only in its ``tick``)."""
+    first, rest = rules[0], rules[1:]
+    if first.kernel is None:
         return None
-    clip = rules[1].clip if len(rules) == 2 else None
+    if len(rest) <= 1 and all(r.clip is not None for r in rest):
+        clip = rest[0].clip if rest else None
 
-    def kernel(p, s, w, ev, outer_clip=None):
-        state, w = first.kernel(p[0], s[0], w, ev, clip if clip is not None else outer_clip)
-        return (state,) + ((),) * (len(rules) - 1), w
+        def kernel(p, s, w, ev, outer_clip=None):
+            state, w = first.kernel(p[0], s[0], w, ev, clip if clip is not None else outer_clip)
+            return (state,) + ((),) * len(rest), w
 
-    return kernel
+        return kernel
+    if not first.reads_weights and rest[0].absorbs and all(r.tick is r.update for r in rest[1:]):
+        def kernel(p, s, w, ev, outer_clip=None):
+            state, c = first.kernel(p[0], s[0], s[1].c, ev, None)
+            return (state, s[1]._replace(c=c)) + tuple(s[2:]), w
+
+        return kernel
+    return None

@@ -127,7 +127,8 @@ def stdp_pair(a_plus=0.01, a_minus=0.0105, tau_plus=20.0, tau_minus=20.0, *, w_m
 
     form = "additive" if mu_p == mu_m == 0 else f"mu+={mu_p:g}, mu-={mu_m:g}"
     bounds = (lo, hi) if (mu_p > 0 and mu_m > 0) else None   # soft bounds keep [w_min, w_max]
-    return Rule(f"stdp_pair({form}, {kind})", params, init, update, bounds=bounds, event_driven=True, kernel=kernel)
+    return Rule(f"stdp_pair({form}, {kind})", params, init, update, bounds=bounds, event_driven=True, kernel=kernel,
+                reads_weights=not (mu_p == mu_m == 0))
 
 
 def stdp_triplet(a2_plus=5e-10, a3_plus=6.2e-3, a2_minus=7e-3, a3_minus=2.3e-4, tau_plus=16.8, tau_x=101.0,

@@ -11,6 +11,15 @@ product of ``c`` and the modulator ``d`` (dopamine)::
 
 ``lr`` in 1/(ms x modulator unit); ``d_tonic`` the tonic level (Izhikevich's 0.002 uM).
 
+With ``every=T`` (ms) the trace is released once every ``T`` as the reference code of the
+paper does (every 10 ms): the proposal accumulates in ``c`` at the synapses of spiking neurons,
+and every ``T``::
+
+    w <- w + lr (d + d_tonic) c T             c <- c e^{-T/tau_c}
+
+which has the same rates and costs O(spikes x fan-out) per step plus one pass over the
+synapses every ``T`` (instead of one every step).
+
 **Error-modulated plasticity** (:func:`error_modulated`): the third factor is an error signal
 ``e`` (a modulator, global or one value per postsynaptic neuron, e.g. a readout error), and
 the Hebbian factor the presynaptic trace::
@@ -33,7 +42,7 @@ import jax
 import jax.numpy as jnp
 
 from . import _checks, traces
-from .rules import Rule
+from .rules import Rule, due_steps, store_visited, visited
 
 
 class RewardModulatedParams(NamedTuple):
@@ -61,10 +70,12 @@ def at_synapses(value, cols):
     return value if jnp.ndim(value) == 0 else value[cols]
 
 
-def reward_modulated(modulator: str, tau_c=1000.0, lr=0.01, d_tonic=0.0) -> Rule:
+def reward_modulated(modulator: str, tau_c=1000.0, lr=0.01, d_tonic=0.0, *, every=None) -> Rule:
     """Release the proposal of the rules before it through an eligibility trace gated by the
     modulator named ``modulator`` (see the module docstring). Chain it after an STDP rule:
-    ``chain(stdp_pair(...), reward_modulated("dopamine", tau_c=1000.0), clip_weights(0, 4))``."""
+    ``chain(stdp_pair(...), reward_modulated("dopamine", tau_c=1000.0), clip_weights(0, 4))``.
+    ``every``: None (decay and release every step) or a period in ms (release once every
+    ``every``, event-driven in between)."""
     who = "reward_modulated"
     if not isinstance(modulator, str) or not modulator:
         raise ValueError(f"{who}: modulator must be the name of a network Modulator, got {modulator!r}")
@@ -79,7 +90,23 @@ def reward_modulated(modulator: str, tau_c=1000.0, lr=0.01, d_tonic=0.0) -> Rule
         d = at_synapses(ev.modulators[modulator], ev.conn.indices)
         return p.lr * (d + p.d_tonic) * c * ev.dt, EligibilityState(c)
 
-    return Rule(f"reward_modulated({modulator!r})", params, init, update, modulators=(modulator,))
+    def accumulate(p, dw, state, weights, ev):
+        """Between releases: the proposal joins the trace at the synapses visited."""
+        c = visited(ev.conn, state.c) + dw
+        return jnp.zeros_like(dw), EligibilityState(store_visited(ev.conn, state.c, c))
+
+    def release(p, dw, state, weights, ev):
+        """Once every ``every`` ms, at every synapse."""
+        k = due_steps(who, every, ev.dt)
+        d = at_synapses(ev.modulators[modulator], ev.conn.indices)
+        dw = dw + p.lr * (d + p.d_tonic) * state.c * (k * ev.dt)
+        return dw, EligibilityState(state.c * jnp.exp(-k * ev.dt / p.tau_c))
+
+    if every is None:
+        return Rule(f"reward_modulated({modulator!r})", params, init, update, modulators=(modulator,))
+    every = _checks.positive(who, "every", every)
+    return Rule(f"reward_modulated({modulator!r}, every={float(every):g} ms)", params, init, accumulate,
+                modulators=(modulator,), event_driven=True, tick=release, absorbs=True, period=float(every))
 
 
 def error_modulated(modulator: str, lr=0.001, tau_pre=20.0) -> Rule:
