@@ -5,8 +5,8 @@
 - Pair STDP, nearest-neighbour: the same with only the nearest earlier spike of the other side.
 - Soft-bounded (Guetig mu = 1) and triplet STDP (all-to-all and nearest), reward-modulated STDP
   with a scheduled and a closed-loop modulator and with the periodic release of its trace,
-  inhibitory STDP, synaptic scaling: a plain
-  numpy loop of the documented equations over the recorded spikes.
+  inhibitory STDP, synaptic scaling: a plain numpy loop of the documented equations over the
+  recorded spikes.
 - Constraints (clip, Dale, normalisation) on hand-made proposals.
 - ``jax.grad`` with respect to the rule parameters equals central finite differences; ``vmap``
   over a batch of networks (each with its own initial weights) equals a Python loop.

@@ -15,8 +15,8 @@ the 4 mV cap at 1308 / 864 s and ends at 3.5 / 4.0 mV, while without rewards it 
 Checks (full run, 3600 s, with rewards and a control run without them):
 mean rate 0.9-1.6 Hz in both; the rewarded synapse reaches 3.8 mV (95 % of the cap) before the
 end and ends above 3 mV; in the control it ends below 0.5 mV; the fraction of E weights below
-0.5 mV is 0.45-0.75 with rewards and 0.70-0.95 without. Measured (seeds 0 / 1, ~290 s for both
-runs on 2 CPU cores): rates 1.21 / 1.18 Hz (1.15 / 1.14 without), 3.8 mV reached at 1512 /
+0.5 mV is 0.45-0.75 with rewards and 0.70-0.95 without. Measured (seeds 0 / 1; both runs ~210 s on
+the 2-core test machine): rates 1.21 / 1.18 Hz (1.15 / 1.14 without), 3.8 mV reached at 1512 /
 3092 s, final 3.97 / 4.00 mV (control 0.00 / 0.01), fractions below 0.5 mV 0.56 / 0.59 with
 rewards and 0.77 / 0.77 without (the reference's 0.85 is not reached: our control keeps more
 weights between 0.5 and 1.3 mV).
