@@ -375,57 +375,52 @@ def test_chain_combines_bounds_and_checks_its_arguments():
 # --------------------------------------------------------------------------- differentiable plasticity
 
 
-def test_grad_of_final_weights_wrt_rule_parameters_equals_finite_differences(x64):
-    # The post cells fire at fixed steps (a drive far above threshold, so spikes do not move
-    # under the perturbations); the loss is then a smooth function of (A+, A-, tau+, tau-).
-    rule = pl.stdp_pair(0.01, 0.012, 20.0, 25.0, w_min=-10.0, w_max=10.0)
-    net = make_net(rule, n_steps=1500)
+def assert_grad_of_final_weights_equals_fd(rule, rule_params, theta, steps, target, modulators=()):
+    """``jax.grad`` of ``sum((w_final - target)^2)`` with respect to ``theta`` (the rule's
+    parameters are ``rule_params(theta, defaults)``) equals central finite differences of step
+    ``steps[k]``, and no component is zero. The post cells fire at fixed steps (a drive far
+    above threshold, so spikes do not move under the perturbations): the loss is smooth."""
+    net = make_net(rule, n_steps=1500, modulators=modulators)
     pp = net.params()
     pp["inputs"]["drive"] = ConstantCurrent.Params(jnp.full(N_POST, 5e4))
-    target = jnp.linspace(0.3, 0.7, net.projections[0].conn.nnz)
+    defaults = pp["projections"]["syn"]["plasticity"]
+    target = jnp.linspace(*target, net.projections[0].conn.nnz)
 
     def loss(theta):
-        params = dict(pp, projections={"syn": dict(pp["projections"]["syn"], plasticity=pl.StdpPairParams(*theta))})
-        final, _ = ns.run(net, params, ns.init_state(net, params, 0, DT), 1500, DT)
-        return jnp.sum((final.weights["syn"] - target) ** 2)
-
-    theta = jnp.asarray([0.01, 0.012, 20.0, 25.0])
-    g = jax.jit(jax.grad(loss))(theta)
-    f = jax.jit(loss)
-    for k, h in enumerate([1e-6, 1e-6, 1e-4, 1e-4]):
-        e = jnp.zeros(4).at[k].set(h)
-        fd = (f(theta + e) - f(theta - e)) / (2 * h)
-        assert float(g[k]) == pytest.approx(float(fd), rel=1e-5), k
-    assert np.all(np.abs(np.asarray(g)) > 0)
-
-
-def test_grad_through_the_periodic_release_equals_finite_differences(x64):
-    # d loss / d (A+, tau_c, lr, d_tonic) through STDP -> reward_modulated(every=1 ms), dopamine
-    # on a schedule; the post cells fire at fixed steps, as in the test above
-    dopamine = pl.Modulator("dopamine", tau=50.0, schedule=(np.array([30.0, 90.0]), np.array([1.0, 0.5])))
-    rule = pl.chain(pl.stdp_pair(0.01, 0.012, 20.0, 25.0, w_min=-10.0, w_max=10.0),
-                    pl.reward_modulated("dopamine", tau_c=80.0, lr=0.05, d_tonic=0.01, every=1.0))
-    net = make_net(rule, n_steps=1500, modulators=[dopamine])
-    pp = net.params()
-    pp["inputs"]["drive"] = ConstantCurrent.Params(jnp.full(N_POST, 5e4))
-    stdp_p, _ = pp["projections"]["syn"]["plasticity"][:2]
-    target = jnp.linspace(0.45, 0.55, net.projections[0].conn.nnz)
-
-    def loss(theta):
-        rm = pl.three_factor.RewardModulatedParams(theta[1], theta[2], theta[3])
-        plast = (stdp_p._replace(a_plus=theta[0]), rm)
+        plast = rule_params(theta, defaults)
         params = dict(pp, projections={"syn": dict(pp["projections"]["syn"], plasticity=plast)})
         final, _ = ns.run(net, params, ns.init_state(net, params, 0, DT), 1500, DT)
         return jnp.sum((final.weights["syn"] - target) ** 2)
 
-    theta = jnp.asarray([0.01, 80.0, 0.05, 0.01])
+    theta = jnp.asarray(theta)
     g = jax.jit(jax.grad(loss))(theta)
     f = jax.jit(loss)
-    for k, h in enumerate([1e-6, 1e-3, 1e-6, 1e-6]):
-        e = jnp.zeros(4).at[k].set(h)
+    for k, h in enumerate(steps):
+        e = jnp.zeros(theta.size).at[k].set(h)
         fd = (f(theta + e) - f(theta - e)) / (2 * h)
         assert float(g[k]) == pytest.approx(float(fd), rel=1e-5), k
     assert np.all(np.abs(np.asarray(g)) > 0)
+
+
+def test_grad_of_final_weights_wrt_rule_parameters_equals_finite_differences(x64):
+    # d loss / d (A+, A-, tau+, tau-) of pair STDP
+    assert_grad_of_final_weights_equals_fd(pl.stdp_pair(0.01, 0.012, 20.0, 25.0, w_min=-10.0, w_max=10.0),
+                                           lambda theta, _: pl.StdpPairParams(*theta), [0.01, 0.012, 20.0, 25.0],
+                                           [1e-6, 1e-6, 1e-4, 1e-4], target=(0.3, 0.7))
+
+
+def test_grad_through_the_periodic_release_equals_finite_differences(x64):
+    # d loss / d (A+, tau_c, lr, d_tonic) through STDP -> reward_modulated(every=1 ms), dopamine
+    # on a schedule
+    dopamine = pl.Modulator("dopamine", tau=50.0, schedule=(np.array([30.0, 90.0]), np.array([1.0, 0.5])))
+    rule = pl.chain(pl.stdp_pair(0.01, 0.012, 20.0, 25.0, w_min=-10.0, w_max=10.0),
+                    pl.reward_modulated("dopamine", tau_c=80.0, lr=0.05, d_tonic=0.01, every=1.0))
+
+    def rule_params(theta, defaults):
+        return (defaults[0]._replace(a_plus=theta[0]), pl.three_factor.RewardModulatedParams(*theta[1:]))
+
+    assert_grad_of_final_weights_equals_fd(rule, rule_params, [0.01, 80.0, 0.05, 0.01], [1e-6, 1e-3, 1e-6, 1e-6],
+                                           target=(0.45, 0.55), modulators=[dopamine])
 
 
 def test_vmap_over_networks_with_their_own_weights_equals_a_loop():

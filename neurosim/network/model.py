@@ -242,6 +242,7 @@ class Network:
         if dup:
             raise ValueError(f"names must be unique across populations, projections, inputs and modulators; repeated: {sorted(dup)}")
         pops = {p.name: p for p in self.populations}
+        mods = {m.name: m for m in self.modulators}
         refs = {}
         for pr in self.projections:
             pre = _parse_ref(pr.pre, pops, f"Projection {pr.name!r}: pre")
@@ -262,7 +263,6 @@ class Network:
             if getattr(pops[post[0]].model, "is_source", False):
                 raise ValueError(f"Projection {pr.name!r}: post population {post[0]!r} is a spike source and cannot receive input")
             refs[pr.name] = (pre, post)
-            mods = {m.name: m for m in self.modulators}
             for mech in pr.chain:
                 for name in mech.modulators():
                     if name not in mods:

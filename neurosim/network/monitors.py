@@ -53,6 +53,10 @@ class Trace:
     def width(self, net) -> int:
         return net.population(self.pop).n if self.ids is None else len(self.ids)
 
+    def labels(self, net) -> np.ndarray:
+        """The neuron index of each recorded column."""
+        return np.arange(net.population(self.pop).n) if self.ids is None else np.asarray(self.ids)
+
 
 @dataclass(frozen=True, eq=False)
 class Weights:
@@ -84,6 +88,12 @@ class Weights:
         if self.bins is not None:
             return len(self.edges()) - 1
         return net_projection_nnz(net, self.proj) if self.ids is None else len(self.ids)
+
+    def labels(self, net) -> np.ndarray:
+        """The synapse index of each recorded column, or the bin edges of a histogram."""
+        if self.bins is not None:
+            return self.edges()
+        return np.arange(net_projection_nnz(net, self.proj)) if self.ids is None else np.asarray(self.ids)
 
 
 def net_projection_nnz(net, name) -> int:
@@ -172,14 +182,20 @@ def check_monitors(net, monitors, state) -> None:
             fields = state.neurons[m.pop]._fields
             if m.var not in fields:
                 raise ValueError(f"Trace: population {m.pop!r} has no state variable {m.var!r}; it has {list(fields)}")
-            if not isinstance(m.every, int) or m.every < 1:
-                raise ValueError(f"Trace {m.key!r}: every must be a positive integer, got {m.every!r}")
-            if m.ids is not None:
-                ids = np.asarray(m.ids)
-                if ids.ndim != 1 or ids.size == 0 or not np.issubdtype(ids.dtype, np.integer):
-                    raise ValueError(f"Trace {m.key!r}: ids must be a non-empty 1-D list of integers, got {m.ids!r}")
-                if ids.min() < 0 or ids.max() >= pop.n:
-                    raise ValueError(f"Trace {m.key!r}: ids must lie in [0, {pop.n}), got {m.ids!r}")
+            _check_sampling(m, pop.n, "neuron indices")
+
+
+def _check_sampling(m, n: int, what: str) -> None:
+    """``every`` and ``ids`` of a sampled monitor (Trace, Weights) recording ``n`` columns."""
+    where = f"{type(m).__name__} {m.key!r}"
+    if not isinstance(m.every, int) or isinstance(m.every, bool) or m.every < 1:
+        raise ValueError(f"{where}: every must be a positive integer, got {m.every!r}")
+    if m.ids is not None:
+        ids = np.asarray(m.ids)
+        if ids.ndim != 1 or ids.size == 0 or not np.issubdtype(ids.dtype, np.integer):
+            raise ValueError(f"{where}: ids must be a non-empty 1-D list of integers ({what}), got {m.ids!r}")
+        if ids.min() < 0 or ids.max() >= n:
+            raise ValueError(f"{where}: ids must lie in [0, {n}) ({what}), got {m.ids!r}")
 
 
 def _check_weights_monitor(net, m) -> None:
@@ -189,13 +205,7 @@ def _check_weights_monitor(net, m) -> None:
     if not projs[m.proj].plastic:
         raise ValueError(f"Weights: projection {m.proj!r} is not plastic, so its weights are params['projections']"
                          f"[{m.proj!r}]['weights'] and do not change; give it plasticity=... to record them")
-    if not isinstance(m.every, int) or isinstance(m.every, bool) or m.every < 1:
-        raise ValueError(f"Weights {m.key!r}: every must be a positive integer, got {m.every!r}")
-    nnz = projs[m.proj].conn.nnz
-    if m.ids is not None:
-        ids = np.asarray(m.ids)
-        if ids.ndim != 1 or ids.size == 0 or not np.issubdtype(ids.dtype, np.integer) or ids.min() < 0 or ids.max() >= nnz:
-            raise ValueError(f"Weights {m.key!r}: ids must be a non-empty 1-D list of synapse indices in [0, {nnz}), got {m.ids!r}")
+    _check_sampling(m, projs[m.proj].conn.nnz, "synapse indices, CSR order")
     if m.bins is not None:
         if m.ids is not None:
             raise ValueError(f"Weights {m.key!r}: give ids or bins, not both")

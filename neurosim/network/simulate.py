@@ -33,7 +33,7 @@ from .. import _checks
 from ..events.jitconn import JitConn
 from . import fused
 from .model import Network
-from .monitors import MONITORS, OBSERVERS, SAMPLED, Observe, Rate, Spikes, Weights, check_monitors, net_projection_nnz
+from .monitors import MONITORS, OBSERVERS, SAMPLED, Observe, Rate, Spikes, Weights, check_monitors
 from .step import NetworkState, check_state, init_state, step
 
 
@@ -121,9 +121,9 @@ class _Progress:
         sys.stderr.flush()
 
 
-def _make_chunk(net, monitors, dt, n_blocks, g, record_traces):
+def _make_chunk(net, monitors, dt, n_blocks, g):
     """A jitted function advancing ``n_blocks * g`` steps and returning the monitors' outputs."""
-    traces = [m for m in monitors if isinstance(m, SAMPLED)] if record_traces else []
+    traces = [m for m in monitors if isinstance(m, SAMPLED)]
     spikes_pops = sorted({m.pop for m in monitors if isinstance(m, Spikes)})
     rate_pops = sorted({m.pop for m in monitors if isinstance(m, Rate)})
     observers = [m for m in monitors if isinstance(m, OBSERVERS)]
@@ -292,7 +292,7 @@ class ScanEngine:
 
     def compile(self, item, params, state):
         n_blocks, g = item
-        return _make_chunk(self.net, self.monitors, self.dt, n_blocks, g, True).lower(params, state, self.conns).compile()
+        return _make_chunk(self.net, self.monitors, self.dt, n_blocks, g).lower(params, state, self.conns).compile()
 
     def run(self, fn, params, state):
         state, traces, out = fn(params, state, self.conns)
@@ -401,12 +401,7 @@ def _collect(res, net, monitors, chunks, t_start, dt):
         elif isinstance(m, SAMPLED):
             ts = [t_start + (done + c.sampled[m.key][0]) * dt for done, c in chunks if m.key in c.sampled]
             vs = [c.sampled[m.key][1] for _, c in chunks if m.key in c.sampled]
-            if isinstance(m, Weights):
-                ids = m.edges() if m.bins is not None else (
-                    np.arange(net_projection_nnz(net, m.proj)) if m.ids is None else np.asarray(m.ids))
-            else:
-                ids = np.arange(net.population(m.pop).n) if m.ids is None else np.asarray(m.ids)
-            res.traces[m.key] = (np.concatenate(ts), np.concatenate(vs), ids)
+            res.traces[m.key] = (np.concatenate(ts), np.concatenate(vs), m.labels(net))
         elif isinstance(m, Spikes):
             res.spikes[m.pop] = (np.concatenate([t_start + (done + c.spikes[m.pop][0]) * dt for done, c in chunks]),
                                  np.concatenate([c.spikes[m.pop][1] for _, c in chunks]).astype(np.int64))

@@ -94,11 +94,11 @@ class Plasticity(AbstractSynapseDynamics):
         # ev is closed over, not an operand, so that its dt stays a Python float
         forms, which = self._forms(ev, weights)
         if self.rule.tick is not None and self.rule.period is not None:
-            k = due_steps(self.rule.name, self.rule.period, ev.dt)
+            k, n = due_steps(self.rule.name, self.rule.period, ev.dt), len(forms)
             # every form again, followed by the tick: each branch writes the weights, so XLA updates
             # them in place (a branch that passed them through would cost a copy every step)
-            forms = forms + [lambda op, f=f: self._tick(*op[:1], *f(op), ev) for f in forms]
-            which = which + jnp.where((ev.t + 1) % k == 0, len(forms) // 2, 0)
+            forms = forms + [lambda op, f=f: self._apply(self.rule.tick, op[0], *f(op), ev) for f in forms]
+            which = which + jnp.where((ev.t + 1) % k == 0, n, 0)
         if len(forms) == 1:
             return forms[0]((params, state, weights))
         return jax.lax.switch(which, forms, (params, state, weights))
@@ -107,7 +107,7 @@ class Plasticity(AbstractSynapseDynamics):
         """The ways to evaluate this step's update, ``op = (params, state, weights) -> (state,
         weights)``, and the index of the one to take."""
         conn = ev.conn
-        dense = [lambda op: self._dense(*op, ev)]
+        dense = [lambda op: self._apply(self.rule.update, *op, ev)]
         if not (self.event_driven and self.rule.event_driven and getattr(conn, "has_columns", False)):
             return dense, 0
         if self.rule.kernel is not None and kernel_available(weights):
@@ -119,12 +119,10 @@ class Plasticity(AbstractSynapseDynamics):
         which = jnp.searchsorted(jnp.asarray(rungs, jnp.int32), count.astype(jnp.int32), side="left")
         return [lambda op, k=k: self._sparse(*op, ev, k) for k in rungs] + dense, which
 
-    def _tick(self, params, state, weights, ev):
-        dw, state = self.rule.tick(params, jnp.zeros_like(weights), state, weights, ev)
-        return state, weights + dw
-
-    def _dense(self, params, state, weights, ev):
-        dw, state = self.rule.update(params, jnp.zeros_like(weights), state, weights, ev)
+    @staticmethod
+    def _apply(fn, params, state, weights, ev):
+        """``fn`` (the rule's update or tick) at every synapse; the weights plus its proposal."""
+        dw, state = fn(params, jnp.zeros_like(weights), state, weights, ev)
         return state, weights + dw
 
     def _sparse(self, params, state, weights, ev, k: int):
@@ -135,13 +133,12 @@ class Plasticity(AbstractSynapseDynamics):
         by_col, ok_col = _block(ev.post, conn.col_ptr, conn.col_perm, k, conn.max_col)
         ids = jnp.concatenate([by_row, by_col])
         ok = jnp.concatenate([ok_row, ok_col])
-        safe = jnp.where(ok, ids, 0)
-        sub = SynapseSubset(conn.rows[safe], conn.indices[safe], conn.n_pre, conn.n_post, safe,
-                            jnp.where(ok, ids, nnz))
+        safe, store = jnp.where(ok, ids, 0), jnp.where(ok, ids, nnz)
+        sub = SynapseSubset(conn.rows[safe], conn.indices[safe], conn.n_pre, conn.n_post, safe, store)
         w = weights[safe]
         dw, state = self.rule.update(params, jnp.zeros_like(w), state, w, ev._replace(conn=sub))
         # a synapse listed twice (both of its neurons spiked) gets the same value twice
-        return state, weights.at[jnp.where(ok, ids, nnz)].set(w + dw, mode="drop")
+        return state, weights.at[store].set(w + dw, mode="drop")
 
 
 class SynapseSubset(NamedTuple):

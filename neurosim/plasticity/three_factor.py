@@ -42,7 +42,7 @@ import jax
 import jax.numpy as jnp
 
 from . import _checks, traces
-from .rules import Rule, due_steps, store_visited, visited
+from .rules import Rule, store_visited, visited
 
 
 class RewardModulatedParams(NamedTuple):
@@ -96,11 +96,9 @@ def reward_modulated(modulator: str, tau_c=1000.0, lr=0.01, d_tonic=0.0, *, ever
         return jnp.zeros_like(dw), EligibilityState(store_visited(ev.conn, state.c, c))
 
     def release(p, dw, state, weights, ev):
-        """Once every ``every`` ms, at every synapse."""
-        k = due_steps(who, every, ev.dt)
+        """Once every ``every`` ms (a whole number of steps: the mechanism checks it), at every synapse."""
         d = at_synapses(ev.modulators[modulator], ev.conn.indices)
-        dw = dw + p.lr * (d + p.d_tonic) * state.c * (k * ev.dt)
-        return dw, EligibilityState(state.c * jnp.exp(-k * ev.dt / p.tau_c))
+        return dw + p.lr * (d + p.d_tonic) * state.c * every, EligibilityState(state.c * jnp.exp(-every / p.tau_c))
 
     if every is None:
         return Rule(f"reward_modulated({modulator!r})", params, init, update, modulators=(modulator,))
