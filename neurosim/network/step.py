@@ -216,12 +216,13 @@ def step(net: Network, params: dict, state: NetworkState, dt: float, conns: dict
             for m in pr.chain:
                 dyn[m.key], delivered = m.modulate(pp[m.key], dyn[m.key], delivered, ev)
         drive = propagate(conns[pr.name], delivered, delayed, backend=pr.backend, capacity=pr.capacity)
+        if pr.plastic:
+            # the update comes after the propagation has read w: said as a data dependency (both
+            # outputs of the barrier are used, so it is kept), it lets XLA update the loop-carried
+            # weights in place instead of copying them every step
+            w, drive = jax.lax.optimization_barrier((w, drive))
         synapses[pr.name] = pr.synapse.step(pp["synapse"], state.synapses[pr.name], drive, dt)
         if pr.chain:
-            if pr.plastic:
-                # the update comes after the propagation has read w: said as a data dependency, it
-                # lets XLA update the loop-carried weights in place instead of copying them
-                w, drive = jax.lax.optimization_barrier((w, drive))
             for m in pr.chain:
                 dyn[m.key], w = m.update(pp[m.key], dyn[m.key], w, ev)
             dynamics[pr.name] = dyn
