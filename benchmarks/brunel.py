@@ -82,7 +82,7 @@ def run_neurosim(args) -> dict:
         "tool": "neurosim", "workload": f"brunel2000-{args.regime}", "n": n, "duration_s": args.duration,
         "build_s": round(build_s + res.timings["build_s"], 4), "compile_s": round(res.timings["compile_s"], 4),
         "run_s": round(res.timings["run_s"], 4), "rtf": round(res.timings["run_s"] / args.duration, 4),
-        "rate_hz": round(float(np.mean(rate)), 3),
+        "engine": res.timings["engine"], "rate_hz": round(float(np.mean(rate)), 3),
         "device": f"{d.platform} ({os.cpu_count()} cores), {threads} thread(s)", "version": ns.__version__,
         "jax": jax.__version__, "seed": args.seed, "scale": args.scale, "connectivity": args.connectivity,
         "n_synapses": int(sum(p.conn.nnz for p in net.projections)), "load_1min": load,

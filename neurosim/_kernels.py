@@ -27,9 +27,11 @@ ENABLED = os.environ.get("NEUROSIM_KERNELS", "on").lower() not in ("0", "off", "
 TARGETS = {
     "events": ("neurosim_csr_event", "neurosim_csr_transposed"),
     "jitconn": ("neurosim_jit_event", "neurosim_jit_transposed"),
-    "fused": ("neurosim_fused_lif",),
+    "fused": ("neurosim_fused_lif", "neurosim_fused_lif_plastic"),
     "plasticity": ("neurosim_stdp_pair",),
 }
+# targets whose CUDA library does not export them (they exist for CPUs only)
+CPU_ONLY = {"neurosim_fused_lif_plastic", "neurosim_stdp_pair"}
 _FFI_PLATFORM = {"cpu": "cpu", "cuda": "CUDA"}  # library suffix -> jax.ffi platform name
 
 
@@ -50,7 +52,7 @@ def ready(name: str, platform: str) -> bool:
         ok = False
         if platform in _FFI_PLATFORM:
             lib = load(name, platform)
-            symbols = {t: f"{t}_{platform}" for t in TARGETS[name]}
+            symbols = {t: f"{t}_{platform}" for t in TARGETS[name] if platform == "cpu" or t not in CPU_ONLY}
             ok = lib is not None and register(lib, symbols, _FFI_PLATFORM[platform])
         _ready[key] = ok
     return _ready[key]

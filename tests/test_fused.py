@@ -19,7 +19,7 @@ from hypothesis import given, settings
 
 import neurosim as ns
 from neurosim import _kernels
-from neurosim.inputs import ConstantCurrent, PoissonInput, PoissonInputParams
+from neurosim.inputs import ConstantCurrent, GaussianCurrent, PoissonInput, PoissonInputParams
 from neurosim.network import fused
 from neurosim.neurons import LIF, Izhikevich, LIFParams
 from neurosim.synapses import Synapse, SynapseParams
@@ -227,10 +227,11 @@ def _lif_pair(**proj_kw):
 @pytest.mark.parametrize("make, monitors, words", [
     (lambda: ns.Network([ns.Population("izh", 10, Izhikevich())]), [], "Izhikevich"),
     (lambda: _lif_pair(synapse=Synapse("alpha", "current")), [], "'alpha' synapse kinetics"),
-    (lambda: _lif_pair(synapse=Synapse("delta", "current")), [], "'delta' synapse kinetics"),
     (lambda: _lif_pair(stp=TsodyksMarkram()), [], "short-term plasticity"),
     (lambda: ns.Network([ns.Population("p", 10, LIF())], [], [ns.Input(
-        "noise", "p", PoissonInput(n_sources=5), PoissonInputParams())]), [], "PoissonInput"),
+        "noise", "p", GaussianCurrent(), GaussianCurrent.Params())]), [], "GaussianCurrent"),
+    (lambda: ns.Network([ns.Population("p", 10, LIF())], [], [ns.Input(
+        "noise", "p", PoissonInput(n_sources=5, synapse=Synapse("alpha")), PoissonInputParams())]), [], "'alpha' kinetics"),
     (lambda: _lif_pair(), [ns.Trace("post", "v")], "Trace monitors"),
     (lambda: _lif_pair(), [ns.LFP("post")], "LFP monitors"),
     (lambda: _lif_pair(), [ns.Observe("n", lambda s, spk: spk["post"].sum())], "Observe monitors"),
@@ -353,6 +354,11 @@ def test_the_allow_list_names_every_field_of_the_models_the_kernel_runs():
     assert fused.ALLOWED["SynapseParams"] == SynapseParams._fields
     assert fused.ALLOWED["Synapse.options"] == tuple(f.name for f in dataclasses.fields(Synapse))
     assert fused.ALLOWED["ConstantCurrent.Params"] == ConstantCurrent.Params._fields
+    assert fused.ALLOWED["PoissonInput.Params"] == PoissonInput.Params._fields
+    assert fused.ALLOWED["PoissonInput.options"] == tuple(f.name for f in dataclasses.fields(PoissonInput))
+    from neurosim.plasticity import Plasticity
+
+    assert fused.ALLOWED["Plasticity.options"] == tuple(f.name for f in dataclasses.fields(Plasticity))
 
 
 def test_plastic_projections_and_modulators_fall_back_with_a_reason():
@@ -360,7 +366,7 @@ def test_plastic_projections_and_modulators_fall_back_with_a_reason():
 
     net = _lif_pair()
     pr = net.projections[0]
-    plastic = ns.Network(list(net.populations), [dataclasses.replace(pr, plasticity=pl.stdp_pair(w_min=-1e9, w_max=1e9))],
+    plastic = ns.Network(list(net.populations), [dataclasses.replace(pr, plasticity=pl.stdp_triplet())],
                          list(net.inputs))
     reason = fused.fused_plan(plastic, plastic.params(), DT)
     assert isinstance(reason, str) and "long-term plasticity" in reason

@@ -10,8 +10,10 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
+from scipy import stats
 
 from neurosim.init import Uniform
+from neurosim.inputs import draws
 from neurosim.inputs import ConstantCurrent, PoissonInput, PoissonInputParams, PoissonSource, SpikeTimes, StepCurrent
 from neurosim.inputs.currents import ConstantParams, StepParams
 from neurosim.inputs.sources import PoissonSourceParams, SpikeTimesParams, SpikeTimesState
@@ -77,12 +79,12 @@ N_POISSON = 200_000  # one size for every PoissonInput test: jax.random.poisson 
 
 
 @partial(jax.jit, static_argnums=(1,))
-def poisson_counts(params, n, key):
-    """Counts delivered in one step by 50 sources, read back through a delta synapse of
-    weight 1: returns (current returned in that step, counts)."""
+def poisson_counts(params, n, key, t=0):
+    """Counts delivered in step ``t`` by 50 sources to an input seeded from ``key``, read back
+    through a delta synapse of weight 1: returns (current returned in that step, counts)."""
     inp = PoissonInput(n_sources=50, synapse=Synapse("delta"))
-    state = inp.init(params, n, None)
-    state, i = inp.current(params, state, jnp.int32(0), 0.1, key, jnp.zeros((n,)))
+    state = inp.init(params, n, key)
+    state, i = inp.current(params, state, jnp.int32(t), 0.1, None, jnp.zeros((n,)))
     return i, state.g
 
 
@@ -99,13 +101,39 @@ def test_poisson_input_mean_count_is_n_sources_rate_dt():
     assert abs(counts.var() / lam - 1.0) < 0.04
 
 
-def test_poisson_input_same_key_same_draw():
+def test_poisson_input_same_seed_same_draw_and_steps_differ():
     params = PoissonInputParams(rate_hz=20.0)
     a = poisson_counts(params, N_POISSON, jax.random.key(3))[1]
     b = poisson_counts(params, N_POISSON, jax.random.key(3))[1]
     c = poisson_counts(params, N_POISSON, jax.random.key(4))[1]
+    d = poisson_counts(params, N_POISSON, jax.random.key(3), 1)[1]
     np.testing.assert_array_equal(a, b)
-    assert np.any(a != c)
+    assert np.any(a != c) and np.any(a != d)
+    # independent draws: two seeds (or two steps) agree no more often than chance
+    lam = 50 * 20.0 * 0.1e-3
+    p_same = np.sum(stats.poisson.pmf(np.arange(20), lam) ** 2)
+    for other in (c, d):
+        same = np.mean(np.asarray(a) == np.asarray(other))
+        assert abs(same - p_same) < 5 * np.sqrt(p_same * (1 - p_same) / N_POISSON)
+
+
+def test_poisson_input_needs_a_key():
+    with pytest.raises(ValueError, match="key must be a PRNG key"):
+        PoissonInput().init(PoissonInputParams(), 10, None)
+
+
+def test_counter_uniforms_match_their_numpy_mirror_and_are_uniform():
+    seed = draws.new_seed(jax.random.key(11))
+    fn = jax.jit(lambda t: draws.uniforms(seed, t, 50_000))
+    for t in (0, 1, 12345, 2**31 - 1):
+        u = np.asarray(fn(jnp.int32(t)), np.float64)
+        np.testing.assert_array_equal(u, draws.uniforms_np(np.asarray(seed), t, 50_000))
+        assert u.min() >= 0.0 and u.max() < 1.0
+    # uniform on 64 bins, and no correlation between neighbouring neurons or steps
+    u0, u1 = np.asarray(fn(jnp.int32(5))), np.asarray(fn(jnp.int32(6)))
+    assert stats.chisquare(np.bincount((u0 * 64).astype(int), minlength=64)).pvalue > 1e-4
+    for a, b in ((u0[:-1], u0[1:]), (u0, u1)):
+        assert abs(np.corrcoef(a, b)[0, 1]) < 5 / np.sqrt(a.size)
 
 
 # =========================================================================== spike sources

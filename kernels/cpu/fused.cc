@@ -28,6 +28,8 @@
 #include <string>
 #include <vector>
 
+#include "neurosim/counter_rng.h"
+#include "neurosim/stdp_pair.h"
 #include "xla/ffi/api/ffi.h"
 
 namespace ffi = xla::ffi;
@@ -46,15 +48,45 @@ enum : int { kVRest = 0, kVReset, kVTh, kInvGl, kDecayM, kTRef, kIExt, kNParam }
 
 struct Proj {
   int64_t pre_off, n_pre, post_off, n_post, g_off, depth, dbuf_off;
+  int32_t plastic = -1;    // index into Net::plastic, or -1
+  int32_t poisson = -1;    // >= 0: not a CSR projection but Poisson input Net::poisson[poisson]
   const int32_t* indptr;   // n_pre + 1 entries, local (starting at 0)
   const int32_t* indices;  // local postsynaptic indices
   const float* weights;    // per-synapse weights, or nullptr for the homogeneous weight w
   int64_t nnz;             // entries of indices this projection may read
   bool cond;
+  bool sliced;             // onto a slice of its population: summed after the terms onto all of it
   float decay, e_rev, w;
 };
 
-// A run of neurons [lo, hi) onto which the same projections (in network order) project.
+// Pair STDP on projection `proj` (neurosim_fused_lif_plastic): traces x (n_pre) and y (n_post),
+// the column index of its CSR, and its stored weights (the mutable result buffer).
+struct Plastic {
+  neurosim::StdpPairRule rule;
+  int64_t proj;
+  float* x;
+  float* y;
+  float* w;
+  const int32_t* rows;      // nnz, in column order: the presynaptic neuron of synapse col_perm[t]
+  const int32_t* col_ptr;   // n_post + 1
+  const int32_t* col_perm;  // nnz
+  float dec_plus, dec_minus;
+  bool nearest;
+};
+
+// A Poisson input onto neurons [post_off, post_off + n): its synapse state is g[g_off ...], its
+// count of neuron j in step t is #{k < 40 : u_{t,j} > cdf[k]} (counter_rng.h), its drive count * w.
+struct PoissonIn {
+  int64_t post_off, n, g_off;
+  uint32_t seed0, seed1;
+  const float* cdf;
+  float w;
+  int head;  // the smallest h (>= 1) with cdf[h - 1] >= 1 - 2^-10, or all 40 terms
+};
+
+// A run of neurons [lo, hi) onto which the same projections project: `proj` lists the terms of
+// their current in the order they are summed (projection indices, kIExtTerm for the constant inputs).
+constexpr int32_t kIExtTerm = -1;
 struct Segment {
   int64_t lo, hi;
   std::vector<int32_t> proj;
@@ -66,7 +98,9 @@ struct Net {
   std::vector<Segment> segments;
   const Segment* two_cond = nullptr;  // a segment receiving exactly two conductance projections
   const float* par[kNParam];  // nparam rows: (n,) each, or one value each when uniform
-  std::vector<Proj> proj;
+  std::vector<Proj> proj;      // CSR projections in network order, then the Poisson inputs
+  std::vector<Plastic> plastic;
+  std::vector<PoissonIn> poisson;
 };
 
 std::string Where(int64_t p, const char* what) {
@@ -78,7 +112,7 @@ std::string Where(int64_t p, const char* what) {
 // used (an out-of-range one is skipped), which costs nothing compared to a pass over nnz.
 ffi::Error Describe(Net& net, int64_t n, int64_t g_size, int64_t d_size, ffi::Buffer<ffi::F32>& nparam,
                     ffi::Buffer<ffi::S32>& proj_i, ffi::Buffer<ffi::F32>& proj_f, ffi::Buffer<ffi::S32>& indptr,
-                    ffi::Buffer<ffi::S32>& indices, ffi::Buffer<ffi::F32>& weights) {
+                    ffi::Buffer<ffi::S32>& indices, const float* weight_data, int64_t n_weights) {
   net.n = n;
   net.g_size = g_size;
   net.d_size = d_size;
@@ -98,7 +132,6 @@ ffi::Error Describe(Net& net, int64_t n, int64_t g_size, int64_t d_size, ffi::Bu
   const int64_t n_proj = di[0];
   const int64_t n_indptr = static_cast<int64_t>(indptr.element_count());
   const int64_t n_indices = static_cast<int64_t>(indices.element_count());
-  const int64_t n_weights = static_cast<int64_t>(weights.element_count());
   net.proj.clear();
   for (int64_t p = 0; p < n_proj; ++p) {
     const int32_t* c = proj_i.typed_data() + p * kNColI;
@@ -111,7 +144,8 @@ ffi::Error Describe(Net& net, int64_t n, int64_t g_size, int64_t d_size, ffi::Bu
     pr.g_off = c[kGOff];
     pr.depth = c[kDepth];
     pr.dbuf_off = c[kDbufOff];
-    pr.cond = c[kCond] != 0;
+    pr.cond = (c[kCond] & 1) != 0;
+    pr.sliced = (c[kCond] & 2) != 0;
     pr.decay = f[kSynDecay];
     pr.e_rev = f[kERev];
     pr.w = f[kW];
@@ -134,13 +168,19 @@ ffi::Error Describe(Net& net, int64_t n, int64_t g_size, int64_t d_size, ffi::Bu
     if (c[kWPerSyn]) {
       if (w_off < 0 || w_off > n_weights)
         return ffi::Error::InvalidArgument(Where(p, "weights offset outside the weights operand"));
-      pr.weights = weights.typed_data() + w_off;
+      pr.weights = weight_data + w_off;
       pr.nnz = std::min(pr.nnz, n_weights - w_off);
     } else {
       pr.weights = nullptr;
     }
     net.proj.push_back(pr);
   }
+  return ffi::Error::Success();
+}
+
+// Runs of neurons covered by the same projections (and Poisson inputs), in the order of net.proj.
+void BuildSegments(Net& net) {
+  const int64_t n = net.n;
   std::vector<int64_t> cuts = {0, n};
   for (const Proj& pr : net.proj) {
     cuts.push_back(pr.post_off);
@@ -151,16 +191,120 @@ ffi::Error Describe(Net& net, int64_t n, int64_t g_size, int64_t d_size, ffi::Bu
   net.segments.clear();
   for (size_t c = 0; c + 1 < cuts.size(); ++c) {
     Segment seg{cuts[c], cuts[c + 1], {}};
-    for (size_t q = 0; q < net.proj.size(); ++q)
-      if (net.proj[q].post_off <= seg.lo && seg.hi <= net.proj[q].post_off + net.proj[q].n_post)
-        seg.proj.push_back(static_cast<int32_t>(q));
+    // the scan's order: terms onto the whole population, the constant inputs (kIExtTerm), then
+    // terms onto a slice of it (neurosim/network/step.py)
+    for (int pass = 0; pass < 2; ++pass) {
+      if (pass == 1) seg.proj.push_back(kIExtTerm);
+      for (size_t q = 0; q < net.proj.size(); ++q)
+        if (net.proj[q].sliced == (pass == 1) && net.proj[q].post_off <= seg.lo &&
+            seg.hi <= net.proj[q].post_off + net.proj[q].n_post)
+          seg.proj.push_back(static_cast<int32_t>(q));
+    }
     net.segments.push_back(std::move(seg));
   }
   net.two_cond = nullptr;
   for (const Segment& seg : net.segments)
-    if (seg.proj.size() == 2 && net.proj[seg.proj[0]].cond && net.proj[seg.proj[1]].cond &&
+    if (seg.proj.size() == 3 && seg.proj[2] == kIExtTerm && net.proj[seg.proj[0]].cond && net.proj[seg.proj[1]].cond &&
         (net.two_cond == nullptr || seg.hi - seg.lo > net.two_cond->hi - net.two_cond->lo))
       net.two_cond = &seg;
+}
+
+// plas_i columns, plas_f columns, pin_i columns, pin_f columns (neurosim_fused_lif_plastic)
+enum : int { kPlProj = 0, kPlXOff, kPlYOff, kPlRowsOff, kPlColPtrOff, kPlColPermOff, kPlNearest, kPlWOff, kNPlI };
+enum : int { kPlAPlus = 0, kPlAMinus, kPlDecPlus, kPlDecMinus, kPlWMin, kPlWMax, kPlMuPlus, kPlMuMinus, kPlLo, kPlHi,
+             kNPlF };
+enum : int { kPinPostOff = 0, kPinN, kPinGOff, kPinCond, kNPinI };
+enum : int { kPinDecay = 0, kPinERev, kPinW, kNPinF = 4 };
+constexpr int64_t kPoissonTerms = 40;
+constexpr int64_t kPoissonBlock = 512;
+
+// The plastic projections and the Poisson inputs of neurosim_fused_lif_plastic, checked against
+// their buffers as Describe checks the projections. `w` is the weights result (updated in place).
+ffi::Error DescribeExtras(Net& net, float* w, int64_t n_weights, float* traces, int64_t n_traces,
+                          ffi::Buffer<ffi::S32>& plas_i, ffi::Buffer<ffi::F32>& plas_f, ffi::Buffer<ffi::S32>& rows,
+                          ffi::Buffer<ffi::S32>& col_ptr, ffi::Buffer<ffi::S32>& col_perm,
+                          ffi::Buffer<ffi::S32>& pin_i, ffi::Buffer<ffi::F32>& pin_f, ffi::Buffer<ffi::U32>& pin_seed,
+                          ffi::Buffer<ffi::F32>& pin_cdf) {
+  auto fail = [](const std::string& what) {
+    return ffi::Error::InvalidArgument("neurosim_fused_lif_plastic: " + what);
+  };
+  auto di = plas_i.dimensions(), df = plas_f.dimensions();
+  if (di.size() != 2 || di[1] != kNPlI || df.size() != 2 || df[1] != kNPlF || df[0] != di[0])
+    return fail("plas_i must be i32[Q, 8] and plas_f f32[Q, 10]");
+  const int64_t n_rows = rows.element_count(), n_cp = col_ptr.element_count(), n_perm = col_perm.element_count();
+  net.plastic.clear();
+  for (int64_t q = 0; q < di[0]; ++q) {
+    const int32_t* c = plas_i.typed_data() + q * kNPlI;
+    const float* f = plas_f.typed_data() + q * kNPlF;
+    const int64_t p = c[kPlProj];
+    if (p < 0 || p >= static_cast<int64_t>(net.proj.size())) return fail("plastic projection index out of range");
+    Proj& pr = net.proj[p];
+    if (pr.plastic >= 0) return fail("a projection is listed twice as plastic");
+    const int64_t nnz = pr.indptr[pr.n_pre];
+    const int64_t x_off = c[kPlXOff], y_off = c[kPlYOff], r_off = c[kPlRowsOff], cp_off = c[kPlColPtrOff],
+                  pm_off = c[kPlColPermOff], w_off = c[kPlWOff];
+    if (nnz < 0 || nnz > pr.nnz || pr.weights == nullptr) return fail("a plastic projection needs per-synapse weights");
+    if (x_off < 0 || x_off + pr.n_pre > n_traces || y_off < 0 || y_off + pr.n_post > n_traces)
+      return fail("trace range outside the traces operand");
+    if (r_off < 0 || r_off + nnz > n_rows || pm_off < 0 || pm_off + nnz > n_perm || cp_off < 0 ||
+        cp_off + pr.n_post + 1 > n_cp || w_off < 0 || w_off + nnz > n_weights)
+      return fail("column index or weights outside their operands");
+    Plastic pl;
+    pl.rule = neurosim::StdpPairRule{f[kPlAPlus], f[kPlAMinus], f[kPlWMin], f[kPlWMax],
+                                     f[kPlMuPlus], f[kPlMuMinus], f[kPlLo], f[kPlHi]};
+    pl.proj = p;
+    pl.x = traces + x_off;
+    pl.y = traces + y_off;
+    pl.w = w + w_off;
+    pl.rows = rows.typed_data() + r_off;
+    pl.col_ptr = col_ptr.typed_data() + cp_off;
+    pl.col_perm = col_perm.typed_data() + pm_off;
+    pl.dec_plus = f[kPlDecPlus];
+    pl.dec_minus = f[kPlDecMinus];
+    pl.nearest = c[kPlNearest] != 0;
+    for (int64_t j = 0; j <= pr.n_post; ++j)
+      if (pl.col_ptr[j] < 0 || pl.col_ptr[j] > nnz || (j > 0 && pl.col_ptr[j] < pl.col_ptr[j - 1]))
+        return fail("col_ptr is not a non-decreasing index into [0, nnz]");
+    pr.plastic = static_cast<int32_t>(net.plastic.size());
+    pr.weights = pl.w;
+    pr.nnz = nnz;
+    net.plastic.push_back(pl);
+  }
+  auto ri = pin_i.dimensions(), rf = pin_f.dimensions(), rs = pin_seed.dimensions(), rc = pin_cdf.dimensions();
+  if (ri.size() != 2 || ri[1] != kNPinI || rf.size() != 2 || rf[1] != kNPinF || rs.size() != 2 || rs[1] != 2 ||
+      rc.size() != 2 || rc[1] != kPoissonTerms || rf[0] != ri[0] || rs[0] != ri[0] || rc[0] != ri[0])
+    return fail("pin_i must be i32[R, 4], pin_f f32[R, 4], pin_seed u32[R, 2] and pin_cdf f32[R, 40]");
+  net.poisson.clear();
+  for (int64_t r = 0; r < ri[0]; ++r) {
+    const int32_t* c = pin_i.typed_data() + r * kNPinI;
+    const float* f = pin_f.typed_data() + r * kNPinF;
+    PoissonIn in{c[kPinPostOff], c[kPinN], c[kPinGOff], pin_seed.typed_data()[2 * r], pin_seed.typed_data()[2 * r + 1],
+                 pin_cdf.typed_data() + r * kPoissonTerms, f[kPinW], static_cast<int>(kPoissonTerms)};
+    for (int h = 1; h <= kPoissonTerms; ++h)
+      if (in.cdf[h - 1] >= 1.0f - 0x1.0p-10f) {
+        in.head = h;
+        break;
+      }
+    if (in.n < 0 || in.post_off < 0 || in.post_off + in.n > net.n) return fail("Poisson input range outside [0, N)");
+    if (in.g_off < 0 || in.g_off + in.n > net.g_size) return fail("Poisson input g range outside the g operand");
+    Proj pr{};
+    pr.pre_off = pr.n_pre = pr.depth = pr.dbuf_off = pr.nnz = 0;
+    pr.post_off = in.post_off;
+    pr.n_post = in.n;
+    pr.g_off = in.g_off;
+    pr.indptr = nullptr;
+    pr.indices = nullptr;
+    pr.weights = nullptr;
+    pr.cond = (c[kPinCond] & 1) != 0;
+    pr.sliced = (c[kPinCond] & 2) != 0;
+    pr.decay = f[kPinDecay];
+    pr.e_rev = f[kPinERev];
+    pr.w = in.w;
+    pr.plastic = -1;
+    pr.poisson = static_cast<int32_t>(net.poisson.size());
+    net.proj.push_back(pr);
+    net.poisson.push_back(in);
+  }
   return ffi::Error::Success();
 }
 
@@ -194,6 +338,67 @@ void CopyIfDistinct(T* dst, const T* src, size_t count) {
   if (dst != src && count) std::memcpy(dst, src, sizeof(T) * count);
 }
 
+// What both handlers share: checks the state operands, copies them into the results where
+// they are not aliased, and runs the steps of `net` (whose weights point at the right buffer).
+struct StateBuffers {
+  float *v, *t_left, *g, *dbuf;
+  uint32_t* spikes;
+  int64_t n, g_size, d_size;
+};
+
+ffi::Error Run(Net& net, const StateBuffers& st, int64_t t0, int64_t n_steps, float half_dt, float dt) {
+  static thread_local std::vector<float> cur, drive;
+  static thread_local std::vector<uint32_t> spk;
+  static thread_local std::vector<int32_t> spk_list, pre_list, post_list;
+  BuildSegments(net);
+  const size_t n = static_cast<size_t>(std::max<int64_t>(st.n, 1));
+  cur.resize(n);
+  spk.resize(n);
+  drive.resize(static_cast<size_t>(std::max<int64_t>(st.g_size, 1)));
+  spk_list.resize(n);
+  pre_list.resize(n);
+  post_list.resize(n);
+  // FMA where the CPU has it, as XLA compiles the scan engine for the host CPU
+  static const bool fma = __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");
+  (fma ? fma_avx2::RunSteps : plain::RunSteps)(net, n_steps, half_dt, dt, t0, st.v, st.t_left, st.g, st.dbuf,
+                                               st.spikes, cur.data(), spk.data(), drive.data(), spk_list.data(),
+                                               pre_list.data(), post_list.data());
+  return ffi::Error::Success();
+}
+
+ffi::Error CheckState(const char* who, ffi::Buffer<ffi::F32>& v, ffi::Buffer<ffi::F32>& t_left, ffi::Buffer<ffi::F32>& g,
+                      ffi::Buffer<ffi::F32>& dbuf, ffi::Buffer<ffi::S32>& t0, ffi::ResultBuffer<ffi::F32>& v_out,
+                      ffi::ResultBuffer<ffi::F32>& t_left_out, ffi::ResultBuffer<ffi::F32>& g_out,
+                      ffi::ResultBuffer<ffi::F32>& dbuf_out, ffi::ResultBuffer<ffi::U32>& spikes, int64_t n_steps,
+                      StateBuffers& st) {
+  const std::string w(who);
+  st.n = static_cast<int64_t>(v.element_count());
+  st.g_size = static_cast<int64_t>(g.element_count());
+  st.d_size = static_cast<int64_t>(dbuf.element_count());
+  if (static_cast<int64_t>(t_left.element_count()) != st.n)
+    return ffi::Error::InvalidArgument(w + ": v and t_left must have the same size N");
+  if (t0.element_count() != 1) return ffi::Error::InvalidArgument(w + ": t0 must be a scalar");
+  if (n_steps < 0) return ffi::Error::InvalidArgument(w + ": n_steps must be >= 0");
+  const int64_t words = (st.n + 31) / 32;
+  if (static_cast<int64_t>(spikes->element_count()) != n_steps * words)
+    return ffi::Error::InvalidArgument(w + ": spikes must be u32[n_steps, ceil(N / 32)]");
+  if (static_cast<int64_t>(v_out->element_count()) != st.n ||
+      static_cast<int64_t>(t_left_out->element_count()) != st.n ||
+      static_cast<int64_t>(g_out->element_count()) != st.g_size ||
+      static_cast<int64_t>(dbuf_out->element_count()) != st.d_size)
+    return ffi::Error::InvalidArgument(w + ": results 0-3 must have the shapes of operands 0-3");
+  CopyIfDistinct(v_out->typed_data(), v.typed_data(), static_cast<size_t>(st.n));
+  CopyIfDistinct(t_left_out->typed_data(), t_left.typed_data(), static_cast<size_t>(st.n));
+  CopyIfDistinct(g_out->typed_data(), g.typed_data(), static_cast<size_t>(st.g_size));
+  CopyIfDistinct(dbuf_out->typed_data(), dbuf.typed_data(), static_cast<size_t>(st.d_size));
+  st.v = v_out->typed_data();
+  st.t_left = t_left_out->typed_data();
+  st.g = g_out->typed_data();
+  st.dbuf = dbuf_out->typed_data();
+  st.spikes = spikes->typed_data();
+  return ffi::Error::Success();
+}
+
 ffi::Error FusedLifCpu(ffi::Buffer<ffi::F32> v, ffi::Buffer<ffi::F32> t_left, ffi::Buffer<ffi::F32> g,
                        ffi::Buffer<ffi::F32> dbuf, ffi::Buffer<ffi::S32> t0, ffi::Buffer<ffi::F32> nparam,
                        ffi::Buffer<ffi::S32> proj_i, ffi::Buffer<ffi::F32> proj_f, ffi::Buffer<ffi::S32> indptr,
@@ -201,42 +406,50 @@ ffi::Error FusedLifCpu(ffi::Buffer<ffi::F32> v, ffi::Buffer<ffi::F32> t_left, ff
                        ffi::ResultBuffer<ffi::F32> v_out, ffi::ResultBuffer<ffi::F32> t_left_out,
                        ffi::ResultBuffer<ffi::F32> g_out, ffi::ResultBuffer<ffi::F32> dbuf_out,
                        ffi::ResultBuffer<ffi::U32> spikes, int64_t n_steps, float half_dt, float dt) {
-  const int64_t n = static_cast<int64_t>(v.element_count());
-  const int64_t g_size = static_cast<int64_t>(g.element_count());
-  const int64_t d_size = static_cast<int64_t>(dbuf.element_count());
-  if (static_cast<int64_t>(t_left.element_count()) != n)
-    return ffi::Error::InvalidArgument("neurosim_fused_lif: v and t_left must have the same size N");
-  if (t0.element_count() != 1) return ffi::Error::InvalidArgument("neurosim_fused_lif: t0 must be a scalar");
-  if (n_steps < 0) return ffi::Error::InvalidArgument("neurosim_fused_lif: n_steps must be >= 0");
-  const int64_t words = (n + 31) / 32;
-  if (static_cast<int64_t>(spikes->element_count()) != n_steps * words)
-    return ffi::Error::InvalidArgument("neurosim_fused_lif: spikes must be u32[n_steps, ceil(N / 32)]");
-  if (static_cast<int64_t>(v_out->element_count()) != n || static_cast<int64_t>(t_left_out->element_count()) != n ||
-      static_cast<int64_t>(g_out->element_count()) != g_size ||
-      static_cast<int64_t>(dbuf_out->element_count()) != d_size)
-    return ffi::Error::InvalidArgument("neurosim_fused_lif: results 0-3 must have the shapes of operands 0-3");
-
-  static thread_local std::vector<float> cur, drive;
-  static thread_local std::vector<uint32_t> spk;
-  static thread_local std::vector<int32_t> spk_list;
-  Net net;
-  ffi::Error err = Describe(net, n, g_size, d_size, nparam, proj_i, proj_f, indptr, indices, weights);
+  StateBuffers st;
+  ffi::Error err = CheckState("neurosim_fused_lif", v, t_left, g, dbuf, t0, v_out, t_left_out, g_out, dbuf_out, spikes,
+                              n_steps, st);
   if (err.failure()) return err;
+  Net net;
+  err = Describe(net, st.n, st.g_size, st.d_size, nparam, proj_i, proj_f, indptr, indices, weights.typed_data(),
+                 static_cast<int64_t>(weights.element_count()));
+  if (err.failure()) return err;
+  return Run(net, st, static_cast<int64_t>(t0.typed_data()[0]), n_steps, half_dt, dt);
+}
 
-  CopyIfDistinct(v_out->typed_data(), v.typed_data(), static_cast<size_t>(n));
-  CopyIfDistinct(t_left_out->typed_data(), t_left.typed_data(), static_cast<size_t>(n));
-  CopyIfDistinct(g_out->typed_data(), g.typed_data(), static_cast<size_t>(g_size));
-  CopyIfDistinct(dbuf_out->typed_data(), dbuf.typed_data(), static_cast<size_t>(d_size));
-  cur.resize(static_cast<size_t>(n));
-  spk.resize(static_cast<size_t>(n));
-  drive.resize(static_cast<size_t>(std::max<int64_t>(g_size, 1)));
-  spk_list.resize(static_cast<size_t>(std::max<int64_t>(n, 1)));
-  // FMA where the CPU has it, as XLA compiles the scan engine for the host CPU
-  static const bool fma = __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");
-  (fma ? fma_avx2::RunSteps : plain::RunSteps)(net, n_steps, half_dt, dt, static_cast<int64_t>(t0.typed_data()[0]), v_out->typed_data(),
-           t_left_out->typed_data(), g_out->typed_data(), dbuf_out->typed_data(), spikes->typed_data(), cur.data(),
-           spk.data(), drive.data(), spk_list.data());
-  return ffi::Error::Success();
+// neurosim_fused_lif's operands and results, plus plastic projections (pair STDP) and Poisson
+// inputs: kernels/README.md ("neurosim_fused_lif_plastic").
+ffi::Error FusedLifPlasticCpu(ffi::Buffer<ffi::F32> v, ffi::Buffer<ffi::F32> t_left, ffi::Buffer<ffi::F32> g,
+                              ffi::Buffer<ffi::F32> dbuf, ffi::Buffer<ffi::S32> t0, ffi::Buffer<ffi::F32> nparam,
+                              ffi::Buffer<ffi::S32> proj_i, ffi::Buffer<ffi::F32> proj_f, ffi::Buffer<ffi::S32> indptr,
+                              ffi::Buffer<ffi::S32> indices, ffi::Buffer<ffi::F32> weights, ffi::Buffer<ffi::F32> traces,
+                              ffi::Buffer<ffi::S32> plas_i, ffi::Buffer<ffi::F32> plas_f, ffi::Buffer<ffi::S32> rows,
+                              ffi::Buffer<ffi::S32> col_ptr, ffi::Buffer<ffi::S32> col_perm,
+                              ffi::Buffer<ffi::S32> pin_i, ffi::Buffer<ffi::F32> pin_f,
+                              ffi::Buffer<ffi::U32> pin_seed, ffi::Buffer<ffi::F32> pin_cdf,
+                              ffi::ResultBuffer<ffi::F32> v_out, ffi::ResultBuffer<ffi::F32> t_left_out,
+                              ffi::ResultBuffer<ffi::F32> g_out, ffi::ResultBuffer<ffi::F32> dbuf_out,
+                              ffi::ResultBuffer<ffi::F32> weights_out, ffi::ResultBuffer<ffi::F32> traces_out,
+                              ffi::ResultBuffer<ffi::U32> spikes, int64_t n_steps, float half_dt, float dt) {
+  StateBuffers st;
+  ffi::Error err = CheckState("neurosim_fused_lif_plastic", v, t_left, g, dbuf, t0, v_out, t_left_out, g_out, dbuf_out,
+                              spikes, n_steps, st);
+  if (err.failure()) return err;
+  const int64_t n_w = static_cast<int64_t>(weights.element_count());
+  const int64_t n_tr = static_cast<int64_t>(traces.element_count());
+  if (static_cast<int64_t>(weights_out->element_count()) != n_w ||
+      static_cast<int64_t>(traces_out->element_count()) != n_tr)
+    return ffi::Error::InvalidArgument("neurosim_fused_lif_plastic: results 4-5 must have the shapes of weights and traces");
+  CopyIfDistinct(weights_out->typed_data(), weights.typed_data(), static_cast<size_t>(n_w));
+  CopyIfDistinct(traces_out->typed_data(), traces.typed_data(), static_cast<size_t>(n_tr));
+  Net net;
+  err = Describe(net, st.n, st.g_size, st.d_size, nparam, proj_i, proj_f, indptr, indices, weights_out->typed_data(),
+                 n_w);
+  if (err.failure()) return err;
+  err = DescribeExtras(net, weights_out->typed_data(), n_w, traces_out->typed_data(), n_tr, plas_i, plas_f, rows,
+                       col_ptr, col_perm, pin_i, pin_f, pin_seed, pin_cdf);
+  if (err.failure()) return err;
+  return Run(net, st, static_cast<int64_t>(t0.typed_data()[0]), n_steps, half_dt, dt);
 }
 
 }  // namespace
@@ -261,6 +474,42 @@ XLA_FFI_DEFINE_HANDLER_SYMBOL(neurosim_fused_lif_cpu, FusedLifCpu,
                                   .Ret<ffi::Buffer<ffi::F32>>()   // t_left
                                   .Ret<ffi::Buffer<ffi::F32>>()   // g
                                   .Ret<ffi::Buffer<ffi::F32>>()   // dbuf
+                                  .Ret<ffi::Buffer<ffi::U32>>()   // spikes
+                                  .Attr<int64_t>("n_steps")
+                                  .Attr<float>("half_dt")
+                                  .Attr<float>("dt"));
+
+extern "C" __attribute__((visibility("default"))) XLA_FFI_Error* neurosim_fused_lif_plastic_cpu(XLA_FFI_CallFrame*);
+
+XLA_FFI_DEFINE_HANDLER_SYMBOL(neurosim_fused_lif_plastic_cpu, FusedLifPlasticCpu,
+                              ffi::Ffi::Bind()
+                                  .Arg<ffi::Buffer<ffi::F32>>()   // v
+                                  .Arg<ffi::Buffer<ffi::F32>>()   // t_left
+                                  .Arg<ffi::Buffer<ffi::F32>>()   // g
+                                  .Arg<ffi::Buffer<ffi::F32>>()   // dbuf
+                                  .Arg<ffi::Buffer<ffi::S32>>()   // t0
+                                  .Arg<ffi::Buffer<ffi::F32>>()   // nparam
+                                  .Arg<ffi::Buffer<ffi::S32>>()   // proj_i
+                                  .Arg<ffi::Buffer<ffi::F32>>()   // proj_f
+                                  .Arg<ffi::Buffer<ffi::S32>>()   // indptr
+                                  .Arg<ffi::Buffer<ffi::S32>>()   // indices
+                                  .Arg<ffi::Buffer<ffi::F32>>()   // weights
+                                  .Arg<ffi::Buffer<ffi::F32>>()   // traces
+                                  .Arg<ffi::Buffer<ffi::S32>>()   // plas_i
+                                  .Arg<ffi::Buffer<ffi::F32>>()   // plas_f
+                                  .Arg<ffi::Buffer<ffi::S32>>()   // rows
+                                  .Arg<ffi::Buffer<ffi::S32>>()   // col_ptr
+                                  .Arg<ffi::Buffer<ffi::S32>>()   // col_perm
+                                  .Arg<ffi::Buffer<ffi::S32>>()   // pin_i
+                                  .Arg<ffi::Buffer<ffi::F32>>()   // pin_f
+                                  .Arg<ffi::Buffer<ffi::U32>>()   // pin_seed
+                                  .Arg<ffi::Buffer<ffi::F32>>()   // pin_cdf
+                                  .Ret<ffi::Buffer<ffi::F32>>()   // v
+                                  .Ret<ffi::Buffer<ffi::F32>>()   // t_left
+                                  .Ret<ffi::Buffer<ffi::F32>>()   // g
+                                  .Ret<ffi::Buffer<ffi::F32>>()   // dbuf
+                                  .Ret<ffi::Buffer<ffi::F32>>()   // weights
+                                  .Ret<ffi::Buffer<ffi::F32>>()   // traces
                                   .Ret<ffi::Buffer<ffi::U32>>()   // spikes
                                   .Attr<int64_t>("n_steps")
                                   .Attr<float>("half_dt")
@@ -385,6 +634,18 @@ void Currents(const Net& net, int64_t b0, int64_t b1, const float* __restrict v,
     int state = 0;  // 0: nothing yet, 1: one product pending (projection `pend`), 2: a value in cur
     const Proj* pend = nullptr;
     for (int32_t q : seg.proj) {
+      if (q == kIExtTerm) {  // the constant inputs
+        if (state == 0) {
+          for (int64_t i = lo; i < hi; ++i) cur[i] = i_ext[kUni ? 0 : i];
+        } else if (state == 1) {
+          LastProduct<kFold, kUni>(lo, hi, g + pend->g_off - pend->post_off, drive + pend->g_off - pend->post_off,
+                                   pend->decay, pend->e_rev, i_ext, v, cur);
+        } else {
+          for (int64_t i = lo; i < hi; ++i) cur[i] = cur[i] + i_ext[kUni ? 0 : i];
+        }
+        state = 2;
+        continue;
+      }
       const Proj& p = net.proj[q];
       float* gp = g + p.g_off - p.post_off;  // indexed by neuron
       float* dp = drive + p.g_off - p.post_off;
@@ -393,8 +654,9 @@ void Currents(const Net& net, int64_t b0, int64_t b1, const float* __restrict v,
           pend = &p;
           state = 1;
           continue;
+        } else {
+          FirstTerm<kFold>(lo, hi, gp, dp, p.decay, cur);
         }
-        FirstTerm<kFold>(lo, hi, gp, dp, p.decay, cur);
       } else if (state == 1) {
         float* g1 = g + pend->g_off - pend->post_off;
         float* d1 = drive + pend->g_off - pend->post_off;
@@ -407,14 +669,6 @@ void Currents(const Net& net, int64_t b0, int64_t b1, const float* __restrict v,
         AddTerm<kFold>(lo, hi, gp, dp, p.decay, p.e_rev, p.cond, v, cur);
       }
       state = 2;
-    }
-    if (state == 0) {
-      for (int64_t i = lo; i < hi; ++i) cur[i] = i_ext[kUni ? 0 : i];
-    } else if (state == 1) {
-      LastProduct<kFold, kUni>(lo, hi, g + pend->g_off - pend->post_off, drive + pend->g_off - pend->post_off,
-                               pend->decay, pend->e_rev, i_ext, v, cur);
-    } else {
-      for (int64_t i = lo; i < hi; ++i) cur[i] = cur[i] + i_ext[kUni ? 0 : i];
     }
   }
 }
@@ -463,9 +717,9 @@ void NeuronStep(const Net& net, int64_t b0, int64_t b1, float half_dt, float dt,
 }
 
 // The common case in one pass (COBA's E/I pair): every neuron of [b0, b1) receives exactly two
-// conductance projections, p1 and p2 in network order. The current (fma(g1, e1 - v, g2 (e2 -
-// v)) + i_ext, as Currents computes it) stays in a register for the LIF update, as the
-// separate loops of Currents and NeuronStep compute it.
+// conductance projections onto its whole population, p1 and p2 in network order. The current
+// (fma(g1, e1 - v, g2 (e2 - v)) + i_ext, as Currents computes it) stays in a register for the
+// LIF update, as the separate loops of Currents and NeuronStep compute it.
 template <bool kFold, bool kUni>
 void TwoConductancesAndNeurons(const Net& net, int64_t b0, int64_t b1, const Proj& p1, const Proj& p2, float half_dt,
                                float dt, float* __restrict v, float* __restrict t_left, float* __restrict g1,
@@ -512,6 +766,99 @@ inline int64_t PackSpikes(int64_t b0, int64_t b1, const uint32_t* __restrict spk
   return n_spk;
 }
 
+inline float AsFloat(uint32_t bits) {
+  float f;
+  std::memcpy(&f, &bits, sizeof f);
+  return f;
+}
+
+// One step of pair STDP on a plastic projection, in the order of the scan's step (mechanism
+// "plasticity" after the projection's delivery; neurosim/plasticity/stdp.py): the presynaptic
+// trace takes this step's delivered spikes s, the postsynaptic one decays; the synapses of the
+// delivering rows (pre_list, ascending), then the columns of the postsynaptic neurons that fired
+// (post_list, ascending; a synapse whose row delivered is skipped) get Rule::Apply; then the
+// postsynaptic trace jumps. s: the delivered spike values (n_pre), q: the postsynaptic spike bits.
+// The decayed postsynaptic trace y dm is what the update reads; the jump is fused with the decay
+// (Mad(y, dm, q)), as XLA compiles the scan's step.
+template <typename S>
+void StdpStep(const Plastic& pl, const Proj& p, S s_of, const int32_t* pre_list, int64_t n_pre_spk,
+              const uint32_t* __restrict q_bits, const int32_t* post_list, int64_t n_post_spk) {
+  float* __restrict x = pl.x;
+  float* __restrict y = pl.y;
+  const float dp = pl.dec_plus, dm = pl.dec_minus;
+  if (pl.nearest) {
+    for (int64_t i = 0; i < p.n_pre; ++i) {
+      const float si = s_of(i);
+      x[i] = Mad(x[i] * dp, 1.0f - si, si);
+    }
+  } else {
+    for (int64_t i = 0; i < p.n_pre; ++i) x[i] = Mad(x[i], dp, s_of(i));
+  }
+  float* w = pl.w;
+  const int64_t nnz = p.nnz;
+  const uint32_t n_post = static_cast<uint32_t>(p.n_post), n_pre = static_cast<uint32_t>(p.n_pre);
+  for (int64_t a = 0; a < n_pre_spk; ++a) {
+    const int64_t i = pre_list[a];
+    const float si = s_of(i), xi = x[i];
+    const int64_t lo = std::max<int64_t>(p.indptr[i], 0), hi = std::min<int64_t>(p.indptr[i + 1], nnz);
+    for (int64_t k = lo; k < hi; ++k) {
+      const uint32_t j = static_cast<uint32_t>(p.indices[k]);
+      if (j >= n_post) continue;
+      w[k] = pl.rule.Apply(w[k], si, AsFloat(q_bits[j]), xi, y[j] * dm);
+    }
+  }
+  for (int64_t b = 0; b < n_post_spk; ++b) {
+    const int64_t j = post_list[b];
+    const float qj = AsFloat(q_bits[j]), yj = y[j] * dm;
+    for (int32_t t = pl.col_ptr[j]; t < pl.col_ptr[j + 1]; ++t) {
+      const int32_t k = pl.col_perm[t];
+      const uint32_t i = static_cast<uint32_t>(pl.rows[t]);
+      if (k < 0 || k >= nnz) continue;
+      if (i >= n_pre || s_of(i) != 0.0f) continue;
+      w[k] = pl.rule.Apply(w[k], 0.0f, qj, x[i], yj);
+    }
+  }
+  if (pl.nearest) {
+    for (int64_t j = 0; j < p.n_post; ++j) {
+      const float qj = AsFloat(q_bits[j]);
+      y[j] = Mad(y[j] * dm, 1.0f - qj, qj);
+    }
+  } else {
+    for (int64_t j = 0; j < p.n_post; ++j) y[j] = Mad(y[j], dm, AsFloat(q_bits[j]));
+  }
+}
+
+// The drive of a Poisson input in step t: d[j] = count_j * w, count_j = #{k < 40 : u_{t,j} > cdf[k]}.
+// Per block of neurons: the uniforms (a vectorised loop of integer operations), then the first
+// in.head terms of the count as vectorised compare-adds, then, for the rare neuron whose u
+// exceeds all of them, the rest one by one (the cdf is non-decreasing, so the count ends at
+// the first entry >= u). in.head: the terms that hold all but ~1e-3 of the counts.
+inline void PoissonDrive(const PoissonIn& in, int64_t t, float* __restrict d) {
+  alignas(32) float u[kPoissonBlock];
+  alignas(32) int32_t cnt[kPoissonBlock];
+  const uint32_t st = neurosim::counter_step_seed(in.seed0, in.seed1, static_cast<uint32_t>(t));
+  const float* __restrict cdf = in.cdf;
+  const int head = in.head;
+  const float w = in.w;
+  for (int64_t b0 = 0; b0 < in.n; b0 += kPoissonBlock) {
+    const int64_t m = std::min<int64_t>(kPoissonBlock, in.n - b0);
+    for (int64_t j = 0; j < m; ++j) u[j] = neurosim::counter_uniform(st, static_cast<uint32_t>(b0 + j));
+    for (int64_t j = 0; j < m; ++j) cnt[j] = 0;
+    for (int h = 0; h < head; ++h) {
+      const float c = cdf[h];
+      for (int64_t j = 0; j < m; ++j) cnt[j] += u[j] > c ? 1 : 0;
+    }
+    for (int64_t j = 0; j < m; ++j) {
+      if (cnt[j] == head) {  // rare: u above the head of the cdf
+        int k = head;
+        while (k < kPoissonTerms && u[j] > cdf[k]) ++k;
+        cnt[j] = k;
+      }
+    }
+    for (int64_t j = 0; j < m; ++j) d[b0 + j] = static_cast<float>(cnt[j]) * w;
+  }
+}
+
 // Neurons are updated in blocks small enough that a block's current, voltage and spike flags
 // stay in the L1 cache between the three passes over it.
 constexpr int64_t kBlock = 512;
@@ -520,7 +867,7 @@ template <bool kUni>
 void RunStepsImpl(const Net& net, int64_t n_steps, float half_dt, float dt, int64_t t0, float* __restrict v,
                   float* __restrict t_left, float* __restrict g, float* __restrict dbuf, uint32_t* __restrict spikes,
                   float* __restrict cur, uint32_t* __restrict spk, float* __restrict drive,
-                  int32_t* __restrict spk_list) {
+                  int32_t* __restrict spk_list, int32_t* __restrict pre_list, int32_t* __restrict post_list) {
   const int64_t words = (net.n + 31) / 32;
   std::memset(drive, 0, sizeof(float) * static_cast<size_t>(net.g_size));
   for (int64_t k = 0; k < n_steps; ++k) {
@@ -554,19 +901,43 @@ void RunStepsImpl(const Net& net, int64_t n_steps, float half_dt, float dt, int6
       // 3. spike bits and the list of spiking neurons
       n_spk = PackSpikes(b0, b1, spk, spikes + k * words, spk_list, n_spk);
     }
-    // 4. delivery: (delayed) presynaptic spikes x CSR -> drive
+    // 4. delivery: (delayed) presynaptic spikes x CSR -> drive; then a plastic projection's STDP
     for (const Proj& p : net.proj) {
       float* dp = drive + p.g_off;
+      if (p.poisson >= 0) {
+        PoissonDrive(net.poisson[p.poisson], t, dp);
+        continue;
+      }
+      const int32_t* end = spk_list + n_spk;
+      const int32_t* post_lo = std::lower_bound(static_cast<const int32_t*>(spk_list), end, static_cast<int32_t>(p.post_off));
+      const int32_t* post_hi = std::lower_bound(post_lo, end, static_cast<int32_t>(p.post_off + p.n_post));
       if (p.depth > 0) {
         float* row = dbuf + p.dbuf_off + (t % p.depth) * p.n_pre;
+        int64_t n_pre_spk = 0;
         for (int64_t r = 0; r < p.n_pre; ++r)
-          if (row[r] != 0.0f) ScatterRow(p, dp, r, row[r]);
+          if (row[r] != 0.0f) {
+            ScatterRow(p, dp, r, row[r]);
+            pre_list[n_pre_spk++] = static_cast<int32_t>(r);
+          }
+        if (p.plastic >= 0) {
+          int64_t n_post_spk = 0;
+          for (const int32_t* s = post_lo; s < post_hi; ++s) post_list[n_post_spk++] = *s - static_cast<int32_t>(p.post_off);
+          StdpStep(net.plastic[p.plastic], p, [row](int64_t i) { return row[i]; }, pre_list, n_pre_spk,
+                   spk + p.post_off, post_list, n_post_spk);
+        }
         std::memcpy(row, spk + p.pre_off, sizeof(float) * static_cast<size_t>(p.n_pre));
       } else {
-        const int32_t* end = spk_list + n_spk;
         const int32_t* lo = std::lower_bound(static_cast<const int32_t*>(spk_list), end, static_cast<int32_t>(p.pre_off));
         const int32_t* hi = std::lower_bound(lo, end, static_cast<int32_t>(p.pre_off + p.n_pre));
         for (const int32_t* s = lo; s < hi; ++s) ScatterRow(p, dp, *s - p.pre_off, 1.0f);
+        if (p.plastic >= 0) {
+          int64_t n_pre_spk = 0, n_post_spk = 0;
+          for (const int32_t* s = lo; s < hi; ++s) pre_list[n_pre_spk++] = *s - static_cast<int32_t>(p.pre_off);
+          for (const int32_t* s = post_lo; s < post_hi; ++s) post_list[n_post_spk++] = *s - static_cast<int32_t>(p.post_off);
+          const uint32_t* pre_bits = spk + p.pre_off;
+          StdpStep(net.plastic[p.plastic], p, [pre_bits](int64_t i) { return AsFloat(pre_bits[i]); }, pre_list,
+                   n_pre_spk, spk + p.post_off, post_list, n_post_spk);
+        }
       }
     }
   }
@@ -576,11 +947,14 @@ void RunStepsImpl(const Net& net, int64_t n_steps, float half_dt, float dt, int6
 }
 
 void RunSteps(const Net& net, int64_t n_steps, float half_dt, float dt, int64_t t0, float* v, float* t_left, float* g,
-              float* dbuf, uint32_t* spikes, float* cur, uint32_t* spk, float* drive, int32_t* spk_list) {
+              float* dbuf, uint32_t* spikes, float* cur, uint32_t* spk, float* drive, int32_t* spk_list,
+              int32_t* pre_list, int32_t* post_list) {
   if (net.uniform) {
-    RunStepsImpl<true>(net, n_steps, half_dt, dt, t0, v, t_left, g, dbuf, spikes, cur, spk, drive, spk_list);
+    RunStepsImpl<true>(net, n_steps, half_dt, dt, t0, v, t_left, g, dbuf, spikes, cur, spk, drive, spk_list, pre_list,
+                       post_list);
   } else {
-    RunStepsImpl<false>(net, n_steps, half_dt, dt, t0, v, t_left, g, dbuf, spikes, cur, spk, drive, spk_list);
+    RunStepsImpl<false>(net, n_steps, half_dt, dt, t0, v, t_left, g, dbuf, spikes, cur, spk, drive, spk_list, pre_list,
+                        post_list);
   }
 }
 

@@ -11,38 +11,17 @@
 // with the traces x (after this step's presynaptic jump) and y (decayed, before this step's
 // postsynaptic jump) computed by the caller: the arithmetic of the pure-JAX rule, in its order.
 // Single-threaded; cost O(spiking neurons x fan-out), independent of nnz.
-#include <cmath>
 #include <cstdint>
 #include <string>
 
+#include "neurosim/stdp_pair.h"
 #include "xla/ffi/api/ffi.h"
 
 namespace ffi = xla::ffi;
 
 namespace {
 
-inline float Dependence(float base, float mu) {
-  if (mu == 0.0f) return 1.0f;
-  base = base > 0.0f ? base : 0.0f;
-  if (mu == 1.0f) return base;
-  return base > 0.0f ? std::pow(base, mu) : 0.0f;
-}
-
-inline float Store(float w, float dw, float lo, float hi) {
-  float c = w + dw;
-  c = c < lo ? lo : (c > hi ? hi : c);
-  return w + (c - w);
-}
-
-struct Rule {
-  float a_plus, a_minus, w_min, w_max, mu_plus, mu_minus, lo, hi;
-  // the new weight of a synapse with presynaptic spike s (trace x) and postsynaptic spike q (trace y)
-  float Apply(float w0, float s, float q, float x, float y) const {
-    const float pot = a_plus * Dependence(w_max - w0, mu_plus) * q * x;
-    const float dep = a_minus * Dependence(w0 - w_min, mu_minus) * s * y;
-    return Store(w0, pot - dep, lo, hi);
-  }
-};
+using Rule = neurosim::StdpPairRule;
 
 ffi::Error StdpPairCpu(ffi::Buffer<ffi::F32> weights, ffi::Buffer<ffi::S32> indptr, ffi::Buffer<ffi::S32> indices,
                        ffi::Buffer<ffi::S32> rows, ffi::Buffer<ffi::S32> col_ptr, ffi::Buffer<ffi::S32> col_perm,

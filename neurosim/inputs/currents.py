@@ -15,7 +15,8 @@ Every input is a small frozen dataclass with pure methods:
 - ``PoissonInput``: each neuron receives ``n_sources`` independent Poisson trains of
   ``rate_hz``; their spikes are delivered through its own synapse (kinetics and output as in
   :class:`neurosim.synapses.Synapse`): per step, k ~ Poisson(n_sources rate dt), drive = k w,
-  with k drawn by :func:`poisson_counts` (one uniform number per neuron and step).
+  with k drawn by :func:`poisson_from_uniform` from one counter-based uniform number per
+  neuron and step (:mod:`neurosim.inputs.draws`).
 """
 from __future__ import annotations
 
@@ -27,6 +28,8 @@ import jax.numpy as jnp
 import numpy as np
 
 from ..synapses import Synapse, SynapseParams
+from ..synapses.kinetics import SynapseState
+from . import draws
 
 
 class ConstantParams(NamedTuple):
@@ -137,35 +140,36 @@ POISSON_INVERSION_MAX = 12.0
 POISSON_TERMS = 40
 
 
-def poisson_counts(key, lam, shape, dtype=jnp.float32):
-    """Poisson counts of mean ``lam`` (scalar or broadcastable to ``shape``), from one uniform
-    number ``u`` per element; float ``dtype``. No derivative (``lam`` is stop-gradiented).
+def poisson_cdf(lam):
+    """``F(j) = sum_{i<=j} e^-lam lam^i / i!`` for ``j = 0 .. POISSON_TERMS - 1``, each of
+    ``lam``'s shape (a list of arrays), by the recursion ``p_0 = e^-lam``, ``p_i = (p_{i-1} lam) / i``,
+    ``F(j) = F(j - 1) + p_j``. The divisor ``i`` is hidden from the compiler (an optimisation
+    barrier), so that it divides (instead of multiplying by a rounded reciprocal) and no product
+    feeds a sum: every operation is one IEEE float operation, rounded the same way in any
+    program, which lets the fused engine's kernel compare against the very same table."""
+    p = jnp.exp(-lam)
+    cdf = [p]
+    i = jax.lax.optimization_barrier(jnp.arange(1, POISSON_TERMS, dtype=jnp.result_type(lam)))
+    for j in range(POISSON_TERMS - 1):
+        p = p * lam / i[j]
+        cdf.append(cdf[-1] + p)
+    return cdf
 
-    - ``lam < POISSON_INVERSION_MAX`` (12): inversion of the CDF with a fixed number of terms,
-      ``k = #{j < 40 : u > F(j)}``, ``F(j) = sum_{i<=j} e^-lam lam^i / i!`` accumulated by the
-      recursion ``p_i = p_{i-1} lam / i``: exact but for the truncation at 40
-      (``P(k >= 40) < 2e-10``) and float32 rounding of ``F`` (~1e-7).
-    - ``lam >= 12``: a normal approximation corrected to the Poisson's first three moments,
-      ``k = max(0, floor(lam + sqrt(lam - 5/36) z + (z^2 - 1) / 6 + 1/2))``, ``z = Phi^-1(u)``:
-      the ``(z^2 - 1) / 6`` term (Cornish-Fisher) gives the skewness ``lam^-1/2``; the
-      ``-5/36`` removes the variance it adds (``1/18``) and the variance the rounding adds
-      (``1/12``, Sheppard). Mean and variance are exact to < 1e-5 relative; the
-      total-variation distance from Poisson(lam) is 1.8e-3 at lam = 12, 2e-4 at lam = 100.
 
-    Cost: one threefry uniform per element plus 40 multiply-adds, ~8x faster than
-    ``jax.random.poisson`` on CPU (whose rejection loops dominate a network step). The same
-    ``key`` gives the same counts.
-    """
-    lam = jax.lax.stop_gradient(jnp.maximum(jnp.broadcast_to(jnp.asarray(lam, dtype), shape), 0.0))
-    u = jax.random.uniform(key, shape, dtype)
+def poisson_from_uniform(u, lam):
+    """Poisson counts of mean ``lam`` (broadcastable to ``u``'s shape) from uniform numbers ``u``
+    in [0, 1), one per count, as floats of ``u``'s dtype; ``lam`` is stop-gradiented. See
+    :func:`poisson_counts` for the two branches (inversion below POISSON_INVERSION_MAX, a
+    corrected normal approximation above)."""
+    dtype = u.dtype
+    lam = jax.lax.stop_gradient(jnp.maximum(jnp.asarray(lam, dtype), 0.0))
+    shape = jnp.shape(u)
 
     def inversion():
-        p = jnp.exp(-lam)
-        cdf, k = p, jnp.zeros(shape, dtype)
-        for i in range(1, POISSON_TERMS + 1):
-            k = k + (u > cdf).astype(dtype)
-            p = p * lam / i
-            cdf = cdf + p
+        # k = #{j < POISSON_TERMS : u > F(j)} (F is non-decreasing: the first F(j) >= u ends it)
+        k = jnp.zeros(shape, dtype)
+        for f in poisson_cdf(lam):
+            k = k + (u > f).astype(dtype)
         return k
 
     def normal():
@@ -177,27 +181,68 @@ def poisson_counts(key, lam, shape, dtype=jnp.float32):
     return jax.lax.cond(jnp.all(small), inversion, lambda: jnp.where(small, inversion(), normal()))
 
 
+def poisson_counts(key, lam, shape, dtype=jnp.float32):
+    """Poisson counts of mean ``lam`` (scalar or broadcastable to ``shape``), from one uniform
+    number ``u`` per element drawn from ``key``; float ``dtype``. No derivative (``lam`` is
+    stop-gradiented).
+
+    - ``lam < POISSON_INVERSION_MAX`` (12): inversion of the CDF with a fixed number of terms,
+      ``k = #{j < 40 : u > F(j)}`` (:func:`poisson_cdf`): exact but for the truncation at 40
+      (``P(k >= 40) < 2e-10``) and float32 rounding of ``F`` (~1e-7).
+    - ``lam >= 12``: a normal approximation corrected to the Poisson's first three moments,
+      ``k = max(0, floor(lam + sqrt(lam - 5/36) z + (z^2 - 1) / 6 + 1/2))``, ``z = Phi^-1(u)``:
+      the ``(z^2 - 1) / 6`` term (Cornish-Fisher) gives the skewness ``lam^-1/2``; the
+      ``-5/36`` removes the variance it adds (``1/18``) and the variance the rounding adds
+      (``1/12``, Sheppard). Mean and variance are exact to < 1e-5 relative; the
+      total-variation distance from Poisson(lam) is 1.8e-3 at lam = 12, 2e-4 at lam = 100.
+
+    Cost: one uniform per element plus 40 compare-adds, ~8x faster than ``jax.random.poisson``
+    on CPU (whose rejection loops dominate a network step). The same ``key`` gives the same
+    counts. :class:`PoissonInput` uses :func:`poisson_from_uniform` on counter-based uniforms
+    (:mod:`neurosim.inputs.draws`) instead of a key.
+    """
+    u = jax.random.uniform(key, shape, dtype)
+    return poisson_from_uniform(u, jnp.broadcast_to(jnp.asarray(lam, dtype), shape))
+
+
+class PoissonInputState(NamedTuple):
+    g: jax.Array      # (n,) the input synapse's state (as SynapseState)
+    x: jax.Array      # (n,) its alpha rise variable (zeros otherwise)
+    seed: jax.Array   # uint32[2], the seed of the counter-based draws (drawn from the init key)
+
+
 @dataclass(frozen=True)
 class PoissonInput:
     """Each target neuron receives ``n_sources`` independent Poisson trains of ``rate_hz``
-    through its own synapse: per step, ``k ~ Poisson(n_sources rate_hz dt)`` (drawn by
-    :func:`poisson_counts`) and ``drive = k weight``."""
+    through its own synapse: per step, ``k ~ Poisson(n_sources rate_hz dt)`` and ``drive = k
+    weight``. The count of target neuron ``i`` in step ``t`` is drawn from the counter-based
+    uniform ``u_{t,i}`` of :mod:`neurosim.inputs.draws` (seeded once from the key given to
+    :meth:`init`) by :func:`poisson_from_uniform`: a pure function of (seed, t, i), the same in
+    the scan and the fused engine. The per-step key of :meth:`current` is not used."""
 
     n_sources: int = 1
     synapse: Synapse = field(default_factory=Synapse)
 
     Params = PoissonInputParams
+    State = PoissonInputState
 
     def __post_init__(self):
         if not isinstance(self.n_sources, int) or self.n_sources < 1:
             raise ValueError(f"n_sources must be a positive integer, got {self.n_sources!r}")
 
     def init(self, params, n, key):
-        return self.synapse.init(params.synapse, n, key)
+        if key is None:
+            raise ValueError("PoissonInput.init: key must be a PRNG key (it seeds the input's draws), got None")
+        syn = self.synapse.init(params.synapse, n, key)
+        return PoissonInputState(syn.g, syn.x, draws.new_seed(jax.random.fold_in(key, 1)))
+
+    def mean_count(self, params, dt):
+        """The per-step mean count ``n_sources rate_hz dt`` (rate in Hz, dt in ms)."""
+        return self.n_sources * params.rate_hz * dt * 1e-3
 
     def current(self, params, state, t, dt, key, v):
         i = self.synapse.current(params.synapse, state, v)
-        lam = self.n_sources * params.rate_hz * dt * 1e-3
-        k = poisson_counts(key, lam, v.shape, v.dtype)
-        state = self.synapse.step(params.synapse, state, k * params.weight, dt)
-        return state, i
+        u = draws.uniforms(state.seed, t, v.shape[0], v.dtype)
+        k = poisson_from_uniform(u, self.mean_count(params, dt))
+        syn = self.synapse.step(params.synapse, SynapseState(state.g, state.x), k * params.weight, dt)
+        return PoissonInputState(syn.g, syn.x, state.seed), i

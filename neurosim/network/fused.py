@@ -47,13 +47,16 @@ import numpy as np
 
 from .. import _kernels
 from ..events import CSR
-from ..inputs import ConstantCurrent
+from ..inputs import ConstantCurrent, PoissonInput
+from ..inputs.currents import POISSON_INVERSION_MAX, POISSON_TERMS, poisson_cdf
 from ..neurons import LIF, LIFParams
+from ..plasticity.kernels import PairForm
+from ..plasticity.mechanism import Plasticity
 from ..synapses import SynapseParams
 from .monitors import OBSERVERS, SAMPLED, Rate, Spikes
 from .step import NetworkState, delay_steps
 
-(TARGET,) = _kernels.TARGETS["fused"]
+TARGET, PLASTIC_TARGET = _kernels.TARGETS["fused"]
 ENGINES = ("auto", "scan", "fused")
 
 # proj_i columns (kernels/README.md)
@@ -83,7 +86,19 @@ class FusedPlan:
     proj_i: np.ndarray            # i32[P, 12]
     indptr: jax.Array             # i32, every projection's indptr
     indices: jax.Array            # i32, every projection's indices
+    # plastic projections and Poisson inputs (neurosim_fused_lif_plastic, CPU): empty otherwise
+    plastic: tuple = ()           # (name, projection index, n_pre, n_post, x_off, y_off, PairForm)
+    poisson: tuple = ()           # (input name, post offset, n, g_off, conductance)
+    plas_i: np.ndarray | None = None     # i32[Q, 8]
+    pin_i: np.ndarray | None = None      # i32[R, 4]
+    columns: tuple = ()           # (rows, col_ptr, col_perm) concatenated over the plastic projections
+    n_traces: int = 0
     _fns: dict = field(default_factory=dict, repr=False)
+
+    @property
+    def extended(self) -> bool:
+        """Whether the plan needs the plastic kernel (plastic projections or Poisson inputs)."""
+        return bool(self.plastic or self.poisson)
 
     @property
     def n_words(self) -> int:
@@ -114,7 +129,7 @@ def fused_plan(net, params: dict | None = None, dt: float = 0.1, monitors=(), *,
     params = net.params() if params is None else params
     if isinstance(monitors, (Spikes, Rate) + SAMPLED + OBSERVERS):
         monitors = [monitors]
-    reason = _reason(net, params, monitors)
+    reason = _reason(net, params, monitors) or _poisson_mean_reason(net, params, dt)
     if reason:
         return reason
     if platform is None:
@@ -141,24 +156,57 @@ def fused_plan(net, params: dict | None = None, dt: float = 0.1, monitors=(), *,
     for pr in net.projections:
         (pre, a_pre, b_pre), (post, a_post, b_post) = net._refs[pr.name]
         n_pre, n_post, nnz = b_pre - a_pre, b_post - a_post, pr.conn.nnz
-        per_syn = np.shape(params["projections"][pr.name]["weights"]) == (nnz,) and nnz > 0
+        per_syn = (pr.plastic or np.shape(params["projections"][pr.name]["weights"]) == (nnz,)) and nnz > 0
         depth = depths[pr.name] - 1
+        # conductance (bit 0); on the CPU, bit 1: it adds into a slice of its population (the scan
+        # rounds such a term before adding the next one to it)
+        sliced = (a_post, b_post) != (0, net.population(post).n) and platform == "cpu"
         rows.append([offsets[pre] + a_pre, n_pre, offsets[post] + a_post, n_post, g_off, depth, d_off, ip_off,
-                     ix_off, w_off if per_syn else 0, int(per_syn), int(pr.synapse.output == "conductance")])
+                     ix_off, w_off if per_syn else 0, int(per_syn),
+                     int(pr.synapse.output == "conductance") | (2 if sliced else 0)])
         projs.append((pr.name, post, a_post, b_post, g_off, depth, per_syn))
         g_off += n_post
         d_off += depth * n_pre
         ip_off += n_pre + 1
         ix_off += nnz
         w_off += nnz if per_syn else 0
+    # Poisson inputs: their synapse state follows the projections' in g
+    poisson = []
+    for inp in net.inputs:
+        if isinstance(inp.source, PoissonInput):
+            ((tgt, a, b),) = net._refs[inp.name]
+            sliced = (a, b) != (0, net.population(tgt).n)
+            poisson.append((inp.name, offsets[tgt] + a, b - a, g_off,
+                            int(inp.source.synapse.output == "conductance") | (2 if sliced else 0)))
+            g_off += b - a
+    # plastic projections: traces x (n_pre) then y (n_post) each, and their column indices
+    plastic, plas_rows, t_off, c_off, cp_off = [], [], 0, 0, 0
+    for q, pr in enumerate(net.projections):
+        if pr.plastic:
+            (_, a_pre, b_pre), (_, a_post, b_post) = net._refs[pr.name]
+            n_pre, n_post = b_pre - a_pre, b_post - a_post
+            form = pr.chain[0].rule.form
+            plastic.append((pr.name, q, n_pre, n_post, t_off, t_off + n_pre, form))
+            plas_rows.append([q, t_off, t_off + n_pre, c_off, cp_off, c_off, int(form.nearest), rows[q][_W_OFF]])
+            t_off += n_pre + n_post
+            c_off += pr.conn.nnz
+            cp_off += n_post + 1
+    if (plastic or poisson) and platform != "cpu":
+        what = "plastic projections" if plastic else "Poisson inputs"
+        return (f"the network has {what}, which the fused kernel runs on CPUs only (neurosim_fused_lif_plastic); "
+                f"on {platform} the scan engine runs them")
+    if (plastic or poisson) and not _kernels.ready("fused", "cpu"):
+        return "the compiled fused kernel for cpu (neurosim/_lib/libfused_cpu.so) is not available"
     for what, value in (("neurons", n), ("synapse state entries", g_off), ("delay buffer entries", d_off),
-                        ("indptr entries", ip_off), ("synapses", ix_off), ("per-synapse weights", w_off)):
+                        ("indptr entries", ip_off), ("synapses", ix_off), ("per-synapse weights", w_off),
+                        ("trace entries", t_off)):
         if value > _INT32_MAX:
             return f"the network has {value} {what}; the fused kernel addresses at most 2**31 - 1"
     uniform = len(net.populations) == 1 and all(
         np.ndim(x) == 0 for x in params["neurons"][net.populations[0].name]) and all(
         net._refs[inp.name][0][1:] == (0, net.populations[0].n)
-        and np.ndim(params["inputs"][inp.name].amplitude) == 0 for inp in net.inputs)
+        and np.ndim(params["inputs"][inp.name].amplitude) == 0 for inp in net.inputs
+        if isinstance(inp.source, ConstantCurrent))
 
     key = ("fused_csr", tuple(id(pr.conn) for pr in net.projections))
     cat = net._cache.get(key)
@@ -169,8 +217,21 @@ def fused_plan(net, params: dict | None = None, dt: float = 0.1, monitors=(), *,
         else:
             indptr = indices = jnp.zeros((1,), jnp.int32)
         cat = net._cache[key] = (indptr, indices)
+    columns = ()
+    if plastic:
+        ckey = ("fused_columns", tuple(id(net.projections[q].conn) for _, q, *_ in plastic))
+        columns = net._cache.get(ckey)
+        if columns is None:
+            conns = [net.projections[q].conn for _, q, *_ in plastic]
+            # rows in column order (the presynaptic neuron of synapse col_perm[t]), read sequentially
+            parts = [[c.rows[c.col_perm] for c in conns], [c.col_ptr for c in conns], [c.col_perm for c in conns]]
+            columns = net._cache[ckey] = tuple(jnp.concatenate(x + [jnp.zeros((1,), jnp.int32)]) for x in parts)
     proj_i = np.asarray(rows, np.int32).reshape(len(rows), 12)
-    return FusedPlan(net, float(dt), platform, tuple(pops), tuple(projs), n, g_off, d_off, uniform, proj_i, *cat)
+    plas_i = np.asarray(plas_rows, np.int32).reshape(len(plas_rows), 8)
+    pin_i = np.asarray([[off, m, g, cond] for _, off, m, g, cond in poisson], np.int32).reshape(len(poisson), 4)
+    return FusedPlan(net, float(dt), platform, tuple(pops), tuple(projs), n, g_off, d_off, uniform, proj_i, *cat,
+                     plastic=tuple(plastic), poisson=tuple(poisson), plas_i=plas_i, pin_i=pin_i, columns=columns,
+                     n_traces=t_off)
 
 
 # The allow-list: exactly the model configurations the kernel implements. A field or option
@@ -181,10 +242,14 @@ ALLOWED = {
     "LIF.options": ("v_init",),                  # initial conditions only, applied by init_state
     "LIFParams": ("v_rest", "v_reset", "v_th", "c_m", "g_l", "t_ref", "slope"),  # slope: surrogate only
     "Synapse.options": ("kinetics", "output", "g_init"),
-    "Synapse.kinetics": ("exponential",),
+    "Synapse.kinetics": ("exponential", "delta"),   # delta: exponential with decay 0 (g = the last drive)
     "Synapse.output": ("current", "conductance"),
     "SynapseParams": ("tau", "e_rev"),
     "ConstantCurrent.Params": ("amplitude",),
+    "PoissonInput.options": ("n_sources", "synapse"),
+    "PoissonInput.Params": ("rate_hz", "weight", "synapse"),
+    "Plasticity.options": ("rule", "clip_initial", "event_driven"),  # clip_initial: initial weights only
+    "Plasticity.forms": (PairForm,),           # pair STDP (additive or weight-dependent), alone or clipped
 }
 
 
@@ -213,10 +278,11 @@ def _reason(net, params, monitors) -> str | None:
         if _fields(pr.synapse) != ALLOWED["Synapse.options"] or SynapseParams._fields != ALLOWED["SynapseParams"]:
             return f"{where}: its synapse has options or parameters the fused kernel does not implement"
         if pr.synapse.kinetics not in ALLOWED["Synapse.kinetics"]:
-            return f"{where} has {pr.synapse.kinetics!r} synapse kinetics; the fused kernel has exponential ones only"
-        if pr.chain:
-            kinds = ", ".join(f"{m.kind} ({type(m).__name__})" for m in pr.chain)
-            return f"{where} has {kinds}, which the fused kernel does not model"
+            return (f"{where} has {pr.synapse.kinetics!r} synapse kinetics; the fused kernel has "
+                    f"{' and '.join(ALLOWED['Synapse.kinetics'])} ones only")
+        reason = _chain_reason(pr, where)
+        if reason:
+            return reason
         pp = params["projections"][pr.name]
         if np.shape(pp["weights"]) not in ((), (pr.conn.nnz,)):
             return f"{where}: weights of shape {np.shape(pp['weights'])} are neither one weight nor one per synapse"
@@ -224,14 +290,73 @@ def _reason(net, params, monitors) -> str | None:
             if np.size(getattr(pp["synapse"], f)) != 1:
                 return f"{where}: synapse {f} has one value per neuron; the fused kernel takes one per projection"
     for inp in net.inputs:
-        if type(inp.source) is not ConstantCurrent or inp.source.Params._fields != ALLOWED["ConstantCurrent.Params"]:
-            return (f"input {inp.name!r} is a {type(inp.source).__name__}; the fused kernel takes constant currents "
-                    f"only (ConstantCurrent)")
+        reason = _input_reason(inp, params["inputs"][inp.name])
+        if reason:
+            return reason
     for m in monitors:
         if isinstance(m, SAMPLED):
             return f"{type(m).__name__} monitors ({m.key!r}) record the state during the run; the fused engine records Spikes and Rate"
         if isinstance(m, OBSERVERS):
             return f"{type(m).__name__} monitors ({m.key!r}) are evaluated every step; the fused engine records Spikes and Rate"
+    return None
+
+
+def _chain_reason(pr, where) -> str | None:
+    """Why the kernel cannot run a projection's per-synapse mechanisms, or None: it runs none,
+    or one event-driven :class:`~neurosim.plasticity.Plasticity` whose rule has a form of
+    ``ALLOWED["Plasticity.forms"]`` (the scan runs that rule through the compiled pair-STDP
+    kernel, which the fused kernel reproduces operation for operation)."""
+    if not pr.chain:
+        return None
+    kinds = ", ".join(f"{m.kind} ({type(m).__name__})" for m in pr.chain)
+    m = pr.chain[0]
+    if len(pr.chain) > 1 or type(m) is not Plasticity:
+        return f"{where} has {kinds}, which the fused kernel does not model"
+    if _fields(m) != ALLOWED["Plasticity.options"]:
+        return f"{where}: its Plasticity has options {_fields(m)}; the fused kernel implements {ALLOWED['Plasticity.options']}"
+    if not isinstance(m.rule.form, ALLOWED["Plasticity.forms"]):
+        return (f"{where} has long-term plasticity by {m.rule.name}, which the fused kernel does not model (it runs "
+                "pair STDP, alone or followed by clip_weights)")
+    if not m.event_driven:
+        return f"{where}: Plasticity(event_driven=False) evaluates every synapse every step, which the fused kernel does not"
+    if not getattr(pr.conn, "has_columns", False):
+        return f"{where}: its CSR has no column index"
+    return None
+
+
+def _input_reason(inp, p) -> str | None:
+    """Why the kernel cannot run an input, or None: constant currents, and Poisson inputs with
+    one rate and weight (and synapse parameters) and a per-step mean below the inversion limit."""
+    src = inp.source
+    if type(src) is ConstantCurrent and src.Params._fields == ALLOWED["ConstantCurrent.Params"]:
+        return None
+    where = f"input {inp.name!r}"
+    if type(src) is not PoissonInput:
+        return (f"{where} is a {type(src).__name__}; the fused kernel takes constant currents (ConstantCurrent) and "
+                "Poisson inputs (PoissonInput)")
+    if _fields(src) != ALLOWED["PoissonInput.options"] or src.Params._fields != ALLOWED["PoissonInput.Params"]:
+        return f"{where}: its PoissonInput has options or parameters the fused kernel does not implement"
+    syn = src.synapse
+    if _fields(syn) != ALLOWED["Synapse.options"] or syn.kinetics not in ALLOWED["Synapse.kinetics"]:
+        return f"{where}: its synapse has {syn.kinetics!r} kinetics; the fused kernel has exponential and delta ones"
+    for name, x in (("rate_hz", p.rate_hz), ("weight", p.weight), ("synapse tau", p.synapse.tau),
+                    ("synapse e_rev", p.synapse.e_rev)):
+        if np.size(x) != 1:
+            return f"{where}: {name} has one value per neuron; the fused kernel takes one per input"
+    try:
+        lam = float(np.asarray(src.mean_count(p, 1.0)))   # per ms; times dt below
+    except (TypeError, jax.errors.ConcretizationTypeError, jax.errors.TracerArrayConversionError):
+        return f"{where}: its rate is traced (inside jit or grad), and the fused kernel needs its value"
+    return None if lam >= 0 else f"{where}: a negative rate"
+
+
+def _poisson_mean_reason(net, params, dt) -> str | None:
+    for inp in net.inputs:
+        if isinstance(inp.source, PoissonInput):
+            lam = float(np.asarray(inp.source.mean_count(params["inputs"][inp.name], dt)))
+            if not lam < POISSON_INVERSION_MAX:
+                return (f"input {inp.name!r}: {lam:g} spikes per step on average; the fused kernel draws counts by "
+                        f"inversion, below {POISSON_INVERSION_MAX:g} per step (above, the scan's normal approximation)")
     return None
 
 
@@ -256,15 +381,25 @@ def state_reason(plan: FusedPlan, state: NetworkState) -> str | None:
 # --------------------------------------------------------------------------- the call
 
 
-def _operands(plan: FusedPlan, params):
-    """nparam f32[7, N or 1], proj_f f32[P, 4], weights f32[...] from ``params`` (traced)."""
+def _decay(synapse, tau, dt):
+    """exp(-dt / tau) as the scan's exponential kinetics compute it; 0 for delta kinetics (g = the
+    last drive, which g * 0 + drive is exactly)."""
+    if synapse.kinetics == "delta":
+        return jnp.zeros((), jnp.float32)
+    return jnp.exp(-dt / tau)
+
+
+def _operands(plan: FusedPlan, params, state):
+    """nparam f32[7, N or 1], proj_f f32[P, 4], weights f32[...] from ``params`` and, for plastic
+    projections, ``state.weights`` (traced)."""
     dt, net = plan.dt, plan.net
     f32 = jnp.float32
     if plan.uniform:
         lp = params["neurons"][plan.pops[0][0]]
         i_ext = jnp.zeros((), f32)
         for inp in net.inputs:
-            i_ext = i_ext + jnp.asarray(params["inputs"][inp.name].amplitude, f32)
+            if isinstance(inp.source, ConstantCurrent):
+                i_ext = i_ext + jnp.asarray(params["inputs"][inp.name].amplitude, f32)
         cols = [lp.v_rest, lp.v_reset, lp.v_th, 1.0 / lp.g_l, jnp.exp(-dt * lp.g_l / lp.c_m), lp.t_ref]
         nparam = jnp.stack([jnp.asarray(x, f32) for x in cols] + [i_ext]).reshape(7, 1)
     else:
@@ -277,37 +412,73 @@ def _operands(plan: FusedPlan, params):
         i_ext = jnp.zeros((plan.n,), f32)
         offsets = {name: off for name, off, _ in plan.pops}
         for inp in net.inputs:
+            if not isinstance(inp.source, ConstantCurrent):
+                continue
             ((tgt, a, b),) = net._refs[inp.name]
             amp = jnp.broadcast_to(jnp.asarray(params["inputs"][inp.name].amplitude, f32), (b - a,))
             i_ext = i_ext.at[offsets[tgt] + a: offsets[tgt] + b].add(amp)
         nparam = jnp.stack([jnp.concatenate(r) for r in rows] + [i_ext])
     pf, ws = [], []
-    for name, *_, per_syn in plan.projs:
+    for pr, (name, *_, per_syn) in zip(net.projections, plan.projs):
         pp = params["projections"][name]
         tau = jnp.reshape(jnp.asarray(pp["synapse"].tau, f32), ())
         e_rev = jnp.reshape(jnp.asarray(pp["synapse"].e_rev, f32), ())
-        w = jnp.asarray(pp["weights"], f32)
+        w = jnp.asarray(state.weights[name] if pr.plastic else pp["weights"], f32)
         if per_syn:
             ws.append(w)
             w = jnp.zeros((), f32)
         else:  # one weight (or a projection without synapses)
             w = jnp.reshape(w, ()) if w.ndim == 0 else jnp.zeros((), f32)
-        pf.append(jnp.stack([jnp.exp(-dt / tau), e_rev, w, jnp.zeros((), f32)]))
+        pf.append(jnp.stack([_decay(pr.synapse, tau, dt), e_rev, w, jnp.zeros((), f32)]))
     proj_f = jnp.stack(pf) if pf else jnp.zeros((0, 4), f32)
     weights = jnp.concatenate(ws + [jnp.zeros((1,), f32)])
     return nparam, proj_f, weights
+
+
+def _extended_operands(plan: FusedPlan, params, state):
+    """The operands of neurosim_fused_lif_plastic after ``weights``: traces, plas_i, plas_f, rows,
+    col_ptr, col_perm, pin_i, pin_f, pin_seed, pin_cdf (kernels/README.md)."""
+    f32, dt, net = jnp.float32, plan.dt, plan.net
+    traces, pl_f = [], []
+    for name, q, _, _, _, _, form in plan.plastic:
+        p = form.params(params["projections"][name]["plasticity"])
+        st = form.state(state.dynamics[name]["plasticity"])
+        traces += [st.x, st.y]
+        o = form.opts
+        # the decays as the pure-JAX traces compute them (x exp(-dt / tau))
+        pl_f.append(jnp.stack([jnp.asarray(x, f32).reshape(()) for x in (
+            p.a_plus, p.a_minus, jnp.exp(-dt / jnp.asarray(p.tau_plus, f32)), jnp.exp(-dt / jnp.asarray(p.tau_minus, f32)),
+            o.w_min, o.w_max, o.mu_plus, o.mu_minus, o.lo, o.hi)]))
+    traces = jnp.concatenate([jnp.asarray(t, f32) for t in traces] + [jnp.zeros((1,), f32)])
+    plas_f = jnp.stack(pl_f) if pl_f else jnp.zeros((0, 10), f32)
+    pin_f, seeds, cdfs = [], [], []
+    for name, *_ in plan.poisson:
+        inp = net.inputs[[i.name for i in net.inputs].index(name)]
+        p = params["inputs"][name]
+        tau = jnp.reshape(jnp.asarray(p.synapse.tau, f32), ())
+        pin_f.append(jnp.stack([_decay(inp.source.synapse, tau, dt), jnp.reshape(jnp.asarray(p.synapse.e_rev, f32), ()),
+                                jnp.reshape(jnp.asarray(p.weight, f32), ()), jnp.zeros((), f32)]))
+        seeds.append(jnp.asarray(state.inputs[name].seed, jnp.uint32))
+        lam = jnp.maximum(jnp.reshape(jnp.asarray(inp.source.mean_count(p, dt), f32), ()), 0.0)
+        cdfs.append(jnp.stack(poisson_cdf(lam)))
+    pin_f = jnp.stack(pin_f) if pin_f else jnp.zeros((0, 4), f32)
+    pin_seed = jnp.stack(seeds) if seeds else jnp.zeros((0, 2), jnp.uint32)
+    pin_cdf = jnp.stack(cdfs) if cdfs else jnp.zeros((0, POISSON_TERMS), f32)
+    cols = plan.columns if plan.columns else (jnp.zeros((1,), jnp.int32),) * 3
+    return (traces, jnp.asarray(plan.plas_i), plas_f, *cols, jnp.asarray(plan.pin_i), pin_f, pin_seed, pin_cdf)
 
 
 def _flatten_state(plan: FusedPlan, state: NetworkState):
     v = jnp.concatenate([state.neurons[name].v for name, _, _ in plan.pops])
     t_left = jnp.concatenate([state.neurons[name].t_left for name, _, _ in plan.pops])
     # one padding entry each, so no operand is ever empty
-    g = jnp.concatenate([state.synapses[p[0]].g for p in plan.projs] + [jnp.zeros((1,), jnp.float32)])
+    g = jnp.concatenate([state.synapses[p[0]].g for p in plan.projs] + [state.inputs[p[0]].g for p in plan.poisson]
+                        + [jnp.zeros((1,), jnp.float32)])
     dbuf = jnp.concatenate([state.delays[p[0]].reshape(-1) for p in plan.projs] + [jnp.zeros((1,), jnp.float32)])
     return v, t_left, g, dbuf
 
 
-def _unflatten_state(plan: FusedPlan, state: NetworkState, n_steps, v, t_left, g, dbuf):
+def _unflatten_state(plan: FusedPlan, state: NetworkState, n_steps, v, t_left, g, dbuf, extra=None):
     neurons = dict(state.neurons)
     for name, off, n in plan.pops:
         neurons[name] = state.neurons[name]._replace(v=v[off:off + n], t_left=t_left[off:off + n])
@@ -319,14 +490,39 @@ def _unflatten_state(plan: FusedPlan, state: NetworkState, n_steps, v, t_left, g
         size = math.prod(shape)
         delays[name] = dbuf[d_off:d_off + size].reshape(shape)
         d_off += size
+    inputs = dict(state.inputs)
+    for name, _, n, g_off, _ in plan.poisson:
+        inputs[name] = state.inputs[name]._replace(g=g[g_off:g_off + n])
+    weights, dynamics = dict(state.weights), dict(state.dynamics)
+    if extra is not None:
+        w, traces = extra
+        for name, q, n_pre, n_post, x_off, y_off, form in plan.plastic:
+            w_off, nnz = int(plan.proj_i[q][_W_OFF]), plan.net.projections[q].conn.nnz
+            weights[name] = w[w_off:w_off + nnz]
+            dyn = dict(state.dynamics[name])
+            old = form.state(dyn["plasticity"])
+            dyn["plasticity"] = form.with_state(dyn["plasticity"], old._replace(
+                x=traces[x_off:x_off + n_pre], y=traces[y_off:y_off + n_post]))
+            dynamics[name] = dyn
     return state._replace(t=state.t + jnp.asarray(n_steps, state.t.dtype), neurons=neurons, synapses=synapses,
-                          delays=delays)
+                          delays=delays, inputs=inputs, weights=weights, dynamics=dynamics)
 
 
 def _call(plan: FusedPlan, n_steps: int, params, state, indptr, indices):
     v, t_left, g, dbuf = _flatten_state(plan, state)
-    nparam, proj_f, weights = _operands(plan, params)
+    nparam, proj_f, weights = _operands(plan, params, state)
     f32 = jax.ShapeDtypeStruct
+    attrs = dict(n_steps=np.int64(n_steps), half_dt=np.float32(0.5 * plan.dt), dt=np.float32(plan.dt))
+    head = (v, t_left, g, dbuf, jnp.asarray(state.t, jnp.int32), nparam, jnp.asarray(plan.proj_i), proj_f, indptr,
+            indices, weights)
+    if plan.extended:
+        extra = _extended_operands(plan, params, state)
+        traces = extra[0]
+        out_types = tuple(f32(x.shape, jnp.float32) for x in (v, t_left, g, dbuf, weights, traces)) + (
+            f32((n_steps, plan.n_words), jnp.uint32),)
+        call = jax.ffi.ffi_call(PLASTIC_TARGET, out_types, input_output_aliases={0: 0, 1: 1, 2: 2, 3: 3, 10: 4, 11: 5})
+        v, t_left, g, dbuf, weights, traces, bits = call(*head, *extra, **attrs)
+        return _unflatten_state(plan, state, n_steps, v, t_left, g, dbuf, (weights, traces)), bits
     out_types = (f32(v.shape, jnp.float32), f32(t_left.shape, jnp.float32), f32(g.shape, jnp.float32),
                  f32(dbuf.shape, jnp.float32), f32((n_steps, plan.n_words), jnp.uint32))
     call = jax.ffi.ffi_call(TARGET, out_types, input_output_aliases={0: 0, 1: 1, 2: 2, 3: 3})

@@ -164,17 +164,32 @@ def step(net: Network, params: dict, state: NetworkState, dt: float, conns: dict
     conns = net.connectivity() if conns is None else conns
     check_state(net, state, dt)
     key, sub = jax.random.split(state.key)
-    # 1. currents, from the state at the start of the step
+    # 1. currents, from the state at the start of the step: per population, the terms onto all of
+    # it first (projections, then inputs, each in network order), then those onto a slice of it
+    # (the same order). XLA reorders a sum of slice-adds and full adds this way itself; saying it
+    # here fixes the rounding, so the fused kernel sums in the same order.
     v = {p.name: p.model.voltage(state.neurons[p.name]) for p in net.populations}
     current = {p.name: jnp.zeros((p.n,), float_dtype()) for p in net.populations}
     synapses = dict(state.synapses)
+    terms = []
     for pr in net.projections:
         _, (post, a, b) = net._refs[pr.name]
-        sp = params["projections"][pr.name]["synapse"]
-        v_post = None if v[post] is None else v[post][a:b]
-        current[post] = _add(current[post], pr.synapse.current(sp, state.synapses[pr.name], v_post), a, b, current[post].shape[0])
+        terms.append(((a, b) != (0, net.population(post).n), 0, pr))
+    for inp in net.inputs:
+        ((tgt, a, b),) = net._refs[inp.name]
+        terms.append(((a, b) != (0, net.population(tgt).n), 1, inp))
     inputs = {}
-    for idx, inp in enumerate(net.inputs):
+    for _, kind, obj in sorted(terms, key=lambda term: term[0]):   # stable: network order within each group
+        if kind == 0:
+            pr = obj
+            _, (post, a, b) = net._refs[pr.name]
+            sp = params["projections"][pr.name]["synapse"]
+            v_post = None if v[post] is None else v[post][a:b]
+            current[post] = _add(current[post], pr.synapse.current(sp, state.synapses[pr.name], v_post), a, b,
+                                 current[post].shape[0])
+            continue
+        inp = obj
+        idx = net.inputs.index(inp)
         ((tgt, a, b),) = net._refs[inp.name]
         v_tgt = None if v[tgt] is None else v[tgt][a:b]
         if v_tgt is None:
@@ -183,6 +198,7 @@ def step(net: Network, params: dict, state: NetworkState, dt: float, conns: dict
             params["inputs"][inp.name], state.inputs[inp.name], state.t, dt, jax.random.fold_in(sub, idx), v_tgt
         )
         current[tgt] = _add(current[tgt], jnp.broadcast_to(i, (b - a,)), a, b, current[tgt].shape[0])
+    inputs = {inp.name: inputs[inp.name] for inp in net.inputs}
     # 2. neurons
     neurons, spikes = {}, {}
     for p in net.populations:

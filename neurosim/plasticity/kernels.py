@@ -34,6 +34,33 @@ class PairOptions(NamedTuple):
     hi: float = np.inf
 
 
+class PairForm(NamedTuple):
+    """A rule that is pair STDP (optionally followed by clipping) as a compiled engine runs it
+    itself (the fused engine: :mod:`neurosim.network.fused`): the static options, the trace kind
+    and ``path``, where the pair rule's parameters (:class:`~neurosim.plasticity.stdp.StdpPairParams`)
+    and state (``StdpPairState``) sit in the parameter and state tuples of a chained rule."""
+
+    opts: PairOptions
+    nearest: bool
+    path: tuple = ()
+
+    def params(self, params):
+        for i in self.path:
+            params = params[i]
+        return params
+
+    def state(self, state):
+        return self.params(state)
+
+    def with_state(self, state, new):
+        """``state`` with the pair rule's state replaced by ``new``."""
+        def put(s, path):
+            if not path:
+                return new
+            return tuple(put(x, path[1:]) if i == path[0] else x for i, x in enumerate(s))
+        return put(state, self.path)
+
+
 def dependence(base, mu: float):
     """``max(base, 0)^mu``, the weight dependence of pair STDP, with mu = 0 and mu = 1 exact (and
     gradient-safe at base = 0)."""

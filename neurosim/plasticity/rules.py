@@ -45,7 +45,9 @@ class Rule:
     apply it to an eligibility trace instead; ``kernel``: a
     compiled form ``(params, state, weights, ev, clip) -> (state, weights)`` of the whole update
     (the stored weights, ``clip=(lo, hi)`` applied), which :class:`~neurosim.plasticity.Plasticity`
-    uses where it is available; ``clip``: the ``(lo, hi)`` of a clipping constraint."""
+    uses where it is available; ``clip``: the ``(lo, hi)`` of a clipping constraint; ``form``:
+    what the rule is in terms a compiled engine implements itself (a
+    :class:`~neurosim.plasticity.kernels.PairForm` for pair STDP, alone or clipped), or None."""
 
     name: str
     params: object
@@ -61,6 +63,7 @@ class Rule:
     period: float | None = None
     kernel: Callable | None = None
     clip: tuple | None = None
+    form: object = None
     parts: tuple = field(default=())
 
     def __repr__(self):
@@ -116,6 +119,7 @@ def chain(*rules: Rule) -> Rule:
         tick=tick if periods and any(ticks) else None,
         period=periods.pop() if periods else None,
         kernel=_chain_kernel(rules),
+        form=_chain_form(rules),
         parts=tuple(rules),
     )
 
@@ -141,6 +145,18 @@ def due_steps(who: str, period, dt: float) -> int:
         raise ValueError(f"{who}: every = {float(period):g} ms is not a whole number of steps of dt = {dt:g} ms; "
                          "pass a multiple of dt")
     return k
+
+
+def _chain_form(rules):
+    """The compiled engines' form of a chain: a rule with a form, alone or followed by one
+    clipping constraint (whose bounds the form then applies)."""
+    first, rest = rules[0], rules[1:]
+    if first.form is None or len(rest) > 1 or any(r.clip is None for r in rest):
+        return None
+    opts = first.form.opts
+    if rest:
+        opts = opts._replace(lo=float(rest[0].clip[0]), hi=float(rest[0].clip[1]))
+    return first.form._replace(opts=opts, path=(0,) + tuple(first.form.path))
 
 
 def _chain_kernel(rules):

@@ -52,7 +52,7 @@ import numpy as np
 
 from . import _checks
 from . import traces as _traces
-from .kernels import PairOptions, dependence as _dependence, stdp_pair_events
+from .kernels import PairForm, PairOptions, dependence as _dependence, stdp_pair_events
 from .rules import Rule
 
 
@@ -127,8 +127,9 @@ def stdp_pair(a_plus=0.01, a_minus=0.0105, tau_plus=20.0, tau_minus=20.0, *, w_m
 
     form = "additive" if mu_p == mu_m == 0 else f"mu+={mu_p:g}, mu-={mu_m:g}"
     bounds = (lo, hi) if (mu_p > 0 and mu_m > 0) else None   # soft bounds keep [w_min, w_max]
+    compiled = PairForm(PairOptions(lo, hi, mu_p, mu_m), nearest=kind == "nearest")
     return Rule(f"stdp_pair({form}, {kind})", params, init, update, bounds=bounds, event_driven=True, kernel=kernel,
-                reads_weights=not (mu_p == mu_m == 0))
+                reads_weights=not (mu_p == mu_m == 0), form=compiled)
 
 
 def stdp_triplet(a2_plus=5e-10, a3_plus=6.2e-3, a2_minus=7e-3, a3_minus=2.3e-4, tau_plus=16.8, tau_x=101.0,

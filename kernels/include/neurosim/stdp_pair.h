@@ -1,0 +1,31 @@
+// The per-synapse update of pair STDP, shared by the one-step kernel (cpu/plasticity.cc) and the
+// fused engine (cpu/fused.cc), so both perform the same float operations in the same order as
+// the pure-JAX rule (neurosim/plasticity/kernels.py: stdp_pair_reference):
+//     dw = A+ f+(w) q x - A- f-(w) s y,    f+(w) = (w_max - w)^mu+,  f-(w) = (w - w_min)^mu-
+//     w <- w + (clip(w + dw, lo, hi) - w)
+// Compiled with -ffp-contract=off (neurosim/_build.py): no fused multiply-add here.
+#pragma once
+#include <cmath>
+
+namespace neurosim {
+
+inline float StdpDependence(float base, float mu) {
+  if (mu == 0.0f) return 1.0f;
+  base = base > 0.0f ? base : 0.0f;
+  if (mu == 1.0f) return base;
+  return base > 0.0f ? std::pow(base, mu) : 0.0f;
+}
+
+struct StdpPairRule {
+  float a_plus, a_minus, w_min, w_max, mu_plus, mu_minus, lo, hi;
+  // the new weight of a synapse with presynaptic spike s (trace x) and postsynaptic spike q (trace y)
+  float Apply(float w0, float s, float q, float x, float y) const {
+    const float pot = a_plus * StdpDependence(w_max - w0, mu_plus) * q * x;
+    const float dep = a_minus * StdpDependence(w0 - w_min, mu_minus) * s * y;
+    float c = w0 + (pot - dep);
+    c = c < lo ? lo : (c > hi ? hi : c);
+    return w0 + (c - w0);
+  }
+};
+
+}  // namespace neurosim
