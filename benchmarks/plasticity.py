@@ -80,6 +80,12 @@ def plot(lines, path):
     ax.set_yticks(range(len(ok)), labels)
     ax.invert_yaxis()
     ax.set_xscale("log")
+    from matplotlib.ticker import NullFormatter
+
+    ax.xaxis.set_minor_formatter(NullFormatter())   # the decades only: minor labels overlap
+    for i, ln in enumerate(ok):
+        ax.annotate(f"{ln['rtf']:.3g}", (ln["rtf"], i), xytext=(3, 0), textcoords="offset points", va="center",
+                    fontsize=8)
     ax.set_xlabel("real-time factor (run s / simulated s, one core; lower is faster)")
     fig.savefig(path, dpi=110)
 

@@ -36,6 +36,10 @@ namespace ffi = xla::ffi;
 
 namespace {
 
+// Neurons are updated in blocks small enough that a block's current, voltage and spike flags
+// stay in the L1 cache between the three passes over it.
+constexpr int64_t kBlock = 512;
+
 // proj_i columns
 enum : int {
   kPreOff = 0, kNPre, kPostOff, kNPost, kGOff, kDepth, kDbufOff, kIndptrOff, kIndicesOff, kWOff,
@@ -90,13 +94,14 @@ constexpr int32_t kIExtTerm = -1;
 struct Segment {
   int64_t lo, hi;
   std::vector<int32_t> proj;
+  int fast = -1;  // two conductance terms and the inputs, summed in one pass: 0 = [c1, c2, i], 1 = [c1, i, c2]
 };
 
 struct Net {
   int64_t n, g_size, d_size;
   bool uniform;  // one value per nparam row (f32[7, 1]) instead of one per neuron
   std::vector<Segment> segments;
-  const Segment* two_cond = nullptr;  // a segment receiving exactly two conductance projections
+  std::vector<const Segment*> fast_of_block;  // per block of kBlock neurons: the segment covering it, if fast
   const float* par[kNParam];  // nparam rows: (n,) each, or one value each when uniform
   std::vector<Proj> proj;      // CSR projections in network order, then the Poisson inputs
   std::vector<Plastic> plastic;
@@ -202,11 +207,17 @@ void BuildSegments(Net& net) {
     }
     net.segments.push_back(std::move(seg));
   }
-  net.two_cond = nullptr;
+  for (Segment& seg : net.segments) {
+    const auto& t = seg.proj;
+    if (t.size() != 3) continue;
+    if (t[2] == kIExtTerm && net.proj[t[0]].cond && net.proj[t[1]].cond) seg.fast = 0;
+    if (t[1] == kIExtTerm && net.proj[t[0]].cond && net.proj[t[2]].cond) seg.fast = 1;
+  }
+  net.fast_of_block.assign(static_cast<size_t>((n + kBlock - 1) / kBlock), nullptr);
   for (const Segment& seg : net.segments)
-    if (seg.proj.size() == 3 && seg.proj[2] == kIExtTerm && net.proj[seg.proj[0]].cond && net.proj[seg.proj[1]].cond &&
-        (net.two_cond == nullptr || seg.hi - seg.lo > net.two_cond->hi - net.two_cond->lo))
-      net.two_cond = &seg;
+    if (seg.fast >= 0)
+      for (int64_t b0 = (seg.lo + kBlock - 1) / kBlock * kBlock; b0 < seg.hi; b0 += kBlock)
+        if (std::min(b0 + kBlock, n) <= seg.hi) net.fast_of_block[static_cast<size_t>(b0 / kBlock)] = &seg;
 }
 
 // plas_i columns, plas_f columns, pin_i columns, pin_f columns (neurosim_fused_lif_plastic)
@@ -717,10 +728,11 @@ void NeuronStep(const Net& net, int64_t b0, int64_t b1, float half_dt, float dt,
 }
 
 // The common case in one pass (COBA's E/I pair): every neuron of [b0, b1) receives exactly two
-// conductance projections onto its whole population, p1 and p2 in network order. The current
-// (fma(g1, e1 - v, g2 (e2 - v)) + i_ext, as Currents computes it) stays in a register for the
-// LIF update, as the separate loops of Currents and NeuronStep compute it.
-template <bool kFold, bool kUni>
+// conductance terms, p1 and p2 in summation order, with the constant inputs after both (kOrder 0:
+// fma(g1, e1 - v, g2 (e2 - v)) + i_ext) or between them (kOrder 1, p2 onto a slice of the
+// population: fma(g2, e2 - v, fma(g1, e1 - v, i_ext))), as Currents computes them. The current
+// stays in a register for the LIF update, as the separate loops of Currents and NeuronStep compute it.
+template <bool kFold, bool kUni, int kOrder>
 void TwoConductancesAndNeurons(const Net& net, int64_t b0, int64_t b1, const Proj& p1, const Proj& p2, float half_dt,
                                float dt, float* __restrict v, float* __restrict t_left, float* __restrict g1,
                                float* __restrict d1, float* __restrict g2, float* __restrict d2,
@@ -740,7 +752,8 @@ void TwoConductancesAndNeurons(const Net& net, int64_t b0, int64_t b1, const Pro
       d2[i] = 0.0f;
     }
     const float vv = v[i];
-    const float current = Mad(a, e1 - vv, b * (e2 - vv)) + i_ext[c];
+    const float current = kOrder == 0 ? Mad(a, e1 - vv, b * (e2 - vv)) + i_ext[c]
+                                      : Mad(b, e2 - vv, Mad(a, e1 - vv, i_ext[c]));
     spk[i] = LifUpdate(current, NEUROSIM_LIF_ARGS(c), half_dt, dt, v[i], t_left[i]);
   }
 }
@@ -810,7 +823,10 @@ void StdpStep(const Plastic& pl, const Proj& p, S s_of, const int32_t* pre_list,
   for (int64_t b = 0; b < n_post_spk; ++b) {
     const int64_t j = post_list[b];
     const float qj = AsFloat(q_bits[j]), yj = y[j] * dm;
-    for (int32_t t = pl.col_ptr[j]; t < pl.col_ptr[j + 1]; ++t) {
+    const int32_t t_end = pl.col_ptr[j + 1];
+    for (int32_t t = pl.col_ptr[j]; t < t_end; ++t) {
+      // the weights of a column are scattered over the CSR: ask for them a few synapses ahead
+      if (t + 8 < t_end) __builtin_prefetch(w + pl.col_perm[t + 8], 1);
       const int32_t k = pl.col_perm[t];
       const uint32_t i = static_cast<uint32_t>(pl.rows[t]);
       if (k < 0 || k >= nnz) continue;
@@ -859,9 +875,6 @@ inline void PoissonDrive(const PoissonIn& in, int64_t t, float* __restrict d) {
   }
 }
 
-// Neurons are updated in blocks small enough that a block's current, voltage and spike flags
-// stay in the L1 cache between the three passes over it.
-constexpr int64_t kBlock = 512;
 
 template <bool kUni>
 void RunStepsImpl(const Net& net, int64_t n_steps, float half_dt, float dt, int64_t t0, float* __restrict v,
@@ -875,18 +888,24 @@ void RunStepsImpl(const Net& net, int64_t n_steps, float half_dt, float dt, int6
     int64_t n_spk = 0;
     for (int64_t b0 = 0; b0 < net.n; b0 += kBlock) {
       const int64_t b1 = std::min(b0 + kBlock, net.n);
-      const Segment* seg = net.two_cond;
-      if (seg != nullptr && seg->lo <= b0 && b1 <= seg->hi) {  // 1 + 2 in one pass
+      const Segment* seg = net.fast_of_block[static_cast<size_t>(b0 / kBlock)];
+      if (seg != nullptr) {  // 1 + 2 in one pass
         const Proj& p1 = net.proj[seg->proj[0]];
-        const Proj& p2 = net.proj[seg->proj[1]];
+        const Proj& p2 = net.proj[seg->proj[seg->fast == 0 ? 1 : 2]];
         float* g1 = g + p1.g_off - p1.post_off;
         float* d1 = drive + p1.g_off - p1.post_off;
         float* g2 = g + p2.g_off - p2.post_off;
         float* d2 = drive + p2.g_off - p2.post_off;
-        if (k > 0) {
-          TwoConductancesAndNeurons<true, kUni>(net, b0, b1, p1, p2, half_dt, dt, v, t_left, g1, d1, g2, d2, spk);
+        if (seg->fast == 0) {
+          if (k > 0) {
+            TwoConductancesAndNeurons<true, kUni, 0>(net, b0, b1, p1, p2, half_dt, dt, v, t_left, g1, d1, g2, d2, spk);
+          } else {
+            TwoConductancesAndNeurons<false, kUni, 0>(net, b0, b1, p1, p2, half_dt, dt, v, t_left, g1, d1, g2, d2, spk);
+          }
+        } else if (k > 0) {
+          TwoConductancesAndNeurons<true, kUni, 1>(net, b0, b1, p1, p2, half_dt, dt, v, t_left, g1, d1, g2, d2, spk);
         } else {
-          TwoConductancesAndNeurons<false, kUni>(net, b0, b1, p1, p2, half_dt, dt, v, t_left, g1, d1, g2, d2, spk);
+          TwoConductancesAndNeurons<false, kUni, 1>(net, b0, b1, p1, p2, half_dt, dt, v, t_left, g1, d1, g2, d2, spk);
         }
       } else {
         // 1. complete the last step's synapse update; currents at the step's starting V

@@ -12,18 +12,27 @@ on a GPU. For the networks it covers, the fused engine runs K steps inside one c
     g     = g exp(-dt / tau) + (delayed spikes x CSR x w)    (exponential kinetics)
 
 It covers networks whose populations are all :class:`~neurosim.neurons.LIF`, whose projections
-use exponential kinetics (current or conductance output) on a stored CSR with a homogeneous or
-per-synapse weight, no per-synapse dynamics (short-term or long-term plasticity) and
-whole-step delays, no modulators, driven only by
-:class:`~neurosim.inputs.ConstantCurrent` inputs, in float32, recording ``Spikes`` and ``Rate``
-monitors. :func:`fused_plan` says in plain words why a network is not covered; ``simulate(...,
-engine="auto")`` then takes the scan engine.
+use exponential or delta kinetics (current or conductance output) on a stored CSR with a
+homogeneous or per-synapse weight and whole-step delays, no modulators, driven by
+:class:`~neurosim.inputs.ConstantCurrent` and :class:`~neurosim.inputs.PoissonInput` inputs
+(one rate and weight per input, below 12 spikes per step), in float32, recording ``Spikes`` and
+``Rate`` monitors. A projection may be plastic when its rule is pair STDP
+(:func:`~neurosim.plasticity.stdp_pair`, any weight dependence and trace kind, alone or chained
+with :func:`~neurosim.plasticity.clip_weights`, event-driven): ``ALLOWED`` lists exactly what
+the kernel implements. Plastic projections and Poisson inputs run in the CPU kernel
+(``neurosim_fused_lif_plastic``); on a GPU such networks take the scan. :func:`fused_plan` says
+in plain words why a network is not covered; ``simulate(..., engine="auto")`` then takes the
+scan engine.
 
 Results equal the scan engine's: the CPU kernel performs the same float32 operations in the
 same order (a synapse drive is summed in row order, then added to the decayed g, as the event
-reference does), so spike trains are identical where the arithmetic is; two constant inputs
-onto one neuron are summed before they are added to the synaptic current (the scan adds them
-one after the other), which can differ in the last bit. On a GPU, the one-block kernel
+reference does; the pair-STDP update is the code of the scan's own STDP kernel; a Poisson count
+compares the same counter-based uniform, :mod:`neurosim.inputs.draws`, against the same CDF
+table), so spike trains, weights and traces are identical where the arithmetic is
+(``tests/test_fused_learning.py`` checks COBA with plastic E -> E and Brunel's network bitwise).
+Constant inputs onto one neuron are summed before they are added to the synaptic current (the
+scan adds them one after the other, in input order among the Poisson inputs), which can differ
+in the last bit. On a GPU, the one-block kernel
 (networks up to 2048 neurons) adds the drive the same way, summed in a nondeterministic order
 (identical results for homogeneous weights); the grid-wide kernel of larger networks adds each
 delivered weight into g directly, which differs from the scan by rounding. Measurements:
@@ -31,9 +40,9 @@ delivered weight into g directly, which differs from the scan by rounding. Measu
 
 State: :func:`run_fused` takes a :class:`~neurosim.network.NetworkState` and returns the one
 the scan engine would have produced (neuron v and t_left, synapse g, delay buffers, t), except
-``key``, which is returned unchanged: the covered inputs are constant and draw no random
-numbers, so the key is never used by these steps (the scan engine splits it once per step).
-A state can be continued by either engine.
+``key``, which is returned unchanged: the covered inputs draw no numbers from it (Poisson
+inputs draw from their own counter-based seed in ``state.inputs``), so the key is never used by
+these steps (the scan engine splits it once per step). A state can be continued by either engine.
 """
 from __future__ import annotations
 
@@ -375,6 +384,20 @@ def state_reason(plan: FusedPlan, state: NetworkState) -> str | None:
         buf = state.delays.get(name)
         if buf is None or np.shape(buf)[0] != depth or jnp.result_type(buf) != jnp.float32:
             return f"state of projection {name!r}: the delay buffer must be float32 with {depth} rows"
+    for name, _, n, _, _ in plan.poisson:
+        st = state.inputs.get(name)
+        if getattr(st, "seed", None) is None or np.shape(st.seed) != (2,) or jnp.result_type(st.seed) != jnp.uint32:
+            return f"state of input {name!r}: a PoissonInputState with a uint32 seed of shape (2,) is needed"
+        if np.shape(st.g) != (n,) or jnp.result_type(st.g) != jnp.float32:
+            return f"state of input {name!r}: g must be a float32 array of shape ({n},)"
+    for name, q, n_pre, n_post, _, _, form in plan.plastic:
+        w = state.weights.get(name)
+        nnz = plan.net.projections[q].conn.nnz
+        if w is None or np.shape(w) != (nnz,) or jnp.result_type(w) != jnp.float32:
+            return f"state.weights[{name!r}] must be a float32 array of shape ({nnz},)"
+        tr = form.state(state.dynamics[name]["plasticity"])
+        if np.shape(tr.x) != (n_pre,) or np.shape(tr.y) != (n_post,):
+            return f"state of the plasticity of {name!r}: traces of shapes ({n_pre},) and ({n_post},) are needed"
     return None
 
 

@@ -177,8 +177,8 @@ def simulate(
     terminal. ``monitors``: ``Spikes``, ``Trace``, ``Weights``, ``Rate``, ``Observe`` and ``LFP`` objects
     (:mod:`neurosim.network.monitors`); observations land in ``SimResult.observed``.
     ``engine``: "scan" (one ``lax.scan`` iteration per step: every model and monitor),
-    "fused" (many steps per call of one compiled kernel: LIF networks with exponential
-    synapses, constant inputs, ``Spikes``/``Rate`` monitors; see
+    "fused" (many steps per call of one compiled kernel: LIF networks with exponential or delta
+    synapses, pair-STDP projections, constant and Poisson inputs, ``Spikes``/``Rate`` monitors; see
     :mod:`neurosim.network.fused`; a ValueError says why when it cannot) or "auto" (fused
     where it can, else scan). ``SimResult.timings["engine"]`` names the one used.
     """

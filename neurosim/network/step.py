@@ -4,7 +4,8 @@
 
 In data-flow order, for every population:
   1. current  = sum of its synapses' outputs (at the membrane potential of the step's start)
-               + external inputs
+               and external inputs: first those onto the whole population (projections, then
+               inputs, in network order), then those onto a slice of it
   2. neurons  : (params, state, current, dt) -> (state, spikes)                [stage 1]
   3. modulators: decay, scheduled jumps and closed-loop drive from this step's spikes
   then for every projection:

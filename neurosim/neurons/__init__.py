@@ -1,4 +1,5 @@
 """Stage 1 of a step: neuron models, ``(params, state, input, dt) -> (state, spikes)``."""
+from .adaptive_lif import AdaptiveLIF, AdaptiveLIFParams, AdaptiveLIFState
 from .adex import AdEx, AdExParams, AdExState
 from .base import check_params
 from .izhikevich import IZHIKEVICH_TYPES, Izhikevich, IzhikevichParams, IzhikevichState
@@ -6,6 +7,6 @@ from .lif import LIF, LIFParams, LIFState
 from .spike import spike
 
 __all__ = [
-    "AdEx", "AdExParams", "AdExState", "IZHIKEVICH_TYPES", "Izhikevich", "IzhikevichParams",
+    "AdaptiveLIF", "AdaptiveLIFParams", "AdaptiveLIFState", "AdEx", "AdExParams", "AdExState", "IZHIKEVICH_TYPES", "Izhikevich", "IzhikevichParams",
     "IzhikevichState", "LIF", "LIFParams", "LIFState", "check_params", "spike",
 ]
