@@ -212,3 +212,23 @@ def test_poisson_inputs_the_kernel_does_not_draw_fall_back(change, words):
     assert isinstance(reason, str) and words in reason, reason
     res = ns.simulate(net, 1.0, DT, params=params, monitors=[ns.Spikes("p")])
     assert res.timings["engine"] == "scan"
+
+
+# --------------------------------------------------------------------------- sampled monitors
+
+
+def test_weights_and_trace_monitors_sampled_between_kernel_calls_equal_the_scan():
+    net, w_max = plastic_coba(400, seed=2)
+    mon = [ns.Spikes("neurons"), ns.Weights("ee", ids=[0, 5, 77], every=200),
+           ns.Weights("ee", every=300, bins=8, range=(0.0, w_max)), ns.Trace("neurons", "v", ids=[1, 2], every=600)]
+    scan, fast = both(net, 130.0, mon, key=3)   # 1300 steps: chunks of gcd(200, 300, 600) = 100
+    assert_same_run(scan, fast, ["neurons"])
+    for key in ("ee.weights", "ee.weights_hist", "neurons.v"):
+        (ta, xa, la), (tb, xb, lb) = scan.traces[key], fast.traces[key]
+        np.testing.assert_allclose(ta, tb, rtol=0, atol=1e-9)
+        np.testing.assert_array_equal(xa, xb)
+        np.testing.assert_array_equal(la, lb)
+    assert scan.traces["ee.weights"][1].shape == (7, 3)        # steps 0, 200, ..., 1200
+    assert np.any(np.diff(fast.traces["ee.weights"][1], axis=0) != 0)
+    reason = fused.fused_plan(net, net.params(), DT, [ns.Weights("ee", every=50)])
+    assert isinstance(reason, str) and "at least 100 steps apart" in reason

@@ -23,10 +23,76 @@ dApre/dt = -Apre / taupre : 1 (event-driven)
 dApost/dt = -Apost / taupost : 1 (event-driven)"""
 
 
+def izhikevich2007(b2, np, seed):
+    """The distal-reward network of Izhikevich (2007) as his daspnet.m runs it (dt = 1 ms, the
+    connectivity drawn as neurosim.builders.distal_reward draws it): two 0.5 ms Euler steps of v,
+    one of u; delta synapses read in the next step; noise 13 (U - 0.5); nearest-spike STDP
+    traces 0.1 at a spike (x 0.95 per ms) into an eligibility c (LTP c += x_pre at a post spike,
+    LTD c -= 1.5 y_post at a pre spike); every 10 ms w = clip(w + (0.002 + DA) c, 0, 4), c *= 0.99;
+    DA x 0.995 per ms, + 0.5 at a reward, 1-3 s after n2 fired within 20 ms after n1 (one
+    pending at a time). The closed loop is one extra neuron R (its synapses from n1 and n2 keep
+    the timing; its DA reaches the plastic synapses through a summed variable)."""
+    from brian2 import ms, second
+
+    n, n_e, m = 1000, 800, 100
+    rng = np.random.default_rng(seed)
+    pre = np.repeat(np.arange(n), m)
+    post = np.concatenate([rng.choice(n if i < n_e else n_e, m, replace=False) for i in range(n)])
+    eqs = """v : 1
+             u : 1
+             a : 1
+             dd : 1
+             Isyn : 1
+             Itot : 1
+             DA : 1"""
+    G = b2.NeuronGroup(n, eqs, threshold="v >= 30", reset="v = -65\nu += dd", method="euler")
+    G.v, G.u = -65.0, -13.0
+    G.a = np.r_[np.full(n_e, 0.02), np.full(n - n_e, 0.1)]
+    G.dd = np.r_[np.full(n_e, 8.0), np.full(n - n_e, 2.0)]
+    G.run_regularly("""Itot = 13 * (rand() - 0.5) + Isyn
+                       v += 0.5 * (0.04 * v**2 + 5 * v + 140 - u + Itot)
+                       v += 0.5 * (0.04 * v**2 + 5 * v + 140 - u + Itot)
+                       u += a * (0.2 * v - u)
+                       Isyn = 0""", when="groups")
+    tau = -1.0 / np.log(0.95) * ms
+    S = b2.Synapses(G, G, """w : 1
+                             c : 1
+                             dApre/dt = -Apre / tau : 1 (event-driven)
+                             dApost/dt = -Apost / tau : 1 (event-driven)""",
+                    on_pre="Isyn_post += w\nApre = 0.1\nc -= 1.5 * Apost",
+                    on_post="Apost = 0.1\nc += Apre", namespace={"tau": tau})
+    S.connect(i=pre[: n_e * m], j=post[: n_e * m])
+    w0 = np.ones(n_e * m)
+    w0[0] = 0.0   # n1 = 0 -> n2 = its first target: the rewarded synapse
+    S.w = w0
+    S.run_regularly("w = clip(w + (0.002 + DA_post) * c, 0, 4)\nc = 0.99 * c", dt=10 * ms, when="end")
+    Si = b2.Synapses(G, G, "w : 1", on_pre="Isyn_post += w")
+    Si.connect(i=pre[n_e * m:], j=post[n_e * m:])
+    Si.w = -1.0
+    R = b2.NeuronGroup(1, """last_n1 : second
+                             reward_at : second
+                             rew : 1
+                             DA : 1""", method="euler")
+    R.last_n1, R.reward_at = -1 * second, -1 * second
+    R.run_regularly("""rew = int(reward_at >= 0 * second and t >= reward_at)
+                       DA = 0.995 * DA + 0.5 * rew
+                       reward_at = reward_at * (1 - rew) - rew * second""", when="start")
+    n1, n2 = 0, int(post[0])
+    from_n1 = b2.Synapses(G, R, on_pre="last_n1_post = t")
+    from_n1.connect(i=n1, j=0)
+    from_n2 = b2.Synapses(G, R, "hit : 1",
+                          on_pre="""hit = int(t - last_n1_post > 0 * ms and t - last_n1_post < 20 * ms and reward_at_post < 0 * second)
+                                    reward_at_post = reward_at_post * (1 - hit) + hit * (t + 1 * second + ceil(2000 * rand()) * ms)""")
+    from_n2.connect(i=n2, j=0)
+    spread = b2.Synapses(R, G, "DA_post = DA_pre : 1 (summed)")
+    spread.connect(i=0, j=np.arange(n))
+    mon = b2.SpikeMonitor(G, record=False)
+    net = b2.Network(G, S, Si, R, from_n1, from_n2, spread, mon)
+    return net, mon, n, S, 4.0
+
+
 def main(argv=None):
     args = P.parse_args("Brian2 plasticity benchmark", argv, modes=["cpp_standalone", "cython"])
-    if args.workload == "izhikevich2007":
-        raise SystemExit("brian2: the izhikevich2007 workload is not implemented in this runner")
     standalone = args.mode == "cpp_standalone"
     C.limit_threads(args.threads, pin=not standalone)
     with C.quiet_stdout():
@@ -41,7 +107,10 @@ def main(argv=None):
         stdp_ns = dict(taupre=P.TAU_STDP * ms, taupost=P.TAU_STDP * ms)
         on_pre_stdp = "Apre += dApre\nw = clip(w + Apost, 0, wmax)"
         on_post_stdp = "Apost += dApost\nw = clip(w + Apre, 0, wmax)"
-        if args.workload == "song":
+        if args.workload == "izhikevich2007":
+            b2.defaultclock.dt = 1 * ms
+            net, mon, n_out, plastic, wmax = izhikevich2007(b2, np, args.seed)
+        elif args.workload == "song":
             wmax = P.SONG_GMAX
             ns = dict(stdp_ns, taum=P.SONG_TAU_M * ms, Ee=0 * mV, vt=P.SONG_VTH * mV, vr=P.SONG_VRESET * mV,
                       El=P.SONG_EL * mV, taue=P.SONG_TAU_E * ms, wmax=wmax, dApre=P.A_REL * wmax,

@@ -12,7 +12,8 @@ coba-stdp  COBA-4000 (the benchmark network of coba.py: 80 % E, p = 0.02, 200 pA
            ``--static`` runs it without plasticity (for the plastic/static ratio).
 izhikevich2007  the distal-reward network of Izhikevich (2007) (neurosim.builders.distal_reward:
            1000 Izhikevich neurons, 100k synapses, dopamine-modulated STDP on the 80k E synapses,
-           dt = 1 ms); default 3600 s. neurosim only so far.
+           dt = 1 ms; Brian2: benchmarks/peers/brian2_plasticity.py, the same model as daspnet.m
+           runs it); default 3600 s.
 """
 from __future__ import annotations
 

@@ -16,7 +16,8 @@ use exponential or delta kinetics (current or conductance output) on a stored CS
 homogeneous or per-synapse weight and whole-step delays, no modulators, driven by
 :class:`~neurosim.inputs.ConstantCurrent` and :class:`~neurosim.inputs.PoissonInput` inputs
 (one rate and weight per input, below 12 spikes per step), in float32, recording ``Spikes`` and
-``Rate`` monitors. A projection may be plastic when its rule is pair STDP
+``Rate`` monitors, and ``Trace`` and ``Weights`` monitors that sample at least every
+``MIN_SAMPLE_STEPS`` (100) steps (read between kernel calls). A projection may be plastic when its rule is pair STDP
 (:func:`~neurosim.plasticity.stdp_pair`, any weight dependence and trace kind, alone or chained
 with :func:`~neurosim.plasticity.clip_weights`, event-driven): ``ALLOWED`` lists exactly what
 the kernel implements. Plastic projections and Poisson inputs run in the CPU kernel
@@ -48,6 +49,7 @@ from __future__ import annotations
 
 import dataclasses
 import math
+from functools import reduce
 from dataclasses import dataclass, field
 
 import jax
@@ -67,6 +69,9 @@ from .step import NetworkState, delay_steps
 
 TARGET, PLASTIC_TARGET = _kernels.TARGETS["fused"]
 ENGINES = ("auto", "scan", "fused")
+# Trace and Weights monitors are read from the state between kernel calls: every that many steps
+# at least (a call costs tens of microseconds; fewer steps per call would waste the engine)
+MIN_SAMPLE_STEPS = 100
 
 # proj_i columns (kernels/README.md)
 _PRE_OFF, _N_PRE, _POST_OFF, _N_POST, _G_OFF, _DEPTH, _DBUF_OFF, _INDPTR_OFF, _INDICES_OFF, _W_OFF, _W_PER_SYN, _COND = range(12)
@@ -303,8 +308,9 @@ def _reason(net, params, monitors) -> str | None:
         if reason:
             return reason
     for m in monitors:
-        if isinstance(m, SAMPLED):
-            return f"{type(m).__name__} monitors ({m.key!r}) record the state during the run; the fused engine records Spikes and Rate"
+        if isinstance(m, SAMPLED) and m.every < MIN_SAMPLE_STEPS:
+            return (f"{type(m).__name__} monitors ({m.key!r}) sample every {m.every} step(s); the fused engine samples "
+                    f"the state between kernel calls, at least {MIN_SAMPLE_STEPS} steps apart")
         if isinstance(m, OBSERVERS):
             return f"{type(m).__name__} monitors ({m.key!r}) are evaluated every step; the fused engine records Spikes and Rate"
     return None
@@ -597,18 +603,31 @@ def spike_events(bits) -> tuple[np.ndarray, np.ndarray]:
 class FusedEngine:
     """The fused kernel as an engine of :func:`neurosim.network.simulate.drive` (which writes the
     chunks, progress, timings and monitors once for every engine): chunks of up to 20,000
-    steps, spikes decoded on the host from the kernel's spike bits."""
+    steps, spikes decoded on the host from the kernel's spike bits; ``Trace`` and ``Weights``
+    monitors read from the state at the chunk starts, the chunks cut at their sampling steps
+    (every ``every`` steps, at least ``MIN_SAMPLE_STEPS``)."""
 
     name = "fused"
 
     def __init__(self, plan: FusedPlan, monitors, n_steps: int, chunk_steps: int | None, max_chunk_bytes: float):
         self.fplan = plan
+        longest = max(1, min(int(max_chunk_bytes // (4 * plan.n_words)), 20_000))
         if chunk_steps is None:
-            chunk_steps = max(1, min(int(max_chunk_bytes // (4 * plan.n_words)), 20_000))
+            chunk_steps = longest
+        # Trace and Weights monitors read the state at chunk starts: chunks of g steps at most
+        # (g the gcd of their `every`), or a divisor of g when g is longer than a chunk may be
+        self.sampled = [m for m in monitors if isinstance(m, SAMPLED)]
+        if self.sampled:
+            g = reduce(math.gcd, [m.every for m in self.sampled])
+            k = -(-g // min(chunk_steps, longest))
+            while g % k:
+                k += 1
+            chunk_steps = g // k
         self.plan = [chunk_steps] * (n_steps // chunk_steps) + ([n_steps % chunk_steps] if n_steps % chunk_steps else [])
         self.spike_pops = sorted({m.pop for m in monitors if isinstance(m, Spikes)})
         self.rate_pops = sorted({m.pop for m in monitors if isinstance(m, Rate)})
         self.where = {name: (off, n) for name, off, n in plan.pops}
+        self._done = 0
 
     @staticmethod
     def steps(item) -> int:
@@ -623,12 +642,17 @@ class FusedEngine:
         return fused_fn(self.fplan, item).lower(params, state, self.fplan.indptr, self.fplan.indices).compile()
 
     def run(self, fn, params, state):
+        # the sampled monitors due at this chunk's start (the driver runs the chunks in order)
+        samples = {m.key: m.read(state) for m in self.sampled if self._done % m.every == 0}
         state, bits = fn(params, state, self.fplan.indptr, self.fplan.indices)
-        return state, (bits if (self.spike_pops or self.rate_pops) else None)
+        self._done += int(bits.shape[0])
+        return state, ((bits if (self.spike_pops or self.rate_pops) else None), samples)
 
-    def to_host(self, bits, item, done):
+    def to_host(self, raw, item, done):
         from .simulate import Chunk
 
+        bits, samples = raw
+        sampled = {key: (np.zeros((1,), np.int64), np.asarray(value)[None]) for key, value in samples.items()}
         spikes, rates = {}, {}
         if bits is not None:
             step, neuron = spike_events(bits)
@@ -639,4 +663,4 @@ class FusedEngine:
                 if pop in self.rate_pops:
                     rates[pop] = np.bincount(step[keep], minlength=item).astype(np.float32) / np.float32(
                         n * self.fplan.dt * 1e-3)
-        return Chunk(item, spikes, rates, {}, {})
+        return Chunk(item, spikes, rates, sampled, {})
