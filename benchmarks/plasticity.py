@@ -6,8 +6,8 @@
 Workloads (benchmarks/peers/plasticity_common.py): ``song`` Brian2's STDP example (1000 Poisson
 inputs -> 1 neuron, 100 s); ``coba-stdp`` COBA-4000 with pair STDP on E -> E (2 s), run also
 without plasticity (``-static`` lines) for the plastic/static ratio; ``izhikevich2007`` the distal-reward
-network of Izhikevich (2007), 3600 s, neurosim only (no Brian2 runner for it yet: its lines
-carry an error). ``brian2`` means both Brian2 modes. Each tool runs
+network of Izhikevich (2007), 3600 s (the Brian2 runner follows the author's daspnet.m).
+``brian2`` means both Brian2 modes. Each tool runs
 in its own process, one after another (never side by side, so they do not share the cores),
 pinned to one core; every line is printed as soon as it is measured, with ``ratio_vs_neurosim``
 = the tool's run time / neurosim's on the same workload. NEST and BrainPy are listed for the
