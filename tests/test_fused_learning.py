@@ -232,3 +232,18 @@ def test_weights_and_trace_monitors_sampled_between_kernel_calls_equal_the_scan(
     assert np.any(np.diff(fast.traces["ee.weights"][1], axis=0) != 0)
     reason = fused.fused_plan(net, net.params(), DT, [ns.Weights("ee", every=50)])
     assert isinstance(reason, str) and "at least 100 steps apart" in reason
+
+
+# --------------------------------------------------------------------------- spike sources
+
+
+def test_song_network_of_poisson_sources_fused_equals_scan_bitwise():
+    # Brian2's STDP example: Poisson sources -> one conductance LIF neuron, clipped additive STDP
+    net = ns.builders.brian_stdp(n_in=300, rate_hz=15.0, g_max=0.03, seed=2)
+    pops = [p.name for p in net.populations]
+    scan, fast = both(net, 2000.0, [ns.Spikes(p) for p in pops], key=1)
+    assert_same_run(scan, fast, pops)
+    src = next(p for p in net.populations if isinstance(p.model, ns.inputs.PoissonSource))
+    (t, _), n = fast.spikes[src.name], src.n
+    rate = t.size / n / 2.0
+    assert abs(rate - 15.0) < 5 * np.sqrt(15.0 / (n * 2.0))     # 5 standard errors of the rate

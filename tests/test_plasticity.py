@@ -598,12 +598,13 @@ EVENT_CASES = [pytest.param(r, True, id=k) for k, r in EVENT_RULES.items()] + [
 @pytest.mark.parametrize("rule, kernel", EVENT_CASES)
 def test_event_driven_update_equals_the_dense_form(rule, kernel, monkeypatch):
     # 400 Poisson inputs onto 300 LIF cells, p = 0.05: quiet steps take the event path (8
-    # spiking neurons per side), bursts of the 60 Hz inputs overflow it and take the dense path
+    # spiking neurons per side), bursts of the 100 Hz inputs (4 per step on average, more than 8
+    # in ~2 % of the steps) overflow it and take the dense path
     import neurosim.plasticity.mechanism as mechanism
     if not kernel:
         monkeypatch.setattr(mechanism, "kernel_available", lambda w: False)
     n_pre, n_post = 400, 300
-    src = ns.Population("in", n_pre, ns.inputs.PoissonSource(), ns.inputs.PoissonSource.Params(60.0))
+    src = ns.Population("in", n_pre, ns.inputs.PoissonSource(), ns.inputs.PoissonSource.Params(100.0))
     cells = ns.Population("out", n_post, LIF(v_init=ns.Uniform(-60.0, -50.0)), LIFParams(t_ref=2.0))
     drive = ns.Input("drive", "out", ConstantCurrent(), ConstantCurrent.Params(95.0))
     conn = ns.events.fixed_probability(n_pre, n_post, 0.05, seed=4)

@@ -88,6 +88,14 @@ struct PoissonIn {
   int head;  // the smallest h (>= 1) with cdf[h - 1] >= 1 - 2^-10, or all 40 terms
 };
 
+// A PoissonSource population [off, off + n): neuron i spikes in its step t when
+// u(seed, t, i) < p[i] (counter_rng.h); t = t0 in the first step of the call.
+struct Source {
+  int64_t off, n, t0;
+  uint32_t seed0, seed1;
+  const float* p;
+};
+
 // A run of neurons [lo, hi) onto which the same projections project: `proj` lists the terms of
 // their current in the order they are summed (projection indices, kIExtTerm for the constant inputs).
 constexpr int32_t kIExtTerm = -1;
@@ -106,6 +114,7 @@ struct Net {
   std::vector<Proj> proj;      // CSR projections in network order, then the Poisson inputs
   std::vector<Plastic> plastic;
   std::vector<PoissonIn> poisson;
+  std::vector<Source> sources;
 };
 
 std::string Where(int64_t p, const char* what) {
@@ -235,7 +244,8 @@ ffi::Error DescribeExtras(Net& net, float* w, int64_t n_weights, float* traces, 
                           ffi::Buffer<ffi::S32>& plas_i, ffi::Buffer<ffi::F32>& plas_f, ffi::Buffer<ffi::S32>& rows,
                           ffi::Buffer<ffi::S32>& col_ptr, ffi::Buffer<ffi::S32>& col_perm,
                           ffi::Buffer<ffi::S32>& pin_i, ffi::Buffer<ffi::F32>& pin_f, ffi::Buffer<ffi::U32>& pin_seed,
-                          ffi::Buffer<ffi::F32>& pin_cdf) {
+                          ffi::Buffer<ffi::F32>& pin_cdf, ffi::Buffer<ffi::S32>& src_i, ffi::Buffer<ffi::S32>& src_t,
+                          ffi::Buffer<ffi::U32>& src_seed, ffi::Buffer<ffi::F32>& src_p) {
   auto fail = [](const std::string& what) {
     return ffi::Error::InvalidArgument("neurosim_fused_lif_plastic: " + what);
   };
@@ -315,6 +325,21 @@ ffi::Error DescribeExtras(Net& net, float* w, int64_t n_weights, float* traces, 
     pr.poisson = static_cast<int32_t>(net.poisson.size());
     net.proj.push_back(pr);
     net.poisson.push_back(in);
+  }
+  auto si = src_i.dimensions(), ss = src_seed.dimensions();
+  if (si.size() != 2 || si[1] != 2 || ss.size() != 2 || ss[1] != 2 || ss[0] != si[0] ||
+      static_cast<int64_t>(src_t.element_count()) != si[0])
+    return fail("src_i must be i32[S, 2], src_t i32[S] and src_seed u32[S, 2]");
+  net.sources.clear();
+  int64_t p_off = 0;
+  const int64_t n_p = static_cast<int64_t>(src_p.element_count());
+  for (int64_t q = 0; q < si[0]; ++q) {
+    Source src{src_i.typed_data()[2 * q], src_i.typed_data()[2 * q + 1], src_t.typed_data()[q],
+               src_seed.typed_data()[2 * q], src_seed.typed_data()[2 * q + 1], src_p.typed_data() + p_off};
+    if (src.n < 0 || src.off < 0 || src.off + src.n > net.n) return fail("source range outside [0, N)");
+    if (p_off + src.n > n_p) return fail("src_p holds fewer probabilities than the sources have neurons");
+    p_off += src.n;
+    net.sources.push_back(src);
   }
   return ffi::Error::Success();
 }
@@ -438,7 +463,8 @@ ffi::Error FusedLifPlasticCpu(ffi::Buffer<ffi::F32> v, ffi::Buffer<ffi::F32> t_l
                               ffi::Buffer<ffi::S32> col_ptr, ffi::Buffer<ffi::S32> col_perm,
                               ffi::Buffer<ffi::S32> pin_i, ffi::Buffer<ffi::F32> pin_f,
                               ffi::Buffer<ffi::U32> pin_seed, ffi::Buffer<ffi::F32> pin_cdf,
-                              ffi::ResultBuffer<ffi::F32> v_out, ffi::ResultBuffer<ffi::F32> t_left_out,
+                              ffi::Buffer<ffi::S32> src_i, ffi::Buffer<ffi::S32> src_t, ffi::Buffer<ffi::U32> src_seed,
+                              ffi::Buffer<ffi::F32> src_p, ffi::ResultBuffer<ffi::F32> v_out, ffi::ResultBuffer<ffi::F32> t_left_out,
                               ffi::ResultBuffer<ffi::F32> g_out, ffi::ResultBuffer<ffi::F32> dbuf_out,
                               ffi::ResultBuffer<ffi::F32> weights_out, ffi::ResultBuffer<ffi::F32> traces_out,
                               ffi::ResultBuffer<ffi::U32> spikes, int64_t n_steps, float half_dt, float dt) {
@@ -458,7 +484,7 @@ ffi::Error FusedLifPlasticCpu(ffi::Buffer<ffi::F32> v, ffi::Buffer<ffi::F32> t_l
                  n_w);
   if (err.failure()) return err;
   err = DescribeExtras(net, weights_out->typed_data(), n_w, traces_out->typed_data(), n_tr, plas_i, plas_f, rows,
-                       col_ptr, col_perm, pin_i, pin_f, pin_seed, pin_cdf);
+                       col_ptr, col_perm, pin_i, pin_f, pin_seed, pin_cdf, src_i, src_t, src_seed, src_p);
   if (err.failure()) return err;
   return Run(net, st, static_cast<int64_t>(t0.typed_data()[0]), n_steps, half_dt, dt);
 }
@@ -515,6 +541,10 @@ XLA_FFI_DEFINE_HANDLER_SYMBOL(neurosim_fused_lif_plastic_cpu, FusedLifPlasticCpu
                                   .Arg<ffi::Buffer<ffi::F32>>()   // pin_f
                                   .Arg<ffi::Buffer<ffi::U32>>()   // pin_seed
                                   .Arg<ffi::Buffer<ffi::F32>>()   // pin_cdf
+                                  .Arg<ffi::Buffer<ffi::S32>>()   // src_i
+                                  .Arg<ffi::Buffer<ffi::S32>>()   // src_t
+                                  .Arg<ffi::Buffer<ffi::U32>>()   // src_seed
+                                  .Arg<ffi::Buffer<ffi::F32>>()   // src_p
                                   .Ret<ffi::Buffer<ffi::F32>>()   // v
                                   .Ret<ffi::Buffer<ffi::F32>>()   // t_left
                                   .Ret<ffi::Buffer<ffi::F32>>()   // g
@@ -916,6 +946,16 @@ void RunStepsImpl(const Net& net, int64_t n_steps, float half_dt, float dt, int6
         }
         // 2. neurons
         NeuronStep<kUni>(net, b0, b1, half_dt, dt, v, t_left, cur, spk);
+      }
+      // the PoissonSource neurons of the block: their draws replace the (never spiking) LIF update
+      for (const Source& src : net.sources) {
+        const int64_t lo = std::max(b0, src.off), hi = std::min(b1, src.off + src.n);
+        if (lo >= hi) continue;
+        const uint32_t st = neurosim::counter_step_seed(src.seed0, src.seed1, static_cast<uint32_t>(src.t0 + k));
+        for (int64_t i = lo; i < hi; ++i) {
+          const float u = neurosim::counter_uniform(st, static_cast<uint32_t>(i - src.off));
+          spk[i] = (0u - static_cast<uint32_t>(u < src.p[i - src.off])) & kOneBits;
+        }
       }
       // 3. spike bits and the list of spiking neurons
       n_spk = PackSpikes(b0, b1, spk, spikes + k * words, spk_list, n_spk);

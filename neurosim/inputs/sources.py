@@ -3,7 +3,8 @@ neuron-model contract (``init``, ``step``, ``voltage``), so projections leave th
 other population.
 
 - ``PoissonSource``: each neuron spikes in a step with probability rate dt (Bernoulli
-  approximation of a Poisson process of ``rate_hz``; keep rate dt << 1).
+  approximation of a Poisson process of ``rate_hz``; keep rate dt << 1), drawn from
+  counter-based uniforms (:mod:`neurosim.inputs.draws`).
 - ``SpikeTimes``: neuron ``ids[k]`` spikes in the step that contains ``times_ms[k]``.
 """
 from __future__ import annotations
@@ -15,29 +16,39 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from . import draws
+
 
 class PoissonSourceParams(NamedTuple):
     rate_hz: jax.typing.ArrayLike = 10.0  # Hz
 
 
 class PoissonSourceState(NamedTuple):
-    key: jax.Array
+    seed: jax.Array   # uint32[2], the seed of the counter-based draws (drawn from the init key)
+    t: jax.Array      # () int32, the source's step counter
 
 
 @dataclass(frozen=True)
 class PoissonSource:
+    """Each neuron spikes in a step with probability ``p = rate_hz dt 1e-3`` (Bernoulli
+    approximation of a Poisson process; keep ``p << 1``): neuron ``i`` spikes in the source's
+    step ``t`` when the counter-based uniform ``u(seed, t, i)`` of :mod:`neurosim.inputs.draws` is
+    below ``p``, so the trains are a pure function of (seed, step, neuron), the same in the scan
+    and the fused engine."""
+
     is_source = True
     Params = PoissonSourceParams
     State = PoissonSourceState
 
     def init(self, params, n, key):
-        return PoissonSourceState(key=key)
+        if key is None:
+            raise ValueError("PoissonSource.init: key must be a PRNG key (it seeds the source's draws), got None")
+        return PoissonSourceState(seed=draws.new_seed(key), t=jnp.zeros((), jnp.int32))
 
     def step(self, params, state, i, dt):
-        key, sub = jax.random.split(state.key)
         p = params.rate_hz * dt * 1e-3
-        u = jax.random.uniform(sub, jnp.shape(i))  # i: the (n,) input the network passes
-        return PoissonSourceState(key=key), (u < p).astype(jnp.float32)
+        u = draws.uniforms(state.seed, state.t, jnp.shape(i)[0], jnp.result_type(float))  # i: the (n,) input
+        return PoissonSourceState(state.seed, state.t + 1), (u < p).astype(jnp.result_type(float))
 
     @staticmethod
     def voltage(state):

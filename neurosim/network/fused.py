@@ -11,7 +11,8 @@ on a GPU. For the networks it covers, the fused engine runs K steps inside one c
     V, s  = the LIF step of :mod:`neurosim.neurons.lif` (exact integration, refractory clamp)
     g     = g exp(-dt / tau) + (delayed spikes x CSR x w)    (exponential kinetics)
 
-It covers networks whose populations are all :class:`~neurosim.neurons.LIF`, whose projections
+It covers networks whose populations are all :class:`~neurosim.neurons.LIF` (or
+:class:`~neurosim.inputs.PoissonSource` spike sources, CPU), whose projections
 use exponential or delta kinetics (current or conductance output) on a stored CSR with a
 homogeneous or per-synapse weight and whole-step delays, no modulators, driven by
 :class:`~neurosim.inputs.ConstantCurrent` and :class:`~neurosim.inputs.PoissonInput` inputs
@@ -20,7 +21,7 @@ homogeneous or per-synapse weight and whole-step delays, no modulators, driven b
 ``MIN_SAMPLE_STEPS`` (100) steps (read between kernel calls). A projection may be plastic when its rule is pair STDP
 (:func:`~neurosim.plasticity.stdp_pair`, any weight dependence and trace kind, alone or chained
 with :func:`~neurosim.plasticity.clip_weights`, event-driven): ``ALLOWED`` lists exactly what
-the kernel implements. Plastic projections and Poisson inputs run in the CPU kernel
+the kernel implements. Plastic projections, Poisson inputs and spike sources run in the CPU kernel
 (``neurosim_fused_lif_plastic``); on a GPU such networks take the scan. :func:`fused_plan` says
 in plain words why a network is not covered; ``simulate(..., engine="auto")`` then takes the
 scan engine.
@@ -58,7 +59,7 @@ import numpy as np
 
 from .. import _kernels
 from ..events import CSR
-from ..inputs import ConstantCurrent, PoissonInput
+from ..inputs import ConstantCurrent, PoissonInput, PoissonSource
 from ..inputs.currents import POISSON_INVERSION_MAX, POISSON_TERMS, poisson_cdf
 from ..neurons import LIF, LIFParams
 from ..plasticity.kernels import PairForm
@@ -106,13 +107,14 @@ class FusedPlan:
     plas_i: np.ndarray | None = None     # i32[Q, 8]
     pin_i: np.ndarray | None = None      # i32[R, 4]
     columns: tuple = ()           # (rows, col_ptr, col_perm) concatenated over the plastic projections
+    sources: tuple = ()           # PoissonSource populations: (name, offset, n)
     n_traces: int = 0
     _fns: dict = field(default_factory=dict, repr=False)
 
     @property
     def extended(self) -> bool:
         """Whether the plan needs the plastic kernel (plastic projections or Poisson inputs)."""
-        return bool(self.plastic or self.poisson)
+        return bool(self.plastic or self.poisson or self.sources)
 
     @property
     def n_words(self) -> int:
@@ -205,18 +207,19 @@ def fused_plan(net, params: dict | None = None, dt: float = 0.1, monitors=(), *,
             t_off += n_pre + n_post
             c_off += pr.conn.nnz
             cp_off += n_post + 1
-    if (plastic or poisson) and platform != "cpu":
-        what = "plastic projections" if plastic else "Poisson inputs"
+    sources = tuple((p.name, offsets[p.name], p.n) for p in net.populations if isinstance(p.model, PoissonSource))
+    if (plastic or poisson or sources) and platform != "cpu":
+        what = "plastic projections" if plastic else ("Poisson inputs" if poisson else "PoissonSource populations")
         return (f"the network has {what}, which the fused kernel runs on CPUs only (neurosim_fused_lif_plastic); "
                 f"on {platform} the scan engine runs them")
-    if (plastic or poisson) and not _kernels.ready("fused", "cpu"):
+    if (plastic or poisson or sources) and not _kernels.ready("fused", "cpu"):
         return "the compiled fused kernel for cpu (neurosim/_lib/libfused_cpu.so) is not available"
     for what, value in (("neurons", n), ("synapse state entries", g_off), ("delay buffer entries", d_off),
                         ("indptr entries", ip_off), ("synapses", ix_off), ("per-synapse weights", w_off),
                         ("trace entries", t_off)):
         if value > _INT32_MAX:
             return f"the network has {value} {what}; the fused kernel addresses at most 2**31 - 1"
-    uniform = len(net.populations) == 1 and all(
+    uniform = len(net.populations) == 1 and not sources and all(
         np.ndim(x) == 0 for x in params["neurons"][net.populations[0].name]) and all(
         net._refs[inp.name][0][1:] == (0, net.populations[0].n)
         and np.ndim(params["inputs"][inp.name].amplitude) == 0 for inp in net.inputs
@@ -245,7 +248,7 @@ def fused_plan(net, params: dict | None = None, dt: float = 0.1, monitors=(), *,
     pin_i = np.asarray([[off, m, g, cond] for _, off, m, g, cond in poisson], np.int32).reshape(len(poisson), 4)
     return FusedPlan(net, float(dt), platform, tuple(pops), tuple(projs), n, g_off, d_off, uniform, proj_i, *cat,
                      plastic=tuple(plastic), poisson=tuple(poisson), plas_i=plas_i, pin_i=pin_i, columns=columns,
-                     n_traces=t_off)
+                     n_traces=t_off, sources=sources)
 
 
 # The allow-list: exactly the model configurations the kernel implements. A field or option
@@ -261,6 +264,7 @@ ALLOWED = {
     "SynapseParams": ("tau", "e_rev"),
     "ConstantCurrent.Params": ("amplitude",),
     "PoissonInput.options": ("n_sources", "synapse"),
+    "PoissonSource.Params": ("rate_hz",),
     "PoissonInput.Params": ("rate_hz", "weight", "synapse"),
     "Plasticity.options": ("rule", "clip_initial", "event_driven"),  # clip_initial: initial weights only
     "Plasticity.forms": (PairForm,),           # pair STDP (additive or weight-dependent), alone or clipped
@@ -276,8 +280,12 @@ def _reason(net, params, monitors) -> str | None:
     if jax.dtypes.canonicalize_dtype(jnp.float64) == jnp.float64:
         return "64-bit mode (jax_enable_x64) is on, and the fused kernel computes in float32"
     for p in net.populations:
+        if type(p.model) is PoissonSource and PoissonSource.Params._fields == ALLOWED["PoissonSource.Params"] \
+                and not _fields(p.model):
+            continue
         if type(p.model) is not LIF:
-            return (f"population {p.name!r} is a {type(p.model).__name__}; the fused kernel steps LIF neurons only")
+            return (f"population {p.name!r} is a {type(p.model).__name__}; the fused kernel steps LIF neurons and "
+                    "PoissonSource populations only")
         if _fields(p.model) != ALLOWED["LIF.options"] or LIFParams._fields != ALLOWED["LIFParams"]:
             return (f"population {p.name!r}: the LIF model has options {_fields(p.model)} and parameters "
                     f"{LIFParams._fields}; the fused kernel implements {ALLOWED['LIF.options']} and {ALLOWED['LIFParams']}")
@@ -377,8 +385,13 @@ def _poisson_mean_reason(net, params, dt) -> str | None:
 
 def state_reason(plan: FusedPlan, state: NetworkState) -> str | None:
     """Why ``state`` cannot be advanced by ``plan``'s kernel (wrong dtype or shape), or None."""
+    sources = {name for name, _, _ in plan.sources}
     for name, off, n in plan.pops:
         s = state.neurons.get(name)
+        if name in sources:
+            if getattr(s, "seed", None) is None or jnp.result_type(s.seed) != jnp.uint32 or np.shape(s.seed) != (2,):
+                return f"state of population {name!r}: a PoissonSourceState with a uint32 seed of shape (2,) is needed"
+            continue
         for f in ("v", "t_left"):
             x = getattr(s, f, None)
             if x is None or np.shape(x) != (n,) or jnp.result_type(x) != jnp.float32:
@@ -433,9 +446,13 @@ def _operands(plan: FusedPlan, params, state):
         nparam = jnp.stack([jnp.asarray(x, f32) for x in cols] + [i_ext]).reshape(7, 1)
     else:
         rows = [[] for _ in range(6)]
+        source_names = {name for name, _, _ in plan.sources}
         for name, _, n in plan.pops:
             lp = params["neurons"][name]
-            cols = [lp.v_rest, lp.v_reset, lp.v_th, 1.0 / lp.g_l, jnp.exp(-dt * lp.g_l / lp.c_m), lp.t_ref]
+            if name in source_names:   # the LIF update runs on them too, never spikes, and is overwritten
+                cols = [0.0, 0.0, jnp.inf, 0.0, 0.0, 0.0]
+            else:
+                cols = [lp.v_rest, lp.v_reset, lp.v_th, 1.0 / lp.g_l, jnp.exp(-dt * lp.g_l / lp.c_m), lp.t_ref]
             for r, x in zip(rows, cols):
                 r.append(jnp.broadcast_to(jnp.asarray(x, f32), (n,)))
         i_ext = jnp.zeros((plan.n,), f32)
@@ -494,12 +511,23 @@ def _extended_operands(plan: FusedPlan, params, state):
     pin_seed = jnp.stack(seeds) if seeds else jnp.zeros((0, 2), jnp.uint32)
     pin_cdf = jnp.stack(cdfs) if cdfs else jnp.zeros((0, POISSON_TERMS), f32)
     cols = plan.columns if plan.columns else (jnp.zeros((1,), jnp.int32),) * 3
-    return (traces, jnp.asarray(plan.plas_i), plas_f, *cols, jnp.asarray(plan.pin_i), pin_f, pin_seed, pin_cdf)
+    # PoissonSource populations: (offset, n, step counter), their seeds, and p = rate dt per neuron
+    src_i = jnp.asarray(np.asarray([[off, n] for _, off, n in plan.sources], np.int32).reshape(len(plan.sources), 2))
+    src_t = jnp.stack([jnp.asarray(state.neurons[name].t, jnp.int32) for name, _, _ in plan.sources]) \
+        if plan.sources else jnp.zeros((0,), jnp.int32)
+    src_seed = jnp.stack([jnp.asarray(state.neurons[name].seed, jnp.uint32) for name, _, _ in plan.sources]) \
+        if plan.sources else jnp.zeros((0, 2), jnp.uint32)
+    src_p = jnp.concatenate([jnp.broadcast_to(jnp.asarray(params["neurons"][name].rate_hz * dt * 1e-3, f32), (n,))
+                             for name, _, n in plan.sources] + [jnp.zeros((1,), f32)])
+    return (traces, jnp.asarray(plan.plas_i), plas_f, *cols, jnp.asarray(plan.pin_i), pin_f, pin_seed, pin_cdf,
+            src_i, src_t, src_seed, src_p)
 
 
 def _flatten_state(plan: FusedPlan, state: NetworkState):
-    v = jnp.concatenate([state.neurons[name].v for name, _, _ in plan.pops])
-    t_left = jnp.concatenate([state.neurons[name].t_left for name, _, _ in plan.pops])
+    sources = {name for name, _, _ in plan.sources}
+    z = {name: jnp.zeros((n,), jnp.float32) for name, _, n in plan.sources}   # placeholders: sources have no v
+    v = jnp.concatenate([z[name] if name in sources else state.neurons[name].v for name, _, _ in plan.pops])
+    t_left = jnp.concatenate([z[name] if name in sources else state.neurons[name].t_left for name, _, _ in plan.pops])
     # one padding entry each, so no operand is ever empty
     g = jnp.concatenate([state.synapses[p[0]].g for p in plan.projs] + [state.inputs[p[0]].g for p in plan.poisson]
                         + [jnp.zeros((1,), jnp.float32)])
@@ -509,8 +537,12 @@ def _flatten_state(plan: FusedPlan, state: NetworkState):
 
 def _unflatten_state(plan: FusedPlan, state: NetworkState, n_steps, v, t_left, g, dbuf, extra=None):
     neurons = dict(state.neurons)
+    sources = {name for name, _, _ in plan.sources}
     for name, off, n in plan.pops:
-        neurons[name] = state.neurons[name]._replace(v=v[off:off + n], t_left=t_left[off:off + n])
+        if name in sources:
+            neurons[name] = state.neurons[name]._replace(t=state.neurons[name].t + jnp.asarray(n_steps, jnp.int32))
+        else:
+            neurons[name] = state.neurons[name]._replace(v=v[off:off + n], t_left=t_left[off:off + n])
     synapses, delays = dict(state.synapses), dict(state.delays)
     d_off = 0
     for name, _, a, b, g_off, depth, _ in plan.projs:
