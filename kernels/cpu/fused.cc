@@ -823,7 +823,7 @@ inline float AsFloat(uint32_t bits) {
 // postsynaptic trace jumps. s: the delivered spike values (n_pre), q: the postsynaptic spike bits.
 // The decayed postsynaptic trace y dm is what the update reads; the jump is fused with the decay
 // (Mad(y, dm, q)), as XLA compiles the scan's step.
-template <typename S>
+template <bool kAdditive, typename S>
 void StdpStep(const Plastic& pl, const Proj& p, S s_of, const int32_t* pre_list, int64_t n_pre_spk,
               const uint32_t* __restrict q_bits, const int32_t* post_list, int64_t n_post_spk) {
   float* __restrict x = pl.x;
@@ -847,7 +847,7 @@ void StdpStep(const Plastic& pl, const Proj& p, S s_of, const int32_t* pre_list,
     for (int64_t k = lo; k < hi; ++k) {
       const uint32_t j = static_cast<uint32_t>(p.indices[k]);
       if (j >= n_post) continue;
-      w[k] = pl.rule.Apply(w[k], si, AsFloat(q_bits[j]), xi, y[j] * dm);
+      w[k] = pl.rule.template Apply<kAdditive>(w[k], si, AsFloat(q_bits[j]), xi, y[j] * dm);
     }
   }
   for (int64_t b = 0; b < n_post_spk; ++b) {
@@ -861,7 +861,7 @@ void StdpStep(const Plastic& pl, const Proj& p, S s_of, const int32_t* pre_list,
       const uint32_t i = static_cast<uint32_t>(pl.rows[t]);
       if (k < 0 || k >= nnz) continue;
       if (i >= n_pre || s_of(i) != 0.0f) continue;
-      w[k] = pl.rule.Apply(w[k], 0.0f, qj, x[i], yj);
+      w[k] = pl.rule.template Apply<kAdditive>(w[k], 0.0f, qj, x[i], yj);
     }
   }
   if (pl.nearest) {
@@ -981,8 +981,13 @@ void RunStepsImpl(const Net& net, int64_t n_steps, float half_dt, float dt, int6
         if (p.plastic >= 0) {
           int64_t n_post_spk = 0;
           for (const int32_t* s = post_lo; s < post_hi; ++s) post_list[n_post_spk++] = *s - static_cast<int32_t>(p.post_off);
-          StdpStep(net.plastic[p.plastic], p, [row](int64_t i) { return row[i]; }, pre_list, n_pre_spk,
-                   spk + p.post_off, post_list, n_post_spk);
+          const Plastic& pl = net.plastic[p.plastic];
+          auto s_of = [row](int64_t i) { return row[i]; };
+          if (pl.rule.additive()) {
+            StdpStep<true>(pl, p, s_of, pre_list, n_pre_spk, spk + p.post_off, post_list, n_post_spk);
+          } else {
+            StdpStep<false>(pl, p, s_of, pre_list, n_pre_spk, spk + p.post_off, post_list, n_post_spk);
+          }
         }
         std::memcpy(row, spk + p.pre_off, sizeof(float) * static_cast<size_t>(p.n_pre));
       } else {
@@ -994,8 +999,13 @@ void RunStepsImpl(const Net& net, int64_t n_steps, float half_dt, float dt, int6
           for (const int32_t* s = lo; s < hi; ++s) pre_list[n_pre_spk++] = *s - static_cast<int32_t>(p.pre_off);
           for (const int32_t* s = post_lo; s < post_hi; ++s) post_list[n_post_spk++] = *s - static_cast<int32_t>(p.post_off);
           const uint32_t* pre_bits = spk + p.pre_off;
-          StdpStep(net.plastic[p.plastic], p, [pre_bits](int64_t i) { return AsFloat(pre_bits[i]); }, pre_list,
-                   n_pre_spk, spk + p.post_off, post_list, n_post_spk);
+          const Plastic& pl = net.plastic[p.plastic];
+          auto s_of = [pre_bits](int64_t i) { return AsFloat(pre_bits[i]); };
+          if (pl.rule.additive()) {
+            StdpStep<true>(pl, p, s_of, pre_list, n_pre_spk, spk + p.post_off, post_list, n_post_spk);
+          } else {
+            StdpStep<false>(pl, p, s_of, pre_list, n_pre_spk, spk + p.post_off, post_list, n_post_spk);
+          }
         }
       }
     }

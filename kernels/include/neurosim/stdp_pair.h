@@ -18,10 +18,16 @@ inline float StdpDependence(float base, float mu) {
 
 struct StdpPairRule {
   float a_plus, a_minus, w_min, w_max, mu_plus, mu_minus, lo, hi;
-  // the new weight of a synapse with presynaptic spike s (trace x) and postsynaptic spike q (trace y)
+  bool additive() const { return mu_plus == 0.0f && mu_minus == 0.0f; }
+  // the new weight of a synapse with presynaptic spike s (trace x) and postsynaptic spike q (trace
+  // y); kAdditive (mu+ = mu- = 0): the dependence is the constant 1.0f, a multiplication that
+  // changes no bit, so both forms give the same weights
+  template <bool kAdditive = false>
   float Apply(float w0, float s, float q, float x, float y) const {
-    const float pot = a_plus * StdpDependence(w_max - w0, mu_plus) * q * x;
-    const float dep = a_minus * StdpDependence(w0 - w_min, mu_minus) * s * y;
+    const float fp = kAdditive ? 1.0f : StdpDependence(w_max - w0, mu_plus);
+    const float fm = kAdditive ? 1.0f : StdpDependence(w0 - w_min, mu_minus);
+    const float pot = a_plus * fp * q * x;
+    const float dep = a_minus * fm * s * y;
     float c = w0 + (pot - dep);
     c = c < lo ? lo : (c > hi ? hi : c);
     return w0 + (c - w0);
