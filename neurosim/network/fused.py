@@ -366,17 +366,18 @@ def _input_reason(inp, p) -> str | None:
                     ("synapse e_rev", p.synapse.e_rev)):
         if np.size(x) != 1:
             return f"{where}: {name} has one value per neuron; the fused kernel takes one per input"
-    try:
-        lam = float(np.asarray(src.mean_count(p, 1.0)))   # per ms; times dt below
-    except (TypeError, jax.errors.ConcretizationTypeError, jax.errors.TracerArrayConversionError):
-        return f"{where}: its rate is traced (inside jit or grad), and the fused kernel needs its value"
-    return None if lam >= 0 else f"{where}: a negative rate"
+    return None
 
 
 def _poisson_mean_reason(net, params, dt) -> str | None:
+    """Why the kernel cannot draw a Poisson input's counts (its per-step mean is traced, or at or
+    above the inversion limit), or None."""
     for inp in net.inputs:
         if isinstance(inp.source, PoissonInput):
-            lam = float(np.asarray(inp.source.mean_count(params["inputs"][inp.name], dt)))
+            try:
+                lam = float(np.asarray(inp.source.mean_count(params["inputs"][inp.name], dt)))
+            except (TypeError, jax.errors.ConcretizationTypeError, jax.errors.TracerArrayConversionError):
+                return f"input {inp.name!r}: its rate is traced (inside jit or grad), and the fused kernel needs its value"
             if not lam < POISSON_INVERSION_MAX:
                 return (f"input {inp.name!r}: {lam:g} spikes per step on average; the fused kernel draws counts by "
                         f"inversion, below {POISSON_INVERSION_MAX:g} per step (above, the scan's normal approximation)")
