@@ -14,15 +14,18 @@
 //
 // Rounding: XLA's CPU compiler fuses a multiply feeding an add into one FMA when the CPU has
 // FMA instructions. The kernel does the same, explicitly, at the same places (Mad below), and
-// nowhere else (-ffp-contract=off). The step loops are therefore compiled twice, for AVX2 +
-// FMA and for baseline x86-64 without FMA, and picked at run time from the CPU's features:
-// this file includes itself twice (NEUROSIM_FUSED_STEP_LOOPS), each time inside a namespace
-// whose functions all carry that target, so that every loop is vectorised for it (GCC does
-// not vectorise loops inlined from a function of another target).
+// nowhere else (-ffp-contract=off). The step loops are therefore compiled three times, for
+// AVX-512 (16 lanes; FMA), for AVX2 + FMA and for baseline x86-64 without FMA, and picked at
+// run time from the CPU's features (NEUROSIM_FUSED_NO_AVX512=1 skips the first): this file
+// includes itself three times (NEUROSIM_FUSED_STEP_LOOPS), each time inside a namespace whose
+// functions all carry that target, so that every loop is vectorised for it (GCC does not
+// vectorise loops inlined from a function of another target). Every path performs the same
+// IEEE operations, so all give the same bits.
 
 #ifndef NEUROSIM_FUSED_STEP_LOOPS
 
 #include <algorithm>
+#include <cstdlib>
 #include <cstdint>
 #include <cstring>
 #include <string>
@@ -346,7 +349,24 @@ ffi::Error DescribeExtras(Net& net, float* w, int64_t n_weights, float* traces, 
 
 #define NEUROSIM_FUSED_STEP_LOOPS 1
 
-// The step loops for CPUs with AVX2 and FMA ...
+// The step loops for CPUs with AVX-512 (16 lanes per vector) ...
+namespace fma_avx512 {
+constexpr bool kFma = true;
+#if defined(__clang__)
+#pragma clang attribute push(__attribute__((target("avx512f,avx512vl,avx512bw,avx512dq,avx2,fma"))), apply_to = function)
+#else
+#pragma GCC push_options
+#pragma GCC target("avx512f,avx512vl,avx512bw,avx512dq,avx2,fma,prefer-vector-width=512")
+#endif
+#include "fused.cc"  // this file, second part (below)
+#if defined(__clang__)
+#pragma clang attribute pop
+#else
+#pragma GCC pop_options
+#endif
+}  // namespace fma_avx512
+
+// ... for CPUs with AVX2 and FMA ...
 namespace fma_avx2 {
 constexpr bool kFma = true;
 #if defined(__clang__)
@@ -396,7 +416,10 @@ ffi::Error Run(Net& net, const StateBuffers& st, int64_t t0, int64_t n_steps, fl
   post_list.resize(n);
   // FMA where the CPU has it, as XLA compiles the scan engine for the host CPU
   static const bool fma = __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");
-  (fma ? fma_avx2::RunSteps : plain::RunSteps)(net, n_steps, half_dt, dt, t0, st.v, st.t_left, st.g, st.dbuf,
+  static const bool avx512 = fma && __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512vl") &&
+                             __builtin_cpu_supports("avx512bw") && __builtin_cpu_supports("avx512dq") &&
+                             std::getenv("NEUROSIM_FUSED_NO_AVX512") == nullptr;
+  (avx512 ? fma_avx512::RunSteps : fma ? fma_avx2::RunSteps : plain::RunSteps)(net, n_steps, half_dt, dt, t0, st.v, st.t_left, st.g, st.dbuf,
                                                st.spikes, cur.data(), spk.data(), drive.data(), spk_list.data(),
                                                pre_list.data(), post_list.data());
   return ffi::Error::Success();
