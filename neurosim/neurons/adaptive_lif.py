@@ -29,8 +29,8 @@ from typing import NamedTuple
 import jax
 import jax.numpy as jnp
 
-from .base import initial_voltage, reset
-from .spike import spike
+from .base import initial_voltage
+from .lif import fire, integrate
 
 
 class AdaptiveLIFParams(NamedTuple):
@@ -79,14 +79,8 @@ class AdaptiveLIF:
         return AdaptiveLIFState(v=v, t_left=jnp.zeros((n,), v.dtype), theta=jnp.full((n,), self.theta_init, v.dtype))
 
     def step(self, params: AdaptiveLIFParams, state: AdaptiveLIFState, i, dt):
-        refractory = state.t_left > 0.5 * dt
-        v_inf = params.v_rest + i * (1.0 / params.g_l)
-        decay = jnp.exp(-dt * params.g_l / params.c_m)
-        v = v_inf + (state.v - v_inf) * decay
-        v = jnp.where(refractory, params.v_reset, v)
-        s = spike(v - (params.v_th + state.theta), params.slope) * (1.0 - refractory.astype(v.dtype))
-        v = reset(v, params.v_reset, s)
-        t_left = jnp.where(s > 0, params.t_ref, jnp.maximum(state.t_left - dt, 0.0))
+        v, refractory = integrate(params, state.v, state.t_left, i, dt)
+        v, t_left, s = fire(params, v, state.t_left, refractory, params.v_th + state.theta, dt)
         theta = state.theta * jnp.exp(-dt / params.tau_theta) + params.theta_plus * (s - params.r_target * dt * 1e-3)
         return AdaptiveLIFState(v=v, t_left=t_left, theta=theta), s
 

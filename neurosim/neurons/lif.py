@@ -40,6 +40,28 @@ class LIFState(NamedTuple):
     t_left: jax.Array  # (n,) ms of refractoriness left
 
 
+def integrate(params, v, t_left, i, dt):
+    """The membrane over one step (exact, I held constant), held at ``v_reset`` while
+    refractory: ``(v, refractory)``. ``params`` has LIF's fields (``v_rest``, ``v_reset``,
+    ``c_m``, ``g_l``); shared by :class:`LIF` and :class:`~neurosim.neurons.AdaptiveLIF`."""
+    refractory = t_left > 0.5 * dt
+    # i * (1 / g_l), not i / g_l: XLA turns a division by a vmapped parameter into a
+    # multiplication by its reciprocal, so this form rounds the same batched and unbatched.
+    v_inf = params.v_rest + i * (1.0 / params.g_l)
+    decay = jnp.exp(-dt * params.g_l / params.c_m)
+    v = v_inf + (v - v_inf) * decay
+    return jnp.where(refractory, params.v_reset, v), refractory
+
+
+def fire(params, v, t_left, refractory, threshold, dt):
+    """The spike at ``threshold`` (not while refractory), the reset and the refractory clock:
+    ``(v, t_left, s)``."""
+    s = spike(v - threshold, params.slope) * (1.0 - refractory.astype(v.dtype))
+    v = reset(v, params.v_reset, s)
+    t_left = jnp.where(s > 0, params.t_ref, jnp.maximum(t_left - dt, 0.0))
+    return v, t_left, s
+
+
 @dataclass(frozen=True)
 class LIF:
     """Leaky integrate-and-fire. ``v_init``: None (start at E_L), a value in mV, or a rule
@@ -55,16 +77,8 @@ class LIF:
         return LIFState(v=v, t_left=jnp.zeros((n,), v.dtype))
 
     def step(self, params: LIFParams, state: LIFState, i, dt):
-        refractory = state.t_left > 0.5 * dt
-        # i * (1 / g_l), not i / g_l: XLA turns a division by a vmapped parameter into a
-        # multiplication by its reciprocal, so this form rounds the same batched and unbatched.
-        v_inf = params.v_rest + i * (1.0 / params.g_l)
-        decay = jnp.exp(-dt * params.g_l / params.c_m)
-        v = v_inf + (state.v - v_inf) * decay
-        v = jnp.where(refractory, params.v_reset, v)
-        s = spike(v - params.v_th, params.slope) * (1.0 - refractory.astype(v.dtype))
-        v = reset(v, params.v_reset, s)
-        t_left = jnp.where(s > 0, params.t_ref, jnp.maximum(state.t_left - dt, 0.0))
+        v, refractory = integrate(params, state.v, state.t_left, i, dt)
+        v, t_left, s = fire(params, v, state.t_left, refractory, params.v_th, dt)
         return LIFState(v=v, t_left=t_left), s
 
     @staticmethod
