@@ -844,21 +844,22 @@ inline float AsFloat(uint32_t bits) {
 // delivering rows (pre_list, ascending), then the columns of the postsynaptic neurons that fired
 // (post_list, ascending; a synapse whose row delivered is skipped) get Rule::Apply; then the
 // postsynaptic trace jumps. s: the delivered spike values (n_pre), q: the postsynaptic spike bits.
-// The decayed postsynaptic trace y dm is what the update reads; the jump is fused with the decay
-// (Mad(y, dm, q)), as XLA compiles the scan's step.
+// The decayed postsynaptic trace y dm is what the update reads; every product is rounded before
+// it is added (no multiply-add), as the scan's traces state it (neurosim/plasticity/stdp.py).
 template <bool kAdditive, typename S>
 void StdpStep(const Plastic& pl, const Proj& p, S s_of, const int32_t* pre_list, int64_t n_pre_spk,
               const uint32_t* __restrict q_bits, const int32_t* post_list, int64_t n_post_spk) {
   float* __restrict x = pl.x;
   float* __restrict y = pl.y;
   const float dp = pl.dec_plus, dm = pl.dec_minus;
+  // every product rounded before the sum, as the scan's traces (stdp.py) compute them
   if (pl.nearest) {
     for (int64_t i = 0; i < p.n_pre; ++i) {
       const float si = s_of(i);
-      x[i] = Mad(x[i] * dp, 1.0f - si, si);
+      x[i] = (x[i] * dp) * (1.0f - si) + si;
     }
   } else {
-    for (int64_t i = 0; i < p.n_pre; ++i) x[i] = Mad(x[i], dp, s_of(i));
+    for (int64_t i = 0; i < p.n_pre; ++i) x[i] = x[i] * dp + s_of(i);
   }
   float* w = pl.w;
   const int64_t nnz = p.nnz;
@@ -890,10 +891,29 @@ void StdpStep(const Plastic& pl, const Proj& p, S s_of, const int32_t* pre_list,
   if (pl.nearest) {
     for (int64_t j = 0; j < p.n_post; ++j) {
       const float qj = AsFloat(q_bits[j]);
-      y[j] = Mad(y[j] * dm, 1.0f - qj, qj);
+      y[j] = (y[j] * dm) * (1.0f - qj) + qj;
     }
   } else {
-    for (int64_t j = 0; j < p.n_post; ++j) y[j] = Mad(y[j], dm, AsFloat(q_bits[j]));
+    for (int64_t j = 0; j < p.n_post; ++j) y[j] = y[j] * dm + AsFloat(q_bits[j]);
+  }
+}
+
+// The STDP step of plastic projection p after its delivery: the spiking postsynaptic neurons of
+// this step (local indices, from the sorted list of all spiking neurons) into post_list, then
+// StdpStep in its additive or weight-dependent form.
+template <typename S>
+void Stdp(const Net& net, const Proj& p, S s_of, const int32_t* pre_list, int64_t n_pre_spk, const uint32_t* spk,
+          const int32_t* spk_list, int64_t n_spk, int32_t* post_list) {
+  const int32_t* end = spk_list + n_spk;
+  const int32_t* lo = std::lower_bound(spk_list, end, static_cast<int32_t>(p.post_off));
+  const int32_t* hi = std::lower_bound(lo, end, static_cast<int32_t>(p.post_off + p.n_post));
+  int64_t n_post_spk = 0;
+  for (const int32_t* s = lo; s < hi; ++s) post_list[n_post_spk++] = *s - static_cast<int32_t>(p.post_off);
+  const Plastic& pl = net.plastic[p.plastic];
+  if (pl.rule.additive()) {
+    StdpStep<true>(pl, p, s_of, pre_list, n_pre_spk, spk + p.post_off, post_list, n_post_spk);
+  } else {
+    StdpStep<false>(pl, p, s_of, pre_list, n_pre_spk, spk + p.post_off, post_list, n_post_spk);
   }
 }
 
@@ -990,9 +1010,6 @@ void RunStepsImpl(const Net& net, int64_t n_steps, float half_dt, float dt, int6
         PoissonDrive(net.poisson[p.poisson], t, dp);
         continue;
       }
-      const int32_t* end = spk_list + n_spk;
-      const int32_t* post_lo = std::lower_bound(static_cast<const int32_t*>(spk_list), end, static_cast<int32_t>(p.post_off));
-      const int32_t* post_hi = std::lower_bound(post_lo, end, static_cast<int32_t>(p.post_off + p.n_post));
       if (p.depth > 0) {
         float* row = dbuf + p.dbuf_off + (t % p.depth) * p.n_pre;
         int64_t n_pre_spk = 0;
@@ -1001,34 +1018,20 @@ void RunStepsImpl(const Net& net, int64_t n_steps, float half_dt, float dt, int6
             ScatterRow(p, dp, r, row[r]);
             pre_list[n_pre_spk++] = static_cast<int32_t>(r);
           }
-        if (p.plastic >= 0) {
-          int64_t n_post_spk = 0;
-          for (const int32_t* s = post_lo; s < post_hi; ++s) post_list[n_post_spk++] = *s - static_cast<int32_t>(p.post_off);
-          const Plastic& pl = net.plastic[p.plastic];
-          auto s_of = [row](int64_t i) { return row[i]; };
-          if (pl.rule.additive()) {
-            StdpStep<true>(pl, p, s_of, pre_list, n_pre_spk, spk + p.post_off, post_list, n_post_spk);
-          } else {
-            StdpStep<false>(pl, p, s_of, pre_list, n_pre_spk, spk + p.post_off, post_list, n_post_spk);
-          }
-        }
+        if (p.plastic >= 0)
+          Stdp(net, p, [row](int64_t i) { return row[i]; }, pre_list, n_pre_spk, spk, spk_list, n_spk, post_list);
         std::memcpy(row, spk + p.pre_off, sizeof(float) * static_cast<size_t>(p.n_pre));
       } else {
+        const int32_t* end = spk_list + n_spk;
         const int32_t* lo = std::lower_bound(static_cast<const int32_t*>(spk_list), end, static_cast<int32_t>(p.pre_off));
         const int32_t* hi = std::lower_bound(lo, end, static_cast<int32_t>(p.pre_off + p.n_pre));
         for (const int32_t* s = lo; s < hi; ++s) ScatterRow(p, dp, *s - p.pre_off, 1.0f);
         if (p.plastic >= 0) {
-          int64_t n_pre_spk = 0, n_post_spk = 0;
+          int64_t n_pre_spk = 0;
           for (const int32_t* s = lo; s < hi; ++s) pre_list[n_pre_spk++] = *s - static_cast<int32_t>(p.pre_off);
-          for (const int32_t* s = post_lo; s < post_hi; ++s) post_list[n_post_spk++] = *s - static_cast<int32_t>(p.post_off);
           const uint32_t* pre_bits = spk + p.pre_off;
-          const Plastic& pl = net.plastic[p.plastic];
-          auto s_of = [pre_bits](int64_t i) { return AsFloat(pre_bits[i]); };
-          if (pl.rule.additive()) {
-            StdpStep<true>(pl, p, s_of, pre_list, n_pre_spk, spk + p.post_off, post_list, n_post_spk);
-          } else {
-            StdpStep<false>(pl, p, s_of, pre_list, n_pre_spk, spk + p.post_off, post_list, n_post_spk);
-          }
+          Stdp(net, p, [pre_bits](int64_t i) { return AsFloat(pre_bits[i]); }, pre_list, n_pre_spk, spk, spk_list,
+               n_spk, post_list);
         }
       }
     }

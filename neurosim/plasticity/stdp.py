@@ -86,6 +86,18 @@ class StdpTripletState(NamedTuple):
     o2: jax.Array   # (n_post,)
 
 
+def _rounded(x):
+    """``x`` as computed, a value XLA may not fuse into the operation that reads it."""
+    return jax.lax.optimization_barrier(x)
+
+
+def _rounded_jump(x, spikes, kind: str):
+    """:func:`traces.jump` with its product rounded before the sum (see ``stdp_pair``'s traces)."""
+    if kind == "all_to_all":
+        return x + spikes
+    return _rounded(x * (1.0 - spikes)) + spikes
+
+
 def stdp_pair(a_plus=0.01, a_minus=0.0105, tau_plus=20.0, tau_minus=20.0, *, w_min=0.0, w_max=1.0,
               mu_plus=0.0, mu_minus=0.0, traces="all_to_all") -> Rule:
     """Pair STDP (see the module docstring for the equations). ``a_plus``, ``a_minus``
@@ -107,10 +119,12 @@ def stdp_pair(a_plus=0.01, a_minus=0.0105, tau_plus=20.0, tau_minus=20.0, *, w_m
 
     def traces(p, state, ev):
         """The presynaptic trace after this step's jump, the postsynaptic one decayed (before its
-        jump), and the postsynaptic one after it."""
-        x = _traces.step(state.x, ev.pre, p.tau_plus, ev.dt, kind)
-        y_decayed = _traces.decay(state.y, p.tau_minus, ev.dt)
-        return x, y_decayed, _traces.jump(y_decayed, ev.post, kind)
+        jump), and the postsynaptic one after it. Every product is rounded before it is added
+        (optimisation barriers keep XLA from fusing one into a multiply-add where it chooses to),
+        so the compiled engines perform exactly these operations."""
+        x = _rounded_jump(_rounded(_traces.decay(state.x, p.tau_plus, ev.dt)), ev.pre, kind)
+        y_decayed = _rounded(_traces.decay(state.y, p.tau_minus, ev.dt))
+        return x, y_decayed, _rounded_jump(y_decayed, ev.post, kind)
 
     def update(p, dw, state, weights, ev):
         rows, cols = ev.conn.rows, ev.conn.indices
