@@ -27,11 +27,19 @@ _M1, _M2 = 0x7FEB352D, 0x846CA68B
 
 
 def _mix(x):
-    x = x ^ (x >> 16)
-    x = x * jnp.uint32(_M1)
-    x = x ^ (x >> 15)
-    x = x * jnp.uint32(_M2)
-    return x ^ (x >> 16)
+    """lowbias32 on a uint32 array, jax.numpy or numpy alike (wrapping arithmetic)."""
+    u32 = x.dtype.type
+    x = x ^ (x >> u32(16))
+    x = x * u32(_M1)
+    x = x ^ (x >> u32(15))
+    x = x * u32(_M2)
+    return x ^ (x >> u32(16))
+
+
+def _hash(seed, t, i):
+    """``h_{t,i}`` (module docstring) for uint32 ``seed`` (2,), step ``t`` and neuron indices ``i``."""
+    s = _mix(_mix(t ^ seed[0]) + seed[1])
+    return _mix(_mix(s ^ i) + s)
 
 
 def new_seed(key) -> jax.Array:
@@ -41,25 +49,12 @@ def new_seed(key) -> jax.Array:
 
 def uniforms(seed, t, n: int, dtype=jnp.float32):
     """``u_{t,i}`` for ``i = 0 .. n-1`` (module docstring); ``seed`` uint32[2], ``t`` the step."""
-    seed = jnp.asarray(seed, jnp.uint32)
-    t = jnp.asarray(t).astype(jnp.uint32)
-    s = _mix(_mix(t ^ seed[0]) + seed[1])
-    h = _mix(_mix(s ^ jnp.arange(n, dtype=jnp.uint32)) + s)
+    h = _hash(jnp.asarray(seed, jnp.uint32), jnp.asarray(t).astype(jnp.uint32), jnp.arange(n, dtype=jnp.uint32))
     return (h >> 8).astype(dtype) * jnp.asarray(2.0**-24, dtype)
-
-
-def _mix_np(x):
-    x = x ^ (x >> np.uint32(16))
-    x = x * np.uint32(_M1)
-    x = x ^ (x >> np.uint32(15))
-    x = x * np.uint32(_M2)
-    return x ^ (x >> np.uint32(16))
 
 
 def uniforms_np(seed, t: int, n: int) -> np.ndarray:
     """The numpy mirror of :func:`uniforms` (float64 values of the same 24-bit numbers)."""
-    seed = np.asarray(seed, np.uint32)
     with np.errstate(over="ignore"):
-        s = _mix_np(_mix_np(np.uint32(t) ^ seed[0]) + seed[1])
-        h = _mix_np(_mix_np(s ^ np.arange(n, dtype=np.uint32)) + s)
+        h = _hash(np.asarray(seed, np.uint32), np.asarray(t, np.uint32), np.arange(n, dtype=np.uint32))
     return (h >> np.uint32(8)).astype(np.float64) * 2.0**-24

@@ -66,7 +66,7 @@ from ..plasticity.kernels import PairForm
 from ..plasticity.mechanism import Plasticity
 from ..synapses import SynapseParams
 from .monitors import OBSERVERS, SAMPLED, Rate, Spikes
-from .step import NetworkState, delay_steps
+from .step import NetworkState, delay_steps, sliced
 
 TARGET, PLASTIC_TARGET = _kernels.TARGETS["fused"]
 ENGINES = ("auto", "scan", "fused")
@@ -145,7 +145,7 @@ def fused_plan(net, params: dict | None = None, dt: float = 0.1, monitors=(), *,
     params = net.params() if params is None else params
     if isinstance(monitors, (Spikes, Rate) + SAMPLED + OBSERVERS):
         monitors = [monitors]
-    reason = _reason(net, params, monitors) or _poisson_mean_reason(net, params, dt)
+    reason = _reason(net, params, monitors, dt)
     if reason:
         return reason
     if platform is None:
@@ -176,10 +176,10 @@ def fused_plan(net, params: dict | None = None, dt: float = 0.1, monitors=(), *,
         depth = depths[pr.name] - 1
         # conductance (bit 0); on the CPU, bit 1: it adds into a slice of its population (the scan
         # rounds such a term before adding the next one to it)
-        sliced = (a_post, b_post) != (0, net.population(post).n) and platform == "cpu"
+        is_sliced = sliced(net, net._refs[pr.name][1]) and platform == "cpu"
         rows.append([offsets[pre] + a_pre, n_pre, offsets[post] + a_post, n_post, g_off, depth, d_off, ip_off,
                      ix_off, w_off if per_syn else 0, int(per_syn),
-                     int(pr.synapse.output == "conductance") | (2 if sliced else 0)])
+                     int(pr.synapse.output == "conductance") | (2 if is_sliced else 0)])
         projs.append((pr.name, post, a_post, b_post, g_off, depth, per_syn))
         g_off += n_post
         d_off += depth * n_pre
@@ -191,9 +191,8 @@ def fused_plan(net, params: dict | None = None, dt: float = 0.1, monitors=(), *,
     for inp in net.inputs:
         if isinstance(inp.source, PoissonInput):
             ((tgt, a, b),) = net._refs[inp.name]
-            sliced = (a, b) != (0, net.population(tgt).n)
-            poisson.append((inp.name, offsets[tgt] + a, b - a, g_off,
-                            int(inp.source.synapse.output == "conductance") | (2 if sliced else 0)))
+            poisson.append((inp.name, offsets[tgt] + a, b - a, g_off, int(inp.source.synapse.output == "conductance")
+                            | (2 if sliced(net, net._refs[inp.name][0]) else 0)))
             g_off += b - a
     # plastic projections: traces x (n_pre) then y (n_post) each, and their column indices
     plastic, plas_rows, t_off, c_off, cp_off = [], [], 0, 0, 0
@@ -275,7 +274,7 @@ def _fields(obj) -> tuple:
     return tuple(f.name for f in dataclasses.fields(obj)) if dataclasses.is_dataclass(obj) else ()
 
 
-def _reason(net, params, monitors) -> str | None:
+def _reason(net, params, monitors, dt) -> str | None:
     """Why the fused engine cannot run this network and these monitors, or None."""
     if jax.dtypes.canonicalize_dtype(jnp.float64) == jnp.float64:
         return "64-bit mode (jax_enable_x64) is on, and the fused kernel computes in float32"
@@ -312,7 +311,7 @@ def _reason(net, params, monitors) -> str | None:
             if np.size(getattr(pp["synapse"], f)) != 1:
                 return f"{where}: synapse {f} has one value per neuron; the fused kernel takes one per projection"
     for inp in net.inputs:
-        reason = _input_reason(inp, params["inputs"][inp.name])
+        reason = _input_reason(inp, params["inputs"][inp.name], dt)
         if reason:
             return reason
     for m in monitors:
@@ -347,7 +346,7 @@ def _chain_reason(pr, where) -> str | None:
     return None
 
 
-def _input_reason(inp, p) -> str | None:
+def _input_reason(inp, p, dt) -> str | None:
     """Why the kernel cannot run an input, or None: constant currents, and Poisson inputs with
     one rate and weight (and synapse parameters) and a per-step mean below the inversion limit."""
     src = inp.source
@@ -366,21 +365,13 @@ def _input_reason(inp, p) -> str | None:
                     ("synapse e_rev", p.synapse.e_rev)):
         if np.size(x) != 1:
             return f"{where}: {name} has one value per neuron; the fused kernel takes one per input"
-    return None
-
-
-def _poisson_mean_reason(net, params, dt) -> str | None:
-    """Why the kernel cannot draw a Poisson input's counts (its per-step mean is traced, or at or
-    above the inversion limit), or None."""
-    for inp in net.inputs:
-        if isinstance(inp.source, PoissonInput):
-            try:
-                lam = float(np.asarray(inp.source.mean_count(params["inputs"][inp.name], dt)))
-            except (TypeError, jax.errors.ConcretizationTypeError, jax.errors.TracerArrayConversionError):
-                return f"input {inp.name!r}: its rate is traced (inside jit or grad), and the fused kernel needs its value"
-            if not lam < POISSON_INVERSION_MAX:
-                return (f"input {inp.name!r}: {lam:g} spikes per step on average; the fused kernel draws counts by "
-                        f"inversion, below {POISSON_INVERSION_MAX:g} per step (above, the scan's normal approximation)")
+    try:
+        lam = float(np.asarray(src.mean_count(p, dt)))
+    except (TypeError, jax.errors.ConcretizationTypeError, jax.errors.TracerArrayConversionError):
+        return f"{where}: its rate is traced (inside jit or grad), and the fused kernel needs its value"
+    if not lam < POISSON_INVERSION_MAX:
+        return (f"{where}: {lam:g} spikes per step on average; the fused kernel draws counts by inversion, below "
+                f"{POISSON_INVERSION_MAX:g} per step (above, the scan's normal approximation)")
     return None
 
 
@@ -499,8 +490,9 @@ def _extended_operands(plan: FusedPlan, params, state):
     traces = jnp.concatenate([jnp.asarray(t, f32) for t in traces] + [jnp.zeros((1,), f32)])
     plas_f = jnp.stack(pl_f) if pl_f else jnp.zeros((0, 10), f32)
     pin_f, seeds, cdfs = [], [], []
+    inputs = {inp.name: inp for inp in net.inputs}
     for name, *_ in plan.poisson:
-        inp = net.inputs[[i.name for i in net.inputs].index(name)]
+        inp = inputs[name]
         p = params["inputs"][name]
         tau = jnp.reshape(jnp.asarray(p.synapse.tau, f32), ())
         pin_f.append(jnp.stack([_decay(inp.source.synapse, tau, dt), jnp.reshape(jnp.asarray(p.synapse.e_rev, f32), ()),
@@ -660,7 +652,6 @@ class FusedEngine:
         self.spike_pops = sorted({m.pop for m in monitors if isinstance(m, Spikes)})
         self.rate_pops = sorted({m.pop for m in monitors if isinstance(m, Rate)})
         self.where = {name: (off, n) for name, off, n in plan.pops}
-        self._done = 0
 
     @staticmethod
     def steps(item) -> int:
@@ -674,11 +665,10 @@ class FusedEngine:
     def compile(self, item, params, state):
         return fused_fn(self.fplan, item).lower(params, state, self.fplan.indptr, self.fplan.indices).compile()
 
-    def run(self, fn, params, state):
-        # the sampled monitors due at this chunk's start (the driver runs the chunks in order)
-        samples = {m.key: m.read(state) for m in self.sampled if self._done % m.every == 0}
+    def run(self, fn, params, state, done):
+        # the sampled monitors due at this chunk's start, ``done`` steps into the run
+        samples = {m.key: m.read(state) for m in self.sampled if done % m.every == 0}
         state, bits = fn(params, state, self.fplan.indptr, self.fplan.indices)
-        self._done += int(bits.shape[0])
         return state, ((bits if (self.spike_pops or self.rate_pops) else None), samples)
 
     def to_host(self, raw, item, done):

@@ -226,8 +226,8 @@ def drive(engine, net, params, state, monitors, *, dt, duration, progress, t_bui
     """The simulation driver every engine shares: chunks, compiled-chunk cache, progress bar,
     timings and the assembly of the monitors' results. ``engine`` only advances the state:
     ``engine.plan`` (one item per chunk), ``engine.steps(item)``, ``engine.cache_key(item,
-    params, state)``, ``engine.compile(item, params, state)``, ``engine.run(fn, params, state)
-    -> (state, raw)`` and ``engine.to_host(raw, item, done) -> Chunk``."""
+    params, state)``, ``engine.compile(item, params, state)``, ``engine.run(fn, params, state, done)
+    -> (state, raw)`` (``done``: steps run before this chunk) and ``engine.to_host(raw, item, done) -> Chunk``."""
     t_start = float(state.t) * dt
     if progress is None:
         progress = len(engine.plan) > 1 and sys.stderr.isatty()
@@ -243,7 +243,7 @@ def drive(engine, net, params, state, monitors, *, dt, duration, progress, t_bui
             compile_s += time.perf_counter() - t0
             net._cache[cache_key] = fn
         t0 = time.perf_counter()
-        state, raw = engine.run(fn, params, state)
+        state, raw = engine.run(fn, params, state, done)
         raw = jax.device_get(raw)
         jax.block_until_ready(state)   # run_s is the run's, also when no monitor brings data back
         run_s += time.perf_counter() - t0
@@ -294,7 +294,7 @@ class ScanEngine:
         n_blocks, g = item
         return _make_chunk(self.net, self.monitors, self.dt, n_blocks, g).lower(params, state, self.conns).compile()
 
-    def run(self, fn, params, state):
+    def run(self, fn, params, state, done):
         state, traces, out = fn(params, state, self.conns)
         return state, (traces, out)
 

@@ -150,6 +150,13 @@ def check_state(net: Network, state, dt: float) -> None:
                              f"{np.shape(state.weights[pr.name])}, the projection has {pr.conn.nnz} synapses")
 
 
+def sliced(net: Network, ref) -> bool:
+    """Whether ``ref`` (a ``(population, start, stop)`` of ``net._refs``) covers only part of its
+    population: its current term is then summed after the whole-population ones."""
+    name, start, stop = ref
+    return (start, stop) != (0, net.population(name).n)
+
+
 def _add(total, value, start, stop, n):
     if start == 0 and stop == n:
         return total + value
@@ -172,16 +179,13 @@ def step(net: Network, params: dict, state: NetworkState, dt: float, conns: dict
     v = {p.name: p.model.voltage(state.neurons[p.name]) for p in net.populations}
     current = {p.name: jnp.zeros((p.n,), float_dtype()) for p in net.populations}
     synapses = dict(state.synapses)
-    terms = []
-    for pr in net.projections:
-        _, (post, a, b) = net._refs[pr.name]
-        terms.append(((a, b) != (0, net.population(post).n), 0, pr))
-    for inp in net.inputs:
-        ((tgt, a, b),) = net._refs[inp.name]
-        terms.append(((a, b) != (0, net.population(tgt).n), 1, inp))
+    # (sliced, network position, projection or input): sorted, whole-population terms come first
+    terms = sorted([(sliced(net, net._refs[pr.name][1]), k, pr) for k, pr in enumerate(net.projections)]
+                   + [(sliced(net, net._refs[inp.name][0]), len(net.projections) + idx, inp)
+                      for idx, inp in enumerate(net.inputs)], key=lambda term: term[:2])
     inputs = {}
-    for _, kind, obj in sorted(terms, key=lambda term: term[0]):   # stable: network order within each group
-        if kind == 0:
+    for _, k, obj in terms:
+        if k < len(net.projections):
             pr = obj
             _, (post, a, b) = net._refs[pr.name]
             sp = params["projections"][pr.name]["synapse"]
@@ -189,8 +193,7 @@ def step(net: Network, params: dict, state: NetworkState, dt: float, conns: dict
             current[post] = _add(current[post], pr.synapse.current(sp, state.synapses[pr.name], v_post), a, b,
                                  current[post].shape[0])
             continue
-        inp = obj
-        idx = net.inputs.index(inp)
+        inp, idx = obj, k - len(net.projections)
         ((tgt, a, b),) = net._refs[inp.name]
         v_tgt = None if v[tgt] is None else v[tgt][a:b]
         if v_tgt is None:

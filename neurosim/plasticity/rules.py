@@ -147,15 +147,23 @@ def due_steps(who: str, period, dt: float) -> int:
     return k
 
 
+def _clipped(rules):
+    """``(first, clip)`` where the chain is one rule, alone (``clip`` None) or followed by one
+    clipping constraint (its ``(lo, hi)``); else None."""
+    first, rest = rules[0], rules[1:]
+    if len(rest) > 1 or any(r.clip is None for r in rest):
+        return None
+    return first, (rest[0].clip if rest else None)
+
+
 def _chain_form(rules):
     """The compiled engines' form of a chain: a rule with a form, alone or followed by one
     clipping constraint (whose bounds the form then applies)."""
-    first, rest = rules[0], rules[1:]
-    if first.form is None or len(rest) > 1 or any(r.clip is None for r in rest):
+    head = _clipped(rules)
+    if head is None or head[0].form is None:
         return None
-    opts = first.form.opts
-    if rest:
-        opts = opts._replace(lo=float(rest[0].clip[0]), hi=float(rest[0].clip[1]))
+    first, clip = head
+    opts = first.form.opts if clip is None else first.form.opts._replace(lo=float(clip[0]), hi=float(clip[1]))
     return first.form._replace(opts=opts, path=(0,) + tuple(first.form.path))
 
 
@@ -168,8 +176,9 @@ def _chain_kernel(rules):
     first, rest = rules[0], rules[1:]
     if first.kernel is None:
         return None
-    if len(rest) <= 1 and all(r.clip is not None for r in rest):
-        clip = rest[0].clip if rest else None
+    head = _clipped(rules)
+    if head is not None:
+        clip = head[1]
 
         def kernel(p, s, w, ev, outer_clip=None):
             state, w = first.kernel(p[0], s[0], w, ev, clip if clip is not None else outer_clip)
