@@ -34,7 +34,7 @@ TOOLS = {
     "neurosim": (None, "neurosim_plasticity.py", []),
     "brian2-cpp_standalone": ("brian2", "brian2_plasticity.py", ["--mode", "cpp_standalone"]),
     "brian2-cython": ("brian2", "brian2_plasticity.py", ["--mode", "cython"]),
-    "nest": ("nest", None, []),
+    "nest": ("nest", "nest_plasticity.py", []),
     "brainpy": ("brainpy", None, []),
 }
 

@@ -9,14 +9,14 @@ from . import analysis, builders, events, init, inputs, network, neurons, plasti
 from .events import CSR, propagate
 from .init import Normal, Uniform
 from .network import (
-    LFP, Input, Network, Observe, Population, Projection, Rate, SimResult, Spikes, Trace, Weights, init_state, run,
-    simulate, step,
+    LFP, Input, NetParams, Network, Observe, Population, Projection, Rate, SimResult, Spikes, Trace, Weights, init_state, run,
+    simulate, step, weights_mask,
 )
 
 __version__ = "0.1.0"
 
 __all__ = [
-    "CSR", "Input", "LFP", "Observe", "Network", "Normal", "Population", "Projection", "Rate", "SimResult", "Spikes", "Trace",
+    "CSR", "Input", "LFP", "NetParams", "Observe", "Network", "Normal", "Population", "Projection", "Rate", "SimResult", "Spikes", "Trace",
     "Uniform", "Weights", "analysis", "builders", "events", "init", "init_state", "inputs", "network", "neurons", "plasticity", "propagate",
-    "run", "simulate", "step", "synapses", "train",
+    "run", "simulate", "step", "synapses", "train", "weights_mask",
 ]

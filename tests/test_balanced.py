@@ -378,8 +378,8 @@ def test_poisson_input_in_a_network_has_no_gradient_through_the_rate_but_through
         return final.neurons["n"].v.sum()
 
     grads = jax.grad(loss)(params)
-    assert float(grads["inputs"]["ext"].rate_hz) == 0.0
-    assert float(grads["inputs"]["ext"].weight) > 0.0
+    assert float(grads.inputs["ext"].rate_hz) == 0.0
+    assert float(grads.inputs["ext"].weight) > 0.0
 
 
 # =========================================================================== the documentation

@@ -88,7 +88,7 @@ def test_plastic_coba_fused_equals_scan_bitwise():
     net, w_max = plastic_coba()
     scan, fast = both(net, 300.0, [ns.Spikes("neurons")])
     assert_same_run(scan, fast, ["neurons"])
-    w0 = np.asarray(net.params()["projections"]["ee"]["weights"])
+    w0 = np.asarray(net.params().projections["ee"].weights)
     w = np.asarray(fast.state.weights["ee"])
     assert np.sum(w != w0) > 1000   # the weights did learn
     assert w.min() >= 0.0 and w.max() <= w_max
@@ -105,7 +105,7 @@ def test_weight_dependent_nearest_and_delayed_stdp_fused_equals_scan(rule, delay
     net, _ = plastic_coba(400, rule=rule(w_max), seed=3, delay_ms=delay_ms)
     scan, fast = both(net, 150.0, [ns.Spikes("neurons")], key=5)
     assert_same_run(scan, fast, ["neurons"])
-    assert np.any(np.asarray(fast.state.weights["ee"]) != np.asarray(net.params()["projections"]["ee"]["weights"]))
+    assert np.any(np.asarray(fast.state.weights["ee"]) != np.asarray(net.params().projections["ee"].weights))
 
 
 def test_a_plastic_state_continues_in_the_other_engine():
@@ -207,7 +207,7 @@ def test_kernel_poisson_counts_are_the_counter_draws_and_poisson():
 def test_poisson_inputs_the_kernel_does_not_draw_fall_back(change, words):
     net = poisson_net()
     params = net.params()
-    params["inputs"]["noise"] = change(params["inputs"]["noise"])
+    params.inputs["noise"] = change(params.inputs["noise"])
     reason = fused.fused_plan(net, params, DT)
     assert isinstance(reason, str) and words in reason, reason
     res = ns.simulate(net, 1.0, DT, params=params, monitors=[ns.Spikes("p")])

@@ -358,7 +358,7 @@ def materialised(net):
 def test_network_with_procedural_projections_spikes_like_the_stored_network():
     net = coba_like(True)
     assert all(isinstance(pr.conn, JitConn) for pr in net.projections)
-    np.testing.assert_array_equal(net.params()["projections"]["exc"]["weights"], [6.0, 0.0])
+    np.testing.assert_array_equal(net.params().projections["exc"].weights, [6.0, 0.0])
     ref = materialised(net)
     a = ns.simulate(net, 200.0, 0.1, monitors=[ns.Spikes("neurons")], key=0).spikes["neurons"]
     b = ns.simulate(ref, 200.0, 0.1, monitors=[ns.Spikes("neurons")], key=0).spikes["neurons"]
@@ -385,7 +385,7 @@ def test_network_gradient_through_run_equals_the_stored_network():
         base = network.params()
 
         def f(w):
-            params = dict(base, projections={"EE": dict(base["projections"]["EE"], weights=weights_of(w))})
+            params = base.with_weights({"EE": weights_of(w)})
             state = ns.init_state(network, params, 0, 0.1)
             final, spikes = ns.run(network, params, state, 100, 0.1)
             return jnp.mean(final.neurons["E"].v) + 0.1 * jnp.sum(spikes["E"])
@@ -406,7 +406,7 @@ def test_brunel_procedural_builds_and_counts_in_degrees():
     deg = in_degrees(net, "exc")
     assert abs(deg.mean() - 0.1 * exc.conn.n_pre) < 5 * math.sqrt(0.1 * 0.9 * exc.conn.n_pre / deg.size)
     params = brunel2000_regime_params(net, "A")   # scales [wa, wb] of the I projection
-    np.testing.assert_allclose(params["projections"]["inh"]["weights"], -3.0 * params["projections"]["exc"]["weights"])
+    np.testing.assert_allclose(params.projections["inh"].weights, -3.0 * params.projections["exc"].weights)
 
 
 # --------------------------------------------------------------------------- errors
@@ -461,10 +461,10 @@ def test_bad_network_arguments():
     with pytest.raises(ValueError, match=r"Projection 'EE': conn is 10 x 10 but pre 'E' has 10 neurons and post"):
         ns.Network([pop, ns.Population("F", 4, LIF())], [ns.Projection("EE", "E", "F", conn)])
     net = ns.Network([pop], [ns.Projection("EE", "E", "E", conn)])
-    np.testing.assert_array_equal(net.params()["projections"]["EE"]["weights"], [0.0, 1.0])
+    np.testing.assert_array_equal(net.params().projections["EE"].weights, [0.0, 1.0])
     params = net.params()
-    params["projections"]["EE"]["weights"] = jnp.ones(5)
-    with pytest.raises(ValueError, match=r"params\['projections'\]\['EE'\]\['weights'\] of a JitConn with Uniform "
+    params = params.with_weights({"EE": jnp.ones(5)})
+    with pytest.raises(ValueError, match=r"params.projections\['EE'\].weights of a JitConn with Uniform "
                                          r"weights must be \[wa, wb\] of shape \(2,\), got shape \(5,\)"):
         ns.simulate(net, 1.0, 0.1, params=params)
     with pytest.raises(ValueError, match=r"FixedProbability.procedural must be True or False"):

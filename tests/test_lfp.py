@@ -104,7 +104,7 @@ def test_v_hold_uses_a_fixed_potential_for_conductances_only():
 def test_lfp_reads_the_synapse_parameters_from_params():
     net = tiny_net()
     params, state = net.params(), hand_state(net)
-    params["projections"]["ampa"]["synapse"] = SynapseParams(tau=5.0, e_rev=20.0)
+    params.projections["ampa"] = params.projections["ampa"]._replace(synapse=SynapseParams(tau=5.0, e_rev=20.0))
     got = synaptic_currents(net, params, state, "post", synapses=["ampa"])["ampa"]
     np.testing.assert_allclose(np.asarray(got), np.array(G["ampa"]) * (20.0 - V), rtol=1e-6)
 
@@ -128,8 +128,8 @@ def test_lfp_equals_the_current_the_next_step_uses():
     batched = jax.vmap(lambda s: lfp_proxy(net, params, s, "post"))(states)
     np.testing.assert_allclose(np.asarray(batched), np.asarray(lfp), rtol=1e-6)
     state = hand_state(net)
-    grad = jax.grad(lambda w: lfp_proxy(net, dict(params, projections=dict(
-        params["projections"], ampa=dict(params["projections"]["ampa"], synapse=SynapseParams(5.0, w)))), state, "post"))
+    grad = jax.grad(lambda w: lfp_proxy(net, params._replace(projections=dict(
+        params.projections, ampa=params.projections["ampa"]._replace(synapse=SynapseParams(5.0, w)))), state, "post"))
     # d/dE sum_j |g_j (E - V_j)| = sum_j g_j sign(E - V_j) = 1 + 2 + 3 at E = 0 mV
     assert float(grad(jnp.float32(0.0))) == pytest.approx(6.0)
 

@@ -58,7 +58,7 @@ def record_chain(net, n_steps):
     (proj,) = net.projections
 
     def body(s, _):
-        i_syn = proj.synapse.current(params["projections"]["syn"]["synapse"], s.synapses["syn"], s.neurons["post"].v)
+        i_syn = proj.synapse.current(params.projections["syn"].synapse, s.synapses["syn"], s.neurons["post"].v)
         s, spikes = ns.step(net, params, s, DT)
         return s, (spikes["pre"][0], i_syn[0])
 
@@ -217,9 +217,7 @@ def test_vmap_over_weights_and_keys_equals_python_loop():
     keys = jax.random.split(jax.random.key(0), 8)
 
     def with_weight(w):
-        p = jax.tree.map(lambda x: x, base)
-        p["projections"]["exc"]["weights"] = jnp.broadcast_to(w, base["projections"]["exc"]["weights"].shape)
-        return p
+        return base.with_weights({"exc": jnp.broadcast_to(w, base.projections["exc"].weights.shape)})
 
     sweep = jax.tree.map(lambda *xs: jnp.stack(xs), *[with_weight(w) for w in w_exc])
     f = lambda p, k: ns.run(net, p, ns.init_state(net, p, k, 0.1), 500, 0.1)
@@ -266,7 +264,7 @@ def test_grad_through_run_matches_finite_difference():
     base = net.params()
 
     def loss(w):
-        p = dict(base, projections={"in": dict(base["projections"]["in"], weights=w)})
+        p = base.with_weights({"in": w})
         return mean_potential(net, p)
 
     loss = jax.jit(loss)
@@ -277,7 +275,7 @@ def test_grad_through_run_matches_finite_difference():
     # The loss is smooth here, so the two agree far better than the 5 % asked (float32
     # rounding of the difference quotient is ~1e-4 mV/nS).
     assert abs(g - fd) < 0.05 * abs(fd), (g, fd)
-    p_hi = dict(base, projections={"in": dict(base["projections"]["in"], weights=jnp.float32(w0 + h))})
+    p_hi = base.with_weights({"in": jnp.float32(w0 + h)})
     spikes = jax.jit(lambda p: ns.run(net, p, ns.init_state(net, p, 0, DT), 300, DT)[1])(p_hi)
     assert float(spikes["src"].sum()) > 50
     assert float(spikes["cells"].sum()) == 0  # subthreshold throughout, so the loss is smooth
@@ -288,7 +286,7 @@ def test_grad_of_spike_count_through_run_is_finite_and_nonzero(net):
     base = net.params()
 
     def count(w):
-        p = dict(base, projections={"EE": dict(base["projections"]["EE"], weights=w)})
+        p = base.with_weights({"EE": w})
         _, spikes = ns.run(net, p, ns.init_state(net, p, 0, DT), 300, DT)
         return jnp.sum(spikes["E"])
 
@@ -411,22 +409,22 @@ def test_population_params_of_the_wrong_shape():
 
 def test_simulate_params_of_the_wrong_shape(small_net):
     params = small_net.params()
-    params["neurons"]["E"] = params["neurons"]["E"]._replace(v_th=jnp.full(3, -50.0))
-    with pytest.raises(ValueError, match=r"params\['neurons'\]\['E'\].v_th must be a scalar or have shape \(5,\)"):
+    params.neurons["E"] = params.neurons["E"]._replace(v_th=jnp.full(3, -50.0))
+    with pytest.raises(ValueError, match=r"params.neurons\['E'\].v_th must be a scalar or have shape \(5,\)"):
         ns.simulate(small_net, 10.0, DT, params=params)
 
 
 def test_simulate_weights_of_the_wrong_shape(small_net):
     params = small_net.params()
-    params["projections"]["EE"]["weights"] = jnp.ones(3)
-    with pytest.raises(ValueError, match=r"params\['projections'\]\['EE'\]\['weights'\] must be a scalar or have shape"):
+    params = params.with_weights({"EE": jnp.ones(3)})
+    with pytest.raises(ValueError, match=r"params.projections\['EE'\].weights must be a scalar or have shape"):
         ns.simulate(small_net, 10.0, DT, params=params)
 
 
 def test_simulate_params_of_the_wrong_structure(small_net):
     params = small_net.params()
-    del params["projections"]["EE"]
-    with pytest.raises(ValueError, match=r"params must have the structure of net.params\(\)"):
+    del params.projections["EE"]
+    with pytest.raises(ValueError, match=r"params.projections must name \['EE'\] .*got \[\]"):
         ns.simulate(small_net, 10.0, DT, params=params)
 
 

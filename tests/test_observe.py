@@ -125,7 +125,7 @@ def test_lfp_monitor_uses_the_params_of_the_run(net):
     """The LFP monitor reads E_rev and the weights from simulate(params=...), not from the
     description."""
     params = net.params()
-    params["projections"]["inh"] = dict(params["projections"]["inh"], weights=jnp.float32(2 * 67.0))
+    params = params.with_weights({"inh": jnp.float32(2 * 67.0)})
     res = ns.simulate(net, 10.0, DT, key=0, params=params, monitors=[ns.LFP("neurons")], chunk_steps=100)
     state = ns.init_state(net, params, 0, DT)
     _, lfp = jax.jit(lambda p, s: ns.run(net, p, s, 100, DT, observe=lambda s2, spk: lfp_proxy(net, p, s2, "neurons")))(
@@ -140,8 +140,7 @@ def test_vmap_of_run_with_observe_equals_a_loop(net):
     keys = jax.random.split(jax.random.key(4), len(scales))
 
     def with_scale(s):
-        return dict(base, projections=dict(base["projections"], inh=dict(base["projections"]["inh"],
-                                                                           weights=base["projections"]["inh"]["weights"] * s)))
+        return base.with_weights({"inh": base.projections["inh"].weights * s})
 
     def one(p, key):
         state = ns.init_state(net, p, key, DT)
@@ -171,7 +170,7 @@ def test_grad_through_run_with_observe():
     state = ns.init_state(net, params, 0, DT)
 
     def mean_lfp(w):
-        p = dict(params, projections={"in": dict(params["projections"]["in"], weights=w)})
+        p = params.with_weights({"in": w})
         _, lfp = ns.run(net, p, state, 150, DT, observe=lambda s, spk: lfp_proxy(net, p, s, "cell"))
         return jnp.mean(lfp)
 

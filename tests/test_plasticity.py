@@ -382,13 +382,13 @@ def assert_grad_of_final_weights_equals_fd(rule, rule_params, theta, steps, targ
     above threshold, so spikes do not move under the perturbations): the loss is smooth."""
     net = make_net(rule, n_steps=1500, modulators=modulators)
     pp = net.params()
-    pp["inputs"]["drive"] = ConstantCurrent.Params(jnp.full(N_POST, 5e4))
-    defaults = pp["projections"]["syn"]["plasticity"]
+    pp.inputs["drive"] = ConstantCurrent.Params(jnp.full(N_POST, 5e4))
+    defaults = pp.projections["syn"].dynamics["plasticity"]
     target = jnp.linspace(*target, net.projections[0].conn.nnz)
 
     def loss(theta):
         plast = rule_params(theta, defaults)
-        params = dict(pp, projections={"syn": dict(pp["projections"]["syn"], plasticity=plast)})
+        params = pp._replace(projections={"syn": pp.projections["syn"]._replace(dynamics={"plasticity": plast})})
         final, _ = ns.run(net, params, ns.init_state(net, params, 0, DT), 1500, DT)
         return jnp.sum((final.weights["syn"] - target) ** 2)
 
@@ -429,8 +429,7 @@ def test_vmap_over_networks_with_their_own_weights_equals_a_loop():
     w0 = jnp.asarray(np.random.default_rng(3).uniform(0.1, 0.9, (3, nnz)), jnp.float32)
 
     def final_weights(w):
-        params = net.params()
-        params["projections"]["syn"]["weights"] = w
+        params = net.params().with_weights({"syn": w})
         final, _ = ns.run(net, params, ns.init_state(net, params, 0, DT), 800, DT)
         return final.weights["syn"]
 
@@ -469,7 +468,7 @@ def test_weights_monitor_records_snapshots_and_histograms():
 
 def test_static_network_state_and_params_are_unchanged_by_the_redesign():
     net = make_net(None)
-    assert set(net.params()["projections"]["syn"]) == {"weights", "synapse"}
+    assert net.params().projections["syn"].dynamics == {}
     state = ns.init_state(net, net.params(), 0, DT)
     assert state.weights == {} and state.dynamics == {} and state.modulators == {} and state.dt == DT
 
@@ -538,8 +537,8 @@ def test_bad_plastic_network_gets_clear_errors():
         ns.Projection("EE", "E", "E", conn, -1.0, Synapse("exponential", "conductance"))
     ok = ns.Network([pop], [ns.Projection("EE", "E", "E", conn, 1.0, Synapse("exponential", "conductance"))])
     bad = ok.params()
-    bad["projections"]["EE"]["weights"] = jnp.full(400, -1.0)
-    with pytest.raises(ValueError, match=r"params\['projections'\]\['EE'\]\['weights'\] of a conductance synapse"):
+    bad = bad.with_weights({"EE": jnp.full(400, -1.0)})
+    with pytest.raises(ValueError, match=r"params.projections\['EE'\].weights of a conductance synapse"):
         ns.simulate(ok, 1.0, DT, params=bad)
     # a modulator whose size does not match the postsynaptic population
     with pytest.raises(ValueError, match="modulator 'e' has size 3"):

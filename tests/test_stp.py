@@ -265,7 +265,7 @@ def test_stp_params_are_differentiable_and_match_finite_differences():
 
     def total(U, F):
         p = net.params()
-        p["projections"]["syn"]["stp"] = TsodyksMarkramParams(U, 100.0, F)
+        p.projections["syn"].dynamics["stp"] = TsodyksMarkramParams(U, 100.0, F)
         return _sum_current(net, p)
 
     g_u, g_f = jax.jit(jax.grad(total, argnums=(0, 1)))(jnp.float32(0.3), jnp.float32(50.0))
@@ -284,7 +284,7 @@ def test_vmap_over_stp_params_equals_a_loop():
 
     def one(U):
         p = net.params()
-        p["projections"]["syn"]["stp"] = TsodyksMarkramParams(U, 100.0, 50.0)
+        p.projections["syn"].dynamics["stp"] = TsodyksMarkramParams(U, 100.0, 50.0)
         return _sum_current(net, p)
 
     batched = jax.jit(jax.vmap(one))(Us)
@@ -308,7 +308,7 @@ def test_without_stp_params_and_state_have_no_stp_entries():
     post = ns.Population("post", 2, LIF())
     proj = ns.Projection("syn", "pre", "post", ns.events.one_to_one(2), 1.0)
     net = ns.Network([pre, post], [proj])
-    assert set(net.params()["projections"]["syn"]) == {"weights", "synapse"}
+    assert net.params().projections["syn"].dynamics == {}
     state = ns.init_state(net, net.params(), 0, DT)
     assert state.dynamics == {} and state.weights == {}
     new, _ = ns.step(net, net.params(), state, DT)

@@ -65,7 +65,7 @@ def main(argv=None):
         dt = 1.0 if args.workload == "izhikevich2007" else P.DT_MS
         res = ns.simulate(net, args.duration * 1e3, dt, key=args.seed, monitors=[ns.Spikes(pop)])
         times, _ = res.spikes[pop]
-        w = res.state.weights[proj] if proj in res.state.weights else net.params()["projections"][proj]["weights"]
+        w = res.state.weights[proj] if proj in res.state.weights else net.params().projections[proj].weights
         stats = P.weight_stats(np.broadcast_to(np.asarray(w), (net.projections[0].conn.nnz,)), w_max)
     t = res.timings
     C.emit({

@@ -191,8 +191,7 @@ def run_input_model(n_seeds, duration_ms, seed):
     plist = []
     for r in RATIOS:
         for _ in range(n_seeds):
-            p = dict(base, inputs=dict(base["inputs"]))
-            p["inputs"]["ext_i"] = base["inputs"]["ext_i"]._replace(weight=float(w_i_for_ratio(r)))
+            p = base._replace(inputs=dict(base.inputs, ext_i=base.inputs["ext_i"]._replace(weight=float(w_i_for_ratio(r)))))
             plist.append(p)
     keys = jax.random.split(jax.random.key(seed), len(plist))
     obs, timing = sweep(net, stack(plist), keys, duration_ms, lambda p: input_observe(net, p))
@@ -205,8 +204,7 @@ def run_recurrent(n, duration_ms, seed):
     base = net.params()
     plist = []
     for s in REC_SCALES:
-        p = dict(base, projections=dict(base["projections"]))
-        p["projections"]["inh"] = dict(base["projections"]["inh"], weights=base["projections"]["inh"]["weights"] * float(s))
+        p = base.with_weights({"inh": base.projections["inh"].weights * float(s)})
         plist.append(p)
     keys = jax.random.split(jax.random.key(seed + 1), len(plist))
     obs, timing = sweep(net, stack(plist), keys, duration_ms, lambda p: recurrent_observe(net, p, n_e))

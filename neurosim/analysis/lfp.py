@@ -118,9 +118,9 @@ def synaptic_currents(net, params: dict, state, pop, synapses=None, v_hold=None)
     out = {}
     for key, (kind, obj, (a, b)) in _chosen(net, name, synapses).items():
         if kind == "projection":
-            syn, sp, ss = obj.synapse, params["projections"][key]["synapse"], state.synapses[key]
+            syn, sp, ss = obj.synapse, params.projections[key].synapse, state.synapses[key]
         else:
-            syn, sp, ss = obj.source.synapse, params["inputs"][key].synapse, state.inputs[key]
+            syn, sp, ss = obj.source.synapse, params.inputs[key].synapse, state.inputs[key]
         i = jnp.broadcast_to(syn.current(sp, ss, v[a:b]), (b - a,))
         if (a, b) != (0, n):
             i = jnp.zeros((n,), i.dtype).at[a:b].set(i)

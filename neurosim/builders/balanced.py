@@ -337,8 +337,8 @@ def brunel2000_regime_params(net: Network, regime: str | None, *, g: float | Non
     exc = net.projections[0]
     bp = brunel2000_params(regime, scale=exc.conn.n_pre / _BRUNEL_N_E, g=g, nu_ext_over_thr=nu_ext_over_thr)
     params = net.params()
-    params["projections"]["inh"]["weights"] = -bp.g * params["projections"]["exc"]["weights"]
-    params["inputs"]["background"] = params["inputs"]["background"]._replace(rate_hz=bp.nu_ext)
+    params = params.with_weights({"inh": -bp.g * params.projections["exc"].weights})
+    params.inputs["background"] = params.inputs["background"]._replace(rate_hz=bp.nu_ext)
     return params
 
 

@@ -27,7 +27,7 @@ net.m's noise makes the cue-locked trajectory fade within ~100 ms and suggests l
 Pulses: ``pulses = {name: (onset_ms, duration_ms)}`` adds, per name, an ``Input`` (a
 ``StepCurrent``) of ``pulse_amplitude`` (mV/ms, 20 by default) into a random ``pulse_fraction``
 (20 %) of the neurons, drawn independently per pulse; ``IzhikevichReservoir.pulse_ids[name]``
-lists them. The amplitudes are parameters (``params["inputs"][name].amplitudes``, shape
+lists them. The amplitudes are parameters (``params.inputs[name].amplitudes``, shape
 (2, n): on, off), so a trial without a stimulus is the same compiled network with that row
 set to zero.
 

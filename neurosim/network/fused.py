@@ -172,7 +172,7 @@ def fused_plan(net, params: dict | None = None, dt: float = 0.1, monitors=(), *,
     for pr in net.projections:
         (pre, a_pre, b_pre), (post, a_post, b_post) = net._refs[pr.name]
         n_pre, n_post, nnz = b_pre - a_pre, b_post - a_post, pr.conn.nnz
-        per_syn = (pr.plastic or np.shape(params["projections"][pr.name]["weights"]) == (nnz,)) and nnz > 0
+        per_syn = (pr.plastic or np.shape(params.projections[pr.name].weights) == (nnz,)) and nnz > 0
         depth = depths[pr.name] - 1
         # conductance (bit 0); on the CPU, bit 1: it adds into a slice of its population (the scan
         # rounds such a term before adding the next one to it)
@@ -219,9 +219,9 @@ def fused_plan(net, params: dict | None = None, dt: float = 0.1, monitors=(), *,
         if value > _INT32_MAX:
             return f"the network has {value} {what}; the fused kernel addresses at most 2**31 - 1"
     uniform = len(net.populations) == 1 and not sources and all(
-        np.ndim(x) == 0 for x in params["neurons"][net.populations[0].name]) and all(
+        np.ndim(x) == 0 for x in params.neurons[net.populations[0].name]) and all(
         net._refs[inp.name][0][1:] == (0, net.populations[0].n)
-        and np.ndim(params["inputs"][inp.name].amplitude) == 0 for inp in net.inputs
+        and np.ndim(params.inputs[inp.name].amplitude) == 0 for inp in net.inputs
         if isinstance(inp.source, ConstantCurrent))
 
     key = ("fused_csr", tuple(id(pr.conn) for pr in net.projections))
@@ -304,14 +304,14 @@ def _reason(net, params, monitors, dt) -> str | None:
         reason = _chain_reason(pr, where)
         if reason:
             return reason
-        pp = params["projections"][pr.name]
-        if np.shape(pp["weights"]) not in ((), (pr.conn.nnz,)):
-            return f"{where}: weights of shape {np.shape(pp['weights'])} are neither one weight nor one per synapse"
+        pp = params.projections[pr.name]
+        if np.shape(pp.weights) not in ((), (pr.conn.nnz,)):
+            return f"{where}: weights of shape {np.shape(pp.weights)} are neither one weight nor one per synapse"
         for f in ("tau", "e_rev"):
-            if np.size(getattr(pp["synapse"], f)) != 1:
+            if np.size(getattr(pp.synapse, f)) != 1:
                 return f"{where}: synapse {f} has one value per neuron; the fused kernel takes one per projection"
     for inp in net.inputs:
-        reason = _input_reason(inp, params["inputs"][inp.name], dt)
+        reason = _input_reason(inp, params.inputs[inp.name], dt)
         if reason:
             return reason
     for m in monitors:
@@ -429,18 +429,18 @@ def _operands(plan: FusedPlan, params, state):
     dt, net = plan.dt, plan.net
     f32 = jnp.float32
     if plan.uniform:
-        lp = params["neurons"][plan.pops[0][0]]
+        lp = params.neurons[plan.pops[0][0]]
         i_ext = jnp.zeros((), f32)
         for inp in net.inputs:
             if isinstance(inp.source, ConstantCurrent):
-                i_ext = i_ext + jnp.asarray(params["inputs"][inp.name].amplitude, f32)
+                i_ext = i_ext + jnp.asarray(params.inputs[inp.name].amplitude, f32)
         cols = [lp.v_rest, lp.v_reset, lp.v_th, 1.0 / lp.g_l, jnp.exp(-dt * lp.g_l / lp.c_m), lp.t_ref]
         nparam = jnp.stack([jnp.asarray(x, f32) for x in cols] + [i_ext]).reshape(7, 1)
     else:
         rows = [[] for _ in range(6)]
         source_names = {name for name, _, _ in plan.sources}
         for name, _, n in plan.pops:
-            lp = params["neurons"][name]
+            lp = params.neurons[name]
             if name in source_names:   # the LIF update runs on them too, never spikes, and is overwritten
                 cols = [0.0, 0.0, jnp.inf, 0.0, 0.0, 0.0]
             else:
@@ -453,15 +453,15 @@ def _operands(plan: FusedPlan, params, state):
             if not isinstance(inp.source, ConstantCurrent):
                 continue
             ((tgt, a, b),) = net._refs[inp.name]
-            amp = jnp.broadcast_to(jnp.asarray(params["inputs"][inp.name].amplitude, f32), (b - a,))
+            amp = jnp.broadcast_to(jnp.asarray(params.inputs[inp.name].amplitude, f32), (b - a,))
             i_ext = i_ext.at[offsets[tgt] + a: offsets[tgt] + b].add(amp)
         nparam = jnp.stack([jnp.concatenate(r) for r in rows] + [i_ext])
     pf, ws = [], []
     for pr, (name, *_, per_syn) in zip(net.projections, plan.projs):
-        pp = params["projections"][name]
-        tau = jnp.reshape(jnp.asarray(pp["synapse"].tau, f32), ())
-        e_rev = jnp.reshape(jnp.asarray(pp["synapse"].e_rev, f32), ())
-        w = jnp.asarray(state.weights[name] if pr.plastic else pp["weights"], f32)
+        pp = params.projections[name]
+        tau = jnp.reshape(jnp.asarray(pp.synapse.tau, f32), ())
+        e_rev = jnp.reshape(jnp.asarray(pp.synapse.e_rev, f32), ())
+        w = jnp.asarray(state.weights[name] if pr.plastic else pp.weights, f32)
         if per_syn:
             ws.append(w)
             w = jnp.zeros((), f32)
@@ -479,7 +479,7 @@ def _extended_operands(plan: FusedPlan, params, state):
     f32, dt, net = jnp.float32, plan.dt, plan.net
     traces, pl_f = [], []
     for name, q, _, _, _, _, form in plan.plastic:
-        p = form.params(params["projections"][name]["plasticity"])
+        p = form.params(params.projections[name].dynamics["plasticity"])
         st = form.state(state.dynamics[name]["plasticity"])
         traces += [st.x, st.y]
         o = form.opts
@@ -493,7 +493,7 @@ def _extended_operands(plan: FusedPlan, params, state):
     inputs = {inp.name: inp for inp in net.inputs}
     for name, *_ in plan.poisson:
         inp = inputs[name]
-        p = params["inputs"][name]
+        p = params.inputs[name]
         tau = jnp.reshape(jnp.asarray(p.synapse.tau, f32), ())
         pin_f.append(jnp.stack([_decay(inp.source.synapse, tau, dt), jnp.reshape(jnp.asarray(p.synapse.e_rev, f32), ()),
                                 jnp.reshape(jnp.asarray(p.weight, f32), ()), jnp.zeros((), f32)]))
@@ -510,7 +510,7 @@ def _extended_operands(plan: FusedPlan, params, state):
         if plan.sources else jnp.zeros((0,), jnp.int32)
     src_seed = jnp.stack([jnp.asarray(state.neurons[name].seed, jnp.uint32) for name, _, _ in plan.sources]) \
         if plan.sources else jnp.zeros((0, 2), jnp.uint32)
-    src_p = jnp.concatenate([jnp.broadcast_to(jnp.asarray(params["neurons"][name].rate_hz * dt * 1e-3, f32), (n,))
+    src_p = jnp.concatenate([jnp.broadcast_to(jnp.asarray(params.neurons[name].rate_hz * dt * 1e-3, f32), (n,))
                              for name, _, n in plan.sources] + [jnp.zeros((1,), f32)])
     return (traces, jnp.asarray(plan.plas_i), plas_f, *cols, jnp.asarray(plan.pin_i), pin_f, pin_seed, pin_cdf,
             src_i, src_t, src_seed, src_p)

@@ -18,6 +18,7 @@ from ..neurons import check_params
 from ..synapses import Synapse, SynapseParams
 from ..synapses.dynamics import AbstractSynapseDynamics
 from ..synapses.short_term import TsodyksMarkram
+from .params import NetParams, ProjectionParams
 
 
 @dataclass(frozen=True, eq=False)
@@ -63,7 +64,7 @@ class Projection:
       as the network runs and live in ``state.weights[name]`` (one per synapse); ``weights``
       here are their initial values, a differentiable parameter.
 
-    Each mechanism's parameters are ``net.params()["projections"][name][mechanism.key]``
+    Each mechanism's parameters are ``net.params().projections[name].dynamics[mechanism.key]``
     (``"stp"``, ``"plasticity"``) and its state ``state.dynamics[name][mechanism.key]``."""
 
     name: str
@@ -310,16 +311,17 @@ class Network:
         connectivity a step reads."""
         return {pr.name: pr.conn for pr in self.projections}
 
-    def params(self) -> dict:
-        """The differentiable parameters as a pytree of dicts, initialised from the description.
-        Change leaves (e.g. with ``dict`` updates or ``jax.tree.map``) and pass it to
+    def params(self) -> NetParams:
+        """The differentiable parameters, initialised from the description: a
+        :class:`~neurosim.network.params.NetParams` (``.neurons``, ``.projections``, ``.inputs``).
+        Change leaves (``_replace``, ``with_weights``, ``jax.tree.map``) and pass it to
         ``simulate``/``run``; the structure must stay the same."""
-        return {
-            "neurons": {p.name: p.params for p in self.populations},
-            "projections": {
-                pr.name: {"weights": jnp.asarray(pr.weights, float_dtype()), "synapse": pr.syn_params}
-                | pr.initial_dynamics_params()
+        return NetParams(
+            neurons={p.name: p.params for p in self.populations},
+            projections={
+                pr.name: ProjectionParams(jnp.asarray(pr.weights, float_dtype()), pr.syn_params,
+                                          pr.initial_dynamics_params())
                 for pr in self.projections
             },
-            "inputs": {inp.name: inp.params for inp in self.inputs},
-        }
+            inputs={inp.name: inp.params for inp in self.inputs},
+        )

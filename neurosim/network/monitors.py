@@ -203,7 +203,7 @@ def _check_weights_monitor(net, m) -> None:
     if m.proj not in projs:
         raise ValueError(f"Weights: no projection named {m.proj!r}; projections: {sorted(projs)}")
     if not projs[m.proj].plastic:
-        raise ValueError(f"Weights: projection {m.proj!r} is not plastic, so its weights are params['projections']"
+        raise ValueError(f"Weights: projection {m.proj!r} is not plastic, so its weights are params.projections"
                          f"[{m.proj!r}]['weights'] and do not change; give it plasticity=... to record them")
     _check_sampling(m, projs[m.proj].conn.nnz, "synapse indices, CSR order")
     if m.bins is not None:

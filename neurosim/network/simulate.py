@@ -33,6 +33,7 @@ from .. import _checks
 from ..events.jitconn import JitConn
 from . import fused
 from .model import Network
+from .params import NetParams
 from .monitors import MONITORS, OBSERVERS, SAMPLED, Observe, Rate, Spikes, Weights, check_monitors
 from .step import NetworkState, check_state, init_state, step
 
@@ -321,30 +322,32 @@ class ScanEngine:
 
 def check_structure(net: Network, params: dict) -> dict:
     """``params`` must have the structure of ``net.params()`` (leaves may differ in value)."""
-    expected = jax.tree.structure(net.params())
-    got = jax.tree.structure(params)
+    if not isinstance(params, NetParams):
+        raise TypeError(f"params must be a NetParams (start from net.params() and change its leaves), got "
+                        f"{type(params).__name__}")
+    reference = net.params()
+    for group in NetParams._fields:
+        have, want = sorted(getattr(params, group)), sorted(getattr(reference, group))
+        if have != want:
+            raise ValueError(f"params.{group} must name {want} (as net.params() does), got {have}")
+    expected, got = jax.tree.structure(reference), jax.tree.structure(params)
     if got != expected:
-        missing = []
-        for group, ref in net.params().items():
-            have = params.get(group, {}) if isinstance(params, dict) else {}
-            missing += [f"{group}/{k}" for k in ref if k not in have]
-        hint = f"; missing: {missing}" if missing else ""
-        raise ValueError(f"params must have the structure of net.params(){hint}; got {got}, expected {expected}")
+        raise ValueError(f"params must have the structure of net.params(); got {got}, expected {expected}")
     # Leaf shapes too: a wrong one would otherwise fail deep inside the traced step.
     for p in net.populations:
-        for f, v in zip(p.params._fields, params["neurons"][p.name]):
-            _checks.per_neuron(f"params['neurons'][{p.name!r}].{f}", v, p.n)
+        for f, v in zip(p.params._fields, params.neurons[p.name]):
+            _checks.per_neuron(f"params.neurons[{p.name!r}].{f}", v, p.n)
     for pr in net.projections:
         if isinstance(pr.conn, JitConn):  # [wa, wb] (or a scalar for a homogeneous JitConn)
-            what = f"params['projections'][{pr.name!r}]['weights']"
-            pr.conn.check_weight_shape(np.shape(params["projections"][pr.name]["weights"]), what)
+            what = f"params.projections[{pr.name!r}].weights"
+            pr.conn.check_weight_shape(np.shape(params.projections[pr.name].weights), what)
             continue
-        w = params["projections"][pr.name]["weights"]
+        w = params.projections[pr.name].weights
         shape, nnz = np.shape(w), pr.conn.nnz
         if shape not in ((), (nnz,)):
-            raise ValueError(f"params['projections'][{pr.name!r}]['weights'] must be a scalar or have shape ({nnz},), got {shape}")
+            raise ValueError(f"params.projections[{pr.name!r}].weights must be a scalar or have shape ({nnz},), got {shape}")
         if pr.synapse.output == "conductance" and not isinstance(w, jax.core.Tracer) and np.any(np.asarray(w) < 0):
-            raise ValueError(f"params['projections'][{pr.name!r}]['weights'] of a conductance synapse must be >= 0, got min "
+            raise ValueError(f"params.projections[{pr.name!r}].weights of a conductance synapse must be >= 0, got min "
                              f"{float(np.min(np.asarray(w)))!r}; inhibition comes from syn_params.e_rev below rest")
     return params
 

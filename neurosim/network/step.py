@@ -90,24 +90,24 @@ def init_state(net: Network, params: dict, key, dt: float) -> NetworkState:
         key = jax.random.key(int(key))
     keys = jax.random.split(key, 3)
     k_pop = jax.random.split(keys[0], len(net.populations))
-    neurons = {p.name: p.model.init(params["neurons"][p.name], p.n, k) for p, k in zip(net.populations, k_pop)}
+    neurons = {p.name: p.model.init(params.neurons[p.name], p.n, k) for p, k in zip(net.populations, k_pop)}
     k_syn = jax.random.split(keys[1], len(net.projections) + len(net.inputs))
     synapses, delays, dynamics, weights = {}, {}, {}, {}
     for pr, k, d in zip(net.projections, k_syn, delay_steps(net, dt).values()):
         (pre, post) = net._refs[pr.name]
-        pp = params["projections"][pr.name]
+        pp = params.projections[pr.name]
         n_pre, n_post = pre[2] - pre[1], post[2] - post[1]
-        synapses[pr.name] = pr.synapse.init(pp["synapse"], n_post, k)
+        synapses[pr.name] = pr.synapse.init(pp.synapse, n_post, k)
         delays[pr.name] = jnp.zeros((d - 1, n_pre), dtype)
         if pr.chain:
             shape = SynapseShape(n_pre, n_post, pr.conn.nnz, dtype)
-            dynamics[pr.name] = {m.key: m.init(pp[m.key], shape) for m in pr.chain}
+            dynamics[pr.name] = {m.key: m.init(pp.dynamics[m.key], shape) for m in pr.chain}
         if pr.plastic:
-            weights[pr.name] = jnp.broadcast_to(jnp.asarray(pp["weights"], dtype), (pr.conn.nnz,))
+            weights[pr.name] = jnp.broadcast_to(jnp.asarray(pp.weights, dtype), (pr.conn.nnz,))
     inputs = {}
     for inp, k in zip(net.inputs, k_syn[len(net.projections):]):
         (tgt,) = net._refs[inp.name]
-        inputs[inp.name] = inp.source.init(params["inputs"][inp.name], tgt[2] - tgt[1], k)
+        inputs[inp.name] = inp.source.init(params.inputs[inp.name], tgt[2] - tgt[1], k)
     modulators = {m.name: m.init(dtype) for m in net.modulators}
     neurons, synapses, inputs = _cast((neurons, synapses, inputs), dtype)
     return NetworkState(jnp.zeros((), jnp.int32), keys[2], neurons, synapses, delays, inputs, dynamics, weights,
@@ -188,7 +188,7 @@ def step(net: Network, params: dict, state: NetworkState, dt: float, conns: dict
         if k < len(net.projections):
             pr = obj
             _, (post, a, b) = net._refs[pr.name]
-            sp = params["projections"][pr.name]["synapse"]
+            sp = params.projections[pr.name].synapse
             v_post = None if v[post] is None else v[post][a:b]
             current[post] = _add(current[post], pr.synapse.current(sp, state.synapses[pr.name], v_post), a, b,
                                  current[post].shape[0])
@@ -199,14 +199,14 @@ def step(net: Network, params: dict, state: NetworkState, dt: float, conns: dict
         if v_tgt is None:
             v_tgt = jnp.zeros((b - a,), float_dtype())
         inputs[inp.name], i = inp.source.current(
-            params["inputs"][inp.name], state.inputs[inp.name], state.t, dt, jax.random.fold_in(sub, idx), v_tgt
+            params.inputs[inp.name], state.inputs[inp.name], state.t, dt, jax.random.fold_in(sub, idx), v_tgt
         )
         current[tgt] = _add(current[tgt], jnp.broadcast_to(i, (b - a,)), a, b, current[tgt].shape[0])
     inputs = {inp.name: inputs[inp.name] for inp in net.inputs}
     # 2. neurons
     neurons, spikes = {}, {}
     for p in net.populations:
-        neurons[p.name], spikes[p.name] = p.model.step(params["neurons"][p.name], state.neurons[p.name], current[p.name], dt)
+        neurons[p.name], spikes[p.name] = p.model.step(params.neurons[p.name], state.neurons[p.name], current[p.name], dt)
     # 3. modulators, from this step's spikes
     modulators = {}
     for idx, m in enumerate(net.modulators):
@@ -226,25 +226,25 @@ def step(net: Network, params: dict, state: NetworkState, dt: float, conns: dict
         else:
             delayed = s
             delays[pr.name] = buf
-        pp = params["projections"][pr.name]
-        w = state.weights[pr.name] if pr.plastic else pp["weights"]
+        pp = params.projections[pr.name]
+        w = state.weights[pr.name] if pr.plastic else pp.weights
         delivered = w
         if pr.chain:
             ev = SynapticEvents(pre=delayed, post=spikes[post][c:d], conn=conns[pr.name], t=state.t, dt=dt,
-                                tau_syn=pp["synapse"].tau, modulators=mod_values)
+                                tau_syn=pp.synapse.tau, modulators=mod_values)
             dyn = dict(state.dynamics[pr.name])
             for m in pr.chain:
-                dyn[m.key], delivered = m.modulate(pp[m.key], dyn[m.key], delivered, ev)
+                dyn[m.key], delivered = m.modulate(pp.dynamics[m.key], dyn[m.key], delivered, ev)
         drive = propagate(conns[pr.name], delivered, delayed, backend=pr.backend, capacity=pr.capacity)
         if pr.plastic:
             # the update comes after the propagation has read w: said as a data dependency (both
             # outputs of the barrier are used, so it is kept), it lets XLA update the loop-carried
             # weights in place instead of copying them every step
             w, drive = jax.lax.optimization_barrier((w, drive))
-        synapses[pr.name] = pr.synapse.step(pp["synapse"], state.synapses[pr.name], drive, dt)
+        synapses[pr.name] = pr.synapse.step(pp.synapse, state.synapses[pr.name], drive, dt)
         if pr.chain:
             for m in pr.chain:
-                dyn[m.key], w = m.update(pp[m.key], dyn[m.key], w, ev)
+                dyn[m.key], w = m.update(pp.dynamics[m.key], dyn[m.key], w, ev)
             dynamics[pr.name] = dyn
             if pr.plastic:
                 weights[pr.name] = w

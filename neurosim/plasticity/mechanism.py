@@ -1,7 +1,7 @@
 """The bridge from a plasticity :class:`~neurosim.plasticity.Rule` to a projection's chain of
 per-synapse mechanisms (:mod:`neurosim.synapses.dynamics`): ``Projection(...,
 plasticity=rule)`` wraps the rule in :class:`Plasticity`, whose ``update`` stores
-``weights + dw``. Its parameters are ``params["projections"][name]["plasticity"]`` and its
+``weights + dw``. Its parameters are ``params.projections[name].dynamics["plasticity"]`` and its
 state ``state.dynamics[name]["plasticity"]``; the weights themselves are
 ``state.weights[name]``.
 

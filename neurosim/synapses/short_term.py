@@ -185,7 +185,7 @@ class TsodyksMarkram(AbstractSynapseDynamics):
     """Tsodyks-Markram short-term plasticity of a projection (see the module docstring for the
     equations): a per-synapse mechanism (:mod:`neurosim.synapses.dynamics`) that scales what
     each spike delivers. Use it as ``Projection(..., stp=TsodyksMarkram(), stp_params=...)``;
-    its parameters are ``params["projections"][name]["stp"]`` and its state
+    its parameters are ``params.projections[name].dynamics["stp"]`` and its state
     ``state.dynamics[name]["stp"]``.
 
     ``recovery``: ``"inactive"`` (3-state: x recovers from z = 1 - x - y; needs the
