@@ -5,7 +5,7 @@ A simulation step flows through five stages, one subpackage each:
 ``builders`` wire ready-made networks, ``train`` fits readouts, ``analysis`` and ``plot`` read
 the results. Units: ms, mV, pF, nS, pA, Hz.
 """
-from . import analysis, builders, events, init, inputs, network, neurons, plasticity, synapses, train
+from . import analysis, astrocytes, builders, events, init, inputs, network, neurons, plasticity, synapses, train
 from .events import CSR, propagate
 from .init import Normal, Uniform
 from .network import (
@@ -17,6 +17,6 @@ __version__ = "0.1.0"
 
 __all__ = [
     "CSR", "Input", "LFP", "NetParams", "Observe", "Network", "Normal", "Population", "Projection", "Rate", "SimResult", "Spikes", "Trace",
-    "Uniform", "Weights", "analysis", "builders", "events", "init", "init_state", "inputs", "network", "neurons", "plasticity", "propagate",
+    "Uniform", "Weights", "analysis", "astrocytes", "builders", "events", "init", "init_state", "inputs", "network", "neurons", "plasticity", "propagate",
     "run", "simulate", "step", "synapses", "train", "weights_mask",
 ]

@@ -272,6 +272,11 @@ class Network:
                     if mods[name].size is not None and mods[name].size != post[2] - post[1]:
                         raise ValueError(f"Projection {pr.name!r}: modulator {name!r} has size {mods[name].size}, but the "
                                          f"projection's post has {post[2] - post[1]} neurons (size None: one global value)")
+                for name in mech.populations():
+                    if name not in pops:
+                        raise ValueError(f"Projection {pr.name!r}: its {mech.key} reads the population {name!r}, which "
+                                         f"the network does not define; populations: {sorted(pops)}")
+                    mech.check_population(pr, name, pops[name])
         for inp in self.inputs:
             tgt = _parse_ref(inp.target, pops, f"Input {inp.name!r}: target")
             n = tgt[2] - tgt[1]

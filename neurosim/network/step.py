@@ -231,7 +231,7 @@ def step(net: Network, params: dict, state: NetworkState, dt: float, conns: dict
         delivered = w
         if pr.chain:
             ev = SynapticEvents(pre=delayed, post=spikes[post][c:d], conn=conns[pr.name], t=state.t, dt=dt,
-                                tau_syn=pp.synapse.tau, modulators=mod_values)
+                                tau_syn=pp.synapse.tau, modulators=mod_values, populations=neurons)
             dyn = dict(state.dynamics[pr.name])
             for m in pr.chain:
                 dyn[m.key], delivered = m.modulate(pp.dynamics[m.key], dyn[m.key], delivered, ev)

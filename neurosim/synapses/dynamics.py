@@ -1,5 +1,5 @@
 """Per-synapse dynamics: the one contract that short-term plasticity, long-term plasticity and
-(next) astrocyte gating plug into.
+astrocyte gating (gliotransmission) plug into.
 
 A projection carries a chain of *mechanisms* (``Projection.chain``, built from its ``stp``,
 ``dynamics`` and ``plasticity`` arguments). In every step, after
@@ -24,6 +24,9 @@ A mechanism is a small frozen dataclass (its fields are options) with:
 ``initial_params()``   its differentiable parameters (a pytree), placed in ``net.params()``
 ``check(projection)``  raise a ValueError for a projection it cannot serve
 ``modulators()``       the names of the network modulators it reads
+``populations()``      the names of the populations whose state it reads (``ev.populations``)
+``check_population(projection, name, population)``  raise a ValueError for a population it
+                       names but cannot read (a domain map that does not fit it, say)
 ``init(params, shape)``  its state for a projection of ``shape`` (:class:`SynapseShape`)
 ``modulate``, ``update``  as above; the defaults change nothing
 =====================  ==================================================================
@@ -52,6 +55,7 @@ class SynapticEvents(NamedTuple):
     dt: float             # ms, static
     tau_syn: jax.Array    # ms, the projection's synapse time constant
     modulators: dict      # modulator name -> its value after this step's update
+    populations: dict = {}   # population name -> its state after this step (astrocytes, say)
 
 
 class AbstractSynapseDynamics:
@@ -70,6 +74,12 @@ class AbstractSynapseDynamics:
 
     def modulators(self) -> tuple:
         return ()
+
+    def populations(self) -> tuple:
+        return ()
+
+    def check_population(self, projection, name: str, population) -> None:
+        return None
 
     def init(self, params, shape: SynapseShape):
         return ()

@@ -1,0 +1,227 @@
+"""Astrocyte calcium: the ChI model (Li-Rinzel calcium-induced calcium release, IP3 metabolism)
+with glutamate-driven IP3 production (G-ChI) and gliotransmitter release.
+
+An astrocyte population is a population like any other: ``init``/``step``/``voltage`` (it has
+no membrane potential: ``voltage`` is None), its input is what its projections and inputs sum
+onto it, and its "spikes" are its calcium events, which release gliotransmitter.
+
+Calcium and IP3R gating (Li & Rinzel 1994; De Pitta et al. 2009), C and I in uM, t in s::
+
+    dC/dt = (Omega_C m_inf^3 h^3 + Omega_L) (C_T - (1 + rho_A) C) - O_P C^2 / (C^2 + K_P^2)
+    dh/dt = (h_inf - h) / tau_h
+    m_inf = I / (I + d1) * C / (C + d5)
+    Q2 = d2 (I + d1) / (I + d3),   h_inf = Q2 / (Q2 + C),   tau_h = 1 / (O_2 (Q2 + C))
+
+IP3 (``ip3="dynamic"``; with ``ip3="clamped"`` I stays at the parameter ``ip3``, the Li-Rinzel
+setting of De Pitta et al. 2009's amplitude/frequency-modulation experiments)::
+
+    dI/dt = O_beta Gamma_A                                       (PLC-beta, glutamate-driven)
+          + O_delta / (1 + I / kappa_delta) * C^2 / (C^2 + K_delta^2)   (PLC-delta)
+          - O_3K C^4 / (C^4 + K_D^4) * I / (I + K_3K)             (IP3 3-kinase)
+          - Omega_5P I                                            (IP3 5-phosphatase)
+          + J_ex                                                  (exogenous, uM/s)
+
+Metabotropic receptors, driven by the glutamate Y_S (uM) at the astrocyte::
+
+    dGamma_A/dt = O_N Y_S (1 - Gamma_A) - Omega_N (1 + zeta C / (C + K_KC)) Gamma_A
+
+Gliotransmitter release (Stimberg et al. 2019): a calcium event is C crossing C_Theta upwards;
+at an event ``G_A += rho_e G_T U_A x_A`` and ``x_A -= U_A x_A``; between events
+``dx_A/dt = Omega_A (1 - x_A)`` and ``dG_A/dt = -Omega_e G_A`` (G_A: gliotransmitter released
+into the extracellular space, uM).
+
+What the population's input means is an option (data): ``input="glutamate"`` (default): the
+summed input is Y_S in uM (e.g. a current-output exponential synapse with tau = 1/Omega_c =
+25 ms whose weight is the glutamate released per vesicle fraction, rho_c Y_T); ``input="ip3"``:
+the summed input is an extra IP3 production in uM/s.
+
+Time: the network's dt is in ms, the model's rates are per second (the papers' units); the step
+converts. ``integrator``: ``"euler"`` (the reference implementation's, fine at dt <= 1 ms) or
+``"rk4"`` (classic Runge-Kutta on the continuous part, for steps of 10-50 ms when the astrocytes
+run alone). Parameter presets: ``ASTROCYTE_PRESETS`` ("li_rinzel_1994", "chi" (De Pitta 2009 /
+Brian2's G-ChI example), "fm" (the ChI of the tripartite-synapse example, K_P = 0.05 uM: the
+frequency-modulated regime)).
+
+References: Y.-X. Li & J. Rinzel, J. Theor. Biol. 166:461 (1994); M. De Pitta, M. Goldberg,
+V. Volman, H. Berry & E. Ben-Jacob, J. Biol. Phys. 35:383 (2009); M. Stimberg, D. F. M.
+Goodman, R. Brette & M. De Pitta, "Modeling neuron-glia interactions with the Brian 2
+simulator" (2019).
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import NamedTuple
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from ..init import draw
+from ..neurons.spike import spike
+
+
+class AstrocyteParams(NamedTuple):
+    # calcium-induced calcium release (Li-Rinzel)
+    c_t: jax.typing.ArrayLike = 2.0          # uM, total free calcium per cytosolic volume
+    rho_a: jax.typing.ArrayLike = 0.18       # ER-to-cytosol volume ratio
+    omega_c: jax.typing.ArrayLike = 6.0      # 1/s, maximal IP3R (CICR) rate
+    omega_l: jax.typing.ArrayLike = 0.1      # 1/s, calcium leak from the ER
+    o_p: jax.typing.ArrayLike = 0.9          # uM/s, maximal SERCA uptake
+    k_p: jax.typing.ArrayLike = 0.1          # uM, SERCA affinity
+    d1: jax.typing.ArrayLike = 0.13          # uM, IP3 dissociation constant
+    d2: jax.typing.ArrayLike = 1.05          # uM, calcium inactivation dissociation constant
+    d3: jax.typing.ArrayLike = 0.9434        # uM, IP3 dissociation constant
+    d5: jax.typing.ArrayLike = 0.08          # uM, calcium activation dissociation constant
+    o_2: jax.typing.ArrayLike = 0.2          # 1/(uM s), IP3R binding rate for calcium inhibition
+    # IP3 metabolism
+    ip3: jax.typing.ArrayLike = 0.5          # uM, IP3 (ip3="clamped"), its initial value otherwise
+    o_beta: jax.typing.ArrayLike = 5.0       # uM/s, maximal PLC-beta production
+    o_delta: jax.typing.ArrayLike = 0.2      # uM/s, maximal PLC-delta production
+    kappa_delta: jax.typing.ArrayLike = 1.5  # uM, PLC-delta inhibition by IP3
+    k_delta: jax.typing.ArrayLike = 0.3      # uM, PLC-delta calcium affinity
+    o_3k: jax.typing.ArrayLike = 4.5         # uM/s, maximal IP3 3-kinase degradation
+    k_d: jax.typing.ArrayLike = 0.5          # uM, 3-kinase calcium affinity
+    k_3k: jax.typing.ArrayLike = 1.0         # uM, 3-kinase IP3 affinity
+    omega_5p: jax.typing.ArrayLike = 0.1     # 1/s, IP3 5-phosphatase rate
+    j_ex: jax.typing.ArrayLike = 0.0         # uM/s, exogenous IP3 production
+    # metabotropic glutamate receptors
+    o_n: jax.typing.ArrayLike = 0.3          # 1/(uM s), receptor binding rate
+    omega_n: jax.typing.ArrayLike = 0.5      # 1/s, receptor unbinding rate
+    k_kc: jax.typing.ArrayLike = 0.5         # uM, PKC calcium affinity
+    zeta: jax.typing.ArrayLike = 10.0        # maximal PKC-dependent receptor desensitisation
+    # gliotransmitter release
+    c_theta: jax.typing.ArrayLike = 0.5      # uM, calcium threshold of a release event
+    u_a: jax.typing.ArrayLike = 0.6          # fraction of the releasable pool released per event
+    g_t: jax.typing.ArrayLike = 200e3        # uM, gliotransmitter in the vesicles (200 mM)
+    rho_e: jax.typing.ArrayLike = 6.5e-4     # extracellular-to-vesicular volume ratio
+    omega_a: jax.typing.ArrayLike = 0.6      # 1/s, recovery of the releasable pool
+    omega_e: jax.typing.ArrayLike = 60.0     # 1/s, clearance of released gliotransmitter
+    slope: jax.typing.ArrayLike = 10.0       # 1/uM, surrogate sharpness of a calcium event
+
+    POSITIVE = ("c_t", "omega_c", "o_p", "k_p", "d1", "d2", "d3", "d5", "o_2", "kappa_delta", "k_delta",
+                "k_d", "k_3k", "k_kc", "c_theta", "omega_a", "omega_e", "g_t")
+    NON_NEGATIVE = ("rho_a", "omega_l", "ip3", "o_beta", "o_delta", "o_3k", "omega_5p", "o_n", "omega_n",
+                    "zeta", "u_a", "rho_e", "slope")
+
+
+class AstrocyteState(NamedTuple):
+    c: jax.Array        # (n,) uM, cytosolic calcium
+    h: jax.Array        # (n,) fraction of IP3R not inactivated by calcium
+    ip3: jax.Array      # (n,) uM, IP3
+    gamma_a: jax.Array  # (n,) fraction of activated metabotropic receptors
+    x_a: jax.Array      # (n,) fraction of gliotransmitter available for release
+    g_a: jax.Array      # (n,) uM, released gliotransmitter
+
+
+_LI_RINZEL = dict(c_t=2.0, rho_a=0.185, omega_c=6.0, omega_l=0.11, o_p=0.9, k_p=0.1, d1=0.13, d2=1.049,
+                  d3=0.9434, d5=0.08234, o_2=0.2)
+ASTROCYTE_PRESETS = {
+    "li_rinzel_1994": AstrocyteParams(**_LI_RINZEL),
+    "chi": AstrocyteParams(),
+    # the tripartite-synapse example's astrocyte (Stimberg et al. 2019, their example 4)
+    "fm": AstrocyteParams(k_p=0.05, o_beta=3.2, o_delta=0.6, k_delta=0.1, omega_5p=0.05, k_d=0.7),
+}
+
+INTEGRATORS = ("euler", "rk4")
+INPUTS = ("glutamate", "ip3")
+IP3_MODES = ("dynamic", "clamped")
+
+
+def _hill(x, k, n):
+    return x ** n / (x ** n + k ** n)
+
+
+def derivatives(p: AstrocyteParams, c, h, ip3, gamma_a, x_a, g_a, glutamate, ip3_in, clamped: bool):
+    """Time derivatives (per second) of the continuous variables; ``glutamate`` (uM) drives the
+    receptors, ``ip3_in`` (uM/s) adds to the IP3 production."""
+    m_inf = ip3 / (ip3 + p.d1) * c / (c + p.d5)
+    q2 = p.d2 * (ip3 + p.d1) / (ip3 + p.d3)
+    h_inf = q2 / (q2 + c)
+    dh = (h_inf - h) * p.o_2 * (q2 + c)
+    dc = (p.omega_c * m_inf ** 3 * h ** 3 + p.omega_l) * (p.c_t - (1.0 + p.rho_a) * c) - p.o_p * _hill(c, p.k_p, 2)
+    if clamped:
+        dip3 = jnp.zeros_like(ip3)
+    else:
+        dip3 = (p.o_beta * gamma_a + p.o_delta / (1.0 + ip3 / p.kappa_delta) * _hill(c, p.k_delta, 2)
+                - p.o_3k * _hill(c, p.k_d, 4) * ip3 / (ip3 + p.k_3k) - p.omega_5p * ip3 + p.j_ex + ip3_in)
+    dgamma = p.o_n * glutamate * (1.0 - gamma_a) - p.omega_n * (1.0 + p.zeta * c / (c + p.k_kc)) * gamma_a
+    dx = p.omega_a * (1.0 - x_a)
+    dg = -p.omega_e * g_a
+    return dc, dh, dip3, dgamma, dx, dg
+
+
+@dataclass(frozen=True)
+class Astrocyte:
+    """A population of astrocytes (module docstring). Options: ``ip3`` ("dynamic" or
+    "clamped"), ``input`` ("glutamate" or "ip3"), ``integrator`` ("euler" or "rk4"); initial
+    values ``c_init`` (uM, default 0.1), ``h_init`` (default 0.9): a number or a rule of
+    :mod:`neurosim.init`. IP3 starts at the parameter ``ip3``, receptors unbound, the releasable
+    pool full and no gliotransmitter released."""
+
+    ip3: str = "dynamic"
+    input: str = "glutamate"
+    integrator: str = "euler"
+    c_init: object = None
+    h_init: object = None
+
+    Params = AstrocyteParams
+    State = AstrocyteState
+
+    def __post_init__(self):
+        for name, allowed in (("ip3", IP3_MODES), ("input", INPUTS), ("integrator", INTEGRATORS)):
+            if getattr(self, name) not in allowed:
+                raise ValueError(f"Astrocyte: {name} must be one of {allowed}, got {getattr(self, name)!r}")
+        for name, low, high in (("c_init", 0.0, None), ("h_init", 0.0, 1.0)):
+            for v in _rule_values(getattr(self, name)):
+                if not np.isfinite(v) or v < low or (high is not None and v > high):
+                    bound = f"in [{low}, {high}]" if high is not None else f">= {low}"
+                    raise ValueError(f"Astrocyte: {name} must be {bound}, got {getattr(self, name)!r}")
+
+    def init(self, params: AstrocyteParams, n: int, key) -> AstrocyteState:
+        k_c, k_h = jax.random.split(key)
+        c = draw(self.c_init, 0.1, n, k_c)
+        h = draw(self.h_init, 0.9, n, k_h)
+        ip3 = jnp.broadcast_to(jnp.asarray(params.ip3, c.dtype), (n,))
+        zeros = jnp.zeros((n,), c.dtype)
+        return AstrocyteState(c, h, ip3, zeros, jnp.ones((n,), c.dtype), zeros)
+
+    def step(self, params: AstrocyteParams, state: AstrocyteState, i, dt):
+        """Advance by ``dt`` ms; returns ``(state, events)`` (events: calcium crossing
+        ``c_theta`` upwards, float 0/1)."""
+        h_s = dt * 1e-3
+        glutamate, ip3_in = (i, 0.0) if self.input == "glutamate" else (0.0, i)
+        clamped = self.ip3 == "clamped"
+        x = tuple(state)
+
+        def f(y):
+            return derivatives(params, *y, glutamate, ip3_in, clamped)
+
+        if self.integrator == "euler":
+            new = tuple(a + h_s * d for a, d in zip(x, f(x)))
+        else:
+            k1 = f(x)
+            k2 = f(tuple(a + 0.5 * h_s * d for a, d in zip(x, k1)))
+            k3 = f(tuple(a + 0.5 * h_s * d for a, d in zip(x, k2)))
+            k4 = f(tuple(a + h_s * d for a, d in zip(x, k3)))
+            new = tuple(a + h_s / 6.0 * (d1 + 2 * d2 + 2 * d3 + d4) for a, d1, d2, d3, d4 in zip(x, k1, k2, k3, k4))
+        c, h, ip3, gamma_a, x_a, g_a = new
+        event = spike(c - params.c_theta, params.slope) * jax.lax.stop_gradient(
+            (state.c < params.c_theta).astype(c.dtype))
+        released = params.u_a * x_a * event
+        g_a = g_a + params.rho_e * params.g_t * released
+        x_a = x_a - released
+        return AstrocyteState(c, h, ip3, gamma_a, x_a, g_a), event
+
+    @staticmethod
+    def voltage(state: AstrocyteState):
+        return None
+
+
+def _rule_values(rule):
+    if rule is None:
+        return ()
+    if hasattr(rule, "low"):
+        return (rule.low, rule.high)
+    if hasattr(rule, "mean"):
+        return (rule.mean,)
+    return (float(rule),)
