@@ -193,10 +193,9 @@ def test_spike_times_id_out_of_range_raises_in_check_size():
         SpikeTimes([1.0], [-1]).check_size(5, "src")
 
 
-def test_spike_times_id_out_of_range_raises_through_the_network():
-    net = Network([Population("S", 3, SpikeTimes([1.0, 2.0], [0, 3]))])
-    with pytest.raises(ValueError, match="spike id 3 is out of range"):
-        init_state(net, net.params(), 0, 0.1)
+def test_spike_times_id_out_of_range_raises_when_the_population_is_made():
+    with pytest.raises(ValueError, match=r"Population 'S': spike id 3 is out of range \[0, 3\)"):
+        Population("S", 3, SpikeTimes([1.0, 2.0], [0, 3]))
 
 
 @pytest.mark.parametrize("times, ids", [([1.0, 2.0], [0]), ([-1.0], [0]), ([float("nan")], [0]), ([1.0], [0.5])])

@@ -19,7 +19,14 @@ setting of De Pitta et al. 2009's amplitude/frequency-modulation experiments)::
           + O_delta / (1 + I / kappa_delta) * C^2 / (C^2 + K_delta^2)   (PLC-delta)
           - O_3K C^4 / (C^4 + K_D^4) * I / (I + K_3K)             (IP3 3-kinase)
           - Omega_5P I                                            (IP3 5-phosphatase)
-          + J_ex                                                  (exogenous, uM/s)
+          + J_ex + F_ex_flow(I - I_bias)                          (exogenous, uM/s)
+          + sum_j F_gj_flow(I - I_j)                              (gap junctions, option)
+
+    flow(delta) = -F/2 (1 + tanh((|delta| - I_Theta) / omega_I)) sign(delta)
+
+(the regenerative IP3 flow of Goldberg et al. 2010 as Stimberg et al. 2019 write it: an
+exogenous stimulation drives I towards ``i_bias`` with F = ``f_ex``; coupled astrocytes
+exchange IP3 with F = ``f_gj`` along their gap junctions, which carries calcium waves.)
 
 Metabotropic receptors, driven by the glutamate Y_S (uM) at the astrocyte::
 
@@ -84,6 +91,11 @@ class AstrocyteParams(NamedTuple):
     k_3k: jax.typing.ArrayLike = 1.0         # uM, 3-kinase IP3 affinity
     omega_5p: jax.typing.ArrayLike = 0.1     # 1/s, IP3 5-phosphatase rate
     j_ex: jax.typing.ArrayLike = 0.0         # uM/s, exogenous IP3 production
+    f_ex: jax.typing.ArrayLike = 0.0         # uM/s, maximal exogenous IP3 flow towards i_bias
+    i_bias: jax.typing.ArrayLike = 0.0       # uM, the IP3 level the exogenous flow drives towards
+    f_gj: jax.typing.ArrayLike = 2.0         # uM/s, gap-junction IP3 permeability (with gap_junctions)
+    i_theta: jax.typing.ArrayLike = 0.3      # uM, threshold IP3 gradient of both flows
+    omega_i: jax.typing.ArrayLike = 0.05     # uM, scaling of both flows
     # metabotropic glutamate receptors
     o_n: jax.typing.ArrayLike = 0.3          # 1/(uM s), receptor binding rate
     omega_n: jax.typing.ArrayLike = 0.5      # 1/s, receptor unbinding rate
@@ -99,9 +111,9 @@ class AstrocyteParams(NamedTuple):
     slope: jax.typing.ArrayLike = 10.0       # 1/uM, surrogate sharpness of a calcium event
 
     POSITIVE = ("c_t", "omega_c", "o_p", "k_p", "d1", "d2", "d3", "d5", "o_2", "kappa_delta", "k_delta",
-                "k_d", "k_3k", "k_kc", "c_theta", "omega_a", "omega_e", "g_t")
+                "k_d", "k_3k", "k_kc", "c_theta", "omega_a", "omega_e", "g_t", "omega_i")
     NON_NEGATIVE = ("rho_a", "omega_l", "ip3", "o_beta", "o_delta", "o_3k", "omega_5p", "o_n", "omega_n",
-                    "zeta", "u_a", "rho_e", "slope")
+                    "zeta", "u_a", "rho_e", "slope", "f_ex", "i_bias", "f_gj", "i_theta")
 
 
 class AstrocyteState(NamedTuple):
@@ -131,9 +143,19 @@ def _hill(x, k, n):
     return x ** n / (x ** n + k ** n)
 
 
-def derivatives(p: AstrocyteParams, c, h, ip3, gamma_a, x_a, g_a, glutamate, ip3_in, clamped: bool):
+def ip3_flow(delta, f, i_theta, omega_i):
+    """The regenerative IP3 flow of an IP3 difference ``delta`` = I - I_other (uM), in uM/s,
+    towards the other side: ``-f/2 (1 + tanh((|delta| - I_Theta) / omega_I)) sign(delta)``
+    (Stimberg et al. 2019, after Goldberg et al. 2010): small below the threshold gradient
+    I_Theta, ``f`` above it."""
+    return -0.5 * f * (1.0 + jnp.tanh((jnp.abs(delta) - i_theta) / omega_i)) * jnp.sign(delta)
+
+
+def derivatives(p: AstrocyteParams, c, h, ip3, gamma_a, x_a, g_a, glutamate, ip3_in, clamped: bool,
+                junctions=None):
     """Time derivatives (per second) of the continuous variables; ``glutamate`` (uM) drives the
-    receptors, ``ip3_in`` (uM/s) adds to the IP3 production."""
+    receptors, ``ip3_in`` (uM/s) adds to the IP3 production; ``junctions`` = ``(i, j)`` index
+    arrays of the gap junctions (each pair in both directions) or None."""
     m_inf = ip3 / (ip3 + p.d1) * c / (c + p.d5)
     q2 = p.d2 * (ip3 + p.d1) / (ip3 + p.d3)
     h_inf = q2 / (q2 + c)
@@ -143,26 +165,35 @@ def derivatives(p: AstrocyteParams, c, h, ip3, gamma_a, x_a, g_a, glutamate, ip3
         dip3 = jnp.zeros_like(ip3)
     else:
         dip3 = (p.o_beta * gamma_a + p.o_delta / (1.0 + ip3 / p.kappa_delta) * _hill(c, p.k_delta, 2)
-                - p.o_3k * _hill(c, p.k_d, 4) * ip3 / (ip3 + p.k_3k) - p.omega_5p * ip3 + p.j_ex + ip3_in)
+                - p.o_3k * _hill(c, p.k_d, 4) * ip3 / (ip3 + p.k_3k) - p.omega_5p * ip3 + p.j_ex + ip3_in
+                + ip3_flow(ip3 - p.i_bias, p.f_ex, p.i_theta, p.omega_i))
+        if junctions is not None:
+            i, j = junctions
+            f_gj, i_theta, omega_i = (jnp.broadcast_to(x, ip3.shape)[i] for x in (p.f_gj, p.i_theta, p.omega_i))
+            flow = ip3_flow(ip3[i] - ip3[j], f_gj, i_theta, omega_i)
+            dip3 = dip3 + jax.ops.segment_sum(flow, i, num_segments=ip3.shape[0])
     dgamma = p.o_n * glutamate * (1.0 - gamma_a) - p.omega_n * (1.0 + p.zeta * c / (c + p.k_kc)) * gamma_a
     dx = p.omega_a * (1.0 - x_a)
     dg = -p.omega_e * g_a
     return dc, dh, dip3, dgamma, dx, dg
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False)
 class Astrocyte:
     """A population of astrocytes (module docstring). Options: ``ip3`` ("dynamic" or
     "clamped"), ``input`` ("glutamate" or "ip3"), ``integrator`` ("euler" or "rk4"); initial
     values ``c_init`` (uM, default 0.1), ``h_init`` (default 0.9): a number or a rule of
     :mod:`neurosim.init`. IP3 starts at the parameter ``ip3``, receptors unbound, the releasable
-    pool full and no gliotransmitter released."""
+    pool full and no gliotransmitter released. ``gap_junctions``: the astrocytes whose IP3
+    diffuses into each other (a CSR of the population onto itself, or ``(i, j)`` index pairs;
+    each junction couples both ways), or None."""
 
     ip3: str = "dynamic"
     input: str = "glutamate"
     integrator: str = "euler"
     c_init: object = None
     h_init: object = None
+    gap_junctions: object = None
 
     Params = AstrocyteParams
     State = AstrocyteState
@@ -176,6 +207,13 @@ class Astrocyte:
                 if not np.isfinite(v) or v < low or (high is not None and v > high):
                     bound = f"in [{low}, {high}]" if high is not None else f">= {low}"
                     raise ValueError(f"Astrocyte: {name} must be {bound}, got {getattr(self, name)!r}")
+        if self.gap_junctions is not None:
+            object.__setattr__(self, "gap_junctions", _junction_pairs(self.gap_junctions))
+
+    def check_size(self, n: int, where: str) -> None:
+        if self.gap_junctions is not None and self.gap_junctions[0].size and self.gap_junctions[0].max() >= n:
+            raise ValueError(f"{where}: gap_junctions name astrocyte {int(self.gap_junctions[0].max())}, but the "
+                             f"population has {n} (indices 0..{n - 1})")
 
     def init(self, params: AstrocyteParams, n: int, key) -> AstrocyteState:
         k_c, k_h = jax.random.split(key)
@@ -193,8 +231,10 @@ class Astrocyte:
         clamped = self.ip3 == "clamped"
         x = tuple(state)
 
+        junctions = None if self.gap_junctions is None else tuple(jnp.asarray(a) for a in self.gap_junctions)
+
         def f(y):
-            return derivatives(params, *y, glutamate, ip3_in, clamped)
+            return derivatives(params, *y, glutamate, ip3_in, clamped, junctions)
 
         if self.integrator == "euler":
             new = tuple(a + h_s * d for a, d in zip(x, f(x)))
@@ -215,6 +255,29 @@ class Astrocyte:
     @staticmethod
     def voltage(state: AstrocyteState):
         return None
+
+
+def _junction_pairs(junctions):
+    """(i, j) int32 arrays with every junction in both directions, once, no self-coupling."""
+    if hasattr(junctions, "rows") and hasattr(junctions, "indices"):
+        if junctions.n_pre != junctions.n_post:
+            raise ValueError(f"Astrocyte: gap_junctions must couple a population with itself (a square CSR), got "
+                             f"{junctions.n_pre} x {junctions.n_post}")
+        i, j = np.asarray(junctions.rows), np.asarray(junctions.indices)
+    else:
+        try:
+            i, j = (np.asarray(a) for a in junctions)
+        except (TypeError, ValueError):
+            raise ValueError(f"Astrocyte: gap_junctions must be a CSR or (i, j) index arrays, got {junctions!r}") from None
+    if i.shape != j.shape or i.ndim != 1 or not (np.issubdtype(i.dtype, np.integer) and np.issubdtype(j.dtype, np.integer)):
+        raise ValueError(f"Astrocyte: gap_junctions (i, j) must be integer arrays of one shape, got {i.dtype}{i.shape} "
+                         f"and {j.dtype}{j.shape}")
+    if i.size and min(i.min(), j.min()) < 0:
+        raise ValueError("Astrocyte: gap_junctions hold a negative index")
+    if np.any(i == j):
+        raise ValueError(f"Astrocyte: gap_junctions couple astrocyte {int(i[i == j][0])} with itself")
+    pairs = np.unique(np.concatenate([np.stack([i, j], 1), np.stack([j, i], 1)]), axis=0)
+    return pairs[:, 0].astype(np.int32), pairs[:, 1].astype(np.int32)
 
 
 def _rule_values(rule):

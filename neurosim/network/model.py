@@ -40,6 +40,8 @@ class Population:
                 f"Population {self.name!r}: params must be a {self.model.Params.__name__}, got {type(self.params).__name__}"
             )
         check_params(self.params, self.n, f"Population {self.name!r} params")
+        if hasattr(self.model, "check_size"):   # a model with options that depend on n (gap junctions)
+            self.model.check_size(self.n, f"Population {self.name!r}")
 
 
 @dataclass(frozen=True, eq=False)

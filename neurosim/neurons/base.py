@@ -7,6 +7,9 @@ the integrator or the initial-voltage rule) and whose methods are pure functions
     step(params, state, i, dt)    -> (state, spikes) (spikes: float 0/1, shape (n,))
     voltage(state)                -> membrane potential in mV (used by conductance synapses)
 
+A model whose options depend on the population's size (e.g. the gap junctions of
+astrocytes) may define ``check_size(n, where)``, called when a Population is made.
+
 ``params`` is a NamedTuple whose leaves are scalars or (n,) arrays; they are the
 differentiable quantities. Units: ms, mV, pF, nS, pA.
 """
