@@ -17,7 +17,7 @@ from neurosim.inputs import draws
 from neurosim.inputs import ConstantCurrent, PoissonInput, PoissonInputParams, PoissonSource, SpikeTimes, StepCurrent
 from neurosim.inputs.currents import ConstantParams, StepParams
 from neurosim.inputs.sources import PoissonSourceParams, SpikeTimesParams, SpikeTimesState
-from neurosim.network import Network, Population, init_state
+from neurosim.network import Population
 from neurosim.synapses import Synapse, SynapseParams
 
 
