@@ -85,6 +85,26 @@ def parse_args(description: str, modes: list[str] | None = None, argv=None, add=
     return args
 
 
+# ---------------------------------------------------------------- NEST
+def nest_kernel(dt_ms: float, threads: int, seed: int):
+    """Import NEST quietly and reset its kernel for one run: resolution ``dt_ms``,
+    ``threads`` local threads, RNG seed ``seed + 1`` (NEST seeds must be >= 1). Returns
+    the ``nest`` module. Call inside ``quiet_stdout()``."""
+    os.environ.setdefault("PYNEST_QUIET", "1")
+    import nest
+
+    if hasattr(nest, "VerbosityLevel"):
+        nest.verbosity = nest.VerbosityLevel.ERROR
+    else:
+        nest.set_verbosity("M_ERROR")
+    nest.ResetKernel()
+    nest.resolution = dt_ms
+    nest.local_num_threads = threads
+    nest.rng_seed = seed + 1
+    nest.print_time = False
+    return nest
+
+
 # ---------------------------------------------------------------- threads
 def limit_threads(threads: int, pin: bool = True) -> int:
     """Pin this process (and its future children) to ``threads`` cores and

@@ -29,20 +29,9 @@ def main(argv=None):
     if args.device != "cpu":
         raise SystemExit("nest: only --device cpu is supported")
     C.limit_threads(args.threads, pin=True)
-    os.environ.setdefault("PYNEST_QUIET", "1")
 
     with C.quiet_stdout():
-        import nest
-
-        if hasattr(nest, "VerbosityLevel"):
-            nest.verbosity = nest.VerbosityLevel.ERROR
-        else:
-            nest.set_verbosity("M_ERROR")
-        nest.ResetKernel()
-        nest.resolution = C.DT_MS
-        nest.local_num_threads = args.threads
-        nest.rng_seed = args.seed + 1  # NEST seeds must be >= 1
-        nest.print_time = False
+        nest = C.nest_kernel(C.DT_MS, args.threads, args.seed)
 
         n, ne = args.n, C.n_exc(args.n)
         params = {

@@ -73,20 +73,10 @@ def main(argv=None):
     if args.workload == "izhikevich2007":
         raise SystemExit("nest: no runner for izhikevich2007 (NEST's stdp_dopamine_synapse is a different rule)")
     C.limit_threads(args.threads, pin=True)
-    os.environ.setdefault("PYNEST_QUIET", "1")
     with C.quiet_stdout():
-        import nest
         import numpy as np
 
-        if hasattr(nest, "VerbosityLevel"):
-            nest.verbosity = nest.VerbosityLevel.ERROR
-        else:
-            nest.set_verbosity("M_ERROR")
-        nest.ResetKernel()
-        nest.resolution = P.DT_MS
-        nest.local_num_threads = args.threads
-        nest.rng_seed = args.seed + 1
-        nest.print_time = False
+        nest = C.nest_kernel(P.DT_MS, args.threads, args.seed)
         t0 = C.now()
         cells, plastic, w_max = (song if args.workload == "song" else coba)(nest, args)
         rec = nest.Create("spike_recorder")
