@@ -12,7 +12,7 @@ PYTHON  ?= $(shell for p in python3.13 python3.12 python3 $$HOME/.pyenv/versions
              && { command -v $$p; break; }; done)
 PYTEST_ARGS ?= -n 2
 
-.PHONY: demo test install kernels bench bench-peers bench-plasticity clean
+.PHONY: demo test install kernels bench bench-peers bench-plasticity bench-astro clean
 
 KERNEL_SRC := $(wildcard kernels/*/*.cc kernels/*/*.cu kernels/include/neurosim/*.h)
 KSTAMP  := neurosim/_lib/.built
@@ -51,6 +51,9 @@ bench-peers:
 bench-plasticity: $(KSTAMP)
 	$(VPY) benchmarks/plasticity.py --workload song --tools neurosim,brian2 --out out/bench
 	$(VPY) benchmarks/plasticity.py --workload coba-stdp --tools neurosim,brian2 --out out/bench
+
+bench-astro: $(KSTAMP)
+	$(VPY) benchmarks/astro.py --workload tripartite --tools neurosim,brian2 --out out/bench
 
 bench: $(KSTAMP)
 	$(VPY) benchmarks/coba.py --n 4000 --duration 1 --tools neurosim,brian2,brainpy,nest --out out/bench

@@ -227,3 +227,46 @@ def test_bad_input():
                                    initial=(TsodyksMarkramParams(), GliotransmissionParams(omega_g=-1.0))))
     with pytest.raises(ValueError, match=r"gliotransmission keeps state per synapse, which a JitConn"):
         _net_with(Gliotransmission("astro", np.zeros(nnz, int)), conn=JitConn(3, 2, 0.5, seed=0, weight=1.0))
+
+
+def test_tripartite_builder_unmodulated_loop_matches_a_numpy_replay():
+    # Stimberg et al.'s Fig. 4B network: its "none" synapses are plain Tsodyks-Markram release into
+    # Y_S (tau 25 ms, 2500 uM per released fraction); replay them on the network's own spikes
+    n, n_steps = 20, 2000
+    net = ns.builders.tripartite(n, rate_hz=20.0)
+    state = ns.init_state(net, net.params(), 3, DT)
+    obs = lambda s, spk: (s.synapses["none"].g, s.synapses["closed"].g, spk["pre"], s.neurons["astro"].g_a[:n].max())
+    _, (ys, ys_closed, pre, g_a) = jax.jit(lambda s: ns.run(net, net.params(), s, n_steps, DT, observe=obs))(state)
+    ys, pre = np.asarray(ys, float), np.asarray(pre) > 0
+    assert 600 < pre.sum() < 1000                     # 20 Hz x 20 sources x 2 s
+    u, x, last, y = np.zeros(n), np.ones(n), np.zeros(n), np.zeros(n)
+    want = np.zeros((n_steps, n))
+    for k in range(n_steps):
+        y = y * np.exp(-DT / 25.0)
+        s = pre[k]
+        delta = (k - last[s]) * DT
+        uu = u[s] * np.exp(-delta / (1e3 / 3.33))
+        xx = 1 - (1 - x[s]) * np.exp(-delta / 500.0)
+        uu = uu + 0.6 * (1 - uu)
+        r = uu * xx
+        u[s], x[s], last[s] = uu, xx - r, k
+        y[s] += 2500.0 * r
+        want[k] = y
+    np.testing.assert_allclose(ys, want, rtol=2e-4, atol=1e-3)
+    # until the first closed-loop astrocyte releases gliotransmitter its synapses release as the
+    # unmodulated ones; afterwards (alpha = 0) they release less
+    first = int(np.argmax(np.asarray(g_a) > 0))
+    assert 100 < first < n_steps - 500
+    ys_closed = np.asarray(ys_closed, float)
+    np.testing.assert_allclose(ys_closed[:first], ys[:first], rtol=1e-6)
+    assert ys_closed[-500:].mean() < 0.9 * ys[-500:].mean()
+
+
+def test_tripartite_builder_bad_input():
+    with pytest.raises(ValueError, match="n must be a positive integer"):
+        ns.builders.tripartite(0)
+    with pytest.raises(ValueError, match=r"alpha must be in \[0, 1\]"):
+        ns.builders.tripartite(5, alpha=1.5)
+    net = ns.builders.tripartite(5)
+    with pytest.raises(ValueError, match="rates_hz must be a non-empty list of rates >= 0 Hz"):
+        ns.builders.run_tripartite(net, rates_hz=[1.0, -2.0])

@@ -121,7 +121,8 @@ class Gliotransmission(AbstractSynapseDynamics):
 
     def check_population(self, projection, name, population) -> None:
         where = f"Projection {projection.name!r}"
-        if not hasattr(population.model.State, "_fields") or "g_a" not in population.model.State._fields:
+        fields = getattr(population.model, "state_fields", None) or getattr(population.model.State, "_fields", ())
+        if "g_a" not in fields:
             raise ValueError(f"{where}: gliotransmission reads the gliotransmitter g_a of population {name!r}, whose "
                              f"model {type(population.model).__name__} has none; use an Astrocyte population")
         lo, hi = int(self.domain.min()), int(self.domain.max())

@@ -179,7 +179,7 @@ def check_monitors(net, monitors, state) -> None:
             continue
         pop = net.population(m.pop)  # raises with the list of names
         if isinstance(m, Trace):
-            fields = state.neurons[m.pop]._fields
+            fields = getattr(pop.model, "state_fields", None) or state.neurons[m.pop]._fields
             if m.var not in fields:
                 raise ValueError(f"Trace: population {m.pop!r} has no state variable {m.var!r}; it has {list(fields)}")
             _check_sampling(m, pop.n, "neuron indices")

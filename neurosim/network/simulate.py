@@ -35,6 +35,7 @@ from . import fused
 from .model import Network
 from .params import NetParams
 from .monitors import MONITORS, OBSERVERS, SAMPLED, Observe, Rate, Spikes, Weights, check_monitors
+from ..neurons.multirate import check_periods
 from .step import NetworkState, check_state, init_state, step
 
 
@@ -56,6 +57,7 @@ def run(net: Network, params: dict, state: NetworkState, n_steps: int, dt: float
     """
     conns = net.connectivity() if conns is None else conns
     check_state(net, state, dt)
+    check_periods(net, n_steps, state)
     if observe is not None and not callable(observe):
         raise ValueError(f"observe must be None or a function (state, spikes) -> pytree, got {observe!r}")
 
@@ -193,6 +195,7 @@ def simulate(
     if state is None:
         state = init_state(net, params, key, dt)
     check_state(net, state, dt)
+    check_periods(net, n_steps, state)
     check_monitors(net, monitors, state)
     if engine not in fused.ENGINES:
         raise ValueError(f"engine must be 'auto', 'scan' or 'fused', got {engine!r}")

@@ -4,9 +4,10 @@ from .adex import AdEx, AdExParams, AdExState
 from .base import check_params
 from .izhikevich import IZHIKEVICH_TYPES, Izhikevich, IzhikevichParams, IzhikevichState
 from .lif import LIF, LIFParams, LIFState
+from .multirate import MultiRate, MultiRateState
 from .spike import spike
 
 __all__ = [
     "AdaptiveLIF", "AdaptiveLIFParams", "AdaptiveLIFState", "AdEx", "AdExParams", "AdExState", "IZHIKEVICH_TYPES", "Izhikevich", "IzhikevichParams",
-    "IzhikevichState", "LIF", "LIFParams", "LIFState", "check_params", "spike",
+    "IzhikevichState", "LIF", "LIFParams", "LIFState", "MultiRate", "MultiRateState", "check_params", "spike",
 ]
