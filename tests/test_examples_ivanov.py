@@ -1,0 +1,15 @@
+"""examples/frompapers/Ivanov_2021.py --quick: runs, writes its figure and JSON, and every check
+passes (NALSM on sklearn's digits: the astrocyte lowers the liquid's rate and input weights the
+more the larger w_A; every liquid's readout far above chance; docs/papers.md section 7)."""
+import pytest
+from paper_examples import run_quick
+
+NAMES = ("LSM", "LSM + STDP", "NALSM, w_A = 0.015", "NALSM, w_A = 0.1")
+EXPECTED_CHECKS = {f"{n}: test accuracy" for n in NAMES} | {
+    "liquid rate: plain STDP > w_A 0.015 > w_A 0.1 (Hz)", "mean input weight: plain STDP > w_A 0.015 > w_A 0.1",
+}
+
+@pytest.mark.slow
+def test_ivanov_2021_quick(tmp_path):
+    data = run_quick("Ivanov_2021", tmp_path, EXPECTED_CHECKS, paper_word="Ivanov")
+    assert data["quick"] is True and data["grid"] == [7, 7, 7]

@@ -1,0 +1,140 @@
+"""The NALSM astrocyte and astrocyte-modulated STDP (neurosim.astrocytes.nalsm): the exact
+discrete relaxation of A under constant spike counts (docs/papers.md section 7.4, check 1), the
+pair-timing signs and sizes of the rule (check 2), a numpy replay of the rule in a network, the
+trend that a stronger astrocyte depresses a liquid more, the branching factor against a direct
+count, and bad input."""
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+
+import neurosim as ns
+from neurosim import plasticity as pl
+from neurosim.astrocytes import astrocyte_stdp, branching_factor, nalsm_astrocyte
+from neurosim.inputs import PoissonSource, SpikeTimes
+from neurosim.neurons import LIF, LIFParams
+from neurosim.synapses import Synapse, SynapseParams
+from neurosim.synapses.dynamics import SynapseShape, SynapticEvents
+
+M, JUMP, ETA = 0.905, 0.1, 0.15
+
+
+def _every_step(n, steps):
+    ids = np.tile(np.arange(n), steps)
+    return SpikeTimes(np.repeat(np.arange(steps) + 0.5, n), ids)
+
+
+def test_astrocyte_relaxes_exactly_under_constant_counts():
+    # 5 liquid and 2 input spikes every step: A[t] = A* + (A0 - A*)(1 - 1/tau_A)^t, A* = b_A + 3 w_A
+    steps, w_a, b_a, tau_a = 400, 0.04, 0.15, 100.0
+    pops = [ns.Population("liquid", 5, _every_step(5, steps)), ns.Population("inputs", 2, _every_step(2, steps))]
+    astro = nalsm_astrocyte("A", liquid="liquid", inputs="inputs", w_a=w_a, b_a=b_a, tau_a=tau_a)
+    net = ns.Network(pops, modulators=[astro])
+    res = ns.simulate(net, float(steps), 1.0, monitors=[ns.Observe("A", lambda s, spk: s.modulators["A"].value)])
+    a = np.asarray(res.observed["A"][1], float)
+    t = np.arange(steps)                 # the value after step t is A[t]
+    a_star = b_a + 3 * w_a
+    np.testing.assert_allclose(a, a_star + (b_a - a_star) * (1 - 1 / tau_a) ** t, rtol=1e-5)
+    assert a[-1] == pytest.approx(a_star, rel=0.02)
+
+
+def _events(pre, post, conn, a):
+    return SynapticEvents(jnp.asarray(pre, jnp.float32), jnp.asarray(post, jnp.float32), conn,
+                          jnp.zeros((), jnp.int32), 1.0, 5.0, {"A": jnp.float32(a)})
+
+
+@pytest.mark.parametrize("presynaptic", ["excitatory", "inhibitory"])
+def test_pair_timing(presynaptic):
+    # a pair 3 steps apart: pre first changes an excitatory weight by +eta_+ jump m^3, post first by
+    # -A jump m^3; an inhibitory presynaptic neuron swaps the signs (and the rates)
+    conn = ns.events.from_arrays([0], [0], 1, 1)
+    rule = astrocyte_stdp("A", presynaptic=presynaptic)
+    a = 0.4
+
+    def total(first, second):
+        state = rule.init(rule.params, SynapseShape(1, 1, 1, jnp.float32))
+        dw_sum = 0.0
+        for k in range(5):
+            pre = [1.0] if (first == "pre" and k == 0) or (second == "pre" and k == 3) else [0.0]
+            post = [1.0] if (first == "post" and k == 0) or (second == "post" and k == 3) else [0.0]
+            dw, state = rule.update(rule.params, jnp.zeros(1), state, jnp.ones(1), _events(pre, post, conn, a))
+            dw_sum += float(dw[0])
+        return dw_sum
+
+    ltp, ltd = total("pre", "post"), total("post", "pre")
+    if presynaptic == "excitatory":
+        assert ltp == pytest.approx(ETA * JUMP * M ** 3, rel=1e-5)
+        assert ltd == pytest.approx(-a * JUMP * M ** 3, rel=1e-5)
+    else:
+        assert ltp == pytest.approx(-a * JUMP * M ** 3, rel=1e-5)
+        assert ltd == pytest.approx(ETA * JUMP * M ** 3, rel=1e-5)
+
+
+def _liquid(w_a, seed=0, n=60, n_in=40, steps=3000):
+    n_e = int(0.8 * n)
+    rec = ns.events.fixed_probability(n, n, 0.15, seed=seed, autapses=False)
+    rows, cols = np.asarray(rec.rows), np.asarray(rec.indices)
+    ee = rows < n_e
+    exc = ns.events.from_arrays(rows[ee], cols[ee], n_e, n)
+    inh = ns.events.from_arrays(rows[~ee] - n_e, cols[~ee], n - n_e, n)
+    inp = ns.events.fixed_probability(n_in, n, 0.3, seed=seed + 1)
+    delta = dict(synapse=Synapse("delta", "current"), syn_params=SynapseParams(tau=1.0))
+    lif = LIFParams(v_rest=0.0, v_reset=0.0, v_th=20.0, c_m=64.0, g_l=1.0, t_ref=2.0)
+    pops = [ns.Population("inputs", n_in, PoissonSource(), PoissonSource.Params(40.0)),
+            ns.Population("liquid", n, LIF(v_init=0.0), lif)]
+    w0 = 3.0 * 64.0
+    exc_rule = pl.chain(astrocyte_stdp("A", eta_plus=0.15 * 64.0), pl.clip_weights(0.0, w0))
+    projs = [ns.Projection("exc", ("liquid", 0, n_e), "liquid", exc, w0, plasticity=exc_rule, **delta),
+             ns.Projection("inh", ("liquid", n_e, n), "liquid", inh, -w0, **delta),
+             ns.Projection("in", "inputs", "liquid", inp, w0, **delta)]
+    astro = nalsm_astrocyte("A", liquid="liquid", inputs="inputs", w_a=w_a * 64.0, b_a=0.15 * 64.0)
+    return ns.Network(pops, projs, modulators=[astro]), steps, rec
+
+
+def test_a_stronger_astrocyte_depresses_the_liquid_more():
+    # docs/papers.md 7.4 check 3 (the trends that show at small scale): a larger w_A gives more
+    # depression of the excitatory weights and a lower liquid rate; w_A = 0 leaves A at b_A
+    out = {}
+    for w_a in (0.0, 0.015, 0.1):
+        net, steps, _ = _liquid(w_a)
+        res = ns.simulate(net, float(steps), 1.0, key=3, monitors=[ns.Spikes("liquid")])
+        rate = res.spikes["liquid"][0].size / 60 / (steps * 1e-3)
+        out[w_a] = (rate, float(np.mean(res.state.weights["exc"])), float(res.state.modulators["A"].value))
+    assert out[0.0][2] == pytest.approx(0.15 * 64.0, rel=1e-6)
+    rates, w_mean = [out[w][0] for w in (0.0, 0.015, 0.1)], [out[w][1] for w in (0.0, 0.015, 0.1)]
+    assert rates[0] > rates[1] > rates[2]
+    assert w_mean[0] > w_mean[1] > w_mean[2]
+    assert w_mean[2] < 0.9 * 3.0 * 64.0          # the excitatory weights were depressed
+
+
+def test_branching_factor_counts():
+    # a chain 0 -> 1 -> 2: neuron 1 fires 1 step after 0, neuron 2 one after 1
+    conn = ns.events.from_arrays([0, 1], [1, 2], 3, 3)
+    s = np.zeros((40, 3))
+    for t0 in (8, 20):
+        s[t0, 0], s[t0 + 1, 1], s[t0 + 2, 2] = 1, 1, 1
+    # neuron 0: post (1) in [t+1, t+5) = 1, pre 0 -> 1; neuron 1: post 1 / pre 1 = 1; neuron 2: 0 / 1
+    assert branching_factor(s, conn, window=4) == pytest.approx((1 + 1 + 0) / 3)
+    s[21, 1] = 0                                    # neuron 1 fails once: neuron 0 averages 0.5
+    assert branching_factor(s, conn, window=4) == pytest.approx((0.5 + 1 + 0) / 3)
+
+
+def test_bad_input():
+    with pytest.raises(ValueError, match="w_a"):
+        nalsm_astrocyte(liquid="l", w_a=-1.0)
+    with pytest.raises(ValueError, match="tau_a must be >= 1 step"):
+        nalsm_astrocyte(liquid="l", tau_a=0.5)
+    with pytest.raises(ValueError, match="liquid must be a population name"):
+        nalsm_astrocyte(liquid=3)
+    with pytest.raises(ValueError, match="multiplier must be in"):
+        astrocyte_stdp("A", multiplier=1.2)
+    with pytest.raises(ValueError, match="presynaptic must be one of"):
+        astrocyte_stdp("A", presynaptic="input")
+    with pytest.raises(ValueError, match="modulator must be the name"):
+        astrocyte_stdp("")
+    pops = [ns.Population("liquid", 2, _every_step(2, 5))]
+    net = ns.Network(pops, modulators=[nalsm_astrocyte("A", liquid="liquid", inputs="nope")])
+    with pytest.raises(ValueError, match=r"no population named \['nope'\]"):
+        ns.simulate(net, 5.0, 1.0)
+    with pytest.raises(ValueError, match="window must be a positive"):
+        branching_factor(np.zeros((10, 2)), ns.events.from_arrays([0], [1], 2, 2), window=0)
