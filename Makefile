@@ -54,6 +54,7 @@ bench-plasticity: $(KSTAMP)
 
 bench-astro: $(KSTAMP)
 	$(VPY) benchmarks/astro.py --workload tripartite --tools neurosim,brian2 --out out/bench
+	$(VPY) benchmarks/astro.py --workload nalsm --tools neurosim,brian2 --out out/bench
 
 bench: $(KSTAMP)
 	$(VPY) benchmarks/coba.py --n 4000 --duration 1 --tools neurosim,brian2,brainpy,nest --out out/bench

@@ -6,13 +6,16 @@
 Workloads (benchmarks/peers/astro_common.py): ``tripartite`` the closed-loop gliotransmission
 example of Stimberg et al. (2019) (500 Poisson sources x three Tsodyks-Markram synapses, 1000
 ChI astrocytes, rk4, dt = 1 ms, 20 s); ``nalsm`` the astrocyte-modulated liquid of Ivanov &
-Michmizos (2021), which has no runner yet (its lines carry an error). ``brian2`` means both
+Michmizos (2021) (1000 LIF neurons, astrocyte-modulated STDP on all ~50k synapses, 2 s; the
+connections are drawn by neurosim's builder and handed to the peers in a file; lines carry the
+liquid's rate and mean weights). ``brian2`` means both
 Brian2 modes. Each tool runs in its own process, one after another, pinned to one core; every
 line is printed as soon as it is measured, with ``ratio_vs_neurosim`` = the tool's run time /
 neurosim's. The tripartite lines carry the mean Y_S (uM) of each loop per rate epoch
 (``ys_closed``, ``ys_open``, ``ys_none``); a last line per peer gives the largest relative
 difference from neurosim's over the epochs at 1.1 and 11 Hz (``max_rel_diff``; the seed-to-seed
-spread of either tool is ~3 % there, docs/papers.md section 11.2). With ``--out DIR``: the lines
+spread of either tool is 0.2-2 % there, docs/papers.md section 11.3), for nalsm over the rate
+and the mean weights. With ``--out DIR``: the lines
 are appended to ``DIR/astro.json`` and ``DIR/astro.png`` plots them.
 """
 from __future__ import annotations
@@ -22,7 +25,7 @@ import json
 import os
 import sys
 
-from driver import peer_python, run_json
+from driver import expand_tools, peer_python, run_json
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 RUNNERS = os.path.join(HERE, "peers")
@@ -36,35 +39,43 @@ TOOLS = {
 }
 
 
-def expand(tools: str) -> list:
-    out = []
-    for t in tools.split(","):
-        t = t.strip()
-        if t == "brian2":
-            out += ["brian2-cpp_standalone", "brian2-cython"]
-        elif t in TOOLS:
-            out.append(t)
-        else:
-            raise SystemExit(f"unknown tool {t!r}; choose from neurosim, brian2, {', '.join(TOOLS)}")
-    return out
+def write_nalsm_network(path, seed):
+    """The NALSM liquid's connections and initial weights as neurosim builds them, for the
+    peers (which must not import neurosim)."""
+    import numpy as np
+
+    sys.path.insert(0, os.path.dirname(HERE))
+    import neurosim as ns
+
+    m = ns.builders.nalsm(A.NALSM_GRID, A.NALSM_INPUTS, w_a=A.NALSM_W_A, seed=seed)
+    arrays = {"n": m.n_liquid, "n_e": m.n_exc, "n_in": m.n_inputs}
+    for pr in m.net.projections:
+        arrays[f"{pr.name}_pre"] = np.asarray(pr.conn.rows)
+        arrays[f"{pr.name}_post"] = np.asarray(pr.conn.indices)
+        arrays[f"{pr.name}_w"] = np.broadcast_to(np.asarray(pr.weights, float), (pr.conn.nnz,))
+    np.savez(path, **arrays)
 
 
-def run_tool(tool, workload, duration, seed, timeout):
+def run_tool(tool, workload, duration, seed, timeout, network=None):
     venv, runner, extra = TOOLS[tool]
     base = {"tool": tool, "workload": workload, "duration_s": duration}
-    if workload != "tripartite":
-        return {**base, "error": f"no {tool} runner for the {workload!r} workload yet"}
     python = sys.executable if venv is None else peer_python(venv)
     if python is None:
         return {**base, "error": f"{venv} is not installed (bash benchmarks/peers/install.sh {venv})"}
     cmd = [python, os.path.join(RUNNERS, runner), "--workload", workload, "--duration", str(duration),
-           "--seed", str(seed)] + extra
+           "--seed", str(seed)] + extra + (["--network", network] if network else [])
     return run_json(cmd, base, timeout=timeout, peer=venv is not None)
 
 
 def agreement(line, ref) -> float | None:
     """The largest |peer - neurosim| / neurosim of the mean Y_S over the loops at the two
-    highest rates (where 500 synapses fire enough for a mean to be meaningful)."""
+    highest rates (where 500 synapses fire enough for a mean to be meaningful); for nalsm, of
+    the liquid's rate and the mean weight of each projection."""
+    if ref.get("workload") == "nalsm":
+        keys = ("rate_hz", "w_exc", "w_inh", "w_in")
+        if not all(k in line and k in ref for k in keys):
+            return None
+        return round(max(abs(line[k] - ref[k]) / abs(ref[k]) for k in keys), 4)
     diffs = []
     for loop in A.LOOPS:
         a, b = line.get(f"ys_{loop}"), ref.get(f"ys_{loop}")
@@ -78,16 +89,18 @@ def plot(lines, path):
     from matplotlib.backends.backend_agg import FigureCanvasAgg
     from matplotlib.figure import Figure
 
+    timed = [ln for ln in lines if "rtf" in ln]
     ok = [ln for ln in lines if "ys_none" in ln]
-    if not ok:
+    if not timed:
         return
-    fig = Figure(figsize=(11, 3.4), layout="constrained")
+    fig = Figure(figsize=(11, 1.6 + 0.35 * len(timed)), layout="constrained")
     FigureCanvasAgg(fig)
     ax_t, ax_y = fig.subplots(1, 2, width_ratios=[1, 2])
-    ax_t.barh(range(len(ok)), [ln["rtf"] for ln in ok], color=["C0" if ln["tool"] == "neurosim" else "C1" for ln in ok])
-    ax_t.set_yticks(range(len(ok)), [ln["tool"] for ln in ok])
+    ax_t.barh(range(len(timed)), [ln["rtf"] for ln in timed],
+              color=["C0" if ln["tool"] == "neurosim" else "C1" for ln in timed])
+    ax_t.set_yticks(range(len(timed)), [f"{ln['tool']} / {ln['workload']}" for ln in timed], fontsize=8)
     ax_t.invert_yaxis()
-    for i, ln in enumerate(ok):
+    for i, ln in enumerate(timed):
         ax_t.annotate(f"{ln['rtf']:.3g}", (ln["rtf"], i), xytext=(3, 0), textcoords="offset points", va="center",
                       fontsize=8)
     ax_t.set_xlabel("real-time factor (one core; lower is faster)")
@@ -115,13 +128,15 @@ def main(argv=None):
     duration = A.WORKLOADS[args.workload] if args.duration is None else args.duration
     if duration <= 0:
         ap.error(f"--duration must be > 0 s, got {duration}")
-    tools = expand(args.tools)
-    if "neurosim" in tools:
-        tools.remove("neurosim")
-        tools.insert(0, "neurosim")
-    lines, ref = [], None
+    tools = expand_tools(args.tools, TOOLS)
+    lines, ref, network = [], None, None
+    if args.workload == "nalsm":
+        import tempfile
+
+        network = os.path.join(tempfile.mkdtemp(prefix="astro-nalsm-"), "nalsm.npz")
+        write_nalsm_network(network, args.seed)
     for tool in tools:
-        line = run_tool(tool, args.workload, duration, args.seed, args.timeout)
+        line = run_tool(tool, args.workload, duration, args.seed, args.timeout, network)
         if tool == "neurosim" and "run_s" in line:
             ref = line
         elif ref is not None and "run_s" in line:

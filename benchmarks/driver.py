@@ -54,3 +54,21 @@ def run_json(cmd: list, base: dict, *, timeout: float, verbose: bool = False, pe
         line.setdefault(k, v)
     line["wall_s"] = round(wall, 2)
     return line
+
+
+def expand_tools(tools: str, known) -> list:
+    """``--tools`` as a list of runner names: ``brian2`` means both Brian2 modes; neurosim
+    first, so that every peer's line can carry its ratio to neurosim."""
+    out = []
+    for t in tools.split(","):
+        t = t.strip()
+        if t == "brian2":
+            out += ["brian2-cpp_standalone", "brian2-cython"]
+        elif t in known:
+            out.append(t)
+        else:
+            raise SystemExit(f"unknown tool {t!r}; choose from neurosim, brian2, {', '.join(k for k in known if k != 'neurosim')}")
+    if "neurosim" in out:
+        out.remove("neurosim")
+        out.insert(0, "neurosim")
+    return out

@@ -22,7 +22,7 @@ import json
 import os
 import sys
 
-from driver import peer_python, run_json
+from driver import expand_tools, peer_python, run_json
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 RUNNERS = os.path.join(HERE, "peers")
@@ -37,19 +37,6 @@ TOOLS = {
     "nest": ("nest", "nest_plasticity.py", []),
     "brainpy": ("brainpy", None, []),
 }
-
-
-def expand(tools: str) -> list:
-    out = []
-    for t in tools.split(","):
-        t = t.strip()
-        if t == "brian2":
-            out += ["brian2-cpp_standalone", "brian2-cython"]
-        elif t in TOOLS:
-            out.append(t)
-        else:
-            raise SystemExit(f"unknown tool {t!r}; choose from neurosim, brian2, {', '.join(TOOLS)}")
-    return out
 
 
 def run_tool(tool, workload, duration, seed, static, timeout):
@@ -100,10 +87,7 @@ def main(argv=None):
     ap.add_argument("--out", default=None)
     args = ap.parse_args(argv)
     duration = P.WORKLOADS[args.workload] if args.duration is None else args.duration
-    tools = expand(args.tools)
-    if "neurosim" in tools:
-        tools.remove("neurosim")
-        tools.insert(0, "neurosim")
+    tools = expand_tools(args.tools, TOOLS)
     lines, ref = [], {}
     variants = [False, True] if args.workload == "coba-stdp" else [False]
     for tool in tools:

@@ -7,21 +7,28 @@ tripartite  Stimberg et al. (2019), closed-loop gliotransmission (their Fig. 4B 
             astrocytes (rk4), dt = 1 ms; the presynaptic rate steps 0.011 -> 0.11 -> 1.1 -> 11 Hz
             every quarter of the run (5 s each by default). Both runners record the mean Y_S of
             each loop every step and report its mean per epoch (``ys_<loop>`` lists, uM).
-nalsm       the NALSM liquid of Ivanov & Michmizos (2021): no runner yet.
+nalsm       the NALSM liquid of Ivanov & Michmizos (2021) (neurosim.builders.nalsm): 1000 LIF
+            neurons on a 10 x 10 x 10 grid (connections drawn by neurosim's builder and written
+            to a file both runners read), 64 Bernoulli inputs at fixed per-step probabilities
+            (the encoding of one digit), astrocyte-modulated STDP on every projection, one
+            astrocyte (w_A 0.015), dt = 1 ms, run continuously (no resets); default 2 s. Lines
+            carry the liquid's rate and the mean weight of each projection at the end.
 """
 from __future__ import annotations
 
 import argparse
 
-WORKLOADS = {"tripartite": 20.0, "nalsm": 1.0}   # default durations, s
+WORKLOADS = {"tripartite": 20.0, "nalsm": 2.0}   # default durations, s
 TRIPARTITE_N = 500
 TRIPARTITE_DT_MS = 1.0
 TRIPARTITE_RATES_HZ = (0.011, 0.11, 1.1, 11.0)
 LOOPS = ("closed", "open", "none")
 
 
-def parse_args(description, argv=None, modes=None):
+def parse_args(description, argv=None, modes=None, network=False):
     ap = argparse.ArgumentParser(description=description)
+    if network:
+        ap.add_argument("--network", default=None, help="the nalsm connections (.npz, written by benchmarks/astro.py)")
     ap.add_argument("--workload", required=True, choices=sorted(WORKLOADS))
     ap.add_argument("--duration", type=float, default=None, help="simulated seconds (default per workload)")
     ap.add_argument("--seed", type=int, default=1)
@@ -48,4 +55,20 @@ def epoch_means(t_ms, values, duration_s):
             sel = [v for t, v in zip(t_ms, col) if a <= t < b]
             means.append(round(sum(sel) / len(sel), 4) if sel else None)
         out[f"ys_{loop}"] = means
+    return out
+
+
+NALSM_GRID = (10, 10, 10)
+NALSM_INPUTS = 64
+NALSM_W_A = 0.015
+
+
+def nalsm_input_p():
+    """Per-step spike probabilities of the 64 inputs: a fixed digit-like pattern (a ring of
+    ink on the 8 x 8 grid, normalised as the paper's encoding: the largest is 1/2)."""
+    out = []
+    for r in range(8):
+        for c in range(8):
+            d = ((r - 3.5) ** 2 + (c - 3.5) ** 2) ** 0.5
+            out.append(0.5 if 1.5 <= d <= 3.2 else 0.02)
     return out

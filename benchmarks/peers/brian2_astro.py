@@ -107,10 +107,60 @@ def tripartite(b2, np, duration_s):
     return net, mon
 
 
+def nalsm(b2, np, path):
+    """The NALSM liquid with the connections of ``path`` (written by benchmarks/astro.py from
+    neurosim.builders.nalsm): v decays exactly with tau_v = 64 ms, a presynaptic spike adds w to
+    v (Brian's ``v_post += w``); per-neuron traces x <- 0.905 (x + 0.1 s) at the end of every
+    step (spike flags set at the reset); the astrocyte counts liquid minus input spikes through
+    on_pre events and updates A at the end of the step; the synapses read A through a summed
+    variable (one step late at most)."""
+    from brian2 import ms
+
+    net_file = np.load(path)
+    n, n_e, n_in = (int(net_file[k]) for k in ("n", "n_e", "n_in"))
+    m, eta, b_a, tau_a = 0.905, 0.15, 0.15, 100.0
+    ns = dict(m=m, eta=eta, b_a=b_a, tau_a=tau_a, w_a=A.NALSM_W_A, tau_v=64 * ms)
+    liquid = b2.NeuronGroup(n, """dv/dt = -v / tau_v : 1 (unless refractory)
+                                 x : 1
+                                 spk : 1
+                                 A : 1""", threshold="v >= 20", reset="v = 0\nspk = 1", refractory=2 * ms,
+                            method="exact", namespace=ns)
+    liquid.run_regularly("x = m * (x + 0.1 * spk)\nspk = 0", when="end")
+    inputs = b2.NeuronGroup(n_in, """p : 1
+                                    x : 1
+                                    spk : 1""", threshold="rand() < p", reset="spk = 1", namespace=ns)
+    inputs.p = np.asarray(A.nalsm_input_p())
+    inputs.run_regularly("x = m * (x + 0.1 * spk)\nspk = 0", when="end")
+    astro = b2.NeuronGroup(1, """A : 1
+                                D : 1""", namespace=ns)
+    astro.A = b_a
+    astro.run_regularly("A = A + (w_a * D + b_a - A) / tau_a\nD = 0", when="end")
+    count_l = b2.Synapses(liquid, astro, on_pre="D_post += 1")
+    count_l.connect()
+    count_i = b2.Synapses(inputs, astro, on_pre="D_post -= 1")
+    count_i.connect()
+    share = b2.Synapses(astro, liquid, "A_post = A_pre : 1 (summed)")
+    share.connect()
+    excitatory = dict(on_pre="v_post += w\nw = clip(w - A_post * x_post, lo, hi)", on_post="w = clip(w + eta * x_pre, lo, hi)")
+    inhibitory = dict(on_pre="v_post += w\nw = clip(w + eta * x_post, lo, hi)", on_post="w = clip(w - A_post * x_pre, lo, hi)")
+    syns = {}
+    for name, src, offset, rule, (lo, hi) in (("exc", liquid[:n_e], 0, excitatory, (0.0, 3.0)),
+                                              ("inh", liquid[n_e:], n_e, inhibitory, (-3.0, 0.0)),
+                                              ("in", inputs, 0, excitatory, (-3.0, 3.0))):
+        syn = b2.Synapses(src, liquid, "w : 1", namespace=dict(ns, lo=lo, hi=hi), **rule)
+        syn.connect(i=net_file[f"{name}_pre"], j=net_file[f"{name}_post"])
+        syn.w = net_file[f"{name}_w"]
+        syns[name] = syn
+    mon = b2.SpikeMonitor(liquid, record=False)
+    net = b2.Network(liquid, inputs, astro, count_l, count_i, share, *syns.values(), mon)
+    return net, mon, syns, n
+
+
 def main(argv=None):
-    args = A.parse_args("Brian2 astrocyte benchmark", argv, modes=["cpp_standalone", "cython"])
-    if args.workload != "tripartite":
-        raise SystemExit(f"no Brian2 runner for the {args.workload!r} workload yet")
+    args = A.parse_args("Brian2 astrocyte benchmark", argv, modes=["cpp_standalone", "cython"],
+                        network=True)
+    if args.workload == "nalsm" and not args.network:
+        raise SystemExit("the nalsm workload needs --network FILE (benchmarks/astro.py writes it)")
     standalone = args.mode == "cpp_standalone"
     C.limit_threads(args.threads, pin=not standalone)
     with C.quiet_stdout():
@@ -122,27 +172,19 @@ def main(argv=None):
         b2.defaultclock.dt = A.TRIPARTITE_DT_MS * ms
         b2.seed(args.seed)
         t0 = C.now()
-        net, mon = tripartite(b2, np, args.duration)
-        if standalone:
-            net.run(args.duration * second)
-            build_s = C.now() - t0
-            build_dir = build.standalone_dir(f"astro-{args.workload}")
-            t0 = C.now()
-            b2.device.build(directory=build_dir, compile=True, run=False, with_output=False)
-            compile_s = C.now() - t0
-            C.limit_threads(args.threads, pin=True)
-            b2.device.run(directory=build_dir, with_output=False)
-            run_s = b2.device._last_run_time
+        if args.workload == "nalsm":
+            net, mon, syns, n_liquid = nalsm(b2, np, args.network)
         else:
-            build_s = C.now() - t0
-            t0 = C.now()
-            net.run(0 * ms)
-            compile_s = C.now() - t0
-            net.run(args.duration * second)
-            run_s = b2.get_device()._last_run_time
-        t_ms = np.asarray(mon.t / ms)
-        ys = np.asarray(mon.Ym / umolar).T          # steps x 3
-        means = A.epoch_means(t_ms.tolist(), ys.tolist(), args.duration)
+            net, mon = tripartite(b2, np, args.duration)
+        build_s = C.now() - t0
+        compile_s, run_s = build.run(net, args.duration * second, f"astro-{args.workload}", args.threads)
+        if args.workload == "nalsm":
+            means = {"rate_hz": round(float(np.asarray(mon.count[:]).sum()) / n_liquid / args.duration, 3),
+                     **{f"w_{k}": round(float(np.mean(np.asarray(s.w[:]))), 4) for k, s in syns.items()}}
+        else:
+            t_ms = np.asarray(mon.t / ms)
+            ys = np.asarray(mon.Ym / umolar).T          # steps x 3
+            means = A.epoch_means(t_ms.tolist(), ys.tolist(), args.duration)
         build.cleanup()
     C.emit({
         "tool": f"brian2-{args.mode}", "workload": args.workload, "duration_s": args.duration,

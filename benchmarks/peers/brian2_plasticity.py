@@ -157,23 +157,8 @@ def main(argv=None):
             net = b2.Network(G, See, Sei, Si, mon)
             n_out = n
             plastic = None if args.static else See
-        if standalone:
-            net.run(args.duration * second)
-            build_s = C.now() - t0
-            build_dir = build.standalone_dir(f"plasticity-{args.workload}")
-            t0 = C.now()
-            b2.device.build(directory=build_dir, compile=True, run=False, with_output=False)
-            compile_s = C.now() - t0
-            C.limit_threads(args.threads, pin=True)
-            b2.device.run(directory=build_dir, with_output=False)
-            run_s = b2.device._last_run_time
-        else:
-            build_s = C.now() - t0
-            t0 = C.now()
-            net.run(0 * ms)
-            compile_s = C.now() - t0
-            net.run(args.duration * second)
-            run_s = b2.get_device()._last_run_time
+        build_s = C.now() - t0
+        compile_s, run_s = build.run(net, args.duration * second, f"plasticity-{args.workload}", args.threads)
         spikes = int(np.asarray(mon.count[:]).sum())
         stats = P.weight_stats(np.asarray(plastic.w[:]), wmax) if plastic is not None else {}
         build.cleanup()

@@ -127,7 +127,8 @@ def astrocyte_stdp(modulator: str, *, eta_plus: float = 0.15, multiplier: float 
                                  p.multiplier * (state.x_post + p.jump * ev.post))
         return dw + change, new
 
-    return Rule(f"astrocyte_stdp({modulator!r}, {presynaptic})", params, init, update, modulators=(modulator,))
+    return Rule(f"astrocyte_stdp({modulator!r}, {presynaptic})", params, init, update, modulators=(modulator,),
+                event_driven=True)
 
 
 def branching_factor(spikes, conn, *, window: int = 4, t_min: int | None = None, t_max: int | None = None) -> float:
