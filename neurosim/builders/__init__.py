@@ -3,6 +3,7 @@ pure ``Network`` (or, for rate reservoirs, the same pure step) every other part 
 """
 from . import meanfield
 from .distal_reward import distal_reward
+from .ei_reservoir import EIReservoirParams, adapt_balance, ei_reservoir, ei_reservoir_step, run_ei_reservoir
 from .balanced import ConstantDrive, FixedIndegree, FixedProbability, PoissonDrive, brunel2000, ei_network
 from .izhikevich_reservoir import IzhikevichReservoir, izhikevich_reservoir
 from .lsm import MAASS_2002, LiquidColumn, RasterSource, lsm, set_input_raster, spike_raster
@@ -17,5 +18,6 @@ __all__ = [
     "ConstantDrive", "FixedIndegree", "FixedProbability", "IzhikevichReservoir", "LiquidColumn", "MAASS_2002",
     "PoissonDrive", "RasterSource", "brian_stdp", "distal_reward", "song2000", "ReservoirParams", "brunel2000", "brunel_rate", "coba", "cuba", "ei_network",
     "esn", "from_matrix", "izhikevich_reservoir", "lsm", "meanfield", "reservoir_step", "run_reservoir",
-    "set_input_raster", "siegert_rate", "spike_raster", "stack_reservoirs", "run_tripartite", "tripartite", "NALSM", "nalsm",
+    "set_input_raster", "siegert_rate", "spike_raster", "stack_reservoirs", "run_tripartite", "tripartite", "NALSM", "nalsm", "EIReservoirParams", "adapt_balance",
+    "ei_reservoir", "ei_reservoir_step", "run_ei_reservoir",
 ]
