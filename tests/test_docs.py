@@ -10,6 +10,7 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
+import jax
 import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -49,10 +50,14 @@ def test_page_runs(page, tmp_path, monkeypatch):
         pytest.skip(f"{page} has no python blocks")
     monkeypatch.chdir(tmp_path)
     namespace = {"__name__": f"docs_{path.stem}"}
-    for first_line, source in blocks:
-        # Pad with blank lines so tracebacks point at the line of the page.
-        code = compile("\n" * (first_line - 1) + source, str(path), "exec")
-        exec(code, namespace)
+    x64 = jax.config.jax_enable_x64   # a page may switch float64 on for its user; not for the tests after it
+    try:
+        for first_line, source in blocks:
+            # Pad with blank lines so tracebacks point at the line of the page.
+            code = compile("\n" * (first_line - 1) + source, str(path), "exec")
+            exec(code, namespace)
+    finally:
+        jax.config.update("jax_enable_x64", x64)
 
 
 # --------------------------------------------------------------------------- links
