@@ -22,6 +22,8 @@ from . import draws
 class PoissonSourceParams(NamedTuple):
     rate_hz: jax.typing.ArrayLike = 10.0  # Hz
 
+    NON_NEGATIVE = ("rate_hz",)
+
 
 class PoissonSourceState(NamedTuple):
     seed: jax.Array   # uint32[2], the seed of the counter-based draws (drawn from the init key)
@@ -39,6 +41,17 @@ class PoissonSource:
     is_source = True
     Params = PoissonSourceParams
     State = PoissonSourceState
+
+    def check_dt(self, params, dt: float, where: str) -> None:
+        """The Bernoulli approximation needs ``rate_hz dt`` <= 1 spike per step (above it the
+        source would silently deliver 1 / dt instead of the rate)."""
+        rate = params.rate_hz
+        if isinstance(rate, jax.core.Tracer):
+            return
+        top = float(np.max(np.asarray(rate)))
+        if top * dt * 1e-3 > 1.0:
+            raise ValueError(f"{where}: rate_hz = {top:g} Hz at dt = {dt:g} ms asks for {top * dt * 1e-3:g} spikes per "
+                             f"step, but a source emits at most 1; keep rate_hz <= {1e3 / dt:g} Hz or use a smaller dt")
 
     def init(self, params, n, key):
         if key is None:

@@ -236,6 +236,8 @@ class Network:
             for x in items:
                 if not isinstance(x, kind):
                     raise ValueError(f"Network: every item of {what} must be a {kind.__name__}, got {x!r}")
+        if not self.populations:
+            raise ValueError("Network: populations is empty; a network needs at least one Population")
         object.__setattr__(self, "populations", tuple(self.populations))
         object.__setattr__(self, "projections", tuple(self.projections))
         object.__setattr__(self, "inputs", tuple(self.inputs))

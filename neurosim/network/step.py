@@ -90,6 +90,9 @@ def init_state(net: Network, params: dict, key, dt: float) -> NetworkState:
         key = jax.random.key(int(key))
     keys = jax.random.split(key, 3)
     k_pop = jax.random.split(keys[0], len(net.populations))
+    for p in net.populations:   # models whose valid parameters depend on dt (a source's rate)
+        if hasattr(p.model, "check_dt"):
+            p.model.check_dt(params.neurons[p.name], dt, f"Population {p.name!r}")
     neurons = {p.name: p.model.init(params.neurons[p.name], p.n, k) for p, k in zip(net.populations, k_pop)}
     k_syn = jax.random.split(keys[1], len(net.projections) + len(net.inputs))
     synapses, delays, dynamics, weights = {}, {}, {}, {}

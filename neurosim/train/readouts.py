@@ -287,6 +287,7 @@ def rls_update(state: RLSState, x, target, *, forgetting: float = 1.0):
 
         k = P x / (forgetting + x^T P x);   w <- w - k e^T;   P <- (P - k x^T P) / forgetting
     """
+    _check_forgetting(forgetting)
     w, p = state
     x = jnp.asarray(x, w.dtype)
     target = jnp.reshape(jnp.asarray(target, w.dtype), (w.shape[1],))
@@ -312,11 +313,18 @@ def _split_bias(w, intercept, squeeze):
     return _out(w, jnp.zeros(w.shape[1], w.dtype), squeeze)
 
 
+def _check_forgetting(forgetting):
+    if _concrete(forgetting) and not (np.isfinite(float(forgetting)) and 0.0 < float(forgetting) <= 1.0):
+        raise ValueError(f"forgetting must be in (0, 1] (1: no forgetting; P is divided by it every step), got "
+                         f"{forgetting!r}")
+
+
 def rls_fit(states, targets, *, alpha: float = 1.0, forgetting: float = 1.0, intercept: bool = False):
     """Run :func:`rls_update` over the series; returns ``(readout, errors (T, n_outputs))``.
     With ``intercept`` a constant 1 is appended to the states, and its weight (the bias) is
     penalised like the others."""
     x, y, squeeze = _check_xy(states, targets, "rls_fit")
+    _check_forgetting(forgetting)
     x = _with_bias(x, intercept)
     state = rls_init(x.shape[1], y.shape[1], alpha=alpha, dtype=x.dtype)
 
@@ -367,6 +375,10 @@ def lms_fit(states, targets, *, learning_rate: float, normalized: bool = False, 
         return lms_update(s, xy[0], xy[1], learning_rate=learning_rate, normalized=normalized)
 
     final, errors = jax.lax.scan(body, lms_init(x.shape[1], y.shape[1], dtype=x.dtype), (xs, ys))
+    if _concrete(final.w) and not bool(jnp.all(jnp.isfinite(final.w))):
+        raise ValueError(f"lms_fit diverged (the weights are not finite): learning_rate = {learning_rate!r} is too large "
+                         "for these states (plain LMS needs it below 2 / the largest eigenvalue of their second moment); "
+                         "lower it or use normalized=True with learning_rate < 2")
     return _split_bias(final.w, intercept, squeeze), (errors[:, 0] if squeeze else errors)
 
 

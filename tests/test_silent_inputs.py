@@ -1,0 +1,56 @@
+"""Inputs that used to be accepted silently with a wrong result now get a clear error naming the
+argument and the value (issue 12's list): a reversed Uniform or negative-std Normal initial
+rule, an empty network, negative or more-than-one-per-step Poisson rates, an RLS forgetting
+factor outside (0, 1], an LMS learning rate that diverges."""
+import jax.numpy as jnp
+import numpy as np
+import pytest
+
+import neurosim as ns
+from neurosim.inputs import PoissonSource
+from neurosim.neurons import LIF
+
+
+def _lif_net(v_init):
+    return ns.Network([ns.Population("n", 3, LIF(v_init=v_init))])
+
+
+def test_initial_value_rules():
+    with pytest.raises(ValueError, match=r"Uniform\(low=-50.0, high=-60.0\): low and high must be finite with low <= high"):
+        ns.simulate(_lif_net(ns.Uniform(-50.0, -60.0)), 1.0, 0.1)
+    with pytest.raises(ValueError, match=r"std finite and >= 0"):
+        ns.simulate(_lif_net(ns.Normal(-55.0, -1.0)), 1.0, 0.1)
+    with pytest.raises(ValueError, match="low and high must be finite"):
+        ns.simulate(_lif_net(ns.Uniform(-60.0, np.nan)), 1.0, 0.1)
+    # per-neuron bounds are checked elementwise, and good rules still draw in range
+    with pytest.raises(ValueError, match="low <= high"):
+        ns.simulate(_lif_net(ns.Uniform(np.array([-60.0, -50.0, -60.0]), np.array([-55.0, -55.0, -55.0]))), 1.0, 0.1)
+    v = ns.init_state(_lif_net(ns.Uniform(-60.0, -55.0)), _lif_net(None).params(), 0, 0.1).neurons["n"].v
+    assert np.all((np.asarray(v) >= -60.0) & (np.asarray(v) <= -55.0))
+
+
+def test_empty_network():
+    with pytest.raises(ValueError, match="populations is empty; a network needs at least one Population"):
+        ns.Network([])
+
+
+def test_poisson_rates():
+    with pytest.raises(ValueError, match=r"params.rate_hz must be >= 0, got -5.0"):
+        ns.Population("p", 3, PoissonSource(), PoissonSource.Params(-5.0))
+    net = ns.Network([ns.Population("p", 3, PoissonSource(), PoissonSource.Params(np.array([10.0, 20000.0, 5.0])))])
+    with pytest.raises(ValueError, match=r"rate_hz = 20000 Hz at dt = 0.1 ms asks for 2 spikes per step.*<= 10000 Hz"):
+        ns.simulate(net, 1.0, 0.1)
+    # at dt = 0.05 ms the same rate is one spike per step: allowed
+    ns.simulate(net, 1.0, 0.05)
+
+
+def test_readout_rules():
+    x = jnp.asarray(np.random.default_rng(0).random((100, 5)))
+    y = jnp.asarray(np.random.default_rng(1).random((100, 1)))
+    for bad in (0.0, -0.5, 1.5):
+        with pytest.raises(ValueError, match=r"forgetting must be in \(0, 1\]"):
+            ns.train.readouts.rls_fit(x, y, forgetting=bad)
+    with pytest.raises(ValueError, match=r"lms_fit diverged .*learning_rate = 10.0 is too large"):
+        ns.train.lms_fit(x, y, learning_rate=10.0)
+    w, _ = ns.train.lms_fit(x, y, learning_rate=0.01)
+    assert np.all(np.isfinite(np.asarray(w.w)))
