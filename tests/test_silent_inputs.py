@@ -1,7 +1,8 @@
 """Inputs that used to be accepted silently with a wrong result now get a clear error naming the
 argument and the value (issue 12's list): a reversed Uniform or negative-std Normal initial
 rule, an empty network, negative or more-than-one-per-step Poisson rates, an RLS forgetting
-factor outside (0, 1], an LMS learning rate that diverges."""
+factor outside (0, 1], an LMS learning rate that diverges, a max_chunk_bytes that is not a
+positive number."""
 import jax.numpy as jnp
 import numpy as np
 import pytest
@@ -54,3 +55,10 @@ def test_readout_rules():
         ns.train.lms_fit(x, y, learning_rate=10.0)
     w, _ = ns.train.lms_fit(x, y, learning_rate=0.01)
     assert np.all(np.isfinite(np.asarray(w.w)))
+
+
+def test_max_chunk_bytes():
+    net = _lif_net(None)
+    for bad in (float("nan"), 0.0, -1.0, "big"):
+        with pytest.raises(ValueError, match="max_chunk_bytes must be a positive finite number"):
+            ns.simulate(net, 1.0, 0.1, max_chunk_bytes=bad)

@@ -188,6 +188,7 @@ def simulate(
     dt = _checks.positive_finite("dt", dt)
     duration = _checks.positive_finite("duration", duration)
     n_steps = _checks.whole_steps("duration", duration, dt, minimum=1)
+    max_chunk_bytes = _checks.positive_finite("max_chunk_bytes", max_chunk_bytes)
     t_build = time.perf_counter()
     if isinstance(monitors, MONITORS):
         monitors = [monitors]
