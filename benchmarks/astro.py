@@ -20,12 +20,11 @@ are appended to ``DIR/astro.json`` and ``DIR/astro.png`` plots them.
 """
 from __future__ import annotations
 
-import argparse
 import json
 import os
 import sys
 
-from driver import expand_tools, peer_python, run_json
+from driver import expand_tools, peer_python, run_json, save_lines, workload_parser
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 RUNNERS = os.path.join(HERE, "peers")
@@ -117,13 +116,7 @@ def plot(lines, path):
 
 
 def main(argv=None):
-    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--workload", required=True, choices=sorted(A.WORKLOADS))
-    ap.add_argument("--tools", default="neurosim,brian2")
-    ap.add_argument("--duration", type=float, default=None, help="simulated seconds (default per workload)")
-    ap.add_argument("--seed", type=int, default=1)
-    ap.add_argument("--timeout", type=float, default=3600.0)
-    ap.add_argument("--out", default=None)
+    ap = workload_parser(__doc__.splitlines()[0], A.WORKLOADS)
     args = ap.parse_args(argv)
     duration = A.WORKLOADS[args.workload] if args.duration is None else args.duration
     if duration <= 0:
@@ -149,14 +142,7 @@ def main(argv=None):
                 diff = agreement(line, ref)
                 print(json.dumps({"tool": line["tool"], "workload": args.workload, "max_rel_diff": diff}), flush=True)
     if args.out:
-        os.makedirs(args.out, exist_ok=True)
-        path = os.path.join(args.out, "astro.json")
-        with open(path, "a") as f:
-            for ln in lines:
-                f.write(json.dumps(ln) + "\n")
-        with open(path) as f:
-            latest = {(d["tool"], d["workload"]): d for d in map(json.loads, f) if "workload" in d}
-        plot(list(latest.values()), os.path.join(args.out, "astro.png"))
+        save_lines(args.out, "astro", lines, plot)
 
 
 if __name__ == "__main__":

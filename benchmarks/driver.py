@@ -3,6 +3,7 @@ one JSON line it prints. A tool that is missing, fails or times out becomes a JS
 ``"error"`` field, so one broken peer never stops a comparison."""
 from __future__ import annotations
 
+import argparse
 import json
 import os
 import subprocess
@@ -72,3 +73,29 @@ def expand_tools(tools: str, known) -> list:
         out.remove("neurosim")
         out.insert(0, "neurosim")
     return out
+
+
+def workload_parser(description: str, workloads) -> argparse.ArgumentParser:
+    """The options every workload orchestrator takes (``--workload``, ``--tools``,
+    ``--duration``, ``--seed``, ``--timeout``, ``--out``)."""
+    ap = argparse.ArgumentParser(description=description)
+    ap.add_argument("--workload", required=True, choices=sorted(workloads))
+    ap.add_argument("--tools", default="neurosim,brian2")
+    ap.add_argument("--duration", type=float, default=None, help="simulated seconds (default per workload)")
+    ap.add_argument("--seed", type=int, default=1)
+    ap.add_argument("--timeout", type=float, default=3600.0)
+    ap.add_argument("--out", default=None)
+    return ap
+
+
+def save_lines(out_dir: str, name: str, lines: list, plot) -> None:
+    """Append ``lines`` to ``out_dir/name.json`` and redraw ``out_dir/name.png`` with
+    ``plot(lines, path)`` from the latest line of every (tool, workload) measured into the file."""
+    os.makedirs(out_dir, exist_ok=True)
+    path = os.path.join(out_dir, f"{name}.json")
+    with open(path, "a") as f:
+        for ln in lines:
+            f.write(json.dumps(ln) + "\n")
+    with open(path) as f:
+        latest = {(d["tool"], d["workload"]): d for d in map(json.loads, f) if "workload" in d}
+    plot(list(latest.values()), os.path.join(out_dir, f"{name}.png"))

@@ -17,12 +17,11 @@ factors of every (tool, workload) measured into DIR (the latest of each).
 """
 from __future__ import annotations
 
-import argparse
 import json
 import os
 import sys
 
-from driver import expand_tools, peer_python, run_json
+from driver import expand_tools, peer_python, run_json, save_lines, workload_parser
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 RUNNERS = os.path.join(HERE, "peers")
@@ -78,13 +77,7 @@ def plot(lines, path):
 
 
 def main(argv=None):
-    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--workload", required=True, choices=sorted(P.WORKLOADS))
-    ap.add_argument("--tools", default="neurosim,brian2")
-    ap.add_argument("--duration", type=float, default=None, help="simulated seconds (default per workload)")
-    ap.add_argument("--seed", type=int, default=1)
-    ap.add_argument("--timeout", type=float, default=3600.0)
-    ap.add_argument("--out", default=None)
+    ap = workload_parser(__doc__.splitlines()[0], P.WORKLOADS)
     args = ap.parse_args(argv)
     duration = P.WORKLOADS[args.workload] if args.duration is None else args.duration
     tools = expand_tools(args.tools, TOOLS)
@@ -107,14 +100,7 @@ def main(argv=None):
             print(json.dumps({"tool": tool, "workload": args.workload, "plastic_over_static": round(ratio, 3)}),
                   flush=True)
     if args.out:
-        os.makedirs(args.out, exist_ok=True)
-        path = os.path.join(args.out, "plasticity.json")
-        with open(path, "a") as f:
-            for ln in lines:
-                f.write(json.dumps(ln) + "\n")
-        with open(path) as f:   # the plot shows every workload measured into DIR, the latest line of each
-            latest = {(d["tool"], d["workload"]): d for d in map(json.loads, f) if "workload" in d}
-        plot(list(latest.values()), os.path.join(args.out, "plasticity.png"))
+        save_lines(args.out, "plasticity", lines, plot)
 
 
 if __name__ == "__main__":

@@ -58,13 +58,6 @@ def simulate(seeds):
     return runs
 
 
-def epoch_means(run):
-    """(4, 3): mean Y_S per epoch and loop (the observation after step k belongs to step k)."""
-    t = run["t_ms"] - DT
-    epoch = np.minimum((t // EPOCH_MS).astype(int), len(RATES_HZ) - 1)
-    return np.stack([run["ys"][epoch == k].mean(0) for k in range(len(RATES_HZ))])
-
-
 def checks_of(means, quick):
     checks = []
     tol = {2: 0.06 if quick else 0.04, 3: 0.06 if quick else 0.04, 1: 0.20 if quick else 0.12}
@@ -122,7 +115,7 @@ def main(argv=None) -> int:
     args.out.mkdir(parents=True, exist_ok=True)
     seeds = (1,) if args.quick else (1, 2, 3)
     runs = simulate(seeds)
-    per_seed = np.stack([epoch_means(r) for r in runs])
+    per_seed = np.stack([r["epoch_ys"] for r in runs])
     means = per_seed.mean(0)
     checks = checks_of(means, args.quick)
     make_figure(args.out / f"{NAME}.png", runs[0], means)

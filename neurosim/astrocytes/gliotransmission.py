@@ -43,6 +43,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from ..neurons.base import state_fields
 from ..synapses.dynamics import AbstractSynapseDynamics, SynapseShape, SynapticEvents
 from ..synapses.short_term import TsodyksMarkram, TsodyksMarkramParams, TsodyksMarkramState, check_stp_params
 
@@ -121,8 +122,7 @@ class Gliotransmission(AbstractSynapseDynamics):
 
     def check_population(self, projection, name, population) -> None:
         where = f"Projection {projection.name!r}"
-        fields = getattr(population.model, "state_fields", None) or getattr(population.model.State, "_fields", ())
-        if "g_a" not in fields:
+        if "g_a" not in state_fields(population.model):
             raise ValueError(f"{where}: gliotransmission reads the gliotransmitter g_a of population {name!r}, whose "
                              f"model {type(population.model).__name__} has none; use an Astrocyte population")
         lo, hi = int(self.domain.min()), int(self.domain.max())

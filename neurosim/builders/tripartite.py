@@ -84,7 +84,8 @@ def run_tripartite(net: Network, *, rates_hz=RATES_HZ, epoch_ms: float = 5000.0,
     """Run ``net`` (from :func:`tripartite`) through epochs of ``epoch_ms`` at each presynaptic
     rate of ``rates_hz`` in turn, the state carried over. Returns ``{"t_ms": (steps,), "ys":
     (steps, 3) mean Y_S (uM) of the closed, open and unmodulated synapses after every step,
-    "traces": the extra monitors' traces concatenated, "run_s", "compile_s"}``."""
+    "epoch_ys": (epochs, 3) their mean over each epoch, "state": the final state, "traces": the
+    extra monitors' traces concatenated, "run_s", "compile_s"}``."""
     from ..network import Observe, simulate
 
     rates = np.asarray(rates_hz, float)
@@ -106,7 +107,8 @@ def run_tripartite(net: Network, *, rates_hz=RATES_HZ, epoch_ms: float = 5000.0,
             traces[k][1].append(np.asarray(vk))
         run_s += res.timings["run_s"]
         compile_s += res.timings["compile_s"]
-    return {"t_ms": np.concatenate(t), "ys": np.concatenate(ys), "state": state,
+    return {"t_ms": np.concatenate(t), "ys": np.concatenate(ys), "epoch_ys": np.stack([y.mean(0) for y in ys]),
+            "state": state,
             "traces": {k: (np.concatenate(a), np.concatenate(b)) for k, (a, b) in traces.items()},
             "run_s": run_s, "compile_s": compile_s}
 

@@ -28,6 +28,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from ..analysis.lfp import check_lfp_args, lfp_proxy
+from ..neurons.base import state_fields
 
 
 @dataclass(frozen=True, eq=False)
@@ -179,7 +180,7 @@ def check_monitors(net, monitors, state) -> None:
             continue
         pop = net.population(m.pop)  # raises with the list of names
         if isinstance(m, Trace):
-            fields = getattr(pop.model, "state_fields", None) or state.neurons[m.pop]._fields
+            fields = state_fields(pop.model) or state.neurons[m.pop]._fields
             if m.var not in fields:
                 raise ValueError(f"Trace: population {m.pop!r} has no state variable {m.var!r}; it has {list(fields)}")
             _check_sampling(m, pop.n, "neuron indices")

@@ -8,7 +8,9 @@ the integrator or the initial-voltage rule) and whose methods are pure functions
     voltage(state)                -> membrane potential in mV (used by conductance synapses)
 
 A model whose options depend on the population's size (e.g. the gap junctions of
-astrocytes) may define ``check_size(n, where)``, called when a Population is made.
+astrocytes) may define ``check_size(n, where)``, called when a Population is made; one whose
+valid parameters depend on dt (a spike source's rate) ``check_dt(params, dt, where)``, called
+when a state is made.
 
 ``params`` is a NamedTuple whose leaves are scalars or (n,) arrays; they are the
 differentiable quantities. Units: ms, mV, pF, nS, pA.
@@ -35,6 +37,14 @@ def check_params(params, n: int, where: str) -> None:
             raise ValueError(f"{where}.{field} must be > 0, got {value!r}")
         if field in getattr(params, "NON_NEGATIVE", ()) and not np.all(arr >= 0):
             raise ValueError(f"{where}.{field} must be >= 0, got {value!r}")
+
+
+def state_fields(model) -> tuple:
+    """The variables a reader of a population finds on its state (``Trace``, a mechanism
+    reading ``g_a``): the model's ``state_fields`` where it wraps another model
+    (:class:`~neurosim.neurons.MultiRate`), else the fields of its ``State``."""
+    fields = getattr(model, "state_fields", None)
+    return tuple(fields) if fields is not None else tuple(getattr(model.State, "_fields", ()))
 
 
 def reset(value, target, spikes):
