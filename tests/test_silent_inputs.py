@@ -42,7 +42,17 @@ def test_poisson_rates():
     with pytest.raises(ValueError, match=r"rate_hz = 20000 Hz at dt = 0.1 ms asks for 2 spikes per step.*<= 10000 Hz"):
         ns.simulate(net, 1.0, 0.1)
     # at dt = 0.05 ms the same rate is one spike per step: allowed
-    ns.simulate(net, 1.0, 0.05)
+    res = ns.simulate(net, 1.0, 0.05)
+    # params changed for a state made earlier are checked too (in simulate and in run)
+    fast = net.params()._replace(neurons={"p": PoissonSource.Params(np.array([10.0, 30000.0, 5.0]))})
+    with pytest.raises(ValueError, match="rate_hz = 30000 Hz at dt = 0.05 ms"):
+        ns.simulate(net, 1.0, 0.05, params=fast, state=res.state)
+    with pytest.raises(ValueError, match="rate_hz = 30000 Hz at dt = 0.05 ms"):
+        ns.run(net, fast, res.state, 20, 0.05)
+    # a source advanced every 4 steps (MultiRate) steps by 4 dt: 10 kHz is then too fast
+    slow = ns.Network([ns.Population("p", 1, ns.neurons.MultiRate(PoissonSource(), 4), PoissonSource.Params(10000.0))])
+    with pytest.raises(ValueError, match="rate_hz = 10000 Hz at dt = 0.2 ms"):
+        ns.simulate(slow, 2.0, 0.05)
 
 
 def test_readout_rules():

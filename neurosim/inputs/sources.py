@@ -3,7 +3,8 @@ neuron-model contract (``init``, ``step``, ``voltage``), so projections leave th
 other population.
 
 - ``PoissonSource``: each neuron spikes in a step with probability rate dt (Bernoulli
-  approximation of a Poisson process of ``rate_hz``; keep rate dt << 1), drawn from
+  approximation of a Poisson process of ``rate_hz``; keep rate dt << 1; rate dt > 1, more than
+  a spike per step, is refused when a state is made or a run starts), drawn from
   counter-based uniforms (:mod:`neurosim.inputs.draws`).
 - ``SpikeTimes``: neuron ``ids[k]`` spikes in the step that contains ``times_ms[k]``.
 """

@@ -36,7 +36,7 @@ from .model import Network
 from .params import NetParams
 from .monitors import MONITORS, OBSERVERS, SAMPLED, Observe, Rate, Spikes, Weights, check_monitors
 from ..neurons.multirate import check_periods
-from .step import NetworkState, check_state, init_state, step
+from .step import NetworkState, check_params_for_dt, check_state, init_state, step
 
 
 def run(net: Network, params: dict, state: NetworkState, n_steps: int, dt: float, conns: dict | None = None,
@@ -58,6 +58,7 @@ def run(net: Network, params: dict, state: NetworkState, n_steps: int, dt: float
     conns = net.connectivity() if conns is None else conns
     check_state(net, state, dt)
     check_periods(net, n_steps, state)
+    check_params_for_dt(net, params, dt)
     if observe is not None and not callable(observe):
         raise ValueError(f"observe must be None or a function (state, spikes) -> pytree, got {observe!r}")
 
@@ -195,6 +196,8 @@ def simulate(
     params = net.params() if params is None else check_structure(net, params)
     if state is None:
         state = init_state(net, params, key, dt)
+    else:                       # a state made earlier: these params are new to this dt
+        check_params_for_dt(net, params, dt)
     check_state(net, state, dt)
     check_periods(net, n_steps, state)
     check_monitors(net, monitors, state)

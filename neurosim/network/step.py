@@ -90,9 +90,7 @@ def init_state(net: Network, params: dict, key, dt: float) -> NetworkState:
         key = jax.random.key(int(key))
     keys = jax.random.split(key, 3)
     k_pop = jax.random.split(keys[0], len(net.populations))
-    for p in net.populations:   # models whose valid parameters depend on dt (a source's rate)
-        if hasattr(p.model, "check_dt"):
-            p.model.check_dt(params.neurons[p.name], dt, f"Population {p.name!r}")
+    check_params_for_dt(net, params, dt)
     neurons = {p.name: p.model.init(params.neurons[p.name], p.n, k) for p, k in zip(net.populations, k_pop)}
     k_syn = jax.random.split(keys[1], len(net.projections) + len(net.inputs))
     synapses, delays, dynamics, weights = {}, {}, {}, {}
@@ -115,6 +113,14 @@ def init_state(net: Network, params: dict, key, dt: float) -> NetworkState:
     neurons, synapses, inputs = _cast((neurons, synapses, inputs), dtype)
     return NetworkState(jnp.zeros((), jnp.int32), keys[2], neurons, synapses, delays, inputs, dynamics, weights,
                         modulators, dt)
+
+
+def check_params_for_dt(net: Network, params, dt: float) -> None:
+    """Parameters whose valid range depends on dt (a spike source's rate: at most one spike per
+    step), for the models that define ``check_dt``; traced values are not checked."""
+    for p in net.populations:
+        if hasattr(p.model, "check_dt"):
+            p.model.check_dt(params.neurons[p.name], dt, f"Population {p.name!r}")
 
 
 def check_state(net: Network, state, dt: float) -> None:

@@ -29,6 +29,8 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from .base import state_fields
+
 
 class MultiRateState(NamedTuple):
     state: object      # the wrapped model's state, as of the last completed period
@@ -65,7 +67,7 @@ class MultiRate:
     @property
     def state_fields(self) -> tuple:
         """The variables a reader of the population finds on its state (the wrapped model's)."""
-        return getattr(self.model, "state_fields", None) or self.model.State._fields
+        return state_fields(self.model)
 
     @property
     def is_source(self) -> bool:
@@ -74,6 +76,11 @@ class MultiRate:
     def check_size(self, n: int, where: str) -> None:
         if hasattr(self.model, "check_size"):
             self.model.check_size(n, where)
+
+    def check_dt(self, params, dt: float, where: str) -> None:
+        """The wrapped model steps by ``every * dt``."""
+        if hasattr(self.model, "check_dt"):
+            self.model.check_dt(params, dt * self.every, where)
 
     def init(self, params, n: int, key) -> MultiRateState:
         inner = self.model.init(params, n, key)
