@@ -12,7 +12,7 @@ PYTHON  ?= $(shell for p in python3.13 python3.12 python3 $$HOME/.pyenv/versions
              && { command -v $$p; break; }; done)
 PYTEST_ARGS ?= -n 2
 
-.PHONY: demo test install kernels bench bench-peers bench-plasticity bench-astro clean
+.PHONY: demo test install kernels bench bench-peers bench-plasticity bench-astro bench-training clean
 
 KERNEL_SRC := $(wildcard kernels/*/*.cc kernels/*/*.cu kernels/include/neurosim/*.h)
 KSTAMP  := neurosim/_lib/.built
@@ -55,6 +55,11 @@ bench-plasticity: $(KSTAMP)
 bench-astro: $(KSTAMP)
 	$(VPY) benchmarks/astro.py --workload tripartite --tools neurosim,brian2 --out out/bench
 	$(VPY) benchmarks/astro.py --workload nalsm --tools neurosim,brian2 --out out/bench
+
+bench-training: $(KSTAMP)
+	bash benchmarks/peers/install.sh snntorch
+	$(VPY) benchmarks/training.py --workload lif --tools neurosim,jax,snntorch --out out/bench
+	$(VPY) benchmarks/training.py --workload digits --tools neurosim,jax --out out/bench
 
 bench: $(KSTAMP)
 	$(VPY) benchmarks/coba.py --n 4000 --duration 1 --tools neurosim,brian2,brainpy,nest --out out/bench

@@ -105,12 +105,21 @@ pkgs_reservoirpy=( "reservoirpy" "numpy" "scipy" )
 check_reservoirpy='import reservoirpy, numpy, scipy; print("reservoirpy", reservoirpy.__version__, "numpy", numpy.__version__, "scipy", scipy.__version__)'
 # ---------------------------------------------------------------- end reservoirpy
 
+# ---------------------------------------------------------------- snntorch
+# snnTorch, the PyTorch training peer of benchmarks/training.py.  torch is pinned
+# to the CPU build 2.13.0 for Python 3.11 that this machine holds (any other
+# torch request downloads a CUDA build of several GB).
+py_snntorch="$(pick_python 11 /root/.pyenv/versions/3.11*/bin/python3.11 "$(command -v python3.11 2>/dev/null)")" || py_snntorch=""
+pkgs_snntorch=( "torch==2.13.0" "snntorch" "numpy" )
+check_snntorch='import torch, snntorch; print("snntorch", snntorch.__version__, "torch", torch.__version__)'
+# ---------------------------------------------------------------- end snntorch
+
 tools=("$@")
-[ ${#tools[@]} -eq 0 ] && tools=(brian2 brainpy nest reservoirpy)
+[ ${#tools[@]} -eq 0 ] && tools=(brian2 brainpy nest reservoirpy snntorch)
 for t in "${tools[@]}"; do
     case "$t" in
-        brian2|brainpy|nest|reservoirpy) install_one "$t" ;;
-        *) echo "bench-peers: unknown peer '$t' (known: brian2 brainpy nest reservoirpy)" ;;
+        brian2|brainpy|nest|reservoirpy|snntorch) install_one "$t" ;;
+        *) echo "bench-peers: unknown peer '$t' (known: brian2 brainpy nest reservoirpy snntorch)" ;;
     esac
 done
 exit 0

@@ -255,7 +255,7 @@ def fused_plan(net, params: dict | None = None, dt: float = 0.1, monitors=(), *,
 # the scan instead of being silently ignored by the kernel (tests/test_fused.py checks these
 # lists against the models).
 ALLOWED = {
-    "LIF.options": ("v_init",),                  # initial conditions only, applied by init_state
+    "LIF.options": ("v_init", "surrogate", "detach_reset"),  # initial conditions (applied by init_state) and gradient-only options
     "LIFParams": ("v_rest", "v_reset", "v_th", "c_m", "g_l", "t_ref", "slope"),  # slope: surrogate only
     "Synapse.options": ("kinetics", "output", "g_init"),
     "Synapse.kinetics": ("exponential", "delta"),   # delta: exponential with decay 0 (g = the last drive)

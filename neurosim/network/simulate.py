@@ -158,6 +158,18 @@ def _make_chunk(net, monitors, dt, n_blocks, g):
     return jax.jit(chunk)
 
 
+def _refuse_tracers(**args) -> None:
+    """``simulate`` drives compiled chunks from Python and copies results to the host: it cannot
+    run inside ``jax.grad``/``vmap``/``jit``. Say so, and what to use, before JAX fails deep inside."""
+    for name, value in args.items():
+        if any(isinstance(leaf, jax.core.Tracer) for leaf in jax.tree.leaves(value)):
+            raise TypeError(
+                f"simulate was called with a traced {name} (inside jax.grad, jax.vmap or jax.jit): it runs "
+                "chunk by chunk from Python, with monitors and progress on the host, and cannot be transformed. "
+                "Use ns.run(net, params, state, n_steps, dt) instead, the pure function that jit, vmap and grad "
+                "compose with, or neurosim.train (layers, fit) for gradient training")
+
+
 def simulate(
     net: Network,
     duration: float,
@@ -186,6 +198,7 @@ def simulate(
     :mod:`neurosim.network.fused`; a ValueError says why when it cannot) or "auto" (fused
     where it can, else scan). ``SimResult.timings["engine"]`` names the one used.
     """
+    _refuse_tracers(params=params, state=state, duration=duration, dt=dt, key=key)
     dt = _checks.positive_finite("dt", dt)
     duration = _checks.positive_finite("duration", duration)
     n_steps = _checks.whole_steps("duration", duration, dt, minimum=1)

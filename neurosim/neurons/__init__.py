@@ -5,9 +5,10 @@ from .base import check_params
 from .izhikevich import IZHIKEVICH_TYPES, Izhikevich, IzhikevichParams, IzhikevichState
 from .lif import LIF, LIFParams, LIFState
 from .multirate import MultiRate, MultiRateState
-from .spike import spike
+from .spike import SURROGATES, check_surrogate, spike, surrogate_derivative
 
 __all__ = [
     "AdaptiveLIF", "AdaptiveLIFParams", "AdaptiveLIFState", "AdEx", "AdExParams", "AdExState", "IZHIKEVICH_TYPES", "Izhikevich", "IzhikevichParams",
-    "IzhikevichState", "LIF", "LIFParams", "LIFState", "MultiRate", "MultiRateState", "check_params", "spike",
+    "IzhikevichState", "LIF", "LIFParams", "LIFState", "MultiRate", "MultiRateState", "SURROGATES", "check_params", "check_surrogate", "spike",
+    "surrogate_derivative",
 ]

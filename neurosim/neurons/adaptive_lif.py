@@ -29,7 +29,7 @@ from typing import NamedTuple
 import jax
 import jax.numpy as jnp
 
-from .base import initial_voltage
+from .base import check_gradient_options, initial_voltage
 from .lif import fire, integrate
 
 
@@ -62,11 +62,14 @@ class AdaptiveLIF:
 
     v_init: object = None
     theta_init: float = 0.0
+    surrogate: str = "fast_sigmoid"   # as for LIF
+    detach_reset: bool = True
 
     Params = AdaptiveLIFParams
     State = AdaptiveLIFState
 
     def __post_init__(self):
+        check_gradient_options(self)
         try:
             ok = bool(jnp.isfinite(float(self.theta_init)))
         except (TypeError, ValueError):
@@ -80,7 +83,8 @@ class AdaptiveLIF:
 
     def step(self, params: AdaptiveLIFParams, state: AdaptiveLIFState, i, dt):
         v, refractory = integrate(params, state.v, state.t_left, i, dt)
-        v, t_left, s = fire(params, v, state.t_left, refractory, params.v_th + state.theta, dt)
+        v, t_left, s = fire(params, v, state.t_left, refractory, params.v_th + state.theta, dt,
+                               self.surrogate, self.detach_reset)
         theta = state.theta * jnp.exp(-dt / params.tau_theta) + params.theta_plus * (s - params.r_target * dt * 1e-3)
         return AdaptiveLIFState(v=v, t_left=t_left, theta=theta), s
 

@@ -17,7 +17,7 @@ from typing import NamedTuple
 import jax
 import jax.numpy as jnp
 
-from .base import initial_voltage, reset
+from .base import check_gradient_options, initial_voltage, reset
 from .spike import spike
 
 
@@ -51,9 +51,14 @@ class AdEx:
     :mod:`neurosim.init`."""
 
     v_init: object = None  # None, a value in mV, Uniform(low, high) or Normal(mean, std)
+    surrogate: str = "fast_sigmoid"   # the spike's pseudo-derivative (scale: slope), as for LIF
+    detach_reset: bool = True
 
     Params = AdExParams
     State = AdExState
+
+    def __post_init__(self):
+        check_gradient_options(self)
 
     def init(self, params: AdExParams, n: int, key) -> AdExState:
         v = initial_voltage(self.v_init, params.e_l, n, key)
@@ -66,8 +71,8 @@ class AdEx:
         dv = (-params.g_l * (v - params.e_l) + params.g_l * params.delta_t * jnp.exp(exponent) - w + i) / params.c_m
         v_new = jnp.where(refractory, params.v_reset, v + dt * dv)
         w_new = w + dt * (params.a * (v - params.e_l) - w) / params.tau_w
-        s = spike(v_new - params.v_peak, params.slope) * (1.0 - refractory.astype(v.dtype))
-        v_new = reset(v_new, params.v_reset, s)
+        s = spike(v_new - params.v_peak, params.slope, self.surrogate) * (1.0 - refractory.astype(v.dtype))
+        v_new = reset(v_new, params.v_reset, s, self.detach_reset)
         w_new = w_new + jax.lax.stop_gradient(s) * params.b
         t_left = jnp.where(s > 0, params.t_ref, jnp.maximum(state.t_left - dt, 0.0))
         return AdExState(v=v_new, w=w_new, t_left=t_left), s

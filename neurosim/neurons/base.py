@@ -1,7 +1,8 @@
 """What every neuron model shares: the parameter-shape check and the reset helper.
 
 A neuron model is a small frozen dataclass whose fields are *options* (static data such as
-the integrator or the initial-voltage rule) and whose methods are pure functions:
+the integrator or the initial-voltage rule; for spiking models also ``surrogate``, the shape of
+the spike's pseudo-derivative, and ``detach_reset``) and whose methods are pure functions:
 
     init(params, n, key)          -> state           (a NamedTuple of (n,) arrays)
     step(params, state, i, dt)    -> (state, spikes) (spikes: float 0/1, shape (n,))
@@ -23,6 +24,7 @@ import numpy as np
 
 from .. import _checks
 from ..init import draw
+from .spike import check_surrogate
 
 
 def check_params(params, n: int, where: str) -> None:
@@ -47,11 +49,21 @@ def state_fields(model) -> tuple:
     return tuple(fields) if fields is not None else tuple(getattr(model.State, "_fields", ()))
 
 
-def reset(value, target, spikes):
-    """``target`` where a spike occurred, ``value`` elsewhere. The spike's surrogate gradient
-    does not flow through the reset (the common 'detached reset' choice)."""
-    s = jax.lax.stop_gradient(spikes)
+def reset(value, target, spikes, detach: bool = True):
+    """``target`` where a spike occurred, ``value`` elsewhere. With ``detach`` (the default, and
+    the choice Zenke & Vogels 2021 recommend) the spike's surrogate gradient does not flow
+    through the reset; without it, it does (d value'/d s = target - value)."""
+    s = jax.lax.stop_gradient(spikes) if detach else spikes
     return value * (1.0 - s) + target * s
+
+
+def check_gradient_options(model) -> None:
+    """The options every spiking model shares: ``surrogate`` names a surrogate of
+    :mod:`neurosim.neurons.spike`, ``detach_reset`` is a bool."""
+    name = type(model).__name__
+    check_surrogate(model.surrogate, f"{name}: surrogate")
+    if not isinstance(model.detach_reset, bool):
+        raise ValueError(f"{name}: detach_reset must be True or False, got {model.detach_reset!r}")
 
 
 def initial_voltage(rule, default, n: int, key, dtype=jnp.float32):

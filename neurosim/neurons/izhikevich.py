@@ -20,7 +20,7 @@ from typing import NamedTuple
 
 import jax
 
-from .base import initial_voltage, reset
+from .base import check_gradient_options, initial_voltage, reset
 from .spike import spike
 
 
@@ -66,11 +66,14 @@ class Izhikevich:
 
     integrator: str = "euler"
     v_init: object = None  # None, a value in mV, Uniform(low, high) or Normal(mean, std)
+    surrogate: str = "fast_sigmoid"   # the spike's pseudo-derivative (scale: slope), as for LIF
+    detach_reset: bool = True
 
     Params = IzhikevichParams
     State = IzhikevichState
 
     def __post_init__(self):
+        check_gradient_options(self)
         if self.integrator not in INTEGRATORS:
             raise ValueError(f"integrator must be one of {INTEGRATORS}, got {self.integrator!r}")
 
@@ -87,8 +90,8 @@ class Izhikevich:
             v_new = v + 0.5 * dt * _dv(v, u, i)
             v_new = v_new + 0.5 * dt * _dv(v_new, u, i)
             u_new = u + dt * params.a * (params.b * v_new - u)
-        s = spike(v_new - params.v_peak, params.slope)
-        v_new = reset(v_new, params.c, s)
+        s = spike(v_new - params.v_peak, params.slope, self.surrogate)
+        v_new = reset(v_new, params.c, s, self.detach_reset)
         u_new = u_new + jax.lax.stop_gradient(s) * params.d
         return IzhikevichState(v=v_new, u=u_new), s
 

@@ -18,7 +18,7 @@ from typing import NamedTuple
 import jax
 import jax.numpy as jnp
 
-from .base import initial_voltage, reset
+from .base import check_gradient_options, initial_voltage, reset
 from .spike import spike
 
 
@@ -53,11 +53,11 @@ def integrate(params, v, t_left, i, dt):
     return jnp.where(refractory, params.v_reset, v), refractory
 
 
-def fire(params, v, t_left, refractory, threshold, dt):
+def fire(params, v, t_left, refractory, threshold, dt, surrogate="fast_sigmoid", detach_reset=True):
     """The spike at ``threshold`` (not while refractory), the reset and the refractory clock:
     ``(v, t_left, s)``."""
-    s = spike(v - threshold, params.slope) * (1.0 - refractory.astype(v.dtype))
-    v = reset(v, params.v_reset, s)
+    s = spike(v - threshold, params.slope, surrogate) * (1.0 - refractory.astype(v.dtype))
+    v = reset(v, params.v_reset, s, detach_reset)
     t_left = jnp.where(s > 0, params.t_ref, jnp.maximum(t_left - dt, 0.0))
     return v, t_left, s
 
@@ -65,12 +65,19 @@ def fire(params, v, t_left, refractory, threshold, dt):
 @dataclass(frozen=True)
 class LIF:
     """Leaky integrate-and-fire. ``v_init``: None (start at E_L), a value in mV, or a rule
-    from :mod:`neurosim.init` such as ``Uniform(-60, -50)``."""
+    from :mod:`neurosim.init` such as ``Uniform(-60, -50)``. ``surrogate``: the spike's
+    pseudo-derivative (:data:`~neurosim.neurons.spike.SURROGATES`; its scale is the ``slope``
+    parameter); ``detach_reset``: no gradient through the reset. Neither changes a forward value."""
 
     v_init: object = None  # None, a value in mV, Uniform(low, high) or Normal(mean, std)
+    surrogate: str = "fast_sigmoid"
+    detach_reset: bool = True
 
     Params = LIFParams
     State = LIFState
+
+    def __post_init__(self):
+        check_gradient_options(self)
 
     def init(self, params: LIFParams, n: int, key) -> LIFState:
         v = initial_voltage(self.v_init, params.v_rest, n, key)
@@ -78,7 +85,7 @@ class LIF:
 
     def step(self, params: LIFParams, state: LIFState, i, dt):
         v, refractory = integrate(params, state.v, state.t_left, i, dt)
-        v, t_left, s = fire(params, v, state.t_left, refractory, params.v_th, dt)
+        v, t_left, s = fire(params, v, state.t_left, refractory, params.v_th, dt, self.surrogate, self.detach_reset)
         return LIFState(v=v, t_left=t_left), s
 
     @staticmethod

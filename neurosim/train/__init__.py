@@ -1,5 +1,24 @@
-"""Training: readouts of reservoir states (ridge, RLS/FORCE, LMS, classifiers)."""
-from . import readouts
+"""Training: gradient-trained spiking layers and networks, and readouts of reservoir states.
+
+* :mod:`~neurosim.train.layers` — flax nnx layers made of neurosim's neuron and synapse models
+  (:class:`SpikingLayer`, :class:`LeakyReadout`, :class:`SpikingNetwork` with bounded-memory BPTT);
+* :mod:`~neurosim.train.encoders` — rate, latency, delta and current encoders;
+* :mod:`~neurosim.train.losses` — cross-entropy on readouts or counts, first-spike, rate and
+  trace errors, rate regularisers;
+* :mod:`~neurosim.train.loop` — :func:`fit` (a whole epoch per compiled call, checkpoints that
+  resume exactly, early stopping) and :func:`evaluate`;
+* :mod:`~neurosim.train.eprop` — e-prop, online gradients with O(1) memory in time;
+* :mod:`~neurosim.train.readouts` — ridge, RLS/FORCE, LMS and classifiers for reservoirs.
+
+The surrogate shapes (``SURROGATES``) live with the spike function in :mod:`neurosim.neurons.spike`.
+"""
+from . import encoders, eprop, layers, losses, loop, readouts
+from ..neurons.spike import SURROGATES
+from .encoders import bernoulli, current, delta, latency
+from .eprop import eprop_gradients
+from .layers import LeakyReadout, NeuronParams, Outputs, SpikingLayer, SpikingNetwork, lif
+from .losses import CrossEntropy, FirstSpike, RateMSE, StepMSE, first_spike_times, rate_regulariser
+from .loop import evaluate, fit
 from .readouts import (
     LMSState,
     Readout,
@@ -24,7 +43,10 @@ from .readouts import (
 )
 
 __all__ = [
-    "LMSState", "RLSState", "Readout", "RidgeCV", "accuracy", "classify", "force_update", "lms_fit", "lms_init",
-    "lms_update", "predict", "readouts", "ridge", "ridge_classifier", "ridge_cv", "rls_fit", "rls_init", "rls_update",
+    "CrossEntropy", "FirstSpike", "LMSState", "LeakyReadout", "NeuronParams", "Outputs", "RLSState", "RateMSE",
+    "Readout", "RidgeCV", "SURROGATES", "SpikingLayer", "SpikingNetwork", "StepMSE", "accuracy", "bernoulli",
+    "classify", "current", "delta", "encoders", "eprop", "eprop_gradients", "evaluate", "first_spike_times", "fit",
+    "force_update", "latency", "layers", "lif", "lms_fit", "lms_init", "lms_update", "losses", "loop", "predict",
+    "rate_regulariser", "readouts", "ridge", "ridge_classifier", "ridge_cv", "rls_fit", "rls_init", "rls_update",
     "softmax_classifier", "time_series_folds", "train_test_split",
 ]

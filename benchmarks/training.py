@@ -1,0 +1,95 @@
+"""Training benchmark: neurosim's layers against a hand-written pure-JAX loop and snnTorch.
+
+    .venv/bin/python benchmarks/training.py --workload lif|digits --tools neurosim,jax,snntorch \
+        [--neurons N --batch B --steps T] [--out DIR]
+
+Workloads (benchmarks/peers/neurosim_training.py, snntorch_training.py):
+
+- ``lif``: the Open Neuromorphic training benchmark's model, one Linear (N x N, no bias) and one
+  LIF layer of N neurons, forward and backward of a spike-count loss over T steps at batch B
+  (``fwd_bwd_s``: median over 5 calls, compilation excluded; the benchmark's own size is N =
+  16384, B = 16, T = 500; the default N = 2048 fits this 2-core CPU). ``jax`` is the same model
+  written as a bare ``lax.scan``: the ratio neurosim / jax is the layers' overhead.
+- ``digits``: one epoch of the Neftci_2019 classifier (64 -> 128 LIF -> 10 readout, batch 128,
+  25 Bernoulli steps), ``neurosim.train.fit`` against a hand-written jitted epoch of the same
+  model (``epoch_s``: median over epochs 2-6).
+
+Each tool runs in its own process, one after another; every line carries ``ratio_vs_neurosim``
+(the tool's time / neurosim's). snnTorch runs from ``.peers/snntorch``
+(``bash benchmarks/peers/install.sh snntorch``). With ``--out DIR`` the lines are appended to
+``DIR/training.json`` and plotted in ``DIR/training.png``.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+
+from driver import peer_python, run_json, save_lines
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+RUNNERS = os.path.join(HERE, "peers")
+TOOLS = {"neurosim": None, "jax": None, "snntorch": "snntorch"}
+
+
+def plot(lines, path):
+    import matplotlib
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, axes = plt.subplots(1, 2, figsize=(9, 3.5))
+    for ax, workload, key in ((axes[0], "lif", "fwd_bwd_s"), (axes[1], "digits", "epoch_s")):
+        rows = [d for d in lines if d.get("workload") == workload and key in d]
+        ax.bar([d["tool"] for d in rows], [d[key] for d in rows], color="C0")
+        ax.set(ylabel=f"{key} (s)", title=workload)
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--workload", choices=["lif", "digits"], required=True)
+    ap.add_argument("--tools", default="neurosim,jax,snntorch")
+    ap.add_argument("--neurons", type=int, default=2048)
+    ap.add_argument("--batch", type=int, default=16)
+    ap.add_argument("--steps", type=int, default=500)
+    ap.add_argument("--timeout", type=float, default=3600.0)
+    ap.add_argument("--out", default=None)
+    a = ap.parse_args()
+    tools = [t.strip() for t in a.tools.split(",")]
+    for t in tools:
+        if t not in TOOLS:
+            raise SystemExit(f"unknown tool {t!r}; choose from {', '.join(TOOLS)}")
+    if "neurosim" in tools:
+        tools.remove("neurosim")
+        tools.insert(0, "neurosim")
+    size = ["--neurons", str(a.neurons), "--batch", str(a.batch), "--steps", str(a.steps)]
+    lines, ref = [], None
+    key = "fwd_bwd_s" if a.workload == "lif" else "epoch_s"
+    for tool in tools:
+        base = {"tool": tool, "workload": a.workload}
+        if tool == "snntorch":
+            python = peer_python("snntorch")
+            if a.workload != "lif":
+                continue
+            if python is None:
+                line = {**base, "error": "not installed: bash benchmarks/peers/install.sh snntorch"}
+            else:
+                line = run_json([python, os.path.join(RUNNERS, "snntorch_training.py"), "--workload", "lif", *size],
+                                base, timeout=a.timeout, peer=True)
+        else:
+            line = run_json([sys.executable, os.path.join(RUNNERS, "neurosim_training.py"), "--tool", tool,
+                             "--workload", a.workload, *size], base, timeout=a.timeout)
+        if tool == "neurosim" and key in line:
+            ref = line[key]
+        if ref and key in line:
+            line["ratio_vs_neurosim"] = round(line[key] / ref, 3)
+        print(json.dumps(line), flush=True)
+        lines.append(line)
+    if a.out:
+        save_lines(a.out, "training", lines, plot)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,298 @@
+"""Trainable spiking layers as flax nnx modules, made of neurosim's own neuron and synapse models.
+
+A layer holds its weights as ``nnx.Param`` and its neuron model's parameters as
+:class:`NeuronParams` (an ``nnx.Variable`` that optimisers leave alone unless a filter selects
+it, e.g. to learn membrane time constants). It steps in time with the ``(carry, x) -> (carry,
+y)`` contract, so :class:`SpikingNetwork` runs a stack of layers as one ``lax.scan``.
+
+:class:`SpikingLayer` (``x`` of shape (B, n_in) at each step, spikes ``z`` (B, n) out):
+
+    I^t = x^t W + b  [+ z^{t-d} W_rec]                    (pA; d = ``delay`` steps >= 1)
+    (h^t, z^t) = neuron.step(params, h^{t-1}, I^t, dt)    (any neurosim neuron model)
+
+``recurrent`` is None (feed-forward), ``"dense"`` (an (n, n) matrix) or sparse connectivity: a
+:class:`~neurosim.events.CSR` (one trainable weight per synapse, propagated by the event
+operators) or a :class:`~neurosim.events.JitConn` (regenerated from its seed on every use:
+there are no per-synapse weights to train, so the layer trains the two parameters of its
+weight distribution, ``w_rec = [wa, wb]``: the weight for a homogeneous JitConn, mean and std
+for a Normal one, low and width for a Uniform one).
+
+:class:`LeakyReadout` is a non-spiking leaky integrator, neurosim's exponential current
+synapse (:class:`~neurosim.synapses.Synapse`) used as a membrane:
+
+    y^t = kappa y^{t-1} + x^t W + b,       kappa = exp(-dt / tau)
+
+The default neuron, :func:`lif`, is neurosim's LIF in dimensionless units: rest and reset 0,
+threshold 1, ``g_l = 1`` so ``c_m`` is the membrane time constant in ms, no refractoriness:
+``V^t = kappa_m V^{t-1} + (1 - kappa_m) I^t`` until V reaches 1, then V <- 0. Reference for
+the surrogate-gradient method: Neftci, Mostafa & Zenke (2019), IEEE Signal Process. Mag.
+36(6):51.
+"""
+from __future__ import annotations
+
+import math
+from typing import NamedTuple
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+from flax import nnx
+
+from .. import events
+from ..neurons import LIF, LIFParams
+from ..neurons.base import check_params
+from ..synapses import Synapse, SynapseParams
+
+__all__ = ["Connectivity", "LeakyReadout", "NeuronParams", "Outputs", "SpikingLayer", "SpikingNetwork", "lif"]
+
+
+class NeuronParams(nnx.Variable):
+    """A layer's neuron-model parameters (a NamedTuple such as ``LIFParams``). Not an
+    ``nnx.Param``: ``fit`` trains them only when its ``trainable`` filter names this type."""
+
+
+class Connectivity(nnx.Variable):
+    """A sparse layer's CSR structure (integer arrays, never trained)."""
+
+
+def lif(tau: float = 10.0, scale: float = 10.0, surrogate: str = "fast_sigmoid", detach_reset: bool = True,
+        t_ref: float = 0.0):
+    """``(model, params)`` of a dimensionless LIF: rest and reset 0, threshold 1, membrane time
+    constant ``tau`` ms (``c_m = tau``, ``g_l = 1``), refractory period ``t_ref`` ms, surrogate
+    ``surrogate`` with scale ``scale`` (per unit of V)."""
+    model = LIF(surrogate=surrogate, detach_reset=detach_reset)
+    params = LIFParams(v_rest=0.0, v_reset=0.0, v_th=1.0, c_m=float(tau), g_l=1.0, t_ref=float(t_ref),
+                       slope=float(scale))
+    check_params(params, 1, "lif")
+    if not scale > 0:
+        raise ValueError(f"lif: scale must be > 0 (the surrogate's height at threshold), got {scale!r}")
+    return model, params
+
+
+def _count(name, value, minimum=1):
+    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < minimum:
+        raise ValueError(f"{name} must be an integer >= {minimum}, got {value!r}")
+    return int(value)
+
+
+def _positive(name, value):
+    try:
+        ok = math.isfinite(float(value)) and float(value) > 0
+    except (TypeError, ValueError):
+        ok = False
+    if not ok:
+        raise ValueError(f"{name} must be a positive finite number, got {value!r}")
+    return float(value)
+
+
+def _default_std(params, n_in):
+    """An input-weight spread that brings a LIF-like unit (``v_th``, ``v_rest``, ``c_m``, ``g_l``)
+    to threshold from a unit-variance input within about one membrane time at dt = 1 ms;
+    ``1 / sqrt(n_in)`` for other models."""
+    if all(hasattr(params, f) for f in ("v_th", "v_rest", "c_m", "g_l")):
+        gain = (1.0 - np.exp(-np.mean(params.g_l) / np.mean(params.c_m))) / np.mean(params.g_l)
+        return float(2.0 * np.mean(np.asarray(params.v_th) - np.asarray(params.v_rest)) / (gain * np.sqrt(n_in)))
+    return 1.0 / float(np.sqrt(n_in))
+
+
+class SpikingLayer(nnx.Module):
+    """A layer of ``n`` spiking neurons fed by ``n_in`` inputs (module docstring).
+
+    Args:
+        n_in, n: input and layer sizes.
+        neuron, params: a neurosim neuron model and its params (default :func:`lif`).
+        recurrent: None, ``"dense"``, a CSR ``n x n`` or a JitConn ``n x n``.
+        delay: recurrent delay in steps (>= 1).
+        w_std, w_rec_std: spread of the normal initial weights (defaults: see ``_default_std``;
+            recurrent: ``w_std * sqrt(n_in / n) / 2``). ``bias``: a trainable bias.
+        rngs: ``nnx.Rngs`` for the initial weights.
+    """
+
+    def __init__(self, n_in: int, n: int, *, neuron=None, params=None, recurrent=None, delay: int = 1,
+                 w_std: float | None = None, w_rec_std: float | None = None, bias: bool = True, rngs: nnx.Rngs):
+        self.n_in, self.n = _count("n_in", n_in), _count("n", n)
+        if neuron is None and params is None:
+            neuron, params = lif()
+        elif neuron is None or params is None:
+            raise ValueError("SpikingLayer: give both neuron and params (a model and its Params), or neither")
+        if not (hasattr(neuron, "init") and hasattr(neuron, "step")):
+            raise ValueError(f"SpikingLayer: neuron must be a neurosim neuron model, got {neuron!r}")
+        check_params(params, self.n, f"SpikingLayer({type(neuron).__name__}).params")
+        self.neuron = neuron
+        self.params = NeuronParams(params)
+        self.delay = _count("delay", delay)
+        w_std = _default_std(params, self.n_in) if w_std is None else _positive("w_std", w_std)
+        self.w = nnx.Param(w_std * jax.random.normal(rngs.params(), (self.n_in, self.n)))
+        self.b = nnx.Param(jnp.zeros((self.n,))) if bias else None
+        recurrent = _check_recurrent(recurrent, self.n)
+        if isinstance(recurrent, events.CSR):      # arrays: state of the module, not a static option
+            self.conn = Connectivity(recurrent)
+            self.recurrent = "csr"
+        else:
+            self.recurrent = recurrent             # None, "dense" or a JitConn (static, hashable)
+        w_rec_std = w_std * math.sqrt(self.n_in / self.n) / 2 if w_rec_std is None else _positive("w_rec_std", w_rec_std)
+        if self.recurrent == "dense":
+            self.w_rec = nnx.Param(w_rec_std * jax.random.normal(rngs.params(), (self.n, self.n)))
+        elif self.recurrent == "csr":
+            self.w_rec = nnx.Param(w_rec_std * jax.random.normal(rngs.params(), (recurrent.nnz,)))
+        elif isinstance(self.recurrent, events.JitConn):
+            self.w_rec = nnx.Param(jnp.asarray(self.recurrent.weight_params()))
+
+    # the (carry, x) -> (carry, y) contract -----------------------------------------------
+    def init_carry(self, batch: int, key=None):
+        """Neuron state broadcast to (batch, n) in the weights' dtype, and the last ``delay``
+        steps of spikes."""
+        key = jax.random.key(0) if key is None else key
+        state = self.neuron.init(self.params.get_value(), self.n, key)
+        dtype = self.w[...].dtype                    # the state follows the weights' dtype
+        state = jax.tree.map(lambda a: jnp.broadcast_to(a, (batch, self.n)).astype(dtype), state)
+        past = jnp.zeros((self.delay, batch, self.n), dtype)
+        return state, past
+
+    def drive(self, x, past):
+        """Input current ``I^t`` (B, n) from inputs ``x`` (B, n_in) and the spike history."""
+        i = x @ self.w[...]
+        if self.b is not None:
+            i = i + self.b[...]
+        if self.recurrent is None:
+            return i
+        z = past[0]                          # the spikes of step t - delay
+        if self.recurrent == "dense":
+            return i + z @ self.w_rec[...]
+        if self.recurrent == "csr":
+            w_rec, conn = self.w_rec[...], self.conn.get_value()
+            return i + jax.vmap(lambda zb: events.propagate(conn, w_rec, zb))(z)
+        w_rec = self.w_rec[...]
+        return i + jax.vmap(lambda zb: self.recurrent.propagate(w_rec, zb))(z)
+
+    def step(self, carry, x, dt):
+        state, past = carry
+        state, z = self.neuron.step(self.params.get_value(), state, self.drive(x, past), dt)
+        past = jnp.concatenate([past[1:], z[None].astype(past.dtype)], axis=0)
+        return (state, past), z
+
+
+def _check_recurrent(recurrent, n):
+    if recurrent is None or recurrent == "dense":
+        return recurrent
+    if isinstance(recurrent, (events.CSR, events.JitConn)):
+        if (recurrent.n_pre, recurrent.n_post) != (n, n):
+            raise ValueError(f"recurrent connectivity must be {n} x {n} for this layer, got "
+                             f"{recurrent.n_pre} x {recurrent.n_post}")
+        return recurrent
+    raise ValueError(f"recurrent must be None, 'dense', a CSR or a JitConn, got {recurrent!r}")
+
+
+class LeakyReadout(nnx.Module):
+    """``n_out`` non-spiking leaky integrators of ``n_in`` inputs, time constant ``tau`` ms
+    (module docstring): neurosim's exponential current :class:`~neurosim.synapses.Synapse`."""
+
+    def __init__(self, n_in: int, n_out: int, *, tau: float = 10.0, w_std: float | None = None, bias: bool = True,
+                 rngs: nnx.Rngs):
+        self.n_in, self.n = _count("n_in", n_in), _count("n_out", n_out)
+        self.synapse = Synapse(kinetics="exponential", output="current")
+        self.params = NeuronParams(SynapseParams(tau=_positive("tau", tau)))
+        w_std = 1.0 / math.sqrt(self.n_in) if w_std is None else _positive("w_std", w_std)
+        self.w = nnx.Param(w_std * jax.random.normal(rngs.params(), (self.n_in, self.n)))
+        self.b = nnx.Param(jnp.zeros((self.n,))) if bias else None
+
+    def init_carry(self, batch: int, key=None):
+        g = jnp.zeros((batch, self.n), self.w[...].dtype)
+        return self.synapse.State(g=g, x=jnp.zeros_like(g))
+
+    def drive(self, x):
+        y = x @ self.w[...]
+        return y + self.b[...] if self.b is not None else y
+
+    def step(self, carry, x, dt):
+        state = self.synapse.step(self.params.get_value(), carry, self.drive(x), dt)
+        return state, state.g
+
+
+class Outputs(NamedTuple):
+    """What :class:`SpikingNetwork` returns for an input sequence of T steps and batch B."""
+    y: jax.Array         # (T, B, n_out): the last layer's output (readout membrane, or spikes)
+    counts: tuple        # per layer, (B, n): spikes summed over time (zeros for a readout)
+    spikes: tuple        # per layer, (T, B, n) when record_spikes, else ()
+
+
+class SpikingNetwork(nnx.Module):
+    """Layers stepped together in one ``lax.scan``: each layer's output is the next one's input.
+
+    Args:
+        layers: :class:`SpikingLayer` / :class:`LeakyReadout` instances, sizes chained.
+        dt: the step in ms.
+        remat_chunk: None (plain BPTT: memory grows with the number of steps) or a number of
+            steps ``c``: the scan runs chunk by chunk, each chunk under ``jax.checkpoint``, so
+            the backward pass keeps one carry per chunk and recomputes a chunk's steps when it
+            needs them: memory ~ (T / c) carries + c steps instead of T steps; same gradient.
+        record_spikes: return every layer's (T, B, n) spikes too (memory grows with T).
+    """
+
+    def __init__(self, *layers, dt: float = 1.0, remat_chunk: int | None = None, record_spikes: bool = False):
+        if not layers:
+            raise ValueError("SpikingNetwork needs at least one layer")
+        for k, (a, b) in enumerate(zip(layers[:-1], layers[1:])):
+            if a.n != b.n_in:
+                raise ValueError(f"layer {k} has {a.n} outputs but layer {k + 1} expects {b.n_in} inputs")
+        self.layers = nnx.List(layers)
+        self.dt = _positive("dt", dt)
+        self.remat_chunk = None if remat_chunk is None else _count("remat_chunk", remat_chunk)
+        self.record_spikes = bool(record_spikes)
+
+    @property
+    def n_in(self):
+        return self.layers[0].n_in
+
+    def init_carry(self, batch, key=None):
+        keys = jax.random.split(jax.random.key(0) if key is None else key, len(self.layers))
+        return tuple(layer.init_carry(batch, k) for layer, k in zip(self.layers, keys))
+
+    def step(self, carry, x):
+        """One step of every layer: ``(carry, x (B, n_in)) -> (carry, (y, per-layer spikes))``."""
+        new, outs = [], []
+        for layer, c in zip(self.layers, carry):
+            c, x = layer.step(c, x, self.dt)
+            new.append(c)
+            outs.append(x)
+        return tuple(new), (x, tuple(outs))
+
+    def __call__(self, x_seq, key=None) -> Outputs:
+        """Run an input sequence ``x_seq`` of shape (T, B, n_in)."""
+        x_seq = jnp.asarray(x_seq)
+        if x_seq.ndim != 3 or x_seq.shape[2] != self.n_in:
+            raise ValueError(f"x_seq must have shape (T, B, {self.n_in}) (time, batch, inputs), got {x_seq.shape}")
+        spiking = tuple(isinstance(layer, SpikingLayer) for layer in self.layers)
+
+        def body(carry, x):
+            carry, acc = carry
+            carry, (y, outs) = self.step(carry, x)
+            acc = tuple(a + o if s else a for a, o, s in zip(acc, outs, spiking))
+            kept = outs if self.record_spikes else ()
+            return (carry, acc), (y, kept)
+
+        batch = x_seq.shape[1]
+        acc0 = tuple(jnp.zeros((batch, layer.n), x_seq.dtype) for layer in self.layers)
+        init = (self.init_carry(batch, key), acc0)
+        (_, counts), (y, spikes) = _scan(body, init, x_seq, self.remat_chunk)
+        return Outputs(y=y, counts=counts, spikes=spikes)
+
+
+def _scan(body, init, xs, chunk):
+    """``lax.scan(body, init, xs)``, or chunk by chunk with each chunk rematerialised."""
+    n = xs.shape[0]
+    if chunk is None or chunk >= n:
+        return jax.lax.scan(body, init, xs)
+    q, r = divmod(n, chunk)
+
+    @jax.checkpoint
+    def one_chunk(carry, xc):
+        return jax.lax.scan(body, carry, xc)
+
+    head = xs[: q * chunk].reshape((q, chunk) + xs.shape[1:])
+    carry, ys = jax.lax.scan(one_chunk, init, head)
+    ys = jax.tree.map(lambda a: a.reshape((q * chunk,) + a.shape[2:]), ys)
+    if r:
+        carry, tail = jax.lax.scan(body, carry, xs[q * chunk:])
+        ys = jax.tree.map(lambda a, b: jnp.concatenate([a, b]), ys, tail)
+    return carry, ys

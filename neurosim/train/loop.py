@@ -1,0 +1,317 @@
+"""The training loop: whole epochs compiled as one program, optax optimisers, exact resume.
+
+    history = fit(model, x_train, y_train, loss=CrossEntropy("max"),
+                  encode=lambda key, xb: bernoulli(key, xb, 25), epochs=30, batch_size=128,
+                  optimizer=optax.adam(2e-3), validation=(x_test, y_test), key=0)
+
+The dataset is staged on the device once; one epoch (shuffle, every batch's encoding,
+forward pass, gradient and optimiser update) is a single ``jax.jit`` of a ``lax.scan`` over
+batches, as Spyx does, so Python runs once per epoch. The last incomplete batch of an epoch is
+dropped (a different one each epoch). Randomness comes only from ``key``: the shuffle and the
+encoder's key of epoch ``e`` are ``fold_in(key, e)``, so a run resumed from a checkpoint after
+epoch ``e`` continues bitwise as the uninterrupted run.
+
+Checkpoints (``checkpoint=PATH``) are ``.npz`` files of arrays only (no pickle; they load
+without running code): the trained variables, the optimiser state, the best variables so far,
+the epoch and the history. ``resume=True`` continues from PATH when it exists, after checking
+that it was written for a model with the same variables (names, shapes, dtypes).
+"""
+from __future__ import annotations
+
+import json
+import os
+import sys
+import time
+from pathlib import Path
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import optax
+from flax import nnx
+
+from .eprop import eprop_gradients
+from .layers import Outputs
+from .losses import CrossEntropy
+
+__all__ = ["evaluate", "fit"]
+
+
+def _key(key):
+    if isinstance(key, (int, np.integer)) and not isinstance(key, bool):
+        return jax.random.key(int(key))
+    try:
+        if jnp.issubdtype(key.dtype, jax.dtypes.prng_key):
+            return key
+    except AttributeError:
+        pass
+    raise ValueError(f"key must be an integer seed or a jax.random.key, got {key!r}")
+
+
+def _check_data(x, labels, what):
+    x = jnp.asarray(x)
+    labels = jnp.asarray(labels)
+    if x.ndim < 2:
+        raise ValueError(f"{what}: x must have a leading sample axis, got shape {x.shape}")
+    if labels.shape[:1] != x.shape[:1]:
+        raise ValueError(f"{what}: x has {x.shape[0]} samples but the labels/targets have shape {labels.shape}")
+    for name, a in (("x", x), ("labels", labels)):
+        if jnp.issubdtype(a.dtype, jnp.inexact) and not bool(jnp.all(jnp.isfinite(a))):
+            bad = int(jnp.sum(~jnp.isfinite(a)))
+            raise ValueError(f"{what}: {name} holds {bad} NaN or infinite values (a NaN input current never reaches "
+                             f"threshold, so it would pass silently as silence)")
+    return x, labels
+
+
+def _sequence(encode, key, xb):
+    """The (T, B, n_in) input of a batch: ``encode(key, xb)``, or xb (B, T, n_in) itself."""
+    if encode is not None:
+        return encode(key, xb)
+    if xb.ndim != 3:
+        raise ValueError(f"without an encoder, x must be sequences of shape (N, T, n_in), got a batch of shape {xb.shape}")
+    return jnp.swapaxes(xb, 0, 1)
+
+
+def _count(name, value):
+    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 1:
+        raise ValueError(f"{name} must be an integer >= 1, got {value!r}")
+    return int(value)
+
+
+def evaluate(model, x, labels, *, loss=None, encode=None, batch_size: int = 256, key=0):
+    """``(mean loss, accuracy)`` of ``model`` on a dataset, in batches (the last one padded and
+    masked). ``loss.predict`` gives the predicted labels."""
+    loss = CrossEntropy() if loss is None else loss
+    x, labels = _check_data(x, labels, "evaluate")
+    batch_size = min(_count("batch_size", batch_size), x.shape[0])
+    graphdef, state = nnx.split(model)
+    n = x.shape[0]
+    nb = -(-n // batch_size)
+    pad = nb * batch_size - n
+    idx = jnp.concatenate([jnp.arange(n), jnp.zeros((pad,), jnp.int32)]).reshape(nb, batch_size)
+    mask = (jnp.arange(nb * batch_size) < n).reshape(nb, batch_size)
+    return _evaluate(graphdef, state, x, labels, idx, mask, loss, encode, _key(key))
+
+
+def _evaluate(graphdef, state, x, labels, idx, mask, loss, encode, key):
+    fn = _eval_fn(graphdef, loss, encode)
+    total, correct = fn(state, x, labels, idx, mask, key)
+    n = float(np.asarray(mask.sum()))
+    return float(total) / n, float(correct) / n
+
+
+_EVAL_CACHE: dict = {}
+
+
+def _eval_fn(graphdef, loss, encode):
+    cache_key = (graphdef, loss, encode)
+    if cache_key in _EVAL_CACHE:
+        return _EVAL_CACHE[cache_key]
+
+    @jax.jit
+    def fn(state, x, labels, idx, mask, key):
+        model = nnx.merge(graphdef, state)
+
+        def body(acc, item):
+            b, ib, mb = item
+            out = model(_sequence(encode, jax.random.fold_in(key, b), x[ib]))
+            lb = labels[ib]
+            batch_loss = jnp.sum(jnp.where(mb, loss.per_sample(out, lb), 0.0))   # padding masked out
+            hit = (loss.predict(out) == lb) if lb.ndim == 1 else jnp.zeros(mb.shape, bool)
+            return (acc[0] + batch_loss, acc[1] + jnp.sum(hit & mb)), None
+
+        items = (jnp.arange(idx.shape[0]), idx, mask)
+        (total, correct), _ = jax.lax.scan(body, (jnp.zeros(()), jnp.zeros((), jnp.int32)), items)
+        return total, correct
+
+    if len(_EVAL_CACHE) > 32:
+        _EVAL_CACHE.clear()
+    _EVAL_CACHE[cache_key] = fn
+    return fn
+
+
+def fit(model, x, labels, *, loss=None, encode=None, optimizer=None, epochs: int = 10, batch_size: int = 128,
+        key=0, validation=None, patience: int | None = None, checkpoint=None, resume: bool = False,
+        trainable=nnx.Param, regulariser=None, gradient: str = "bptt", progress: bool = True) -> dict:
+    """Train ``model`` (an nnx module mapping (T, B, n_in) to :class:`Outputs`) in place.
+
+    Args:
+        x, labels: the training set, (N, ...) and (N,) (or (N, C) targets for ``RateMSE``).
+        loss: a loss of :mod:`neurosim.train.losses` (default ``CrossEntropy("max")``).
+        encode: ``encode(key, xb) -> (T, B, n_in)``; None when x already holds (N, T, n_in).
+        optimizer: an optax ``GradientTransformation`` (default ``optax.adam(2e-3)``).
+        epochs, batch_size: as usual; ``key``: an integer seed or a ``jax.random.key``.
+        validation: ``(x_val, labels_val)`` evaluated after each epoch.
+        patience: stop after this many epochs without a better validation accuracy (needs
+            ``validation``) and restore the best variables.
+        checkpoint, resume: an .npz path written after every epoch; resume from it.
+        trainable: the nnx filter of what the optimiser updates (default ``nnx.Param``; add
+            :class:`~neurosim.train.layers.NeuronParams` to learn neuron parameters).
+        regulariser: ``regulariser(outputs) -> scalar`` added to the loss.
+        gradient: ``"bptt"`` (backpropagation through time: ``jax.grad`` of the whole run, with
+            the network's ``remat_chunk`` bounding its memory) or ``"eprop"`` (online e-prop,
+            :func:`~neurosim.train.eprop.eprop_gradients`: O(1) memory in time, a loss that is a
+            sum over steps, ``nnx.Param`` trainable only, no regulariser).
+        progress: print one line per epoch (loss, accuracies, seconds) on stderr.
+
+    Returns the history: ``{"epoch", "loss", "train_acc", "val_loss", "val_acc", "time_s"}``
+    lists (train_acc is measured on the training batches while they were trained on), plus
+    ``"stopped_early"`` and ``"best_epoch"``.
+    """
+    loss = CrossEntropy() if loss is None else loss
+    optimizer = optax.adam(2e-3) if optimizer is None else optimizer
+    epochs, batch_size = _count("epochs", epochs), _count("batch_size", batch_size)
+    x, labels = _check_data(x, labels, "fit")
+    if batch_size > x.shape[0]:
+        raise ValueError(f"batch_size = {batch_size} is larger than the {x.shape[0]} training samples")
+    if patience is not None:
+        patience = _count("patience", patience)
+        if validation is None:
+            raise ValueError("patience (early stopping) needs validation=(x_val, labels_val)")
+    if validation is not None:
+        validation = _check_data(*validation, "fit(validation=...)")
+    if resume and checkpoint is None:
+        raise ValueError("resume=True needs checkpoint=PATH")
+    if gradient not in ("bptt", "eprop"):
+        raise ValueError(f"gradient must be 'bptt' or 'eprop', got {gradient!r}")
+    if gradient == "eprop" and (trainable is not nnx.Param or regulariser is not None):
+        raise ValueError("gradient='eprop' trains the nnx.Param weights only and takes no regulariser")
+    key = _key(key)
+
+    graphdef, params, rest = nnx.split(model, trainable, ...)
+    opt_state = optimizer.init(params)
+    history = {"epoch": [], "loss": [], "train_acc": [], "val_loss": [], "val_acc": [], "time_s": []}
+    best = (-1.0, params, 0)
+    start = 0
+    if checkpoint is not None and resume and Path(checkpoint).exists():
+        params, opt_state, best, history, start = _load(checkpoint, params, opt_state)
+    epoch_fn = _epoch_fn(graphdef, loss, encode, optimizer, regulariser, batch_size, gradient)
+    n_batches = x.shape[0] // batch_size
+    waited = 0 if not history["val_acc"] else len(history["val_acc"]) - 1 - int(np.argmax(history["val_acc"]))
+    stopped = False
+    for epoch in range(start, epochs):
+        t0 = time.perf_counter()
+        ek = jax.random.fold_in(key, epoch)
+        params, opt_state, (lb, ab) = epoch_fn(params, opt_state, rest, x, labels, ek)
+        lb, ab = np.asarray(lb), np.asarray(ab)
+        if not np.all(np.isfinite(lb)):
+            bad = int(np.argmax(~np.isfinite(lb)))
+            raise FloatingPointError(f"fit: the loss became {lb[bad]} in batch {bad} of epoch {epoch + 1}; lower the "
+                                     f"learning rate or check the inputs and initial weights")
+        history["epoch"].append(epoch + 1)
+        history["loss"].append(float(lb.mean()))
+        history["train_acc"].append(float(ab.mean()))
+        nnx.update(model, params)
+        if validation is not None:
+            vl, va = evaluate(model, *validation, loss=loss, encode=encode, batch_size=max(batch_size, 256),
+                              key=jax.random.fold_in(jax.random.fold_in(key, 2**31), epoch))
+            history["val_loss"].append(vl)
+            history["val_acc"].append(va)
+            if va > best[0]:
+                best, waited = (va, params, epoch + 1), 0
+            else:
+                waited += 1
+        history["time_s"].append(time.perf_counter() - t0)
+        if progress:
+            val = f"  val loss {history['val_loss'][-1]:.4f}  val acc {100 * history['val_acc'][-1]:.1f} %" \
+                if validation is not None else ""
+            print(f"epoch {epoch + 1}/{epochs}  loss {history['loss'][-1]:.4f}  train acc "
+                  f"{100 * history['train_acc'][-1]:.1f} %{val}  ({history['time_s'][-1]:.1f} s, {n_batches} batches)",
+                  file=sys.stderr, flush=True)
+        if checkpoint is not None:
+            _save(checkpoint, params, opt_state, best, history, epoch + 1)
+        if patience is not None and waited >= patience:
+            stopped = True
+            break
+    if stopped:
+        nnx.update(model, best[1])
+    history["stopped_early"] = stopped
+    history["best_epoch"] = best[2] if validation is not None else len(history["epoch"])
+    return history
+
+
+_EPOCH_CACHE: dict = {}
+
+
+def _epoch_fn(graphdef, loss, encode, optimizer, regulariser, batch_size, gradient):
+    cache_key = (graphdef, loss, encode, optimizer, regulariser, batch_size, gradient)
+    if cache_key in _EPOCH_CACHE:
+        return _EPOCH_CACHE[cache_key]
+
+    def objective(params, rest, xs, lb):
+        out = nnx.merge(graphdef, params, rest)(xs)
+        value = loss(out, lb)
+        if regulariser is not None:
+            value = value + regulariser(out)
+        return value, out
+
+    def value_and_grad(params, rest, xs, lb):
+        if gradient == "bptt":
+            return jax.value_and_grad(objective, has_aux=True)(params, rest, xs, lb)
+        value, grads, y = eprop_gradients(nnx.merge(graphdef, params, rest), xs, lb, loss=loss, record_y=True)
+        return (value, Outputs(y=y, counts=(), spikes=())), grads
+
+    @jax.jit
+    def epoch(params, opt_state, rest, x, labels, key):
+        n_batches = x.shape[0] // batch_size
+        k_perm, k_enc = jax.random.split(key)
+        order = jax.random.permutation(k_perm, x.shape[0])[: n_batches * batch_size].reshape(n_batches, batch_size)
+
+        def body(carry, item):
+            params, opt_state = carry
+            b, ib = item
+            xs = _sequence(encode, jax.random.fold_in(k_enc, b), x[ib])
+            (value, out), grads = value_and_grad(params, rest, xs, labels[ib])
+            updates, opt_state = optimizer.update(grads, opt_state, params)
+            params = optax.apply_updates(params, updates)
+            acc = jnp.mean(loss.predict(out) == labels[ib]) if labels.ndim == 1 else jnp.zeros(())
+            return (params, opt_state), (value, acc)
+
+        (params, opt_state), metrics = jax.lax.scan(body, (params, opt_state), (jnp.arange(n_batches), order))
+        return params, opt_state, metrics
+
+    if len(_EPOCH_CACHE) > 16:
+        _EPOCH_CACHE.clear()
+    _EPOCH_CACHE[cache_key] = epoch
+    return epoch
+
+
+# checkpoints ---------------------------------------------------------------------------
+def _leaves(tree):
+    return jax.tree_util.tree_flatten_with_path(tree)
+
+
+def _describe(tree):
+    return [(jax.tree_util.keystr(p), tuple(np.shape(v)), str(np.asarray(v).dtype)) for p, v in _leaves(tree)[0]]
+
+
+def _save(path, params, opt_state, best, history, epoch):
+    arrays = {}
+    for name, tree in (("params", params), ("opt", opt_state), ("best", best[1])):
+        for k, leaf in enumerate(jax.tree.leaves(tree)):
+            arrays[f"{name}/{k}"] = np.asarray(leaf)
+    meta = {"epoch": epoch, "history": history, "best_acc": best[0], "best_epoch": best[2],
+            "layout": {"params": _describe(params), "opt": _describe(opt_state)}}
+    arrays["meta"] = np.frombuffer(json.dumps(meta).encode(), np.uint8)
+    path = Path(path)
+    tmp = path.with_name(path.name + ".tmp.npz")
+    np.savez(tmp, **arrays)
+    os.replace(tmp, path)
+
+
+def _load(path, params, opt_state):
+    with np.load(path, allow_pickle=False) as f:
+        meta = json.loads(bytes(f["meta"]).decode())
+        arrays = {k: f[k] for k in f.files if k != "meta"}
+    layout = {"params": _describe(params), "opt": _describe(opt_state)}
+    saved = {k: [tuple((a[0], tuple(a[1]), a[2])) for a in v] for k, v in meta["layout"].items()}
+    if saved != layout:
+        raise ValueError(f"checkpoint {path} was written for another model or optimiser: its variables are "
+                         f"{saved['params']}, this model's are {layout['params']}")
+
+    def rebuild(name, tree):
+        leaves, treedef = jax.tree.flatten(tree)
+        return jax.tree.unflatten(treedef, [jnp.asarray(arrays[f"{name}/{k}"]) for k in range(len(leaves))])
+
+    best = (meta["best_acc"], rebuild("best", params), meta["best_epoch"])
+    return rebuild("params", params), rebuild("opt", opt_state), best, meta["history"], meta["epoch"]

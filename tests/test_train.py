@@ -1,0 +1,356 @@
+"""Gradient training: the layers against a hand-written recurrence, bounded-memory BPTT against
+plain BPTT, e-prop against BPTT where theory says they are equal, encoders, losses, and the
+training loop (deterministic, resumes bitwise, stops early, refuses bad input)."""
+import jax
+import jax.numpy as jnp
+import numpy as np
+import optax
+import pytest
+from flax import nnx
+
+import neurosim as ns
+from neurosim import train as T
+
+
+def _inputs(t=30, b=4, n=8, seed=1, p=0.3):
+    return (jax.random.uniform(jax.random.key(seed), (t, b, n)) < p).astype(jnp.float32)
+
+
+def _net(recurrent=None, n_in=8, n=16, c=3, seed=0, **kw):
+    r = nnx.Rngs(seed)
+    return T.SpikingNetwork(T.SpikingLayer(n_in, n, recurrent=recurrent, rngs=r), T.LeakyReadout(n, c, rngs=r), **kw)
+
+
+def _hand_written(w, b, w_rec, w2, b2, x, tau=10.0, tau_out=10.0, dt=1.0):
+    """The same network written out: V <- k V + (1 - k) I, spike at 1, reset to 0."""
+    k, ko = np.exp(-dt / tau), np.exp(-dt / tau_out)
+    v = np.zeros((x.shape[1], w.shape[1]), np.float32)
+    z = np.zeros_like(v)
+    y = np.zeros((x.shape[1], w2.shape[1]), np.float32)
+    ys, zs = [], []
+    for t in range(x.shape[0]):
+        i = x[t] @ w + b + (z @ w_rec if w_rec is not None else 0)
+        v = i + (v - i) * k
+        z = (v >= 1.0).astype(np.float32)
+        v = v * (1 - z)
+        y = y * ko + z @ w2 + b2
+        ys.append(y)
+        zs.append(z)
+    return np.stack(ys), np.stack(zs)
+
+
+@pytest.mark.parametrize("recurrent", [None, "dense"])
+def test_network_equals_hand_written_recurrence(recurrent):
+    net = _net(recurrent, record_spikes=True)
+    x = _inputs()
+    out = net(x)
+    h, ro = net.layers
+    y, z = _hand_written(np.asarray(h.w[...]), np.asarray(h.b[...]),
+                         None if recurrent is None else np.asarray(h.w_rec[...]),
+                         np.asarray(ro.w[...]), np.asarray(ro.b[...]), np.asarray(x))
+    np.testing.assert_array_equal(np.asarray(out.spikes[0]), z)
+    assert 0.05 < z.mean() < 0.6
+    np.testing.assert_allclose(np.asarray(out.y), y, rtol=1e-5, atol=1e-5)
+    np.testing.assert_array_equal(np.asarray(out.counts[0]), z.sum(0))
+
+
+def test_sparse_recurrent_layers_equal_the_dense_layer_with_the_same_matrix():
+    x = _inputs(t=25, b=3, n=6, p=0.5)
+    csr = ns.events.fixed_probability(12, 12, 0.3, seed=4)
+    sparse = _net(csr, n_in=6, n=12, record_spikes=True)
+    dense = _net("dense", n_in=6, n=12, record_spikes=True)
+    w_dense = np.asarray(csr.to_dense(np.asarray(sparse.layers[0].w_rec[...])))
+    dense.layers[0].w_rec[...] = jnp.asarray(w_dense)
+    dense.layers[0].w[...] = sparse.layers[0].w[...]
+    a, b = sparse(x), dense(x)
+    np.testing.assert_array_equal(np.asarray(a.spikes[0]), np.asarray(b.spikes[0]))
+    np.testing.assert_allclose(np.asarray(a.y), np.asarray(b.y), rtol=1e-5, atol=1e-5)
+    # and the gradient w.r.t. the per-synapse weights is the dense gradient at the synapses
+    lab = jnp.array([0, 1, 2])
+    loss = T.CrossEntropy("max")
+    gs = nnx.grad(lambda m: loss(m(x), lab))(sparse).layers[0].w_rec[...]
+    gd = nnx.grad(lambda m: loss(m(x), lab))(dense).layers[0].w_rec[...]
+    pre, post = np.repeat(np.arange(12), np.diff(np.asarray(csr.indptr))), np.asarray(csr.indices)
+    np.testing.assert_allclose(np.asarray(gs), np.asarray(gd)[pre, post], rtol=1e-4, atol=1e-6)
+
+
+def test_jitconn_layer_trains_its_distribution_parameters():
+    conn = ns.events.JitConn(12, 12, 0.3, seed=7, weight=ns.Normal(0.5, 0.2))
+    net = _net(conn, n_in=6, n=12, record_spikes=True)
+    w_rec = net.layers[0].w_rec
+    np.testing.assert_allclose(np.asarray(w_rec[...]), [0.5, 0.2])
+    dense = _net("dense", n_in=6, n=12, record_spikes=True)
+    dense.layers[0].w_rec[...] = jnp.asarray(conn.to_dense(), jnp.float32)
+    x = _inputs(t=25, b=3, n=6, p=0.5)
+    np.testing.assert_array_equal(np.asarray(net(x).spikes[0]), np.asarray(dense(x).spikes[0]))
+    g = nnx.grad(lambda m: T.CrossEntropy()(m(x), jnp.array([0, 1, 2])))(net).layers[0].w_rec[...]
+    assert g.shape == (2,) and np.all(np.isfinite(np.asarray(g)))
+
+
+def test_chunked_rematerialised_bptt_has_the_same_gradient_and_less_memory():
+    x = _inputs(t=400, b=8, n=8)
+    lab = jnp.arange(8) % 3
+    loss = T.CrossEntropy("mean")
+
+    def grads_and_bytes(net):
+        graphdef, params, rest = nnx.split(net, nnx.Param, ...)
+
+        def f(params):
+            return loss(nnx.merge(graphdef, params, rest)(x), lab)
+        g = jax.grad(f)(params)
+        mem = jax.jit(jax.grad(f)).lower(params).compile().memory_analysis()
+        return g, mem.temp_size_in_bytes
+
+    plain, b_plain = grads_and_bytes(_net())
+    chunked, b_chunk = grads_and_bytes(_net(remat_chunk=20))
+    for a, b in zip(jax.tree.leaves(plain), jax.tree.leaves(chunked)):
+        np.testing.assert_allclose(np.asarray(a), np.asarray(b), rtol=1e-4, atol=1e-6)
+    assert b_chunk < 0.5 * b_plain, (b_chunk, b_plain)
+
+
+def test_remat_with_a_remainder_chunk_gives_the_same_outputs():
+    x = _inputs(t=37)
+    np.testing.assert_array_equal(np.asarray(_net()(x).y), np.asarray(_net(remat_chunk=10)(x).y))
+
+
+@pytest.mark.parametrize("model", ["adaptive_lif", "izhikevich", "adex"])
+def test_layers_take_any_neurosim_neuron_model(model):
+    models = {
+        "adaptive_lif": (ns.neurons.AdaptiveLIF(), ns.neurons.AdaptiveLIFParams(t_ref=0.0)),
+        "izhikevich": (ns.neurons.Izhikevich(), ns.neurons.IzhikevichParams()),
+        "adex": (ns.neurons.AdEx(), ns.neurons.AdExParams()),
+    }
+    neuron, params = models[model]
+    r = nnx.Rngs(0)
+    net = T.SpikingNetwork(T.SpikingLayer(8, 10, neuron=neuron, params=params, w_std=400.0, rngs=r),
+                           T.LeakyReadout(10, 2, rngs=r), dt=0.5, record_spikes=True)
+    x = _inputs(t=100, b=2, n=8, p=0.5)
+    out = net(x)
+    # the layer's spikes are the model's own, stepped by hand with the same currents
+    state = jax.tree.map(lambda a: jnp.broadcast_to(a, (2, 10)), neuron.init(params, 10, jax.random.key(0)))
+    w, b = net.layers[0].w[...], net.layers[0].b[...]
+    zs = []
+    for t in range(100):
+        state, z = neuron.step(params, state, x[t] @ w + b, 0.5)
+        zs.append(z)
+    np.testing.assert_array_equal(np.asarray(out.spikes[0]), np.asarray(jnp.stack(zs)))
+    assert float(out.spikes[0].sum()) > 0
+    g = nnx.grad(lambda m: T.CrossEntropy("mean")(m(x), jnp.array([0, 1])))(net).layers[0].w[...]
+    assert float(jnp.abs(g).sum()) > 0
+
+
+def test_layer_errors_name_the_argument():
+    r = nnx.Rngs(0)
+    with pytest.raises(ValueError, match="n must be an integer >= 1, got 0"):
+        T.SpikingLayer(4, 0, rngs=r)
+    with pytest.raises(ValueError, match="recurrent connectivity must be 5 x 5"):
+        T.SpikingLayer(4, 5, recurrent=ns.events.fixed_probability(6, 6, 0.5), rngs=r)
+    with pytest.raises(ValueError, match="recurrent must be None, 'dense', a CSR or a JitConn, got 'sparse'"):
+        T.SpikingLayer(4, 5, recurrent="sparse", rngs=r)
+    with pytest.raises(ValueError, match="layer 0 has 5 outputs but layer 1 expects 6 inputs"):
+        T.SpikingNetwork(T.SpikingLayer(4, 5, rngs=r), T.LeakyReadout(6, 2, rngs=r))
+    with pytest.raises(ValueError, match=r"x_seq must have shape \(T, B, 4\)"):
+        T.SpikingNetwork(T.SpikingLayer(4, 5, rngs=r))(jnp.zeros((10, 4)))
+    with pytest.raises(ValueError, match="scale must be > 0"):
+        T.lif(scale=0.0)
+    with pytest.raises(ValueError, match="surrogate must be one of"):
+        T.lif(surrogate="tanh")
+    with pytest.raises(ValueError, match="tau must be a positive finite number, got -1"):
+        T.LeakyReadout(4, 2, tau=-1.0, rngs=r)
+
+
+# ------------------------------------------------------------------------------- e-prop
+def _as64(net):
+    graphdef, state = nnx.split(net)
+    return nnx.merge(graphdef, jax.tree.map(
+        lambda a: a.astype(jnp.float64) if isinstance(a, jax.Array) and jnp.issubdtype(a.dtype, jnp.floating) else a,
+        state))
+
+
+@pytest.mark.parametrize("loss_kind", ["ce", "mse"])
+def test_eprop_equals_bptt_without_recurrent_connections(loss_kind, x64):
+    net = _as64(_net(None))
+    x = _inputs(t=40).astype(jnp.float64)
+    if loss_kind == "ce":
+        loss, target = T.CrossEntropy("steps", window=(10, 40)), jnp.array([0, 1, 2, 1])
+    else:
+        loss = T.StepMSE()
+        target = jnp.sin(jnp.arange(40)[None, :, None] / 5.0 + jnp.arange(3)) * jnp.ones((4, 1, 1))
+    value, g = T.eprop_gradients(net, x, target, loss=loss)
+    value_bptt, g_bptt = nnx.value_and_grad(lambda m: loss(m(x), target))(net)
+    assert float(value) == pytest.approx(float(value_bptt), rel=1e-12)
+    for a, b in zip(jax.tree.leaves(g), jax.tree.leaves(nnx.state(g_bptt, nnx.Param))):
+        assert float(jnp.abs(b).max()) > 0
+        np.testing.assert_allclose(np.asarray(a), np.asarray(b), rtol=1e-9, atol=1e-12)
+
+
+def test_eprop_with_recurrence_is_exact_for_the_readout_and_approximate_for_the_rest(x64):
+    net = _as64(_net("dense"))
+    x = _inputs(t=40).astype(jnp.float64)
+    loss, lab = T.CrossEntropy("steps"), jnp.array([0, 1, 2, 1])
+    _, g = T.eprop_gradients(net, x, lab, loss=loss)
+    g_bptt = nnx.grad(lambda m: loss(m(x), lab))(net)
+    np.testing.assert_allclose(np.asarray(g["layers"][1]["w"][...]), np.asarray(g_bptt.layers[1].w[...]), rtol=1e-9)
+    a, b = np.asarray(g["layers"][0]["w"][...]).ravel(), np.asarray(g_bptt.layers[0].w[...]).ravel()
+    cosine = a @ b / np.linalg.norm(a) / np.linalg.norm(b)
+    assert 0.1 < cosine < 0.999      # the dropped recurrent paths: aligned, not equal
+
+
+def test_eprop_memory_does_not_grow_with_time():
+    net = _net("dense")
+    lab = jnp.arange(4) % 3
+    graphdef, params, rest = nnx.split(net, nnx.Param, ...)
+
+    def temp_bytes(t):
+        x = _inputs(t=t)
+        f = jax.jit(lambda p: T.eprop_gradients(nnx.merge(graphdef, p, rest), x, lab)[1])
+        return f.lower(params).compile().memory_analysis().temp_size_in_bytes
+
+    short, long = temp_bytes(200), temp_bytes(2000)
+    assert long <= 1.25 * short, (short, long)           # BPTT's would grow ~10x: see the test above
+
+
+def test_eprop_refuses_what_it_cannot_do():
+    with pytest.raises(ValueError, match="sum over steps"):
+        T.eprop_gradients(_net(), _inputs(), jnp.zeros(4, int), loss=T.CrossEntropy("max"))
+    r = nnx.Rngs(0)
+    with pytest.raises(ValueError, match=r"needs SpikingNetwork\(SpikingLayer"):
+        T.eprop_gradients(T.SpikingNetwork(T.SpikingLayer(8, 4, rngs=r)), _inputs(), jnp.zeros(4, int))
+    with pytest.raises(ValueError, match=r"labels must have shape \(4,\)"):
+        T.eprop_gradients(_net(), _inputs(), jnp.zeros(3, int))
+
+
+# ------------------------------------------------------------------------------ encoders
+def test_bernoulli_rate_matches_probability_and_refuses_out_of_range():
+    x = jnp.array([[0.0, 0.25, 1.0]])
+    s = T.bernoulli(jax.random.key(0), jnp.repeat(x, 500, 0), 40)
+    np.testing.assert_allclose(np.asarray(s.mean((0, 1))), [0.0, 0.25, 1.0], atol=0.01)
+    with pytest.raises(ValueError, match="x must be >= 0.0 for this encoder, got a minimum of -0.1"):
+        T.bernoulli(jax.random.key(0), jnp.array([[-0.1, 0.5]]), 10)
+    with pytest.raises(ValueError, match="n_steps must be an integer >= 1"):
+        T.bernoulli(jax.random.key(0), x, 0)
+
+
+def test_latency_codes_one_spike_at_the_right_step():
+    x = jnp.array([[1.0, 0.5, 0.0]])
+    s = np.asarray(T.latency(x, 11))
+    assert s.sum() == 2 and s[0, 0, 0] == 1 and s[5, 0, 1] == 1 and s[:, 0, 2].sum() == 0
+    tau, th = 20.0, 0.2
+    s = np.asarray(T.latency(jnp.array([[0.6]]), 100, kind="log", tau=tau, threshold=th))
+    assert int(np.argmax(s[:, 0, 0])) == round(tau * np.log(0.6 / 0.4))
+
+
+def test_delta_encoder_counts_threshold_crossings():
+    sig = jnp.concatenate([jnp.linspace(0, 1, 11), jnp.linspace(1, 0, 11)[1:]])[:, None, None]
+    s = np.asarray(T.delta(sig, 0.25))
+    assert s[..., 0].sum() == 4 and s[..., 1].sum() == 4
+
+
+# -------------------------------------------------------------------------------- losses
+def test_cross_entropy_readouts_and_errors():
+    y = jnp.array([[[1.0, 0.0]], [[3.0, 0.5]], [[0.0, 2.0]]])          # (T=3, B=1, C=2)
+    out = T.Outputs(y=y, counts=(), spikes=())
+    for readout, logits in [("max", [3.0, 2.0]), ("mean", [4 / 3, 2.5 / 3]), ("last", [0.0, 2.0]), ("count", [4, 2.5])]:
+        want = -jax.nn.log_softmax(jnp.array(logits))[0]
+        assert float(T.CrossEntropy(readout)(out, jnp.array([0]))) == pytest.approx(float(want), rel=1e-6)
+    steps = np.mean([-jax.nn.log_softmax(y[t, 0])[1] for t in range(3)])
+    assert float(T.CrossEntropy("steps")(out, jnp.array([1]))) == pytest.approx(float(steps), rel=1e-6)
+    with pytest.raises(ValueError, match=r"labels must have shape \(1,\)"):
+        T.CrossEntropy()(out, jnp.array([0, 1]))
+    with pytest.raises(ValueError, match=r"labels must be in \[0, 2\)"):
+        T.CrossEntropy()(out, jnp.array([2]))
+    with pytest.raises(ValueError, match="readout must be one of"):
+        T.CrossEntropy("median")
+
+
+def test_first_spike_times_are_exact_for_binary_spikes():
+    z = np.zeros((6, 1, 3), np.float32)
+    z[2, 0, 0] = z[4, 0, 0] = z[0, 0, 1] = 1
+    np.testing.assert_array_equal(np.asarray(T.first_spike_times(jnp.asarray(z)))[0], [2, 0, 6])
+
+
+def test_rate_regulariser_penalises_outside_the_band_only():
+    counts = jnp.array([[0.0, 5.0, 10.0]])       # rates 0, 0.5, 1 per step over 10 steps
+    got = float(T.rate_regulariser(counts, 10, lower=0.1, upper=0.6))
+    assert got == pytest.approx((0.1 ** 2 + 0.4 ** 2) / 3, rel=1e-6)
+
+
+# ---------------------------------------------------------------------------------- loop
+def _data(n=192, seed=0):
+    rng = np.random.default_rng(seed)
+    labels = rng.integers(0, 3, n)
+    centres = rng.uniform(0, 1, (3, 8))
+    x = np.clip(centres[labels] + 0.1 * rng.normal(size=(n, 8)), 0, 1).astype(np.float32)
+    return jnp.asarray(x), jnp.asarray(labels)
+
+
+def _enc(key, xb):
+    return T.bernoulli(key, xb, 20)
+
+
+def test_fit_learns_is_deterministic_and_resumes_bitwise(tmp_path):
+    x, y = _data()
+    a, b = _net(), _net()
+    h = T.fit(a, x, y, encode=_enc, epochs=4, batch_size=32, key=3, optimizer=optax.adam(1e-2), progress=False)
+    assert h["loss"][-1] < 0.3 * h["loss"][0] and h["train_acc"][-1] > 0.9
+    ck = tmp_path / "ck.npz"
+    T.fit(b, x, y, encode=_enc, epochs=2, batch_size=32, key=3, optimizer=optax.adam(1e-2), progress=False,
+          checkpoint=ck)
+    c = _net(seed=9)                             # other initial weights: the checkpoint replaces them
+    h2 = T.fit(c, x, y, encode=_enc, epochs=4, batch_size=32, key=3, optimizer=optax.adam(1e-2), progress=False,
+               checkpoint=ck, resume=True)
+    for u, v in zip(jax.tree.leaves(nnx.state(a, nnx.Param)), jax.tree.leaves(nnx.state(c, nnx.Param))):
+        np.testing.assert_array_equal(np.asarray(u), np.asarray(v))
+    assert h2["loss"] == h["loss"]
+    with pytest.raises(ValueError, match="written for another model"):
+        T.fit(_net(n=12), x, y, encode=_enc, epochs=3, batch_size=32, progress=False, checkpoint=ck, resume=True)
+
+
+def test_fit_by_eprop_learns():
+    x, y = _data()
+    h = T.fit(_net(), x, y, encode=_enc, loss=T.CrossEntropy("steps"), gradient="eprop", epochs=4, batch_size=32,
+              optimizer=optax.adam(1e-2), progress=False)
+    assert h["loss"][-1] < 0.4 * h["loss"][0] and h["train_acc"][-1] > 0.9
+
+
+def test_early_stopping_restores_the_best_epoch():
+    x, y = _data()
+    xv, yv = _data(48, seed=0)
+    net = _net()
+    h = T.fit(net, x, y, encode=_enc, epochs=40, batch_size=32, validation=(xv, yv), patience=2,
+              optimizer=optax.adam(3e-2), progress=False)
+    assert h["stopped_early"] and len(h["epoch"]) < 40
+    best = h["best_epoch"]
+    assert h["val_acc"][best - 1] == max(h["val_acc"])
+
+
+def test_fit_errors_name_the_argument():
+    x, y = _data()
+    with pytest.raises(ValueError, match="batch_size = 500 is larger than the 192 training samples"):
+        T.fit(_net(), x, y, encode=_enc, batch_size=500, progress=False)
+    with pytest.raises(ValueError, match="patience .* needs validation"):
+        T.fit(_net(), x, y, encode=_enc, batch_size=32, patience=2, progress=False)
+    with pytest.raises(ValueError, match="x has 192 samples but the labels/targets have shape"):
+        T.fit(_net(), x, y[:10], encode=_enc, batch_size=32, progress=False)
+    with pytest.raises(ValueError, match="gradient must be 'bptt' or 'eprop'"):
+        T.fit(_net(), x, y, encode=_enc, batch_size=32, gradient="rtrl", progress=False)
+    with pytest.raises(ValueError, match="fit: x holds 1 NaN or infinite values"):
+        T.fit(_net(), x.at[3, 2].set(jnp.nan), y, encode=_enc, batch_size=32, progress=False)
+    with pytest.raises(FloatingPointError, match="the loss became nan in batch 1 of epoch 1"):
+        T.fit(_net(), x, y, encode=_enc, epochs=1, batch_size=32, optimizer=optax.sgd(float("nan")), progress=False)
+
+
+# ------------------------------------------------------------------ simulate under transforms
+@pytest.mark.parametrize("transform", ["grad", "vmap", "jit"])
+def test_simulate_under_a_transformation_points_to_run(transform):
+    net = ns.Network([ns.Population("E", 4, ns.neurons.LIF())])
+    params = net.params()
+
+    def f(g_l):
+        p = params._replace(neurons={"E": params.neurons["E"]._replace(g_l=g_l)})
+        return ns.simulate(net, 1.0, params=p).spikes["E"].sum() * 0.0 + g_l
+
+    fn = {"grad": jax.grad(f), "vmap": jax.vmap(f), "jit": jax.jit(f)}[transform]
+    arg = jnp.ones(3) * 10.0 if transform == "vmap" else jnp.asarray(10.0)
+    with pytest.raises(TypeError, match=r"simulate was called with a traced params .*Use ns.run\(net, params"):
+        fn(arg)
