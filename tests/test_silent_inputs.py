@@ -72,3 +72,18 @@ def test_max_chunk_bytes():
     for bad in (float("nan"), 0.0, -1.0, "big"):
         with pytest.raises(ValueError, match="max_chunk_bytes must be a positive finite number"):
             ns.simulate(net, 1.0, 0.1, max_chunk_bytes=bad)
+
+
+def test_a_simulated_network_pickles_and_the_copy_simulates_the_same():
+    import pickle
+
+    net = ns.Network([ns.Population("E", 20, ns.neurons.LIF(v_init=ns.Uniform(-60.0, -50.0))),
+                      ns.Population("P", 10, PoissonSource(), PoissonSource.Params(200.0))],
+                     [ns.Projection("PE", "P", "E", ns.events.fixed_probability(10, 20, 0.5, seed=1), 20.0)])
+    mon = [ns.Spikes("E"), ns.Spikes("P")]
+    first = ns.simulate(net, 20.0, key=3, monitors=mon)
+    copy = pickle.loads(pickle.dumps(net))       # used to fail on the compiled programs it cached
+    again = ns.simulate(copy, 20.0, key=3, monitors=mon)
+    for name in ("E", "P"):
+        np.testing.assert_array_equal(np.asarray(first.spikes[name]), np.asarray(again.spikes[name]))
+    assert int(np.asarray(first.spikes["E"]).sum()) > 0

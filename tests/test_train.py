@@ -336,8 +336,24 @@ def test_fit_errors_name_the_argument():
         T.fit(_net(), x, y, encode=_enc, batch_size=32, gradient="rtrl", progress=False)
     with pytest.raises(ValueError, match="fit: x holds 1 NaN or infinite values"):
         T.fit(_net(), x.at[3, 2].set(jnp.nan), y, encode=_enc, batch_size=32, progress=False)
-    with pytest.raises(FloatingPointError, match="the loss became nan in batch 1 of epoch 1"):
+    with pytest.raises(FloatingPointError, match=r"non-finite gradient or update \(inf or NaN\) in batch 0 of epoch 1"):
         T.fit(_net(), x, y, encode=_enc, epochs=1, batch_size=32, optimizer=optax.sgd(float("nan")), progress=False)
+
+
+def test_fit_refuses_a_non_finite_gradient_that_would_silence_the_network():
+    # BPTT through 1000 steps of strong recurrence overflows float32 to inf; NaN weights then
+    # make every membrane NaN, which never spikes, and the loss stays finite. fit must say so.
+    r = nnx.Rngs(0)
+    neuron, params = T.lif(tau=20.0, scale=1.0, t_ref=2.0)
+    net = T.SpikingNetwork(T.SpikingLayer(50, 100, neuron=neuron, params=params, recurrent="dense", w_std=15.0,
+                                          bias=False, rngs=r), T.LeakyReadout(100, 1, tau=20.0, w_std=0.01, rngs=r))
+    rng = np.random.default_rng(0)
+    x = jnp.asarray((rng.uniform(size=(1, 1000, 50)) < 0.01).astype(np.float32))
+    target = jnp.asarray(np.sin(np.arange(1000) / 50.0)[None, :, None].astype(np.float32))
+    before = np.asarray(net.layers[0].w[...]).copy()
+    with pytest.raises(FloatingPointError, match="non-finite gradient or update .* in batch 0 of epoch 1"):
+        T.fit(net, x, target, loss=T.StepMSE(), epochs=2, batch_size=1, progress=False)
+    np.testing.assert_array_equal(np.asarray(net.layers[0].w[...]), before)     # left as it was
 
 
 # ------------------------------------------------------------------ simulate under transforms

@@ -305,6 +305,17 @@ class Network:
         object.__setattr__(self, "_pops", pops)
         object.__setattr__(self, "_cache", {})
 
+    # The cache holds compiled programs (and device arrays derived from the connectivity): a
+    # speed-up of this process, not part of the network. Pickling leaves it out, so a network
+    # that has been simulated pickles like a new one.
+    def __getstate__(self):
+        return {k: v for k, v in self.__dict__.items() if k != "_cache"}
+
+    def __setstate__(self, state):
+        for k, v in state.items():
+            object.__setattr__(self, k, v)
+        object.__setattr__(self, "_cache", {})
+
     def population(self, name: str) -> Population:
         if not isinstance(name, str) or name not in self._pops:
             raise ValueError(f"no population named {name!r}; populations: {sorted(self._pops)}")

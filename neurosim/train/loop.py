@@ -192,12 +192,22 @@ def fit(model, x, labels, *, loss=None, encode=None, optimizer=None, epochs: int
     for epoch in range(start, epochs):
         t0 = time.perf_counter()
         ek = jax.random.fold_in(key, epoch)
-        params, opt_state, (lb, ab) = epoch_fn(params, opt_state, rest, x, labels, ek)
-        lb, ab = np.asarray(lb), np.asarray(ab)
+        new_params, new_opt_state, (lb, ab, ok) = epoch_fn(params, opt_state, rest, x, labels, ek)
+        lb, ab, ok = np.asarray(lb), np.asarray(ab), np.asarray(ok)
+        if not np.all(ok):
+            bad = int(np.argmax(~ok))
+            nnx.update(model, params)            # the variables before the failing epoch
+            raise FloatingPointError(
+                f"fit: a non-finite gradient or update (inf or NaN) in batch {bad} of epoch {epoch + 1}; the model holds "
+                f"its variables from before that epoch. With recurrent layers this is usually BPTT exploding through "
+                f"many steps: try smaller recurrent weights, a lower learning rate, a smaller surrogate scale, "
+                f"optax.clip_by_global_norm or gradient='eprop'")
         if not np.all(np.isfinite(lb)):
             bad = int(np.argmax(~np.isfinite(lb)))
+            nnx.update(model, params)
             raise FloatingPointError(f"fit: the loss became {lb[bad]} in batch {bad} of epoch {epoch + 1}; lower the "
                                      f"learning rate or check the inputs and initial weights")
+        params, opt_state = new_params, new_opt_state
         history["epoch"].append(epoch + 1)
         history["loss"].append(float(lb.mean()))
         history["train_acc"].append(float(ab.mean()))
@@ -262,10 +272,17 @@ def _epoch_fn(graphdef, loss, encode, optimizer, regulariser, batch_size, gradie
             b, ib = item
             xs = _sequence(encode, jax.random.fold_in(k_enc, b), x[ib])
             (value, out), grads = value_and_grad(params, rest, xs, labels[ib])
-            updates, opt_state = optimizer.update(grads, opt_state, params)
-            params = optax.apply_updates(params, updates)
+            # A non-finite gradient (e.g. BPTT exploding through recurrent surrogate paths) would
+            # make the weights NaN, and NaN membranes never spike: the loss could stay finite
+            # while the network falls silent. Flag it, and skip the update, so fit can say so.
+            updates, new_opt_state = optimizer.update(grads, opt_state, params)
+            new_params = optax.apply_updates(params, updates)
+            finite = jnp.all(jnp.stack([jnp.all(jnp.isfinite(g)) for g in jax.tree.leaves((grads, new_params))]))
+            params, opt_state = jax.tree.map(lambda a, b: jnp.where(finite, a, b), (new_params, new_opt_state),
+                                             (params, opt_state))
             acc = jnp.mean(loss.predict(out) == labels[ib]) if labels.ndim == 1 else jnp.zeros(())
-            return (params, opt_state), (value, acc)
+            value = jnp.where(finite, value, jnp.nan)
+            return (params, opt_state), (value, acc, finite)
 
         (params, opt_state), metrics = jax.lax.scan(body, (params, opt_state), (jnp.arange(n_batches), order))
         return params, opt_state, metrics
