@@ -1,9 +1,40 @@
-"""Command line: ``neurosim demo [--out DIR] [--duration S] [--n N] [--seed K]`` and
-``neurosim info`` (versions, devices, which compiled kernels are present)."""
+"""Command line: ``neurosim demo [--out DIR] [--duration T] [--n N] [--seed K]`` and
+``neurosim info`` (versions, devices, which compiled kernels are present).
+
+Times take a unit, ``--duration 1s`` or ``--duration 500ms``; a bare number means milliseconds,
+as everywhere in the Python API (``simulate(net, duration=500.0)`` is 500 ms).
+"""
 from __future__ import annotations
 
 import argparse
+import math
+import re
 import sys
+
+_MAX_DEMO_N = 2_000_000
+_TIME = re.compile(r"^\s*([-+]?(?:\d+\.?\d*|\.\d+)(?:[eE][-+]?\d+)?)\s*(ms|s)?\s*$")
+
+
+def duration_ms(text: str) -> float:
+    """``"1s"`` -> 1000.0, ``"500ms"`` -> 500.0, ``"250"`` -> 250.0 (bare numbers are ms); an
+    ``argparse.ArgumentTypeError`` for anything else, or a duration that is not positive."""
+    m = _TIME.match(str(text))
+    if not m:
+        raise argparse.ArgumentTypeError(f"expected a time such as 1s, 500ms or 250 (ms), got {text!r}")
+    value = float(m.group(1)) * (1000.0 if m.group(2) == "s" else 1.0)
+    if not (math.isfinite(value) and value > 0):
+        raise argparse.ArgumentTypeError(f"must be a positive time, got {text!r} = {value:g} ms")
+    return value
+
+
+def _neuron_count(text: str) -> int:
+    try:
+        n = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a whole number of neurons, got {text!r}") from None
+    if not 10 <= n <= _MAX_DEMO_N:
+        raise argparse.ArgumentTypeError(f"must be between 10 and {_MAX_DEMO_N:,} neurons, got {n:,}")
+    return n
 
 
 def main(argv=None) -> int:
@@ -11,8 +42,9 @@ def main(argv=None) -> int:
     sub = parser.add_subparsers(dest="command", required=True)
     d = sub.add_parser("demo", help="simulate the Vogels-Abbott COBA network and plot it")
     d.add_argument("--out", default="out/demo", help="output folder (default out/demo)")
-    d.add_argument("--duration", type=float, default=1.0, help="biological time in seconds (default 1)")
-    d.add_argument("--n", type=int, default=4000, help="number of neurons (default 4000)")
+    d.add_argument("--duration", type=duration_ms, default=1000.0,
+                   help="biological time with a unit, e.g. 1s or 500ms; a bare number is ms (default 1s)")
+    d.add_argument("--n", type=_neuron_count, default=4000, help="number of neurons (default 4000)")
     d.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
     sub.add_parser("info", help="versions, devices and which compiled kernels are present")
     args = parser.parse_args(argv)
@@ -22,10 +54,15 @@ def main(argv=None) -> int:
     if args.command == "demo":
         from .demo import demo
         try:
-            s = demo(args.out, args.duration, args.n, args.seed)
+            s = demo(args.out, args.duration / 1000.0, args.n, args.seed)
         except ValueError as err:
             parser.error(str(err))
-        print(f"neurosim demo: COBA network, {s['n']} LIF neurons, {s['duration_s']:g} s biological time on {s['device']}")
+        except OSError as err:
+            parser.error(f"--out {args.out!r}: cannot write there ({err.strerror or err})")
+        except MemoryError:
+            parser.error(f"--n {args.n:,}: the network does not fit in this machine's memory; choose a smaller --n")
+        print(f"neurosim demo: COBA network, {s['n']} LIF neurons, {s['duration_s']:g} s ({1000 * s['duration_s']:g} ms) "
+              f"biological time on {s['device']}")
         print(f"  rates: E {s['rate_e_hz']:.2f} Hz, I {s['rate_i_hz']:.2f} Hz; ISI CV (E) {s['cv_isi_e']:.2f}")
         print(f"  build {s['build_s']:.2f} s, compile {s['compile_s']:.2f} s, run {s['run_s']:.2f} s "
               f"(real-time factor {s['rtf']:.3f})")

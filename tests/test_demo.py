@@ -17,7 +17,7 @@ def _demo(*args):
 
 
 def test_demo_writes_raster_and_summary(tmp_path):
-    proc = _demo("--out", str(tmp_path), "--duration", "0.3", "--n", "1000", "--seed", "1")
+    proc = _demo("--out", str(tmp_path), "--duration", "0.3s", "--n", "1000", "--seed", "1")
     assert proc.returncode == 0, proc.stderr
     summary = json.loads((tmp_path / "summary.json").read_text())
     assert KEYS <= set(summary)
@@ -30,19 +30,35 @@ def test_demo_writes_raster_and_summary(tmp_path):
 
 
 def test_demo_same_seed_same_rates(tmp_path):
-    a = _demo("--out", str(tmp_path / "a"), "--duration", "0.1", "--n", "500")
-    b = _demo("--out", str(tmp_path / "b"), "--duration", "0.1", "--n", "500")
+    a = _demo("--out", str(tmp_path / "a"), "--duration", "100ms", "--n", "500")
+    b = _demo("--out", str(tmp_path / "b"), "--duration", "100", "--n", "500")     # bare numbers are ms
     assert a.returncode == 0 and b.returncode == 0
     ra = json.loads((tmp_path / "a" / "summary.json").read_text())
     rb = json.loads((tmp_path / "b" / "summary.json").read_text())
     assert (ra["rate_e_hz"], ra["rate_i_hz"]) == (rb["rate_e_hz"], rb["rate_i_hz"])
 
 
-@pytest.mark.parametrize("args, word", [(("--duration", "-1"), "duration"), (("--n", "2"), "n")])
-def test_demo_rejects_bad_arguments(tmp_path, args, word):
-    proc = _demo("--out", str(tmp_path), *args)
+@pytest.mark.parametrize("args, message", [
+    (("--duration", "-1"), "--duration: must be a positive time, got '-1' = -1 ms"),
+    (("--duration", "1 h"), "--duration: expected a time such as 1s, 500ms or 250 (ms), got '1 h'"),
+    (("--n", "2"), "--n: must be between 10 and 2,000,000 neurons, got 2"),
+    (("--n", "1e8"), "--n: expected a whole number of neurons, got '1e8'"),
+    (("--n", "100000000"), "--n: must be between 10 and 2,000,000 neurons, got 100,000,000"),
+    (("--out", "/dev/null/x", "--n", "100", "--duration", "1ms"), "--out '/dev/null/x': cannot write there"),
+])
+def test_demo_rejects_bad_arguments(tmp_path, args, message):
+    if "--out" not in args:
+        args = ("--out", str(tmp_path), *args)
+    proc = _demo(*args)
     assert proc.returncode != 0
-    assert word in proc.stderr and "Traceback" not in proc.stderr
+    assert message in proc.stderr and "Traceback" not in proc.stderr, proc.stderr
+
+
+def test_duration_units():
+    from neurosim.cli import duration_ms
+
+    assert duration_ms("1s") == 1000.0 and duration_ms("500ms") == 500.0 and duration_ms("250") == 250.0
+    assert duration_ms("1.5 s") == 1500.0 and duration_ms("2e2ms") == 200.0
 
 
 def test_info_lists_every_kernel_source_and_its_state(capsys):
