@@ -87,3 +87,38 @@ def test_a_simulated_network_pickles_and_the_copy_simulates_the_same():
     for name in ("E", "P"):
         np.testing.assert_array_equal(np.asarray(first.spikes[name]), np.asarray(again.spikes[name]))
     assert int(np.asarray(first.spikes["E"]).sum()) > 0
+
+
+def _exploding(weight=3e38, rate=50.0):
+    conn = ns.events.fixed_probability(10, 20, 0.5, seed=1)
+    return ns.Network([ns.Population("E", 20, LIF()), ns.Population("P", 10, PoissonSource(), PoissonSource.Params(rate))],
+                      [ns.Projection("PE", "P", "E", conn, weight)])
+
+
+@pytest.mark.parametrize("engine", ["scan", "fused"])
+def test_a_run_that_goes_non_finite_stops_naming_population_variable_and_step(engine):
+    # 3e38 pA per spike overflows float32: V becomes inf, then NaN (inf - inf), and a NaN
+    # membrane never spikes again: without the check the run "succeeds" with silent neurons.
+    net = _exploding()
+    with pytest.raises(ns.NonFiniteError, match=r"projection 'PE', variable g became NaN or infinite in step \d+ "
+                                                 r"\(the step ending at t = [\d.]+ ms\), in \d+ entries") as err:
+        ns.simulate(net, 50.0, key=0, engine=engine, chunk_steps=5, monitors=[ns.Spikes("E")])
+    partial = err.value.partial
+    assert partial is not None and partial.duration > 0
+    assert np.all(np.isfinite(np.asarray(partial.state.neurons["E"].v)))
+    # the step it names is the first at which the state is not finite (checked by running there)
+    step = int(str(err.value).split("in step ")[1].split(" ")[0])
+    s0 = ns.init_state(net, net.params(), 0, 0.1)
+    _, g = ns.run(net, net.params(), s0, step + 1, 0.1, observe=lambda s, _: s.synapses["PE"].g)
+    g = np.asarray(g)
+    assert np.all(np.isfinite(g[:step])) and not np.all(np.isfinite(g[step]))
+    # off: it runs to the end, silently wrong, as the user asked
+    res = ns.simulate(net, 50.0, key=0, engine=engine, check_finite=False)
+    assert not np.all(np.isfinite(np.asarray(res.state.neurons["E"].v)))
+    with pytest.raises(ValueError, match="check_finite must be True or False, got 'no'"):
+        ns.simulate(net, 1.0, check_finite="no")
+
+
+def test_the_finite_check_does_not_fire_on_a_healthy_network():
+    res = ns.simulate(_exploding(weight=100.0, rate=500.0), 50.0, key=0, monitors=[ns.Spikes("E")])
+    assert res.spikes["E"][0].size > 0

@@ -35,7 +35,8 @@ Metabotropic receptors, driven by the glutamate Y_S (uM) at the astrocyte::
 Gliotransmitter release (Stimberg et al. 2019): a calcium event is C crossing C_Theta upwards;
 at an event ``G_A += rho_e G_T U_A x_A`` and ``x_A -= U_A x_A``; between events
 ``dx_A/dt = Omega_A (1 - x_A)`` and ``dG_A/dt = -Omega_e G_A`` (G_A: gliotransmitter released
-into the extracellular space, uM).
+into the extracellular space, uM), integrated exactly over a step whatever the integrator (they
+are linear and decoupled; RK4 on Omega_e = 60/s would be unstable for steps above 46 ms).
 
 What the population's input means is an option (data): ``input="glutamate"`` (default): the
 summed input is Y_S in uM (e.g. a current-output exponential synapse with tau = 1/Omega_c =
@@ -245,6 +246,11 @@ class Astrocyte:
             k4 = f(tuple(a + h_s * d for a, d in zip(x, k3)))
             new = tuple(a + h_s / 6.0 * (d1 + 2 * d2 + 2 * d3 + d4) for a, d1, d2, d3, d4 in zip(x, k1, k2, k3, k4))
         c, h, ip3, gamma_a, x_a, g_a = new
+        # x_A and G_A are linear and decoupled between releases: integrated exactly, so a slow
+        # astrocyte (MultiRate, steps of tens of ms) stays stable where RK4 on omega_e = 60/s
+        # would not (its growth factor exceeds 1 for omega_e h > 2.79, i.e. h > 46 ms)
+        x_a = 1.0 - (1.0 - state.x_a) * jnp.exp(-params.omega_a * h_s)
+        g_a = state.g_a * jnp.exp(-params.omega_e * h_s)
         event = spike(c - params.c_theta, params.slope) * jax.lax.stop_gradient(
             (state.c < params.c_theta).astype(c.dtype))
         released = params.u_a * x_a * event

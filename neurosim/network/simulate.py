@@ -183,6 +183,7 @@ def simulate(
     max_chunk_bytes: float = 256e6,
     progress: bool | None = None,
     engine: str = "auto",
+    check_finite: bool = True,
 ) -> SimResult:
     """Simulate ``duration`` ms with step ``dt`` ms.
 
@@ -197,7 +198,13 @@ def simulate(
     synapses, pair-STDP projections, constant and Poisson inputs, ``Spikes``/``Rate`` monitors; see
     :mod:`neurosim.network.fused`; a ValueError says why when it cannot) or "auto" (fused
     where it can, else scan). ``SimResult.timings["engine"]`` names the one used.
+    ``check_finite`` (default on): after every chunk the state is checked for NaN or infinite
+    values (one reduction on the device per chunk); the first one found stops the run with a
+    :class:`NonFiniteError` naming the population (or projection), the variable, the step and the
+    time, with the results up to the last good chunk in its ``partial`` attribute.
     """
+    if not isinstance(check_finite, bool):
+        raise ValueError(f"check_finite must be True or False, got {check_finite!r}")
     _refuse_tracers(params=params, state=state, duration=duration, dt=dt, key=key)
     dt = _checks.positive_finite("dt", dt)
     duration = _checks.positive_finite("duration", duration)
@@ -222,20 +229,86 @@ def simulate(
         if reason is None:
             chunk = None if chunk_steps is None else _checks.count("chunk_steps", chunk_steps, minimum=1)
             return drive(fused.FusedEngine(plan, monitors, n_steps, chunk, max_chunk_bytes), net, params, state,
-                         monitors, dt=dt, duration=duration, progress=progress, t_build=t_build)
+                         monitors, dt=dt, duration=duration, progress=progress, t_build=t_build,
+                         check_finite=check_finite)
         if engine == "fused":
             raise ValueError(f"engine='fused' cannot run this simulation: {reason}; use engine='auto' or 'scan'")
     return drive(ScanEngine(net, params, state, monitors, dt, n_steps, chunk_steps, max_chunk_bytes), net, params,
-                 state, monitors, dt=dt, duration=duration, progress=progress, t_build=t_build)
+                 state, monitors, dt=dt, duration=duration, progress=progress, t_build=t_build,
+                 check_finite=check_finite)
 
 
 # --------------------------------------------------------------------------- one driver, two engines
+class NonFiniteError(FloatingPointError):
+    """A simulation produced NaN or infinite state. ``partial``: the :class:`SimResult` of the
+    chunks before the one where it happened (its ``state`` is still finite), or None when it
+    happened in the first chunk."""
+
+    def __init__(self, message, partial):
+        super().__init__(message)
+        self.partial = partial
+
+
+@jax.jit
+def _finite_flags(state):
+    """One bool per floating leaf of the state: all of it finite."""
+    leaves = [x for x in jax.tree.leaves(state) if jnp.issubdtype(x.dtype, jnp.floating)]
+    return jnp.stack([jnp.all(jnp.isfinite(x)) for x in leaves]) if leaves else jnp.ones((0,), bool)
+
+
+def _float_paths(state):
+    out = []
+    for path, x in jax.tree_util.tree_flatten_with_path(state)[0]:
+        if jnp.issubdtype(x.dtype, jnp.floating):
+            out.append(path)
+    return out
+
+
+def _describe_path(path) -> str:
+    """``.neurons['E'].v`` -> "population 'E', variable v"."""
+    keys = [getattr(k, "name", getattr(k, "key", getattr(k, "idx", None))) for k in path]
+    group, rest = (keys[0], keys[1:]) if keys else ("state", [])
+    owner = {"neurons": "population", "synapses": "projection", "delays": "projection", "inputs": "input",
+             "dynamics": "projection", "weights": "projection", "modulators": "modulator"}.get(group, group)
+    if not rest:
+        return f"{owner} state"
+    variable = ".".join(str(k) for k in rest[1:]) or ("weights" if group == "weights" else "value")
+    return f"{owner} {rest[0]!r}, variable {variable}"
+
+
+def _locate(net, params, state, n_steps, dt):
+    """Re-run a chunk step by step from its (finite) start: ``(step, leaf, count)``, the first
+    step at which some float leaf of the state is not finite, which one (the first in the
+    state's order at that step) and in how many entries."""
+    def observe(s, _):
+        return jnp.stack([jnp.sum(~jnp.isfinite(y)) for y in jax.tree.leaves(s) if jnp.issubdtype(y.dtype, jnp.floating)])
+    _, bad = jax.jit(lambda p, s: run(net, p, s, n_steps, dt, observe=observe))(params, state)
+    bad = np.asarray(bad)                                     # (n_steps, n_float_leaves)
+    k = int(np.argmax(bad.sum(axis=1) > 0))
+    leaf = int(np.argmax(bad[k] > 0))
+    return k, leaf, int(bad[k, leaf])
+
+
+def _nonfinite_error(net, params, before, after, done, steps, dt, res):
+    paths = _float_paths(after)
+    try:
+        k, leaf, count = _locate(net, params, before, steps, dt)
+        where = f"in step {done + k} (the step ending at t = {(float(before.t) + k + 1) * dt:g} ms), in {count} entries"
+    except Exception:                              # noqa: BLE001 (locating is a courtesy)
+        leaf = int(np.argmin(np.asarray(_finite_flags(after))))
+        where = (f"between steps {done} and {done + steps} (t = {float(before.t) * dt:g}-"
+                 f"{(float(before.t) + steps) * dt:g} ms)")
+    return NonFiniteError(
+        f"simulate: {_describe_path(paths[leaf])} became NaN or infinite {where}. Usual causes: weights or "
+        f"currents too large for the model (an overflow), a NaN in params or inputs, a time step too large for an "
+        f"explicit integrator. The results up to step {done} are in this error's .partial"
+        f"{'' if res is not None else ' (None: nothing before this chunk)'}; check_finite=False runs on regardless",
+        res)
 
 
 class Chunk(NamedTuple):
     """What an engine brings back to the host for one chunk of ``steps`` steps (step indices
     relative to the chunk's first step)."""
-
     steps: int
     spikes: dict     # population -> (step, neuron) int64 arrays
     rates: dict      # population -> (steps,) float32, Hz
@@ -243,7 +316,7 @@ class Chunk(NamedTuple):
     observed: dict   # Observe/LFP key -> pytree, leading axis steps
 
 
-def drive(engine, net, params, state, monitors, *, dt, duration, progress, t_build) -> SimResult:
+def drive(engine, net, params, state, monitors, *, dt, duration, progress, t_build, check_finite=True) -> SimResult:
     """The simulation driver every engine shares: chunks, compiled-chunk cache, progress bar,
     timings and the assembly of the monitors' results. ``engine`` only advances the state:
     ``engine.plan`` (one item per chunk), ``engine.steps(item)``, ``engine.cache_key(item,
@@ -264,10 +337,19 @@ def drive(engine, net, params, state, monitors, *, dt, duration, progress, t_bui
             compile_s += time.perf_counter() - t0
             net._cache[cache_key] = fn
         t0 = time.perf_counter()
+        before = state
         state, raw = engine.run(fn, params, state, done)
         raw = jax.device_get(raw)
         jax.block_until_ready(state)   # run_s is the run's, also when no monitor brings data back
         run_s += time.perf_counter() - t0
+        if check_finite and not bool(np.all(np.asarray(_finite_flags(state)))):
+            partial = None
+            if chunks:
+                partial = SimResult(dt=dt, t_start=t_start, duration=done * dt, state=before,
+                                    timings={"build_s": build_s, "compile_s": compile_s, "run_s": run_s,
+                                             "engine": engine.name})
+                _collect(partial, net, monitors, chunks, t_start, dt)
+            raise _nonfinite_error(net, params, before, state, done, engine.steps(item), dt, partial)
         chunks.append((done, engine.to_host(raw, item, done)))
         done += engine.steps(item)
         bar.update(done * dt)
