@@ -9,14 +9,14 @@ from . import analysis, astrocytes, builders, events, init, inputs, network, neu
 from .events import CSR, propagate
 from .init import Normal, Uniform
 from .network import (
-    LFP, Input, NetParams, Network, NonFiniteError, Observe, Population, Projection, Rate, SimResult, Spikes, Trace, Weights, init_state, run,
+    LFP, Input, NetParams, Network, NonFiniteError, Observe, Population, Projection, Rate, SimResult, SimulationInterrupted, Spikes, Trace, Weights, init_state, run,
     simulate, step, weights_mask,
 )
 
 __version__ = "0.1.0"
 
 __all__ = [
-    "CSR", "Input", "LFP", "NetParams", "NonFiniteError", "Observe", "Network", "Normal", "Population", "Projection", "Rate", "SimResult", "Spikes", "Trace",
+    "CSR", "Input", "LFP", "NetParams", "NonFiniteError", "Observe", "Network", "Normal", "Population", "Projection", "Rate", "SimResult", "SimulationInterrupted", "Spikes", "Trace",
     "Uniform", "Weights", "analysis", "astrocytes", "builders", "events", "init", "init_state", "inputs", "network", "neurons", "plasticity", "propagate",
     "run", "simulate", "step", "synapses", "train", "weights_mask",
 ]

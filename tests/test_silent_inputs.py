@@ -122,3 +122,33 @@ def test_a_run_that_goes_non_finite_stops_naming_population_variable_and_step(en
 def test_the_finite_check_does_not_fire_on_a_healthy_network():
     res = ns.simulate(_exploding(weight=100.0, rate=500.0), 50.0, key=0, monitors=[ns.Spikes("E")])
     assert res.spikes["E"][0].size > 0
+
+
+@pytest.mark.parametrize("engine", ["scan", "fused"])
+def test_ctrl_c_returns_the_partial_results_and_a_state_that_resumes_bitwise(engine, monkeypatch):
+    import importlib
+
+    sim = importlib.import_module("neurosim.network.simulate")
+
+    net = _exploding(weight=100.0, rate=500.0)
+    mon = [ns.Spikes("E")]
+    whole = ns.simulate(net, 30.0, key=4, engine=engine, chunk_steps=50, monitors=mon)
+    real_update = sim._Progress.update
+
+    def interrupt_after_two_chunks(self, done_ms):
+        real_update(self, done_ms)
+        if done_ms >= 10.0:
+            raise KeyboardInterrupt
+
+    monkeypatch.setattr(sim._Progress, "update", interrupt_after_two_chunks)
+    with pytest.raises(ns.SimulationInterrupted, match=r"interrupted after 100 of 300 steps \(10 of 30 ms\)") as err:
+        ns.simulate(net, 30.0, key=4, engine=engine, chunk_steps=50, monitors=mon)
+    monkeypatch.setattr(sim._Progress, "update", real_update)
+    part = err.value.partial
+    assert part.duration == pytest.approx(10.0) and int(part.state.t) == 100
+    rest = ns.simulate(net, 20.0, state=part.state, engine=engine, chunk_steps=50, monitors=mon)
+    t = np.concatenate([part.spikes["E"][0], rest.spikes["E"][0]])
+    i = np.concatenate([part.spikes["E"][1], rest.spikes["E"][1]])
+    np.testing.assert_allclose(t, whole.spikes["E"][0], rtol=0, atol=1e-9)
+    np.testing.assert_array_equal(i, whole.spikes["E"][1])
+    assert len(t) > 0 and isinstance(err.value, KeyboardInterrupt)

@@ -2,11 +2,11 @@
 from .model import Input, Network, Population, Projection
 from .params import NetParams, ProjectionParams, weights_mask
 from .monitors import LFP, Observe, Rate, Spikes, Trace, Weights
-from .simulate import NonFiniteError, SimResult, run, simulate
+from .simulate import NonFiniteError, SimResult, SimulationInterrupted, run, simulate
 from .step import NetworkState, check_state, init_state, step
 from .fused import FusedPlan, fused_plan, run_fused
 
 __all__ = [
     "Input", "LFP", "NetParams", "Network", "NetworkState", "ProjectionParams", "Observe", "Population", "Projection", "Rate", "SimResult", "Spikes", "Trace", "Weights",
-    "NonFiniteError", "check_state", "init_state", "run", "simulate", "step", "FusedPlan", "fused_plan", "run_fused", "weights_mask",
+    "NonFiniteError", "SimulationInterrupted", "check_state", "init_state", "run", "simulate", "step", "FusedPlan", "fused_plan", "run_fused", "weights_mask",
 ]

@@ -239,6 +239,15 @@ def simulate(
 
 
 # --------------------------------------------------------------------------- one driver, two engines
+class SimulationInterrupted(KeyboardInterrupt):
+    """Ctrl-C (KeyboardInterrupt) during ``simulate``: ``partial`` is the :class:`SimResult` of
+    the chunks that finished (None before the first); its ``state`` continues the run."""
+
+    def __init__(self, message, partial):
+        super().__init__(message)
+        self.partial = partial
+
+
 class NonFiniteError(FloatingPointError):
     """A simulation produced NaN or infinite state. ``partial``: the :class:`SimResult` of the
     chunks before the one where it happened (its ``state`` is still finite), or None when it
@@ -328,31 +337,43 @@ def drive(engine, net, params, state, monitors, *, dt, duration, progress, t_bui
     bar = _Progress(duration, bool(progress))
     build_s = time.perf_counter() - t_build
     chunks, compile_s, run_s, done = [], 0.0, 0.0, 0
-    for item in engine.plan:
-        cache_key = engine.cache_key(item, params, state)
-        fn = net._cache.get(cache_key)
-        if fn is None:
+
+    def partial(at_state):
+        """The results of the chunks run so far (None before the first), ending at ``at_state``."""
+        if not chunks:
+            return None
+        res = SimResult(dt=dt, t_start=t_start, duration=done * dt, state=at_state,
+                        timings={"build_s": build_s, "compile_s": compile_s, "run_s": run_s, "engine": engine.name})
+        _collect(res, net, monitors, chunks, t_start, dt)
+        return res
+
+    good = state                     # the state after the last chunk whose results are collected
+    try:
+        for item in engine.plan:
+            cache_key = engine.cache_key(item, params, state)
+            fn = net._cache.get(cache_key)
+            if fn is None:
+                t0 = time.perf_counter()
+                fn = engine.compile(item, params, state)
+                compile_s += time.perf_counter() - t0
+                net._cache[cache_key] = fn
             t0 = time.perf_counter()
-            fn = engine.compile(item, params, state)
-            compile_s += time.perf_counter() - t0
-            net._cache[cache_key] = fn
-        t0 = time.perf_counter()
-        before = state
-        state, raw = engine.run(fn, params, state, done)
-        raw = jax.device_get(raw)
-        jax.block_until_ready(state)   # run_s is the run's, also when no monitor brings data back
-        run_s += time.perf_counter() - t0
-        if check_finite and not bool(np.all(np.asarray(_finite_flags(state)))):
-            partial = None
-            if chunks:
-                partial = SimResult(dt=dt, t_start=t_start, duration=done * dt, state=before,
-                                    timings={"build_s": build_s, "compile_s": compile_s, "run_s": run_s,
-                                             "engine": engine.name})
-                _collect(partial, net, monitors, chunks, t_start, dt)
-            raise _nonfinite_error(net, params, before, state, done, engine.steps(item), dt, partial)
-        chunks.append((done, engine.to_host(raw, item, done)))
-        done += engine.steps(item)
-        bar.update(done * dt)
+            state, raw = engine.run(fn, params, good, done)
+            raw = jax.device_get(raw)
+            jax.block_until_ready(state)   # run_s is the run's, also when no monitor brings data back
+            run_s += time.perf_counter() - t0
+            if check_finite and not bool(np.all(np.asarray(_finite_flags(state)))):
+                raise _nonfinite_error(net, params, good, state, done, engine.steps(item), dt, partial(good))
+            chunks.append((done, engine.to_host(raw, item, done)))
+            done += engine.steps(item)
+            good = state
+            bar.update(done * dt)
+    except KeyboardInterrupt:
+        raise SimulationInterrupted(
+            f"simulate was interrupted after {done} of {sum(engine.steps(i) for i in engine.plan)} steps "
+            f"({done * dt:g} of {duration:g} ms): this error's .partial holds the results so far, and "
+            f"simulate(net, {duration - done * dt:g}, dt, state=err.partial.state, ...) runs the rest "
+            f"(bitwise as the uninterrupted run)", partial(good)) from None
     res = SimResult(dt=dt, t_start=t_start, duration=duration, state=state,
                     timings={"build_s": build_s, "compile_s": compile_s, "run_s": run_s, "engine": engine.name})
     _collect(res, net, monitors, chunks, t_start, dt)
