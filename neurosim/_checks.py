@@ -66,6 +66,13 @@ def count(name: str, value, *, minimum: int = 0, maximum: int | None = None) -> 
     return v
 
 
+def integer_at_least(name: str, value, minimum: int = 1) -> int:
+    """An integer >= ``minimum`` (sizes, step counts, epochs), one message for both failures."""
+    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < minimum:
+        raise ValueError(f"{name} must be an integer >= {minimum}, got {value!r}")
+    return int(value)
+
+
 def per_neuron(name: str, value, n: int):
     """A scalar or an array of shape (n,): the two shapes a per-neuron quantity may take."""
     shape = np.shape(value)

@@ -370,3 +370,13 @@ def test_simulate_under_a_transformation_points_to_run(transform):
     arg = jnp.ones(3) * 10.0 if transform == "vmap" else jnp.asarray(10.0)
     with pytest.raises(TypeError, match=r"simulate was called with a traced params .*Use ns.run\(net, params"):
         fn(arg)
+
+
+def test_fit_trains_neuron_parameters_only_when_the_filter_names_them():
+    x, y = _data()
+    fixed, learned = _net(), _net()
+    T.fit(fixed, x, y, encode=_enc, epochs=2, batch_size=32, optimizer=optax.adam(1e-2), progress=False)
+    T.fit(learned, x, y, encode=_enc, epochs=2, batch_size=32, optimizer=optax.adam(1e-2), progress=False,
+          trainable=nnx.Any(nnx.Param, T.NeuronParams))
+    assert float(fixed.layers[0].params.get_value().c_m) == 10.0          # the membrane time constant, ms
+    assert float(learned.layers[0].params.get_value().c_m) != 10.0

@@ -19,13 +19,9 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from .. import _checks
+
 __all__ = ["bernoulli", "current", "delta", "latency"]
-
-
-def _steps(n_steps):
-    if isinstance(n_steps, bool) or not isinstance(n_steps, (int, np.integer)) or n_steps < 1:
-        raise ValueError(f"n_steps must be an integer >= 1, got {n_steps!r}")
-    return int(n_steps)
 
 
 def _values(x, low=None, high=None, what="x"):
@@ -48,7 +44,7 @@ def _values(x, low=None, high=None, what="x"):
 def bernoulli(key, x, n_steps: int, max_prob: float = 1.0):
     """Rate code: ``(n_steps, B, n)`` spikes, Bernoulli with probability ``max_prob * x`` per
     step; ``x`` (B, n) in [0, 1], ``max_prob`` in (0, 1]."""
-    n_steps = _steps(n_steps)
+    n_steps = _checks.integer_at_least("n_steps", n_steps)
     if not 0 < max_prob <= 1:
         raise ValueError(f"max_prob must be in (0, 1], got {max_prob!r}")
     x = _values(x, 0.0, 1.0)
@@ -59,7 +55,7 @@ def bernoulli(key, x, n_steps: int, max_prob: float = 1.0):
 def latency(x, n_steps: int, *, kind: str = "linear", tau: float = 20.0, threshold: float = 0.0, dt: float = 1.0):
     """Time-to-first-spike code (module docstring): ``(n_steps, B, n)``, one spike or none per
     input. ``x`` (B, n) in [0, 1]."""
-    n_steps = _steps(n_steps)
+    n_steps = _checks.integer_at_least("n_steps", n_steps)
     if kind not in ("linear", "log"):
         raise ValueError(f"kind must be 'linear' or 'log', got {kind!r}")
     if not 0 <= threshold < 1:
@@ -99,6 +95,6 @@ def delta(signal, threshold: float, *, off: bool = True):
 
 def current(x, n_steps: int):
     """Direct injection: ``x`` (B, n) repeated as an (n_steps, B, n) input."""
-    n_steps = _steps(n_steps)
+    n_steps = _checks.integer_at_least("n_steps", n_steps)
     x = _values(x)
     return jnp.broadcast_to(x[None], (n_steps,) + x.shape)

@@ -38,7 +38,7 @@ import optax
 from flax import nnx
 
 from .layers import LeakyReadout, SpikingLayer, SpikingNetwork
-from .losses import CrossEntropy, StepMSE
+from .losses import CrossEntropy, StepMSE, window_bounds
 
 __all__ = ["eprop_gradients"]
 
@@ -46,9 +46,7 @@ __all__ = ["eprop_gradients"]
 def _step_losses(loss, n_steps):
     """``l(y_t, target, t) -> scalar`` whose sum over t is ``loss(outputs, target)``."""
     if isinstance(loss, CrossEntropy) and loss.readout == "steps":
-        start, stop = (0, n_steps) if loss.window is None else loss.window
-        if not 0 <= start < stop <= n_steps:
-            raise ValueError(f"window must be (start, stop) with 0 <= start < stop <= {n_steps}, got {loss.window!r}")
+        start, stop = window_bounds(loss.window, n_steps)
 
         def step_loss(y, labels, t):
             inside = ((t >= start) & (t < stop)).astype(y.dtype)
@@ -81,15 +79,15 @@ def _check_network(net):
 def _jacobians(f, h, i):
     """Per-neuron Jacobians of an elementwise step ``f(h, I) -> (h', z)`` (h: a NamedTuple of
     (B, n) arrays with m fields): ``(h', z, Jh (B,n,m,m), Jzh (B,n,m), JI (B,n,m), JzI (B,n))``."""
-    fields = len(h)
+    (h2, z), tangent_of = jax.linearize(f, h, i)        # one forward pass, m + 1 tangents through it
     zeros_h = jax.tree.map(jnp.zeros_like, h)
     cols, zcols = [], []
-    for a in range(fields):
-        tangent = type(h)(*[jnp.ones_like(v) if k == a else jnp.zeros_like(v) for k, v in enumerate(h)])
-        (h2, z), (dh, dz) = jax.jvp(f, (h, i), (tangent, jnp.zeros_like(i)))
+    for a in range(len(h)):
+        unit = type(h)(*[jnp.ones_like(v) if k == a else jnp.zeros_like(v) for k, v in enumerate(h)])
+        dh, dz = tangent_of(unit, jnp.zeros_like(i))
         cols.append(jnp.stack(list(dh), axis=-1))
         zcols.append(dz)
-    (h2, z), (dhi, dzi) = jax.jvp(f, (h, i), (zeros_h, jnp.ones_like(i)))
+    dhi, dzi = tangent_of(zeros_h, jnp.ones_like(i))
     return h2, z, jnp.stack(cols, axis=-1), jnp.stack(zcols, axis=-1), jnp.stack(list(dhi), axis=-1), dzi
 
 

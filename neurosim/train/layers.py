@@ -38,7 +38,7 @@ import jax.numpy as jnp
 import numpy as np
 from flax import nnx
 
-from .. import events
+from .. import _checks, events
 from ..neurons import LIF, LIFParams
 from ..neurons.base import check_params
 from ..synapses import Synapse, SynapseParams
@@ -69,22 +69,6 @@ def lif(tau: float = 10.0, scale: float = 10.0, surrogate: str = "fast_sigmoid",
     return model, params
 
 
-def _count(name, value, minimum=1):
-    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < minimum:
-        raise ValueError(f"{name} must be an integer >= {minimum}, got {value!r}")
-    return int(value)
-
-
-def _positive(name, value):
-    try:
-        ok = math.isfinite(float(value)) and float(value) > 0
-    except (TypeError, ValueError):
-        ok = False
-    if not ok:
-        raise ValueError(f"{name} must be a positive finite number, got {value!r}")
-    return float(value)
-
-
 def _default_std(params, n_in):
     """An input-weight spread that brings a LIF-like unit (``v_th``, ``v_rest``, ``c_m``, ``g_l``)
     to threshold from a unit-variance input within about one membrane time at dt = 1 ms;
@@ -110,7 +94,7 @@ class SpikingLayer(nnx.Module):
 
     def __init__(self, n_in: int, n: int, *, neuron=None, params=None, recurrent=None, delay: int = 1,
                  w_std: float | None = None, w_rec_std: float | None = None, bias: bool = True, rngs: nnx.Rngs):
-        self.n_in, self.n = _count("n_in", n_in), _count("n", n)
+        self.n_in, self.n = _checks.integer_at_least("n_in", n_in), _checks.integer_at_least("n", n)
         if neuron is None and params is None:
             neuron, params = lif()
         elif neuron is None or params is None:
@@ -120,8 +104,8 @@ class SpikingLayer(nnx.Module):
         check_params(params, self.n, f"SpikingLayer({type(neuron).__name__}).params")
         self.neuron = neuron
         self.params = NeuronParams(params)
-        self.delay = _count("delay", delay)
-        w_std = _default_std(params, self.n_in) if w_std is None else _positive("w_std", w_std)
+        self.delay = _checks.integer_at_least("delay", delay)
+        w_std = _default_std(params, self.n_in) if w_std is None else _checks.positive_finite("w_std", w_std)
         self.w = nnx.Param(w_std * jax.random.normal(rngs.params(), (self.n_in, self.n)))
         self.b = nnx.Param(jnp.zeros((self.n,))) if bias else None
         recurrent = _check_recurrent(recurrent, self.n)
@@ -130,7 +114,7 @@ class SpikingLayer(nnx.Module):
             self.recurrent = "csr"
         else:
             self.recurrent = recurrent             # None, "dense" or a JitConn (static, hashable)
-        w_rec_std = w_std * math.sqrt(self.n_in / self.n) / 2 if w_rec_std is None else _positive("w_rec_std", w_rec_std)
+        w_rec_std = w_std * math.sqrt(self.n_in / self.n) / 2 if w_rec_std is None else _checks.positive_finite("w_rec_std", w_rec_std)
         if self.recurrent == "dense":
             self.w_rec = nnx.Param(w_rec_std * jax.random.normal(rngs.params(), (self.n, self.n)))
         elif self.recurrent == "csr":
@@ -189,10 +173,10 @@ class LeakyReadout(nnx.Module):
 
     def __init__(self, n_in: int, n_out: int, *, tau: float = 10.0, w_std: float | None = None, bias: bool = True,
                  rngs: nnx.Rngs):
-        self.n_in, self.n = _count("n_in", n_in), _count("n_out", n_out)
+        self.n_in, self.n = _checks.integer_at_least("n_in", n_in), _checks.integer_at_least("n_out", n_out)
         self.synapse = Synapse(kinetics="exponential", output="current")
-        self.params = NeuronParams(SynapseParams(tau=_positive("tau", tau)))
-        w_std = 1.0 / math.sqrt(self.n_in) if w_std is None else _positive("w_std", w_std)
+        self.params = NeuronParams(SynapseParams(tau=_checks.positive_finite("tau", tau)))
+        w_std = 1.0 / math.sqrt(self.n_in) if w_std is None else _checks.positive_finite("w_std", w_std)
         self.w = nnx.Param(w_std * jax.random.normal(rngs.params(), (self.n_in, self.n)))
         self.b = nnx.Param(jnp.zeros((self.n,))) if bias else None
 
@@ -236,8 +220,8 @@ class SpikingNetwork(nnx.Module):
             if a.n != b.n_in:
                 raise ValueError(f"layer {k} has {a.n} outputs but layer {k + 1} expects {b.n_in} inputs")
         self.layers = nnx.List(layers)
-        self.dt = _positive("dt", dt)
-        self.remat_chunk = None if remat_chunk is None else _count("remat_chunk", remat_chunk)
+        self.dt = _checks.positive_finite("dt", dt)
+        self.remat_chunk = None if remat_chunk is None else _checks.integer_at_least("remat_chunk", remat_chunk)
         self.record_spikes = bool(record_spikes)
 
     @property

@@ -30,6 +30,7 @@ import numpy as np
 import optax
 from flax import nnx
 
+from .. import _checks
 from .eprop import eprop_gradients
 from .layers import Outputs
 from .losses import CrossEntropy
@@ -72,44 +73,24 @@ def _sequence(encode, key, xb):
     return jnp.swapaxes(xb, 0, 1)
 
 
-def _count(name, value):
-    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 1:
-        raise ValueError(f"{name} must be an integer >= 1, got {value!r}")
-    return int(value)
-
-
 def evaluate(model, x, labels, *, loss=None, encode=None, batch_size: int = 256, key=0):
     """``(mean loss, accuracy)`` of ``model`` on a dataset, in batches (the last one padded and
     masked). ``loss.predict`` gives the predicted labels."""
     loss = CrossEntropy() if loss is None else loss
     x, labels = _check_data(x, labels, "evaluate")
-    batch_size = min(_count("batch_size", batch_size), x.shape[0])
     graphdef, state = nnx.split(model)
-    n = x.shape[0]
+    return _evaluator(graphdef, loss, encode, x.shape[0], batch_size)(state, x, labels, _key(key))
+
+
+def _evaluator(graphdef, loss, encode, n: int, batch_size: int):
+    """``(state, x, labels, key) -> (mean loss, accuracy)`` over ``n`` samples, compiled once."""
+    batch_size = min(_checks.integer_at_least("batch_size", batch_size), n)
     nb = -(-n // batch_size)
-    pad = nb * batch_size - n
-    idx = jnp.concatenate([jnp.arange(n), jnp.zeros((pad,), jnp.int32)]).reshape(nb, batch_size)
+    idx = jnp.concatenate([jnp.arange(n), jnp.zeros((nb * batch_size - n,), jnp.int32)]).reshape(nb, batch_size)
     mask = (jnp.arange(nb * batch_size) < n).reshape(nb, batch_size)
-    return _evaluate(graphdef, state, x, labels, idx, mask, loss, encode, _key(key))
-
-
-def _evaluate(graphdef, state, x, labels, idx, mask, loss, encode, key):
-    fn = _eval_fn(graphdef, loss, encode)
-    total, correct = fn(state, x, labels, idx, mask, key)
-    n = float(np.asarray(mask.sum()))
-    return float(total) / n, float(correct) / n
-
-
-_EVAL_CACHE: dict = {}
-
-
-def _eval_fn(graphdef, loss, encode):
-    cache_key = (graphdef, loss, encode)
-    if cache_key in _EVAL_CACHE:
-        return _EVAL_CACHE[cache_key]
 
     @jax.jit
-    def fn(state, x, labels, idx, mask, key):
+    def totals(state, x, labels, key):
         model = nnx.merge(graphdef, state)
 
         def body(acc, item):
@@ -120,14 +101,15 @@ def _eval_fn(graphdef, loss, encode):
             hit = (loss.predict(out) == lb) if lb.ndim == 1 else jnp.zeros(mb.shape, bool)
             return (acc[0] + batch_loss, acc[1] + jnp.sum(hit & mb)), None
 
-        items = (jnp.arange(idx.shape[0]), idx, mask)
+        items = (jnp.arange(nb), idx, mask)
         (total, correct), _ = jax.lax.scan(body, (jnp.zeros(()), jnp.zeros((), jnp.int32)), items)
         return total, correct
 
-    if len(_EVAL_CACHE) > 32:
-        _EVAL_CACHE.clear()
-    _EVAL_CACHE[cache_key] = fn
-    return fn
+    def run(state, x, labels, key):
+        total, correct = totals(state, x, labels, key)
+        return float(total) / n, float(correct) / n
+
+    return run
 
 
 def fit(model, x, labels, *, loss=None, encode=None, optimizer=None, epochs: int = 10, batch_size: int = 128,
@@ -160,12 +142,12 @@ def fit(model, x, labels, *, loss=None, encode=None, optimizer=None, epochs: int
     """
     loss = CrossEntropy() if loss is None else loss
     optimizer = optax.adam(2e-3) if optimizer is None else optimizer
-    epochs, batch_size = _count("epochs", epochs), _count("batch_size", batch_size)
+    epochs, batch_size = _checks.integer_at_least("epochs", epochs), _checks.integer_at_least("batch_size", batch_size)
     x, labels = _check_data(x, labels, "fit")
     if batch_size > x.shape[0]:
         raise ValueError(f"batch_size = {batch_size} is larger than the {x.shape[0]} training samples")
     if patience is not None:
-        patience = _count("patience", patience)
+        patience = _checks.integer_at_least("patience", patience)
         if validation is None:
             raise ValueError("patience (early stopping) needs validation=(x_val, labels_val)")
     if validation is not None:
@@ -186,6 +168,8 @@ def fit(model, x, labels, *, loss=None, encode=None, optimizer=None, epochs: int
     if checkpoint is not None and resume and Path(checkpoint).exists():
         params, opt_state, best, history, start = _load(checkpoint, params, opt_state)
     epoch_fn = _epoch_fn(graphdef, loss, encode, optimizer, regulariser, batch_size, gradient)
+    if validation is not None:
+        validate = _evaluator(nnx.graphdef(model), loss, encode, validation[0].shape[0], max(batch_size, 256))
     n_batches = x.shape[0] // batch_size
     waited = 0 if not history["val_acc"] else len(history["val_acc"]) - 1 - int(np.argmax(history["val_acc"]))
     stopped = False
@@ -213,8 +197,7 @@ def fit(model, x, labels, *, loss=None, encode=None, optimizer=None, epochs: int
         history["train_acc"].append(float(ab.mean()))
         nnx.update(model, params)
         if validation is not None:
-            vl, va = evaluate(model, *validation, loss=loss, encode=encode, batch_size=max(batch_size, 256),
-                              key=jax.random.fold_in(jax.random.fold_in(key, 2**31), epoch))
+            vl, va = validate(nnx.state(model), *validation, jax.random.fold_in(jax.random.fold_in(key, 2**31), epoch))
             history["val_loss"].append(vl)
             history["val_acc"].append(va)
             if va > best[0]:
@@ -240,13 +223,9 @@ def fit(model, x, labels, *, loss=None, encode=None, optimizer=None, epochs: int
     return history
 
 
-_EPOCH_CACHE: dict = {}
-
-
 def _epoch_fn(graphdef, loss, encode, optimizer, regulariser, batch_size, gradient):
-    cache_key = (graphdef, loss, encode, optimizer, regulariser, batch_size, gradient)
-    if cache_key in _EPOCH_CACHE:
-        return _EPOCH_CACHE[cache_key]
+    """One training epoch as one compiled program: ``(params, opt_state, rest, x, labels, key)
+    -> (params, opt_state, (per-batch loss, accuracy, finite))``."""
 
     def objective(params, rest, xs, lb):
         out = nnx.merge(graphdef, params, rest)(xs)
@@ -287,9 +266,6 @@ def _epoch_fn(graphdef, loss, encode, optimizer, regulariser, batch_size, gradie
         (params, opt_state), metrics = jax.lax.scan(body, (params, opt_state), (jnp.arange(n_batches), order))
         return params, opt_state, metrics
 
-    if len(_EPOCH_CACHE) > 16:
-        _EPOCH_CACHE.clear()
-    _EPOCH_CACHE[cache_key] = epoch
     return epoch
 
 

@@ -45,12 +45,18 @@ __all__ = ["CrossEntropy", "FirstSpike", "RateMSE", "StepMSE", "first_spike_time
 READOUTS = ("max", "mean", "last", "count", "steps")
 
 
-def _window(y, window):
+def window_bounds(window, n_steps: int) -> tuple:
+    """``(start, stop)`` of a loss's ``window`` over ``n_steps`` steps (all of them for None)."""
     if window is None:
-        return y
+        return 0, n_steps
     start, stop = window
-    if not 0 <= start < stop <= y.shape[0]:
-        raise ValueError(f"window must be (start, stop) with 0 <= start < stop <= {y.shape[0]} steps, got {window!r}")
+    if not 0 <= start < stop <= n_steps:
+        raise ValueError(f"window must be (start, stop) with 0 <= start < stop <= {n_steps} steps, got {window!r}")
+    return start, stop
+
+
+def _window(y, window):
+    start, stop = window_bounds(window, y.shape[0])
     return y[start:stop]
 
 

@@ -47,6 +47,8 @@ import jax.numpy as jnp
 import numpy as np
 import optax
 
+from .. import _checks
+
 __all__ = [
     "Readout", "predict", "ridge", "ridge_cv", "RidgeCV", "train_test_split", "time_series_folds",
     "RLSState", "rls_init", "rls_update", "rls_fit", "force_update",
@@ -128,12 +130,6 @@ def _out(w, b, squeeze):
     return Readout(w[:, 0], b[0]) if squeeze else Readout(w, b)
 
 
-def _positive_int(name, value, minimum=1):
-    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < minimum:
-        raise ValueError(f"{name} must be an integer >= {minimum}, got {value!r}")
-    return int(value)
-
-
 # ----------------------------------------------------------------------------- ridge regression
 
 
@@ -175,8 +171,8 @@ def time_series_folds(n_samples: int, n_folds: int = 5, *, gap: int = 0) -> list
     samples (which are autocorrelated with the validation block) and validates on block ``f + 1``.
     Training data never come from, or after, the validation block. Returns ``[(train, val)]``
     slices."""
-    n_samples = _positive_int("n_samples", n_samples)
-    n_folds = _positive_int("n_folds", n_folds)
+    n_samples = _checks.integer_at_least("n_samples", n_samples)
+    n_folds = _checks.integer_at_least("n_folds", n_folds)
     if isinstance(gap, bool) or not isinstance(gap, (int, np.integer)) or gap < 0:
         raise ValueError(f"gap must be an integer >= 0, got {gap!r}")
     edges = np.linspace(0, n_samples, n_folds + 2).astype(int)
@@ -248,10 +244,10 @@ def train_test_split(states, targets, *, n_train: int, n_test: int | None = None
     if x.shape[:1] != y.shape[:1]:
         raise ValueError(f"train_test_split: states have {x.shape[:1]} time steps but targets have {y.shape[:1]}; they must be aligned")
     t = x.shape[0]
-    washout = _positive_int("washout", washout, minimum=0)
-    n_train = _positive_int("n_train", n_train)
+    washout = _checks.integer_at_least("washout", washout, minimum=0)
+    n_train = _checks.integer_at_least("n_train", n_train)
     rest = t - washout - n_train
-    n_test = rest if n_test is None else _positive_int("n_test", n_test)
+    n_test = rest if n_test is None else _checks.integer_at_least("n_test", n_test)
     if n_test < 1 or washout + n_train + n_test > t:
         raise ValueError(
             f"train_test_split: washout {washout} + n_train {n_train} + n_test {n_test} = "
@@ -273,8 +269,8 @@ class RLSState(NamedTuple):
 def rls_init(n_features: int, n_outputs: int = 1, *, alpha: float = 1.0, dtype=None) -> RLSState:
     """``w = 0``, ``P = I / alpha``; ``alpha`` > 0 is the ridge penalty the rule converges to
     (Sussillo & Abbott's regulariser)."""
-    n_features = _positive_int("n_features", n_features)
-    n_outputs = _positive_int("n_outputs", n_outputs)
+    n_features = _checks.integer_at_least("n_features", n_features)
+    n_outputs = _checks.integer_at_least("n_outputs", n_outputs)
     if _concrete(alpha) and not (np.isfinite(float(alpha)) and float(alpha) > 0):
         raise ValueError(f"alpha must be > 0 and finite (P(0) = I / alpha), got {alpha!r}")
     dtype = jnp.result_type(float) if dtype is None else dtype
@@ -343,8 +339,8 @@ class LMSState(NamedTuple):
 
 
 def lms_init(n_features: int, n_outputs: int = 1, *, dtype=None) -> LMSState:
-    n_features = _positive_int("n_features", n_features)
-    n_outputs = _positive_int("n_outputs", n_outputs)
+    n_features = _checks.integer_at_least("n_features", n_features)
+    n_outputs = _checks.integer_at_least("n_outputs", n_outputs)
     dtype = jnp.result_type(float) if dtype is None else dtype
     return LMSState(jnp.zeros((n_features, n_outputs), dtype))
 
@@ -364,7 +360,7 @@ def lms_fit(states, targets, *, learning_rate: float, normalized: bool = False, 
     """Run :func:`lms_update` over the series ``epochs`` times (in time order); returns
     ``(readout, errors (epochs * T, n_outputs))``."""
     x, y, squeeze = _check_xy(states, targets, "lms_fit")
-    epochs = _positive_int("epochs", epochs)
+    epochs = _checks.integer_at_least("epochs", epochs)
     if _concrete(learning_rate) and not (np.isfinite(float(learning_rate)) and float(learning_rate) > 0):
         raise ValueError(f"learning_rate must be > 0 and finite, got {learning_rate!r}")
     x = _with_bias(x, intercept)
@@ -386,7 +382,7 @@ def lms_fit(states, targets, *, learning_rate: float, normalized: bool = False, 
 
 
 def _check_labels(states, labels, n_classes, what):
-    n_classes = _positive_int("n_classes", n_classes, minimum=2)
+    n_classes = _checks.integer_at_least("n_classes", n_classes, minimum=2)
     labels = jnp.asarray(labels)
     if labels.ndim != 1:
         raise ValueError(f"{what}: labels must have shape (T,), got {labels.shape}")
@@ -414,7 +410,7 @@ def softmax_classifier(states, labels, n_classes: int, *, steps: int = 500, lear
     ``steps`` steps of ``optimizer`` (default ``optax.adam(learning_rate)``) on the mean
     cross-entropy plus ``weight_decay / 2 * |w|^2``, from ``w = b = 0``, in one ``lax.scan``."""
     x, labels, n_classes = _check_labels(states, labels, n_classes, "softmax_classifier")
-    steps = _positive_int("steps", steps)
+    steps = _checks.integer_at_least("steps", steps)
     opt = optax.adam(learning_rate) if optimizer is None else optimizer
     params = Readout(jnp.zeros((x.shape[1], n_classes), x.dtype), jnp.zeros((n_classes,), x.dtype))
 
