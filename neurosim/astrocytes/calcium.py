@@ -152,9 +152,9 @@ def ip3_flow(delta, f, i_theta, omega_i):
     return -0.5 * f * (1.0 + jnp.tanh((jnp.abs(delta) - i_theta) / omega_i)) * jnp.sign(delta)
 
 
-def derivatives(p: AstrocyteParams, c, h, ip3, gamma_a, x_a, g_a, glutamate, ip3_in, clamped: bool,
-                junctions=None):
-    """Time derivatives (per second) of the continuous variables; ``glutamate`` (uM) drives the
+def derivatives(p: AstrocyteParams, c, h, ip3, gamma_a, glutamate, ip3_in, clamped: bool, junctions=None):
+    """Time derivatives (per second) of the coupled variables C, h, IP3 and gamma_A (x_A and G_A
+    are linear and decoupled: :class:`Astrocyte` integrates them exactly); ``glutamate`` (uM) drives the
     receptors, ``ip3_in`` (uM/s) adds to the IP3 production; ``junctions`` = ``(i, j)`` index
     arrays of the gap junctions (each pair in both directions) or None."""
     m_inf = ip3 / (ip3 + p.d1) * c / (c + p.d5)
@@ -174,9 +174,7 @@ def derivatives(p: AstrocyteParams, c, h, ip3, gamma_a, x_a, g_a, glutamate, ip3
             flow = ip3_flow(ip3[i] - ip3[j], f_gj, i_theta, omega_i)
             dip3 = dip3 + jax.ops.segment_sum(flow, i, num_segments=ip3.shape[0])
     dgamma = p.o_n * glutamate * (1.0 - gamma_a) - p.omega_n * (1.0 + p.zeta * c / (c + p.k_kc)) * gamma_a
-    dx = p.omega_a * (1.0 - x_a)
-    dg = -p.omega_e * g_a
-    return dc, dh, dip3, dgamma, dx, dg
+    return dc, dh, dip3, dgamma
 
 
 @dataclass(frozen=True, eq=False)
@@ -230,7 +228,7 @@ class Astrocyte:
         h_s = dt * 1e-3
         glutamate, ip3_in = (i, 0.0) if self.input == "glutamate" else (0.0, i)
         clamped = self.ip3 == "clamped"
-        x = tuple(state)
+        x = (state.c, state.h, state.ip3, state.gamma_a)
 
         junctions = None if self.gap_junctions is None else tuple(jnp.asarray(a) for a in self.gap_junctions)
 
@@ -245,7 +243,7 @@ class Astrocyte:
             k3 = f(tuple(a + 0.5 * h_s * d for a, d in zip(x, k2)))
             k4 = f(tuple(a + h_s * d for a, d in zip(x, k3)))
             new = tuple(a + h_s / 6.0 * (d1 + 2 * d2 + 2 * d3 + d4) for a, d1, d2, d3, d4 in zip(x, k1, k2, k3, k4))
-        c, h, ip3, gamma_a, x_a, g_a = new
+        c, h, ip3, gamma_a = new
         # x_A and G_A are linear and decoupled between releases: integrated exactly, so a slow
         # astrocyte (MultiRate, steps of tens of ms) stays stable where RK4 on omega_e = 60/s
         # would not (its growth factor exceeds 1 for omega_e h > 2.79, i.e. h > 46 ms)

@@ -258,19 +258,17 @@ class NonFiniteError(FloatingPointError):
         self.partial = partial
 
 
+def _float_leaves(state) -> list:
+    """``(path, array)`` of every floating-point leaf of a state, in the state's order."""
+    return [(path, x) for path, x in jax.tree_util.tree_flatten_with_path(state)[0]
+            if jnp.issubdtype(x.dtype, jnp.floating)]
+
+
 @jax.jit
 def _finite_flags(state):
     """One bool per floating leaf of the state: all of it finite."""
-    leaves = [x for x in jax.tree.leaves(state) if jnp.issubdtype(x.dtype, jnp.floating)]
+    leaves = [x for _, x in _float_leaves(state)]
     return jnp.stack([jnp.all(jnp.isfinite(x)) for x in leaves]) if leaves else jnp.ones((0,), bool)
-
-
-def _float_paths(state):
-    out = []
-    for path, x in jax.tree_util.tree_flatten_with_path(state)[0]:
-        if jnp.issubdtype(x.dtype, jnp.floating):
-            out.append(path)
-    return out
 
 
 def _describe_path(path) -> str:
@@ -290,7 +288,7 @@ def _locate(net, params, state, n_steps, dt):
     step at which some float leaf of the state is not finite, which one (the first in the
     state's order at that step) and in how many entries."""
     def observe(s, _):
-        return jnp.stack([jnp.sum(~jnp.isfinite(y)) for y in jax.tree.leaves(s) if jnp.issubdtype(y.dtype, jnp.floating)])
+        return jnp.stack([jnp.sum(~jnp.isfinite(y)) for _, y in _float_leaves(s)])
     _, bad = jax.jit(lambda p, s: run(net, p, s, n_steps, dt, observe=observe))(params, state)
     bad = np.asarray(bad)                                     # (n_steps, n_float_leaves)
     k = int(np.argmax(bad.sum(axis=1) > 0))
@@ -299,7 +297,7 @@ def _locate(net, params, state, n_steps, dt):
 
 
 def _nonfinite_error(net, params, before, after, done, steps, dt, res):
-    paths = _float_paths(after)
+    paths = [path for path, _ in _float_leaves(after)]
     try:
         k, leaf, count = _locate(net, params, before, steps, dt)
         where = f"in step {done + k} (the step ending at t = {(float(before.t) + k + 1) * dt:g} ms), in {count} entries"
@@ -318,6 +316,7 @@ def _nonfinite_error(net, params, before, after, done, steps, dt, res):
 class Chunk(NamedTuple):
     """What an engine brings back to the host for one chunk of ``steps`` steps (step indices
     relative to the chunk's first step)."""
+
     steps: int
     spikes: dict     # population -> (step, neuron) int64 arrays
     rates: dict      # population -> (steps,) float32, Hz
@@ -338,14 +337,16 @@ def drive(engine, net, params, state, monitors, *, dt, duration, progress, t_bui
     build_s = time.perf_counter() - t_build
     chunks, compile_s, run_s, done = [], 0.0, 0.0, 0
 
-    def partial(at_state):
-        """The results of the chunks run so far (None before the first), ending at ``at_state``."""
-        if not chunks:
-            return None
-        res = SimResult(dt=dt, t_start=t_start, duration=done * dt, state=at_state,
+    def result(at_state, length_ms):
+        """The results of the chunks collected so far, ending at ``at_state``."""
+        res = SimResult(dt=dt, t_start=t_start, duration=length_ms, state=at_state,
                         timings={"build_s": build_s, "compile_s": compile_s, "run_s": run_s, "engine": engine.name})
         _collect(res, net, monitors, chunks, t_start, dt)
         return res
+
+    def partial(at_state):
+        """What an interrupted run hands back: the finished chunks (None before the first)."""
+        return result(at_state, done * dt) if chunks else None
 
     good = state                     # the state after the last chunk whose results are collected
     try:
@@ -374,10 +375,7 @@ def drive(engine, net, params, state, monitors, *, dt, duration, progress, t_bui
             f"({done * dt:g} of {duration:g} ms): this error's .partial holds the results so far, and "
             f"simulate(net, {duration - done * dt:g}, dt, state=err.partial.state, ...) runs the rest "
             f"(bitwise as the uninterrupted run)", partial(good)) from None
-    res = SimResult(dt=dt, t_start=t_start, duration=duration, state=state,
-                    timings={"build_s": build_s, "compile_s": compile_s, "run_s": run_s, "engine": engine.name})
-    _collect(res, net, monitors, chunks, t_start, dt)
-    return res
+    return result(state, duration)
 
 
 class ScanEngine:
