@@ -220,6 +220,81 @@ def test_eprop_refuses_what_it_cannot_do():
         T.eprop_gradients(_net(), _inputs(), jnp.zeros(3, int))
 
 
+# ------------------------------------------------------------------------- three-factor
+def test_three_factor_rule_equals_a_written_out_presynaptic_trace_times_the_broadcast_error(x64):
+    net = _as64(_net(None, record_spikes=True))
+    x = _inputs(t=40).astype(jnp.float64)
+    target = jnp.sin(jnp.arange(40)[None, :, None] / 5.0 + jnp.arange(3)) * jnp.ones((4, 1, 1))
+    value, g = T.three_factor_gradients(net, x, target, loss=T.StepMSE())
+    out = net(x)
+    y, z, xs = np.asarray(out.y), np.asarray(out.spikes[0]), np.asarray(x)
+    kappa = np.exp(-1.0 / 10.0)                                    # the readout's tau, 10 ms
+    dy = (y - np.swapaxes(np.asarray(target), 0, 1)) / (4 * 40)    # d(StepMSE)/dy, (T, B, C)
+    w_out = np.asarray(net.layers[1].w[...])
+    g_w, g_b, g_out = np.zeros((8, 16)), np.zeros(16), np.zeros((16, 3))
+    x_bar, z_bar, one_bar = np.zeros((4, 8)), np.zeros((4, 16)), 0.0
+    for t in range(40):
+        x_bar, z_bar, one_bar = kappa * x_bar + xs[t], kappa * z_bar + z[t], kappa * one_bar + 1.0
+        signal = dy[t] @ w_out.T                                  # (B, n): the error sent back
+        g_w += x_bar.T @ signal
+        g_b += one_bar * signal.sum(0)
+        g_out += z_bar.T @ dy[t]
+    assert float(value) == pytest.approx(float(T.StepMSE()(out, target)), rel=1e-12)
+    np.testing.assert_allclose(np.asarray(g["layers"][0]["w"][...]), g_w, rtol=1e-9, atol=1e-13)
+    np.testing.assert_allclose(np.asarray(g["layers"][0]["b"][...]), g_b, rtol=1e-9, atol=1e-13)
+    np.testing.assert_allclose(np.asarray(g["layers"][1]["w"][...]), g_out, rtol=1e-9, atol=1e-13)
+    # and the readout's part is its exact gradient, as in e-prop
+    g_bptt = nnx.grad(lambda m: T.StepMSE()(m(x), target))(net)
+    np.testing.assert_allclose(g_out, np.asarray(g_bptt.layers[1].w[...]), rtol=1e-9, atol=1e-13)
+    a, b = g_w.ravel(), np.asarray(g_bptt.layers[0].w[...]).ravel()
+    assert 0.0 < a @ b / np.linalg.norm(a) / np.linalg.norm(b) < 0.999   # a descent direction, not the gradient
+
+
+def test_three_factor_memory_does_not_grow_with_time_and_fit_learns_by_it():
+    net = _net("dense")
+    lab = jnp.arange(4) % 3
+    graphdef, params, rest = nnx.split(net, nnx.Param, ...)
+
+    def temp_bytes(t):
+        x = _inputs(t=t)
+        f = jax.jit(lambda p: T.three_factor_gradients(nnx.merge(graphdef, p, rest), x, lab)[1])
+        return f.lower(params).compile().memory_analysis().temp_size_in_bytes
+
+    short, long = temp_bytes(200), temp_bytes(2000)
+    assert long <= 1.25 * short, (short, long)
+    x, y = _data()
+    h = T.fit(_net(), x, y, encode=_enc, loss=T.CrossEntropy("steps"), gradient="three_factor", epochs=6,
+              batch_size=32, optimizer=optax.adam(1e-2), progress=False)
+    assert h["loss"][-1] < 0.6 * h["loss"][0], h["loss"]
+
+
+@pytest.mark.parametrize("gradient", ["eprop", "three_factor"])
+def test_online_rules_train_only_what_the_filter_selects(gradient):
+    x, y = _data()
+    net = _net("dense")
+    w_rec0, w0 = np.asarray(net.layers[0].w_rec[...]).copy(), np.asarray(net.layers[0].w[...]).copy()
+    fixed_recurrence = nnx.All(nnx.Param, nnx.Not(nnx.PathContains("w_rec")))
+    T.fit(net, x, y, encode=_enc, loss=T.CrossEntropy("steps"), gradient=gradient, trainable=fixed_recurrence,
+          epochs=1, batch_size=32, progress=False)
+    np.testing.assert_array_equal(np.asarray(net.layers[0].w_rec[...]), w_rec0)
+    assert not np.array_equal(np.asarray(net.layers[0].w[...]), w0)
+    with pytest.raises(ValueError, match="have no gradient for .*params"):
+        T.fit(_net(), x, y, encode=_enc, loss=T.CrossEntropy("steps"), gradient=gradient,
+              trainable=nnx.Any(nnx.Param, T.NeuronParams), epochs=1, batch_size=32, progress=False)
+    with pytest.raises(ValueError, match="takes no regulariser"):
+        T.fit(_net(), x, y, encode=_enc, loss=T.CrossEntropy("steps"), gradient=gradient,
+              regulariser=lambda out: 0.0, epochs=1, batch_size=32, progress=False)
+
+
+def test_three_factor_refuses_bad_input():
+    with pytest.raises(ValueError, match="tau_pre must be a positive number of ms, got -1"):
+        T.three_factor_gradients(_net(), _inputs(), jnp.zeros(4, int), tau_pre=-1.0)
+    with pytest.raises(ValueError, match="sum over steps"):
+        T.three_factor_gradients(_net(), _inputs(), jnp.zeros(4, int), loss=T.CrossEntropy("max"))
+    with pytest.raises(ValueError, match=r"feedback must have the readout's weight shape \(16, 3\)"):
+        T.three_factor_gradients(_net(), _inputs(), jnp.zeros(4, int), feedback=jnp.zeros((3, 16)))
+
+
 # ------------------------------------------------------------------------------ encoders
 def test_bernoulli_rate_matches_probability_and_refuses_out_of_range():
     x = jnp.array([[0.0, 0.25, 1.0]])
@@ -332,7 +407,7 @@ def test_fit_errors_name_the_argument():
         T.fit(_net(), x, y, encode=_enc, batch_size=32, patience=2, progress=False)
     with pytest.raises(ValueError, match="x has 192 samples but the labels/targets have shape"):
         T.fit(_net(), x, y[:10], encode=_enc, batch_size=32, progress=False)
-    with pytest.raises(ValueError, match="gradient must be 'bptt' or 'eprop'"):
+    with pytest.raises(ValueError, match="gradient must be 'bptt', 'eprop' or 'three_factor'"):
         T.fit(_net(), x, y, encode=_enc, batch_size=32, gradient="rtrl", progress=False)
     with pytest.raises(ValueError, match="fit: x holds 1 NaN or infinite values"):
         T.fit(_net(), x.at[3, 2].set(jnp.nan), y, encode=_enc, batch_size=32, progress=False)

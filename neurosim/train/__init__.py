@@ -8,14 +8,16 @@
 * :mod:`~neurosim.train.loop` — :func:`fit` (a whole epoch per compiled call, checkpoints that
   resume exactly, early stopping) and :func:`evaluate`;
 * :mod:`~neurosim.train.eprop` — e-prop, online gradients with O(1) memory in time;
+* :mod:`~neurosim.train.three_factor` — the error-modulated three-factor rule as an update direction;
 * :mod:`~neurosim.train.readouts` — ridge, RLS/FORCE, LMS and classifiers for reservoirs.
 
 The surrogate shapes (``SURROGATES``) live with the spike function in :mod:`neurosim.neurons.spike`.
 """
-from . import encoders, eprop, layers, losses, loop, readouts
+from . import encoders, eprop, layers, losses, loop, readouts, three_factor
 from ..neurons.spike import SURROGATES
 from .encoders import bernoulli, current, delta, latency
 from .eprop import eprop_gradients
+from .three_factor import three_factor_gradients
 from .layers import LeakyReadout, NeuronParams, Outputs, SpikingLayer, SpikingNetwork, lif
 from .losses import CrossEntropy, FirstSpike, RateMSE, StepMSE, first_spike_times, rate_regulariser
 from .loop import evaluate, fit
@@ -48,5 +50,5 @@ __all__ = [
     "classify", "current", "delta", "encoders", "eprop", "eprop_gradients", "evaluate", "first_spike_times", "fit",
     "force_update", "latency", "layers", "lif", "lms_fit", "lms_init", "lms_update", "losses", "loop", "predict",
     "rate_regulariser", "readouts", "ridge", "ridge_classifier", "ridge_cv", "rls_fit", "rls_init", "rls_update",
-    "softmax_classifier", "time_series_folds", "train_test_split",
+    "softmax_classifier", "three_factor", "three_factor_gradients", "time_series_folds", "train_test_split",
 ]

@@ -91,7 +91,7 @@ def _jacobians(f, h, i):
     return h2, z, jnp.stack(cols, axis=-1), jnp.stack(zcols, axis=-1), jnp.stack(list(dhi), axis=-1), dzi
 
 
-def eprop_gradients(net, x_seq, target, *, loss=None, feedback=None, record_y: bool = False):
+def eprop_gradients(net, x_seq, target, *, loss=None, feedback=None, record_y: bool = False, wrt=nnx.Param):
     """``(loss value, grads[, y])`` of ``net`` on an input (T, B, n_in) by e-prop (module docstring).
 
     Args:
@@ -100,8 +100,11 @@ def eprop_gradients(net, x_seq, target, *, loss=None, feedback=None, record_y: b
         loss: default ``CrossEntropy(readout="steps")``.
         feedback: None (symmetric, ``B = W_out^T``) or a fixed (n, C) array (random e-prop).
         record_y: also return the readout (T, B, C) (memory grows with T then).
+        wrt: an nnx filter of the weights to return gradients for (default all ``nnx.Param``;
+            e.g. ``nnx.All(nnx.Param, nnx.Not(nnx.PathContains("w_rec")))`` keeps the recurrent
+            weights fixed).
 
-    ``grads`` has the structure of ``nnx.state(net, nnx.Param)``, ready for optax.
+    ``grads`` has the structure of ``nnx.state(net, wrt)``, ready for optax.
     """
     hidden, readout = _check_network(net)
     loss = CrossEntropy(readout="steps") if loss is None else loss
@@ -164,19 +167,21 @@ def eprop_gradients(net, x_seq, target, *, loss=None, feedback=None, record_y: b
     by_name = {(0, "w"): g_h[:n_in], (0, "b"): g_h[-1], (1, "w"): g_out[:n], (1, "b"): g_out[n]}
     if recurrent:
         by_name[(0, "w_rec")] = g_h[n_in:n_in + n]
-    grads = _like_params(net, by_name)
+    grads = _like_params(net, by_name, wrt)
     return (acc["value"], grads, ys) if record_y else (acc["value"], grads)
 
 
-def _like_params(net, by_name):
-    state = nnx.state(net, nnx.Param)
+def _like_params(net, by_name, wrt=nnx.Param):
+    """The gradients ``by_name`` ((layer index, name) -> array) shaped like ``nnx.state(net, wrt)``."""
+    state = nnx.state(net, wrt)
 
     def pick(path, leaf):
         keys = [getattr(p, "key", getattr(p, "idx", None)) for p in path]
         layer = next(k for k in keys if isinstance(k, (int, np.integer)))
         name = next(k for k in reversed(keys) if isinstance(k, str) and k != "value")
         if (int(layer), name) not in by_name:
-            raise ValueError(f"e-prop has no gradient for {jax.tree_util.keystr(path)}")
+            raise ValueError(f"e-prop and the three-factor rule have no gradient for {jax.tree_util.keystr(path)} "
+                             "(they train the weights and biases, nnx.Param)")
         return by_name[(int(layer), name)].astype(leaf.dtype)
 
     return jax.tree_util.tree_map_with_path(pick, state)

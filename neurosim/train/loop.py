@@ -32,6 +32,7 @@ from flax import nnx
 
 from .. import _checks
 from .eprop import eprop_gradients
+from .three_factor import three_factor_gradients
 from .layers import Outputs
 from .losses import CrossEntropy
 
@@ -133,7 +134,9 @@ def fit(model, x, labels, *, loss=None, encode=None, optimizer=None, epochs: int
         gradient: ``"bptt"`` (backpropagation through time: ``jax.grad`` of the whole run, with
             the network's ``remat_chunk`` bounding its memory) or ``"eprop"`` (online e-prop,
             :func:`~neurosim.train.eprop.eprop_gradients`: O(1) memory in time, a loss that is a
-            sum over steps, ``nnx.Param`` trainable only, no regulariser).
+            sum over steps, weights and biases (``nnx.Param``) only, no regulariser) or ``"three_factor"``
+            (the error-modulated local rule, :func:`~neurosim.train.three_factor.three_factor_gradients`,
+            under the same conditions as e-prop).
         progress: print one line per epoch (loss, accuracies, seconds) on stderr.
 
     Returns the history: ``{"epoch", "loss", "train_acc", "val_loss", "val_acc", "time_s"}``
@@ -154,10 +157,10 @@ def fit(model, x, labels, *, loss=None, encode=None, optimizer=None, epochs: int
         validation = _check_data(*validation, "fit(validation=...)")
     if resume and checkpoint is None:
         raise ValueError("resume=True needs checkpoint=PATH")
-    if gradient not in ("bptt", "eprop"):
-        raise ValueError(f"gradient must be 'bptt' or 'eprop', got {gradient!r}")
-    if gradient == "eprop" and (trainable is not nnx.Param or regulariser is not None):
-        raise ValueError("gradient='eprop' trains the nnx.Param weights only and takes no regulariser")
+    if gradient not in ("bptt", "eprop", "three_factor"):
+        raise ValueError(f"gradient must be 'bptt', 'eprop' or 'three_factor', got {gradient!r}")
+    if gradient != "bptt" and regulariser is not None:
+        raise ValueError(f"gradient={gradient!r} takes no regulariser (its loss must be a sum over steps)")
     key = _key(key)
 
     graphdef, params, rest = nnx.split(model, trainable, ...)
@@ -167,7 +170,7 @@ def fit(model, x, labels, *, loss=None, encode=None, optimizer=None, epochs: int
     start = 0
     if checkpoint is not None and resume and Path(checkpoint).exists():
         params, opt_state, best, history, start = _load(checkpoint, params, opt_state)
-    epoch_fn = _epoch_fn(graphdef, loss, encode, optimizer, regulariser, batch_size, gradient)
+    epoch_fn = _epoch_fn(graphdef, loss, encode, optimizer, regulariser, batch_size, gradient, trainable)
     if validation is not None:
         validate = _evaluator(nnx.graphdef(model), loss, encode, validation[0].shape[0], max(batch_size, 256))
     n_batches = x.shape[0] // batch_size
@@ -223,7 +226,7 @@ def fit(model, x, labels, *, loss=None, encode=None, optimizer=None, epochs: int
     return history
 
 
-def _epoch_fn(graphdef, loss, encode, optimizer, regulariser, batch_size, gradient):
+def _epoch_fn(graphdef, loss, encode, optimizer, regulariser, batch_size, gradient, trainable=nnx.Param):
     """One training epoch as one compiled program: ``(params, opt_state, rest, x, labels, key)
     -> (params, opt_state, (per-batch loss, accuracy, finite))``."""
 
@@ -237,7 +240,8 @@ def _epoch_fn(graphdef, loss, encode, optimizer, regulariser, batch_size, gradie
     def value_and_grad(params, rest, xs, lb):
         if gradient == "bptt":
             return jax.value_and_grad(objective, has_aux=True)(params, rest, xs, lb)
-        value, grads, y = eprop_gradients(nnx.merge(graphdef, params, rest), xs, lb, loss=loss, record_y=True)
+        online = eprop_gradients if gradient == "eprop" else three_factor_gradients
+        value, grads, y = online(nnx.merge(graphdef, params, rest), xs, lb, loss=loss, record_y=True, wrt=trainable)
         return (value, Outputs(y=y, counts=(), spikes=())), grads
 
     @jax.jit
