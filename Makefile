@@ -57,8 +57,8 @@ bench-astro: $(KSTAMP)
 	$(VPY) benchmarks/astro.py --workload nalsm --tools neurosim,brian2 --out out/bench
 
 bench-training: $(KSTAMP)
-	bash benchmarks/peers/install.sh snntorch
-	$(VPY) benchmarks/training.py --workload lif --tools neurosim,jax,snntorch --out out/bench
+	bash benchmarks/peers/install.sh spyx snntorch
+	$(VPY) benchmarks/training.py --workload lif --tools neurosim,jax,spyx,snntorch --out out/bench
 	$(VPY) benchmarks/training.py --workload digits --tools neurosim,jax --out out/bench
 
 bench: $(KSTAMP)

@@ -1,9 +1,9 @@
-"""Training benchmark: neurosim's layers against a hand-written pure-JAX loop and snnTorch.
+"""Training benchmark: neurosim's layers against a hand-written pure-JAX loop, Spyx and snnTorch.
 
-    .venv/bin/python benchmarks/training.py --workload lif|digits --tools neurosim,jax,snntorch \
+    .venv/bin/python benchmarks/training.py --workload lif|digits --tools neurosim,jax,spyx,snntorch \
         [--neurons N --batch B --steps T] [--out DIR]
 
-Workloads (benchmarks/peers/neurosim_training.py, snntorch_training.py):
+Workloads (benchmarks/peers/neurosim_training.py, spyx_training.py, snntorch_training.py):
 
 - ``lif``: the Open Neuromorphic training benchmark's model, one Linear (N x N, no bias) and one
   LIF layer of N neurons, forward and backward of a spike-count loss over T steps at batch B
@@ -15,8 +15,8 @@ Workloads (benchmarks/peers/neurosim_training.py, snntorch_training.py):
   model (``epoch_s``: median over epochs 2-6).
 
 Each tool runs in its own process, one after another; every line carries ``ratio_vs_neurosim``
-(the tool's time / neurosim's). snnTorch runs from ``.peers/snntorch``
-(``bash benchmarks/peers/install.sh snntorch``). With ``--out DIR`` the lines are appended to
+(the tool's time / neurosim's). Spyx and snnTorch run from ``.peers/spyx`` and ``.peers/snntorch``
+(``bash benchmarks/peers/install.sh spyx snntorch``), on the ``lif`` workload. With ``--out DIR`` the lines are appended to
 ``DIR/training.json`` and plotted in ``DIR/training.png``.
 """
 from __future__ import annotations
@@ -30,7 +30,7 @@ from driver import peer_python, run_json, save_lines
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 RUNNERS = os.path.join(HERE, "peers")
-TOOLS = {"neurosim": None, "jax": None, "snntorch": "snntorch"}
+TOOLS = {"neurosim": None, "jax": None, "spyx": "spyx", "snntorch": "snntorch"}
 
 
 def plot(lines, path):
@@ -50,7 +50,7 @@ def plot(lines, path):
 def main():
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--workload", choices=["lif", "digits"], required=True)
-    ap.add_argument("--tools", default="neurosim,jax,snntorch")
+    ap.add_argument("--tools", default="neurosim,jax,spyx,snntorch")
     ap.add_argument("--neurons", type=int, default=2048)
     ap.add_argument("--batch", type=int, default=16)
     ap.add_argument("--steps", type=int, default=500)
@@ -69,14 +69,14 @@ def main():
     key = "fwd_bwd_s" if a.workload == "lif" else "epoch_s"
     for tool in tools:
         base = {"tool": tool, "workload": a.workload}
-        if tool == "snntorch":
-            python = peer_python("snntorch")
+        if TOOLS[tool] is not None:
+            python = peer_python(TOOLS[tool])
             if a.workload != "lif":
                 continue
             if python is None:
-                line = {**base, "error": "not installed: bash benchmarks/peers/install.sh snntorch"}
+                line = {**base, "error": f"not installed: bash benchmarks/peers/install.sh {TOOLS[tool]}"}
             else:
-                line = run_json([python, os.path.join(RUNNERS, "snntorch_training.py"), "--workload", "lif", *size],
+                line = run_json([python, os.path.join(RUNNERS, f"{tool}_training.py"), "--workload", "lif", *size],
                                 base, timeout=a.timeout, peer=True)
         else:
             line = run_json([sys.executable, os.path.join(RUNNERS, "neurosim_training.py"), "--tool", tool,

@@ -10,7 +10,7 @@ from .events import CSR, propagate
 from .init import Normal, Uniform
 from .network import (
     LFP, Input, NetParams, Network, NonFiniteError, Observe, Population, Projection, Rate, SimResult, SimulationInterrupted, Spikes, Trace, Weights, init_state, run,
-    simulate, step, weights_mask,
+    simulate, step, weights_mask, Checkpoint, fingerprint, load_checkpoint, save_checkpoint,
 )
 
 __version__ = "0.1.0"
@@ -18,5 +18,6 @@ __version__ = "0.1.0"
 __all__ = [
     "CSR", "Input", "LFP", "NetParams", "NonFiniteError", "Observe", "Network", "Normal", "Population", "Projection", "Rate", "SimResult", "SimulationInterrupted", "Spikes", "Trace",
     "Uniform", "Weights", "analysis", "astrocytes", "builders", "events", "init", "init_state", "inputs", "network", "neurons", "plasticity", "propagate",
-    "run", "simulate", "step", "synapses", "train", "weights_mask",
+    "run", "simulate", "step", "synapses", "train", "weights_mask", "Checkpoint", "fingerprint", "load_checkpoint",
+    "save_checkpoint",
 ]

@@ -295,6 +295,39 @@ def test_three_factor_refuses_bad_input():
         T.three_factor_gradients(_net(), _inputs(), jnp.zeros(4, int), feedback=jnp.zeros((3, 16)))
 
 
+# ------------------------------------------------------------------------------ datasets
+def test_randman_one_spike_per_unit_same_seed_same_data_and_classes_that_differ():
+    x, y = T.randman(n_classes=4, n_units=12, dim=1, n_steps=30, per_class=100, seed=3)
+    assert x.shape == (400, 30, 12) and x.dtype == np.float32 and y.dtype == np.int32
+    np.testing.assert_array_equal(x.sum(1), np.ones((400, 12)))          # exactly one spike per unit
+    np.testing.assert_array_equal(np.bincount(y), [100] * 4)
+    x2, y2 = T.randman(n_classes=4, n_units=12, dim=1, n_steps=30, per_class=100, seed=3)
+    np.testing.assert_array_equal(x, x2)
+    np.testing.assert_array_equal(y, y2)
+    assert not np.array_equal(x, T.randman(n_classes=4, n_units=12, dim=1, n_steps=30, per_class=100, seed=4)[0])
+    # each unit's spike times span the whole window (min-max scaling over the dataset)
+    times = x.argmax(1)
+    np.testing.assert_array_equal(times.min(0), 0)
+    np.testing.assert_array_equal(times.max(0), 29)
+    # the classes are manifolds of their own: a nearest-centroid rule on spike times, fitted on
+    # half the data, is far above chance (25 %) on the other half
+    tr, te = slice(0, 200), slice(200, 400)
+    centroids = np.stack([times[tr][y[tr] == c].mean(0) for c in range(4)])
+    guess = np.argmin(((times[te][:, None, :] - centroids[None]) ** 2).sum(-1), axis=1)
+    assert np.mean(guess == y[te]) > 0.6
+
+
+def test_randman_refuses_bad_input():
+    with pytest.raises(ValueError, match="n_classes must be an integer >= 2, got 1"):
+        T.randman(n_classes=1)
+    with pytest.raises(ValueError, match="alpha must be a positive number"):
+        T.randman(alpha=-1.0)
+    with pytest.raises(ValueError, match=r"prec must be in \(0, 1\)"):
+        T.randman(prec=2.0)
+    with pytest.raises(ValueError, match="n_steps must be an integer >= 2"):
+        T.randman(n_steps=1)
+
+
 # ------------------------------------------------------------------------------ encoders
 def test_bernoulli_rate_matches_probability_and_refuses_out_of_range():
     x = jnp.array([[0.0, 0.25, 1.0]])

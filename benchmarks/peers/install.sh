@@ -114,12 +114,20 @@ pkgs_snntorch=( "torch==2.13.0" "snntorch" "numpy" )
 check_snntorch='import torch, snntorch; print("snntorch", snntorch.__version__, "torch", torch.__version__)'
 # ---------------------------------------------------------------- end snntorch
 
+# ---------------------------------------------------------------- spyx
+# Spyx, the JAX training peer of benchmarks/training.py (flax nnx layers, the
+# whole loop under jax.jit).  Its own venv with its own jax, CPU wheels.
+py_spyx="$PY312"
+pkgs_spyx=( "spyx" "jax[cpu]" )
+check_spyx='import spyx, jax, flax; print("spyx", spyx.__version__, "jax", jax.__version__, "flax", flax.__version__)'
+# ---------------------------------------------------------------- end spyx
+
 tools=("$@")
-[ ${#tools[@]} -eq 0 ] && tools=(brian2 brainpy nest reservoirpy snntorch)
+[ ${#tools[@]} -eq 0 ] && tools=(brian2 brainpy nest reservoirpy snntorch spyx)
 for t in "${tools[@]}"; do
     case "$t" in
-        brian2|brainpy|nest|reservoirpy|snntorch) install_one "$t" ;;
-        *) echo "bench-peers: unknown peer '$t' (known: brian2 brainpy nest reservoirpy snntorch)" ;;
+        brian2|brainpy|nest|reservoirpy|snntorch|spyx) install_one "$t" ;;
+        *) echo "bench-peers: unknown peer '$t' (known: brian2 brainpy nest reservoirpy snntorch spyx)" ;;
     esac
 done
 exit 0

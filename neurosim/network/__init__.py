@@ -5,8 +5,10 @@ from .monitors import LFP, Observe, Rate, Spikes, Trace, Weights
 from .simulate import NonFiniteError, SimResult, SimulationInterrupted, run, simulate
 from .step import NetworkState, check_state, init_state, step
 from .fused import FusedPlan, fused_plan, run_fused
+from .checkpoint import Checkpoint, fingerprint, load_checkpoint, save_checkpoint
 
 __all__ = [
     "Input", "LFP", "NetParams", "Network", "NetworkState", "ProjectionParams", "Observe", "Population", "Projection", "Rate", "SimResult", "Spikes", "Trace", "Weights",
     "NonFiniteError", "SimulationInterrupted", "check_state", "init_state", "run", "simulate", "step", "FusedPlan", "fused_plan", "run_fused", "weights_mask",
+    "Checkpoint", "fingerprint", "load_checkpoint", "save_checkpoint",
 ]

@@ -330,7 +330,8 @@ def drive(engine, net, params, state, monitors, *, dt, duration, progress, t_bui
     ``engine.plan`` (one item per chunk), ``engine.steps(item)``, ``engine.cache_key(item,
     params, state)``, ``engine.compile(item, params, state)``, ``engine.run(fn, params, state, done)
     -> (state, raw)`` (``done``: steps run before this chunk) and ``engine.to_host(raw, item, done) -> Chunk``."""
-    t_start = float(state.t) * dt
+    first_step = int(state.t)       # times are (first_step + k) dt, so a resumed run's equal the whole run's
+    t_start = first_step * dt
     if progress is None:
         progress = len(engine.plan) > 1 and sys.stderr.isatty()
     bar = _Progress(duration, bool(progress))
@@ -341,7 +342,7 @@ def drive(engine, net, params, state, monitors, *, dt, duration, progress, t_bui
         """The results of the chunks collected so far, ending at ``at_state``."""
         res = SimResult(dt=dt, t_start=t_start, duration=length_ms, state=at_state,
                         timings={"build_s": build_s, "compile_s": compile_s, "run_s": run_s, "engine": engine.name})
-        _collect(res, net, monitors, chunks, t_start, dt)
+        _collect(res, net, monitors, chunks, first_step, dt)
         return res
 
     def partial(at_state):
@@ -514,22 +515,22 @@ def _describe(monitors):
     return tuple(out)
 
 
-def _collect(res, net, monitors, chunks, t_start, dt):
+def _collect(res, net, monitors, chunks, t0, dt):
     """The monitors' results from every chunk (``(first step, Chunk)`` pairs), with their
-    time axes."""
+    time axes (ms, from the global step index: the run started at step ``t0``)."""
     for m in monitors:
         if isinstance(m, OBSERVERS):
             values = [c.observed[m.key] for _, c in chunks]
             steps = np.concatenate([done + np.arange(c.steps) for done, c in chunks])
-            res.observed[m.key] = (t_start + (steps + 1) * dt, jax.tree.map(lambda *xs: np.concatenate(xs), *values))
+            res.observed[m.key] = ((t0 + steps + 1) * dt, jax.tree.map(lambda *xs: np.concatenate(xs), *values))
         elif isinstance(m, SAMPLED):
-            ts = [t_start + (done + c.sampled[m.key][0]) * dt for done, c in chunks if m.key in c.sampled]
+            ts = [(t0 + done + c.sampled[m.key][0]) * dt for done, c in chunks if m.key in c.sampled]
             vs = [c.sampled[m.key][1] for _, c in chunks if m.key in c.sampled]
             res.traces[m.key] = (np.concatenate(ts), np.concatenate(vs), m.labels(net))
         elif isinstance(m, Spikes):
-            res.spikes[m.pop] = (np.concatenate([t_start + (done + c.spikes[m.pop][0]) * dt for done, c in chunks]),
+            res.spikes[m.pop] = (np.concatenate([(t0 + done + c.spikes[m.pop][0]) * dt for done, c in chunks]),
                                  np.concatenate([c.spikes[m.pop][1] for _, c in chunks]).astype(np.int64))
             res.sizes[m.pop] = net.population(m.pop).n
         elif isinstance(m, Rate):
             rate = np.concatenate([c.rates[m.pop] for _, c in chunks])
-            res.rates[m.pop] = (t_start + np.arange(rate.size) * dt, rate)
+            res.rates[m.pop] = ((t0 + np.arange(rate.size)) * dt, rate)

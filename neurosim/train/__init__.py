@@ -3,6 +3,7 @@
 * :mod:`~neurosim.train.layers` — flax nnx layers made of neurosim's neuron and synapse models
   (:class:`SpikingLayer`, :class:`LeakyReadout`, :class:`SpikingNetwork` with bounded-memory BPTT);
 * :mod:`~neurosim.train.encoders` — rate, latency, delta and current encoders;
+* :mod:`~neurosim.train.datasets` — synthetic spiking datasets (Randman);
 * :mod:`~neurosim.train.losses` — cross-entropy on readouts or counts, first-spike, rate and
   trace errors, rate regularisers;
 * :mod:`~neurosim.train.loop` — :func:`fit` (a whole epoch per compiled call, checkpoints that
@@ -13,8 +14,9 @@
 
 The surrogate shapes (``SURROGATES``) live with the spike function in :mod:`neurosim.neurons.spike`.
 """
-from . import encoders, eprop, layers, losses, loop, readouts, three_factor
+from . import datasets, encoders, eprop, layers, losses, loop, readouts, three_factor
 from ..neurons.spike import SURROGATES
+from .datasets import randman
 from .encoders import bernoulli, current, delta, latency
 from .eprop import eprop_gradients
 from .three_factor import three_factor_gradients
@@ -47,8 +49,8 @@ from .readouts import (
 __all__ = [
     "CrossEntropy", "FirstSpike", "LMSState", "LeakyReadout", "NeuronParams", "Outputs", "RLSState", "RateMSE",
     "Readout", "RidgeCV", "SURROGATES", "SpikingLayer", "SpikingNetwork", "StepMSE", "accuracy", "bernoulli",
-    "classify", "current", "delta", "encoders", "eprop", "eprop_gradients", "evaluate", "first_spike_times", "fit",
-    "force_update", "latency", "layers", "lif", "lms_fit", "lms_init", "lms_update", "losses", "loop", "predict",
+    "classify", "current", "datasets", "delta", "encoders", "eprop", "eprop_gradients", "evaluate", "first_spike_times", "fit",
+    "force_update", "latency", "layers", "lif", "lms_fit", "lms_init", "lms_update", "losses", "loop", "predict", "randman",
     "rate_regulariser", "readouts", "ridge", "ridge_classifier", "ridge_cv", "rls_fit", "rls_init", "rls_update",
     "softmax_classifier", "three_factor", "three_factor_gradients", "time_series_folds", "train_test_split",
 ]

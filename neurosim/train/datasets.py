@@ -1,0 +1,62 @@
+"""Synthetic spiking datasets, generated in code (no download).
+
+:func:`randman` — the random-manifold task of Zenke & Vogels (2021): each class is a smooth
+random manifold of dimension ``dim`` embedded in ``n_units`` dimensions; a sample is a point on
+its class's manifold, and each embedding coordinate becomes the time of one spike of one input
+unit. Each coordinate of a class's manifold is
+
+    f_u(x) = prod_{d < dim} sum_{i=1}^{f_c} a_{u,d,i} i^{-alpha} sin(2 pi (i x_d b_{u,d,i} + c_{u,d,i}))
+
+with ``x ~ U[0, 1]^dim`` and ``a, b, c ~ U[0, 1]`` drawn once per class; ``f_c = ceil(prec^(-1/alpha))``
+terms (32 for alpha = 2 and prec = 1e-3). Smaller ``alpha`` makes rougher manifolds, larger
+``dim`` more of them to tell apart: both make the task harder. Each unit's values are scaled to
+[0, 1] over the whole dataset (min-max; our choice) and unit ``u`` of a sample spikes once, at
+step ``floor(f_u (n_steps - 1))``.
+
+Reference: F. Zenke and T. P. Vogels, "The remarkable robustness of surrogate gradient learning
+for instilling complex function in spiking neural networks", Neural Comput. 33:899 (2021).
+"""
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+from .. import _checks
+
+__all__ = ["randman"]
+
+
+def randman(n_classes: int = 10, n_units: int = 20, dim: int = 1, *, alpha: float = 2.0, n_steps: int = 50,
+            per_class: int = 500, prec: float = 1e-3, seed: int = 0):
+    """``(spikes, labels)``: spikes (n_classes x per_class, n_steps, n_units) float32, exactly one
+    spike per unit per sample, and labels (n,) int32, shuffled (module docstring). Same seed,
+    same data."""
+    n_classes = _checks.integer_at_least("n_classes", n_classes, 2)
+    n_units = _checks.integer_at_least("n_units", n_units)
+    dim = _checks.integer_at_least("dim", dim)
+    n_steps = _checks.integer_at_least("n_steps", n_steps, 2)
+    per_class = _checks.integer_at_least("per_class", per_class)
+    if not (isinstance(alpha, (int, float)) and math.isfinite(alpha) and alpha > 0):
+        raise ValueError(f"alpha must be a positive number (the smoothness exponent), got {alpha!r}")
+    if not (isinstance(prec, (int, float)) and 0 < prec < 1):
+        raise ValueError(f"prec must be in (0, 1) (the amplitude of the last Fourier term), got {prec!r}")
+    rng = np.random.default_rng(seed)
+    f_c = int(math.ceil(prec ** (-1.0 / alpha)))
+    i = np.arange(1, f_c + 1, dtype=float)
+    values, labels = [], []
+    for c in range(n_classes):
+        a, b, ph = rng.uniform(0.0, 1.0, (3, n_units, dim, f_c))
+        x = rng.uniform(0.0, 1.0, (per_class, dim))
+        # (samples, units, dim, terms) -> sum over terms, product over dims
+        terms = a * i ** (-alpha) * np.sin(2 * np.pi * (i * x[:, None, :, None] * b + ph))
+        values.append(np.prod(terms.sum(-1), axis=-1))
+        labels.append(np.full(per_class, c, np.int32))
+    v, y = np.concatenate(values), np.concatenate(labels)
+    lo, hi = v.min(0), v.max(0)
+    v = (v - lo) / np.where(hi > lo, hi - lo, 1.0)
+    steps = np.minimum(np.floor(v * (n_steps - 1)).astype(int), n_steps - 1)
+    spikes = np.zeros((len(v), n_steps, n_units), np.float32)
+    spikes[np.arange(len(v))[:, None], steps, np.arange(n_units)[None, :]] = 1.0
+    order = rng.permutation(len(v))
+    return spikes[order], y[order]
