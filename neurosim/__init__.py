@@ -5,9 +5,10 @@ A simulation step flows through five stages, one subpackage each:
 ``builders`` wire ready-made networks, ``train`` fits readouts, ``analysis`` and ``plot`` read
 the results. Units: ms, mV, pF, nS, pA, Hz.
 """
-from . import analysis, astrocytes, builders, events, init, inputs, network, neurons, plasticity, synapses, train
+from . import analysis, astrocytes, builders, events, init, inputs, network, neurons, plasticity, sweeps, synapses, train
 from .events import CSR, propagate
 from .init import Normal, Uniform
+from .sweeps import sweep
 from .network import (
     LFP, Input, NetParams, Network, NonFiniteError, Observe, Population, Projection, Rate, SimResult, SimulationInterrupted, Spikes, Trace, Weights, init_state, run,
     simulate, step, weights_mask, Checkpoint, fingerprint, load_checkpoint, save_checkpoint,
@@ -19,5 +20,5 @@ __all__ = [
     "CSR", "Input", "LFP", "NetParams", "NonFiniteError", "Observe", "Network", "Normal", "Population", "Projection", "Rate", "SimResult", "SimulationInterrupted", "Spikes", "Trace",
     "Uniform", "Weights", "analysis", "astrocytes", "builders", "events", "init", "init_state", "inputs", "network", "neurons", "plasticity", "propagate",
     "run", "simulate", "step", "synapses", "train", "weights_mask", "Checkpoint", "fingerprint", "load_checkpoint",
-    "save_checkpoint",
+    "save_checkpoint", "sweep", "sweeps",
 ]

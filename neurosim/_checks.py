@@ -66,6 +66,19 @@ def count(name: str, value, *, minimum: int = 0, maximum: int | None = None) -> 
     return v
 
 
+def finite_numbers(name: str, value):
+    """A number or an array of numbers, all finite (a string, None or NaN is refused by name)."""
+    try:
+        arr = np.asarray(value)
+    except Exception:       # noqa: BLE001 - ragged or odd objects: say what was expected
+        arr = np.asarray(None, object)
+    if arr.dtype.kind not in "fiub":
+        raise ValueError(f"{name} must be a number or an array of numbers, got {value!r}")
+    if not np.all(np.isfinite(arr)):
+        raise ValueError(f"{name} must be finite, got {value!r}")
+    return value
+
+
 def integer_at_least(name: str, value, minimum: int = 1) -> int:
     """An integer >= ``minimum`` (sizes, step counts, epochs), one message for both failures."""
     if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < minimum:

@@ -152,3 +152,67 @@ def test_ctrl_c_returns_the_partial_results_and_a_state_that_resumes_bitwise(eng
     np.testing.assert_allclose(t, whole.spikes["E"][0], rtol=0, atol=1e-9)
     np.testing.assert_array_equal(i, whole.spikes["E"][1])
     assert len(t) > 0 and isinstance(err.value, KeyboardInterrupt)
+
+
+def _e_net(**input_params):
+    E = ns.Population("E", 50, LIF())
+    inp = ns.Input("drive", "E", ns.inputs.ConstantCurrent(), ns.inputs.ConstantCurrent.Params(**input_params))
+    return ns.Network([E], inputs=[inp])
+
+
+def test_values_that_enter_at_run_time_are_checked_on_the_host():
+    with pytest.raises(ValueError, match=r"Input 'drive': amplitude must be a number or an array of numbers, got '200'"):
+        _e_net(amplitude="200")
+    with pytest.raises(ValueError, match=r"Input 'drive': amplitude must be finite, got nan"):
+        _e_net(amplitude=float("nan"))
+    net = _e_net(amplitude=300.0)
+    p = net.params()
+    bad = p._replace(neurons={"E": p.neurons["E"]._replace(g_l=float("nan"))})
+    with pytest.raises(ValueError, match=r"params.neurons\['E'\].g_l must be finite, got nan"):
+        ns.simulate(net, 10.0, params=bad, progress=False)
+    bad = p._replace(neurons={"E": p.neurons["E"]._replace(c_m=-5.0)})
+    with pytest.raises(ValueError, match=r"params.neurons\['E'\].c_m must be > 0, got -5.0"):
+        ns.simulate(net, 10.0, params=bad, progress=False)
+    bad = p._replace(inputs={"drive": p.inputs["drive"]._replace(amplitude=np.inf)})
+    with pytest.raises(ValueError, match=r"params.inputs\['drive'\].amplitude must be finite, got inf"):
+        ns.simulate(net, 10.0, params=bad, progress=False)
+    good = ns.simulate(net, 10.0, params=p, progress=False)       # and good values still run
+    assert int(good.state.t) == 100
+
+
+def test_a_negative_synapse_tau_through_params_is_refused():
+    E = ns.Population("E", 20, LIF())
+    P = ns.Population("P", 10, PoissonSource(), PoissonSource.Params(50.0))
+    net = ns.Network([E, P], [ns.Projection("PE", "P", "E", ns.events.fixed_probability(10, 20, 0.5, seed=1), 50.0)])
+    p = net.params()
+    bad = p._replace(projections={"PE": p.projections["PE"]._replace(
+        synapse=p.projections["PE"].synapse._replace(tau=-5.0))})
+    with pytest.raises(ValueError, match=r"params.projections\['PE'\].synapse.tau must be > 0, got -5.0"):
+        ns.simulate(net, 10.0, params=bad, progress=False)
+
+
+def test_a_per_neuron_synapse_tau_gets_a_message_about_the_projection_not_a_population_of_one():
+    with pytest.raises(ValueError, match=r"syn_params.tau must be one value for the whole projection \(a scalar\), "
+                                         r"got shape \(50,\)"):
+        ns.Projection("PE", "P", "E", ns.events.fixed_probability(10, 50, 0.5, seed=1), 1.0,
+                      syn_params=ns.synapses.SynapseParams(tau=np.full(50, 5.0)))
+
+
+def test_a_refractory_period_shorter_than_a_step_is_refused():
+    net = ns.Network([ns.Population("E", 5, LIF(), LIF.Params(t_ref=0.05))])
+    with pytest.raises(ValueError, match=r"Population 'E': t_ref = 0.05 ms is shorter than one step \(dt = 0.1 ms\)"):
+        ns.simulate(net, 10.0, 0.1, progress=False)
+    ns.simulate(net, 10.0, 0.05, progress=False)                    # one step long: fine
+    ns.simulate(ns.Network([ns.Population("E", 5, LIF(), LIF.Params(t_ref=0.0))]), 1.0, 0.1, progress=False)
+
+
+def test_a_key_that_is_not_a_seed_or_a_key():
+    net = _e_net(amplitude=100.0)
+    with pytest.raises(ValueError, match="key must be an integer seed or a jax.random.key"):
+        ns.simulate(net, 1.0, key="abc", progress=False)
+    with pytest.raises(ValueError, match="key must be an integer seed or a jax.random.key"):
+        ns.simulate(net, 1.0, key=1.5, progress=False)
+    import jax
+    a = ns.simulate(net, 1.0, key=jax.random.key(3), progress=False)
+    b = ns.simulate(net, 1.0, key=3, progress=False)
+    np.testing.assert_array_equal(np.asarray(a.state.neurons["E"].v), np.asarray(b.state.neurons["E"].v))

@@ -90,6 +90,10 @@ class Projection:
             raise ValueError(f"{where}: synapse must be a Synapse instance, e.g. Synapse('exponential', 'current'), got {self.synapse!r}")
         if not isinstance(self.syn_params, SynapseParams):
             raise ValueError(f"{where}: syn_params must be a SynapseParams, e.g. SynapseParams(tau=5.0), got {self.syn_params!r}")
+        for f, v in zip(self.syn_params._fields, self.syn_params):
+            if np.shape(v) not in ((), (1,)):
+                raise ValueError(f"{where}: syn_params.{f} must be one value for the whole projection (a scalar), got "
+                                 f"shape {np.shape(v)}; for synapses with different {f} use one projection per value")
         check_params(self.syn_params, 1, f"{where}: syn_params")
         if self.weights is None:
             object.__setattr__(self, "weights", self.conn.weight_params() if isinstance(self.conn, JitConn) else 1.0)
@@ -287,6 +291,7 @@ class Network:
             for f, v in zip(inp.params._fields, inp.params):
                 if f == "synapse":
                     continue
+                _checks.finite_numbers(f"Input {inp.name!r}: {f}", v)
                 shape = np.shape(v)
                 ok = shape in ((), (n,)) or (f == "amplitudes" and len(shape) in (1, 2) and shape[1:] in ((), (n,)))
                 if not ok:

@@ -37,6 +37,8 @@ from .params import NetParams
 from .monitors import MONITORS, OBSERVERS, SAMPLED, Observe, Rate, Spikes, Weights, check_monitors
 from ..neurons.multirate import check_periods
 from .step import NetworkState, check_params_for_dt, check_state, init_state, step
+from ..neurons import check_params
+from ..synapses import SynapseParams
 
 
 def run(net: Network, params: dict, state: NetworkState, n_steps: int, dt: float, conns: dict | None = None,
@@ -459,6 +461,16 @@ def check_structure(net: Network, params: dict) -> dict:
     for p in net.populations:
         for f, v in zip(p.params._fields, params.neurons[p.name]):
             _checks.per_neuron(f"params.neurons[{p.name!r}].{f}", v, p.n)
+        if _concrete(params.neurons[p.name]):     # values too (finite, signs), where they are known
+            check_params(params.neurons[p.name], p.n, f"params.neurons[{p.name!r}]")
+    for pr in net.projections:
+        syn = params.projections[pr.name].synapse
+        if isinstance(syn, SynapseParams) and _concrete(syn):
+            check_params(syn, 1, f"params.projections[{pr.name!r}].synapse")
+    for i in net.inputs:
+        for f, v in zip(params.inputs[i.name]._fields, params.inputs[i.name]):
+            if f != "synapse" and _concrete(v):
+                _checks.finite_numbers(f"params.inputs[{i.name!r}].{f}", v)
     for pr in net.projections:
         if isinstance(pr.conn, JitConn):  # [wa, wb] (or a scalar for a homogeneous JitConn)
             what = f"params.projections[{pr.name!r}].weights"
@@ -472,6 +484,11 @@ def check_structure(net: Network, params: dict) -> dict:
             raise ValueError(f"params.projections[{pr.name!r}].weights of a conductance synapse must be >= 0, got min "
                              f"{float(np.min(np.asarray(w)))!r}; inhibition comes from syn_params.e_rev below rest")
     return params
+
+
+def _concrete(tree) -> bool:
+    """No leaf of ``tree`` is traced (values can be checked on the host)."""
+    return not any(isinstance(x, jax.core.Tracer) for x in jax.tree.leaves(tree))
 
 
 def _observed_bytes(net, params, state, dt, monitors) -> int:

@@ -86,8 +86,11 @@ def init_state(net: Network, params: dict, key, dt: float) -> NetworkState:
     are float32, or float64 when ``jax_enable_x64`` is on."""
     dt = _checks.positive_finite("dt", dt)
     dtype = float_dtype()
-    if isinstance(key, numbers.Integral):
+    if isinstance(key, numbers.Integral) and not isinstance(key, bool):
         key = jax.random.key(int(key))
+    elif not (isinstance(key, jax.Array) and (jnp.issubdtype(key.dtype, jax.dtypes.prng_key)
+                                              or (key.dtype == jnp.uint32 and key.shape == (2,)))):
+        raise ValueError(f"key must be an integer seed or a jax.random.key(...), got {key!r}")
     keys = jax.random.split(key, 3)
     k_pop = jax.random.split(keys[0], len(net.populations))
     check_params_for_dt(net, params, dt)
@@ -117,10 +120,21 @@ def init_state(net: Network, params: dict, key, dt: float) -> NetworkState:
 
 def check_params_for_dt(net: Network, params, dt: float) -> None:
     """Parameters whose valid range depends on dt (a spike source's rate: at most one spike per
-    step), for the models that define ``check_dt``; traced values are not checked."""
+    step), for the models that define ``check_dt``; and every refractory period ``t_ref``: 0
+    or at least one step (a shorter one is never seen by the step, which compares the time left
+    with half a step, so the neuron could fire every step). Traced values are not checked."""
     for p in net.populations:
         if hasattr(p.model, "check_dt"):
             p.model.check_dt(params.neurons[p.name], dt, f"Population {p.name!r}")
+        t_ref = getattr(params.neurons[p.name], "t_ref", None)
+        if t_ref is not None and not isinstance(t_ref, jax.core.Tracer):
+            t = np.asarray(t_ref, float)
+            short = (t > 0) & (t < dt * (1 - 1e-9))
+            if np.any(short):
+                raise ValueError(
+                    f"Population {p.name!r}: t_ref = {float(t[short].flat[0])!r} ms is shorter than one step (dt = {dt!r} ms) "
+                    f"in {int(np.sum(short))} neuron(s): the step would never hold them refractory; use t_ref = 0 (none) "
+                    f"or t_ref >= dt")
 
 
 def check_state(net: Network, state, dt: float) -> None:
