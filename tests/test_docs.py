@@ -15,7 +15,7 @@ import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
 PAGES = ["README.md", "docs/getting_started.md", "docs/models.md", "docs/builders_reservoir.md", "docs/ei_ratio.md", "docs/jitconn.md",
-         "docs/plasticity.md", "docs/astrocytes.md", "docs/training.md", "docs/sweeps.md"]
+         "docs/plasticity.md", "docs/astrocytes.md", "docs/training.md", "docs/sweeps.md", "docs/io.md"]
 
 # An opening fence with its info string, the body, and a closing fence of the same indentation.
 _FENCE = re.compile(r"^(?P<indent>[ \t]*)```(?P<info>[^\n`]*)\n(?P<body>.*?)^(?P=indent)```[ \t]*$", re.M | re.S)
@@ -65,7 +65,7 @@ def test_page_runs(page, tmp_path, monkeypatch):
 LINKED_PAGES = [
     "docs/index.md", "docs/getting_started.md", "docs/models.md", "docs/builders_balanced.md",
     "docs/builders_reservoir.md", "docs/builders_lsm.md", "docs/ei_ratio.md", "docs/performance.md",
-    "docs/plasticity.md", "docs/astrocytes.md", "docs/training.md", "docs/sweeps.md",
+    "docs/plasticity.md", "docs/astrocytes.md", "docs/training.md", "docs/sweeps.md", "docs/io.md",
 ]
 # Pages other engineers are writing; a link to one is checked once the page exists.
 PENDING = set()

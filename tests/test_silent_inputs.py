@@ -216,3 +216,21 @@ def test_a_key_that_is_not_a_seed_or_a_key():
     a = ns.simulate(net, 1.0, key=jax.random.key(3), progress=False)
     b = ns.simulate(net, 1.0, key=3, progress=False)
     np.testing.assert_array_equal(np.asarray(a.state.neurons["E"].v), np.asarray(b.state.neurons["E"].v))
+
+
+def test_the_memory_guard_refuses_monitors_that_would_not_fit_with_the_figure_and_the_fix():
+    net = ns.Network([ns.Population("E", 4000, LIF())])
+    with pytest.raises(MemoryError, match=r"would hold 1.6 TB on the host for 1e\+07 ms.*Trace\('E', 'v'\), grows "
+                                          r"160 MB per simulated second. Record fewer neurons"):
+        ns.simulate(net, 1e7, monitors=[ns.Trace("E", "v")], max_host_bytes=1e11, progress=False)
+    with pytest.raises(MemoryError, match=r"more than 1 MB \(max_host_bytes\)"):
+        ns.simulate(net, 1000.0, monitors=[ns.Trace("E", "v")], max_host_bytes=1e6, progress=False)
+    # the default limit is what the machine has: a day of a full voltage trace does not fit anywhere here
+    with pytest.raises(MemoryError, match="80 % of the memory available"):
+        ns.simulate(net, 8.64e7, monitors=[ns.Trace("E", "v")], progress=False)
+    # sampling less often or fewer neurons brings it under the limit, and the run goes ahead
+    res = ns.simulate(net, 20.0, monitors=[ns.Trace("E", "v", ids=[0, 1], every=10)], max_host_bytes=1e6,
+                      progress=False)
+    assert res.traces["E.v"][1].shape == (20, 2)
+    with pytest.raises(ValueError, match="max_host_bytes must be"):
+        ns.simulate(net, 1.0, max_host_bytes=-1.0, progress=False)

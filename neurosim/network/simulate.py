@@ -34,7 +34,7 @@ from ..events.jitconn import JitConn
 from . import fused
 from .model import Network
 from .params import NetParams
-from .monitors import MONITORS, OBSERVERS, SAMPLED, Observe, Rate, Spikes, Weights, check_monitors
+from .monitors import MONITORS, OBSERVERS, SAMPLED, Observe, Rate, Spikes, Trace, Weights, check_monitors
 from ..neurons.multirate import check_periods
 from .step import NetworkState, check_params_for_dt, check_state, init_state, step
 from ..neurons import check_params
@@ -93,6 +93,64 @@ class SimResult:
     @property
     def t_stop(self) -> float:
         return self.t_start + self.duration
+
+
+def available_host_bytes() -> int | None:
+    """The memory available to new allocations now (``MemAvailable`` of /proc/meminfo), or None
+    where the system does not say."""
+    try:
+        with open("/proc/meminfo") as f:
+            for line in f:
+                if line.startswith("MemAvailable:"):
+                    return int(line.split()[1]) * 1024
+    except OSError:
+        pass
+    try:
+        import os
+        return int(os.sysconf("SC_AVPHYS_PAGES") * os.sysconf("SC_PAGE_SIZE"))
+    except (ValueError, OSError, AttributeError):
+        return None
+
+
+def _size(n_bytes: float) -> str:
+    for unit, k in (("TB", 1e12), ("GB", 1e9), ("MB", 1e6), ("kB", 1e3)):
+        if n_bytes >= k:
+            return f"{n_bytes / k:.3g} {unit}"
+    return f"{n_bytes:.0f} B"
+
+
+def check_host_memory(net, params, state, dt, monitors, n_steps, max_host_bytes) -> None:
+    """Refuse a run whose sampled monitors would not fit in host memory (``simulate``'s
+    ``max_host_bytes``), naming the biggest monitor, the figure and the fixes."""
+    if max_host_bytes is not None:
+        max_host_bytes = _checks.positive_finite("max_host_bytes", max_host_bytes)
+    per = []
+    for m in monitors:
+        if isinstance(m, SAMPLED):   # float32 values + a float64 time per sample
+            per.append((m, (4 * m.width(net) + 8) * n_steps / m.every))
+        elif isinstance(m, Rate):
+            per.append((m, 12 * n_steps))
+    observers = [m for m in monitors if isinstance(m, OBSERVERS)]
+    if observers:
+        per.append((observers[0], (_observed_bytes(net, params, state, dt, observers) + 8) * n_steps))
+    total = sum(b for _, b in per)
+    limit = max_host_bytes
+    if limit is None:
+        avail = available_host_bytes()
+        if avail is None:
+            return
+        limit = 0.8 * avail
+    if total <= limit:
+        return
+    big, b = max(per, key=lambda x: x[1])
+    what = type(big).__name__ + (f"({big.pop!r}, {big.var!r})" if isinstance(big, Trace) else "")
+    rate = b / (n_steps * dt / 1000.0)
+    raise MemoryError(
+        f"simulate: the monitors would hold {_size(total)} on the host for {n_steps * dt:g} ms, more than "
+        f"{_size(limit)} ({'max_host_bytes' if max_host_bytes is not None else '80 % of the memory available'}); "
+        f"the largest, {what}, grows {_size(rate)} per simulated second. Record fewer neurons (ids=...), sample "
+        "less often (every=...), reduce on the device (Observe, Rate), or run in shorter pieces that you save "
+        "(state=res.state, ns.save_checkpoint); max_host_bytes=... overrides the limit")
 
 
 def _bytes_per_step(net, monitors, g, observed_bytes=0):
@@ -186,6 +244,7 @@ def simulate(
     progress: bool | None = None,
     engine: str = "auto",
     check_finite: bool = True,
+    max_host_bytes: float | None = None,
 ) -> SimResult:
     """Simulate ``duration`` ms with step ``dt`` ms.
 
@@ -200,6 +259,11 @@ def simulate(
     synapses, pair-STDP projections, constant and Poisson inputs, ``Spikes``/``Rate`` monitors; see
     :mod:`neurosim.network.fused`; a ValueError says why when it cannot) or "auto" (fused
     where it can, else scan). ``SimResult.timings["engine"]`` names the one used.
+    ``max_host_bytes``: before the run, the bytes the sampled monitors (``Trace``, ``Weights``,
+    ``Rate``, ``Observe``) will hold on the host are estimated; above this (default: 80 % of the
+    memory available now) the run is refused with the figure and the ways to shrink it, instead
+    of running for hours toward an out-of-memory kill. Spike monitors are not counted (their
+    size depends on the rates).
     ``check_finite`` (default on): after every chunk the state is checked for NaN or infinite
     values (one reduction on the device per chunk); the first one found stops the run with a
     :class:`NonFiniteError` naming the population (or projection), the variable, the step and the
@@ -223,6 +287,7 @@ def simulate(
     check_state(net, state, dt)
     check_periods(net, n_steps, state)
     check_monitors(net, monitors, state)
+    check_host_memory(net, params, state, dt, monitors, n_steps, max_host_bytes)
     if engine not in fused.ENGINES:
         raise ValueError(f"engine must be 'auto', 'scan' or 'fused', got {engine!r}")
     if engine != "scan":
