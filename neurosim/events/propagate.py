@@ -18,6 +18,9 @@ Backends:
   rules (``vmap`` becomes one mat-mat call). Listed when the default platform's library loads.
   Weights must be float32 and spikes bool, integer or float32 for it; other float dtypes
   (float64 under ``jax_enable_x64``, float16, bfloat16) take the reference.
+- ``"pallas"``: Pallas kernels (:mod:`neurosim.events.pallas`), listed and the default on a TPU;
+  elsewhere not listed, but accepted when named (they then run in Pallas' interpreter). They read the CSR's column index
+  (``conn.with_columns()``); by default a CSR without one takes the next backend.
 - ``"reference"``: pure JAX, event-driven through a ladder of capacities
   (:func:`~neurosim.events.reference.event_matvec_reference`); always present, and the reference
   every other backend is tested against. ``capacity`` applies to it only.
@@ -41,14 +44,18 @@ from typing import Callable
 import jax
 import jax.numpy as jnp
 
-from . import ops
+from . import ops, pallas
 from .csr import CSR
 from .jitconn import JitConn
 from .reference import event_matvec_reference, matvec_dense_reference, matvec_transposed_reference
 
 KERNEL = "kernel"
 REFERENCE = "reference"
+PALLAS = "pallas"
 _KERNEL_PRIORITY = 10
+# Pallas: listed (and the default) on a TPU, which has no compiled kernel; elsewhere accepted
+# when named, in Pallas' interpreter (slower than the kernels and the reference: for tests).
+_PALLAS_PRIORITY = {"tpu": 20}
 
 # name -> (priority, implementation); a higher priority wins when no backend is named.
 _BACKENDS: dict[str, tuple[int, Callable]] = {}
@@ -56,8 +63,8 @@ _BACKENDS: dict[str, tuple[int, Callable]] = {}
 
 def register_backend(name: str, impl: Callable, priority: int = 0) -> None:
     """``impl(indptr, indices, rows, weights, spikes, n_post, capacity, max_row) -> drive``."""
-    if name == KERNEL:
-        raise ValueError(f"name {name!r} is reserved for neurosim's compiled kernels; choose another name")
+    if name in (KERNEL, PALLAS):
+        raise ValueError(f"name {name!r} is reserved for neurosim's own kernels; choose another name")
     _BACKENDS[name] = (priority, impl)
 
 
@@ -67,6 +74,8 @@ def available_backends() -> list[str]:
     priority = {name: p for name, (p, _) in _BACKENDS.items()}
     if ops.kernel_available():
         priority[KERNEL] = _KERNEL_PRIORITY
+    if jax.default_backend() in _PALLAS_PRIORITY:
+        priority[PALLAS] = _PALLAS_PRIORITY[jax.default_backend()]
     return sorted(priority, key=lambda k: -priority[k])
 
 
@@ -75,10 +84,14 @@ def default_capacity(n_pre: int) -> int:
     return int(min(n_pre, max(32, n_pre // 16)))
 
 
-def _resolve(backend):
+def _resolve(backend, conn=None):
     names = available_backends()
     if backend is None:
+        # the Pallas kernels read the column index; a CSR without one takes the next backend
+        names = [n for n in names if n != PALLAS or (conn is not None and conn.has_columns)]
         return names[0]
+    if backend == PALLAS:
+        return PALLAS
     if backend not in names:
         raise ValueError(f"backend must be one of {names}, got {backend!r}")
     return backend
@@ -120,7 +133,9 @@ def propagate(conn: CSR | JitConn, weights, spikes, *, backend: str | None = Non
     if spikes.shape != (conn.n_pre,):
         raise ValueError(f"spikes must have shape ({conn.n_pre},) for this projection, got {spikes.shape}")
     weights = _check_weights(conn, weights)
-    name = _resolve(backend)
+    name = _resolve(backend, conn)
+    if name == PALLAS:
+        return pallas.event_matvec_pallas(conn, weights, spikes)
     if name == KERNEL and weights.dtype == jnp.float32 and _kernel_operand(spikes) is not None:
         return _kernel_event_jit(conn.n_post, conn.indptr, conn.indices, weights, _kernel_operand(spikes))
     if name == KERNEL:
@@ -178,7 +193,9 @@ def propagate_transposed(conn: CSR | JitConn, weights, post_values, *, backend: 
     if post_values.dtype == jnp.bool_:
         post_values = post_values.astype(jnp.float32)
     weights = _check_weights(conn, weights)
-    name = _resolve(backend)
+    name = _resolve(backend, conn)
+    if name == PALLAS:
+        return pallas.transposed_matvec_pallas(conn, weights, post_values)
     x = _kernel_operand(post_values)
     if name == KERNEL and weights.dtype == jnp.float32 and x is not None:
         return _kernel_transposed_jit(conn.indptr, conn.indices, weights, x)

@@ -101,8 +101,11 @@ class Projection:
             object.__setattr__(self, "weights", self.conn.weight_array(self.weights, f"{where}: weights"))
         if not np.all(np.isfinite(np.asarray(self.weights))):
             raise ValueError(f"{where}: weights must be finite")
-        if self.backend is not None and self.backend not in available_backends():
-            raise ValueError(f"{where}: backend must be one of {available_backends()} or None, got {self.backend!r}")
+        if self.backend is not None and self.backend not in available_backends() + ["pallas"]:
+            raise ValueError(f"{where}: backend must be one of {available_backends() + ['pallas']} or None, got "
+                             f"{self.backend!r}")
+        if self.backend == "pallas" and isinstance(self.conn, CSR) and not self.conn.has_columns:
+            object.__setattr__(self, "conn", self.conn.with_columns())   # the Pallas kernels read the column index
         if self.stp is not None:
             _instance(self.stp, f"{where}: stp", "TsodyksMarkram()")
             if not isinstance(self.stp, TsodyksMarkram):
