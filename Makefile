@@ -12,7 +12,7 @@ PYTHON  ?= $(shell for p in python3.13 python3.12 python3 $$HOME/.pyenv/versions
              && { command -v $$p; break; }; done)
 PYTEST_ARGS ?= -n 2
 
-.PHONY: demo test install kernels bench bench-peers bench-plasticity bench-astro bench-training clean
+.PHONY: demo test docs gallery install kernels bench bench-peers bench-plasticity bench-astro bench-training clean
 
 KERNEL_SRC := $(wildcard kernels/*/*.cc kernels/*/*.cu kernels/include/neurosim/*.h)
 KSTAMP  := neurosim/_lib/.built
@@ -25,7 +25,7 @@ $(STAMP): pyproject.toml setup.py
 	# jax first, so the kernels compile against the very jaxlib they will run with
 	$(VPY) -m pip install --quiet "jax>=0.11"
 	# the kernels are built by the next rule, once (a plain `pip install` builds them itself)
-	NEUROSIM_BUILD_KERNELS=0 $(VPY) -m pip install --quiet --no-build-isolation -e ".[test,nwb]"
+	NEUROSIM_BUILD_KERNELS=0 $(VPY) -m pip install --quiet --no-build-isolation -e ".[test,nwb,docs]"
 	@touch $(STAMP)
 
 # The kernels, compiled in place after the install and after every edit of kernels/.
@@ -44,6 +44,15 @@ demo: $(KSTAMP)
 
 test: $(KSTAMP)
 	$(VPY) -m pytest $(PYTEST_ARGS)
+
+# The documentation site, offline, warnings as errors: out/site/index.html
+docs: $(STAMP)
+	NO_MKDOCS_2_WARNING=1 $(VPY) -m mkdocs build --strict --quiet -f mkdocs.yml
+	@echo "make: the site is in out/site (open out/site/index.html)"
+
+# docs/gallery.md and docs/img/gallery/: every example's figure and checks (--quick forms, ~10 min)
+gallery: $(KSTAMP)
+	$(VPY) docs/make_gallery.py
 
 bench-peers:
 	bash benchmarks/peers/install.sh
