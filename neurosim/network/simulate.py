@@ -89,6 +89,7 @@ class SimResult:
     state: NetworkState | None = None
     timings: dict = field(default_factory=dict)
     sizes: dict = field(default_factory=dict)
+    stream: str | None = None   # the HDF5 file the monitors went to (simulate(stream_to=...)); read with ns.io.read_stream
 
     @property
     def t_stop(self) -> float:
@@ -119,9 +120,10 @@ def _size(n_bytes: float) -> str:
     return f"{n_bytes:.0f} B"
 
 
-def check_host_memory(net, params, state, dt, monitors, n_steps, max_host_bytes) -> None:
+def check_host_memory(net, params, state, dt, monitors, n_steps, max_host_bytes, disk=None) -> None:
     """Refuse a run whose sampled monitors would not fit in host memory (``simulate``'s
-    ``max_host_bytes``), naming the biggest monitor, the figure and the fixes."""
+    ``max_host_bytes``), or, streamed to a file in the directory ``disk``, on that disk; naming
+    the biggest monitor, the figure and the fixes."""
     if max_host_bytes is not None:
         max_host_bytes = _checks.positive_finite("max_host_bytes", max_host_bytes)
     per = []
@@ -135,6 +137,13 @@ def check_host_memory(net, params, state, dt, monitors, n_steps, max_host_bytes)
         per.append((observers[0], (_observed_bytes(net, params, state, dt, observers) + 8) * n_steps))
     total = sum(b for _, b in per)
     limit = max_host_bytes
+    if disk is not None:
+        import shutil
+        free = shutil.disk_usage(disk).free
+        if total > 0.9 * free:
+            raise MemoryError(f"simulate: the monitors would write {_size(total)} to {str(disk)!r}, which has "
+                              f"{_size(free)} free; record fewer neurons (ids=...) or sample less often (every=...)")
+        return
     if limit is None:
         avail = available_host_bytes()
         if avail is None:
@@ -245,6 +254,7 @@ def simulate(
     engine: str = "auto",
     check_finite: bool = True,
     max_host_bytes: float | None = None,
+    stream_to=None,
 ) -> SimResult:
     """Simulate ``duration`` ms with step ``dt`` ms.
 
@@ -264,6 +274,10 @@ def simulate(
     memory available now) the run is refused with the figure and the ways to shrink it, instead
     of running for hours toward an out-of-memory kill. Spike monitors are not counted (their
     size depends on the rates).
+    ``stream_to``: an HDF5 path (needs h5py, part of the ``nwb`` extra): each chunk's spikes,
+    traces and rates are appended there as soon as it finishes and dropped from memory, so an
+    hour-long run's memory stays flat; the result then holds none of them (``res.stream`` names
+    the file, :func:`neurosim.io.read_stream` reads it) and the memory guard checks the disk.
     ``check_finite`` (default on): after every chunk the state is checked for NaN or infinite
     values (one reduction on the device per chunk); the first one found stops the run with a
     :class:`NonFiniteError` naming the population (or projection), the variable, the step and the
@@ -287,7 +301,12 @@ def simulate(
     check_state(net, state, dt)
     check_periods(net, n_steps, state)
     check_monitors(net, monitors, state)
-    check_host_memory(net, params, state, dt, monitors, n_steps, max_host_bytes)
+    sink = None
+    if stream_to is not None:
+        from ..io.stream import StreamSink
+        sink = StreamSink(stream_to, net, monitors, dt)
+    check_host_memory(net, params, state, dt, monitors, n_steps, max_host_bytes,
+                      disk=None if sink is None else sink.directory)
     if engine not in fused.ENGINES:
         raise ValueError(f"engine must be 'auto', 'scan' or 'fused', got {engine!r}")
     if engine != "scan":
@@ -297,12 +316,12 @@ def simulate(
             chunk = None if chunk_steps is None else _checks.count("chunk_steps", chunk_steps, minimum=1)
             return drive(fused.FusedEngine(plan, monitors, n_steps, chunk, max_chunk_bytes), net, params, state,
                          monitors, dt=dt, duration=duration, progress=progress, t_build=t_build,
-                         check_finite=check_finite)
+                         check_finite=check_finite, sink=sink)
         if engine == "fused":
             raise ValueError(f"engine='fused' cannot run this simulation: {reason}; use engine='auto' or 'scan'")
     return drive(ScanEngine(net, params, state, monitors, dt, n_steps, chunk_steps, max_chunk_bytes), net, params,
                  state, monitors, dt=dt, duration=duration, progress=progress, t_build=t_build,
-                 check_finite=check_finite)
+                 check_finite=check_finite, sink=sink)
 
 
 # --------------------------------------------------------------------------- one driver, two engines
@@ -391,12 +410,14 @@ class Chunk(NamedTuple):
     observed: dict   # Observe/LFP key -> pytree, leading axis steps
 
 
-def drive(engine, net, params, state, monitors, *, dt, duration, progress, t_build, check_finite=True) -> SimResult:
+def drive(engine, net, params, state, monitors, *, dt, duration, progress, t_build, check_finite=True,
+          sink=None) -> SimResult:
     """The simulation driver every engine shares: chunks, compiled-chunk cache, progress bar,
     timings and the assembly of the monitors' results. ``engine`` only advances the state:
     ``engine.plan`` (one item per chunk), ``engine.steps(item)``, ``engine.cache_key(item,
     params, state)``, ``engine.compile(item, params, state)``, ``engine.run(fn, params, state, done)
-    -> (state, raw)`` (``done``: steps run before this chunk) and ``engine.to_host(raw, item, done) -> Chunk``."""
+    -> (state, raw)`` (``done``: steps run before this chunk) and ``engine.to_host(raw, item, done) -> Chunk``.
+    ``sink``: where each chunk's monitor data goes instead of memory (``stream_to``)."""
     first_step = int(state.t)       # times are (first_step + k) dt, so a resumed run's equal the whole run's
     t_start = first_step * dt
     if progress is None:
@@ -410,11 +431,14 @@ def drive(engine, net, params, state, monitors, *, dt, duration, progress, t_bui
         res = SimResult(dt=dt, t_start=t_start, duration=length_ms, state=at_state,
                         timings={"build_s": build_s, "compile_s": compile_s, "run_s": run_s, "engine": engine.name})
         _collect(res, net, monitors, chunks, first_step, dt)
+        if sink is not None:
+            res.stream = str(sink.path)
+            res.sizes.update(sink.sizes)
         return res
 
     def partial(at_state):
         """What an interrupted run hands back: the finished chunks (None before the first)."""
-        return result(at_state, done * dt) if chunks else None
+        return result(at_state, done * dt) if done else None
 
     good = state                     # the state after the last chunk whose results are collected
     try:
@@ -433,7 +457,13 @@ def drive(engine, net, params, state, monitors, *, dt, duration, progress, t_bui
             run_s += time.perf_counter() - t0
             if check_finite and not bool(np.all(np.asarray(_finite_flags(state)))):
                 raise _nonfinite_error(net, params, good, state, done, engine.steps(item), dt, partial(good))
-            chunks.append((done, engine.to_host(raw, item, done)))
+            chunk = engine.to_host(raw, item, done)
+            if sink is None:
+                chunks.append((done, chunk))
+            else:                    # to disk now, nothing kept: memory stays flat however long the run
+                piece = SimResult(dt=dt, t_start=t_start, duration=0.0)
+                _collect(piece, net, monitors, [(done, chunk)], first_step, dt)
+                sink.write(piece, t_start, (done + engine.steps(item)) * dt)
             done += engine.steps(item)
             good = state
             bar.update(done * dt)
@@ -600,6 +630,8 @@ def _describe(monitors):
 def _collect(res, net, monitors, chunks, t0, dt):
     """The monitors' results from every chunk (``(first step, Chunk)`` pairs), with their
     time axes (ms, from the global step index: the run started at step ``t0``)."""
+    if not chunks:       # a streamed run: the data is in the file
+        return
     for m in monitors:
         if isinstance(m, OBSERVERS):
             values = [c.observed[m.key] for _, c in chunks]
@@ -615,4 +647,5 @@ def _collect(res, net, monitors, chunks, t0, dt):
             res.sizes[m.pop] = net.population(m.pop).n
         elif isinstance(m, Rate):
             rate = np.concatenate([c.rates[m.pop] for _, c in chunks])
-            res.rates[m.pop] = ((t0 + np.arange(rate.size)) * dt, rate)
+            res.rates[m.pop] = (np.concatenate([(t0 + done + np.arange(c.rates[m.pop].size)) * dt
+                                                for done, c in chunks]), rate)

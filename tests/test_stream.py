@@ -1,0 +1,86 @@
+"""Monitors streamed to disk during a run (simulate(stream_to=...)): the file holds bitwise the
+spikes, traces and rates of the same run kept in memory, on both engines; memory stays flat (a
+streamed run's peak is a chunk's, not the run's); Ctrl-C leaves every finished chunk readable;
+what cannot be streamed is refused."""
+import tracemalloc
+
+import numpy as np
+import pytest
+
+import neurosim as ns
+
+pytest.importorskip("h5py")
+
+
+@pytest.fixture(scope="module")
+def net():
+    return ns.builders.brunel2000("C", scale=0.1, seed=2)
+
+
+@pytest.mark.parametrize("monitors,engine", [
+    (lambda: [ns.Spikes("neurons"), ns.Trace("neurons", "v", ids=[0, 3, 7], every=10), ns.Rate("neurons")], "scan"),
+    (lambda: [ns.Spikes("neurons"), ns.Rate("neurons")], "fused"),
+])
+def test_a_streamed_run_equals_the_run_in_memory(net, tmp_path, monitors, engine):
+    kept = ns.simulate(net, 300.0, monitors=monitors(), chunk_steps=700, progress=False)
+    streamed = ns.simulate(net, 300.0, monitors=monitors(), chunk_steps=700, progress=False,
+                           stream_to=tmp_path / "run.h5")
+    assert kept.timings["engine"] == engine == streamed.timings["engine"]
+    assert streamed.spikes == {} and streamed.traces == {} and streamed.rates == {}
+    back = ns.io.read_stream(streamed.stream)
+    assert back["t_stop"] == pytest.approx(300.0) and back["dt"] == 0.1
+    for what in ("spikes", "traces", "rates"):
+        assert set(back[what]) == set(getattr(kept, what))
+        for key, arrays in getattr(kept, what).items():
+            for a, b in zip(arrays, back[what][key]):
+                np.testing.assert_array_equal(a, b)
+    assert len(kept.spikes["neurons"][0]) > 1000
+
+
+def test_memory_stays_flat(net, tmp_path):
+    mons = [ns.Trace("neurons", "v")]            # 1250 floats per step: 25 MB over 500 ms
+    def peak(**kw):
+        tracemalloc.start()
+        ns.simulate(net, 500.0, monitors=mons, chunk_steps=250, progress=False, **kw)
+        _, top = tracemalloc.get_traced_memory()
+        tracemalloc.stop()
+        return top
+    ns.simulate(net, 25.0, monitors=mons, chunk_steps=250, progress=False)     # compile outside the measure
+    in_memory, streamed = peak(), peak(stream_to=tmp_path / "v.h5")
+    assert in_memory > 20e6, in_memory
+    assert streamed < in_memory / 4, (streamed, in_memory)
+
+
+def test_ctrl_c_leaves_the_finished_chunks_readable(net, tmp_path, monkeypatch):
+    import importlib
+
+    sim = importlib.import_module("neurosim.network.simulate")
+    calls = {"n": 0}
+    real = sim.ScanEngine.run
+
+    def interrupting(self, fn, params, state, done):
+        calls["n"] += 1
+        if calls["n"] == 3:
+            raise KeyboardInterrupt
+        return real(self, fn, params, state, done)
+
+    monkeypatch.setattr(sim.ScanEngine, "run", interrupting)
+    path = tmp_path / "cut.h5"
+    with pytest.raises(ns.SimulationInterrupted) as err:
+        ns.simulate(net, 300.0, monitors=[ns.Trace("neurons", "v", ids=[1], every=1)], chunk_steps=1000,
+                    engine="scan", progress=False, stream_to=path)
+    back = ns.io.read_stream(path)
+    assert back["t_stop"] == pytest.approx(200.0) and back["traces"]["neurons.v"][1].shape == (2000, 1)
+    assert err.value.partial.stream == str(path) and int(err.value.partial.state.t) == 2000
+
+
+def test_refusals(net, tmp_path):
+    with pytest.raises(ValueError, match="stream_to takes Spikes, Trace, Weights and Rate monitors"):
+        ns.simulate(net, 10.0, monitors=[ns.LFP("neurons")], stream_to=tmp_path / "x.h5", progress=False)
+    with pytest.raises(ValueError, match="stream_to: the directory .* does not exist"):
+        ns.simulate(net, 10.0, monitors=[ns.Spikes("neurons")], stream_to=tmp_path / "no" / "x.h5", progress=False)
+    import h5py
+    with h5py.File(tmp_path / "other.h5", "w") as f:
+        f["x"] = np.zeros(3)
+    with pytest.raises(ValueError, match="is not a neurosim stream"):
+        ns.io.read_stream(tmp_path / "other.h5")
