@@ -25,7 +25,7 @@ $(STAMP): pyproject.toml setup.py
 	# jax first, so the kernels compile against the very jaxlib they will run with
 	$(VPY) -m pip install --quiet "jax>=0.11"
 	# the kernels are built by the next rule, once (a plain `pip install` builds them itself)
-	NEUROSIM_BUILD_KERNELS=0 $(VPY) -m pip install --quiet --no-build-isolation -e ".[test,nwb,docs]"
+	NEUROSIM_BUILD_KERNELS=0 $(VPY) -m pip install --quiet --no-build-isolation -e ".[test,nwb,nir,docs]"
 	@touch $(STAMP)
 
 # The kernels, compiled in place after the install and after every edit of kernels/.

@@ -110,7 +110,7 @@ check_reservoirpy='import reservoirpy, numpy, scipy; print("reservoirpy", reserv
 # to the CPU build 2.13.0 for Python 3.11 that this machine holds (any other
 # torch request downloads a CUDA build of several GB).
 py_snntorch="$(pick_python 11 /root/.pyenv/versions/3.11*/bin/python3.11 "$(command -v python3.11 2>/dev/null)")" || py_snntorch=""
-pkgs_snntorch=( "torch==2.13.0" "snntorch" "numpy" )
+pkgs_snntorch=( "torch==2.13.0" "snntorch" "numpy" "nir" "nirtorch" )   # nir: tests/test_nir.py's live export
 check_snntorch='import torch, snntorch; print("snntorch", snntorch.__version__, "torch", torch.__version__)'
 # ---------------------------------------------------------------- end snntorch
 
