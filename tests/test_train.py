@@ -488,3 +488,76 @@ def test_fit_trains_neuron_parameters_only_when_the_filter_names_them():
           trainable=nnx.Any(nnx.Param, T.NeuronParams))
     assert float(fixed.layers[0].params.get_value().c_m) == 10.0          # the membrane time constant, ms
     assert float(learned.layers[0].params.get_value().c_m) != 10.0
+
+
+# ------------------------------------------------------------------- a whole ns.Network
+def _two_class_network(seed=0):
+    rng = np.random.default_rng(seed)
+    n, steps, n_in = 192, 30, 20
+    y = rng.integers(0, 2, n)
+    p = np.where((np.arange(n_in)[None, :] < 10) == (y[:, None] == 0), 0.25, 0.03)
+    x = (rng.random((n, steps, n_in)) < p[:, None, :]).astype(np.float32)
+    conn = ns.events.all_to_all(n_in, 32)
+    w0 = rng.normal(150.0, 80.0, conn.nnz)
+    net = ns.Network([ns.Population("in", n_in, ns.builders.RasterSource(steps)),
+                      ns.Population("hid", 32, ns.neurons.LIF())], [ns.Projection("IH", "in", "hid", conn, w0)])
+    return net, jnp.asarray(x), jnp.asarray(y), w0
+
+
+def _groups(params):
+    return jax.tree_util.tree_map_with_path(
+        lambda p, _: "net" if "weights" in jax.tree_util.keystr(p) else "readout", params)
+
+
+def test_a_network_model_is_ns_run_differentiated():
+    net, x, y, w0 = _two_class_network()
+    model = T.NetworkModel(net, input="in", output="hid", readout=T.LeakyReadout(32, 2, rngs=nnx.Rngs(0)), dt=1.0)
+    xs = jnp.swapaxes(x[:6], 0, 1)
+    loss = T.CrossEntropy("max")
+    g_model = nnx.grad(lambda m: loss(m(xs), y[:6]))(model).weights.get_value()["IH"]
+    ro_w, ro_b = model.readout.w[...], model.readout.b[...]
+
+    def by_hand(w):                          # the same computation written out with ns.run
+        params = net.params().with_weights({"IH": w})
+        keys = jax.random.split(jax.random.key(0), 6)
+
+        def one(xb, key):
+            state = ns.builders.set_input_raster(ns.init_state(net, params, key, 1.0), xb, "in")
+            return ns.run(net, params, state, 30, 1.0)[1]["hid"]
+        z = jax.vmap(one, in_axes=(1, 0), out_axes=1)(xs, keys)
+        k = np.exp(-1.0 / 10.0)
+        ys = jax.lax.scan(lambda r, zt: (r * k + zt @ ro_w + ro_b,) * 2, jnp.zeros((6, 2)), z)[1]
+        return optax.softmax_cross_entropy_with_integer_labels(ys.max(0), y[:6]).mean()
+
+    g_hand = jax.grad(by_hand)(jnp.asarray(w0, jnp.float32))
+    assert float(jnp.abs(g_hand).max()) > 0
+    np.testing.assert_allclose(np.asarray(g_model), np.asarray(g_hand), rtol=1e-4, atol=1e-7)
+
+
+def test_fit_trains_a_whole_network_better_than_its_readout_alone():
+    net, x, y, w0 = _two_class_network()
+    losses = {}
+    for lr in (0.0, 5.0):
+        model = T.NetworkModel(net, input="in", output="hid", readout=T.LeakyReadout(32, 2, w_std=0.05, rngs=nnx.Rngs(0)))
+        opt = optax.multi_transform({"net": optax.adam(lr) if lr else optax.set_to_zero(), "readout": optax.adam(1e-2)},
+                                    _groups)
+        h = T.fit(model, x, y, epochs=8, batch_size=32, optimizer=opt, progress=False)
+        losses[lr] = h["loss"][-1]
+        moved = float(jnp.abs(model.weights.get_value()["IH"] - w0).max())
+        assert (moved > 10.0) == (lr > 0)
+        # everything but the weights is the network's own
+        for a, b in zip(jax.tree.leaves(model.rest.get_value().neurons), jax.tree.leaves(net.params().neurons)):
+            np.testing.assert_array_equal(np.asarray(a), np.asarray(b))
+    assert losses[5.0] < 0.2 * losses[0.0], losses
+
+
+def test_network_model_refusals():
+    net, x, y, _ = _two_class_network()
+    with pytest.raises(ValueError, match="the input population 'hid' must be a RasterSource"):
+        T.NetworkModel(net, input="hid", output="hid")
+    with pytest.raises(ValueError, match="readout must be a LeakyReadout with n_in = 32"):
+        T.NetworkModel(net, input="in", output="hid", readout=T.LeakyReadout(5, 2, rngs=nnx.Rngs(0)))
+    with pytest.raises(ValueError, match=r"projections: no projection named \['XY'\]"):
+        T.NetworkModel(net, input="in", output="hid", projections=["XY"])
+    with pytest.raises(ValueError, match=r"x_seq must have shape \(T, B, 20\)"):
+        T.NetworkModel(net, input="in", output="hid")(jnp.zeros((30, 2, 7)))

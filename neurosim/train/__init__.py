@@ -6,6 +6,7 @@
 * :mod:`~neurosim.train.datasets` — synthetic spiking datasets (Randman);
 * :mod:`~neurosim.train.losses` — cross-entropy on readouts or counts, first-spike, rate and
   trace errors, rate regularisers;
+* :mod:`~neurosim.train.network_model` — a whole ``ns.Network`` as a trainable model;
 * :mod:`~neurosim.train.loop` — :func:`fit` (a whole epoch per compiled call, checkpoints that
   resume exactly, early stopping) and :func:`evaluate`;
 * :mod:`~neurosim.train.eprop` — e-prop, online gradients with O(1) memory in time;
@@ -14,7 +15,7 @@
 
 The surrogate shapes (``SURROGATES``) live with the spike function in :mod:`neurosim.neurons.spike`.
 """
-from . import datasets, encoders, eprop, layers, losses, loop, readouts, three_factor
+from . import datasets, encoders, eprop, layers, losses, loop, network_model, readouts, three_factor
 from ..neurons.spike import SURROGATES
 from .datasets import randman
 from .encoders import bernoulli, current, delta, latency
@@ -23,6 +24,7 @@ from .three_factor import three_factor_gradients
 from .layers import LeakyReadout, NeuronParams, Outputs, SpikingLayer, SpikingNetwork, lif
 from .losses import CrossEntropy, FirstSpike, RateMSE, StepMSE, first_spike_times, rate_regulariser
 from .loop import evaluate, fit
+from .network_model import NetworkModel, NetworkParams
 from .readouts import (
     LMSState,
     Readout,
@@ -47,7 +49,7 @@ from .readouts import (
 )
 
 __all__ = [
-    "CrossEntropy", "FirstSpike", "LMSState", "LeakyReadout", "NeuronParams", "Outputs", "RLSState", "RateMSE",
+    "CrossEntropy", "FirstSpike", "NetworkModel", "NetworkParams", "LMSState", "LeakyReadout", "NeuronParams", "Outputs", "RLSState", "RateMSE",
     "Readout", "RidgeCV", "SURROGATES", "SpikingLayer", "SpikingNetwork", "StepMSE", "accuracy", "bernoulli",
     "classify", "current", "datasets", "delta", "encoders", "eprop", "eprop_gradients", "evaluate", "first_spike_times", "fit",
     "force_update", "latency", "layers", "lif", "lms_fit", "lms_init", "lms_update", "losses", "loop", "predict", "randman",
