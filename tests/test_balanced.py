@@ -111,9 +111,16 @@ def test_ei_network_drives():
 def test_ei_network_runs():
     net = ei_network(80, 20, connectivity=FixedIndegree(10, 3), j_e=50.0, g=3.0, delay_ms=1.0,
                      neuron=LIF(v_init=ns.Uniform(-60.0, -50.0)), drive=ConstantDrive(250.0), dt=DT)
-    res = ns.simulate(net, 100.0, DT, monitors=[ns.Spikes("neurons")], progress=False)
-    t, _ = res.spikes["neurons"]
-    assert t.size > 0
+    res = ns.simulate(net, 200.0, DT, monitors=[ns.Spikes("neurons")], progress=False)
+    t, ids = res.spikes["neurons"]
+    # the drive alone takes every neuron above threshold: the isolated LIF's rate is analytic,
+    # 1 / (t_ref + tau ln((V_inf - V_reset) / (V_inf - V_th))), V_inf = V_rest + I / g_L
+    p = net.populations[0].params
+    v_inf = p.v_rest + 250.0 / p.g_l
+    isolated = 1000.0 / (p.t_ref + p.c_m / p.g_l * math.log((v_inf - p.v_reset) / (v_inf - p.v_th)))
+    rates = np.bincount(ids[t >= 50.0], minlength=100) / 0.15
+    assert np.all(rates > 0)                                   # every neuron fires
+    assert 0.3 * isolated < rates.mean() < 3.0 * isolated, (rates.mean(), isolated)
 
 
 # =========================================================================== COBA / CUBA presets

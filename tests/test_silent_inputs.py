@@ -234,3 +234,11 @@ def test_the_memory_guard_refuses_monitors_that_would_not_fit_with_the_figure_an
     assert res.traces["E.v"][1].shape == (20, 2)
     with pytest.raises(ValueError, match="max_host_bytes must be"):
         ns.simulate(net, 1.0, max_host_bytes=-1.0, progress=False)
+
+
+def test_a_network_built_for_one_step_refuses_another():
+    net = ns.builders.brunel2000("C", scale=0.05, dt=0.1)       # jump currents chosen for 0.1 ms
+    with pytest.raises(ValueError, match=r"built for dt = 0.1 ms .* this run uses dt = 0.05 ms"):
+        ns.simulate(net, 10.0, dt=0.05, progress=False)
+    ns.simulate(net, 10.0, dt=0.1, progress=False)
+    ns.simulate(ns.builders.brunel2000("C", scale=0.05, dt=0.05), 10.0, dt=0.05, progress=False)

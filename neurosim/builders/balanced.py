@@ -25,6 +25,8 @@ Units: ms, mV, pF, nS, pA, Hz. Reference: N. Brunel, J. Comput. Neurosci. 8:183-
 """
 from __future__ import annotations
 
+import dataclasses
+
 import math
 from typing import NamedTuple
 
@@ -312,12 +314,13 @@ def brunel2000(regime: str | None = "C", *, scale: float = 1.0, g: float | None 
     lif = LIFParams(v_rest=0.0, v_reset=bp.v_r, v_th=bp.theta, c_m=bp.tau, g_l=1.0, t_ref=bp.tau_rp)
     w = jump_current(bp.j, lif, dt)
     jump = Synapse("delta", "current")
-    return ei_network(
+    net = ei_network(
         bp.n_e, bp.n_i, connectivity=conn, j_e=w, g=bp.g, delay_ms=delay_ms, neuron=LIF(v_init=v_init),
         neuron_params=lif, exc_synapse=jump, exc_params=SynapseParams(),
         drive=PoissonDrive(n_sources=bp.c_ext, rate_hz=bp.nu_ext, weight=w, synapse=jump),
         seed=seed, dt=dt, backend=backend,
     )
+    return dataclasses.replace(net, dt=dt)      # the jump currents hold for this step only
 
 
 def brunel2000_regime_params(net: Network, regime: str | None, *, g: float | None = None,

@@ -231,6 +231,7 @@ class Network:
     projections: tuple = ()
     inputs: tuple = ()
     modulators: tuple = ()
+    dt: float | None = None      # ms: the only step it may run at (weights chosen for it), or None: any
 
     def __post_init__(self):
         from ..plasticity import Modulator
@@ -249,6 +250,8 @@ class Network:
         object.__setattr__(self, "projections", tuple(self.projections))
         object.__setattr__(self, "inputs", tuple(self.inputs))
         object.__setattr__(self, "modulators", tuple(self.modulators))
+        if self.dt is not None:
+            _checks.positive_finite("Network: dt", self.dt)
         names = [x.name for x in self.populations + self.projections + self.inputs + self.modulators]
         dup = {x for x in names if names.count(x) > 1}
         if dup:

@@ -122,7 +122,12 @@ def check_params_for_dt(net: Network, params, dt: float) -> None:
     """Parameters whose valid range depends on dt (a spike source's rate: at most one spike per
     step), for the models that define ``check_dt``; and every refractory period ``t_ref``: 0
     or at least one step (a shorter one is never seen by the step, which compares the time left
-    with half a step, so the neuron could fire every step). Traced values are not checked."""
+    with half a step, so the neuron could fire every step). A network built for one step
+    (``Network.dt``: e.g. jump currents chosen for it) runs only at that step. Traced values are
+    not checked."""
+    if net.dt is not None and abs(dt - net.dt) > 1e-9 * net.dt:
+        raise ValueError(f"this network was built for dt = {net.dt!r} ms (its weights were chosen for that step), but "
+                         f"this run uses dt = {dt!r} ms: run it with dt={net.dt!r}, or build it again for dt={dt!r}")
     for p in net.populations:
         if hasattr(p.model, "check_dt"):
             p.model.check_dt(params.neurons[p.name], dt, f"Population {p.name!r}")
