@@ -88,8 +88,12 @@ def test_refusals_name_what_differs(tmp_path):
     with pytest.raises(ValueError, match="its populations .* differ"):
         ns.load_checkpoint(p, bigger)
     c = ns.load_checkpoint(p, net)
-    with pytest.raises(ValueError, match="state was made for dt = 0.1 ms, but this run uses dt = 0.05 ms"):
+    with pytest.raises(ValueError, match="built for dt = 0.1 ms .* this run uses dt = 0.05 ms"):   # brunel2000's own dt
         ns.simulate(net, 10.0, dt=0.05, state=c.state, progress=False)
+    song = BUILD["song"]()                                        # a network for any dt: the state's dt
+    ps = ns.save_checkpoint(tmp_path / "song.npz", song, ns.simulate(song, 5.0, progress=False))
+    with pytest.raises(ValueError, match="state was made for dt = 0.1 ms, but this run uses dt = 0.05 ms"):
+        ns.simulate(song, 10.0, dt=0.05, state=ns.load_checkpoint(ps, song).state, progress=False)
     np.savez(tmp_path / "plain.npz", a=np.zeros(3))
     with pytest.raises(ValueError, match="not a neurosim checkpoint"):
         ns.load_checkpoint(tmp_path / "plain.npz", net)

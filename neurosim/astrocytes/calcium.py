@@ -69,6 +69,28 @@ from ..neurons.spike import spike
 
 
 class AstrocyteParams(NamedTuple):
+    """The parameters of Astrocyte (a pytree: each field a scalar or one value per element): ``c_t``
+    (uM, total free calcium per cytosolic volume); ``rho_a`` (ER-to-cytosol volume ratio);
+    ``omega_c`` (1/s, maximal IP3R (CICR) rate); ``omega_l`` (1/s, calcium leak from the ER);
+    ``o_p`` (uM/s, maximal SERCA uptake); ``k_p`` (uM, SERCA affinity); ``d1`` (uM, IP3 dissociation
+    constant); ``d2`` (uM, calcium inactivation dissociation constant); ``d3`` (uM, IP3 dissociation
+    constant); ``d5`` (uM, calcium activation dissociation constant); ``o_2`` (1/(uM s), IP3R
+    binding rate for calcium inhibition); ``ip3`` (uM, IP3 (ip3="clamped"), its initial value
+    otherwise); ``o_beta`` (uM/s, maximal PLC-beta production); ``o_delta`` (uM/s, maximal PLC-delta
+    production); ``kappa_delta`` (uM, PLC-delta inhibition by IP3); ``k_delta`` (uM, PLC-delta
+    calcium affinity); ``o_3k`` (uM/s, maximal IP3 3-kinase degradation); ``k_d`` (uM, 3-kinase
+    calcium affinity); ``k_3k`` (uM, 3-kinase IP3 affinity); ``omega_5p`` (1/s, IP3 5-phosphatase
+    rate); ``j_ex`` (uM/s, exogenous IP3 production); ``f_ex`` (uM/s, maximal exogenous IP3 flow
+    towards i_bias); ``i_bias`` (uM, the IP3 level the exogenous flow drives towards); ``f_gj``
+    (uM/s, gap-junction IP3 permeability (with gap_junctions)); ``i_theta`` (uM, threshold IP3
+    gradient of both flows); ``omega_i`` (uM, scaling of both flows); ``o_n`` (1/(uM s), receptor
+    binding rate); ``omega_n`` (1/s, receptor unbinding rate); ``k_kc`` (uM, PKC calcium affinity);
+    ``zeta`` (maximal PKC-dependent receptor desensitisation); ``c_theta`` (uM, calcium threshold of
+    a release event); ``u_a`` (fraction of the releasable pool released per event); ``g_t`` (uM,
+    gliotransmitter in the vesicles (200 mM)); ``rho_e`` (extracellular-to-vesicular volume ratio);
+    ``omega_a`` (1/s, recovery of the releasable pool); ``omega_e`` (1/s, clearance of released
+    gliotransmitter); ``slope`` (1/uM, surrogate sharpness of a calcium event)."""
+
     # calcium-induced calcium release (Li-Rinzel)
     c_t: jax.typing.ArrayLike = 2.0          # uM, total free calcium per cytosolic volume
     rho_a: jax.typing.ArrayLike = 0.18       # ER-to-cytosol volume ratio
@@ -118,6 +140,11 @@ class AstrocyteParams(NamedTuple):
 
 
 class AstrocyteState(NamedTuple):
+    """The state of Astrocyte (a pytree): ``c`` ((n,) uM, cytosolic calcium); ``h`` ((n,) fraction
+    of IP3R not inactivated by calcium); ``ip3`` ((n,) uM, IP3); ``gamma_a`` ((n,) fraction of
+    activated metabotropic receptors); ``x_a`` ((n,) fraction of gliotransmitter available for
+    release); ``g_a`` ((n,) uM, released gliotransmitter)."""
+
     c: jax.Array        # (n,) uM, cytosolic calcium
     h: jax.Array        # (n,) fraction of IP3R not inactivated by calcium
     ip3: jax.Array      # (n,) uM, IP3

@@ -49,12 +49,18 @@ from ..synapses.short_term import TsodyksMarkram, TsodyksMarkramParams, TsodyksM
 
 
 class GliotransmissionParams(NamedTuple):
+    """The parameters of Gliotransmission (a pytree: each field a scalar or one value per element):
+    ``o_g`` (1/(uM s)); ``omega_g`` (1/s); ``alpha`` (in [0, 1])."""
+
     o_g: jax.typing.ArrayLike = 1.5            # 1/(uM s)
     omega_g: jax.typing.ArrayLike = 0.5 / 60   # 1/s
     alpha: jax.typing.ArrayLike = 0.0          # in [0, 1]
 
 
 class GliotransmissionState(NamedTuple):
+    """The state of Gliotransmission (a pytree): ``release`` (the Tsodyks-Markram state (u, x, y,
+    last)); ``gamma_s`` ((nnz,) fraction of bound presynaptic receptors)."""
+
     release: TsodyksMarkramState   # the Tsodyks-Markram state (u, x, y, last)
     gamma_s: jax.Array             # (nnz,) fraction of bound presynaptic receptors
 

@@ -84,12 +84,18 @@ def nalsm_astrocyte(name: str = "astrocyte", *, liquid, inputs=(), w_a: float = 
 
 
 class AstrocyteStdpParams(NamedTuple):
+    """The parameters of AstrocyteStdp (a pytree: each field a scalar or one value per element):
+    ``eta_plus`` (weight units, the potentiation rate (fixed in the paper: 0.15)); ``multiplier``
+    (per step, the trace decay m (0.905)); ``jump`` (the trace increment at a spike (0.1))."""
+
     eta_plus: jax.typing.ArrayLike    # weight units, the potentiation rate (fixed in the paper: 0.15)
     multiplier: jax.typing.ArrayLike  # per step, the trace decay m (0.905)
     jump: jax.typing.ArrayLike        # the trace increment at a spike (0.1)
 
 
 class AstrocyteStdpState(NamedTuple):
+    """The state of AstrocyteStdp (a pytree): ``x_pre`` ((n_pre,)); ``x_post`` ((n_post,))."""
+
     x_pre: jax.Array    # (n_pre,)
     x_post: jax.Array   # (n_post,)
 

@@ -42,6 +42,11 @@ from .. import _checks
 
 
 class EIReservoirParams(NamedTuple):
+    """The parameters of EIReservoir (a pytree: each field a scalar or one value per element):
+    ``w_e`` ((n, n) >= 0, W_E[i, j]: from excitatory unit j to unit i (0 in the I columns)); ``w_i``
+    ((n, n) >= 0, from inhibitory units (0 in the E columns)); ``w_in`` ((n,) input weights);
+    ``theta`` (() or (n,) bias); ``g`` ((n,) inhibitory gain of every unit (its E/I balance))."""
+
     w_e: jax.Array     # (n, n) >= 0, W_E[i, j]: from excitatory unit j to unit i (0 in the I columns)
     w_i: jax.Array     # (n, n) >= 0, from inhibitory units (0 in the E columns)
     w_in: jax.Array    # (n,) input weights

@@ -43,6 +43,11 @@ __all__ = ["ReservoirParams", "esn", "from_matrix", "reservoir_step", "run_reser
 
 
 class ReservoirParams(NamedTuple):
+    """The parameters of Reservoir (a pytree: each field a scalar or one value per element): ``w``
+    ((nnz,) recurrent weights in the CSR order of conn, or (n, n) dense W[post, pre]); ``w_in`` ((n,
+    n_in) input weights); ``bias`` ((n,) bias); ``leak`` (() or (n,) leak rate a in (0, 1]);
+    ``conn`` (recurrent connectivity (pre -> post), or None for a dense w)."""
+
     w: jax.Array       # (nnz,) recurrent weights in the CSR order of conn, or (n, n) dense W[post, pre]
     w_in: jax.Array    # (n, n_in) input weights
     bias: jax.Array    # (n,) bias

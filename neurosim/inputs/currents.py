@@ -33,11 +33,16 @@ from . import draws
 
 
 class ConstantParams(NamedTuple):
+    """The parameters of ConstantCurrent (a pytree: each field a scalar or one value per element):
+    ``amplitude`` (pA)."""
+
     amplitude: jax.typing.ArrayLike = 0.0  # pA
 
 
 @dataclass(frozen=True)
 class ConstantCurrent:
+    """A constant current ``I = amplitude`` (pA, scalar or per neuron)."""
+
     Params = ConstantParams
 
     def init(self, params, n, key):
@@ -48,6 +53,9 @@ class ConstantCurrent:
 
 
 class GaussianParams(NamedTuple):
+    """The parameters of GaussianCurrent (a pytree: each field a scalar or one value per element): ``mean``
+    (pA, scalar or per neuron); ``std`` (pA, scalar or per neuron)."""
+
     mean: jax.typing.ArrayLike = 0.0  # pA, scalar or per neuron
     std: jax.typing.ArrayLike = 1.0   # pA, scalar or per neuron
 
@@ -75,6 +83,9 @@ class GaussianCurrent:
 
 
 class UniformParams(NamedTuple):
+    """The parameters of UniformCurrent (a pytree: each field a scalar or one value per element): ``low``
+    (pA, scalar or per neuron); ``high`` (pA, scalar or per neuron)."""
+
     low: jax.typing.ArrayLike = -0.5   # pA, scalar or per neuron
     high: jax.typing.ArrayLike = 0.5   # pA, scalar or per neuron
 
@@ -98,6 +109,9 @@ class UniformCurrent:
 
 
 class StepParams(NamedTuple):
+    """The parameters of StepCurrent (a pytree: each field a scalar or one value per element):
+    ``amplitudes`` ((k,) or (k, n) pA)."""
+
     amplitudes: jax.Array  # (k,) or (k, n) pA
 
 
@@ -129,6 +143,10 @@ class StepCurrent:
 
 
 class PoissonInputParams(NamedTuple):
+    """The parameters of PoissonInput (a pytree: each field a scalar or one value per element):
+    ``rate_hz`` (Hz per source); ``weight`` (pA (current) or nS (conductance) per spike);
+    ``synapse``."""
+
     rate_hz: jax.typing.ArrayLike = 10.0   # Hz per source
     weight: jax.typing.ArrayLike = 1.0     # pA (current) or nS (conductance) per spike
     synapse: SynapseParams = SynapseParams()

@@ -33,11 +33,18 @@ from ..neurons.base import state_fields
 
 @dataclass(frozen=True, eq=False)
 class Spikes:
+    """Record every spike of population ``pop`` (bit-packed on the device); results in
+    ``SimResult.spikes[pop] = (times_ms, ids)``."""
+
     pop: str
 
 
 @dataclass(frozen=True, eq=False)
 class Trace:
+    """Record the state variable ``var`` (e.g. ``"v"``) of population ``pop`` for the neurons
+    ``ids`` (all when None) at the start of every ``every``-th step; results in
+    ``SimResult.traces["pop.var"] = (t_ms, values (T, k), ids)``."""
+
     pop: str
     var: str
     ids: object = None
@@ -61,6 +68,10 @@ class Trace:
 
 @dataclass(frozen=True, eq=False)
 class Weights:
+    """Record the weights of the plastic projection ``proj`` (the synapses ``ids``, all when None,
+    or a histogram over ``bins`` edges / a count of bins over ``range``) every ``every``-th step;
+    results in ``SimResult.traces["proj.weights"]`` (or ``"proj.weights_hist"``)."""
+
     proj: str
     ids: object = None
     every: int = 1
@@ -103,6 +114,9 @@ def net_projection_nnz(net, name) -> int:
 
 @dataclass(frozen=True, eq=False)
 class Rate:
+    """Record the population rate of ``pop`` in Hz after every step; results in
+    ``SimResult.rates[pop] = (t_ms, rate_hz)``."""
+
     pop: str
 
 

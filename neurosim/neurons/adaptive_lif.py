@@ -34,6 +34,12 @@ from .lif import fire, integrate
 
 
 class AdaptiveLIFParams(NamedTuple):
+    """The parameters of AdaptiveLIF (a pytree: each field a scalar or one value per element):
+    ``v_rest`` (mV, leak reversal E_L); ``v_reset`` (mV); ``v_th`` (mV, threshold at theta = 0);
+    ``c_m`` (pF); ``g_l`` (nS); ``t_ref`` (ms); ``theta_plus`` (mV, threshold change per spike);
+    ``tau_theta`` (ms, relaxation of theta (1e7: none within a run)); ``r_target`` (Hz, target rate
+    of the homeostatic drift (0: none)); ``slope`` (1/mV, surrogate-gradient sharpness)."""
+
     v_rest: jax.typing.ArrayLike = -60.0    # mV, leak reversal E_L
     v_reset: jax.typing.ArrayLike = -60.0   # mV
     v_th: jax.typing.ArrayLike = -50.0      # mV, threshold at theta = 0
@@ -50,6 +56,9 @@ class AdaptiveLIFParams(NamedTuple):
 
 
 class AdaptiveLIFState(NamedTuple):
+    """The state of AdaptiveLIF (a pytree): ``v`` ((n,) mV); ``t_left`` ((n,) ms of refractoriness
+    left); ``theta`` ((n,) mV, threshold adaptation)."""
+
     v: jax.Array       # (n,) mV
     t_left: jax.Array  # (n,) ms of refractoriness left
     theta: jax.Array   # (n,) mV, threshold adaptation

@@ -22,6 +22,12 @@ from .spike import spike
 
 
 class AdExParams(NamedTuple):
+    """The parameters of AdEx (a pytree: each field a scalar or one value per element): ``c_m``
+    (pF); ``g_l`` (nS); ``e_l`` (mV); ``v_t`` (mV, exponential threshold); ``delta_t`` (mV, slope
+    factor); ``tau_w`` (ms); ``a`` (nS, subthreshold adaptation); ``b`` (pA, spike-triggered
+    adaptation); ``v_reset`` (mV); ``v_peak`` (mV, spike cut-off); ``t_ref`` (ms); ``slope`` (1/mV,
+    surrogate sharpness)."""
+
     c_m: jax.typing.ArrayLike = 281.0      # pF
     g_l: jax.typing.ArrayLike = 30.0       # nS
     e_l: jax.typing.ArrayLike = -70.6      # mV
@@ -40,6 +46,9 @@ class AdExParams(NamedTuple):
 
 
 class AdExState(NamedTuple):
+    """The state of AdEx (a pytree): ``v`` ((n,) mV); ``w`` ((n,) pA); ``t_left`` ((n,) ms of
+    refractoriness left)."""
+
     v: jax.Array       # (n,) mV
     w: jax.Array       # (n,) pA
     t_left: jax.Array  # (n,) ms of refractoriness left

@@ -25,6 +25,10 @@ from .spike import spike
 
 
 class IzhikevichParams(NamedTuple):
+    """The parameters of Izhikevich (a pytree: each field a scalar or one value per element): ``a``
+    (1/ms, recovery rate); ``b`` (sensitivity of u to v); ``c`` (mV, reset); ``d`` (mV/ms, recovery
+    jump); ``v_peak`` (mV, spike cut-off); ``slope`` (1/mV, surrogate sharpness)."""
+
     a: jax.typing.ArrayLike = 0.02       # 1/ms, recovery rate
     b: jax.typing.ArrayLike = 0.2        # sensitivity of u to v
     c: jax.typing.ArrayLike = -65.0      # mV, reset
@@ -36,6 +40,8 @@ class IzhikevichParams(NamedTuple):
 
 
 class IzhikevichState(NamedTuple):
+    """The state of Izhikevich (a pytree): ``v`` ((n,) mV); ``u`` ((n,) mV/ms)."""
+
     v: jax.Array  # (n,) mV
     u: jax.Array  # (n,) mV/ms
 

@@ -23,6 +23,10 @@ from .spike import spike
 
 
 class LIFParams(NamedTuple):
+    """The parameters of LIF (a pytree: each field a scalar or one value per element): ``v_rest``
+    (mV, leak reversal E_L); ``v_reset`` (mV); ``v_th`` (mV); ``c_m`` (pF); ``g_l`` (nS); ``t_ref``
+    (ms); ``slope`` (1/mV, surrogate-gradient sharpness)."""
+
     v_rest: jax.typing.ArrayLike = -60.0   # mV, leak reversal E_L
     v_reset: jax.typing.ArrayLike = -60.0  # mV
     v_th: jax.typing.ArrayLike = -50.0     # mV
@@ -36,6 +40,8 @@ class LIFParams(NamedTuple):
 
 
 class LIFState(NamedTuple):
+    """The state of LIF (a pytree): ``v`` ((n,) mV); ``t_left`` ((n,) ms of refractoriness left)."""
+
     v: jax.Array       # (n,) mV
     t_left: jax.Array  # (n,) ms of refractoriness left
 

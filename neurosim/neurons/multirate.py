@@ -33,6 +33,10 @@ from .base import state_fields
 
 
 class MultiRateState(NamedTuple):
+    """The state of MultiRate (a pytree): ``state`` (the wrapped model's state, as of the last
+    completed period); ``drive`` ((n,) the input summed over the period's steps so far); ``count``
+    (() int32, steps of the period so far)."""
+
     state: object      # the wrapped model's state, as of the last completed period
     drive: jax.Array   # (n,) the input summed over the period's steps so far
     count: jax.Array   # () int32, steps of the period so far

@@ -32,6 +32,9 @@ from .. import _checks
 
 
 class ModulatorState(NamedTuple):
+    """The state of Modulator (a pytree): ``value`` (() or (n,), the modulator); ``drive`` (the
+    closed-loop drive's state (a pytree; () without a drive))."""
+
     value: jax.Array   # () or (n,), the modulator
     drive: object      # the closed-loop drive's state (a pytree; () without a drive)
 

@@ -57,6 +57,10 @@ from .rules import Rule
 
 
 class StdpPairParams(NamedTuple):
+    """The parameters of StdpPair (a pytree: each field a scalar or one value per element):
+    ``a_plus`` (weight units, potentiation amplitude (>= 0)); ``a_minus`` (weight units, depression
+    amplitude (>= 0)); ``tau_plus`` (ms, presynaptic trace); ``tau_minus`` (ms, postsynaptic trace)."""
+
     a_plus: jax.typing.ArrayLike      # weight units, potentiation amplitude (>= 0)
     a_minus: jax.typing.ArrayLike     # weight units, depression amplitude (>= 0)
     tau_plus: jax.typing.ArrayLike    # ms, presynaptic trace
@@ -64,11 +68,18 @@ class StdpPairParams(NamedTuple):
 
 
 class StdpPairState(NamedTuple):
+    """The state of StdpPair (a pytree): ``x`` ((n_pre,) presynaptic trace); ``y`` ((n_post,)
+    postsynaptic trace)."""
+
     x: jax.Array   # (n_pre,) presynaptic trace
     y: jax.Array   # (n_post,) postsynaptic trace
 
 
 class StdpTripletParams(NamedTuple):
+    """The parameters of StdpTriplet (a pytree: each field a scalar or one value per element):
+    ``a2_plus``; ``a3_plus``; ``a2_minus``; ``a3_minus``; ``tau_plus`` (ms, r1); ``tau_x`` (ms, r2);
+    ``tau_minus`` (ms, o1); ``tau_y`` (ms, o2)."""
+
     a2_plus: jax.typing.ArrayLike
     a3_plus: jax.typing.ArrayLike
     a2_minus: jax.typing.ArrayLike
@@ -80,6 +91,9 @@ class StdpTripletParams(NamedTuple):
 
 
 class StdpTripletState(NamedTuple):
+    """The state of StdpTriplet (a pytree): ``r1`` ((n_pre,)); ``r2`` ((n_pre,)); ``o1``
+    ((n_post,)); ``o2`` ((n_post,))."""
+
     r1: jax.Array   # (n_pre,)
     r2: jax.Array   # (n_pre,)
     o1: jax.Array   # (n_post,)

@@ -35,6 +35,9 @@ OUTPUTS = ("current", "conductance")
 
 
 class SynapseParams(NamedTuple):
+    """The parameters of Synapse (a pytree: each field a scalar or one value per element): ``tau``
+    (ms); ``e_rev`` (mV, used when output == "conductance")."""
+
     tau: jax.typing.ArrayLike = 5.0    # ms
     e_rev: jax.typing.ArrayLike = 0.0  # mV, used when output == "conductance"
 
@@ -42,6 +45,9 @@ class SynapseParams(NamedTuple):
 
 
 class SynapseState(NamedTuple):
+    """The state of Synapse (a pytree): ``g`` ((n_post,) pA (current) or nS (conductance)); ``x``
+    ((n_post,) auxiliary rise variable of the alpha kinetics (zeros otherwise))."""
+
     g: jax.Array  # (n_post,) pA (current) or nS (conductance)
     x: jax.Array  # (n_post,) auxiliary rise variable of the alpha kinetics (zeros otherwise)
 

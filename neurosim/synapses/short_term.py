@@ -98,6 +98,9 @@ RECOVERY = ("inactive", "instant")
 
 
 class TsodyksMarkramParams(NamedTuple):
+    """The parameters of TsodyksMarkram (a pytree: each field a scalar or one value per element):
+    ``U`` ((1), in (0, 1]); ``tau_rec`` (ms, D); ``tau_facil`` (ms, F; 0 = no facilitation)."""
+
     U: jax.typing.ArrayLike = 0.5            # (1), in (0, 1]
     tau_rec: jax.typing.ArrayLike = 800.0    # ms, D
     tau_facil: jax.typing.ArrayLike = 0.0    # ms, F; 0 = no facilitation
@@ -107,6 +110,12 @@ class TsodyksMarkramParams(NamedTuple):
 
 
 class TsodyksMarkramState(NamedTuple):
+    """The state of TsodyksMarkram (a pytree): ``u`` ((nnz,) utilisation just after the synapse's
+    last spike (0 before the first)); ``x`` ((nnz,) recovered fraction just after the last spike (1
+    before the first)); ``y`` ((nnz,) active fraction just after the last spike (recovery
+    "inactive"; else 0)); ``last`` ((n_pre,) int32, step of the presynaptic neuron's last delivered
+    spike)."""
+
     u: jax.Array     # (nnz,) utilisation just after the synapse's last spike (0 before the first)
     x: jax.Array     # (nnz,) recovered fraction just after the last spike (1 before the first)
     y: jax.Array     # (nnz,) active fraction just after the last spike (recovery "inactive"; else 0)

@@ -185,6 +185,10 @@ def time_series_folds(n_samples: int, n_folds: int = 5, *, gap: int = 0) -> list
 
 
 class RidgeCV(NamedTuple):
+    """What :func:`ridge_cv` returns: ``readout`` (refitted on all the data with the chosen penalty);
+    ``penalty`` (() the chosen lambda); ``scores`` ((n_penalties,) validation MSE per penalty,
+    averaged over folds and outputs); ``penalties`` ((n_penalties,) the grid)."""
+
     readout: Readout       # refitted on all the data with the chosen penalty
     penalty: jax.Array     # () the chosen lambda
     scores: jax.Array      # (n_penalties,) validation MSE per penalty, averaged over folds and outputs
@@ -262,6 +266,9 @@ def train_test_split(states, targets, *, n_train: int, n_test: int | None = None
 
 
 class RLSState(NamedTuple):
+    """The state of RLS (a pytree): ``w`` ((n_features, n_outputs) readout weights); ``p``
+    ((n_features, n_features) running inverse of (X^T X + alpha I))."""
+
     w: jax.Array  # (n_features, n_outputs) readout weights
     p: jax.Array  # (n_features, n_features) running inverse of (X^T X + alpha I)
 
@@ -335,10 +342,14 @@ def rls_fit(states, targets, *, alpha: float = 1.0, forgetting: float = 1.0, int
 
 
 class LMSState(NamedTuple):
+    """The state of LMS (a pytree): ``w`` ((n_features, n_outputs))."""
+
     w: jax.Array  # (n_features, n_outputs)
 
 
 def lms_init(n_features: int, n_outputs: int = 1, *, dtype=None) -> LMSState:
+    """The zero state of an LMS readout of ``n_features`` features and ``n_outputs`` outputs
+    (weights and bias zero), for :func:`lms_update`."""
     n_features = _checks.integer_at_least("n_features", n_features)
     n_outputs = _checks.integer_at_least("n_outputs", n_outputs)
     dtype = jnp.result_type(float) if dtype is None else dtype
