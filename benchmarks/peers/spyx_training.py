@@ -16,7 +16,6 @@ import resource
 import time
 
 import jax
-import jax.numpy as jnp
 import numpy as np
 import spyx
 import spyx.axn

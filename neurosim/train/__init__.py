@@ -51,7 +51,7 @@ from .readouts import (
 __all__ = [
     "CrossEntropy", "FirstSpike", "NetworkModel", "NetworkParams", "LMSState", "LeakyReadout", "NeuronParams", "Outputs", "RLSState", "RateMSE",
     "Readout", "RidgeCV", "SURROGATES", "SpikingLayer", "SpikingNetwork", "StepMSE", "accuracy", "bernoulli",
-    "classify", "current", "datasets", "delta", "encoders", "eprop", "eprop_gradients", "evaluate", "first_spike_times", "fit",
+    "classify", "current", "datasets", "delta", "network_model", "encoders", "eprop", "eprop_gradients", "evaluate", "first_spike_times", "fit",
     "force_update", "latency", "layers", "lif", "lms_fit", "lms_init", "lms_update", "losses", "loop", "predict", "randman",
     "rate_regulariser", "readouts", "ridge", "ridge_classifier", "ridge_cv", "rls_fit", "rls_init", "rls_update",
     "softmax_classifier", "three_factor", "three_factor_gradients", "time_series_folds", "train_test_split",

@@ -76,6 +76,28 @@ def _check_network(net):
     return hidden, net.layers[1]
 
 
+def _online_inputs(net, x_seq, target, loss, feedback):
+    """What an online rule (e-prop, the three-factor rule) checks and needs: ``(hidden, readout,
+    x_seq, target, step_loss, feedback matrix)``."""
+    hidden, readout = _check_network(net)
+    loss = CrossEntropy(readout="steps") if loss is None else loss
+    x_seq = jnp.asarray(x_seq)
+    if x_seq.ndim != 3 or x_seq.shape[2] != hidden.n_in:
+        raise ValueError(f"x_seq must have shape (T, B, {hidden.n_in}), got {x_seq.shape}")
+    n_steps, batch = x_seq.shape[:2]
+    step_loss, per_step_target = _step_losses(loss, n_steps)
+    target = jnp.asarray(target)
+    if per_step_target and target.shape != (batch, n_steps, readout.n):
+        raise ValueError(f"StepMSE targets must have shape {(batch, n_steps, readout.n)}, got {target.shape}")
+    if not per_step_target and target.shape != (batch,):
+        raise ValueError(f"labels must have shape ({batch},), got {target.shape}")
+    w_out = readout.w[...]
+    fb = w_out if feedback is None else jnp.asarray(feedback)
+    if fb.shape != w_out.shape:
+        raise ValueError(f"feedback must have the readout's weight shape {w_out.shape}, got {fb.shape}")
+    return hidden, readout, x_seq, target, step_loss, fb
+
+
 def _jacobians(f, h, i):
     """Per-neuron Jacobians of an elementwise step ``f(h, I) -> (h', z)`` (h: a NamedTuple of
     (B, n) arrays with m fields): ``(h', z, Jh (B,n,m,m), Jzh (B,n,m), JI (B,n,m), JzI (B,n))``."""
@@ -106,22 +128,8 @@ def eprop_gradients(net, x_seq, target, *, loss=None, feedback=None, record_y: b
 
     ``grads`` has the structure of ``nnx.state(net, wrt)``, ready for optax.
     """
-    hidden, readout = _check_network(net)
-    loss = CrossEntropy(readout="steps") if loss is None else loss
-    x_seq = jnp.asarray(x_seq)
-    if x_seq.ndim != 3 or x_seq.shape[2] != hidden.n_in:
-        raise ValueError(f"x_seq must have shape (T, B, {hidden.n_in}), got {x_seq.shape}")
+    hidden, readout, x_seq, target, step_loss, fb = _online_inputs(net, x_seq, target, loss, feedback)
     n_steps, batch = x_seq.shape[:2]
-    step_loss, per_step_target = _step_losses(loss, n_steps)
-    target = jnp.asarray(target)
-    if per_step_target and target.shape != (batch, n_steps, readout.n):
-        raise ValueError(f"StepMSE targets must have shape {(batch, n_steps, readout.n)}, got {target.shape}")
-    if not per_step_target and target.shape != (batch,):
-        raise ValueError(f"labels must have shape ({batch},), got {target.shape}")
-    w_out = readout.w[...]
-    fb = w_out if feedback is None else jnp.asarray(feedback)
-    if fb.shape != w_out.shape:
-        raise ValueError(f"feedback must have the readout's weight shape {w_out.shape}, got {fb.shape}")
 
     dt = net.dt
     params = hidden.params.get_value()

@@ -38,7 +38,7 @@ from flax import nnx
 
 from ..plasticity import error_modulated
 from ..synapses.dynamics import SynapseShape, SynapticEvents
-from .eprop import _check_network, _like_params, _step_losses
+from .eprop import _like_params, _online_inputs
 
 __all__ = ["three_factor_gradients"]
 
@@ -92,24 +92,8 @@ def three_factor_gradients(net, x_seq, target, *, loss=None, feedback=None, tau_
         record_y: also return the readout (T, B, C).
         wrt: an nnx filter of the weights to return updates for (as in e-prop).
     """
-    from .losses import CrossEntropy
-
-    hidden, readout = _check_network(net)
-    loss = CrossEntropy(readout="steps") if loss is None else loss
-    x_seq = jnp.asarray(x_seq)
-    if x_seq.ndim != 3 or x_seq.shape[2] != hidden.n_in:
-        raise ValueError(f"x_seq must have shape (T, B, {hidden.n_in}), got {x_seq.shape}")
+    hidden, readout, x_seq, target, step_loss, fb = _online_inputs(net, x_seq, target, loss, feedback)
     n_steps, batch = x_seq.shape[:2]
-    step_loss, per_step_target = _step_losses(loss, n_steps)
-    target = jnp.asarray(target)
-    if per_step_target and target.shape != (batch, n_steps, readout.n):
-        raise ValueError(f"StepMSE targets must have shape {(batch, n_steps, readout.n)}, got {target.shape}")
-    if not per_step_target and target.shape != (batch,):
-        raise ValueError(f"labels must have shape ({batch},), got {target.shape}")
-    w_out = readout.w[...]
-    fb = w_out if feedback is None else jnp.asarray(feedback)
-    if fb.shape != w_out.shape:
-        raise ValueError(f"feedback must have the readout's weight shape {w_out.shape}, got {fb.shape}")
     if tau_pre is not None and not (isinstance(tau_pre, (int, float)) and tau_pre > 0):
         raise ValueError(f"tau_pre must be a positive number of ms, got {tau_pre!r}")
 
