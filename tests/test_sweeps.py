@@ -198,3 +198,28 @@ def test_refusals(brunel, tmp_path):
     d = ns.sweeps.random_design(5, {RATE: (10.0, 20.0), VTH: (19.0, 21.0)}, seed=1)
     assert d == ns.sweeps.random_design(5, {RATE: (10.0, 20.0), VTH: (19.0, 21.0)}, seed=1)
     assert all(10.0 <= v <= 20.0 for v in d[RATE]) and len(d[VTH]) == 5
+
+
+def test_a_connectivity_draw_per_seed():
+    def build(seed):
+        return ns.builders.brunel2000("C", scale=0.1, seed=seed)        # fixed in-degree: same nnz per draw
+    axes = {RATE: [18.0, 20.0]}
+    a = ns.sweep(build, axes, 100.0, seeds=[1, 2], bin_ms=10.0, engine="vmap")
+    b = ns.sweep(build, axes, 100.0, seeds=[1, 2], bin_ms=10.0, engine="loop")
+    for name in a.columns:
+        np.testing.assert_allclose(a.columns[name], b.columns[name], rtol=1e-6)
+    tab = a.table(pandas=False)
+    n = 1250
+    for k in range(4):          # each instance is its own network, built with its seed, run with it
+        net = build(int(tab["seed"][k]))
+        p = net.params()
+        p = p._replace(inputs={"background": p.inputs["background"]._replace(rate_hz=float(tab[RATE][k]))})
+        res = ns.simulate(net, 100.0, key=int(tab["seed"][k]), params=p, monitors=[ns.Spikes("neurons")], progress=False)
+        assert tab["neurons.rate"][k] == pytest.approx(S.mean_rate(*res.spikes["neurons"], n, 0.0, 100.0), rel=1e-12)
+    shared = ns.sweep(build(1), axes, 100.0, seeds=[1, 2], bin_ms=10.0)
+    assert not np.array_equal(shared.columns["neurons.rate"], a.columns["neurons.rate"])   # the seed-2 rows differ
+    with pytest.raises(ValueError, match="the same number of synapses in every draw"):
+        ns.sweep(lambda s: ns.builders.brunel2000("C", scale=0.1, seed=s, connectivity="probability"), axes, 20.0,
+                 seeds=[1, 2], bin_ms=10.0, engine="vmap")
+    with pytest.raises(ValueError, match="differently structured network for seed 2"):
+        ns.sweep(lambda s: ns.builders.brunel2000("C", scale=0.1 * s, seed=s), axes, 20.0, seeds=[1, 2], bin_ms=10.0)

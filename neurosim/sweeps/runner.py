@@ -51,10 +51,10 @@ def _populations(net, populations):
     return tuple(populations)
 
 
-def _instance_fn(net, base, paths, pops, dt, warm, outer, k_fine, m_steps, reduce):
+def _instance_fn(net, paths, pops, dt, warm, outer, k_fine, m_steps, reduce):
     plastic = [pr.name for pr in net.projections if pr.plastic]
 
-    def one(values, seed, conns):
+    def one(values, seed, conns, base):
         params = base
         for p in paths:
             params = set_leaf(params, p, values[p])
@@ -101,6 +101,64 @@ def _instance_fn(net, base, paths, pops, dt, warm, outer, k_fine, m_steps, reduc
     return one
 
 
+class _Networks:
+    """The network of each instance: the one given, or ``build(seed)`` for each seed (a
+    connectivity draw of its own), checked to have the template's structure."""
+
+    def __init__(self, build, net):
+        self.build, self.net, self.cache = build, net, {}
+
+    def template(self, seeds):
+        first = seeds if isinstance(seeds, (int, np.integer)) else None
+        seed = 0 if first is not None else int(np.asarray(seeds).reshape(-1)[0])
+        return self.get(seed)
+
+    def get(self, seed: int) -> Network:
+        if self.build is None:
+            return self.net
+        if seed not in self.cache:
+            net = self.build(seed)
+            if not isinstance(net, Network):
+                raise ValueError(f"the network builder returned {type(net).__name__} for seed {seed}, not an ns.Network")
+            if self.cache:
+                first = next(iter(self.cache.values()))
+                same = [(p.name, p.n) for p in first.populations] == [(p.name, p.n) for p in net.populations] and \
+                    jax.tree.structure(first.params()) == jax.tree.structure(net.params())
+                if not same:
+                    raise ValueError(f"the network builder made a differently structured network for seed {seed} "
+                                     "(populations, sizes or params); a sweep varies values, not structure")
+            self.cache[seed] = net
+        return self.cache[seed]
+
+    def stacked(self, seeds):
+        """The connectivities and params of ``seeds``' networks stacked along a batch axis (a
+        vmap over draws needs the same number of synapses in each: fixed in-degree, say)."""
+        from ..events.csr import CSR
+
+        nets = [self.get(s) for s in seeds]
+        conns = [n.connectivity() for n in nets]
+        for name in conns[0]:
+            nnz = {c[name].nnz for c in conns if isinstance(c[name], CSR)}
+            if len(nnz) > 1:
+                raise ValueError(f"engine='vmap' with a connectivity draw per seed needs the same number of synapses in "
+                                 f"every draw; projection {name!r} has {sorted(nnz)} (use a fixed in-degree, or "
+                                 "engine='loop')")
+        same_aux = []
+        for c in conns:
+            fixed = {}
+            for name, conn in c.items():
+                if isinstance(conn, CSR):      # one static max_row / max_col for the batch
+                    max_row = max(cc[name].max_row for cc in conns)
+                    cols = None if not conn.has_columns else (conn.col_ptr, conn.col_perm,
+                                                               max(cc[name].max_col for cc in conns))
+                    conn = CSR(conn.indptr, conn.indices, conn.n_pre, conn.n_post, rows=conn.rows, max_row=max_row,
+                               check=False, columns=cols)
+                fixed[name] = conn
+            same_aux.append(fixed)
+        stack = lambda *xs: jnp.stack([jnp.asarray(x) for x in xs])  # noqa: E731
+        return jax.tree.map(stack, *same_aux), jax.tree.map(stack, *[n.params() for n in nets])
+
+
 def _per_instance_bytes(net, dt, pops) -> int:
     state = jax.eval_shape(lambda: init_state(net, net.params(), 0, dt))
     b = sum(int(np.prod(x.shape)) * x.dtype.itemsize for x in jax.tree.leaves(state) if hasattr(x, "dtype")
@@ -128,6 +186,9 @@ def sweep(net: Network, axes: dict, duration: float, dt: float = 0.1, *, design:
     instance (a :class:`~neurosim.sweeps.results.SweepResult`: ``.table()``, ``.heatmap()``).
 
     Args:
+        net: an ``ns.Network`` (its connectivity shared by every instance), or a function
+            ``seed -> ns.Network`` (a connectivity draw per seed; with ``engine="vmap"`` every
+            draw must have the same number of synapses).
         axes: params path -> values (:mod:`neurosim.sweeps.design`); ``design``: ``"grid"`` or ``"zip"``.
         duration, dt: the measured time and the step, ms (``warmup_ms`` runs first, unmeasured).
         seeds: a count (seeds 0..k-1) or a list of seeds: each combination runs with each.
@@ -151,18 +212,25 @@ def sweep(net: Network, axes: dict, duration: float, dt: float = 0.1, *, design:
             float32 rounding).
         progress: a line per batch on stderr (default: when stderr is a terminal).
     """
-    if not isinstance(net, Network):
-        raise ValueError(f"net must be an ns.Network, got {type(net).__name__}")
+    build = None
+    if callable(net) and not isinstance(net, Network):
+        build = net                   # one connectivity draw per seed: net(seed) -> Network
+    elif not isinstance(net, Network):
+        raise ValueError(f"net must be an ns.Network or a function seed -> Network (a connectivity draw per seed), "
+                         f"got {type(net).__name__}")
     dt = _checks.positive_finite("dt", dt)
     duration = _checks.positive_finite("duration", duration)
     measures = M.check_measures(measures)
-    pops = _populations(net, populations)
     m_steps = _whole("psd_bin_ms", psd_bin_ms, dt, "dt")
     k_fine = _whole("bin_ms", bin_ms, psd_bin_ms, "psd_bin_ms")
     outer = _whole("duration", duration, bin_ms, "bin_ms")
     if not (isinstance(warmup_ms, (int, float)) and warmup_ms >= 0):
         raise ValueError(f"warmup_ms must be a number >= 0, got {warmup_ms!r}")
     warm = 0 if warmup_ms == 0 else _whole("warmup_ms", warmup_ms, dt, "dt")
+    nets = _Networks(build, net)
+    if build is not None:
+        net = nets.template(seeds)
+    pops = _populations(net, populations)
     base = net.params()
     des = make_design(base, axes, design, seeds)
     local = jax.local_devices()
@@ -196,6 +264,7 @@ def sweep(net: Network, axes: dict, duration: float, dt: float = 0.1, *, design:
     n_batches = -(-des.n // batch_size)
 
     key_design = json.dumps({"format": FORMAT, "design": des.fingerprint(), "net": network_fingerprint(net),
+                             "connectivity": "per seed" if build is not None else "shared",
                              "duration": duration, "dt": dt, "warmup_ms": warmup_ms, "bin_ms": bin_ms,
                              "psd_bin_ms": psd_bin_ms, "populations": list(pops), "batch_size": batch_size},
                             sort_keys=True)
@@ -209,17 +278,18 @@ def sweep(net: Network, axes: dict, duration: float, dt: float = 0.1, *, design:
         raise ValueError(f"sweep: {n_batches} batch(es) for {nproc} processes; every process needs at least one: "
                          f"use batch_size <= {max(1, des.n // nproc)}")
     mine = [b for b in range(n_batches) if b % nproc == proc]
-    one = _instance_fn(net, base, des.paths, pops, dt, warm, outer, k_fine, m_steps, reduce)
-    batched = jax.jit(jax.vmap(one, in_axes=(0, 0, None)))
+    one = _instance_fn(net, des.paths, pops, dt, warm, outer, k_fine, m_steps, reduce)
+    per_seed = build is not None
+    batched = jax.jit(jax.vmap(one, in_axes=(0, 0, 0 if per_seed else None, 0 if per_seed else None)))
     if nd > 1 and engine == "vmap":
         mesh = jax.sharding.Mesh(np.asarray(devices), ("batch",))
         shard = jax.sharding.NamedSharding(mesh, jax.sharding.PartitionSpec("batch"))
         replicated = jax.sharding.NamedSharding(mesh, jax.sharding.PartitionSpec())
-    conns = net.connectivity()
+    conns, shared_base = net.connectivity(), base
     if nd > 1 and engine == "vmap":
-        conns = jax.device_put(conns, replicated)
+        conns, shared_base = jax.device_put((conns, shared_base), replicated)
     else:
-        conns = jax.device_put(conns, devices[0])
+        conns, shared_base = jax.device_put((conns, shared_base), devices[0])
     show = sys.stderr.isatty() if progress is None else bool(progress)
     t0 = time.perf_counter()
     for done_count, b in enumerate(mine):
@@ -228,7 +298,7 @@ def sweep(net: Network, axes: dict, duration: float, dt: float = 0.1, *, design:
         idx = np.arange(b * batch_size, (b + 1) * batch_size)
         idx = np.minimum(idx, des.n - 1)                     # the padding repeats the last instance
         if engine == "loop":
-            done_rows[b] = _rows(*_loop_batch(net, base, des, idx, pops, dt, warmup_ms, duration, bin_ms, psd_bin_ms,
+            done_rows[b] = _rows(*_loop_batch(nets, des, idx, pops, dt, warmup_ms, duration, bin_ms, psd_bin_ms,
                                               reduce), measures, pops, psd_bin_ms, duration)
             _save_resume(resume, key_design, done_rows)
             _report(show, t0, done_count, len(mine), batch_size, des.n)
@@ -236,11 +306,13 @@ def sweep(net: Network, axes: dict, duration: float, dt: float = 0.1, *, design:
         values = {p: jnp.asarray(des.values[p][idx], jnp.float32 if not jax.config.jax_enable_x64 else jnp.float64)
                   for p in des.paths}
         seeds_b = jnp.asarray(des.seeds[idx], jnp.uint32)
-        if nd > 1:
-            values, seeds_b = jax.device_put((values, seeds_b), shard)
-        else:
-            values, seeds_b = jax.device_put((values, seeds_b), devices[0])
-        out, series, extra = jax.device_get(batched(values, seeds_b, conns))
+        if per_seed:                  # each instance's own draw, stacked along the batch
+            conns, shared_base = nets.stacked([int(x) for x in des.seeds[idx]])
+        put = shard if nd > 1 else devices[0]
+        values, seeds_b = jax.device_put((values, seeds_b), put)
+        if per_seed:
+            conns, shared_base = jax.device_put((conns, shared_base), put)
+        out, series, extra = jax.device_get(batched(values, seeds_b, conns, shared_base))
         done_rows[b] = _rows(out, series, extra, measures, pops, psd_bin_ms, duration)
         _save_resume(resume, key_design, done_rows)
         _report(show, t0, done_count, len(mine), batch_size, des.n)
@@ -264,19 +336,20 @@ def _report(show, t0, done_count, n_mine, batch_size, n):
               f"ETA {el / k * (n_mine - k):.1f} s", file=sys.stderr, flush=True)
 
 
-def _loop_batch(net, base, des, idx, pops, dt, warmup_ms, duration, bin_ms, psd_bin_ms, reduce):
+def _loop_batch(nets, des, idx, pops, dt, warmup_ms, duration, bin_ms, psd_bin_ms, reduce):
     """The instances ``idx`` one after another through ``ns.simulate``; the running sums of
     :mod:`.measures` computed from their spikes (the same numbers the vmapped scan keeps)."""
     from ..network.monitors import Spikes
     from ..network.simulate import simulate
 
-    plastic = [pr.name for pr in net.projections if pr.plastic]
+    plastic = [pr.name for pr in nets.get(int(des.seeds[idx[0]])).projections if pr.plastic]
     n_fine, n_coarse = int(round(duration / psd_bin_ms)), int(round(duration / bin_ms))
     sums = {p: {k: [] for k in M.SUMS} for p in pops}
     series = {p: ([], []) for p in pops}
     extra = {}
     for j in idx:
-        params = base
+        net = nets.get(int(des.seeds[j]))
+        params = net.params()
         for path in des.paths:
             params = set_leaf(params, path, jnp.asarray(des.values[path][j]))
         seed = int(des.seeds[j])
