@@ -242,3 +242,20 @@ def test_a_network_built_for_one_step_refuses_another():
         ns.simulate(net, 10.0, dt=0.05, progress=False)
     ns.simulate(net, 10.0, dt=0.1, progress=False)
     ns.simulate(ns.builders.brunel2000("C", scale=0.05, dt=0.05), 10.0, dt=0.05, progress=False)
+
+
+@pytest.mark.parametrize("engine", ["scan", "fused"])
+def test_a_voltage_that_runs_away_is_caught_before_it_overflows(engine):
+    # 1e6-pA inhibitory kicks drive V to about -1e5 mV within a few steps: finite, but no membrane
+    # is there, and the neurons would look silent. The check stops it at +-10 V.
+    E = ns.Population("E", 10, LIF())
+    P = ns.Population("P", 5, PoissonSource(), PoissonSource.Params(200.0))
+    net = ns.Network([E, P], [ns.Projection("PE", "P", "E", ns.events.all_to_all(5, 10), -1e6)])
+    with pytest.raises(ns.NonFiniteError, match=r"population 'E', variable v became NaN or infinite \(or left "
+                                                 r"\+-10000 mV\) in step \d+") as err:
+        ns.simulate(net, 20.0, engine=engine, chunk_steps=50, progress=False)
+    v = np.asarray(err.value.partial.state.neurons["E"].v) if err.value.partial is not None else None
+    assert v is None or np.all(np.abs(v) <= 1e4)
+    # a healthy strongly driven network is not stopped
+    ok = ns.Network([E, P], [ns.Projection("PE", "P", "E", ns.events.all_to_all(5, 10), 300.0)])
+    ns.simulate(ok, 20.0, engine=engine, progress=False)

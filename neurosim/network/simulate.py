@@ -279,7 +279,8 @@ def simulate(
     hour-long run's memory stays flat; the result then holds none of them (``res.stream`` names
     the file, :func:`neurosim.io.read_stream` reads it) and the memory guard checks the disk.
     ``check_finite`` (default on): after every chunk the state is checked for NaN or infinite
-    values (one reduction on the device per chunk); the first one found stops the run with a
+    values, and membrane voltages for leaving +-10 V (``V_LIMIT_MV``: a divergence, caught before
+    it overflows) (one reduction on the device per chunk); the first one found stops the run with a
     :class:`NonFiniteError` naming the population (or projection), the variable, the step and the
     time, with the results up to the last good chunk in its ``partial`` attribute.
     """
@@ -350,11 +351,26 @@ def _float_leaves(state) -> list:
             if jnp.issubdtype(x.dtype, jnp.floating)]
 
 
+V_LIMIT_MV = 1e4   # |v| beyond 10 V: no membrane is there; the run has diverged (it would reach inf later)
+
+
+def _is_voltage(path) -> bool:
+    keys = [getattr(k, "name", getattr(k, "key", getattr(k, "idx", None))) for k in path]
+    return bool(keys) and keys[0] == "neurons" and keys[-1] == "v"
+
+
+def _bad(path, x):
+    """Where the leaf ``x`` at ``path`` has gone wrong: not finite, or a membrane voltage beyond
+    :data:`V_LIMIT_MV` (a divergence caught before it overflows)."""
+    bad = ~jnp.isfinite(x)
+    return bad | (jnp.abs(x) > V_LIMIT_MV) if _is_voltage(path) else bad
+
+
 @jax.jit
 def _finite_flags(state):
-    """One bool per floating leaf of the state: all of it finite."""
-    leaves = [x for _, x in _float_leaves(state)]
-    return jnp.stack([jnp.all(jnp.isfinite(x)) for x in leaves]) if leaves else jnp.ones((0,), bool)
+    """One bool per floating leaf of the state: none of it gone wrong (:func:`_bad`)."""
+    leaves = _float_leaves(state)
+    return jnp.stack([~jnp.any(_bad(p, x)) for p, x in leaves]) if leaves else jnp.ones((0,), bool)
 
 
 def _describe_path(path) -> str:
@@ -374,12 +390,16 @@ def _locate(net, params, state, n_steps, dt):
     step at which some float leaf of the state is not finite, which one (the first in the
     state's order at that step) and in how many entries."""
     def observe(s, _):
-        return jnp.stack([jnp.sum(~jnp.isfinite(y)) for _, y in _float_leaves(s)])
+        return jnp.stack([jnp.sum(_bad(p, y)) for p, y in _float_leaves(s)])
     _, bad = jax.jit(lambda p, s: run(net, p, s, n_steps, dt, observe=observe))(params, state)
     bad = np.asarray(bad)                                     # (n_steps, n_float_leaves)
     k = int(np.argmax(bad.sum(axis=1) > 0))
     leaf = int(np.argmax(bad[k] > 0))
     return k, leaf, int(bad[k, leaf])
+
+
+def _limit_note(path) -> str:
+    return f" (or left +-{V_LIMIT_MV:g} mV)" if _is_voltage(path) else ""
 
 
 def _nonfinite_error(net, params, before, after, done, steps, dt, res):
@@ -392,7 +412,8 @@ def _nonfinite_error(net, params, before, after, done, steps, dt, res):
         where = (f"between steps {done} and {done + steps} (t = {float(before.t) * dt:g}-"
                  f"{(float(before.t) + steps) * dt:g} ms)")
     return NonFiniteError(
-        f"simulate: {_describe_path(paths[leaf])} became NaN or infinite {where}. Usual causes: weights or "
+        f"simulate: {_describe_path(paths[leaf])} became NaN or infinite{_limit_note(paths[leaf])} {where}. "
+        f"Usual causes: weights or "
         f"currents too large for the model (an overflow), a NaN in params or inputs, a time step too large for an "
         f"explicit integrator. The results up to step {done} are in this error's .partial"
         f"{'' if res is not None else ' (None: nothing before this chunk)'}; check_finite=False runs on regardless",
