@@ -3,12 +3,14 @@ sharded over the local devices (a ``batch`` mesh axis), batches shared out betwe
 processes of a ``jax.distributed`` run, results saved after every batch so that an interrupted
 sweep resumes where it stopped.
 
-One batch is one compiled program: ``vmap`` over the instances of a function that sets the
-swept params leaves, draws the initial state from the instance's seed, runs ``warmup_ms``, then
-the measured ``duration`` as a scan of scans (bins of ``bin_ms`` made of bins of
+With ``engine="vmap"`` one batch is one compiled program: ``vmap`` over the instances of a
+function that sets the swept params leaves, draws the initial state from the instance's seed,
+runs ``warmup_ms``, then the measured ``duration`` as a scan of scans (bins of ``bin_ms`` made of bins of
 ``psd_bin_ms``) whose carry holds the running sums of :mod:`.measures`. Every batch has the
 same shape (the last is padded with copies of its last instance, whose rows are dropped), so
-the program compiles once.
+the program compiles once. With ``engine="loop"`` (the default on one CPU device) a batch's
+instances run one after another through ``ns.simulate`` and the same running sums are taken
+from their spikes; a batch is then the unit saved for resuming.
 """
 from __future__ import annotations
 
@@ -24,7 +26,7 @@ import numpy as np
 
 from .. import _checks
 from ..network.checkpoint import fingerprint as network_fingerprint
-from ..network.model import Network
+from ..network.model import Network, float_dtype
 from ..network.step import init_state, step
 from . import measures as M
 from .design import make_design, set_leaf
@@ -59,7 +61,7 @@ def _instance_fn(net, paths, pops, dt, warm, outer, k_fine, m_steps, reduce):
         for p in paths:
             params = set_leaf(params, p, values[p])
         state = init_state(net, params, jax.random.key(seed), dt)
-        dtype = state.neurons[pops[0]][0].dtype if hasattr(state.neurons[pops[0]], "_fields") else jnp.float32
+        dtype = float_dtype()
 
         def advance(s, _):
             s, _ = step(net, params, s, dt, conns)
@@ -83,8 +85,8 @@ def _instance_fn(net, paths, pops, dt, warm, outer, k_fine, m_steps, reduce):
         def coarse_bin(carry, _):
             carry, fine = jax.lax.scan(fine_bin, carry, None, length=k_fine)
             s, a, t = carry
-            a, coarse = {p: M.on_bin(a[p])[0] for p in pops}, {p: M.on_bin(a[p])[1] for p in pops}
-            return (s, a, t), (fine, coarse)
+            binned = {p: M.on_bin(a[p]) for p in pops}           # (accumulator, population count)
+            return (s, {p: b[0] for p, b in binned.items()}, t), (fine, {p: b[1] for p, b in binned.items()})
 
         (state, accs, _), (fine, coarse) = jax.lax.scan(coarse_bin, (state, accs, jnp.zeros((), jnp.int32)), None,
                                                         length=outer)
@@ -109,9 +111,8 @@ class _Networks:
         self.build, self.net, self.cache = build, net, {}
 
     def template(self, seeds):
-        first = seeds if isinstance(seeds, (int, np.integer)) else None
-        seed = 0 if first is not None else int(np.asarray(seeds).reshape(-1)[0])
-        return self.get(seed)
+        """The first instance's network (seeds: a count, starting at 0, or a list)."""
+        return self.get(0 if isinstance(seeds, (int, np.integer)) else int(np.asarray(seeds).reshape(-1)[0]))
 
     def get(self, seed: int) -> Network:
         if self.build is None:
@@ -278,18 +279,17 @@ def sweep(net: Network, axes: dict, duration: float, dt: float = 0.1, *, design:
         raise ValueError(f"sweep: {n_batches} batch(es) for {nproc} processes; every process needs at least one: "
                          f"use batch_size <= {max(1, des.n // nproc)}")
     mine = [b for b in range(n_batches) if b % nproc == proc]
-    one = _instance_fn(net, des.paths, pops, dt, warm, outer, k_fine, m_steps, reduce)
     per_seed = build is not None
-    batched = jax.jit(jax.vmap(one, in_axes=(0, 0, 0 if per_seed else None, 0 if per_seed else None)))
-    if nd > 1 and engine == "vmap":
-        mesh = jax.sharding.Mesh(np.asarray(devices), ("batch",))
-        shard = jax.sharding.NamedSharding(mesh, jax.sharding.PartitionSpec("batch"))
-        replicated = jax.sharding.NamedSharding(mesh, jax.sharding.PartitionSpec())
-    conns, shared_base = net.connectivity(), base
-    if nd > 1 and engine == "vmap":
-        conns, shared_base = jax.device_put((conns, shared_base), replicated)
-    else:
-        conns, shared_base = jax.device_put((conns, shared_base), devices[0])
+    if engine == "vmap":
+        one = _instance_fn(net, des.paths, pops, dt, warm, outer, k_fine, m_steps, reduce)
+        batched = jax.jit(jax.vmap(one, in_axes=(0, 0, 0 if per_seed else None, 0 if per_seed else None)))
+        if nd > 1:
+            mesh = jax.sharding.Mesh(np.asarray(devices), ("batch",))
+            put = jax.sharding.NamedSharding(mesh, jax.sharding.PartitionSpec("batch"))
+            replicated = jax.sharding.NamedSharding(mesh, jax.sharding.PartitionSpec())
+        else:
+            put = replicated = devices[0]
+        conns, shared_base = jax.device_put((net.connectivity(), base), replicated)
     show = sys.stderr.isatty() if progress is None else bool(progress)
     t0 = time.perf_counter()
     for done_count, b in enumerate(mine):
@@ -306,12 +306,9 @@ def sweep(net: Network, axes: dict, duration: float, dt: float = 0.1, *, design:
         values = {p: jnp.asarray(des.values[p][idx], jnp.float32 if not jax.config.jax_enable_x64 else jnp.float64)
                   for p in des.paths}
         seeds_b = jnp.asarray(des.seeds[idx], jnp.uint32)
-        if per_seed:                  # each instance's own draw, stacked along the batch
-            conns, shared_base = nets.stacked([int(x) for x in des.seeds[idx]])
-        put = shard if nd > 1 else devices[0]
         values, seeds_b = jax.device_put((values, seeds_b), put)
-        if per_seed:
-            conns, shared_base = jax.device_put((conns, shared_base), put)
+        if per_seed:                  # each instance's own draw, stacked along the batch
+            conns, shared_base = jax.device_put(nets.stacked([int(x) for x in des.seeds[idx]]), put)
         out, series, extra = jax.device_get(batched(values, seeds_b, conns, shared_base))
         done_rows[b] = _rows(out, series, extra, measures, pops, psd_bin_ms, duration)
         _save_resume(resume, key_design, done_rows)
