@@ -120,10 +120,11 @@ def _size(n_bytes: float) -> str:
     return f"{n_bytes:.0f} B"
 
 
-def check_host_memory(net, params, state, dt, monitors, n_steps, max_host_bytes, disk=None) -> None:
+def check_host_memory(net, monitors, n_steps, dt, max_host_bytes, observed_bytes=0, disk=None) -> None:
     """Refuse a run whose sampled monitors would not fit in host memory (``simulate``'s
     ``max_host_bytes``), or, streamed to a file in the directory ``disk``, on that disk; naming
-    the biggest monitor, the figure and the fixes."""
+    the biggest monitor, the figure and the fixes. ``observed_bytes``: per step, of the
+    Observe/LFP monitors (:func:`_observed_bytes`)."""
     if max_host_bytes is not None:
         max_host_bytes = _checks.positive_finite("max_host_bytes", max_host_bytes)
     per = []
@@ -134,8 +135,10 @@ def check_host_memory(net, params, state, dt, monitors, n_steps, max_host_bytes,
             per.append((m, 12 * n_steps))
     observers = [m for m in monitors if isinstance(m, OBSERVERS)]
     if observers:
-        per.append((observers[0], (_observed_bytes(net, params, state, dt, observers) + 8) * n_steps))
+        per.append((observers[0], (observed_bytes + 8) * n_steps))
     total = sum(b for _, b in per)
+    if total == 0:
+        return
     limit = max_host_bytes
     if disk is not None:
         import shutil
@@ -306,7 +309,8 @@ def simulate(
     if stream_to is not None:
         from ..io.stream import StreamSink
         sink = StreamSink(stream_to, net, monitors, dt)
-    check_host_memory(net, params, state, dt, monitors, n_steps, max_host_bytes,
+    observed_bytes = _observed_bytes(net, params, state, dt, monitors)     # traces a step once, if observers
+    check_host_memory(net, monitors, n_steps, dt, max_host_bytes, observed_bytes,
                       disk=None if sink is None else sink.directory)
     if engine not in fused.ENGINES:
         raise ValueError(f"engine must be 'auto', 'scan' or 'fused', got {engine!r}")
@@ -320,7 +324,7 @@ def simulate(
                          check_finite=check_finite, sink=sink)
         if engine == "fused":
             raise ValueError(f"engine='fused' cannot run this simulation: {reason}; use engine='auto' or 'scan'")
-    return drive(ScanEngine(net, params, state, monitors, dt, n_steps, chunk_steps, max_chunk_bytes), net, params,
+    return drive(ScanEngine(net, monitors, dt, n_steps, chunk_steps, max_chunk_bytes, observed_bytes), net, params,
                  state, monitors, dt=dt, duration=duration, progress=progress, t_build=t_build,
                  check_finite=check_finite, sink=sink)
 
@@ -503,13 +507,12 @@ class ScanEngine:
 
     name = "scan"
 
-    def __init__(self, net, params, state, monitors, dt, n_steps, chunk_steps, max_chunk_bytes):
+    def __init__(self, net, monitors, dt, n_steps, chunk_steps, max_chunk_bytes, observed_bytes=0):
         self.net, self.monitors, self.dt = net, monitors, dt
         self.conns = net.connectivity()
         everys = [m.every for m in monitors if isinstance(m, SAMPLED)]
         g = reduce(math.gcd, everys) if everys else 1
         if chunk_steps is None:
-            observed_bytes = _observed_bytes(net, params, state, dt, monitors)
             chunk_steps = int(max_chunk_bytes // _bytes_per_step(net, monitors, g, observed_bytes))
             chunk_steps = max(g, min(chunk_steps, 20_000))
         else:
