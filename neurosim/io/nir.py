@@ -34,13 +34,11 @@ from __future__ import annotations
 
 import numpy as np
 
+from ._optional import require
+
 
 def _nir():
-    try:
-        import nir
-    except ImportError:
-        raise ImportError("NIR needs the nir package: pip install 'neurosim[nir]' (or pip install nir)") from None
-    return nir
+    return require("nir", "NIR", "nir")
 
 
 def _arr(x, n=None):

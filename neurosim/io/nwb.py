@@ -27,15 +27,13 @@ from pathlib import Path
 
 import numpy as np
 
+from ._optional import require
+
 UNITS = {"v": "mV", "u": "mV", "w": "pA", "g": "nS", "g_e": "nS", "g_i": "nS", "i": "pA", "t_left": "ms"}
 
 
 def _pynwb():
-    try:
-        import pynwb
-    except ImportError:
-        raise ImportError("NWB export needs pynwb: pip install 'neurosim[nwb]' (or pip install pynwb)") from None
-    return pynwb
+    return require("pynwb", "NWB export", "nwb")
 
 
 def _weight_unit(net, proj):
@@ -48,7 +46,7 @@ def to_nwb(result, net, path, *, session_description: str = "a neurosim simulati
     """Write the spikes, traces and rates of ``result`` (a SimResult of ``net``) and the
     network's description to the NWB file ``path`` (module docstring). ``nwbfile_fields`` go to
     ``pynwb.NWBFile`` (``experimenter=``, ``institution=``, ...). Returns the path."""
-    pynwb = _pynwb()
+    _pynwb()
     from hdmf.common import DynamicTable, VectorData
     from pynwb import NWBHDF5IO, NWBFile, TimeSeries
     from pynwb.file import Subject
@@ -102,7 +100,6 @@ def to_nwb(result, net, path, *, session_description: str = "a neurosim simulati
                               rate=1000.0 / result.dt, description=f"population rate of {pop}, every step"))
     with NWBHDF5IO(str(path), "w") as io:
         io.write(nwb)
-    del pynwb
     return path
 
 

@@ -17,13 +17,11 @@ from pathlib import Path
 
 import numpy as np
 
+from ._optional import require
+
 
 def _h5py():
-    try:
-        import h5py
-    except ImportError:
-        raise ImportError("stream_to needs h5py: pip install 'neurosim[nwb]' (or pip install h5py)") from None
-    return h5py
+    return require("h5py", "stream_to", "nwb")
 
 
 class StreamSink:
