@@ -317,6 +317,19 @@ def test_randman_one_spike_per_unit_same_seed_same_data_and_classes_that_differ(
     assert np.mean(guess == y[te]) > 0.6
 
 
+def test_pattern_generation_is_the_poisson_input_and_the_sum_of_its_sines():
+    x, y = T.pattern_generation(50, 2000, seed=3)
+    assert x.shape == (1, 2000, 50) and y.shape == (1, 2000, 1) and x.dtype == y.dtype == np.float32
+    assert 9.0 < x.mean() * 1000.0 < 11.0                          # 10 Hz at 1-ms steps
+    assert np.abs(y).max() == pytest.approx(1.0)
+    power = np.abs(np.fft.rfft(y[0, :, 0])) ** 2                   # 2 s: bins of 0.5 Hz
+    top = np.sort(np.argsort(power)[-4:]) * 0.5
+    np.testing.assert_array_equal(top, [1.0, 2.0, 3.0, 5.0])
+    np.testing.assert_array_equal(T.pattern_generation(50, 2000, seed=3)[0], x)
+    with pytest.raises(ValueError, match="more than one spike per step"):
+        T.pattern_generation(rate_hz=2000.0)
+
+
 def test_randman_refuses_bad_input():
     with pytest.raises(ValueError, match="n_classes must be an integer >= 2, got 1"):
         T.randman(n_classes=1)

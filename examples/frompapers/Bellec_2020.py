@@ -53,11 +53,8 @@ N_IN, N_REC, STEPS = 50, 100, 1000
 
 def task(seed: int, steps: int = STEPS):
     """Frozen 10 Hz Poisson input (1, steps, N_IN) and the target trace (1, steps, 1)."""
-    rng = np.random.default_rng(seed)
-    x = (rng.uniform(size=(1, steps, N_IN)) < 0.01).astype(np.float32)
-    t = np.arange(steps) / 1000.0
-    y = sum(rng.uniform(0.5, 2.0) * np.sin(2 * np.pi * f * t + rng.uniform(0, 2 * np.pi)) for f in (1, 2, 3, 5))
-    return jnp.asarray(x), jnp.asarray((y / np.abs(y).max()).astype(np.float32)[None, :, None])
+    x, target = train.pattern_generation(N_IN, steps, seed=seed)
+    return jnp.asarray(x), jnp.asarray(target)
 
 
 def network(seed: int):

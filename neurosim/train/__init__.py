@@ -17,7 +17,7 @@ The surrogate shapes (``SURROGATES``) live with the spike function in :mod:`neur
 """
 from . import datasets, encoders, eprop, layers, losses, loop, network_model, readouts, three_factor
 from ..neurons.spike import SURROGATES
-from .datasets import randman
+from .datasets import pattern_generation, randman
 from .encoders import bernoulli, current, delta, latency
 from .eprop import eprop_gradients
 from .three_factor import three_factor_gradients
@@ -52,7 +52,7 @@ __all__ = [
     "CrossEntropy", "FirstSpike", "NetworkModel", "NetworkParams", "LMSState", "LeakyReadout", "NeuronParams", "Outputs", "RLSState", "RateMSE",
     "Readout", "RidgeCV", "SURROGATES", "SpikingLayer", "SpikingNetwork", "StepMSE", "accuracy", "bernoulli",
     "classify", "current", "datasets", "delta", "network_model", "encoders", "eprop", "eprop_gradients", "evaluate", "first_spike_times", "fit",
-    "force_update", "latency", "layers", "lif", "lms_fit", "lms_init", "lms_update", "losses", "loop", "predict", "randman",
+    "force_update", "latency", "layers", "lif", "lms_fit", "lms_init", "lms_update", "losses", "loop", "pattern_generation", "predict", "randman",
     "rate_regulariser", "readouts", "ridge", "ridge_classifier", "ridge_cv", "rls_fit", "rls_init", "rls_update",
     "softmax_classifier", "three_factor", "three_factor_gradients", "time_series_folds", "train_test_split",
 ]

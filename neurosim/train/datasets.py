@@ -15,6 +15,15 @@ step ``floor(f_u (n_steps - 1))``.
 
 Reference: F. Zenke and T. P. Vogels, "The remarkable robustness of surrogate gradient learning
 for instilling complex function in spiking neural networks", Neural Comput. 33:899 (2021).
+
+:func:`pattern_generation` — the pattern-generation task of Bellec et al. (2020, Fig. 2): a
+frozen Poisson input (``n_inputs`` trains at ``rate_hz`` in steps of ``dt``) and a target trace
+
+    y*(t) = sum_f a_f sin(2 pi f t + phi_f),   a_f ~ U[0.5, 2], phi_f ~ U[0, 2 pi], f in freqs_hz
+
+scaled to a peak of 1, which a network must reproduce from the input.
+Reference: G. Bellec et al., "A solution to the learning dilemma for recurrent networks of
+spiking neurons", Nat. Commun. 11:3625 (2020).
 """
 from __future__ import annotations
 
@@ -24,7 +33,7 @@ import numpy as np
 
 from .. import _checks
 
-__all__ = ["randman"]
+__all__ = ["pattern_generation", "randman"]
 
 
 def randman(n_classes: int = 10, n_units: int = 20, dim: int = 1, *, alpha: float = 2.0, n_steps: int = 50,
@@ -60,3 +69,20 @@ def randman(n_classes: int = 10, n_units: int = 20, dim: int = 1, *, alpha: floa
     spikes[np.arange(len(v))[:, None], steps, np.arange(n_units)[None, :]] = 1.0
     order = rng.permutation(len(v))
     return spikes[order], y[order]
+
+
+def pattern_generation(n_inputs: int = 50, n_steps: int = 1000, *, dt: float = 1.0, rate_hz: float = 10.0,
+                       freqs_hz=(1.0, 2.0, 3.0, 5.0), seed: int = 0):
+    """``(x, target)``: the input spikes (1, n_steps, n_inputs) float32 and the target (1,
+    n_steps, 1) float32 (module docstring). Same seed, same data."""
+    n_inputs = _checks.integer_at_least("n_inputs", n_inputs)
+    n_steps = _checks.integer_at_least("n_steps", n_steps)
+    dt = _checks.positive_finite("dt", dt)
+    p = _checks.positive_finite("rate_hz", rate_hz) * dt / 1000.0
+    if p > 1:
+        raise ValueError(f"rate_hz = {rate_hz!r} at dt = {dt!r} ms is more than one spike per step")
+    rng = np.random.default_rng(seed)
+    x = (rng.uniform(size=(1, n_steps, n_inputs)) < p).astype(np.float32)
+    t = np.arange(n_steps) * dt / 1000.0
+    y = sum(rng.uniform(0.5, 2.0) * np.sin(2 * np.pi * f * t + rng.uniform(0, 2 * np.pi)) for f in freqs_hz)
+    return x, (y / np.abs(y).max()).astype(np.float32)[None, :, None]
