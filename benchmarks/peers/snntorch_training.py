@@ -3,26 +3,18 @@ neurosim): one Linear + one Leaky (LIF) layer, forward + backward of a spike-cou
 ``--steps`` steps, batch ``--batch``; median over ``--repeats``; prints one JSON line."""
 from __future__ import annotations
 
-import argparse
 import json
 import math
 import resource
-import time
 
-import numpy as np
 import snntorch as snn
 import torch
 from snntorch import surrogate
+from training_common import arguments, timed
 
 
 def main():
-    ap = argparse.ArgumentParser()
-    ap.add_argument("--workload", choices=["lif"], default="lif")
-    ap.add_argument("--neurons", type=int, default=2048)
-    ap.add_argument("--batch", type=int, default=16)
-    ap.add_argument("--steps", type=int, default=500)
-    ap.add_argument("--repeats", type=int, default=5)
-    a = ap.parse_args()
+    a = arguments()
     torch.manual_seed(0)
     n, beta = a.neurons, math.exp(-0.1)
     fc = torch.nn.Linear(n, n, bias=False)
@@ -41,18 +33,10 @@ def main():
             count = count + spk
         loss = count.mean()
         loss.backward()
-        return float(loss)
+        return float(loss.detach())
 
-    t0 = time.perf_counter()
-    value = fwd_bwd()
-    first = time.perf_counter() - t0
-    times = []
-    for _ in range(a.repeats):
-        t0 = time.perf_counter()
-        fwd_bwd()
-        times.append(time.perf_counter() - t0)
-    run_s = float(np.median(times))
-    print(json.dumps({"tool": "snntorch", "workload": a.workload, "fwd_bwd_s": run_s, "compile_s": max(first - run_s, 0.0),
+    value, run_s, compile_s = timed(fwd_bwd, a.repeats)
+    print(json.dumps({"tool": "snntorch", "workload": a.workload, "fwd_bwd_s": run_s, "compile_s": compile_s,
                       "value": value / a.steps, "dtype": "float32", "device": "cpu", "torch": torch.__version__,
                       "snntorch": snn.__version__, "neurons": n, "batch": a.batch, "steps": a.steps,
                       "threads": torch.get_num_threads(),

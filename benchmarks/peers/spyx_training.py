@@ -9,28 +9,20 @@ per step is the same: a (B, N) x (N, N) product, an elementwise update and the s
 (SuperSpike ``1 / (1 + k |x|)^2``, k = 10 as in neurosim's runner)."""
 from __future__ import annotations
 
-import argparse
 import json
 import math
 import resource
-import time
 
 import jax
-import numpy as np
 import spyx
 import spyx.axn
 import spyx.nn
 from flax import nnx
+from training_common import arguments, timed
 
 
 def main():
-    ap = argparse.ArgumentParser()
-    ap.add_argument("--workload", choices=["lif"], default="lif")
-    ap.add_argument("--neurons", type=int, default=2048)
-    ap.add_argument("--batch", type=int, default=16)
-    ap.add_argument("--steps", type=int, default=500)
-    ap.add_argument("--repeats", type=int, default=5)
-    a = ap.parse_args()
+    a = arguments()
     n, beta = a.neurons, math.exp(-0.1)
     model = spyx.nn.Sequential(
         nnx.Linear(n, n, use_bias=False, kernel_init=nnx.initializers.normal(3.0 / math.sqrt(n)), rngs=nnx.Rngs(0)),
@@ -43,17 +35,9 @@ def main():
         return spikes.sum(0).mean()
 
     fn = jax.jit(jax.value_and_grad(loss))
-    t0 = time.perf_counter()
-    value = float(jax.block_until_ready(fn(params))[0])
-    first = time.perf_counter() - t0
-    times = []
-    for _ in range(a.repeats):
-        t0 = time.perf_counter()
-        jax.block_until_ready(fn(params))
-        times.append(time.perf_counter() - t0)
-    run_s = float(np.median(times))
+    value, run_s, compile_s = timed(lambda: float(jax.block_until_ready(fn(params))[0]), a.repeats)
     mem = fn.lower(params).compile().memory_analysis()
-    print(json.dumps({"tool": "spyx", "workload": a.workload, "fwd_bwd_s": run_s, "compile_s": max(first - run_s, 0.0),
+    print(json.dumps({"tool": "spyx", "workload": a.workload, "fwd_bwd_s": run_s, "compile_s": compile_s,
                       "value": value / a.steps, "dtype": str(x.dtype), "device": jax.devices()[0].platform,
                       "spyx": spyx.__version__, "jax": jax.__version__, "neurons": n, "batch": a.batch,
                       "steps": a.steps, "xla_temp_mb": mem.temp_size_in_bytes / 2**20,
