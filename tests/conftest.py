@@ -7,14 +7,21 @@
 - Hypothesis runs derandomized (its examples are a fixed function of each test) and keeps no
   example database, so a fresh clone and a re-run draw the same cases: CI is deterministic.
   ``HYPOTHESIS_PROFILE=explore`` draws fresh random cases when hunting for bugs by hand.
+- **Strict JAX:** implicit rank promotion raises (``(B, n) + (n,)`` must be written
+  ``(B, n) + (n,)[None]``), in this process and, through the environment, in the example
+  scripts the tests start. ``NEUROSIM_TEST_RANK_PROMOTION=allow`` turns it off by hand.
 - ``requires_gpu``: a decorator that marks a test ``gpu`` and skips it when ``jax.devices()``
   has no GPU. Tests marked ``@pytest.mark.gpu`` directly are skipped the same way.
 """
 import os
 
-import jax
-import pytest
-from hypothesis import settings
+os.environ["JAX_NUMPY_RANK_PROMOTION"] = os.environ.get("NEUROSIM_TEST_RANK_PROMOTION", "raise")
+
+import jax  # noqa: E402  (after the environment above, so jax reads it)
+import pytest  # noqa: E402
+from hypothesis import settings  # noqa: E402
+
+jax.config.update("jax_numpy_rank_promotion", os.environ["JAX_NUMPY_RANK_PROMOTION"])  # in case jax came first
 
 settings.register_profile("deterministic", derandomize=True, database=None, print_blob=True)
 settings.register_profile("explore", derandomize=False, database=None, print_blob=True)

@@ -63,7 +63,8 @@ def test_the_file_passes_nwbinspector_without_critical_findings_or_errors(run, t
     found = list(inspect_nwbfile(nwbfile_path=str(path)))
     bad = [m for m in found if m.importance in (Importance.CRITICAL, Importance.ERROR)]
     assert not bad, [(m.check_function_name, m.message) for m in bad]
-    assert json.loads(pynwb.NWBHDF5IO(str(path), "r").read().notes)["dt_ms"] == 0.1
+    with pynwb.NWBHDF5IO(str(path), "r") as io:
+        assert json.loads(io.read().notes)["dt_ms"] == 0.1
 
 
 def test_refusals(run, tmp_path):

@@ -131,7 +131,7 @@ def test_layers_take_any_neurosim_neuron_model(model):
     w, b = net.layers[0].w[...], net.layers[0].b[...]
     zs = []
     for t in range(100):
-        state, z = neuron.step(params, state, x[t] @ w + b, 0.5)
+        state, z = neuron.step(params, state, x[t] @ w + b[None], 0.5)
         zs.append(z)
     np.testing.assert_array_equal(np.asarray(out.spikes[0]), np.asarray(jnp.stack(zs)))
     assert float(out.spikes[0].sum()) > 0
@@ -175,7 +175,7 @@ def test_eprop_equals_bptt_without_recurrent_connections(loss_kind, x64):
         loss, target = T.CrossEntropy("steps", window=(10, 40)), jnp.array([0, 1, 2, 1])
     else:
         loss = T.StepMSE()
-        target = jnp.sin(jnp.arange(40)[None, :, None] / 5.0 + jnp.arange(3)) * jnp.ones((4, 1, 1))
+        target = jnp.sin(jnp.arange(40)[None, :, None] / 5.0 + jnp.arange(3)[None, None, :]) * jnp.ones((4, 1, 1))
     value, g = T.eprop_gradients(net, x, target, loss=loss)
     value_bptt, g_bptt = nnx.value_and_grad(lambda m: loss(m(x), target))(net)
     assert float(value) == pytest.approx(float(value_bptt), rel=1e-12)
@@ -224,7 +224,7 @@ def test_eprop_refuses_what_it_cannot_do():
 def test_three_factor_rule_equals_a_written_out_presynaptic_trace_times_the_broadcast_error(x64):
     net = _as64(_net(None, record_spikes=True))
     x = _inputs(t=40).astype(jnp.float64)
-    target = jnp.sin(jnp.arange(40)[None, :, None] / 5.0 + jnp.arange(3)) * jnp.ones((4, 1, 1))
+    target = jnp.sin(jnp.arange(40)[None, :, None] / 5.0 + jnp.arange(3)[None, None, :]) * jnp.ones((4, 1, 1))
     value, g = T.three_factor_gradients(net, x, target, loss=T.StepMSE())
     out = net(x)
     y, z, xs = np.asarray(out.y), np.asarray(out.spikes[0]), np.asarray(x)
@@ -539,7 +539,7 @@ def test_a_network_model_is_ns_run_differentiated():
             return ns.run(net, params, state, 30, 1.0)[1]["hid"]
         z = jax.vmap(one, in_axes=(1, 0), out_axes=1)(xs, keys)
         k = np.exp(-1.0 / 10.0)
-        ys = jax.lax.scan(lambda r, zt: (r * k + zt @ ro_w + ro_b,) * 2, jnp.zeros((6, 2)), z)[1]
+        ys = jax.lax.scan(lambda r, zt: (r * k + zt @ ro_w + ro_b[None],) * 2, jnp.zeros((6, 2)), z)[1]
         return optax.softmax_cross_entropy_with_integer_labels(ys.max(0), y[:6]).mean()
 
     g_hand = jax.grad(by_hand)(jnp.asarray(w0, jnp.float32))

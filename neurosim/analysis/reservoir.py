@@ -170,9 +170,9 @@ def _memory_capacity(states, u, k_min, k_max, washout, n_train, penalty):
     targets = u[steps[:, None] - lags[None, :]].astype(dtype)      # (T - washout, K): u(t - k)
     x = states[washout:].astype(dtype)
     w, b = _ridge_solve(x[:n_train], targets[:n_train], penalty, True)
-    y_hat = x[n_train:] @ w + b
+    y_hat = x[n_train:] @ w + b[None]
     y = targets[n_train:]
-    yc, hc = y - y.mean(0), y_hat - y_hat.mean(0)
+    yc, hc = y - y.mean(0, keepdims=True), y_hat - y_hat.mean(0, keepdims=True)
     cov = jnp.sum(yc * hc, axis=0)
     var = jnp.sum(yc**2, axis=0) * jnp.sum(hc**2, axis=0)
     mc_k = jnp.where(var > 0, cov**2 / jnp.where(var > 0, var, 1.0), 0.0)

@@ -49,7 +49,7 @@ def bernoulli(key, x, n_steps: int, max_prob: float = 1.0):
         raise ValueError(f"max_prob must be in (0, 1], got {max_prob!r}")
     x = _values(x, 0.0, 1.0)
     u = jax.random.uniform(key, (n_steps,) + x.shape, x.dtype)
-    return (u < max_prob * x).astype(x.dtype)
+    return (u < max_prob * x[None]).astype(x.dtype)
 
 
 def latency(x, n_steps: int, *, kind: str = "linear", tau: float = 20.0, threshold: float = 0.0, dt: float = 1.0):

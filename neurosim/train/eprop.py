@@ -147,7 +147,7 @@ def eprop_gradients(net, x_seq, target, *, loss=None, feedback=None, record_y: b
         g_out=jnp.zeros((n + 1, readout.n), dtype), value=jnp.zeros((), dtype))
 
     def f(h, i):
-        return hidden.neuron.step(params, h, i, dt)
+        return jax.vmap(lambda hb, ib: hidden.neuron.step(params, hb, ib, dt))(h, i)
 
     def body(carry, item):
         (h, past), r, acc = carry

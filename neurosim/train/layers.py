@@ -137,7 +137,7 @@ class SpikingLayer(nnx.Module):
         """Input current ``I^t`` (B, n) from inputs ``x`` (B, n_in) and the spike history."""
         i = x @ self.w[...]
         if self.b is not None:
-            i = i + self.b[...]
+            i = i + self.b[...][None]
         if self.recurrent is None:
             return i
         z = past[0]                          # the spikes of step t - delay
@@ -149,9 +149,15 @@ class SpikingLayer(nnx.Module):
         w_rec = self.w_rec[...]
         return i + jax.vmap(lambda zb: self.recurrent.propagate(w_rec, zb))(z)
 
+    def neuron_step(self, state, i, dt):
+        """The neuron model's step on a batch: the model is written for one population (n,), and
+        ``vmap`` maps it over the batch rows of ``state`` and ``i`` (B, n)."""
+        params = self.params.get_value()
+        return jax.vmap(lambda s, ib: self.neuron.step(params, s, ib, dt))(state, i)
+
     def step(self, carry, x, dt):
         state, past = carry
-        state, z = self.neuron.step(self.params.get_value(), state, self.drive(x, past), dt)
+        state, z = self.neuron_step(state, self.drive(x, past), dt)
         past = jnp.concatenate([past[1:], z[None].astype(past.dtype)], axis=0)
         return (state, past), z
 
@@ -186,10 +192,11 @@ class LeakyReadout(nnx.Module):
 
     def drive(self, x):
         y = x @ self.w[...]
-        return y + self.b[...] if self.b is not None else y
+        return y + self.b[...][None] if self.b is not None else y
 
     def step(self, carry, x, dt):
-        state = self.synapse.step(self.params.get_value(), carry, self.drive(x), dt)
+        params = self.params.get_value()
+        state = jax.vmap(lambda c, i: self.synapse.step(params, c, i, dt))(carry, self.drive(x))
         return state, state.g
 
 

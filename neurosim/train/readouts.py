@@ -67,7 +67,8 @@ class Readout(NamedTuple):
 def predict(readout: Readout, states) -> jax.Array:
     """Outputs ``states @ w + b``: ``(T, n_outputs)`` (or ``(T,)``) for states ``(T, n_features)``;
     a single state ``(n_features,)`` gives one output row."""
-    return jnp.asarray(states) @ readout.w + readout.b
+    y = jnp.asarray(states) @ readout.w
+    return y + jnp.broadcast_to(readout.b, y.shape)
 
 
 # ----------------------------------------------------------------------------- argument checks
@@ -135,9 +136,9 @@ def _out(w, b, squeeze):
 
 def _center(x, y, intercept):
     if intercept:
-        mx, my = x.mean(0), y.mean(0)
+        mx, my = x.mean(0, keepdims=True), y.mean(0, keepdims=True)
         return x - mx, y - my, mx, my
-    return x, y, jnp.zeros(x.shape[1], x.dtype), jnp.zeros(y.shape[1], y.dtype)
+    return x, y, jnp.zeros((1, x.shape[1]), x.dtype), jnp.zeros((1, y.shape[1]), y.dtype)
 
 
 def _ridge_solve(x, y, penalty, intercept):
@@ -148,7 +149,7 @@ def _ridge_solve(x, y, penalty, intercept):
         w = jnp.linalg.solve(xc.T @ xc + lam * jnp.eye(n, dtype=x.dtype), xc.T @ yc)
     else:        # dual: T x T system, same solution
         w = xc.T @ jnp.linalg.solve(xc @ xc.T + lam * jnp.eye(t, dtype=x.dtype), yc)
-    return w, my - mx @ w
+    return w, (my - mx @ w)[0]
 
 
 _ridge_jit = jax.jit(_ridge_solve, static_argnums=(3,))
@@ -206,7 +207,7 @@ def _cv_scores(x, y, penalties, folds, intercept):
         xv = (x[va] - mx) @ evecs                                   # (Tv, n)
         # w(lambda) = V diag(1 / (e + lambda)) V^T Xc^T Yc, for every lambda at once
         scale = 1.0 / (evals[None, :] + penalties[:, None])         # (L, n)
-        pred = jnp.einsum("tn,ln,nk->ltk", xv, scale, proj) + my    # (L, Tv, k)
+        pred = jnp.einsum("tn,ln,nk->ltk", xv, scale, proj) + my[None]    # (L, Tv, k)
         total = total + jnp.mean((pred - y[va][None]) ** 2, axis=(1, 2))
     return total / len(folds)
 
@@ -426,7 +427,7 @@ def softmax_classifier(states, labels, n_classes: int, *, steps: int = 500, lear
     params = Readout(jnp.zeros((x.shape[1], n_classes), x.dtype), jnp.zeros((n_classes,), x.dtype))
 
     def loss(p):
-        logits = x @ p.w + p.b
+        logits = x @ p.w + p.b[None]
         ce = optax.softmax_cross_entropy_with_integer_labels(logits, labels).mean()
         return ce + 0.5 * weight_decay * jnp.sum(p.w**2)
 

@@ -111,7 +111,7 @@ def three_factor_gradients(net, x_seq, target, *, loss=None, feedback=None, tau_
     def body(carry, x):
         (h, past), r, s_h, s_out, g_h, g_out, total, t = carry
         pre = jnp.concatenate([x] + ([past[0]] if recurrent else []) + [ones], axis=-1)
-        h, z = hidden.neuron.step(hidden.params.get_value(), h, hidden.drive(x, past), dt)
+        h, z = hidden.neuron_step(h, hidden.drive(x, past), dt)
         past = jnp.concatenate([past[1:], z[None].astype(past.dtype)], axis=0)
         r, y = readout.step(r, z, dt)
         value, dy = jax.value_and_grad(step_loss)(y, target, t)                 # dy: (B, C)
