@@ -301,6 +301,15 @@ def test_spike_events_decode_the_bits(n_steps, n, seed):
     k, i = np.nonzero(flags)
     np.testing.assert_array_equal(step, k)
     np.testing.assert_array_equal(neuron, i)
+    # the scan engine's bytes (numpy's little-endian packbits) decode the same way
+    step, neuron = fused.spike_events(np.packbits(flags, axis=1, bitorder="little"))
+    np.testing.assert_array_equal(step, k)
+    np.testing.assert_array_equal(neuron, i)
+
+
+def test_spike_events_refuses_what_is_not_unsigned_words():
+    with pytest.raises(ValueError, match="bits must be a 2-D array of unsigned words"):
+        fused.spike_events(np.zeros((3, 2), np.int32))
 
 
 # --------------------------------------------------------------------------- the CUDA kernel

@@ -236,6 +236,30 @@ def test_the_memory_guard_refuses_monitors_that_would_not_fit_with_the_figure_an
         ns.simulate(net, 1.0, max_host_bytes=-1.0, progress=False)
 
 
+def test_a_spike_monitor_costs_the_host_its_spikes_not_a_raster_per_step():
+    # 4000 neurons, 20,000 steps, few spikes: a dense (steps, n) raster would be 80 MB on the host;
+    # the scan engine brings 1 bit per neuron and step and expands only the bytes that hold a spike
+    import tracemalloc
+
+    E = ns.Population("E", 4000, LIF(v_init=-65.0))
+    P = ns.Population("P", 20, PoissonSource(), PoissonSource.Params(5.0))
+    net = ns.Network([E, P], [ns.Projection("PE", "P", "E", ns.events.fixed_probability(20, 4000, 0.05, seed=1), 1000.0)])
+    mons = [ns.Spikes("E")]
+    ns.simulate(net, 10.0, monitors=mons, engine="scan", progress=False)          # compile outside the measure
+    tracemalloc.start()
+    res = ns.simulate(net, 2000.0, monitors=mons, engine="scan", progress=False)
+    _, peak = tracemalloc.get_traced_memory()
+    tracemalloc.stop()
+    n_spikes = len(res.spikes["E"][0])
+    assert n_spikes > 1000
+    raster = 20_000 * 4000                      # bytes of a dense uint8 raster
+    assert peak < raster / 16 + 64 * n_spikes, (peak, n_spikes)
+    # and it is the fused engine's answer
+    fused = ns.simulate(net, 2000.0, monitors=mons, engine="fused", progress=False)
+    for a, b in zip(res.spikes["E"], fused.spikes["E"]):
+        np.testing.assert_array_equal(a, b)
+
+
 def test_a_network_built_for_one_step_refuses_another():
     net = ns.builders.brunel2000("C", scale=0.05, dt=0.1)       # jump currents chosen for 0.1 ms
     with pytest.raises(ValueError, match=r"built for dt = 0.1 ms .* this run uses dt = 0.05 ms"):

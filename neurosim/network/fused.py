@@ -613,13 +613,19 @@ def run_fused(plan: FusedPlan, params: dict, state: NetworkState, n_steps: int):
 
 def spike_events(bits) -> tuple[np.ndarray, np.ndarray]:
     """``(step, neuron)`` of every set bit of ``bits`` (n_steps, words), sorted by step then
-    neuron; only the nonzero words are expanded."""
-    bits = np.ascontiguousarray(np.asarray(bits), dtype="<u4")
+    neuron. The words are unsigned integers (uint8 or uint32) with bit ``b`` of word ``w``
+    standing for neuron ``w * bits_per_word + b`` (little bit order). Only the nonzero words are
+    expanded, so the host never holds a dense (n_steps, n) raster."""
+    bits = np.asarray(bits)
+    if bits.ndim != 2 or bits.dtype.kind != "u":
+        raise ValueError(f"bits must be a 2-D array of unsigned words (n_steps, words), got {bits.dtype} {bits.shape}")
+    bits = np.ascontiguousarray(bits, dtype=bits.dtype.newbyteorder("<"))
+    width = 8 * bits.dtype.itemsize
     k, w = np.nonzero(bits)
     flags = np.unpackbits(bits[k, w].view(np.uint8), bitorder="little")
     (hit,) = np.nonzero(flags)
-    word, bit = np.divmod(hit, 32)
-    return k[word].astype(np.int64), w[word].astype(np.int64) * 32 + bit
+    word, bit = np.divmod(hit, width)
+    return k[word].astype(np.int64), w[word].astype(np.int64) * width + bit
 
 
 # --------------------------------------------------------------------------- simulate

@@ -211,7 +211,7 @@ def _make_chunk(net, monitors, dt, n_blocks, g):
         def inner(s, _):
             s, spk = step(net, params, s, dt, conns)
             out = {
-                "spikes": {p: jnp.packbits(spk[p] > 0) for p in spikes_pops},
+                "spikes": {p: jnp.packbits(spk[p] > 0, bitorder="little") for p in spikes_pops},
                 "rates": {p: jnp.sum(spk[p]) / (n_of[p] * dt * 1e-3) for p in rate_pops},
                 "observed": {m.key: m.evaluate(net, params, s, spk) for m in observers},
             }
@@ -547,10 +547,8 @@ class ScanEngine:
         n_blocks, g = item
         steps = n_blocks * g
         spikes = {}
-        for pop, packed in out["spikes"].items():
-            n = self.net.population(pop).n
-            k, i = np.nonzero(np.unpackbits(packed.reshape(steps, -1), axis=1, count=n))
-            spikes[pop] = (k.astype(np.int64), i.astype(np.int64))
+        for pop, packed in out["spikes"].items():     # 1 bit per neuron and step; only set bytes expand
+            spikes[pop] = fused.spike_events(np.asarray(packed).reshape(steps, -1))
         rates = {pop: np.asarray(r).reshape(-1) for pop, r in out["rates"].items()}
         sampled = {}
         for m in self.monitors:
