@@ -1,8 +1,9 @@
 """Monitors streamed to disk during a run (simulate(stream_to=...)): the file holds bitwise the
 spikes, traces and rates of the same run kept in memory, on both engines; memory stays flat (a
 streamed run's peak is a chunk's, not the run's); Ctrl-C leaves every finished chunk readable;
-what cannot be streamed is refused."""
+Observe and LFP pytrees stream too; what cannot be streamed is refused."""
 import tracemalloc
+from typing import NamedTuple
 
 import numpy as np
 import pytest
@@ -74,9 +75,41 @@ def test_ctrl_c_leaves_the_finished_chunks_readable(net, tmp_path, monkeypatch):
     assert err.value.partial.stream == str(path) and int(err.value.partial.state.t) == 2000
 
 
+class _Pair(NamedTuple):
+    v0: object
+    g: object
+
+
+def test_observed_pytrees_and_the_lfp_stream_as_they_are_kept(net, tmp_path):
+    def observe(state, spikes):
+        v = state.neurons["neurons"].v
+        return {"mean_v": v.mean(), "first": (v[:3], spikes["neurons"][:2]), "pair": _Pair(v[0], v[1:4])}
+
+    mons = lambda: [ns.Observe("probe", observe), ns.LFP("neurons"), ns.Spikes("neurons")]   # noqa: E731
+    kept = ns.simulate(net, 120.0, monitors=mons(), chunk_steps=300, progress=False)
+    streamed = ns.simulate(net, 120.0, monitors=mons(), chunk_steps=300, progress=False, stream_to=tmp_path / "o.h5")
+    assert streamed.observed == {}
+    back = ns.io.read_stream(streamed.stream)["observed"]
+    assert set(back) == {"probe", "neurons.lfp"}
+    t, lfp = kept.observed["neurons.lfp"]
+    np.testing.assert_array_equal(back["neurons.lfp"][0], t)
+    np.testing.assert_array_equal(back["neurons.lfp"][1], lfp)
+    t, probe = kept.observed["probe"]
+    t2, got = back["probe"]
+    np.testing.assert_array_equal(t2, t)
+    assert t.shape == (1200,) and isinstance(got["first"], tuple)
+    np.testing.assert_array_equal(got["mean_v"], probe["mean_v"])
+    for a, b in zip(got["first"], probe["first"]):
+        np.testing.assert_array_equal(a, b)
+    np.testing.assert_array_equal(got["pair"]["v0"], probe["pair"].v0)    # a NamedTuple comes back as a dict
+    np.testing.assert_array_equal(got["pair"]["g"], probe["pair"].g)
+    assert np.ptp(got["mean_v"]) > 1.0                                       # the probe moved
+
+
 def test_refusals(net, tmp_path):
-    with pytest.raises(ValueError, match="stream_to takes Spikes, Trace, Weights and Rate monitors"):
-        ns.simulate(net, 10.0, monitors=[ns.LFP("neurons")], stream_to=tmp_path / "x.h5", progress=False)
+    with pytest.raises(ValueError, match="pytree key 'a/b' that cannot name an HDF5 group"):
+        ns.simulate(net, 10.0, monitors=[ns.Observe("o", lambda s, z: {"a/b": s.neurons["neurons"].v[0]})],
+                    stream_to=tmp_path / "x.h5", progress=False)
     with pytest.raises(ValueError, match="stream_to: the directory .* does not exist"):
         ns.simulate(net, 10.0, monitors=[ns.Spikes("neurons")], stream_to=tmp_path / "no" / "x.h5", progress=False)
     import h5py

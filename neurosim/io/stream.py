@@ -8,6 +8,9 @@ every finished chunk readable:
     spikes/<pop>/t (ms, float64), spikes/<pop>/i (int64)
     traces/<key>/t (ms), traces/<key>/values (samples, columns), traces/<key>/labels
     rates/<pop>/t (ms), rates/<pop>/values (Hz)
+    observed/<key>/t (ms), observed/<key>/values (Observe and LFP monitors: an array, or the
+        pytree as nested groups: a dict's keys and a NamedTuple's fields name the groups, a
+        tuple's or list's are numbered and marked ``sequence``)
 
 and the attributes ``dt``, ``t_start`` and ``t_stop`` (ms, the end of the last chunk written).
 """
@@ -15,6 +18,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import jax
 import numpy as np
 
 from ._optional import require
@@ -28,17 +32,11 @@ class StreamSink:
     """Appends each chunk's monitor data to an HDF5 file (module docstring)."""
 
     def __init__(self, path, net, monitors, dt):
-        from ..network.monitors import OBSERVERS
-
         h5py = _h5py()
         self.path = Path(path)
         self.directory = self.path.parent
         if not self.directory.is_dir():
             raise ValueError(f"stream_to: the directory {str(self.directory)!r} does not exist")
-        bad = [type(m).__name__ for m in monitors if isinstance(m, OBSERVERS)]
-        if bad:
-            raise ValueError(f"stream_to takes Spikes, Trace, Weights and Rate monitors; {bad} (pytrees of your own) "
-                             "are not streamed yet: run them without stream_to")
         self.sizes = {}
         self.file = h5py.File(self.path, "w")
         self.file.attrs["dt"] = float(dt)
@@ -70,6 +68,12 @@ class StreamSink:
         for pop, (t, rate) in piece.rates.items():
             self._append(f"rates/{pop}/t", t)
             self._append(f"rates/{pop}/values", rate)
+        for key, (t, tree) in piece.observed.items():
+            self._append(f"observed/{key}/t", t)
+            for where, leaf, sequences in _tree_paths(key, tree):
+                self._append(f"observed/{key}/values{where}", leaf)
+                for group in sequences:
+                    f[f"observed/{key}/values{group}"].attrs["sequence"] = True
         f.flush()
 
     def __del__(self):
@@ -79,11 +83,47 @@ class StreamSink:
             pass
 
 
+def _tree_paths(key, tree):
+    """``(h5 path below values, leaf, groups that are sequences)`` for every leaf of an observed
+    pytree; a bare array is the dataset ``values`` itself."""
+    out = []
+    for path, leaf in jax.tree_util.tree_flatten_with_path(tree)[0]:
+        where, sequences = "", []
+        for entry in path:
+            if isinstance(entry, jax.tree_util.SequenceKey):
+                sequences.append(where)
+                name = str(entry.idx)
+            elif isinstance(entry, jax.tree_util.DictKey):
+                name = str(entry.key)
+            elif isinstance(entry, jax.tree_util.GetAttrKey):
+                name = entry.name
+            else:
+                raise ValueError(f"stream_to: monitor {key!r} returns a pytree node {type(entry).__name__} that the "
+                                 "file cannot name; return arrays in dicts, tuples or NamedTuples")
+            if "/" in name or name in ("", "."):
+                raise ValueError(f"stream_to: monitor {key!r} has a pytree key {name!r} that cannot name an HDF5 "
+                                 "group (no '/', not empty)")
+            where += "/" + name
+        out.append((where, np.asarray(leaf), sequences))
+    return out
+
+
+def _read_tree(node):
+    """The observed pytree of an ``observed/<key>/values`` node: arrays, dicts and tuples."""
+    if not hasattr(node, "keys"):
+        return node[:]
+    if node.attrs.get("sequence", False):
+        return tuple(_read_tree(node[k]) for k in sorted(node.keys(), key=int))
+    return {k: _read_tree(node[k]) for k in node.keys()}
+
+
 def read_stream(path) -> dict:
     """``{"spikes": {pop: (t_ms, ids)}, "traces": {key: (t_ms, values, labels)}, "rates": {pop:
-    (t_ms, hz)}, "dt", "t_start", "t_stop"}`` of a file written by ``simulate(stream_to=path)``."""
+    (t_ms, hz)}, "observed": {key: (t_ms, values)}, "dt", "t_start", "t_stop"}`` of a file
+    written by ``simulate(stream_to=path)``. Observed pytrees come back as arrays, dicts and
+    tuples (a NamedTuple as a dict of its fields)."""
     h5py = _h5py()
-    out = {"spikes": {}, "traces": {}, "rates": {}}
+    out = {"spikes": {}, "traces": {}, "rates": {}, "observed": {}}
     with h5py.File(path, "r") as f:
         if f.attrs.get("format") != "neurosim-stream/1":
             raise ValueError(f"read_stream: {str(path)!r} is not a neurosim stream (simulate(stream_to=...))")
@@ -95,4 +135,6 @@ def read_stream(path) -> dict:
             out["traces"][key] = (g["t"][:], g["values"][:], g["labels"][:])
         for pop, g in f.get("rates", {}).items():
             out["rates"][pop] = (g["t"][:], g["values"][:])
+        for key, g in f.get("observed", {}).items():
+            out["observed"][key] = (g["t"][:], _read_tree(g["values"]))
     return out

@@ -278,7 +278,7 @@ def simulate(
     of running for hours toward an out-of-memory kill. Spike monitors are not counted (their
     size depends on the rates).
     ``stream_to``: an HDF5 path (needs h5py, part of the ``nwb`` extra): each chunk's spikes,
-    traces and rates are appended there as soon as it finishes and dropped from memory, so an
+    traces, rates and observations (Observe, LFP) are appended there as soon as it finishes and dropped from memory, so an
     hour-long run's memory stays flat; the result then holds none of them (``res.stream`` names
     the file, :func:`neurosim.io.read_stream` reads it) and the memory guard checks the disk.
     ``check_finite`` (default on): after every chunk the state is checked for NaN or infinite
