@@ -80,8 +80,8 @@ def test_refusals():
     csr = T.SpikingNetwork(T.SpikingLayer(4, 6, recurrent=ns.events.fixed_probability(6, 6, 0.5, seed=1), rngs=r))
     with pytest.raises(ValueError, match="feed-forward and dense recurrent layers"):
         ns.io.to_nir(csr, dt=1.0)
-    with pytest.raises(ValueError, match="to_nir takes a neurosim.train.SpikingNetwork"):
-        ns.io.to_nir(ns.builders.brunel2000("C", scale=0.05), dt=0.1)
+    with pytest.raises(ValueError, match="to_nir takes a neurosim.train.SpikingNetwork or an ns.Network"):
+        ns.io.to_nir("net", dt=0.1)
     cuba = nir.NIRGraph(nodes={"input": nir.Input(input_type={"input": np.array([2])}),
                                "fc": nir.Affine(weight=np.ones((3, 2)), bias=np.zeros(3)),
                                "cuba": nir.CubaLIF(tau_syn=np.ones(3), tau_mem=np.ones(3), r=np.ones(3),

@@ -27,8 +27,9 @@ peer computes; ``"exact"`` (the default, and what :func:`to_nir` means) takes th
 they are. The same holds for ``LI`` (a readout gain ``dt r / tau`` folds into its weights).
 The tests import a graph written by snnTorch and get its spikes.
 
-Not mapped: CubaLIF, IF, Delay, convolutions, sparse (CSR/JitConn) recurrence; they are
-refused by name.
+Not mapped here: CubaLIF, IF, Delay, convolutions, sparse (CSR/JitConn) recurrence; they are
+refused by name. Whole ``ns.Network`` s, with CubaLIF, LIF and Delay nodes, are
+:mod:`neurosim.io.nir_network`'s.
 """
 from __future__ import annotations
 
@@ -47,14 +48,20 @@ def _arr(x, n=None):
 
 
 def to_nir(net, dt: float):
-    """The NIR graph of ``net`` (a ``neurosim.train.SpikingNetwork`` of LIF ``SpikingLayer``
-    s, feed-forward or dense recurrent, optionally ending in a ``LeakyReadout``)."""
+    """The NIR graph of ``net``: a ``neurosim.train.SpikingNetwork`` of LIF ``SpikingLayer`` s,
+    feed-forward or dense recurrent, optionally ending in a ``LeakyReadout``; or an
+    ``ns.Network`` (then :func:`neurosim.io.nir_network.network_to_nir`)."""
     nir = _nir()
     from ..neurons import LIF
     from ..train.layers import LeakyReadout, SpikingLayer, SpikingNetwork
 
+    from ..network.model import Network
+
+    if isinstance(net, Network):          # a whole simulated network: one graph node per population
+        from .nir_network import network_to_nir
+        return network_to_nir(net, dt)
     if not isinstance(net, SpikingNetwork):
-        raise ValueError(f"to_nir takes a neurosim.train.SpikingNetwork, got {type(net).__name__}")
+        raise ValueError(f"to_nir takes a neurosim.train.SpikingNetwork or an ns.Network, got {type(net).__name__}")
     nodes, edges = {"input": nir.Input(input_type={"input": np.array([net.layers[0].n_in])})}, []
     prev = "input"
     for k, layer in enumerate(net.layers):
@@ -181,8 +188,9 @@ def from_nir(graph, dt: float, *, discretization: str = "exact", rngs=None):
             layer = LeakyReadout(n_in, n, tau=float(taus[0]), bias=b is not None, rngs=rngs)
             w, b = w * gain[None, :], None if b is None else b * gain
         else:
-            raise ValueError(f"from_nir does not map {type(obj).__name__} (node {name!r}) yet; it maps Affine, Linear, "
-                             "LIF (with a dense recurrent Linear) and LI")
+            raise ValueError(f"from_nir does not map {type(obj).__name__} (node {name!r}) into layers; it maps Affine, "
+                             "Linear, LIF (with a dense recurrent Linear) and LI (ns.io.network_from_nir maps CubaLIF, "
+                             "LIF and Delay graphs into an ns.Network)")
         layer.w[...] = jnp.asarray(w, jnp.float32)
         if b is not None:
             layer.b[...] = jnp.asarray(b, jnp.float32)
