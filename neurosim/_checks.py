@@ -8,7 +8,9 @@ import numpy as np
 
 
 def positive_finite(name: str, value) -> float:
-    """A positive, finite scalar (dt, duration, time constants)."""
+    """A positive, finite scalar (dt, duration, time constants); a string or a bool is refused."""
+    if isinstance(value, (str, bytes, bool)):
+        raise ValueError(f"{name} must be a positive finite number, got {value!r}")
     try:
         v = float(value)
     except (TypeError, ValueError):
@@ -77,6 +79,15 @@ def finite_numbers(name: str, value):
     if not np.all(np.isfinite(arr)):
         raise ValueError(f"{name} must be finite, got {value!r}")
     return value
+
+
+def sign_rules(name: str, params, field: str, value) -> None:
+    """The sign a params class asks of ``field`` (its ``POSITIVE`` / ``NON_NEGATIVE`` lists)."""
+    arr = np.asarray(value)
+    if field in getattr(params, "POSITIVE", ()) and not np.all(arr > 0):
+        raise ValueError(f"{name} must be > 0, got {value!r}")
+    if field in getattr(params, "NON_NEGATIVE", ()) and not np.all(arr >= 0):
+        raise ValueError(f"{name} must be >= 0, got {value!r}")
 
 
 def integer_at_least(name: str, value, minimum: int = 1) -> int:

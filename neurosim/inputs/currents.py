@@ -59,6 +59,8 @@ class GaussianParams(NamedTuple):
     mean: jax.typing.ArrayLike = 0.0  # pA, scalar or per neuron
     std: jax.typing.ArrayLike = 1.0   # pA, scalar or per neuron
 
+    NON_NEGATIVE = ("std",)
+
 
 @dataclass(frozen=True)
 class GaussianCurrent:
@@ -150,6 +152,8 @@ class PoissonInputParams(NamedTuple):
     rate_hz: jax.typing.ArrayLike = 10.0   # Hz per source
     weight: jax.typing.ArrayLike = 1.0     # pA (current) or nS (conductance) per spike
     synapse: SynapseParams = SynapseParams()
+
+    NON_NEGATIVE = ("rate_hz",)
 
 
 # Per-step means below POISSON_INVERSION_MAX are sampled exactly by inversion with

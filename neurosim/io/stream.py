@@ -123,6 +123,8 @@ def read_stream(path) -> dict:
     written by ``simulate(stream_to=path)``. Observed pytrees come back as arrays, dicts and
     tuples (a NamedTuple as a dict of its fields)."""
     h5py = _h5py()
+    if not Path(path).is_file():
+        raise ValueError(f"read_stream: no file {str(path)!r}")
     out = {"spikes": {}, "traces": {}, "rates": {}, "observed": {}}
     with h5py.File(path, "r") as f:
         if f.attrs.get("format") != "neurosim-stream/1":

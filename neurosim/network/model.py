@@ -86,6 +86,9 @@ class Projection:
 
     def __post_init__(self):
         where = f"Projection {self.name!r}"
+        if not isinstance(self.conn, (CSR, JitConn)):
+            raise ValueError(f"{where}: conn must be a CSR (ns.events.fixed_probability, from_arrays, ...) or a JitConn, "
+                             f"got {type(self.conn).__name__}")
         if not isinstance(self.synapse, Synapse):
             raise ValueError(f"{where}: synapse must be a Synapse instance, e.g. Synapse('exponential', 'current'), got {self.synapse!r}")
         if not isinstance(self.syn_params, SynapseParams):
@@ -298,6 +301,7 @@ class Network:
                 if f == "synapse":
                     continue
                 _checks.finite_numbers(f"Input {inp.name!r}: {f}", v)
+                _checks.sign_rules(f"Input {inp.name!r}: {f}", inp.params, f, v)
                 shape = np.shape(v)
                 ok = shape in ((), (n,)) or (f == "amplitudes" and len(shape) in (1, 2) and shape[1:] in ((), (n,)))
                 if not ok:

@@ -585,9 +585,15 @@ def check_structure(net: Network, params: dict) -> dict:
         if isinstance(syn, SynapseParams) and _concrete(syn):
             check_params(syn, 1, f"params.projections[{pr.name!r}].synapse")
     for i in net.inputs:
-        for f, v in zip(params.inputs[i.name]._fields, params.inputs[i.name]):
-            if f != "synapse" and _concrete(v):
-                _checks.finite_numbers(f"params.inputs[{i.name!r}].{f}", v)
+        ip = params.inputs[i.name]
+        for f, v in zip(ip._fields, ip):
+            where = f"params.inputs[{i.name!r}].{f}"
+            if isinstance(v, SynapseParams):
+                if _concrete(v):
+                    check_params(v, 1, where)
+            elif _concrete(v):
+                _checks.finite_numbers(where, v)
+                _checks.sign_rules(where, ip, f, v)
     for pr in net.projections:
         if isinstance(pr.conn, JitConn):  # [wa, wb] (or a scalar for a homogeneous JitConn)
             what = f"params.projections[{pr.name!r}].weights"

@@ -1,0 +1,293 @@
+"""A catalogue of bad inputs across the public API, and how each is answered.
+
+Every case is ``(label, call, expected)``: ``call()`` gives the library a bad argument, and a
+*clear* answer is a ``ValueError``, ``TypeError``, ``MemoryError`` or ``FloatingPointError`` (``ns.NonFiniteError``
+is one) whose message matches the regular expression ``expected`` (naming the
+argument, and usually the value and what was wanted). Any other exception (a ``KeyError`` or an
+error from inside JAX, h5py or numpy, say) is *unclear*; no exception at all is *silent* (a wrong
+or NaN result).
+
+    python tests/bad_inputs.py          # the counts, and every case that is not clear
+
+``tests/test_bad_inputs.py`` runs the same catalogue and requires every case to be clear.
+"""
+from __future__ import annotations
+
+import re
+import sys
+
+import numpy as np
+
+import neurosim as ns
+from neurosim import train as T
+from neurosim.builders import RasterSource
+from neurosim.inputs import ConstantCurrent, GaussianCurrent, PoissonInput, PoissonSource, StepCurrent
+from neurosim.neurons import AdEx, AdaptiveLIF, Izhikevich, LIF
+from neurosim.synapses import Synapse, SynapseParams
+
+conn = ns.events.fixed_probability
+
+
+def _net(**kw):
+    return ns.Network([ns.Population("E", 10, LIF(**kw))])
+
+
+def _pair(weights=1.0, **proj):
+    pops = [ns.Population("P", 5, PoissonSource(), PoissonSource.Params(10.0)), ns.Population("E", 10, LIF())]
+    return ns.Network(pops, [ns.Projection("PE", "P", "E", conn(5, 10, 0.5, seed=1), weights, **proj)])
+
+
+def _sim(net=None, duration=1.0, **kw):
+    return ns.simulate(_net() if net is None else net, duration, progress=False, **kw)
+
+
+def _inp(model, params):
+    pop = ns.Population("E", 10, LIF())
+    return ns.simulate(ns.Network([pop], inputs=[ns.Input("drive", "E", model, params)]), 1.0, progress=False)
+
+
+def _with_neuron(**changes):
+    net = _net()
+    p = net.params()
+    return _sim(net, params=p._replace(neurons={"E": p.neurons["E"]._replace(**changes)}))
+
+
+def _with_synapse(**changes):
+    net = _pair()
+    p = net.params()
+    pp = p.projections["PE"]
+    return _sim(net, params=p._replace(projections={"PE": pp._replace(synapse=pp.synapse._replace(**changes))}))
+
+
+def _runaway():
+    net = ns.builders.cuba(400)         # the issue's case: CUBA with 1e37 weights (NaN voltages once summed)
+    p = net.params()
+    return ns.simulate(net, 20.0, params=p.with_weights({k: w * 1e37 for k, w in p.weights().items()}), progress=False)
+
+
+def _states():
+    return np.random.default_rng(0).normal(size=(50, 4))
+
+
+def _layer_net():
+    return T.SpikingNetwork(T.SpikingLayer(3, 4, rngs=_rngs()), T.LeakyReadout(4, 2, rngs=_rngs()), dt=1.0)
+
+
+def _rngs():
+    from flax import nnx
+    return nnx.Rngs(0)
+
+
+NAN = float("nan")
+INF = float("inf")
+
+CASES = [
+    # ---------------------------------------------------------------- populations and models
+    ("Population n=0", lambda: ns.Population("E", 0, LIF()), r"Population 'E': n must be"),
+    ("Population n=2.5", lambda: ns.Population("E", 2.5, LIF()), r"Population 'E': n must be"),
+    ("Population n='10'", lambda: ns.Population("E", "10", LIF()), r"Population 'E': n must be"),
+    ("Population model class, not instance", lambda: ns.Population("E", 3, LIF), r"model must be an instance"),
+    ("Population params of another model", lambda: ns.Population("E", 3, LIF(), Izhikevich.Params()), r"params must be a LIFParams"),
+    ("LIF c_m=0", lambda: ns.Population("E", 3, LIF(), LIF.Params(c_m=0.0)), r"c_m"),
+    ("LIF g_l=-1", lambda: ns.Population("E", 3, LIF(), LIF.Params(g_l=-1.0)), r"g_l"),
+    ("LIF v_th=nan", lambda: ns.Population("E", 3, LIF(), LIF.Params(v_th=NAN)), r"v_th"),
+    ("LIF t_ref=-1", lambda: ns.Population("E", 3, LIF(), LIF.Params(t_ref=-1.0)), r"t_ref"),
+    ("LIF per-neuron params of the wrong length", lambda: ns.Population("E", 3, LIF(), LIF.Params(v_th=np.zeros(4))), r"v_th"),
+    ("LIF t_ref shorter than dt", lambda: _sim(ns.Network([ns.Population("E", 3, LIF(), LIF.Params(t_ref=0.05))])), r"t_ref"),
+    ("LIF unknown surrogate", lambda: LIF(surrogate="gauss"), r"surrogate"),
+    ("AdEx delta_t=0", lambda: ns.Population("E", 3, AdEx(), AdEx.Params(delta_t=0.0)), r"delta_t"),
+    ("AdaptiveLIF tau_theta=-5", lambda: ns.Population("E", 3, AdaptiveLIF(), AdaptiveLIF.Params(tau_theta=-5.0)),
+     r"params.tau_theta must be > 0, got -5.0"),
+    ("Izhikevich unknown integrator", lambda: Izhikevich(integrator="rk9"), r"integrator"),
+    ("Uniform reversed", lambda: _sim(_net(v_init=ns.Uniform(-50.0, -60.0))), r"low <= high"),
+    ("Normal negative std", lambda: _sim(_net(v_init=ns.Normal(-55.0, -1.0))), r"std"),
+    ("Uniform with NaN", lambda: _sim(_net(v_init=ns.Uniform(-60.0, NAN))), r"finite"),
+    # ---------------------------------------------------------------- projections and synapses
+    ("Synapse unknown kinetics", lambda: Synapse("gamma"), r"kinetics must be one of"),
+    ("Synapse unknown output", lambda: Synapse("exponential", "voltage"), r"output must be one of"),
+    ("SynapseParams tau=0", lambda: _pair(syn_params=SynapseParams(tau=0.0)), r"tau"),
+    ("SynapseParams per-neuron tau", lambda: _pair(syn_params=SynapseParams(tau=np.ones(10))), r"one value for the whole projection"),
+    ("Projection weights NaN", lambda: _pair(weights=NAN), r"weights must be finite"),
+    ("Projection weights of the wrong length", lambda: _pair(weights=np.ones(3)), r"weights"),
+    ("Projection negative conductance weight", lambda: _sim(_pair(-1.0, synapse=Synapse("exponential", "conductance"))),
+     r"conductance synapse must be >= 0"),
+    ("Projection delay not a multiple of dt", lambda: _sim(_pair(delay_ms=0.15)), r"delay"),
+    ("Projection delay 0", lambda: _sim(_pair(delay_ms=0.0)), r"delay"),
+    ("Projection unknown pre", lambda: ns.Network([ns.Population("E", 10, LIF())],
+                                                  [ns.Projection("X", "Q", "E", conn(5, 10, 0.5), 1.0)]), r"'Q'"),
+    ("Projection conn of the wrong shape", lambda: ns.Network(
+        [ns.Population("E", 10, LIF())], [ns.Projection("EE", "E", "E", conn(5, 10, 0.5), 1.0)]), r"Projection 'EE': conn is 5 x 10"),
+    ("Projection conn not a CSR", lambda: ns.Projection("X", "E", "E", np.ones((3, 3)), 1.0), r"conn"),
+    ("Projection unknown backend", lambda: ns.Projection("X", "E", "E", conn(3, 3, 0.5), 1.0, backend="fpga"), r"backend"),
+    ("Projection stp_params without stp", lambda: ns.Projection("X", "E", "E", conn(3, 3, 0.5), 1.0,
+                                                                 stp_params=ns.synapses.TsodyksMarkramParams()), r"stp_params"),
+    ("fixed_probability p=1.5", lambda: conn(3, 3, 1.5), r"p must be a probability in \[0, 1\], got 1.5"),
+    ("fixed_indegree k > n_pre", lambda: ns.events.fixed_indegree(3, 5, 4), r"k \(in-degree\) must be <= 3, got 4"),
+    ("from_arrays duplicate synapse", lambda: ns.events.from_arrays([0, 0], [1, 1], 2, 2), r"duplicate synapse"),
+    ("from_arrays index out of range", lambda: ns.events.from_arrays([0, 5], [1, 1], 2, 2), r"pre"),
+    ("propagate spikes of the wrong length", lambda: ns.propagate(conn(4, 3, 0.5), 1.0, np.ones(5)), r"spikes"),
+    # ---------------------------------------------------------------- networks
+    ("Network([])", lambda: ns.Network([]), r"populations is empty"),
+    ("Network repeated names", lambda: ns.Network([ns.Population("E", 2, LIF()), ns.Population("E", 3, LIF())]),
+     r"names must be unique"),
+    ("Network populations not a list", lambda: ns.Network(ns.Population("E", 2, LIF())), r"populations must be a list"),
+    ("Network dt=-0.1", lambda: ns.Network([ns.Population("E", 2, LIF())], dt=-0.1), r"dt"),
+    ("a network built for dt=0.1 run at 0.05", lambda: ns.simulate(ns.builders.brunel2000("C", scale=0.05), 1.0, 0.05,
+                                                                    progress=False), r"built for dt = 0.1 ms"),
+    # ---------------------------------------------------------------- inputs
+    ("ConstantCurrent amplitude '200'", lambda: _inp(ConstantCurrent(), ConstantCurrent.Params("200")), r"amplitude"),
+    ("ConstantCurrent amplitude NaN", lambda: _inp(ConstantCurrent(), ConstantCurrent.Params(NAN)), r"amplitude"),
+    ("StepCurrent amplitudes inf", lambda: _inp(StepCurrent((0.5,)), StepCurrent.Params(amplitudes=[INF])), r"amplitudes"),
+    ("GaussianCurrent std NaN", lambda: _inp(GaussianCurrent(), GaussianCurrent.Params(std=NAN)), r"std"),
+    ("GaussianCurrent std -1", lambda: _inp(GaussianCurrent(), GaussianCurrent.Params(std=-1.0)), r"std"),
+    ("PoissonInput rate -5", lambda: _inp(PoissonInput(), PoissonInput.Params(rate_hz=-5.0)), r"rate"),
+    ("PoissonSource rate x dt > 1", lambda: _sim(ns.Network([ns.Population("P", 3, PoissonSource(), PoissonSource.Params(20000.0))])),
+     r"rate"),
+    ("PoissonSource rate NaN", lambda: _sim(ns.Network([ns.Population("P", 3, PoissonSource(), PoissonSource.Params(NAN))])),
+     r"rate"),
+    ("Input onto an unknown population", lambda: ns.Network([ns.Population("E", 3, LIF())],
+                                                            inputs=[ns.Input("d", "Q", ConstantCurrent(), ConstantCurrent.Params())]),
+     r"'Q'"),
+    # ---------------------------------------------------------------- simulate
+    ("simulate duration -1", lambda: _sim(duration=-1.0), r"duration"),
+    ("simulate duration NaN", lambda: _sim(duration=NAN), r"duration"),
+    ("simulate duration not a multiple of dt", lambda: _sim(duration=1.05), r"duration"),
+    ("simulate dt=0", lambda: _sim(dt=0.0), r"dt"),
+    ("simulate dt='0.1'", lambda: _sim(dt="0.1"), r"dt"),
+    ("simulate key='abc'", lambda: _sim(key="abc"), r"key"),
+    ("simulate key=1.5", lambda: _sim(key=1.5), r"key"),
+    ("simulate unknown engine", lambda: _sim(engine="gpu"), r"engine"),
+    ("simulate chunk_steps=0", lambda: _sim(chunk_steps=0), r"chunk_steps"),
+    ("simulate max_chunk_bytes NaN", lambda: _sim(max_chunk_bytes=NAN), r"max_chunk_bytes"),
+    ("simulate max_host_bytes -1", lambda: _sim(max_host_bytes=-1.0), r"max_host_bytes"),
+    ("simulate monitors not monitors", lambda: _sim(monitors=["E"]), r"monitors must be Spikes"),
+    ("simulate Spikes of an unknown population", lambda: _sim(monitors=[ns.Spikes("Q")]), r"'Q'"),
+    ("simulate Trace of an unknown variable", lambda: _sim(monitors=[ns.Trace("E", "u")]), r"'u'"),
+    ("simulate Trace every=0", lambda: _sim(monitors=[ns.Trace("E", "v", every=0)]), r"every"),
+    ("simulate Trace ids out of range", lambda: _sim(monitors=[ns.Trace("E", "v", ids=[20])]), r"ids"),
+    ("simulate params NaN g_l", lambda: _with_neuron(g_l=NAN), r"g_l"),
+    ("simulate params negative c_m", lambda: _with_neuron(c_m=-200.0), r"c_m"),
+    ("simulate params negative synapse tau", lambda: _with_synapse(tau=-5.0), r"tau"),
+    ("simulate params of another network", lambda: _sim(_net(), params=_pair().params()), r"params.neurons must name"),
+    ("simulate state of another network", lambda: _sim(_net(), state=_sim(_pair()).state), r"state was made for another network"),
+    ("simulate state at another dt", lambda: _sim(_net(), dt=0.05, state=_sim(_net()).state), r"state was made for dt = 0.1 ms"),
+    ("simulate a memory guard overrun", lambda: ns.simulate(ns.Network([ns.Population("E", 4000, LIF())]), 1e7,
+                                                            monitors=[ns.Trace("E", "v")], max_host_bytes=1e9,
+                                                            progress=False), r"would hold .* on the host"),
+    ("simulate runaway weights (NaN during the run)", lambda: _runaway(), r"variable \w+ became NaN or infinite in step \d+"),
+    ("simulate stream_to a missing directory", lambda: _sim(monitors=[ns.Spikes("E")], stream_to="/nonexistent/x.h5"),
+     r"stream_to"),
+    ("jax.jit of simulate", lambda: __import__("jax").jit(lambda d: ns.simulate(_net(), 1.0, params=d, progress=False))(
+        _net().params()), r"ns.run"),
+    # ---------------------------------------------------------------- builders
+    ("brunel2000 unknown regime", lambda: ns.builders.brunel2000("Z"), r"regime"),
+    ("brunel2000 scale=0", lambda: ns.builders.brunel2000("C", scale=0.0), r"scale"),
+    ("brunel2000 unknown connectivity", lambda: ns.builders.brunel2000("C", scale=0.05, connectivity="ring"), r"connectivity"),
+    ("coba n=-5", lambda: ns.builders.coba(-5), r"n must be >= 5, got -5"),
+    ("coba p=2", lambda: ns.builders.coba(400, p=2.0), r"p must be a probability in \[0, 1\], got 2.0"),
+    ("esn spectral_radius NaN", lambda: ns.builders.esn(10, spectral_radius=NAN), r"spectral_radius"),
+    ("esn density 0", lambda: ns.builders.esn(10, density=0.0), r"density"),
+    ("esn leak 2", lambda: ns.builders.esn(10, leak=2.0), r"leak"),
+    ("run_reservoir inputs of the wrong width", lambda: ns.builders.run_reservoir(ns.builders.esn(10, n_inputs=2),
+                                                                                  np.zeros((5, 3))), r"inputs"),
+    ("lsm grid with a zero", lambda: ns.builders.lsm((0, 3, 3)), r"grid"),
+    ("set_input_raster of an unknown population", lambda: ns.builders.set_input_raster(
+        ns.init_state(_net(), _net().params(), 0, 0.1), np.zeros((3, 2)), "in"), r"no population 'in'"),
+    ("spike_raster with a negative duration", lambda: ns.builders.spike_raster([[1.0]], -5.0, 0.1), r"duration"),
+    # ---------------------------------------------------------------- analysis
+    ("bin_spikes bin_ms=0", lambda: ns.analysis.bin_spikes(np.array([1.0]), np.array([0]), 2, 0.0, 10.0, 0.0), r"bin_ms"),
+    ("bin_spikes t_stop <= t_start", lambda: ns.analysis.bin_spikes(np.array([1.0]), np.array([0]), 2, 10.0, 5.0, 1.0),
+     r"t_stop"),
+    ("bin_spikes ids out of range", lambda: ns.analysis.bin_spikes(np.array([1.0]), np.array([5]), 2, 0.0, 10.0, 1.0), r"ids"),
+    ("bin_spikes times and ids of different lengths", lambda: ns.analysis.bin_spikes(np.array([1.0, 2.0]), np.array([0]), 2,
+                                                                                     0.0, 10.0, 1.0), r"times"),
+    ("firing_rates n=0", lambda: ns.analysis.firing_rates(np.array([1.0]), np.array([0]), 0, 0.0, 10.0), r"n must be >= 1, got 0"),
+    ("isi_cv min_spikes=1", lambda: ns.analysis.isi_cv(np.array([1.0]), np.array([0]), 2, min_spikes=1), r"min_spikes"),
+    ("welch nperseg larger than the signal", lambda: ns.analysis.welch(np.zeros(10), 1000.0, 64), r"nperseg"),
+    ("psd_peak fmin > fmax", lambda: ns.analysis.psd_peak(np.arange(10.0), np.ones(10), fmin=50.0, fmax=10.0), r"fmin"),
+    ("memory_capacity k_max=0", lambda: ns.analysis.memory_capacity(np.zeros((100, 3)), np.zeros(100), 0), r"k_max"),
+    ("nrmse shapes differ", lambda: ns.analysis.nrmse(np.zeros(5), np.zeros(6)), r"shape"),
+    ("narma10 n_steps=0", lambda: ns.analysis.narma10(0), r"n_steps"),
+    ("spectral_radius of a non-square matrix", lambda: ns.analysis.spectral_radius(np.zeros((3, 4))), r"square"),
+    # ---------------------------------------------------------------- readouts and training
+    ("ridge penalty -1", lambda: T.ridge(_states(), _states()[:, 0], penalty=-1.0), r"penalty"),
+    ("ridge states and targets of different lengths", lambda: T.ridge(_states(), np.zeros(49)), r"targets"),
+    ("ridge NaN in the states", lambda: T.ridge(np.full((50, 4), NAN), np.zeros(50)), r"states"),
+    ("ridge_cv n_folds=0", lambda: T.ridge_cv(_states(), np.zeros(50), n_folds=0), r"n_folds"),
+    ("rls_fit forgetting 0", lambda: T.rls_fit(_states(), np.zeros(50), forgetting=0.0), r"forgetting"),
+    ("rls_fit forgetting -0.5", lambda: T.rls_fit(_states(), np.zeros(50), forgetting=-0.5), r"forgetting"),
+    ("lms_fit learning_rate 10 (diverges)", lambda: T.lms_fit(_states() * 10, _states()[:, 0], learning_rate=10.0),
+     r"learning_rate"),
+    ("ridge_classifier labels out of range", lambda: T.ridge_classifier(_states(), np.full(50, 7), 3), r"labels"),
+    ("train_test_split n_train too big", lambda: T.train_test_split(_states(), np.zeros(50), n_train=60), r"n_train"),
+    ("bernoulli max_prob 2", lambda: T.bernoulli(__import__("jax").random.key(0), np.ones((2, 3)) * 0.5, 10, max_prob=2.0),
+     r"max_prob"),
+    ("bernoulli x outside [0, 1]", lambda: T.bernoulli(__import__("jax").random.key(0), np.ones((2, 3)) * 3, 10), r"x must be <= 1.0"),
+    ("latency unknown kind", lambda: T.latency(np.ones((2, 3)) * 0.5, 10, kind="cubic"), r"kind"),
+    ("SpikingLayer n=0", lambda: T.SpikingLayer(3, 0, rngs=_rngs()), r"n must be an integer >= 1, got 0"),
+    ("SpikingLayer unknown recurrent", lambda: T.SpikingLayer(3, 4, recurrent="sparse", rngs=_rngs()), r"recurrent"),
+    ("SpikingNetwork input of the wrong width", lambda: _layer_net()(np.zeros((5, 2, 4))), r"x_seq"),
+    ("CrossEntropy unknown readout", lambda: T.CrossEntropy("median"), r"readout"),
+    ("fit unknown gradient", lambda: T.fit(_layer_net(), np.zeros((4, 5, 3)), np.zeros(4, int), gradient="rtrl",
+                                           batch_size=2, progress=False), r"gradient"),
+    ("fit epochs 0", lambda: T.fit(_layer_net(), np.zeros((4, 5, 3)), np.zeros(4, int), epochs=0, progress=False), r"epochs"),
+    ("fit NaN data", lambda: T.fit(_layer_net(), np.full((4, 5, 3), NAN), np.zeros(4, int), progress=False), r"NaN"),
+    ("fit labels of the wrong length", lambda: T.fit(_layer_net(), np.zeros((4, 5, 3)), np.zeros(3, int), progress=False),
+     r"labels"),
+    # ---------------------------------------------------------------- plasticity
+    ("stdp_pair tau_plus=0", lambda: ns.plasticity.stdp_pair(tau_plus=0.0), r"tau_plus"),
+    ("stdp_pair w_min > w_max", lambda: ns.plasticity.stdp_pair(w_min=1.0, w_max=0.5), r"w_min"),
+    ("stdp_pair unknown traces", lambda: ns.plasticity.stdp_pair(traces="some"), r"traces"),
+    ("clip_weights w_min > w_max", lambda: ns.plasticity.clip_weights(2.0, 1.0), r"w_min"),
+    ("a plastic JitConn projection", lambda: ns.Network([ns.Population("E", 4, LIF())], [ns.Projection(
+        "EE", "E", "E", ns.events.JitConn(4, 4, 0.5, seed=1), 1.0, plasticity=ns.plasticity.stdp_pair())]),
+     r"Projection 'EE': plasticity changes a weight per synapse"),
+    ("reward_modulated without the modulator", lambda: _sim(_pair(plasticity=ns.plasticity.reward_modulated("dopamine"))),
+     r"dopamine"),
+    # ---------------------------------------------------------------- sweeps
+    ("sweep an axis that names no leaf", lambda: ns.sweep(_net(), {"neurons.E.v_thr": [-50.0]}, 100.0, progress=False),
+     r"v_thr"),
+    ("sweep zipped axes of different lengths", lambda: ns.sweep(_net(), {"neurons.E.v_th": [-50.0, -52.0],
+                                                                        "neurons.E.g_l": [10.0]}, 100.0, design="zip",
+                                                                 progress=False), r"length"),
+    ("sweep NaN values", lambda: ns.sweep(_net(), {"neurons.E.v_th": [NAN]}, 100.0, progress=False), r"v_th"),
+    ("sweep unknown measure", lambda: ns.sweep(_net(), {"neurons.E.v_th": [-50.0]}, 100.0, measures=("entropy",),
+                                               progress=False), r"entropy"),
+    ("sweep seeds=0", lambda: ns.sweep(_net(), {"neurons.E.v_th": [-50.0]}, 100.0, seeds=0, progress=False), r"seeds"),
+    # ---------------------------------------------------------------- checkpoints and formats
+    ("load_checkpoint of a file that is not one", lambda: ns.load_checkpoint(__file__, _net()), r"not a neurosim checkpoint"),
+    ("save_checkpoint of something that is not a state", lambda: ns.save_checkpoint("/tmp/x.npz", _net(), "state"), r"state must be a SimResult or a NetworkState"),
+    ("to_nwb of something that is not a result", lambda: ns.io.to_nwb({"spikes": {}}, _net(), "/tmp/x.nwb"),
+     r"result must be the SimResult"),
+    ("read_stream of a missing file", lambda: ns.io.read_stream("/nonexistent/x.h5"), r"read_stream: no file '/nonexistent/x.h5'"),
+    ("to_nir of a string", lambda: ns.io.to_nir("net", dt=1.0), r"to_nir takes"),
+    ("network_to_nir with refractoriness", lambda: ns.io.network_to_nir(_net(), dt=0.1), r"t_ref"),
+]
+
+
+def classify(call, expected) -> tuple[str, str]:
+    """``("clear" | "unclear" | "silent", what happened)`` for one case."""
+    try:
+        out = call()
+    except (KeyboardInterrupt, SystemExit):
+        raise
+    except BaseException as e:   # noqa: BLE001 - every answer is classified
+        message = f"{type(e).__name__}: {e}"
+        clear = isinstance(e, (ValueError, TypeError, MemoryError, FloatingPointError)) and re.search(expected, str(e))
+        return ("clear" if clear else "unclear"), message.splitlines()[0][:300]
+    return "silent", f"returned {type(out).__name__}"
+
+
+def main() -> int:
+    counts = {"clear": 0, "unclear": 0, "silent": 0}
+    for label, call, expected in CASES:
+        kind, what = classify(call, expected)
+        counts[kind] += 1
+        if kind != "clear":
+            print(f"{kind:8s} {label}: {what}")
+    print(f"tried {len(CASES)}: clear {counts['clear']}, unclear {counts['unclear']}, silent {counts['silent']}")
+    return 0 if counts["clear"] == len(CASES) else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
