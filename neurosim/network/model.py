@@ -265,9 +265,6 @@ class Network:
         for pr in self.projections:
             pre = _parse_ref(pr.pre, pops, f"Projection {pr.name!r}: pre")
             post = _parse_ref(pr.post, pops, f"Projection {pr.name!r}: post")
-            if not isinstance(pr.conn, (CSR, JitConn)):
-                raise ValueError(f"Projection {pr.name!r}: conn must be a CSR, got {type(pr.conn).__name__} "
-                                 "(a JitConn, procedural connectivity, is accepted too)")
             if (pr.conn.n_pre, pr.conn.n_post) != (pre[2] - pre[1], post[2] - post[1]):
                 raise ValueError(
                     f"Projection {pr.name!r}: conn is {pr.conn.n_pre} x {pr.conn.n_post} but pre {pr.pre!r} has "
