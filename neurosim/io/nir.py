@@ -52,10 +52,9 @@ def to_nir(net, dt: float):
     feed-forward or dense recurrent, optionally ending in a ``LeakyReadout``; or an
     ``ns.Network`` (then :func:`neurosim.io.nir_network.network_to_nir`)."""
     nir = _nir()
+    from ..network.model import Network
     from ..neurons import LIF
     from ..train.layers import LeakyReadout, SpikingLayer, SpikingNetwork
-
-    from ..network.model import Network
 
     if isinstance(net, Network):          # a whole simulated network: one graph node per population
         from .nir_network import network_to_nir

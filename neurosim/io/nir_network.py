@@ -39,15 +39,12 @@ from __future__ import annotations
 
 import numpy as np
 
-from ._optional import require
+from .nir import _arr, _nir
 
 
-def _nir():
-    return require("nir", "NIR", "nir")
-
-
-def _full(x, n):
-    return np.broadcast_to(np.asarray(x, np.float64), (n,)).copy()
+def _check_dt(where, dt) -> None:
+    if not (isinstance(dt, (int, float)) and np.isfinite(dt) and dt > 0):
+        raise ValueError(f"{where}: dt must be a positive number of ms, got {dt!r}")
 
 
 def _synapse_tau(net, params, pop):
@@ -80,8 +77,7 @@ def network_to_nir(net, dt: float, params=None):
 
     if not isinstance(net, Network):
         raise ValueError(f"network_to_nir takes an ns.Network, got {type(net).__name__}")
-    if not (isinstance(dt, (int, float)) and np.isfinite(dt) and dt > 0):
-        raise ValueError(f"network_to_nir: dt must be a positive number of ms, got {dt!r}")
+    _check_dt("network_to_nir", dt)
     params = net.params() if params is None else params
     if net.inputs or net.modulators:
         raise ValueError(f"network_to_nir: inputs and modulators {[x.name for x in net.inputs + net.modulators]} have no "
@@ -98,14 +94,14 @@ def network_to_nir(net, dt: float, params=None):
         if np.any(np.asarray(p.t_ref) > 0):
             raise ValueError(f"network_to_nir: population {pop.name!r} has t_ref = {float(np.max(np.asarray(p.t_ref)))!r} ms; "
                              "NIR's neurons have no refractory period (use LIF params with t_ref=0.0)")
-        n, g_l = pop.n, _full(p.g_l, pop.n)
-        common = dict(r=1.0 / g_l, v_leak=_full(p.v_rest, n), v_threshold=_full(p.v_th, n), v_reset=_full(p.v_reset, n))
+        n, g_l = pop.n, _arr(p.g_l, pop.n)
+        common = dict(r=1.0 / g_l, v_leak=_arr(p.v_rest, n), v_threshold=_arr(p.v_th, n), v_reset=_arr(p.v_reset, n))
         kind, tau = _synapse_tau(net, params, pop)
         if kind == "exponential":
-            nodes[pop.name] = nir.CubaLIF(tau_syn=_full(tau, n), tau_mem=_full(p.c_m, n) / g_l,
-                                          w_in=_full(1.0 / -np.expm1(-dt / tau), n), **common)
+            nodes[pop.name] = nir.CubaLIF(tau_syn=_arr(tau, n), tau_mem=_arr(p.c_m, n) / g_l,
+                                          w_in=_arr(1.0 / -np.expm1(-dt / tau), n), **common)
         else:
-            nodes[pop.name] = nir.LIF(tau=_full(p.c_m, n) / g_l, **common)
+            nodes[pop.name] = nir.LIF(tau=_arr(p.c_m, n) / g_l, **common)
         nodes[f"{pop.name}.out"] = nir.Output(output_type={"output": np.array([n])})
         edges.append((pop.name, f"{pop.name}.out"))
     for pr in net.projections:
@@ -136,8 +132,7 @@ def network_from_nir(graph, dt: float, n_steps: int):
     from ..neurons import LIF, LIFParams
     from ..synapses import Synapse, SynapseParams
 
-    if not (isinstance(dt, (int, float)) and np.isfinite(dt) and dt > 0):
-        raise ValueError(f"network_from_nir: dt must be a positive number of ms, got {dt!r}")
+    _check_dt("network_from_nir", dt)
     into, out_of = {}, {}
     for a, b in graph.edges:
         out_of.setdefault(a, []).append(b)
@@ -150,8 +145,8 @@ def network_from_nir(graph, dt: float, n_steps: int):
             tau_m = node.tau if isinstance(node, nir.LIF) else node.tau_mem
             g_l = 1.0 / np.asarray(node.r, np.float64)
             n = g_l.size
-            params = LIFParams(v_rest=_full(node.v_leak, n), v_reset=_full(node.v_reset, n),
-                               v_th=_full(node.v_threshold, n), c_m=_full(tau_m, n) * g_l, g_l=g_l, t_ref=0.0)
+            params = LIFParams(v_rest=_arr(node.v_leak, n), v_reset=_arr(node.v_reset, n),
+                               v_th=_arr(node.v_threshold, n), c_m=_arr(tau_m, n) * g_l, g_l=g_l, t_ref=0.0)
             pops.append(ns.Population(name, n, LIF(), params))
             if isinstance(node, nir.CubaLIF):
                 tau = np.asarray(node.tau_syn, np.float64)
@@ -188,7 +183,7 @@ def network_from_nir(graph, dt: float, n_steps: int):
         else:
             synapse, syn_params = Synapse("delta", "current"), SynapseParams()
         pre_i, post_i = np.nonzero(w)
-        conn = ns.events.CSR.from_arrays(pre_i, post_i, w.shape[0], w.shape[1])
-        projections.append(ns.Projection(name, pre, post, conn, w[pre_i, post_i].astype(np.float32), synapse=synapse,
+        conn, weights = ns.events.CSR.from_arrays(pre_i, post_i, w.shape[0], w.shape[1], w[pre_i, post_i])
+        projections.append(ns.Projection(name, pre, post, conn, weights.astype(np.float32), synapse=synapse,
                                          syn_params=syn_params, delay_ms=delay_ms))
     return ns.Network(pops, projections)

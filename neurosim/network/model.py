@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+import jax
 import jax.numpy as jnp
 import numpy as np
 
@@ -19,6 +20,21 @@ from ..synapses import Synapse, SynapseParams
 from ..synapses.dynamics import AbstractSynapseDynamics
 from ..synapses.short_term import TsodyksMarkram
 from .params import NetParams, ProjectionParams
+
+
+def check_input_values(params, label) -> None:
+    """The values of an input's params (``label(field)`` names a field in messages): numbers,
+    finite, with the signs the class asks for (``NON_NEGATIVE``), and a synapse's params (the
+    ``synapse`` of ``PoissonInput``) as a synapse's. Traced leaves (under ``jit``/``vmap``)
+    have no values to check and are passed over."""
+    for f, v in zip(params._fields, params):
+        if any(isinstance(x, jax.core.Tracer) for x in jax.tree.leaves(v)):
+            continue
+        if isinstance(v, SynapseParams):
+            check_params(v, 1, label(f))
+        else:
+            _checks.finite_numbers(label(f), v)
+            _checks.sign_rules(label(f), params, f, v)
 
 
 @dataclass(frozen=True, eq=False)
@@ -294,11 +310,10 @@ class Network:
         for inp in self.inputs:
             tgt = _parse_ref(inp.target, pops, f"Input {inp.name!r}: target")
             n = tgt[2] - tgt[1]
+            check_input_values(inp.params, lambda f, name=inp.name: f"Input {name!r}: {f}")
             for f, v in zip(inp.params._fields, inp.params):
                 if f == "synapse":
                     continue
-                _checks.finite_numbers(f"Input {inp.name!r}: {f}", v)
-                _checks.sign_rules(f"Input {inp.name!r}: {f}", inp.params, f, v)
                 shape = np.shape(v)
                 ok = shape in ((), (n,)) or (f == "amplitudes" and len(shape) in (1, 2) and shape[1:] in ((), (n,)))
                 if not ok:

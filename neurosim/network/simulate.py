@@ -32,7 +32,7 @@ import numpy as np
 from .. import _checks
 from ..events.jitconn import JitConn
 from . import fused
-from .model import Network
+from .model import Network, check_input_values
 from .params import NetParams
 from .monitors import MONITORS, OBSERVERS, SAMPLED, Observe, Rate, Spikes, Trace, Weights, check_monitors
 from ..neurons.multirate import check_periods
@@ -278,8 +278,8 @@ def simulate(
     of running for hours toward an out-of-memory kill. Spike monitors are not counted (their
     size depends on the rates).
     ``stream_to``: an HDF5 path (needs h5py, part of the ``nwb`` extra): each chunk's spikes,
-    traces, rates and observations (Observe, LFP) are appended there as soon as it finishes and dropped from memory, so an
-    hour-long run's memory stays flat; the result then holds none of them (``res.stream`` names
+    traces, rates and observations (Observe, LFP) are appended there as soon as it finishes
+    and dropped from memory, so an hour-long run's memory stays flat; the result then holds none of them (``res.stream`` names
     the file, :func:`neurosim.io.read_stream` reads it) and the memory guard checks the disk.
     ``check_finite`` (default on): after every chunk the state is checked for NaN or infinite
     values, and membrane voltages for leaving +-10 V (``V_LIMIT_MV``: a divergence, caught before
@@ -585,15 +585,7 @@ def check_structure(net: Network, params: dict) -> dict:
         if isinstance(syn, SynapseParams) and _concrete(syn):
             check_params(syn, 1, f"params.projections[{pr.name!r}].synapse")
     for i in net.inputs:
-        ip = params.inputs[i.name]
-        for f, v in zip(ip._fields, ip):
-            where = f"params.inputs[{i.name!r}].{f}"
-            if isinstance(v, SynapseParams):
-                if _concrete(v):
-                    check_params(v, 1, where)
-            elif _concrete(v):
-                _checks.finite_numbers(where, v)
-                _checks.sign_rules(where, ip, f, v)
+        check_input_values(params.inputs[i.name], lambda f, name=i.name: f"params.inputs[{name!r}].{f}")
     for pr in net.projections:
         if isinstance(pr.conn, JitConn):  # [wa, wb] (or a scalar for a homogeneous JitConn)
             what = f"params.projections[{pr.name!r}].weights"

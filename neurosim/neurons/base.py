@@ -35,10 +35,7 @@ def check_params(params, n: int, where: str) -> None:
         arr = np.asarray(value)
         if not np.all(np.isfinite(arr)):
             raise ValueError(f"{where}.{field} must be finite, got {value!r}")
-        if field in getattr(params, "POSITIVE", ()) and not np.all(arr > 0):
-            raise ValueError(f"{where}.{field} must be > 0, got {value!r}")
-        if field in getattr(params, "NON_NEGATIVE", ()) and not np.all(arr >= 0):
-            raise ValueError(f"{where}.{field} must be >= 0, got {value!r}")
+        _checks.sign_rules(f"{where}.{field}", params, field, value)
 
 
 def state_fields(model) -> tuple:

@@ -132,7 +132,6 @@ def eprop_gradients(net, x_seq, target, *, loss=None, feedback=None, record_y: b
     n_steps, batch = x_seq.shape[:2]
 
     dt = net.dt
-    params = hidden.params.get_value()
     kappa = jnp.exp(-dt / jnp.asarray(readout.params.get_value().tau))
     recurrent = hidden.recurrent == "dense"
     carry0 = net.init_carry(batch)
@@ -147,7 +146,7 @@ def eprop_gradients(net, x_seq, target, *, loss=None, feedback=None, record_y: b
         g_out=jnp.zeros((n + 1, readout.n), dtype), value=jnp.zeros((), dtype))
 
     def f(h, i):
-        return jax.vmap(lambda hb, ib: hidden.neuron.step(params, hb, ib, dt))(h, i)
+        return hidden.neuron_step(h, i, dt)
 
     def body(carry, item):
         (h, past), r, acc = carry
