@@ -254,6 +254,15 @@ CASES = [
     ("sweep unknown measure", lambda: ns.sweep(_net(), {"neurons.E.v_th": [-50.0]}, 100.0, measures=("entropy",),
                                                progress=False), r"entropy"),
     ("sweep seeds=0", lambda: ns.sweep(_net(), {"neurons.E.v_th": [-50.0]}, 100.0, seeds=0, progress=False), r"seeds"),
+    # ---------------------------------------------------------------- neuron-parallel runs
+    ("parallel with more devices than present", lambda: _sim(engine="parallel", devices=1000),
+     r"devices=1000 asked, but only \d+"),
+    ("parallel of an STP projection", lambda: _sim(_pair(stp=ns.synapses.TsodyksMarkram()), engine="parallel"),
+     r"engine='parallel' cannot run this simulation: projection 'PE' has per-synapse dynamics \(stp\)"),
+    ("parallel with a Trace monitor", lambda: _sim(engine="parallel", monitors=[ns.Trace("E", "v")]),
+     r"monitor Trace is not recorded by the parallel engine"),
+    ("devices without the parallel engine", lambda: _sim(devices=2), r"devices=2 is for engine='parallel'"),
+    ("parallel with devices=0", lambda: _sim(engine="parallel", devices=0), r"devices"),
     # ---------------------------------------------------------------- checkpoints and formats
     ("load_checkpoint of a file that is not one", lambda: ns.load_checkpoint(__file__, _net()), r"not a neurosim checkpoint"),
     ("save_checkpoint of something that is not a state", lambda: ns.save_checkpoint("/tmp/x.npz", _net(), "state"), r"state must be a SimResult or a NetworkState"),

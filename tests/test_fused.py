@@ -272,7 +272,7 @@ def test_missing_library_is_a_reason(monkeypatch):
 
 def test_argument_errors():
     net = ns.builders.coba(n=50)
-    with pytest.raises(ValueError, match=r"engine must be 'auto', 'scan' or 'fused', got 'fast'"):
+    with pytest.raises(ValueError, match=r"engine must be one of \['auto', 'scan', 'fused', 'parallel'\], got 'fast'"):
         ns.simulate(net, 1.0, DT, engine="fast")
     with pytest.raises(ValueError, match="platform must be 'cpu', 'cuda' or None, got 'tpu'"):
         fused.fused_plan(net, net.params(), DT, platform="tpu")

@@ -44,6 +44,7 @@ class ConstantCurrent:
     """A constant current ``I = amplitude`` (pA, scalar or per neuron)."""
 
     Params = ConstantParams
+    PARTITION = "elementwise"   # a block of neurons gets that block of the whole (neurosim.network.parallel)
 
     def init(self, params, n, key):
         return ()
@@ -247,6 +248,8 @@ class PoissonInput:
 
     Params = PoissonInputParams
     State = PoissonInputState
+    PARTITION = "indexed"       # a block draws as the whole, given its first neuron (neurosim.network.parallel)
+    SHARED_STATE = ("seed",)
 
     def __post_init__(self):
         if not isinstance(self.n_sources, int) or self.n_sources < 1:
@@ -262,9 +265,10 @@ class PoissonInput:
         """The per-step mean count ``n_sources rate_hz dt`` (rate in Hz, dt in ms)."""
         return self.n_sources * params.rate_hz * dt * 1e-3
 
-    def current(self, params, state, t, dt, key, v):
+    def current(self, params, state, t, dt, key, v, first=0):
+        """``first``: the index of ``v``'s first neuron in the target (a block of it)."""
         i = self.synapse.current(params.synapse, state, v)
-        u = draws.uniforms(state.seed, t, v.shape[0], v.dtype)
+        u = draws.uniforms(state.seed, t, v.shape[0], v.dtype, first)
         k = poisson_from_uniform(u, self.mean_count(params, dt))
         syn = self.synapse.step(params.synapse, SynapseState(state.g, state.x), k * params.weight, dt)
         return PoissonInputState(syn.g, syn.x, state.seed), i

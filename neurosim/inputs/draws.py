@@ -47,9 +47,12 @@ def new_seed(key) -> jax.Array:
     return jax.random.bits(key, (2,), jnp.uint32)
 
 
-def uniforms(seed, t, n: int, dtype=jnp.float32):
-    """``u_{t,i}`` for ``i = 0 .. n-1`` (module docstring); ``seed`` uint32[2], ``t`` the step."""
-    h = _hash(jnp.asarray(seed, jnp.uint32), jnp.asarray(t).astype(jnp.uint32), jnp.arange(n, dtype=jnp.uint32))
+def uniforms(seed, t, n: int, dtype=jnp.float32, first=0):
+    """``u_{t,i}`` for ``i = first .. first + n - 1`` (module docstring); ``seed`` uint32[2],
+    ``t`` the step; ``first`` (may be traced) the index of the first neuron: a block of a
+    population (one device's, in a neuron-parallel run) draws what the whole one draws there."""
+    i = jnp.asarray(first).astype(jnp.uint32) + jnp.arange(n, dtype=jnp.uint32)
+    h = _hash(jnp.asarray(seed, jnp.uint32), jnp.asarray(t).astype(jnp.uint32), i)
     return (h >> 8).astype(dtype) * jnp.asarray(2.0**-24, dtype)
 
 

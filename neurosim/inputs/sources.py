@@ -42,6 +42,10 @@ class PoissonSource:
     is_source = True
     Params = PoissonSourceParams
     State = PoissonSourceState
+    # a block of neurons steps as that block of the whole, given its first neuron's index
+    # (neuron-parallel runs, neurosim.network.parallel); seed and t are shared by the block
+    PARTITION = "indexed"
+    SHARED_STATE = ("seed", "t")
 
     def check_dt(self, params, dt: float, where: str) -> None:
         """The Bernoulli approximation needs ``rate_hz dt`` <= 1 spike per step (above it the
@@ -59,9 +63,10 @@ class PoissonSource:
             raise ValueError("PoissonSource.init: key must be a PRNG key (it seeds the source's draws), got None")
         return PoissonSourceState(seed=draws.new_seed(key), t=jnp.zeros((), jnp.int32))
 
-    def step(self, params, state, i, dt):
+    def step(self, params, state, i, dt, first=0):
+        """``first``: the index of ``i``'s first neuron in the population (a block of it)."""
         p = params.rate_hz * dt * 1e-3
-        u = draws.uniforms(state.seed, state.t, jnp.shape(i)[0], jnp.result_type(float))  # i: the (n,) input
+        u = draws.uniforms(state.seed, state.t, jnp.shape(i)[0], jnp.result_type(float), first)  # i: the (n,) input
         return PoissonSourceState(state.seed, state.t + 1), (u < p).astype(jnp.result_type(float))
 
     @staticmethod
@@ -88,6 +93,8 @@ class SpikeTimes:
 
     Params = SpikeTimesParams
     State = SpikeTimesState
+    PARTITION = "indexed"       # see PoissonSource
+    SHARED_STATE = ("t",)
 
     def __post_init__(self):
         times = np.asarray(self.times_ms, float)
@@ -110,13 +117,17 @@ class SpikeTimes:
         self.check_size(n, "SpikeTimes")
         return SpikeTimesState(t=jnp.zeros((), jnp.int32))
 
-    def step(self, params, state, i, dt):
+    def step(self, params, state, i, dt, first=0):
+        """``first``: the index of ``i``'s first neuron in the population (a block of it)."""
         if isinstance(dt, (int, float)):  # in float64: float32 puts 0.53 ms / 0.01 ms in step 52
             steps = jnp.asarray(np.floor(self.times_ms / dt + 1e-6).astype(np.int32))
         else:
             steps = jnp.floor(jnp.asarray(self.times_ms) / dt + 1e-6).astype(jnp.int32)
         hit = (steps == state.t).astype(jnp.float32)
-        s = jnp.zeros(jnp.shape(i), jnp.float32).at[jnp.asarray(self.ids)].max(hit)
+        ids = jnp.asarray(self.ids) - first
+        n = jnp.shape(i)[0]
+        ids = jnp.where((ids >= 0) & (ids < n), ids, n)   # other blocks' neurons: dropped
+        s = jnp.zeros(jnp.shape(i), jnp.float32).at[ids].max(hit, mode="drop")
         return SpikeTimesState(t=state.t + 1), s
 
     @staticmethod

@@ -6,9 +6,10 @@ from .simulate import NonFiniteError, SimResult, SimulationInterrupted, run, sim
 from .step import NetworkState, check_state, init_state, step
 from .fused import FusedPlan, fused_plan, run_fused
 from .checkpoint import Checkpoint, fingerprint, load_checkpoint, save_checkpoint
+from .parallel import ParallelPlan, parallel_plan, parallel_reason
 
 __all__ = [
     "Input", "LFP", "NetParams", "Network", "NetworkState", "ProjectionParams", "Observe", "Population", "Projection", "Rate", "SimResult", "Spikes", "Trace", "Weights",
     "NonFiniteError", "SimulationInterrupted", "check_state", "init_state", "run", "simulate", "step", "FusedPlan", "fused_plan", "run_fused", "weights_mask",
-    "Checkpoint", "fingerprint", "load_checkpoint", "save_checkpoint",
+    "Checkpoint", "fingerprint", "load_checkpoint", "save_checkpoint", "ParallelPlan", "parallel_plan", "parallel_reason",
 ]

@@ -69,7 +69,7 @@ from .monitors import OBSERVERS, SAMPLED, Rate, Spikes
 from .step import NetworkState, delay_steps, sliced
 
 TARGET, PLASTIC_TARGET = _kernels.TARGETS["fused"]
-ENGINES = ("auto", "scan", "fused")
+ENGINES = ("auto", "scan", "fused", "parallel")
 # Trace and Weights monitors are read from the state between kernel calls: every that many steps
 # at least (a call costs tens of microseconds; fewer steps per call would waste the engine)
 MIN_SAMPLE_STEPS = 100

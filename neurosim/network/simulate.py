@@ -258,6 +258,7 @@ def simulate(
     check_finite: bool = True,
     max_host_bytes: float | None = None,
     stream_to=None,
+    devices=None,
 ) -> SimResult:
     """Simulate ``duration`` ms with step ``dt`` ms.
 
@@ -271,7 +272,10 @@ def simulate(
     "fused" (many steps per call of one compiled kernel: LIF networks with exponential or delta
     synapses, pair-STDP projections, constant and Poisson inputs, ``Spikes``/``Rate`` monitors; see
     :mod:`neurosim.network.fused`; a ValueError says why when it cannot) or "auto" (fused
-    where it can, else scan). ``SimResult.timings["engine"]`` names the one used.
+    where it can, else scan) or "parallel" (neuron-parallel over ``devices``: every population cut
+    into equal blocks, one per device, spikes exchanged once per shortest delay; bitwise the
+    scan engine's spikes; see :mod:`neurosim.network.parallel`; ``devices``: None (all local
+    devices), a count or a list). ``SimResult.timings["engine"]`` names the one used.
     ``max_host_bytes``: before the run, the bytes the sampled monitors (``Trace``, ``Weights``,
     ``Rate``, ``Observe``) will hold on the host are estimated; above this (default: 80 % of the
     memory available now) the run is refused with the figure and the ways to shrink it, instead
@@ -313,7 +317,16 @@ def simulate(
     check_host_memory(net, monitors, n_steps, dt, max_host_bytes, observed_bytes,
                       disk=None if sink is None else sink.directory)
     if engine not in fused.ENGINES:
-        raise ValueError(f"engine must be 'auto', 'scan' or 'fused', got {engine!r}")
+        raise ValueError(f"engine must be one of {list(fused.ENGINES)}, got {engine!r}")
+    if devices is not None and engine != "parallel":
+        raise ValueError(f"devices={devices!r} is for engine='parallel' (neuron-parallel runs), but engine={engine!r}")
+    if engine == "parallel":
+        from . import parallel
+        plan = parallel.parallel_plan(net, dt, monitors, devices)
+        chunk = None if chunk_steps is None else _checks.count("chunk_steps", chunk_steps, minimum=1)
+        return drive(parallel.ParallelEngine(plan, monitors, n_steps, chunk, max_chunk_bytes), net, params, state,
+                     monitors, dt=dt, duration=duration, progress=progress, t_build=t_build,
+                     check_finite=check_finite, sink=sink)
     if engine != "scan":
         plan = fused.fused_plan(net, params, dt, monitors)
         reason = plan if isinstance(plan, str) else fused.state_reason(plan, state)

@@ -17,6 +17,12 @@ Delays are ring buffers of presynaptic spike vectors, ``delay - 1`` deep. A proj
 chain (:mod:`neurosim.synapses.dynamics`) holds a plastic mechanism keeps its weights in
 ``state.weights``; every other projection reads ``params``.
 
+:func:`advance` is the step itself, for the neurons a *layout* places in the state:
+:class:`OneDevice` (all of them: what :func:`step` uses) or a block of every population on one
+device of a neuron-parallel run (:mod:`neurosim.network.parallel`). The layout says how many
+neurons each population has here, which global index the first one has (the Poisson draws are
+functions of it) and how delayed presynaptic spikes arrive; nothing else in the step knows.
+
 The state belongs to one network and one ``dt``: delay depths and schedules are derived from
 dt when the state is made, so :func:`step`, ``run`` and ``simulate`` refuse a state made for
 another dt (``state.dt`` is static data of the pytree) or for another network.
@@ -191,6 +197,38 @@ def _add(total, value, start, stop, n):
     return total.at[start:stop].add(value)
 
 
+class OneDevice:
+    """Where a state's neurons are: all of them, here (the layout of :func:`step`). A layout
+    tells :func:`advance` how many neurons of a population the state holds (``size``), where a
+    projection's or input's slice lies in them (``local``), the global index of the first one
+    (``first``: None where the state holds them all, so models are called without it) and
+    how a projection's presynaptic spikes reach it after its delay (``delayed``); the
+    neuron-parallel engine (:mod:`neurosim.network.parallel`) has one for a block of every
+    population on each device."""
+
+    def size(self, pop) -> int:
+        return pop.n
+
+    def local(self, ref) -> tuple:
+        return ref
+
+    def first(self, name):
+        return None
+
+    def delayed(self, pr, pre_ref, buf, t, spikes):
+        """``(delayed, buf)``: the spikes of the projection's presynaptic slice from ``delay``
+        steps back, and its ring buffer (``delay - 1`` deep) with this step's spikes in."""
+        name, a, b = pre_ref
+        s = spikes[name][a:b]
+        if not buf.shape[0]:
+            return s, buf
+        slot = t % buf.shape[0]
+        return buf[slot], buf.at[slot].set(s)
+
+
+ONE_DEVICE = OneDevice()
+
+
 def step(net: Network, params: dict, state: NetworkState, dt: float, conns: dict | None = None):
     """Advance by one step. Returns ``(state, spikes)``; spikes: population name -> (n,) float.
 
@@ -199,13 +237,22 @@ def step(net: Network, params: dict, state: NetworkState, dt: float, conns: dict
     constants (which makes large programs slow to compile)."""
     conns = net.connectivity() if conns is None else conns
     check_state(net, state, dt)
+    return advance(net, params, state, dt, conns, ONE_DEVICE)
+
+
+def _with_first(first) -> dict:
+    return {} if first is None else {"first": first}
+
+
+def advance(net: Network, params, state: NetworkState, dt: float, conns: dict, layout):
+    """The step of :func:`step` for the neurons ``layout`` places in ``state`` (unchecked)."""
     key, sub = jax.random.split(state.key)
     # 1. currents, from the state at the start of the step: per population, the terms onto all of
     # it first (projections, then inputs, each in network order), then those onto a slice of it
     # (the same order). XLA reorders a sum of slice-adds and full adds this way itself; saying it
     # here fixes the rounding, so the fused kernel sums in the same order.
     v = {p.name: p.model.voltage(state.neurons[p.name]) for p in net.populations}
-    current = {p.name: jnp.zeros((p.n,), float_dtype()) for p in net.populations}
+    current = {p.name: jnp.zeros((layout.size(p),), float_dtype()) for p in net.populations}
     synapses = dict(state.synapses)
     # (sliced, network position, projection or input): sorted, whole-population terms come first
     terms = sorted([(sliced(net, net._refs[pr.name][1]), k, pr) for k, pr in enumerate(net.projections)]
@@ -215,26 +262,27 @@ def step(net: Network, params: dict, state: NetworkState, dt: float, conns: dict
     for _, k, obj in terms:
         if k < len(net.projections):
             pr = obj
-            _, (post, a, b) = net._refs[pr.name]
+            post, a, b = layout.local(net._refs[pr.name][1])
             sp = params.projections[pr.name].synapse
             v_post = None if v[post] is None else v[post][a:b]
             current[post] = _add(current[post], pr.synapse.current(sp, state.synapses[pr.name], v_post), a, b,
                                  current[post].shape[0])
             continue
         inp, idx = obj, k - len(net.projections)
-        ((tgt, a, b),) = net._refs[inp.name]
+        tgt, a, b = layout.local(net._refs[inp.name][0])
         v_tgt = None if v[tgt] is None else v[tgt][a:b]
         if v_tgt is None:
             v_tgt = jnp.zeros((b - a,), float_dtype())
         inputs[inp.name], i = inp.source.current(
-            params.inputs[inp.name], state.inputs[inp.name], state.t, dt, jax.random.fold_in(sub, idx), v_tgt
-        )
+            params.inputs[inp.name], state.inputs[inp.name], state.t, dt, jax.random.fold_in(sub, idx), v_tgt,
+            **_with_first(layout.first(inp.name)))
         current[tgt] = _add(current[tgt], jnp.broadcast_to(i, (b - a,)), a, b, current[tgt].shape[0])
     inputs = {inp.name: inputs[inp.name] for inp in net.inputs}
     # 2. neurons
     neurons, spikes = {}, {}
     for p in net.populations:
-        neurons[p.name], spikes[p.name] = p.model.step(params.neurons[p.name], state.neurons[p.name], current[p.name], dt)
+        neurons[p.name], spikes[p.name] = p.model.step(params.neurons[p.name], state.neurons[p.name], current[p.name],
+                                                       dt, **_with_first(layout.first(p.name)))
     # 3. modulators, from this step's spikes
     modulators = {}
     for idx, m in enumerate(net.modulators):
@@ -244,16 +292,8 @@ def step(net: Network, params: dict, state: NetworkState, dt: float, conns: dict
     # 4-7. per projection: dynamics (modulate), events, synapses, dynamics (update)
     delays, dynamics, weights = {}, dict(state.dynamics), dict(state.weights)
     for pr in net.projections:
-        (pre, a, b), (post, c, d) = net._refs[pr.name]
-        s = spikes[pre][a:b]
-        buf = state.delays[pr.name]
-        if buf.shape[0]:
-            slot = state.t % buf.shape[0]
-            delayed = buf[slot]
-            delays[pr.name] = buf.at[slot].set(s)
-        else:
-            delayed = s
-            delays[pr.name] = buf
+        pre_ref, (post, c, d) = net._refs[pr.name]
+        delayed, delays[pr.name] = layout.delayed(pr, pre_ref, state.delays[pr.name], state.t, spikes)
         pp = params.projections[pr.name]
         w = state.weights[pr.name] if pr.plastic else pp.weights
         delivered = w

@@ -1,0 +1,418 @@
+"""Neuron-parallel simulation: one network spread over the devices of a mesh
+(``simulate(..., engine="parallel", devices=D)``).
+
+**What each device holds.** Every population is cut into D equal contiguous blocks, one per
+device of a one-axis mesh (axis ``"neurons"``). Device k owns, for its block of neurons:
+
+- the neuron state and per-neuron parameters of its block;
+- the synapse state of every projection onto its block, and the synapses themselves: each
+  projection's CSR restricted to the postsynaptic neurons of the block, in the global order
+  (so every neuron sums its inputs in the same order as on one device);
+- the state of the inputs onto its block.
+
+The delay buffers hold presynaptic spikes of the whole population (full width) and are the same
+on every device.
+
+**Spike exchange, once per window.** Spikes cross between devices once per window of
+``w`` steps, ``w`` the shortest delay of any projection in steps (the scheme of NEST and NEST
+GPU). A spike emitted in step t through a projection of delay D is delivered in step
+t + D - 1 (a delay of one step delivers it in the step that emits it, to act on the next
+step's current). So every delivery inside a window reads spikes of earlier windows, except
+in the window's last step. There, after the neurons have stepped and before the projections
+deliver, one ``all_gather`` per population brings the window's spikes (w x n/D bytes per
+device, packed 1 bit per neuron where
+the blocks are whole bytes) to every device. They are written into the delay buffers where later steps will read
+them. At the end of every window the state is exactly the one-device state.
+
+**Exactly the one-device run.**
+- Neurons and inputs step elementwise. The counter-based draws of Poisson inputs and sources
+  are functions of the global neuron index (``first``; :mod:`neurosim.inputs.draws`). Initial
+  values are drawn on one device and then cut into blocks.
+- The synapses onto a neuron are summed in the same order.
+
+So the spike trains are bitwise those of ``engine="scan"``; the tests check it on 4 host
+devices (``XLA_FLAGS=--xla_force_host_platform_device_count=4``).
+
+**What it runs.** Models that say how a block of them steps: ``PARTITION = "elementwise"``
+(LIF, AdaptiveLIF, AdEx, Izhikevich, ConstantCurrent) or ``"indexed"`` (stepped with
+``first=``, the global index of the block's first neuron: PoissonSource, SpikeTimes,
+PoissonInput); stored (CSR) static projections and inputs onto whole populations; ``Spikes``
+and ``Rate`` monitors. Anything else is refused by name (:func:`parallel_reason`).
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import NamedTuple
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+from jax.sharding import Mesh, NamedSharding, PartitionSpec as P
+
+from .. import _checks
+from ..events import CSR
+from . import fused
+from .model import Network, float_dtype
+from .monitors import Rate, Spikes
+from .step import advance, delay_steps
+
+AXIS = "neurons"
+KINDS = ("elementwise", "indexed")
+
+
+class LocalConns(NamedTuple):
+    """One projection's synapses split by the device that owns their postsynaptic neuron: row
+    k holds device k's, as a CSR over all presynaptic neurons and the block's postsynaptic ones,
+    padded to the longest (padding points past the block, so it is dropped)."""
+
+    indptr: jax.Array   # (D, n_pre + 1) int32
+    indices: jax.Array  # (D, L) int32, local postsynaptic index (L = the block's size for padding)
+    rows: jax.Array     # (D, L) int32, presynaptic index
+    perm: jax.Array     # (D, L) int32, the synapse's index in the projection's (nnz,) weights
+    valid: jax.Array    # (D, L) bool, False for padding
+
+
+def split_csr(conn: CSR, n_devices: int) -> tuple[LocalConns, int]:
+    """``conn`` cut by postsynaptic block: the :class:`LocalConns` and the longest local row."""
+    m = conn.n_post // n_devices
+    indptr, indices = np.asarray(conn.indptr), np.asarray(conn.indices)
+    rows = np.repeat(np.arange(conn.n_pre, dtype=np.int32), np.diff(indptr))
+    owner = indices // m
+    length = max(1, int(np.bincount(owner, minlength=n_devices).max()) if indices.size else 1)
+    out = {f: [] for f in LocalConns._fields}
+    max_row = 0
+    for k in range(n_devices):
+        (sel,) = np.nonzero(owner == k)           # global synapse ids, in CSR order
+        counts = np.bincount(rows[sel], minlength=conn.n_pre)
+        max_row = max(max_row, int(counts.max()) if counts.size else 0)
+        pad = length - sel.size
+        out["indptr"].append(np.concatenate([[0], np.cumsum(counts)]).astype(np.int32))
+        out["indices"].append(np.concatenate([indices[sel] - k * m, np.full(pad, m)]).astype(np.int32))
+        out["rows"].append(np.concatenate([rows[sel], np.zeros(pad)]).astype(np.int32))
+        out["perm"].append(np.concatenate([sel, np.zeros(pad)]).astype(np.int32))
+        out["valid"].append(np.arange(length) < sel.size)
+    return LocalConns(*(jnp.asarray(np.stack(out[f])) for f in LocalConns._fields)), max_row
+
+
+def _whole(net, ref) -> bool:
+    name, a, b = ref
+    return (a, b) == (0, net.population(name).n)
+
+
+def parallel_reason(net: Network, monitors, n_devices: int) -> str | None:
+    """Why ``net`` cannot run neuron-parallel on ``n_devices`` devices with these monitors, or
+    None when it can."""
+    for p in net.populations:
+        kind = getattr(p.model, "PARTITION", None)
+        if kind not in KINDS:
+            return (f"population {p.name!r}: its model {type(p.model).__name__} does not say how a block of its neurons "
+                    f"steps (a class attribute PARTITION = 'elementwise' or 'indexed'; see neurosim.network.parallel)")
+        if p.n % n_devices:
+            return (f"population {p.name!r} has {p.n} neurons, which {n_devices} devices do not divide: every "
+                    f"population's size must be a multiple of the device count (here of {n_devices})")
+    for pr in net.projections:
+        if not isinstance(pr.conn, CSR):
+            return f"projection {pr.name!r} has procedural connectivity ({type(pr.conn).__name__}); a stored CSR is needed"
+        if pr.chain:
+            kinds = ", ".join(m.key for m in pr.chain)
+            return (f"projection {pr.name!r} has per-synapse dynamics ({kinds}); neuron-parallel runs take static "
+                    "projections only")
+        if not _whole(net, net._refs[pr.name][1]):
+            return f"projection {pr.name!r} targets a slice of population {net._refs[pr.name][1][0]!r}; it must target a whole population"
+    for inp in net.inputs:
+        if getattr(inp.source, "PARTITION", None) not in KINDS:
+            return (f"input {inp.name!r}: its source {type(inp.source).__name__} does not say how a block of neurons "
+                    "draws it (PARTITION = 'elementwise' or 'indexed')")
+        if not _whole(net, net._refs[inp.name][0]):
+            return f"input {inp.name!r} targets a slice of population {net._refs[inp.name][0][0]!r}; it must target a whole population"
+    if net.modulators:
+        return f"the network has modulators ({', '.join(m.name for m in net.modulators)}), which read every neuron each step"
+    for m in monitors:
+        if not isinstance(m, (Spikes, Rate)):
+            return f"monitor {type(m).__name__} is not recorded by the parallel engine (Spikes and Rate are)"
+    return None
+
+
+def local_devices(devices) -> list:
+    """The devices of a run: ``None`` (all local ones), a count (the first ones) or a list."""
+    present = jax.local_devices()
+    if devices is None:
+        return present
+    if isinstance(devices, (list, tuple)):
+        if not devices:
+            raise ValueError("devices must name at least one device, got an empty list")
+        return list(devices)
+    k = _checks.count("devices", devices, minimum=1)
+    if k > len(present):
+        raise ValueError(f"devices={k} asked, but only {len(present)} {present[0].platform} device(s) are present; "
+                         "on a CPU, XLA_FLAGS=--xla_force_host_platform_device_count=N (set before jax is imported) "
+                         "makes N")
+    return present[:k]
+
+
+@dataclass(frozen=True, eq=False)
+class ParallelPlan:
+    """A network cut over a mesh: the devices, the window (steps between exchanges) and every
+    projection's synapses by device."""
+
+    net: Network
+    dt: float
+    mesh: Mesh
+    window: int | None             # None: no projection, nothing to exchange
+    conns: dict                    # projection name -> LocalConns
+    max_row: dict                  # projection name -> the longest local row
+
+    @property
+    def n_devices(self) -> int:
+        return self.mesh.devices.size
+
+    def block(self, pop: str) -> int:
+        return self.net.population(pop).n // self.n_devices
+
+
+def parallel_plan(net: Network, dt: float, monitors=(), devices=None) -> ParallelPlan:
+    """The plan of a neuron-parallel run, or a ValueError naming what stands in the way."""
+    devs = local_devices(devices)
+    reason = parallel_reason(net, monitors, len(devs))
+    if reason is not None:
+        raise ValueError(f"engine='parallel' cannot run this simulation: {reason}")
+    key = ("parallel-plan", dt, tuple(d.id for d in devs))
+    plan = net._cache.get(key)
+    if plan is None:
+        delays = delay_steps(net, dt)
+        conns, max_row = {}, {}
+        for pr in net.projections:
+            conns[pr.name], max_row[pr.name] = split_csr(pr.conn, len(devs))
+        plan = ParallelPlan(net, dt, Mesh(np.asarray(devs), (AXIS,)), min(delays.values()) if delays else None,
+                            conns, max_row)
+        net._cache[key] = plan
+    return plan
+
+
+# --------------------------------------------------------------------------- the layout of a block
+class Block:
+    """The layout (:class:`~neurosim.network.step.OneDevice`) of device ``k``'s block of every
+    population inside a window. ``history`` (population -> (j, n/D) spikes of the window's
+    earlier steps) is given in the window's last step, which exchanges the window's spikes;
+    None in the others, which read the delay buffers only."""
+
+    def __init__(self, plan: ParallelPlan, k, history=None):
+        self.plan, self.k, self.history = plan, k, history
+        self.gathered = {}
+
+    def size(self, pop) -> int:
+        return self.plan.block(pop.name)
+
+    def local(self, ref) -> tuple:
+        return (ref[0], 0, self.plan.block(ref[0]))      # whole populations only (parallel_reason)
+
+    def first(self, name):
+        net = self.plan.net
+        if name in net._pops:
+            model, pop = net._pops[name].model, name
+        else:
+            inp = next(i for i in net.inputs if i.name == name)
+            model, pop = inp.source, net._refs[name][0][0]
+        return self.k * self.plan.block(pop) if model.PARTITION == "indexed" else None
+
+    def _window(self, pop, spikes):
+        """The window's spikes of the whole population ``pop``: (steps, n), one all_gather."""
+        if pop not in self.gathered:
+            mine = jnp.concatenate([self.history[pop], spikes[pop][None]]) > 0
+            m = self.plan.block(pop)
+            if self.plan.n_devices == 1:    # nothing to exchange
+                whole = mine
+            elif m % 8 == 0:      # 1 bit per neuron and step on the wire (blocks of whole bytes)
+                whole = jax.lax.all_gather(jnp.packbits(mine, axis=1, bitorder="little"), AXIS, axis=1, tiled=True)
+                whole = jnp.unpackbits(whole, axis=1, count=m * self.plan.n_devices, bitorder="little")
+            else:               # 1 byte
+                whole = jax.lax.all_gather(mine.astype(jnp.uint8), AXIS, axis=1, tiled=True)
+            self.gathered[pop] = whole.astype(spikes[pop].dtype)
+        return self.gathered[pop]
+
+    def delayed(self, pr, pre_ref, buf, t, spikes):
+        depth = buf.shape[0]                 # delay - 1
+        if self.history is None:             # not the exchange step: delay > window position, in the buffer
+            return buf[t % depth], buf
+        name, a, b = pre_ref
+        window = self._window(name, spikes)[:, a:b]
+        length, delay = window.shape[0], depth + 1
+        # the spikes of step t - delay + 1 (this window's first when delay == length)
+        delayed = window[length - delay] if delay <= length else buf[t % depth]
+        # the window's spikes that later steps read go where the one-device ring would hold them
+        keep = np.arange(max(0, length - delay + 1), length)
+        if depth and keep.size:
+            slots = (t - (length - 1) + jnp.asarray(keep, jnp.int32)) % depth
+            buf = buf.at[slots].set(window[keep])
+        return delayed, buf
+
+
+# --------------------------------------------------------------------------- shardings
+def _spec_tree(tree, n: int, shared=()):
+    """P(AXIS) for every leaf of ``tree`` with a leading axis of ``n`` (per neuron), P() for the
+    others and for the fields named in ``shared``."""
+    def spec(path, x):
+        name = getattr(path[-1], "name", None) if path else None
+        if name in shared or np.ndim(x) == 0 or np.shape(x)[0] != n:
+            return P()
+        return P(AXIS)
+    return jax.tree_util.tree_map_with_path(spec, tree)
+
+
+def _state_specs(net, state):
+    pops = {p.name: p for p in net.populations}
+    neurons = {p.name: _spec_tree(state.neurons[p.name], p.n, getattr(p.model, "SHARED_STATE", ()))
+               for p in net.populations}
+    synapses = {pr.name: _spec_tree(state.synapses[pr.name], pops[net._refs[pr.name][1][0]].n)
+                for pr in net.projections}
+    inputs = {i.name: _spec_tree(state.inputs[i.name], pops[net._refs[i.name][0][0]].n,
+                                 getattr(i.source, "SHARED_STATE", ())) for i in net.inputs}
+    return state._replace(t=P(), key=P(), neurons=neurons, synapses=synapses,
+                          delays=jax.tree.map(lambda _: P(), state.delays), inputs=inputs,
+                          dynamics={}, weights={}, modulators={})
+
+
+def _param_specs(net, params):
+    pops = {p.name: p for p in net.populations}
+    neurons = {p.name: _spec_tree(params.neurons[p.name], p.n) for p in net.populations}
+    projections = {name: pp._replace(weights=P() if np.ndim(pp.weights) == 0 else P(AXIS),
+                                     synapse=jax.tree.map(lambda _: P(), pp.synapse), dynamics={})
+                   for name, pp in params.projections.items()}
+    inputs = {i.name: _spec_tree(params.inputs[i.name], pops[net._refs[i.name][0][0]].n) for i in net.inputs}
+    return params._replace(neurons=neurons, projections=projections, inputs=inputs)
+
+
+def _place(tree, specs, mesh):
+    return jax.device_put(tree, jax.tree.map(lambda s: NamedSharding(mesh, s), specs,
+                                             is_leaf=lambda x: isinstance(x, P)))
+
+
+def _local_weights(plan, params):
+    """Each projection's weights by device, (D, L) (zero at padding), or its scalar."""
+    out = {}
+    for name, lc in plan.conns.items():
+        w = params.projections[name].weights
+        out[name] = w if jnp.ndim(w) == 0 else jnp.where(lc.valid, jnp.asarray(w)[lc.perm], jnp.zeros((), w.dtype))
+    return out
+
+
+def _make_chunk(plan: ParallelPlan, recorded, n_windows: int, length: int):
+    """A jitted function advancing ``n_windows`` windows of ``length`` steps; it returns the
+    state and the recorded populations' spikes, packed 1 bit per neuron and step (on the
+    device, step by step, where the blocks are whole bytes), and their spike counts."""
+    net, dt, mesh = plan.net, plan.dt, plan.mesh
+    pres = sorted({net._refs[pr.name][0][0] for pr in net.projections})
+    packed = {p: plan.block(p) % 8 == 0 for p in recorded}
+
+    def record(spk):
+        out = {}
+        for p in recorded:
+            s = spk[p] > 0
+            out[p] = (jnp.packbits(s, bitorder="little") if packed[p] else s,
+                      jnp.sum(s, dtype=jnp.int32)[None])
+        return out
+
+    def body(params, state, lcs):
+        k = jax.lax.axis_index(AXIS)
+        conns = {}
+        for pr in net.projections:
+            lc = lcs[pr.name]
+            aux = (pr.conn.n_pre, plan.block(net._refs[pr.name][1][0]), plan.max_row[pr.name], None)
+            conns[pr.name] = CSR.tree_unflatten(aux, (lc.indptr[0], lc.indices[0], lc.rows[0]))
+        params = params.with_weights({name: pp.weights if jnp.ndim(pp.weights) == 0 else pp.weights[0]
+                                      for name, pp in params.projections.items()})
+
+        def window(s, _):
+            def inner(carry, j):
+                s, hist = carry
+                s, spk = advance(net, params, s, dt, conns, Block(plan, k))
+                return (s, {p: hist[p].at[j].set(spk[p]) for p in pres}), record(spk)
+
+            hist = {p: jnp.zeros((length - 1, plan.block(p)), float_dtype()) for p in pres}
+            if length > 1:
+                (s, hist), rec = jax.lax.scan(inner, (s, hist), jnp.arange(length - 1))
+            s, spk = advance(net, params, s, dt, conns, Block(plan, k, hist))
+            last = record(spk)
+            if length > 1:
+                last = jax.tree.map(lambda r, x: jnp.concatenate([r, x[None]]), rec, last)
+            else:
+                last = jax.tree.map(lambda x: x[None], last)
+            return s, last
+
+        state, rec = jax.lax.scan(window, state, None, length=n_windows)
+        return state, jax.tree.map(lambda r: r.reshape((n_windows * length, -1)), rec)
+
+    def chunk(params, state, lcs):
+        params = params.with_weights(_local_weights(plan, params))
+        sspec = _state_specs(net, state)
+        # check_vma off: the compiled event kernels do not carry the varying-axis types through;
+        # what is replicated (t, key, the delay buffers) is replicated by construction
+        local = jax.shard_map(body, mesh=mesh, check_vma=False,
+                              in_specs=(_param_specs(net, params), sspec,
+                                        {name: LocalConns(*[P(AXIS)] * 5) for name in lcs}),
+                              out_specs=(sspec, {p: (P(None, AXIS), P(None, AXIS)) for p in recorded}))
+        state, rec = local(params, state, lcs)
+        n_of = {p.name: p.n for p in net.populations}
+        out = {"spikes": {p: bits if packed[p] else jnp.packbits(bits, axis=-1, bitorder="little")
+                          for p, (bits, _) in rec.items()},
+               "rates": {p: jnp.sum(counts, axis=-1).astype(jnp.float32) / (n_of[p] * dt * 1e-3)
+                         for p, (_, counts) in rec.items()}}
+        return state, out
+
+    return jax.jit(chunk)
+
+
+class ParallelEngine:
+    """The neuron-parallel engine of :func:`~neurosim.network.simulate.drive`: chunks of whole
+    windows (the last may be shorter), each one compiled program over the mesh."""
+
+    name = "parallel"
+
+    def __init__(self, plan: ParallelPlan, monitors, n_steps: int, chunk_steps: int | None, max_chunk_bytes: float):
+        self.p, self.monitors = plan, monitors
+        self.recorded = sorted({m.pop for m in monitors})
+        if chunk_steps is None:
+            per_step = sum((plan.net.population(p).n + 7) // 8 + 4 for p in self.recorded) or 1
+            chunk_steps = max(1, min(int(max_chunk_bytes // per_step), 20_000))
+        w = plan.window or chunk_steps
+        windows = max(1, chunk_steps // w)
+        n_full, rest = divmod(n_steps, windows * w)
+        items = [(windows, w)] * n_full
+        if rest // w:
+            items.append((rest // w, w))
+        if rest % w:
+            items.append((1, rest % w))
+        self.plan = items
+
+    @staticmethod
+    def steps(item) -> int:
+        return item[0] * item[1]
+
+    def cache_key(self, item, params, state):
+        from .simulate import _signature
+        return ("parallel", _signature(params, state), tuple(self.recorded), self.p.dt,
+                tuple(d.id for d in self.p.mesh.devices.flat)) + tuple(item)
+
+    def _args(self, params, state):
+        """The chunk's arguments on the mesh: params replicated (the chunk cuts the weights by
+        device), the state by block, the synapses by device."""
+        net, mesh = self.p.net, self.p.mesh
+        params = _place(params, jax.tree.map(lambda _: P(), params), mesh)
+        state = _place(state, _state_specs(net, state), mesh)
+        conns = _place(self.p.conns, {n: LocalConns(*[P(AXIS)] * 5) for n in self.p.conns}, mesh)
+        return params, state, conns
+
+    def compile(self, item, params, state):
+        return _make_chunk(self.p, self.recorded, *item).lower(*self._args(params, state)).compile()
+
+    def run(self, fn, params, state, done):
+        state, out = fn(*self._args(params, state))
+        # back on one device, so the result's state (and one passed on to another run) is an ordinary one
+        return jax.device_put(state, self.p.mesh.devices.flat[0]), out
+
+    def to_host(self, raw, item, done):
+        from .simulate import Chunk
+        steps = self.steps(item)
+        spikes = {p: fused.spike_events(np.asarray(packed).reshape(steps, -1)) for p, packed in raw["spikes"].items()}
+        rates = {p: np.asarray(r).reshape(-1) for p, r in raw["rates"].items()}
+        return Chunk(steps, spikes, rates, {}, {})
