@@ -228,13 +228,17 @@ class JitConn:
     def propagate(self, weights, spikes, backend: str | None = None):
         """Postsynaptic drive (n_post,) from presynaptic ``spikes`` (n_pre,), bool or float
         (float spikes carry surrogate gradients). ``backend="reference"`` forces the pure-JAX
-        reference; None (or any other backend name) takes the compiled kernel where it loads."""
+        reference, ``"pallas"`` the Pallas kernel (the default on a TPU); None (or any other
+        backend name) takes the compiled kernel where it loads."""
         spikes = jnp.asarray(spikes)
         if spikes.shape != (self.n_pre,):
             raise ValueError(f"spikes must have shape ({self.n_pre},) for this JitConn, got {spikes.shape}")
         if spikes.dtype != jnp.bool_ and spikes.dtype != jnp.float32:
             spikes = spikes.astype(jnp.float32)
         wa, wb = self.check_weights(weights)
+        if _use_pallas(backend):
+            from . import pallas_jitconn
+            return pallas_jitconn.event(self._spec, spikes.astype(jnp.float32), wa[0], wb[0])
         if _use_reference(backend):
             return _event_reference(spikes[None], wa, wb, spec=self._spec)[0]
         return jit_event_p.bind(spikes[None], wa, wb, spec=self._spec)[0]
@@ -246,9 +250,18 @@ class JitConn:
             raise ValueError(f"x must have shape ({self.n_post},) for this JitConn, got {x.shape}")
         x = x.astype(jnp.float32)
         wa, wb = self.check_weights(weights)
+        if _use_pallas(backend):
+            from . import pallas_jitconn
+            return pallas_jitconn.transposed(self._spec, x, wa[0], wb[0])
         if _use_reference(backend):
             return _transposed_reference(x[None], wa, wb, spec=self._spec)[0]
         return jit_transposed_p.bind(x[None], wa, wb, spec=self._spec)[0]
+
+
+def _use_pallas(backend) -> bool:
+    """``backend="pallas"`` (anywhere; interpreted off a TPU), or no backend named on a TPU,
+    which has no compiled kernel (:mod:`neurosim.events.pallas_jitconn`)."""
+    return backend == "pallas" or (backend is None and jax.default_backend() == "tpu")
 
 
 def _use_reference(backend) -> bool:

@@ -24,6 +24,10 @@ differentiation is not defined for it (use reverse mode, as training does).
 Status: tested in interpret mode on CPU (values against the dense reference, ``vmap``,
 ``check_grads`` in reverse mode). Not yet compiled for or run on a TPU: none was available, and
 whether Mosaic lowers the in-kernel gather for a given size is unverified.
+
+The procedural connectivity's products are Pallas kernels of their own
+(:mod:`neurosim.events.pallas_jitconn`), and so is pair STDP
+(:func:`neurosim.plasticity.kernels.stdp_pair_pallas`).
 """
 from __future__ import annotations
 

@@ -299,7 +299,7 @@ def advance(net: Network, params, state: NetworkState, dt: float, conns: dict, l
         delivered = w
         if pr.chain:
             ev = SynapticEvents(pre=delayed, post=spikes[post][c:d], conn=conns[pr.name], t=state.t, dt=dt,
-                                tau_syn=pp.synapse.tau, modulators=mod_values, populations=neurons)
+                                tau_syn=pp.synapse.tau, modulators=mod_values, populations=neurons, backend=pr.backend)
             dyn = dict(state.dynamics[pr.name])
             for m in pr.chain:
                 dyn[m.key], delivered = m.modulate(pp.dynamics[m.key], dyn[m.key], delivered, ev)

@@ -5,9 +5,12 @@ reference.
 ``kernels/README.md`` ("neurosim_stdp_pair") states its contract. On the CPU, in float32, with the
 kernel built, it visits only the synapses of neurons that spiked and updates the weights in place;
 elsewhere (another platform, float64, ``NEUROSIM_KERNELS=off``, a missing library) it is the
-reference: the same formula evaluated at every synapse. Autodiff: the JVP is the reference's
-(exact; the tangent is evaluated at every synapse), so ``jax.grad`` works through it; ``vmap``
-runs the kernel once per batch member.
+reference: the same formula evaluated at every synapse. On a TPU (or when ``backend="pallas"``
+is named, then in Pallas' interpreter) it is a Pallas kernel (:func:`stdp_pair_pallas`): the
+reference's formula on blocks of synapses, each gathering its synapses' traces and spikes, a
+dense pass as a TPU prefers. Autodiff: the JVP is the reference's (exact; the tangent is
+evaluated at every synapse), so ``jax.grad`` works through either; ``vmap`` runs the CPU kernel
+once per batch member and adds a grid axis to the Pallas one.
 """
 from __future__ import annotations
 
@@ -81,8 +84,57 @@ def stdp_pair_reference(weights, rows, cols, pre, post, x, y, amp, opts: PairOpt
 
 
 def kernel_available(weights) -> bool:
+    """Whether a compiled form of the update runs here: the CPU kernel (float32, built), or the
+    Pallas kernel on a TPU."""
+    if jax.default_backend() == "tpu":
+        return True
+    return _cpu_kernel(weights)
+
+
+def _cpu_kernel(weights) -> bool:
     return (_kernels.ENABLED and jnp.result_type(weights) == jnp.float32 and _kernels.device_platform() == "cpu"
             and _kernels.ready("plasticity", "cpu"))
+
+
+SYNAPSE_BLOCK = 1024   # synapses per program of the Pallas kernel
+
+
+@partial(jax.custom_jvp, nondiff_argnums=(8,))
+def stdp_pair_pallas(weights, rows, cols, pre, post, x, y, amp, opts: PairOptions):
+    """:func:`stdp_pair_reference` as a Pallas kernel over blocks of ``SYNAPSE_BLOCK`` synapses
+    (interpreted off a TPU); the same formula, so the same numbers."""
+    from jax.experimental import pallas as pl
+
+    nnz = weights.shape[0]
+    pad = -nnz % SYNAPSE_BLOCK
+    w = jnp.pad(weights, (0, pad))
+    r, c = jnp.pad(rows, (0, pad)), jnp.pad(cols, (0, pad))      # padding reads neuron 0; dropped below
+
+    def kernel(w_ref, r_ref, c_ref, pre_ref, post_ref, x_ref, y_ref, amp_ref, out_ref):
+        out_ref[...] = stdp_pair_reference(w_ref[...], r_ref[...], c_ref[...], pre_ref[...], post_ref[...],
+                                           x_ref[...], y_ref[...], amp_ref[...], opts)
+
+    block = pl.BlockSpec((SYNAPSE_BLOCK,), lambda b: (b,))
+    whole = [pl.BlockSpec(v.shape, lambda b: (0,)) for v in (pre, post, x, y, amp)]
+    out = pl.pallas_call(
+        kernel, out_shape=jax.ShapeDtypeStruct(w.shape, weights.dtype), grid=(w.shape[0] // SYNAPSE_BLOCK,),
+        in_specs=[block, block, block] + whole, out_specs=block, interpret=jax.default_backend() != "tpu",
+    )(w, r, c, pre.astype(weights.dtype), post.astype(weights.dtype), x.astype(weights.dtype),
+      y.astype(weights.dtype), amp.astype(weights.dtype))
+    return out[:nnz]
+
+
+@stdp_pair_pallas.defjvp
+def _pallas_jvp(opts, primals, tangents):
+    weights, rows, cols, pre, post, x, y, amp = primals
+    tw, _, _, tpre, tpost, tx, ty, tamp = tangents
+    out = stdp_pair_pallas(*primals, opts)
+
+    def ref(w, s, q, xx, yy, a):
+        return stdp_pair_reference(w, rows, cols, s, q, xx, yy, a, opts)
+
+    _, t_out = jax.jvp(ref, (weights, pre, post, x, y, amp), (tw, tpre, tpost, tx, ty, tamp))
+    return out, t_out
 
 
 @partial(jax.custom_jvp, nondiff_argnums=(11,))
@@ -112,10 +164,15 @@ def _op_jvp(opts, primals, tangents):
 def stdp_pair_events(weights, conn, pre, post, x, y, a_plus, a_minus, opts: PairOptions, *, backend=None):
     """New weights after one step of pair STDP (module docstring). ``conn``: a CSR with a
     column index (``CSR.with_columns()``); ``x``: presynaptic trace after this step's jump;
-    ``y``: postsynaptic trace decayed, before this step's jump. ``backend``: None (the kernel
-    where available), ``"kernel"`` or ``"reference"``."""
+    ``y``: postsynaptic trace decayed, before this step's jump. ``backend``: None (the CPU
+    kernel where available, the Pallas kernel on a TPU, else the reference), ``"kernel"``,
+    ``"pallas"`` or ``"reference"``."""
+    if backend not in (None, "kernel", "pallas", "reference"):
+        raise ValueError(f"backend must be None, 'kernel', 'pallas' or 'reference', got {backend!r}")
     amp = jnp.stack([jnp.asarray(a_plus, weights.dtype), jnp.asarray(a_minus, weights.dtype)])
-    use_kernel = backend != "reference" and kernel_available(weights) and conn.has_columns
+    if backend == "pallas" or (backend is None and jax.default_backend() == "tpu"):
+        return stdp_pair_pallas(weights, conn.rows, conn.indices, pre, post, x, y, amp, opts)
+    use_kernel = backend != "reference" and _cpu_kernel(weights) and conn.has_columns
     if backend == "kernel" and not use_kernel:
         raise ValueError("backend='kernel': the compiled plasticity kernel is not available here (CPU, float32, "
                          "a CSR with_columns() and neurosim/_lib/libplasticity_cpu.so are needed)")

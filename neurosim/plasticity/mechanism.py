@@ -110,7 +110,7 @@ class Plasticity(AbstractSynapseDynamics):
         dense = [lambda op: self._apply(self.rule.update, *op, ev)]
         if not (self.event_driven and self.rule.event_driven and getattr(conn, "has_columns", False)):
             return dense, 0
-        if self.rule.kernel is not None and kernel_available(weights):
+        if self.rule.kernel is not None and (kernel_available(weights) or ev.backend == "pallas"):
             return [lambda op: self.rule.kernel(*op, ev)], 0
         rungs = _rungs(conn)
         if not rungs:   # even 8 spiking neurons reach a good part of the synapses (a huge fan-in): dense

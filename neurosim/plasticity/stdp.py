@@ -151,7 +151,8 @@ def stdp_pair(a_plus=0.01, a_minus=0.0105, tau_plus=20.0, tau_minus=20.0, *, w_m
         x, y_decayed, y = traces(p, state, ev)
         opts = PairOptions(lo, hi, mu_p, mu_m, *(clip if clip is not None else (-np.inf, np.inf)))
         return StdpPairState(x, y), stdp_pair_events(weights, ev.conn, ev.pre, ev.post, x, y_decayed, p.a_plus,
-                                                      p.a_minus, opts)
+                                                      p.a_minus, opts,
+                                                      backend="pallas" if ev.backend == "pallas" else None)
 
     form = "additive" if mu_p == mu_m == 0 else f"mu+={mu_p:g}, mu-={mu_m:g}"
     bounds = (lo, hi) if (mu_p > 0 and mu_m > 0) else None   # soft bounds keep [w_min, w_max]

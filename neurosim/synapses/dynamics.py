@@ -56,6 +56,7 @@ class SynapticEvents(NamedTuple):
     tau_syn: jax.Array    # ms, the projection's synapse time constant
     modulators: dict      # modulator name -> its value after this step's update
     populations: dict = {}   # population name -> its state after this step (astrocytes, say)
+    backend: str | None = None   # the projection's event backend (a compiled update may follow it: "pallas")
 
 
 class AbstractSynapseDynamics:
