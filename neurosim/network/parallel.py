@@ -19,10 +19,13 @@ GPU). A spike emitted in step t through a projection of delay D is delivered in 
 t + D - 1 (a delay of one step delivers it in the step that emits it, to act on the next
 step's current). So every delivery inside a window reads spikes of earlier windows, except
 in the window's last step. There, after the neurons have stepped and before the projections
-deliver, one ``all_gather`` per population brings the window's spikes (w x n/D bytes per
-device, packed 1 bit per neuron where
-the blocks are whole bytes) to every device. They are written into the delay buffers where later steps will read
-them. At the end of every window the state is exactly the one-device state.
+deliver, one ``all_gather`` per population brings the window's spikes to every device: w x n/D
+bits from each device where the blocks are whole bytes, else w x n/D bytes. They are written
+into the delay buffers where later steps will read them. At the end of every window the state
+is exactly the one-device state.
+
+Within one host: the mesh is made of ``jax.local_devices()``. A network spread over the devices
+of several processes (``jax.distributed``) is not built.
 
 **Exactly the one-device run.**
 - Neurons and inputs step elementwise. The counter-based draws of Poisson inputs and sources
