@@ -10,8 +10,9 @@ network of Izhikevich (2007), 3600 s (the Brian2 runner follows the author's das
 ``brian2`` means both Brian2 modes. Each tool runs
 in its own process, one after another (never side by side, so they do not share the cores),
 pinned to one core; every line is printed as soon as it is measured, with ``ratio_vs_neurosim``
-= the tool's run time / neurosim's on the same workload. NEST and BrainPy are listed for the
-interface but have no runner here yet (their lines carry an error). With ``--out DIR``: the
+= the tool's run time / neurosim's on the same workload. NEST runs song and coba-stdp
+(``stdp_synapse``); BrainPy runs song (``brainpy.dyn.STDP_Song2000``); a workload a tool has no
+runner for gives a line with the error. With ``--out DIR``: the
 lines are appended to ``DIR/plasticity.json`` and ``DIR/plasticity.png`` shows the real-time
 factors of every (tool, workload) measured into DIR (the latest of each).
 """
@@ -34,7 +35,7 @@ TOOLS = {
     "brian2-cpp_standalone": ("brian2", "brian2_plasticity.py", ["--mode", "cpp_standalone"]),
     "brian2-cython": ("brian2", "brian2_plasticity.py", ["--mode", "cython"]),
     "nest": ("nest", "nest_plasticity.py", []),
-    "brainpy": ("brainpy", None, []),
+    "brainpy": ("brainpy", "brainpy_plasticity.py", []),
 }
 
 
