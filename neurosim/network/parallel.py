@@ -263,7 +263,7 @@ def _spec_tree(tree, n: int, shared=()):
 
 
 def _state_specs(net, state):
-    pops = {p.name: p for p in net.populations}
+    pops = net._pops
     neurons = {p.name: _spec_tree(state.neurons[p.name], p.n, getattr(p.model, "SHARED_STATE", ()))
                for p in net.populations}
     synapses = {pr.name: _spec_tree(state.synapses[pr.name], pops[net._refs[pr.name][1][0]].n)
@@ -276,7 +276,7 @@ def _state_specs(net, state):
 
 
 def _param_specs(net, params):
-    pops = {p.name: p for p in net.populations}
+    pops = net._pops
     neurons = {p.name: _spec_tree(params.neurons[p.name], p.n) for p in net.populations}
     projections = {name: pp._replace(weights=P() if np.ndim(pp.weights) == 0 else P(AXIS),
                                      synapse=jax.tree.map(lambda _: P(), pp.synapse), dynamics={})
@@ -299,21 +299,19 @@ def _local_weights(plan, params):
     return out
 
 
-def _make_chunk(plan: ParallelPlan, recorded, n_windows: int, length: int):
+def _make_chunk(plan: ParallelPlan, spiking, rating, n_windows: int, length: int):
     """A jitted function advancing ``n_windows`` windows of ``length`` steps; it returns the
-    state and the recorded populations' spikes, packed 1 bit per neuron and step (on the
-    device, step by step, where the blocks are whole bytes), and their spike counts."""
+    state, the spikes of the populations in ``spiking`` packed 1 bit per neuron and step (on
+    the device, step by step, where the blocks are whole bytes) and the spike counts of those in
+    ``rating``."""
     net, dt, mesh = plan.net, plan.dt, plan.mesh
     pres = sorted({net._refs[pr.name][0][0] for pr in net.projections})
-    packed = {p: plan.block(p) % 8 == 0 for p in recorded}
+    packed = {p: plan.block(p) % 8 == 0 for p in spiking}
 
     def record(spk):
-        out = {}
-        for p in recorded:
-            s = spk[p] > 0
-            out[p] = (jnp.packbits(s, bitorder="little") if packed[p] else s,
-                      jnp.sum(s, dtype=jnp.int32)[None])
-        return out
+        bits = {p: jnp.packbits(spk[p] > 0, bitorder="little") if packed[p] else spk[p] > 0 for p in spiking}
+        counts = {p: jnp.sum(spk[p] > 0, dtype=jnp.int32)[None] for p in rating}
+        return bits, counts
 
     def body(params, state, lcs):
         k = jax.lax.axis_index(AXIS)
@@ -353,13 +351,12 @@ def _make_chunk(plan: ParallelPlan, recorded, n_windows: int, length: int):
         local = jax.shard_map(body, mesh=mesh, check_vma=False,
                               in_specs=(_param_specs(net, params), sspec,
                                         {name: LocalConns(*[P(AXIS)] * 5) for name in lcs}),
-                              out_specs=(sspec, {p: (P(None, AXIS), P(None, AXIS)) for p in recorded}))
-        state, rec = local(params, state, lcs)
-        n_of = {p.name: p.n for p in net.populations}
-        out = {"spikes": {p: bits if packed[p] else jnp.packbits(bits, axis=-1, bitorder="little")
-                          for p, (bits, _) in rec.items()},
-               "rates": {p: jnp.sum(counts, axis=-1).astype(jnp.float32) / (n_of[p] * dt * 1e-3)
-                         for p, (_, counts) in rec.items()}}
+                              out_specs=(sspec, ({p: P(None, AXIS) for p in spiking},
+                                                 {p: P(None, AXIS) for p in rating})))
+        state, (bits, counts) = local(params, state, lcs)
+        out = {"spikes": {p: b if packed[p] else jnp.packbits(b, axis=-1, bitorder="little") for p, b in bits.items()},
+               "rates": {p: jnp.sum(c, axis=-1).astype(jnp.float32) / (net._pops[p].n * dt * 1e-3)
+                         for p, c in counts.items()}}
         return state, out
 
     return jax.jit(chunk)
@@ -373,9 +370,12 @@ class ParallelEngine:
 
     def __init__(self, plan: ParallelPlan, monitors, n_steps: int, chunk_steps: int | None, max_chunk_bytes: float):
         self.p, self.monitors = plan, monitors
-        self.recorded = sorted({m.pop for m in monitors})
+        self.spiking = sorted({m.pop for m in monitors if isinstance(m, Spikes)})
+        self.rating = sorted({m.pop for m in monitors if isinstance(m, Rate)})
+        self._placed = None        # (params, their copy on the mesh): placed once per run
+        self._conns = _place(plan.conns, {n: LocalConns(*[P(AXIS)] * 5) for n in plan.conns}, plan.mesh)
         if chunk_steps is None:
-            per_step = sum((plan.net.population(p).n + 7) // 8 + 4 for p in self.recorded) or 1
+            per_step = (sum((plan.net.population(p).n + 7) // 8 for p in self.spiking) + 4 * len(self.rating)) or 1
             chunk_steps = max(1, min(int(max_chunk_bytes // per_step), 20_000))
         w = plan.window or chunk_steps
         windows = max(1, chunk_steps // w)
@@ -393,20 +393,19 @@ class ParallelEngine:
 
     def cache_key(self, item, params, state):
         from .simulate import _signature
-        return ("parallel", _signature(params, state), tuple(self.recorded), self.p.dt,
+        return ("parallel", _signature(params, state), tuple(self.spiking), tuple(self.rating), self.p.dt,
                 tuple(d.id for d in self.p.mesh.devices.flat)) + tuple(item)
 
     def _args(self, params, state):
         """The chunk's arguments on the mesh: params replicated (the chunk cuts the weights by
         device), the state by block, the synapses by device."""
         net, mesh = self.p.net, self.p.mesh
-        params = _place(params, jax.tree.map(lambda _: P(), params), mesh)
-        state = _place(state, _state_specs(net, state), mesh)
-        conns = _place(self.p.conns, {n: LocalConns(*[P(AXIS)] * 5) for n in self.p.conns}, mesh)
-        return params, state, conns
+        if self._placed is None or self._placed[0] is not params:
+            self._placed = (params, _place(params, jax.tree.map(lambda _: P(), params), mesh))
+        return self._placed[1], _place(state, _state_specs(net, state), mesh), self._conns
 
     def compile(self, item, params, state):
-        return _make_chunk(self.p, self.recorded, *item).lower(*self._args(params, state)).compile()
+        return _make_chunk(self.p, self.spiking, self.rating, *item).lower(*self._args(params, state)).compile()
 
     def run(self, fn, params, state, done):
         state, out = fn(*self._args(params, state))
