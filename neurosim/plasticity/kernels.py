@@ -124,17 +124,21 @@ def stdp_pair_pallas(weights, rows, cols, pre, post, x, y, amp, opts: PairOption
     return out[:nnz]
 
 
+def _reference_tangent(rows, cols, opts, values, tangents):
+    """The tangent of the update, from the reference's formula at every synapse: ``values`` and
+    ``tangents`` are ``(weights, pre, post, x, y, amp)``. Every compiled form uses it as its JVP."""
+    def ref(w, s, q, xx, yy, a):
+        return stdp_pair_reference(w, rows, cols, s, q, xx, yy, a, opts)
+
+    return jax.jvp(ref, values, tangents)[1]
+
+
 @stdp_pair_pallas.defjvp
 def _pallas_jvp(opts, primals, tangents):
     weights, rows, cols, pre, post, x, y, amp = primals
     tw, _, _, tpre, tpost, tx, ty, tamp = tangents
-    out = stdp_pair_pallas(*primals, opts)
-
-    def ref(w, s, q, xx, yy, a):
-        return stdp_pair_reference(w, rows, cols, s, q, xx, yy, a, opts)
-
-    _, t_out = jax.jvp(ref, (weights, pre, post, x, y, amp), (tw, tpre, tpost, tx, ty, tamp))
-    return out, t_out
+    return (stdp_pair_pallas(*primals, opts),
+            _reference_tangent(rows, cols, opts, (weights, pre, post, x, y, amp), (tw, tpre, tpost, tx, ty, tamp)))
 
 
 @partial(jax.custom_jvp, nondiff_argnums=(11,))
@@ -152,13 +156,8 @@ def _op(weights, indptr, indices, rows, col_ptr, col_perm, pre, post, x, y, amp,
 def _op_jvp(opts, primals, tangents):
     weights, indptr, indices, rows, col_ptr, col_perm, pre, post, x, y, amp = primals
     tw, *_, tpre, tpost, tx, ty, tamp = tangents
-    out = _op(*primals, opts)
-
-    def ref(w, s, q, xx, yy, a):
-        return stdp_pair_reference(w, rows, indices, s, q, xx, yy, a, opts)
-
-    _, t_out = jax.jvp(ref, (weights, pre, post, x, y, amp), (tw, tpre, tpost, tx, ty, tamp))
-    return out, t_out
+    return (_op(*primals, opts),
+            _reference_tangent(rows, indices, opts, (weights, pre, post, x, y, amp), (tw, tpre, tpost, tx, ty, tamp)))
 
 
 def stdp_pair_events(weights, conn, pre, post, x, y, a_plus, a_minus, opts: PairOptions, *, backend=None):
