@@ -28,7 +28,8 @@ The paper's methods were not retrievable: this is our reconstruction (docs/paper
 - the attention gate ``G`` opens 100 ms after the cue's onset, once the cue's own response has
   passed;
 - eta = 0.1.
-FORCE is ``neurosim.train.rls_update`` on the same gated samples, with P(0) = I.
+The rule is normalised LMS (``neurosim.train.readouts.lms_update``) on the gated samples;
+FORCE is ``rls_update`` on the same samples, with P(0) = I.
 
 **Protocol** (trials drawn from a bank of simulated reservoir trials, held-out trials for the
 measures):
@@ -72,7 +73,7 @@ import neurosim as ns
 from neurosim.builders.izhikevich_reservoir import izhikevich_reservoir
 from neurosim.report import check
 from neurosim.report import write as report_write
-from neurosim.train.readouts import rls_init, rls_update
+from neurosim.train.readouts import lms_init, lms_update, rls_init, rls_update
 
 PAPER = ('Yamada & Chao (2025) "Joint encoding of what and when predictions through error-modulated plasticity '
          'in reservoir spiking networks", arXiv:2510.14382')
@@ -136,38 +137,40 @@ def peak_ms(response):
     return int(T_MS[GATE][np.argmax(response[GATE])])
 
 
-class Gated:
-    """The error-modulated, gated three-factor rule (normalised): w += eta G e xbar / |xbar|^2."""
+class Learner:
+    """A readout learning online, trial by trial, from the samples its gate lets through:
+    ``update(state, x, target) -> (state, error)`` over those samples, one jitted scan per trial."""
 
-    def __init__(self, n, gate=None):
-        self.w = np.zeros(n)
-        self.gate = GATE if gate is None else gate
-
-    def trial(self, x, z):
-        for s in np.flatnonzero(self.gate):
-            e = z[s] - x[s] @ self.w
-            self.w += ETA * e * x[s] / (x[s] @ x[s])
-
-
-class Force:
-    """FORCE: recursive least squares on the same gated samples, P(0) = I, never reset."""
-
-    def __init__(self, n):
-        self.state = rls_init(n, 1, alpha=1.0, dtype=jnp.float32)
-        gated = np.flatnonzero(GATE)
+    def __init__(self, state, update, gate=None):
+        self.state = state
+        gated = np.flatnonzero(GATE if gate is None else gate)
 
         def one_trial(state, x, z):
-            def body(s, xz):
-                return rls_update(s, xz[0], xz[1])[0], None
-            return jax.lax.scan(body, state, (x[gated], z[gated]))[0]
+            return jax.lax.scan(lambda s, xz: (update(s, xz[0], xz[1])[0], None), state, (x[gated], z[gated]))[0]
         self._trial = jax.jit(one_trial)
 
     @property
     def w(self):
         return np.asarray(self.state.w[:, 0])
 
+    @w.setter
+    def w(self, value):
+        self.state = self.state._replace(w=jnp.asarray(value, jnp.float32)[:, None])
+
     def trial(self, x, z):
         self.state = self._trial(self.state, jnp.asarray(x, jnp.float32), jnp.asarray(z, jnp.float32))
+
+
+def gated(n, gate=None):
+    """The error-modulated, gated three-factor rule, w += eta G e xbar / |xbar|^2: normalised
+    LMS (``neurosim.train.readouts.lms_update``) on the samples the gate G lets through."""
+    return Learner(lms_init(n, 1, dtype=jnp.float32),
+                   lambda s, x, z: lms_update(s, x, z, learning_rate=ETA, normalized=True), gate)
+
+
+def force(n):
+    """FORCE: recursive least squares (``rls_update``) on the same gated samples, P(0) = I, never reset."""
+    return Learner(rls_init(n, 1, alpha=1.0, dtype=jnp.float32), rls_update)
 
 
 def experiment(seed, quick):
@@ -192,7 +195,7 @@ def experiment(seed, quick):
     rng = np.random.default_rng([seed, 3])
     n1, n_block, n3 = (100, 60, 70) if quick else (100, 60, 100)
     what_gate = (T_MS >= WHAT_MS[0]) & (T_MS < WHAT_MS[1])
-    when, force, what = Gated(x.shape[2]), Force(x.shape[2]), Gated(x.shape[2], what_gate)
+    when, fit, what = gated(x.shape[2]), force(x.shape[2]), gated(x.shape[2], what_gate)
 
     def step(latency, p, learners):
         i = rng.choice(train)
@@ -204,13 +207,13 @@ def experiment(seed, quick):
     window = np.abs(T_MS - L1) <= BUMP_SD       # the amplitude: the mean response within one sd of L1
     seen = []
     for k in range(n1):
-        step(L1, 1.0, (when, force))
+        step(L1, 1.0, (when, fit))
         if k >= n1 - 10:                         # as for the blocks below: the last 10 trials, averaged
             seen.append(float((mean_held @ when.w)[window].mean()))
     out["peak_after_phase1"] = peak_ms(mean_held @ when.w)
-    out["force_peak_after_phase1"] = peak_ms(mean_held @ force.w)
+    out["force_peak_after_phase1"] = peak_ms(mean_held @ fit.w)
     amplitude = {1.0: float(np.mean(seen))}
-    w_phase1, force_phase1 = when.w.copy(), force.state
+    w_phase1, force_phase1 = when.w.copy(), fit.state
     for p in (0.75, 0.5, 0.25):
         seen = []
         for k in range(n_block):
@@ -220,12 +223,12 @@ def experiment(seed, quick):
         amplitude[p] = float(np.mean(seen))
     out["amplitude"] = amplitude
     # phase 3 continues from the end of phase 1 (p = 1 before the switch, for both)
-    when.w, force.state = w_phase1.copy(), force_phase1
+    when.w, fit.state = w_phase1.copy(), force_phase1
     peaks = {"gated": [], "force": []}
     for _ in range(n3):
-        step(L2, 1.0, (when, force))
+        step(L2, 1.0, (when, fit))
         peaks["gated"].append(peak_ms(mean_held @ when.w))
-        peaks["force"].append(peak_ms(mean_held @ force.w))
+        peaks["force"].append(peak_ms(mean_held @ fit.w))
     out["peaks_after_switch"] = peaks
     out["relock"] = {k: relock_trial(v, n3) for k, v in peaks.items()}
     # (iv) what against when
@@ -234,7 +237,7 @@ def experiment(seed, quick):
     a, b = what.w[:-1], w_phase1[:-1]
     out["cos_what_when"] = float(a @ b / (np.linalg.norm(a) * np.linalg.norm(b)))
     out["responses"] = {"held_mean_when": mean_held @ w_phase1, "held_mean_when_after_switch": mean_held @ when.w,
-                        "held_mean_force_after_switch": mean_held @ force.w}
+                        "held_mean_force_after_switch": mean_held @ fit.w}
     out["runtime_s"] = time.perf_counter() - t0
     return out
 
