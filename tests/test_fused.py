@@ -368,6 +368,12 @@ def test_the_allow_list_names_every_field_of_the_models_the_kernel_runs():
     from neurosim.plasticity import Plasticity
 
     assert fused.ALLOWED["Plasticity.options"] == tuple(f.name for f in dataclasses.fields(Plasticity))
+    from neurosim.builders import RasterSource
+
+    assert fused.ALLOWED["RasterSource.options"] == tuple(f.name for f in dataclasses.fields(RasterSource))
+    from neurosim.plasticity import Modulator
+
+    assert fused.ALLOWED["Modulator.options"] == tuple(f.name for f in dataclasses.fields(Modulator))
 
 
 def test_plastic_projections_and_modulators_fall_back_with_a_reason():
@@ -383,4 +389,5 @@ def test_plastic_projections_and_modulators_fall_back_with_a_reason():
         ns.simulate(plastic, 1.0, DT, engine="fused")
     modulated = ns.Network(list(net.populations), list(net.projections), list(net.inputs),
                            modulators=[pl.Modulator("da")])
-    assert "modulators" in fused.fused_plan(modulated, modulated.params(), DT)
+    assert "modulator 'da' has a drive the fused kernel does not model" in fused.fused_plan(
+        modulated, modulated.params(), DT)

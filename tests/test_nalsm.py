@@ -138,3 +138,114 @@ def test_bad_input():
         ns.simulate(net, 5.0, 1.0)
     with pytest.raises(ValueError, match="window must be a positive"):
         branching_factor(np.zeros((10, 2)), ns.events.from_arrays([0], [1], 2, 2), window=0)
+
+
+@pytest.mark.parametrize("presynaptic", ["excitatory", "inhibitory"])
+def test_the_compiled_update_equals_the_rule_at_every_synapse_batches_and_differentiates(presynaptic):
+    # the rule's kernel (the compiled pair-STDP update with A+ / A- taken from the modulator) against
+    # its own update evaluated at every synapse, on random spikes, traces and weights: values (bitwise:
+    # the same float operations), a vmap over a batch of networks, and check_grads of the kernel's
+    # weights with respect to the rule parameters and the modulator
+    from jax.test_util import check_grads
+
+    rng = np.random.default_rng(3)
+    n_pre, n_post = 30, 25
+    keep = rng.random((n_pre, n_post)) < 0.3
+    pre_i, post_i = np.nonzero(keep)
+    conn = ns.events.from_arrays(pre_i, post_i, n_pre, n_post).with_columns()
+    rule = pl.chain(astrocyte_stdp("A", presynaptic=presynaptic), pl.clip_weights(-3.0, 3.0))
+    assert rule.kernel is not None
+
+    def draw(k):
+        r = np.random.default_rng(k)
+        return (jnp.asarray(r.uniform(-2.5, 2.5, conn.nnz), jnp.float32),
+                (jnp.asarray(r.random(n_pre), jnp.float32), jnp.asarray(r.random(n_post), jnp.float32)),
+                jnp.asarray(r.random(n_pre) < 0.3, jnp.float32), jnp.asarray(r.random(n_post) < 0.3, jnp.float32))
+
+    def by_kernel(params, w, traces, pre, post, a):
+        state = (rule.parts[0].init(params[0], SynapseShape(n_pre, n_post, conn.nnz, jnp.float32))._replace(
+            x_pre=traces[0], x_post=traces[1]), ())
+        new, w_new = rule.kernel(params, state, w, _events(pre, post, conn, a))
+        return w_new, new[0]
+
+    def by_formula(params, w, traces, pre, post, a):
+        state = (rule.parts[0].init(params[0], SynapseShape(n_pre, n_post, conn.nnz, jnp.float32))._replace(
+            x_pre=traces[0], x_post=traces[1]), ())
+        dw, new = rule.update(params, jnp.zeros_like(w), state, w, _events(pre, post, conn, a))
+        return w + dw, new[0]
+
+    for k in range(4):
+        w, traces, pre, post = draw(k)
+        got, st_k = by_kernel(rule.params, w, traces, pre, post, 0.37)
+        want, st_f = by_formula(rule.params, w, traces, pre, post, 0.37)
+        assert int(jnp.sum(got != w)) > 0           # something changed
+        np.testing.assert_array_equal(np.asarray(got), np.asarray(want))
+        np.testing.assert_array_equal(np.asarray(st_k.x_pre), np.asarray(st_f.x_pre))
+    # vmap: a batch of three networks, each with its own weights and spikes, in one call
+    batch = [draw(10 + k) for k in range(3)]
+    stack = jax.tree.map(lambda *x: jnp.stack(x), *batch)
+    got = jax.vmap(lambda w, tr, s, q: by_kernel(rule.params, w, tr, s, q, 0.37)[0])(*stack)
+    for k, (w, traces, pre, post) in enumerate(batch):
+        np.testing.assert_array_equal(np.asarray(got[k]), np.asarray(by_formula(rule.params, w, traces, pre, post, 0.37)[0]))
+    # gradients of a loss of the new weights with respect to eta_+, the trace jump and the modulator
+    w, traces, pre, post = draw(20)
+    w = jnp.clip(w, -2.0, 2.0)            # away from the clip bounds, where the update is smooth
+
+    def loss(eta, jump, a, f):
+        params = (rule.params[0]._replace(eta_plus=eta, jump=jump), ())
+        w_new, st = f(params, w, traces, pre, post, a)
+        return jnp.sum(w_new ** 2) + jnp.sum(st.x_pre)
+
+    args = (jnp.float32(0.15), jnp.float32(0.1), jnp.float32(0.37))
+    check_grads(lambda *a: loss(*a, by_kernel), args, order=1, modes=["rev"], atol=2e-2, rtol=2e-2)
+    g_kernel = jax.grad(lambda *a: loss(*a, by_kernel), argnums=(0, 1, 2))(*args)
+    g_formula = jax.grad(lambda *a: loss(*a, by_formula), argnums=(0, 1, 2))(*args)
+    np.testing.assert_allclose(np.asarray(g_kernel), np.asarray(g_formula), rtol=1e-5)
+
+
+def _small_nalsm(plasticity, steps=400, raster_steps=None, seed=0):
+    from neurosim.builders import set_input_raster
+
+    m = ns.builders.nalsm((6, 6, 6), 16, sample_steps=steps, plasticity=plasticity, w_a=0.03, seed=seed)
+    rng = np.random.default_rng(seed)
+    raster = (rng.random((raster_steps or steps, 16)) < rng.uniform(0.02, 0.4, 16)).astype(np.float32)
+    return m, set_input_raster(ns.init_state(m.net, m.net.params(), seed, 1.0), raster)
+
+
+def _leaves(tree):
+    return [np.asarray(jax.random.key_data(x) if jax.dtypes.issubdtype(x.dtype, jax.dtypes.prng_key) else x)
+            for x in jax.tree.leaves(tree)]
+
+
+@pytest.mark.parametrize("plasticity, raster_steps", [("astrocyte", None), ("stdp", None), ("astrocyte", 150)])
+def test_the_fused_engine_runs_the_nalsm_liquid_as_the_scan_does_bitwise(plasticity, raster_steps):
+    # RasterSource inputs (also past the raster's end: silent), the NALSM astrocyte and
+    # astrocyte-modulated STDP on all three projections, in the fused CPU kernel: the same spikes,
+    # weights, traces, modulator and every other leaf of the state as the scan engine
+    from neurosim.network import fused
+
+    m, state = _small_nalsm(plasticity, raster_steps=raster_steps)
+    plan = fused.fused_plan(m.net, m.net.params(), 1.0, [ns.Spikes("liquid")], platform="cpu")
+    if isinstance(plan, str) and "not available" in plan:
+        pytest.skip(plan)
+    assert not isinstance(plan, str), plan
+    with jax.default_device(jax.devices("cpu")[0]):
+        runs = {eng: ns.simulate(m.net, 400.0, 1.0, state=state, monitors=[ns.Spikes("liquid"), ns.Spikes("input")],
+                                 engine=eng, chunk_steps=170) for eng in ("scan", "fused")}
+        # and a state the fused engine left, continued by the scan (and the other way round)
+        cont = {eng: ns.simulate(m.net, 100.0, 1.0, state=runs[other].state, monitors=[ns.Spikes("liquid")], engine=eng)
+                for eng, other in (("scan", "fused"), ("fused", "scan"))}
+    a, b = runs["scan"], runs["fused"]
+    assert b.timings["engine"] == "fused"
+    assert a.spikes["liquid"][0].size > 200
+    for pop in ("liquid", "input"):
+        for x, y in zip(a.spikes[pop], b.spikes[pop]):
+            np.testing.assert_array_equal(x, y)
+    if raster_steps:
+        assert a.spikes["input"][0].max() < raster_steps
+    w0 = m.net.params().projections["exc"].weights
+    assert np.any(np.asarray(a.state.weights["exc"]) != np.asarray(w0))     # the weights learned
+    for x, y in zip(_leaves(a.state._replace(key=None)), _leaves(b.state._replace(key=None))):
+        np.testing.assert_array_equal(x, y)
+    for x, y in zip(_leaves(cont["scan"].state._replace(key=None)), _leaves(cont["fused"].state._replace(key=None))):
+        np.testing.assert_array_equal(x, y)

@@ -31,6 +31,8 @@
 #include <string>
 #include <vector>
 
+#include <immintrin.h>
+
 #include "neurosim/counter_rng.h"
 #include "neurosim/stdp_pair.h"
 #include "xla/ffi/api/ffi.h"
@@ -63,6 +65,7 @@ struct Proj {
   int64_t nnz;             // entries of indices this projection may read
   bool cond;
   bool sliced;             // onto a slice of its population: summed after the terms onto all of it
+  bool unique;             // every row's indices strictly increase (no postsynaptic neuron twice in a row)
   float decay, e_rev, w;
 };
 
@@ -78,7 +81,34 @@ struct Plastic {
   const int32_t* col_ptr;   // n_post + 1
   const int32_t* col_perm;  // nnz
   float dec_plus, dec_minus;
-  bool nearest;
+  float jump_plus, jump_minus;  // the traces' jumps (kTraceJumpThenDecay)
+  int trace;                    // kTraceAllToAll, kTraceNearest or kTraceJumpThenDecay
+  int32_t mod_plus, mod_minus;  // >= 0: A+ (A-) is its coefficient times modulator Net::mods[mod_*]'s value
+};
+
+// How a plastic projection's traces move and which values its update reads (plas_i column kPlTrace):
+//   all-to-all / nearest (pair STDP): x = x * decay+ + s (nearest: (x * decay+) (1 - s) + s) before
+//     the update, which reads x and y * decay-; then y = y * decay- + q (nearest alike);
+//   jump-then-decay (astrocyte-modulated STDP): the update reads the stored x and y; then
+//     x = (x + jump+ s) * decay+ and y = (y + jump- q) * decay-.
+enum : int { kTraceAllToAll = 0, kTraceNearest = 1, kTraceJumpThenDecay = 2 };
+
+// A modulator driven by spike counts (neurosim.astrocytes.nalsm_astrocyte's form): after the
+// neurons of a step, d = (spikes of its + ranges) - (spikes of its - ranges), then
+//   a' = a + ((w d + b) - a) inv_tau,  value = value + (a - prev),  prev = a,  a = a'
+// (state = [value, a, prev]; inv_tau = float32(1 / tau)); plasticity in the same step reads the new value.
+struct CountModulator {
+  float w, b, inv_tau;
+  float* state;
+  std::vector<int64_t> off, n;
+  std::vector<int32_t> sign;
+};
+
+// A RasterSource population [off, off + n): neuron i spikes in its step t when t < rows and
+// raster[t * n + i] > 0; t = t0 in the first step of the call.
+struct Raster {
+  int64_t off, n, rows, t0;
+  const float* raster;
 };
 
 // A Poisson input onto neurons [post_off, post_off + n): its synapse state is g[g_off ...], its
@@ -118,6 +148,8 @@ struct Net {
   std::vector<Plastic> plastic;
   std::vector<PoissonIn> poisson;
   std::vector<Source> sources;
+  std::vector<Raster> rasters;
+  std::vector<CountModulator> mods;
 };
 
 std::string Where(int64_t p, const char* what) {
@@ -163,6 +195,7 @@ ffi::Error Describe(Net& net, int64_t n, int64_t g_size, int64_t d_size, ffi::Bu
     pr.dbuf_off = c[kDbufOff];
     pr.cond = (c[kCond] & 1) != 0;
     pr.sliced = (c[kCond] & 2) != 0;
+    pr.unique = (c[kCond] & 4) != 0 && std::getenv("NS_NOVEC") == nullptr;
     pr.decay = f[kSynDecay];
     pr.e_rev = f[kERev];
     pr.w = f[kW];
@@ -233,9 +266,14 @@ void BuildSegments(Net& net) {
 }
 
 // plas_i columns, plas_f columns, pin_i columns, pin_f columns (neurosim_fused_lif_plastic)
-enum : int { kPlProj = 0, kPlXOff, kPlYOff, kPlRowsOff, kPlColPtrOff, kPlColPermOff, kPlNearest, kPlWOff, kNPlI };
+enum : int { kPlProj = 0, kPlXOff, kPlYOff, kPlRowsOff, kPlColPtrOff, kPlColPermOff, kPlTrace, kPlWOff, kPlModPlus,
+             kPlModMinus, kNPlI };
 enum : int { kPlAPlus = 0, kPlAMinus, kPlDecPlus, kPlDecMinus, kPlWMin, kPlWMax, kPlMuPlus, kPlMuMinus, kPlLo, kPlHi,
-             kNPlF };
+             kPlJumpPlus, kPlJumpMinus, kNPlF };
+enum : int { kModIndex = 0, kModOff, kModN, kModSign, kNModI };
+enum : int { kModW = 0, kModB, kModInvTau, kNModF };
+enum : int { kModValue = 0, kModA, kModPrev, kNModState };
+enum : int { kRasOff = 0, kRasN, kRasRows, kNRasI };
 enum : int { kPinPostOff = 0, kPinN, kPinGOff, kPinCond, kNPinI };
 enum : int { kPinDecay = 0, kPinERev, kPinW, kNPinF = 4 };
 constexpr int64_t kPoissonTerms = 40;
@@ -248,13 +286,16 @@ ffi::Error DescribeExtras(Net& net, float* w, int64_t n_weights, float* traces, 
                           ffi::Buffer<ffi::S32>& col_ptr, ffi::Buffer<ffi::S32>& col_perm,
                           ffi::Buffer<ffi::S32>& pin_i, ffi::Buffer<ffi::F32>& pin_f, ffi::Buffer<ffi::U32>& pin_seed,
                           ffi::Buffer<ffi::F32>& pin_cdf, ffi::Buffer<ffi::S32>& src_i, ffi::Buffer<ffi::S32>& src_t,
-                          ffi::Buffer<ffi::U32>& src_seed, ffi::Buffer<ffi::F32>& src_p) {
+                          ffi::Buffer<ffi::U32>& src_seed, ffi::Buffer<ffi::F32>& src_p,
+                          ffi::Buffer<ffi::S32>& mod_i, ffi::Buffer<ffi::F32>& mod_f, float* mod_state,
+                          int64_t n_mod_state, ffi::Buffer<ffi::S32>& ras_i, ffi::Buffer<ffi::S32>& ras_t,
+                          ffi::Buffer<ffi::F32>& raster) {
   auto fail = [](const std::string& what) {
     return ffi::Error::InvalidArgument("neurosim_fused_lif_plastic: " + what);
   };
   auto di = plas_i.dimensions(), df = plas_f.dimensions();
   if (di.size() != 2 || di[1] != kNPlI || df.size() != 2 || df[1] != kNPlF || df[0] != di[0])
-    return fail("plas_i must be i32[Q, 8] and plas_f f32[Q, 10]");
+    return fail("plas_i must be i32[Q, 10] and plas_f f32[Q, 12]");
   const int64_t n_rows = rows.element_count(), n_cp = col_ptr.element_count(), n_perm = col_perm.element_count();
   net.plastic.clear();
   for (int64_t q = 0; q < di[0]; ++q) {
@@ -285,7 +326,12 @@ ffi::Error DescribeExtras(Net& net, float* w, int64_t n_weights, float* traces, 
     pl.col_perm = col_perm.typed_data() + pm_off;
     pl.dec_plus = f[kPlDecPlus];
     pl.dec_minus = f[kPlDecMinus];
-    pl.nearest = c[kPlNearest] != 0;
+    pl.jump_plus = f[kPlJumpPlus];
+    pl.jump_minus = f[kPlJumpMinus];
+    pl.trace = c[kPlTrace];
+    pl.mod_plus = c[kPlModPlus];
+    pl.mod_minus = c[kPlModMinus];
+    if (pl.trace < kTraceAllToAll || pl.trace > kTraceJumpThenDecay) return fail("unknown trace kind");
     for (int64_t j = 0; j <= pr.n_post; ++j)
       if (pl.col_ptr[j] < 0 || pl.col_ptr[j] > nnz || (j > 0 && pl.col_ptr[j] < pl.col_ptr[j - 1]))
         return fail("col_ptr is not a non-decreasing index into [0, nnz]");
@@ -344,6 +390,41 @@ ffi::Error DescribeExtras(Net& net, float* w, int64_t n_weights, float* traces, 
     p_off += src.n;
     net.sources.push_back(src);
   }
+  auto mi = mod_i.dimensions(), mf = mod_f.dimensions();
+  if (mi.size() != 2 || mi[1] != kNModI || mf.size() != 2 || mf[1] != kNModF || n_mod_state != mf[0] * kNModState)
+    return fail("mod_i must be i32[R, 4], mod_f f32[M, 3] and mod_state f32[M, 3]");
+  net.mods.clear();
+  for (int64_t m = 0; m < mf[0]; ++m) {
+    const float* f = mod_f.typed_data() + m * kNModF;
+    net.mods.push_back(CountModulator{f[kModW], f[kModB], f[kModInvTau], mod_state + m * kNModState, {}, {}, {}});
+  }
+  for (int64_t r = 0; r < mi[0]; ++r) {
+    const int32_t* c = mod_i.typed_data() + r * kNModI;
+    if (c[kModIndex] < 0 || c[kModIndex] >= mf[0]) return fail("mod_i: modulator index out of range");
+    if (c[kModN] < 0 || c[kModOff] < 0 || c[kModOff] + c[kModN] > net.n) return fail("mod_i: range outside [0, N)");
+    if (c[kModSign] != 1 && c[kModSign] != -1) return fail("mod_i: sign must be +1 or -1");
+    CountModulator& cm = net.mods[static_cast<size_t>(c[kModIndex])];
+    cm.off.push_back(c[kModOff]);
+    cm.n.push_back(c[kModN]);
+    cm.sign.push_back(c[kModSign]);
+  }
+  for (const Plastic& pl : net.plastic)
+    if (pl.mod_plus >= static_cast<int64_t>(net.mods.size()) || pl.mod_minus >= static_cast<int64_t>(net.mods.size()))
+      return fail("a plastic projection reads a modulator that is not listed");
+  auto ri2 = ras_i.dimensions();
+  if (ri2.size() != 2 || ri2[1] != kNRasI || static_cast<int64_t>(ras_t.element_count()) != ri2[0])
+    return fail("ras_i must be i32[S, 3] and ras_t i32[S]");
+  net.rasters.clear();
+  int64_t r_off = 0;
+  const int64_t n_raster = static_cast<int64_t>(raster.element_count());
+  for (int64_t q = 0; q < ri2[0]; ++q) {
+    const int32_t* c = ras_i.typed_data() + q * kNRasI;
+    Raster ras{c[kRasOff], c[kRasN], c[kRasRows], ras_t.typed_data()[q], raster.typed_data() + r_off};
+    if (ras.n < 0 || ras.off < 0 || ras.off + ras.n > net.n) return fail("raster range outside [0, N)");
+    if (ras.rows < 1 || r_off + ras.rows * ras.n > n_raster) return fail("raster outside the raster operand");
+    r_off += ras.rows * ras.n;
+    net.rasters.push_back(ras);
+  }
   return ffi::Error::Success();
 }
 
@@ -352,6 +433,7 @@ ffi::Error DescribeExtras(Net& net, float* w, int64_t n_weights, float* traces, 
 // The step loops for CPUs with AVX-512 (16 lanes per vector) ...
 namespace fma_avx512 {
 constexpr bool kFma = true;
+constexpr bool kAvx512 = true;
 #if defined(__clang__)
 #pragma clang attribute push(__attribute__((target("avx512f,avx512vl,avx512bw,avx512dq,avx2,fma"))), apply_to = function)
 #else
@@ -369,6 +451,7 @@ constexpr bool kFma = true;
 // ... for CPUs with AVX2 and FMA ...
 namespace fma_avx2 {
 constexpr bool kFma = true;
+constexpr bool kAvx512 = false;
 #if defined(__clang__)
 #pragma clang attribute push(__attribute__((target("avx2,fma"))), apply_to = function)
 #else
@@ -386,6 +469,7 @@ constexpr bool kFma = true;
 // ... and for every x86-64 CPU.
 namespace plain {
 constexpr bool kFma = false;
+constexpr bool kAvx512 = false;
 #include "fused.cc"  // this file, second part (below)
 }  // namespace plain
 
@@ -487,9 +571,12 @@ ffi::Error FusedLifPlasticCpu(ffi::Buffer<ffi::F32> v, ffi::Buffer<ffi::F32> t_l
                               ffi::Buffer<ffi::S32> pin_i, ffi::Buffer<ffi::F32> pin_f,
                               ffi::Buffer<ffi::U32> pin_seed, ffi::Buffer<ffi::F32> pin_cdf,
                               ffi::Buffer<ffi::S32> src_i, ffi::Buffer<ffi::S32> src_t, ffi::Buffer<ffi::U32> src_seed,
-                              ffi::Buffer<ffi::F32> src_p, ffi::ResultBuffer<ffi::F32> v_out, ffi::ResultBuffer<ffi::F32> t_left_out,
-                              ffi::ResultBuffer<ffi::F32> g_out, ffi::ResultBuffer<ffi::F32> dbuf_out,
-                              ffi::ResultBuffer<ffi::F32> weights_out, ffi::ResultBuffer<ffi::F32> traces_out,
+                              ffi::Buffer<ffi::F32> src_p, ffi::Buffer<ffi::S32> mod_i, ffi::Buffer<ffi::F32> mod_f,
+                              ffi::Buffer<ffi::F32> mod_state, ffi::Buffer<ffi::S32> ras_i, ffi::Buffer<ffi::S32> ras_t,
+                              ffi::Buffer<ffi::F32> raster, ffi::ResultBuffer<ffi::F32> v_out,
+                              ffi::ResultBuffer<ffi::F32> t_left_out, ffi::ResultBuffer<ffi::F32> g_out,
+                              ffi::ResultBuffer<ffi::F32> dbuf_out, ffi::ResultBuffer<ffi::F32> weights_out,
+                              ffi::ResultBuffer<ffi::F32> traces_out, ffi::ResultBuffer<ffi::F32> mod_state_out,
                               ffi::ResultBuffer<ffi::U32> spikes, int64_t n_steps, float half_dt, float dt) {
   StateBuffers st;
   ffi::Error err = CheckState("neurosim_fused_lif_plastic", v, t_left, g, dbuf, t0, v_out, t_left_out, g_out, dbuf_out,
@@ -502,12 +589,17 @@ ffi::Error FusedLifPlasticCpu(ffi::Buffer<ffi::F32> v, ffi::Buffer<ffi::F32> t_l
     return ffi::Error::InvalidArgument("neurosim_fused_lif_plastic: results 4-5 must have the shapes of weights and traces");
   CopyIfDistinct(weights_out->typed_data(), weights.typed_data(), static_cast<size_t>(n_w));
   CopyIfDistinct(traces_out->typed_data(), traces.typed_data(), static_cast<size_t>(n_tr));
+  const int64_t n_ms = static_cast<int64_t>(mod_state.element_count());
+  if (static_cast<int64_t>(mod_state_out->element_count()) != n_ms)
+    return ffi::Error::InvalidArgument("neurosim_fused_lif_plastic: result 6 must have the shape of mod_state");
+  CopyIfDistinct(mod_state_out->typed_data(), mod_state.typed_data(), static_cast<size_t>(n_ms));
   Net net;
   err = Describe(net, st.n, st.g_size, st.d_size, nparam, proj_i, proj_f, indptr, indices, weights_out->typed_data(),
                  n_w);
   if (err.failure()) return err;
   err = DescribeExtras(net, weights_out->typed_data(), n_w, traces_out->typed_data(), n_tr, plas_i, plas_f, rows,
-                       col_ptr, col_perm, pin_i, pin_f, pin_seed, pin_cdf, src_i, src_t, src_seed, src_p);
+                       col_ptr, col_perm, pin_i, pin_f, pin_seed, pin_cdf, src_i, src_t, src_seed, src_p, mod_i, mod_f,
+                       mod_state_out->typed_data(), n_ms, ras_i, ras_t, raster);
   if (err.failure()) return err;
   return Run(net, st, static_cast<int64_t>(t0.typed_data()[0]), n_steps, half_dt, dt);
 }
@@ -568,12 +660,19 @@ XLA_FFI_DEFINE_HANDLER_SYMBOL(neurosim_fused_lif_plastic_cpu, FusedLifPlasticCpu
                                   .Arg<ffi::Buffer<ffi::S32>>()   // src_t
                                   .Arg<ffi::Buffer<ffi::U32>>()   // src_seed
                                   .Arg<ffi::Buffer<ffi::F32>>()   // src_p
+                                  .Arg<ffi::Buffer<ffi::S32>>()   // mod_i
+                                  .Arg<ffi::Buffer<ffi::F32>>()   // mod_f
+                                  .Arg<ffi::Buffer<ffi::F32>>()   // mod_state
+                                  .Arg<ffi::Buffer<ffi::S32>>()   // ras_i
+                                  .Arg<ffi::Buffer<ffi::S32>>()   // ras_t
+                                  .Arg<ffi::Buffer<ffi::F32>>()   // raster
                                   .Ret<ffi::Buffer<ffi::F32>>()   // v
                                   .Ret<ffi::Buffer<ffi::F32>>()   // t_left
                                   .Ret<ffi::Buffer<ffi::F32>>()   // g
                                   .Ret<ffi::Buffer<ffi::F32>>()   // dbuf
                                   .Ret<ffi::Buffer<ffi::F32>>()   // weights
                                   .Ret<ffi::Buffer<ffi::F32>>()   // traces
+                                  .Ret<ffi::Buffer<ffi::F32>>()   // mod_state
                                   .Ret<ffi::Buffer<ffi::U32>>()   // spikes
                                   .Attr<int64_t>("n_steps")
                                   .Attr<float>("half_dt")
@@ -581,20 +680,57 @@ XLA_FFI_DEFINE_HANDLER_SYMBOL(neurosim_fused_lif_plastic_cpu, FusedLifPlasticCpu
 
 #else  // NEUROSIM_FUSED_STEP_LOOPS: the step loops, compiled once per target (see the top)
 
-// drive[indices[k]] += val * w[k] over the synapses of row r (skipping malformed entries).
+// The lanes of a 16-wide step at position k of [.., end): all 16, or the remaining ones.
+template <int kDummy = 0>
+inline uint32_t Lanes(int64_t k, int64_t end) {
+  return end - k >= 16 ? 0xFFFFu : (1u << (end - k)) - 1u;
+}
+
+// drive[indices[k]] += val * w[k] over the synapses of row r (skipping malformed entries). With
+// AVX-512 and a row without repeated indices (Proj::unique), 16 synapses at a time: a gather, the
+// same additions, a scatter (each neuron once per 16, so every drive receives its terms in the
+// scalar loop's order).
+template <int kDummy = 0>
 inline void ScatterRow(const Proj& p, float* drive, int64_t r, float val) {
   int64_t a = p.indptr[r], b = p.indptr[r + 1];
   a = std::max<int64_t>(a, 0);
   b = std::min<int64_t>(b, p.nnz);
   const uint32_t n_post = static_cast<uint32_t>(p.n_post);
+  int64_t k = a;
+  if constexpr (kAvx512 && kDummy == 0) {
+    if (p.unique) {
+      const __m512i vn = _mm512_set1_epi32(static_cast<int32_t>(n_post));
+      const __m512 zero = _mm512_setzero_ps();
+      if (p.weights == nullptr) {
+        const __m512 c = _mm512_set1_ps(val * p.w);
+        for (; k < b; k += 16) {
+          const __mmask16 m = static_cast<__mmask16>(Lanes(k, b));
+          const __m512i j = _mm512_maskz_loadu_epi32(m, p.indices + k);
+          const __mmask16 ok = _mm512_mask_cmplt_epu32_mask(m, j, vn);
+          const __m512 d = _mm512_mask_i32gather_ps(zero, ok, j, drive, 4);
+          _mm512_mask_i32scatter_ps(drive, ok, j, _mm512_add_ps(d, c), 4);
+        }
+      } else {
+        const __m512 vv = _mm512_set1_ps(val);
+        for (; k < b; k += 16) {
+          const __mmask16 m = static_cast<__mmask16>(Lanes(k, b));
+          const __m512i j = _mm512_maskz_loadu_epi32(m, p.indices + k);
+          const __mmask16 ok = _mm512_mask_cmplt_epu32_mask(m, j, vn);
+          const __m512 d = _mm512_mask_i32gather_ps(zero, ok, j, drive, 4);
+          const __m512 wk = _mm512_maskz_loadu_ps(m, p.weights + k);
+          _mm512_mask_i32scatter_ps(drive, ok, j, _mm512_add_ps(d, _mm512_mul_ps(vv, wk)), 4);
+        }
+      }
+    }
+  }
   if (p.weights == nullptr) {
     const float c = val * p.w;
-    for (int64_t k = a; k < b; ++k) {
+    for (; k < b; ++k) {
       const uint32_t j = static_cast<uint32_t>(p.indices[k]);
       if (j < n_post) drive[j] += c;
     }
   } else {
-    for (int64_t k = a; k < b; ++k) {
+    for (; k < b; ++k) {
       const uint32_t j = static_cast<uint32_t>(p.indices[k]);
       if (j < n_post) drive[j] += val * p.weights[k];
     }
@@ -838,6 +974,81 @@ inline float AsFloat(uint32_t bits) {
   return f;
 }
 
+// Rule::Apply<true> (additive pair STDP, stdp_pair.h) at the synapses [lo, hi) of one delivering
+// row (spike si, trace xi), as the same float operations in the same order; an index outside the
+// projection leaves its weight as it is. With AVX-512, 16 synapses at a time (the postsynaptic
+// spikes and traces gathered); GCC's generic tuning does not vectorise gathers itself.
+template <int kDummy = 0>
+inline void AdditiveRow(const neurosim::StdpPairRule& rule, float* __restrict w, const int32_t* __restrict indices,
+                        int64_t lo, int64_t hi, uint32_t n_post, const uint32_t* __restrict q_bits,
+                        const float* __restrict y, float y_scale, float si, float xi) {
+  const float a_plus = rule.a_plus * 1.0f, dep_s = rule.a_minus * 1.0f * si;
+  const float w_lo = rule.lo, w_hi = rule.hi;
+  int64_t k = lo;
+  if constexpr (kAvx512 && kDummy == 0) {
+    const __m512 vap = _mm512_set1_ps(a_plus), vxi = _mm512_set1_ps(xi), vdep = _mm512_set1_ps(dep_s),
+                 vys = _mm512_set1_ps(y_scale), vlo = _mm512_set1_ps(w_lo), vhi = _mm512_set1_ps(w_hi),
+                 zero = _mm512_setzero_ps();
+    const __m512i vn = _mm512_set1_epi32(static_cast<int32_t>(n_post));
+    for (; k < hi; k += 16) {
+      const __mmask16 m = static_cast<__mmask16>(Lanes(k, hi));
+      const __m512i j = _mm512_maskz_loadu_epi32(m, indices + k);
+      const __mmask16 ok = _mm512_mask_cmplt_epu32_mask(m, j, vn);
+      const __m512 q = _mm512_mask_i32gather_ps(zero, ok, j, reinterpret_cast<const float*>(q_bits), 4);
+      const __m512 yj = _mm512_mask_i32gather_ps(zero, ok, j, y, 4);
+      const __m512 w0 = _mm512_maskz_loadu_ps(m, w + k);
+      const __m512 pot = _mm512_mul_ps(_mm512_mul_ps(vap, q), vxi);
+      const __m512 dep = _mm512_mul_ps(vdep, _mm512_mul_ps(yj, vys));
+      const __m512 c = _mm512_add_ps(w0, _mm512_sub_ps(pot, dep));
+      const __mmask16 below = _mm512_cmp_ps_mask(c, vlo, _CMP_LT_OQ), above = _mm512_cmp_ps_mask(c, vhi, _CMP_GT_OQ);
+      const __m512 clipped = _mm512_mask_blend_ps(below, _mm512_mask_blend_ps(above, c, vhi), vlo);
+      _mm512_mask_storeu_ps(w + k, ok, _mm512_add_ps(w0, _mm512_sub_ps(clipped, w0)));
+    }
+  }
+  for (; k < hi; ++k) {
+    const uint32_t j = static_cast<uint32_t>(indices[k]);
+    if (j >= n_post) continue;
+    const float w0 = w[k];
+    const float pot = (a_plus * AsFloat(q_bits[j])) * xi;
+    const float dep = dep_s * (y[j] * y_scale);
+    float c = w0 + (pot - dep);
+    c = c < w_lo ? w_lo : (c > w_hi ? w_hi : c);
+    w[k] = w0 + (c - w0);
+  }
+}
+
+// Rule::Apply<true>(w, 0, qj, x_i, yj) at the synapses col_perm[t], t in [t0, t_end), of one
+// spiking postsynaptic neuron's column whose row did not deliver (s_i == 0: the rows' pass
+// updated those), 16 at a time with AVX-512 (a column lists each synapse once, so the scatter
+// of the new weights never collides); returns where the scalar loop takes over.
+template <int kDummy = 0>
+inline int32_t AdditiveColumn(const neurosim::StdpPairRule& rule, const Plastic& pl, float* __restrict w, int64_t nnz,
+                              uint32_t n_pre, const void* s_raw, const float* __restrict x, int32_t t0, int32_t t_end,
+                              float qj, float yj) {
+  int32_t t = t0;
+  if constexpr (kAvx512 && kDummy == 0) {
+    const __m512 zero = _mm512_setzero_ps(), vlo = _mm512_set1_ps(rule.lo), vhi = _mm512_set1_ps(rule.hi);
+    const __m512 vpot = _mm512_set1_ps(rule.a_plus * 1.0f * qj);          // (A+ * 1) * q, then * x
+    const __m512 vdep = _mm512_set1_ps(rule.a_minus * 1.0f * 0.0f * yj);  // ((A- * 1) * 0) * y
+    const __m512i vnnz = _mm512_set1_epi32(static_cast<int32_t>(nnz)), vnpre = _mm512_set1_epi32(static_cast<int32_t>(n_pre));
+    for (; t < t_end; t += 16) {
+      const __mmask16 m = static_cast<__mmask16>(Lanes(t, t_end));
+      const __m512i kk = _mm512_maskz_loadu_epi32(m, pl.col_perm + t);
+      const __m512i ii = _mm512_maskz_loadu_epi32(m, pl.rows + t);
+      __mmask16 ok = _mm512_mask_cmplt_epu32_mask(m, kk, vnnz) & _mm512_mask_cmplt_epu32_mask(m, ii, vnpre);
+      const __m512 si = _mm512_mask_i32gather_ps(zero, ok, ii, s_raw, 4);
+      ok &= _mm512_cmp_ps_mask(si, zero, _CMP_EQ_OQ);
+      const __m512 xi = _mm512_mask_i32gather_ps(zero, ok, ii, x, 4);
+      const __m512 w0 = _mm512_mask_i32gather_ps(zero, ok, kk, w, 4);
+      const __m512 c = _mm512_add_ps(w0, _mm512_sub_ps(_mm512_mul_ps(vpot, xi), vdep));
+      const __mmask16 below = _mm512_cmp_ps_mask(c, vlo, _CMP_LT_OQ), above = _mm512_cmp_ps_mask(c, vhi, _CMP_GT_OQ);
+      const __m512 clipped = _mm512_mask_blend_ps(below, _mm512_mask_blend_ps(above, c, vhi), vlo);
+      _mm512_mask_i32scatter_ps(w, ok, kk, _mm512_add_ps(w0, _mm512_sub_ps(clipped, w0)), 4);
+    }
+  }
+  return t;
+}
+
 // One step of pair STDP on a plastic projection, in the order of the scan's step (mechanism
 // "plasticity" after the projection's delivery; neurosim/plasticity/stdp.py): the presynaptic
 // trace takes this step's delivered spikes s, the postsynaptic one decays; the synapses of the
@@ -846,19 +1057,24 @@ inline float AsFloat(uint32_t bits) {
 // postsynaptic trace jumps. s: the delivered spike values (n_pre), q: the postsynaptic spike bits.
 // The decayed postsynaptic trace y dm is what the update reads; every product is rounded before
 // it is added (no multiply-add), as the scan's traces state it (neurosim/plasticity/stdp.py).
+// kTraceJumpThenDecay (astrocyte-modulated STDP, neurosim/astrocytes/nalsm.py): the update reads
+// the stored traces, which then jump and decay. `rule`: the amplitudes of this step.
 template <bool kAdditive, typename S>
-void StdpStep(const Plastic& pl, const Proj& p, S s_of, const int32_t* pre_list, int64_t n_pre_spk,
-              const uint32_t* __restrict q_bits, const int32_t* post_list, int64_t n_post_spk) {
+void StdpStep(const Plastic& pl, const neurosim::StdpPairRule& rule, const Proj& p, S s_of, const void* s_raw,
+              const int32_t* pre_list, int64_t n_pre_spk, const uint32_t* __restrict q_bits, const int32_t* post_list,
+              int64_t n_post_spk) {
   float* __restrict x = pl.x;
   float* __restrict y = pl.y;
   const float dp = pl.dec_plus, dm = pl.dec_minus;
+  const bool stored = pl.trace == kTraceJumpThenDecay;
+  const float y_scale = stored ? 1.0f : dm;   // y * 1.0f changes no bit
   // every product rounded before the sum, as the scan's traces (stdp.py) compute them
-  if (pl.nearest) {
+  if (pl.trace == kTraceNearest) {
     for (int64_t i = 0; i < p.n_pre; ++i) {
       const float si = s_of(i);
       x[i] = (x[i] * dp) * (1.0f - si) + si;
     }
-  } else {
+  } else if (pl.trace == kTraceAllToAll) {
     for (int64_t i = 0; i < p.n_pre; ++i) x[i] = x[i] * dp + s_of(i);
   }
   float* w = pl.w;
@@ -868,27 +1084,37 @@ void StdpStep(const Plastic& pl, const Proj& p, S s_of, const int32_t* pre_list,
     const int64_t i = pre_list[a];
     const float si = s_of(i), xi = x[i];
     const int64_t lo = std::max<int64_t>(p.indptr[i], 0), hi = std::min<int64_t>(p.indptr[i + 1], nnz);
-    for (int64_t k = lo; k < hi; ++k) {
-      const uint32_t j = static_cast<uint32_t>(p.indices[k]);
-      if (j >= n_post) continue;
-      w[k] = pl.rule.template Apply<kAdditive>(w[k], si, AsFloat(q_bits[j]), xi, y[j] * dm);
+    if constexpr (kAdditive) {
+      AdditiveRow(rule, w, p.indices, lo, hi, n_post, q_bits, y, y_scale, si, xi);
+    } else {
+      for (int64_t k = lo; k < hi; ++k) {
+        const uint32_t j = static_cast<uint32_t>(p.indices[k]);
+        if (j >= n_post) continue;
+        w[k] = rule.template Apply<kAdditive>(w[k], si, AsFloat(q_bits[j]), xi, y[j] * y_scale);
+      }
     }
   }
   for (int64_t b = 0; b < n_post_spk; ++b) {
     const int64_t j = post_list[b];
-    const float qj = AsFloat(q_bits[j]), yj = y[j] * dm;
+    const float qj = AsFloat(q_bits[j]), yj = y[j] * y_scale;
     const int32_t t_end = pl.col_ptr[j + 1];
-    for (int32_t t = pl.col_ptr[j]; t < t_end; ++t) {
+    int32_t t0 = pl.col_ptr[j];
+    if constexpr (kAdditive) t0 = AdditiveColumn(rule, pl, w, nnz, n_pre, s_raw, x, t0, t_end, qj, yj);
+    for (int32_t t = t0; t < t_end; ++t) {
       // the weights of a column are scattered over the CSR: ask for them a few synapses ahead
       if (t + 8 < t_end) __builtin_prefetch(w + pl.col_perm[t + 8], 1);
       const int32_t k = pl.col_perm[t];
       const uint32_t i = static_cast<uint32_t>(pl.rows[t]);
       if (k < 0 || k >= nnz) continue;
       if (i >= n_pre || s_of(i) != 0.0f) continue;
-      w[k] = pl.rule.template Apply<kAdditive>(w[k], 0.0f, qj, x[i], yj);
+      w[k] = rule.template Apply<kAdditive>(w[k], 0.0f, qj, x[i], yj);
     }
   }
-  if (pl.nearest) {
+  if (stored) {
+    const float jp = pl.jump_plus, jm = pl.jump_minus;
+    for (int64_t i = 0; i < p.n_pre; ++i) x[i] = (x[i] + jp * s_of(i)) * dp;
+    for (int64_t j = 0; j < p.n_post; ++j) y[j] = (y[j] + jm * AsFloat(q_bits[j])) * dm;
+  } else if (pl.trace == kTraceNearest) {
     for (int64_t j = 0; j < p.n_post; ++j) {
       const float qj = AsFloat(q_bits[j]);
       y[j] = (y[j] * dm) * (1.0f - qj) + qj;
@@ -899,10 +1125,12 @@ void StdpStep(const Plastic& pl, const Proj& p, S s_of, const int32_t* pre_list,
 }
 
 // The STDP step of plastic projection p after its delivery: the spiking postsynaptic neurons of
-// this step (local indices, from the sorted list of all spiking neurons) into post_list, then
+// this step (local indices, from the sorted list of all spiking neurons) into post_list, the
+// amplitudes of this step (a coefficient, times a modulator's value where one scales it), then
 // StdpStep in its additive or weight-dependent form.
 template <typename S>
-void Stdp(const Net& net, const Proj& p, S s_of, const int32_t* pre_list, int64_t n_pre_spk, const uint32_t* spk,
+void Stdp(const Net& net, const Proj& p, S s_of, const void* s_raw, const int32_t* pre_list, int64_t n_pre_spk,
+          const uint32_t* spk,
           const int32_t* spk_list, int64_t n_spk, int32_t* post_list) {
   const int32_t* end = spk_list + n_spk;
   const int32_t* lo = std::lower_bound(spk_list, end, static_cast<int32_t>(p.post_off));
@@ -910,11 +1138,33 @@ void Stdp(const Net& net, const Proj& p, S s_of, const int32_t* pre_list, int64_
   int64_t n_post_spk = 0;
   for (const int32_t* s = lo; s < hi; ++s) post_list[n_post_spk++] = *s - static_cast<int32_t>(p.post_off);
   const Plastic& pl = net.plastic[p.plastic];
-  if (pl.rule.additive()) {
-    StdpStep<true>(pl, p, s_of, pre_list, n_pre_spk, spk + p.post_off, post_list, n_post_spk);
+  neurosim::StdpPairRule rule = pl.rule;
+  if (pl.mod_plus >= 0) rule.a_plus = rule.a_plus * net.mods[pl.mod_plus].state[kModValue];
+  if (pl.mod_minus >= 0) rule.a_minus = rule.a_minus * net.mods[pl.mod_minus].state[kModValue];
+  if (rule.additive()) {
+    StdpStep<true>(pl, rule, p, s_of, s_raw, pre_list, n_pre_spk, spk + p.post_off, post_list, n_post_spk);
   } else {
-    StdpStep<false>(pl, p, s_of, pre_list, n_pre_spk, spk + p.post_off, post_list, n_post_spk);
+    StdpStep<false>(pl, rule, p, s_of, s_raw, pre_list, n_pre_spk, spk + p.post_off, post_list, n_post_spk);
   }
+}
+
+// A count-driven modulator's update after the neurons of a step (CountModulator), from the sorted
+// list of this step's spiking neurons. The counts are whole numbers, exact in float32.
+inline void ModulatorStep(const CountModulator& m, const int32_t* spk_list, int64_t n_spk) {
+  const int32_t* end = spk_list + n_spk;
+  int64_t plus = 0, minus = 0;
+  for (size_t r = 0; r < m.off.size(); ++r) {
+    const int32_t* lo = std::lower_bound(spk_list, end, static_cast<int32_t>(m.off[r]));
+    const int32_t* hi = std::lower_bound(lo, end, static_cast<int32_t>(m.off[r] + m.n[r]));
+    (m.sign[r] > 0 ? plus : minus) += hi - lo;
+  }
+  const float d = static_cast<float>(plus) - static_cast<float>(minus);
+  float* st = m.state;
+  const float a = st[kModA];
+  const float a_next = a + ((m.w * d + m.b) - a) * m.inv_tau;
+  st[kModValue] = st[kModValue] + (a - st[kModPrev]);
+  st[kModPrev] = a;
+  st[kModA] = a_next;
 }
 
 // The drive of a Poisson input in step t: d[j] = count_j * w, count_j = #{k < 40 : u_{t,j} > cdf[k]}.
@@ -1000,9 +1250,23 @@ void RunStepsImpl(const Net& net, int64_t n_steps, float half_dt, float dt, int6
           spk[i] = (0u - static_cast<uint32_t>(u < src.p[i - src.off])) & kOneBits;
         }
       }
+      // the RasterSource neurons of the block: their raster row (silent past its end)
+      for (const Raster& ras : net.rasters) {
+        const int64_t lo = std::max(b0, ras.off), hi = std::min(b1, ras.off + ras.n);
+        if (lo >= hi) continue;
+        const int64_t row = ras.t0 + k;
+        if (row < 0 || row >= ras.rows) {
+          for (int64_t i = lo; i < hi; ++i) spk[i] = 0u;
+        } else {
+          const float* r = ras.raster + row * ras.n - ras.off;
+          for (int64_t i = lo; i < hi; ++i) spk[i] = (0u - static_cast<uint32_t>(r[i] > 0.0f)) & kOneBits;
+        }
+      }
       // 3. spike bits and the list of spiking neurons
       n_spk = PackSpikes(b0, b1, spk, spikes + k * words, spk_list, n_spk);
     }
+    // modulators, from this step's spikes (before any plasticity reads them)
+    for (const CountModulator& m : net.mods) ModulatorStep(m, spk_list, n_spk);
     // 4. delivery: (delayed) presynaptic spikes x CSR -> drive; then a plastic projection's STDP
     for (const Proj& p : net.proj) {
       float* dp = drive + p.g_off;
@@ -1019,7 +1283,7 @@ void RunStepsImpl(const Net& net, int64_t n_steps, float half_dt, float dt, int6
             pre_list[n_pre_spk++] = static_cast<int32_t>(r);
           }
         if (p.plastic >= 0)
-          Stdp(net, p, [row](int64_t i) { return row[i]; }, pre_list, n_pre_spk, spk, spk_list, n_spk, post_list);
+          Stdp(net, p, [row](int64_t i) { return row[i]; }, row, pre_list, n_pre_spk, spk, spk_list, n_spk, post_list);
         std::memcpy(row, spk + p.pre_off, sizeof(float) * static_cast<size_t>(p.n_pre));
       } else {
         const int32_t* end = spk_list + n_spk;
@@ -1030,8 +1294,8 @@ void RunStepsImpl(const Net& net, int64_t n_steps, float half_dt, float dt, int6
           int64_t n_pre_spk = 0;
           for (const int32_t* s = lo; s < hi; ++s) pre_list[n_pre_spk++] = *s - static_cast<int32_t>(p.pre_off);
           const uint32_t* pre_bits = spk + p.pre_off;
-          Stdp(net, p, [pre_bits](int64_t i) { return AsFloat(pre_bits[i]); }, pre_list, n_pre_spk, spk, spk_list,
-               n_spk, post_list);
+          Stdp(net, p, [pre_bits](int64_t i) { return AsFloat(pre_bits[i]); }, pre_bits, pre_list, n_pre_spk, spk,
+               spk_list, n_spk, post_list);
         }
       }
     }

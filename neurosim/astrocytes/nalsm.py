@@ -39,11 +39,31 @@ import jax.numpy as jnp
 import numpy as np
 
 from ..plasticity import _checks
+from ..plasticity.kernels import PairForm, PairOptions, stdp_pair_events
 from ..plasticity.modulators import Modulator
 from ..plasticity.rules import Rule
 from ..plasticity.three_factor import at_synapses
 
 PRESYNAPTIC = ("excitatory", "inhibitory")
+
+
+class CountForm(NamedTuple):
+    """What :func:`nalsm_astrocyte` is in terms a compiled engine implements itself (the fused
+    engine, :mod:`neurosim.network.fused`): ``a' = a + ((w d + b) - a) inv_tau`` with ``d`` the
+    spikes of the populations ``plus`` minus those of ``minus`` in the step; the modulator's
+    value moves by ``a - prev`` (its drive state is ``(a, prev)``)."""
+
+    plus: tuple
+    minus: tuple
+    w: float
+    b: float
+    inv_tau: float   # float32(1 / tau_a)
+
+
+def _rounded(x):
+    """``x`` as computed, a value XLA may not fuse into the operation that reads it (so the
+    compiled engines perform exactly these operations)."""
+    return jax.lax.optimization_barrier(x)
 
 
 def _names(value, what: str) -> tuple:
@@ -76,11 +96,15 @@ def nalsm_astrocyte(name: str = "astrocyte", *, liquid, inputs=(), w_a: float = 
         a, previous = state
         s_l = sum(jnp.sum(spikes[n]) for n in liquid)
         s_i = sum(jnp.sum(spikes[n]) for n in inputs) if inputs else 0.0
-        a_next = (a + (w_a * (s_l - s_i) + b_a - a) / tau_a).astype(a.dtype)
+        # / tau_a as a product with its float32 reciprocal, each product rounded (XLA would turn the
+        # division into that product and fuse it into a multiply-add; the compiled engines do neither)
+        a_next = (a + _rounded((_rounded(w_a * (s_l - s_i)) + b_a - a) * inv_tau)).astype(a.dtype)
         return (a_next, a), a - previous
 
+    inv_tau = np.float32(1.0 / tau_a)
     start = np.float32(b_a)
-    return Modulator(name, tau=None, initial=b_a, drive=drive, drive_init=(jnp.asarray(start), jnp.asarray(start)))
+    return Modulator(name, tau=None, initial=b_a, drive=drive, drive_init=(jnp.asarray(start), jnp.asarray(start)),
+                     form=CountForm(liquid, inputs, w_a, b_a, float(inv_tau)))
 
 
 class AstrocyteStdpParams(NamedTuple):
@@ -120,21 +144,42 @@ def astrocyte_stdp(modulator: str, *, eta_plus: float = 0.15, multiplier: float 
     def init(p, shape):
         return AstrocyteStdpState(jnp.zeros((shape.n_pre,), shape.dtype), jnp.zeros((shape.n_post,), shape.dtype))
 
+    def amplitudes(p, a):
+        """(A+, A-) of the pair form dw = A+ x_pre q - A- x_post s."""
+        return (p.eta_plus, a) if sign > 0 else (-a, -p.eta_plus)
+
+    def after(p, state, ev):
+        return AstrocyteStdpState(p.multiplier * (state.x_pre + p.jump * ev.pre),
+                                  p.multiplier * (state.x_post + p.jump * ev.post))
+
     def update(p, dw, state, weights, ev):
         rows, cols = ev.conn.rows, ev.conn.indices
-        a = at_synapses(ev.modulators[modulator], cols)
-        causal = state.x_pre[rows] * ev.post[cols]       # pre trace at a postsynaptic spike
-        acausal = state.x_post[cols] * ev.pre[rows]      # post trace at a presynaptic spike
-        if sign > 0:
-            change = p.eta_plus * causal - a * acausal
-        else:
-            change = -a * causal + p.eta_plus * acausal
-        new = AstrocyteStdpState(p.multiplier * (state.x_pre + p.jump * ev.pre),
-                                 p.multiplier * (state.x_post + p.jump * ev.post))
-        return dw + change, new
+        a_plus, a_minus = amplitudes(p, at_synapses(ev.modulators[modulator], cols))
+        # each product rounded before the difference, as the compiled kernels compute it
+        change = _rounded(a_plus * (state.x_pre[rows] * ev.post[cols])) - \
+            _rounded(a_minus * (state.x_post[cols] * ev.pre[rows]))
+        return dw + change, after(p, state, ev)
 
+    def kernel(p, state, weights, ev, clip=None):
+        a = ev.modulators[modulator]
+        lo, hi = clip if clip is not None else (-np.inf, np.inf)
+        if jnp.ndim(a) != 0:   # one value per postsynaptic neuron: the formula at every synapse
+            dw, new = update(p, jnp.zeros_like(weights), state, weights, ev)
+            return new, weights + (jnp.clip(weights + dw, lo, hi) - weights)
+        a_plus, a_minus = amplitudes(p, a)
+        w = stdp_pair_events(weights, ev.conn, ev.pre, ev.post, state.x_pre, state.x_post, a_plus, a_minus,
+                             PairOptions(0.0, 0.0, 0.0, 0.0, lo, hi),
+                             backend="pallas" if ev.backend == "pallas" else None)
+        return after(p, state, ev), w
+
+    def coefficients(p, dt):
+        return (p.eta_plus, 1.0, p.multiplier, p.multiplier, p.jump, p.jump) if sign > 0 else \
+            (-1.0, -p.eta_plus, p.multiplier, p.multiplier, p.jump, p.jump)
+
+    form = PairForm(PairOptions(0.0, 0.0, 0.0, 0.0), trace="jump_then_decay", coefficients=coefficients,
+                    modulators=(None, modulator) if sign > 0 else (modulator, None), fields=("x_pre", "x_post"))
     return Rule(f"astrocyte_stdp({modulator!r}, {presynaptic})", params, init, update, modulators=(modulator,),
-                event_driven=True)
+                event_driven=True, kernel=kernel, form=form)
 
 
 def branching_factor(spikes, conn, *, window: int = 4, t_min: int | None = None, t_max: int | None = None) -> float:

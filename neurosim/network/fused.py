@@ -62,8 +62,10 @@ from ..events import CSR
 from ..inputs import ConstantCurrent, PoissonInput, PoissonSource
 from ..inputs.currents import POISSON_INVERSION_MAX, POISSON_TERMS, poisson_cdf
 from ..neurons import LIF, LIFParams
-from ..plasticity.kernels import PairForm
+from ..astrocytes.nalsm import CountForm
+from ..plasticity.kernels import TRACES, PairForm
 from ..plasticity.mechanism import Plasticity
+from ..plasticity.modulators import Modulator, ModulatorState
 from ..synapses import SynapseParams
 from .monitors import OBSERVERS, SAMPLED, Rate, Spikes
 from .step import NetworkState, delay_steps, sliced
@@ -104,17 +106,20 @@ class FusedPlan:
     # plastic projections and Poisson inputs (neurosim_fused_lif_plastic, CPU): empty otherwise
     plastic: tuple = ()           # (name, projection index, n_pre, n_post, x_off, y_off, PairForm)
     poisson: tuple = ()           # (input name, post offset, n, g_off, conductance)
-    plas_i: np.ndarray | None = None     # i32[Q, 8]
+    plas_i: np.ndarray | None = None     # i32[Q, 10]
     pin_i: np.ndarray | None = None      # i32[R, 4]
     columns: tuple = ()           # (rows, col_ptr, col_perm) concatenated over the plastic projections
     sources: tuple = ()           # PoissonSource populations: (name, offset, n)
+    rasters: tuple = ()           # RasterSource populations: (name, offset, n)
+    mods: tuple = ()              # count-driven modulators: (name, CountForm), network order
+    mod_i: np.ndarray | None = None      # i32[R, 4]: modulator, offset, n, sign of each counted population
     n_traces: int = 0
     _fns: dict = field(default_factory=dict, repr=False)
 
     @property
     def extended(self) -> bool:
         """Whether the plan needs the plastic kernel (plastic projections or Poisson inputs)."""
-        return bool(self.plastic or self.poisson or self.sources)
+        return bool(self.plastic or self.poisson or self.sources or self.rasters or self.mods)
 
     @property
     def n_words(self) -> int:
@@ -177,9 +182,10 @@ def fused_plan(net, params: dict | None = None, dt: float = 0.1, monitors=(), *,
         # conductance (bit 0); on the CPU, bit 1: it adds into a slice of its population (the scan
         # rounds such a term before adding the next one to it)
         is_sliced = sliced(net, net._refs[pr.name][1]) and platform == "cpu"
+        # bit 2: no row repeats a postsynaptic neuron (the CPU kernel then delivers 16 synapses at a time)
         rows.append([offsets[pre] + a_pre, n_pre, offsets[post] + a_post, n_post, g_off, depth, d_off, ip_off,
                      ix_off, w_off if per_syn else 0, int(per_syn),
-                     int(pr.synapse.output == "conductance") | (2 if is_sliced else 0)])
+                     int(pr.synapse.output == "conductance") | (2 if is_sliced else 0) | (4 if _unique_rows(net, pr.conn) else 0)])
         projs.append((pr.name, post, a_post, b_post, g_off, depth, per_syn))
         g_off += n_post
         d_off += depth * n_pre
@@ -194,6 +200,11 @@ def fused_plan(net, params: dict | None = None, dt: float = 0.1, monitors=(), *,
             poisson.append((inp.name, offsets[tgt] + a, b - a, g_off, int(inp.source.synapse.output == "conductance")
                             | (2 if sliced(net, net._refs[inp.name][0]) else 0)))
             g_off += b - a
+    # count-driven modulators, and the populations each counts
+    mods = tuple((m.name, m.form) for m in net.modulators)
+    mod_index = {name: k for k, (name, _) in enumerate(mods)}
+    mod_rows = [[k, offsets[pop], net.population(pop).n, sign] for k, (_, form) in enumerate(mods)
+                for sign, names in ((1, form.plus), (-1, form.minus)) for pop in names]
     # plastic projections: traces x (n_pre) then y (n_post) each, and their column indices
     plastic, plas_rows, t_off, c_off, cp_off = [], [], 0, 0, 0
     for q, pr in enumerate(net.projections):
@@ -202,23 +213,26 @@ def fused_plan(net, params: dict | None = None, dt: float = 0.1, monitors=(), *,
             n_pre, n_post = b_pre - a_pre, b_post - a_post
             form = pr.chain[0].rule.form
             plastic.append((pr.name, q, n_pre, n_post, t_off, t_off + n_pre, form))
-            plas_rows.append([q, t_off, t_off + n_pre, c_off, cp_off, c_off, int(form.nearest), rows[q][_W_OFF]])
+            plas_rows.append([q, t_off, t_off + n_pre, c_off, cp_off, c_off, TRACES.index(form.trace), rows[q][_W_OFF]]
+                             + [-1 if m is None else mod_index[m] for m in form.modulators])
             t_off += n_pre + n_post
             c_off += pr.conn.nnz
             cp_off += n_post + 1
     sources = tuple((p.name, offsets[p.name], p.n) for p in net.populations if isinstance(p.model, PoissonSource))
-    if (plastic or poisson or sources) and platform != "cpu":
-        what = "plastic projections" if plastic else ("Poisson inputs" if poisson else "PoissonSource populations")
+    rasters = tuple((p.name, offsets[p.name], p.n) for p in net.populations if _is_raster(p.model))
+    if (plastic or poisson or sources or rasters or mods) and platform != "cpu":
+        what = ("plastic projections" if plastic else "Poisson inputs" if poisson else "modulators" if mods
+                else "spike-source populations")
         return (f"the network has {what}, which the fused kernel runs on CPUs only (neurosim_fused_lif_plastic); "
                 f"on {platform} the scan engine runs them")
-    if (plastic or poisson or sources) and not _kernels.ready("fused", "cpu"):
+    if (plastic or poisson or sources or rasters or mods) and not _kernels.ready("fused", "cpu"):
         return "the compiled fused kernel for cpu (neurosim/_lib/libfused_cpu.so) is not available"
     for what, value in (("neurons", n), ("synapse state entries", g_off), ("delay buffer entries", d_off),
                         ("indptr entries", ip_off), ("synapses", ix_off), ("per-synapse weights", w_off),
                         ("trace entries", t_off)):
         if value > _INT32_MAX:
             return f"the network has {value} {what}; the fused kernel addresses at most 2**31 - 1"
-    uniform = len(net.populations) == 1 and not sources and all(
+    uniform = len(net.populations) == 1 and not sources and not rasters and all(
         np.ndim(x) == 0 for x in params.neurons[net.populations[0].name]) and all(
         net._refs[inp.name][0][1:] == (0, net.populations[0].n)
         and np.ndim(params.inputs[inp.name].amplitude) == 0 for inp in net.inputs
@@ -243,11 +257,32 @@ def fused_plan(net, params: dict | None = None, dt: float = 0.1, monitors=(), *,
             parts = [[c.rows[c.col_perm] for c in conns], [c.col_ptr for c in conns], [c.col_perm for c in conns]]
             columns = net._cache[ckey] = tuple(jnp.concatenate(x + [jnp.zeros((1,), jnp.int32)]) for x in parts)
     proj_i = np.asarray(rows, np.int32).reshape(len(rows), 12)
-    plas_i = np.asarray(plas_rows, np.int32).reshape(len(plas_rows), 8)
+    plas_i = np.asarray(plas_rows, np.int32).reshape(len(plas_rows), 10)
     pin_i = np.asarray([[off, m, g, cond] for _, off, m, g, cond in poisson], np.int32).reshape(len(poisson), 4)
     return FusedPlan(net, float(dt), platform, tuple(pops), tuple(projs), n, g_off, d_off, uniform, proj_i, *cat,
                      plastic=tuple(plastic), poisson=tuple(poisson), plas_i=plas_i, pin_i=pin_i, columns=columns,
-                     n_traces=t_off, sources=sources)
+                     n_traces=t_off, sources=sources, rasters=rasters, mods=mods,
+                     mod_i=np.asarray(mod_rows, np.int32).reshape(len(mod_rows), 4))
+
+
+def _unique_rows(net, conn) -> bool:
+    """Whether every row of ``conn`` lists its postsynaptic neurons in strictly increasing order
+    (none twice), computed once per CSR."""
+    key = ("fused_unique", id(conn))
+    if key not in net._cache:
+        indptr, indices = np.asarray(conn.indptr), np.asarray(conn.indices)
+        step = np.diff(indices.astype(np.int64))
+        starts = indptr[1:-1]                      # a new row begins at these positions
+        new_row = np.zeros(step.shape, bool)
+        new_row[starts[(starts > 0) & (starts <= step.size)] - 1] = True
+        net._cache[key] = bool(np.all((step > 0) | new_row))
+    return net._cache[key]
+
+
+def _is_raster(model) -> bool:
+    from ..builders.lsm import RasterSource   # here: the builders import the network
+
+    return type(model) is RasterSource
 
 
 # The allow-list: exactly the model configurations the kernel implements. A field or option
@@ -266,7 +301,12 @@ ALLOWED = {
     "PoissonSource.Params": ("rate_hz",),
     "PoissonInput.Params": ("rate_hz", "weight", "synapse"),
     "Plasticity.options": ("rule", "clip_initial", "event_driven"),  # clip_initial: initial weights only
-    "Plasticity.forms": (PairForm,),           # pair STDP (additive or weight-dependent), alone or clipped
+    # pair STDP (additive or weight-dependent) and astrocyte-modulated STDP, alone or clipped
+    "Plasticity.forms": (PairForm,),
+    "PairForm.traces": TRACES,
+    "RasterSource.options": ("n_steps",),
+    "Modulator.options": ("name", "tau", "size", "initial", "schedule", "drive", "drive_init", "form"),
+    "Modulator.forms": (CountForm,),           # the NALSM astrocyte (neurosim.astrocytes.nalsm_astrocyte)
 }
 
 
@@ -282,16 +322,21 @@ def _reason(net, params, monitors, dt) -> str | None:
         if type(p.model) is PoissonSource and PoissonSource.Params._fields == ALLOWED["PoissonSource.Params"] \
                 and not _fields(p.model):
             continue
+        if _is_raster(p.model) and _fields(p.model) == ALLOWED["RasterSource.options"] \
+                and not type(p.model).Params._fields:
+            continue
         if type(p.model) is not LIF:
-            return (f"population {p.name!r} is a {type(p.model).__name__}; the fused kernel steps LIF neurons and "
-                    "PoissonSource populations only")
+            return (f"population {p.name!r} is a {type(p.model).__name__}; the fused kernel steps LIF neurons, "
+                    "PoissonSource and RasterSource populations only")
         if _fields(p.model) != ALLOWED["LIF.options"] or LIFParams._fields != ALLOWED["LIFParams"]:
             return (f"population {p.name!r}: the LIF model has options {_fields(p.model)} and parameters "
                     f"{LIFParams._fields}; the fused kernel implements {ALLOWED['LIF.options']} and {ALLOWED['LIFParams']}")
     if len(net.projections) > _MAX_PROJECTIONS:
         return f"the network has {len(net.projections)} projections; the fused kernel takes at most {_MAX_PROJECTIONS}"
-    if net.modulators:
-        return f"the network has modulators ({[m.name for m in net.modulators]}), which the fused kernel does not model"
+    for m in net.modulators:
+        reason = _modulator_reason(m)
+        if reason:
+            return reason
     for pr in net.projections:
         where = f"projection {pr.name!r}"
         if not isinstance(pr.conn, CSR):
@@ -323,6 +368,20 @@ def _reason(net, params, monitors, dt) -> str | None:
     return None
 
 
+def _modulator_reason(m) -> str | None:
+    """Why the kernel cannot run a modulator, or None: it runs one global value whose only
+    dynamics is a drive of a form in ``ALLOWED["Modulator.forms"]``."""
+    where = f"modulator {m.name!r}"
+    if type(m) is not Modulator or _fields(m) != ALLOWED["Modulator.options"]:
+        return f"{where}: its options {_fields(m)} are not those the fused kernel implements"
+    if not isinstance(m.form, ALLOWED["Modulator.forms"]):
+        return (f"{where} has a drive the fused kernel does not model (it runs the count-driven NALSM astrocyte, "
+                "neurosim.astrocytes.nalsm_astrocyte)")
+    if m.tau is not None or m.schedule is not None or m.size is not None:
+        return f"{where}: a decay, a schedule or one value per neuron, which the fused kernel does not model"
+    return None
+
+
 def _chain_reason(pr, where) -> str | None:
     """Why the kernel cannot run a projection's per-synapse mechanisms, or None: it runs none,
     or one event-driven :class:`~neurosim.plasticity.Plasticity` whose rule has a form of
@@ -336,9 +395,9 @@ def _chain_reason(pr, where) -> str | None:
         return f"{where} has {kinds}, which the fused kernel does not model"
     if _fields(m) != ALLOWED["Plasticity.options"]:
         return f"{where}: its Plasticity has options {_fields(m)}; the fused kernel implements {ALLOWED['Plasticity.options']}"
-    if not isinstance(m.rule.form, ALLOWED["Plasticity.forms"]):
+    if not isinstance(m.rule.form, ALLOWED["Plasticity.forms"]) or m.rule.form.trace not in ALLOWED["PairForm.traces"]:
         return (f"{where} has long-term plasticity by {m.rule.name}, which the fused kernel does not model (it runs "
-                "pair STDP, alone or followed by clip_weights)")
+                "pair STDP and astrocyte-modulated STDP, alone or followed by clip_weights)")
     if not m.event_driven:
         return f"{where}: Plasticity(event_driven=False) evaluates every synapse every step, which the fused kernel does not"
     if not getattr(pr.conn, "has_columns", False):
@@ -378,11 +437,17 @@ def _input_reason(inp, p, dt) -> str | None:
 def state_reason(plan: FusedPlan, state: NetworkState) -> str | None:
     """Why ``state`` cannot be advanced by ``plan``'s kernel (wrong dtype or shape), or None."""
     sources = {name for name, _, _ in plan.sources}
+    rasters = {name for name, _, _ in plan.rasters}
     for name, off, n in plan.pops:
         s = state.neurons.get(name)
         if name in sources:
             if getattr(s, "seed", None) is None or jnp.result_type(s.seed) != jnp.uint32 or np.shape(s.seed) != (2,):
                 return f"state of population {name!r}: a PoissonSourceState with a uint32 seed of shape (2,) is needed"
+            continue
+        if name in rasters:
+            r = getattr(s, "raster", None)
+            if r is None or np.ndim(r) != 2 or np.shape(r)[1] != n or jnp.result_type(r) != jnp.float32:
+                return f"state of population {name!r}: a RasterSourceState with a float32 (steps, {n}) raster is needed"
             continue
         for f in ("v", "t_left"):
             x = getattr(s, f, None)
@@ -406,9 +471,14 @@ def state_reason(plan: FusedPlan, state: NetworkState) -> str | None:
         nnz = plan.net.projections[q].conn.nnz
         if w is None or np.shape(w) != (nnz,) or jnp.result_type(w) != jnp.float32:
             return f"state.weights[{name!r}] must be a float32 array of shape ({nnz},)"
-        tr = form.state(state.dynamics[name]["plasticity"])
-        if np.shape(tr.x) != (n_pre,) or np.shape(tr.y) != (n_post,):
+        x, y = form.traces(state.dynamics[name]["plasticity"])
+        if np.shape(x) != (n_pre,) or np.shape(y) != (n_post,):
             return f"state of the plasticity of {name!r}: traces of shapes ({n_pre},) and ({n_post},) are needed"
+    for name, _ in plan.mods:
+        ms = state.modulators.get(name)
+        if not isinstance(ms, ModulatorState) or np.shape(ms.value) != () or len(ms.drive) != 2 or \
+                any(np.shape(x) != () for x in ms.drive):
+            return f"state of modulator {name!r}: a ModulatorState with a scalar value and drive state (a, prev) is needed"
     return None
 
 
@@ -438,7 +508,7 @@ def _operands(plan: FusedPlan, params, state):
         nparam = jnp.stack([jnp.asarray(x, f32) for x in cols] + [i_ext]).reshape(7, 1)
     else:
         rows = [[] for _ in range(6)]
-        source_names = {name for name, _, _ in plan.sources}
+        source_names = {name for name, _, _ in plan.sources + plan.rasters}
         for name, _, n in plan.pops:
             lp = params.neurons[name]
             if name in source_names:   # the LIF update runs on them too, never spikes, and is overwritten
@@ -480,15 +550,14 @@ def _extended_operands(plan: FusedPlan, params, state):
     traces, pl_f = [], []
     for name, q, _, _, _, _, form in plan.plastic:
         p = form.params(params.projections[name].dynamics["plasticity"])
-        st = form.state(state.dynamics[name]["plasticity"])
-        traces += [st.x, st.y]
+        traces += list(form.traces(state.dynamics[name]["plasticity"]))
         o = form.opts
-        # the decays as the pure-JAX traces compute them (x exp(-dt / tau))
+        a_plus, a_minus, dec_plus, dec_minus, jump_plus, jump_minus = form.coefficients(p, dt)
         pl_f.append(jnp.stack([jnp.asarray(x, f32).reshape(()) for x in (
-            p.a_plus, p.a_minus, jnp.exp(-dt / jnp.asarray(p.tau_plus, f32)), jnp.exp(-dt / jnp.asarray(p.tau_minus, f32)),
-            o.w_min, o.w_max, o.mu_plus, o.mu_minus, o.lo, o.hi)]))
+            a_plus, a_minus, dec_plus, dec_minus, o.w_min, o.w_max, o.mu_plus, o.mu_minus, o.lo, o.hi, jump_plus,
+            jump_minus)]))
     traces = jnp.concatenate([jnp.asarray(t, f32) for t in traces] + [jnp.zeros((1,), f32)])
-    plas_f = jnp.stack(pl_f) if pl_f else jnp.zeros((0, 10), f32)
+    plas_f = jnp.stack(pl_f) if pl_f else jnp.zeros((0, 12), f32)
     pin_f, seeds, cdfs = [], [], []
     inputs = {inp.name: inp for inp in net.inputs}
     for name, *_ in plan.poisson:
@@ -512,13 +581,24 @@ def _extended_operands(plan: FusedPlan, params, state):
         if plan.sources else jnp.zeros((0, 2), jnp.uint32)
     src_p = jnp.concatenate([jnp.broadcast_to(jnp.asarray(params.neurons[name].rate_hz * dt * 1e-3, f32), (n,))
                              for name, _, n in plan.sources] + [jnp.zeros((1,), f32)])
+    # count-driven modulators: [w, b, 1 / tau] and their state [value, a, prev]
+    mod_f = jnp.asarray(np.asarray([[f.w, f.b, f.inv_tau] for _, f in plan.mods], np.float32).reshape(len(plan.mods), 3))
+    mod_state = jnp.stack([jnp.stack([jnp.asarray(x, f32).reshape(()) for x in (
+        state.modulators[name].value, *state.modulators[name].drive)]) for name, _ in plan.mods]) \
+        if plan.mods else jnp.zeros((0, 3), f32)
+    # RasterSource populations: (offset, n, rows) from the state's rasters, their clocks and rows
+    rs = [state.neurons[name] for name, _, _ in plan.rasters]
+    ras_i = jnp.asarray(np.asarray([[off, n, r.raster.shape[0]] for (_, off, n), r in zip(plan.rasters, rs)],
+                                   np.int32).reshape(len(rs), 3))
+    ras_t = jnp.stack([jnp.asarray(r.t, jnp.int32) for r in rs]) if rs else jnp.zeros((0,), jnp.int32)
+    raster = jnp.concatenate([jnp.asarray(r.raster, f32).reshape(-1) for r in rs] + [jnp.zeros((1,), f32)])
     return (traces, jnp.asarray(plan.plas_i), plas_f, *cols, jnp.asarray(plan.pin_i), pin_f, pin_seed, pin_cdf,
-            src_i, src_t, src_seed, src_p)
+            src_i, src_t, src_seed, src_p, jnp.asarray(plan.mod_i), mod_f, mod_state, ras_i, ras_t, raster)
 
 
 def _flatten_state(plan: FusedPlan, state: NetworkState):
-    sources = {name for name, _, _ in plan.sources}
-    z = {name: jnp.zeros((n,), jnp.float32) for name, _, n in plan.sources}   # placeholders: sources have no v
+    sources = {name for name, _, _ in plan.sources + plan.rasters}
+    z = {name: jnp.zeros((n,), jnp.float32) for name, _, n in plan.sources + plan.rasters}  # placeholders: no v
     v = jnp.concatenate([z[name] if name in sources else state.neurons[name].v for name, _, _ in plan.pops])
     t_left = jnp.concatenate([z[name] if name in sources else state.neurons[name].t_left for name, _, _ in plan.pops])
     # one padding entry each, so no operand is ever empty
@@ -530,7 +610,7 @@ def _flatten_state(plan: FusedPlan, state: NetworkState):
 
 def _unflatten_state(plan: FusedPlan, state: NetworkState, n_steps, v, t_left, g, dbuf, extra=None):
     neurons = dict(state.neurons)
-    sources = {name for name, _, _ in plan.sources}
+    sources = {name for name, _, _ in plan.sources + plan.rasters}
     for name, off, n in plan.pops:
         if name in sources:
             neurons[name] = state.neurons[name]._replace(t=state.neurons[name].t + jnp.asarray(n_steps, jnp.int32))
@@ -547,19 +627,20 @@ def _unflatten_state(plan: FusedPlan, state: NetworkState, n_steps, v, t_left, g
     inputs = dict(state.inputs)
     for name, _, n, g_off, _ in plan.poisson:
         inputs[name] = state.inputs[name]._replace(g=g[g_off:g_off + n])
-    weights, dynamics = dict(state.weights), dict(state.dynamics)
+    weights, dynamics, modulators = dict(state.weights), dict(state.dynamics), dict(state.modulators)
     if extra is not None:
-        w, traces = extra
+        w, traces, mod_state = extra
         for name, q, n_pre, n_post, x_off, y_off, form in plan.plastic:
             w_off, nnz = int(plan.proj_i[q][_W_OFF]), plan.net.projections[q].conn.nnz
             weights[name] = w[w_off:w_off + nnz]
             dyn = dict(state.dynamics[name])
-            old = form.state(dyn["plasticity"])
-            dyn["plasticity"] = form.with_state(dyn["plasticity"], old._replace(
-                x=traces[x_off:x_off + n_pre], y=traces[y_off:y_off + n_post]))
+            dyn["plasticity"] = form.with_traces(dyn["plasticity"], traces[x_off:x_off + n_pre],
+                                                 traces[y_off:y_off + n_post])
             dynamics[name] = dyn
+        for k, (name, _) in enumerate(plan.mods):
+            modulators[name] = ModulatorState(mod_state[k, 0], (mod_state[k, 1], mod_state[k, 2]))
     return state._replace(t=state.t + jnp.asarray(n_steps, state.t.dtype), neurons=neurons, synapses=synapses,
-                          delays=delays, inputs=inputs, weights=weights, dynamics=dynamics)
+                          delays=delays, inputs=inputs, weights=weights, dynamics=dynamics, modulators=modulators)
 
 
 def _call(plan: FusedPlan, n_steps: int, params, state, indptr, indices):
@@ -571,12 +652,13 @@ def _call(plan: FusedPlan, n_steps: int, params, state, indptr, indices):
             indices, weights)
     if plan.extended:
         extra = _extended_operands(plan, params, state)
-        traces = extra[0]
-        out_types = tuple(f32(x.shape, jnp.float32) for x in (v, t_left, g, dbuf, weights, traces)) + (
+        traces, mod_state = extra[0], extra[16]
+        out_types = tuple(f32(x.shape, jnp.float32) for x in (v, t_left, g, dbuf, weights, traces, mod_state)) + (
             f32((n_steps, plan.n_words), jnp.uint32),)
-        call = jax.ffi.ffi_call(PLASTIC_TARGET, out_types, input_output_aliases={0: 0, 1: 1, 2: 2, 3: 3, 10: 4, 11: 5})
-        v, t_left, g, dbuf, weights, traces, bits = call(*head, *extra, **attrs)
-        return _unflatten_state(plan, state, n_steps, v, t_left, g, dbuf, (weights, traces)), bits
+        call = jax.ffi.ffi_call(PLASTIC_TARGET, out_types,
+                                input_output_aliases={0: 0, 1: 1, 2: 2, 3: 3, 10: 4, 11: 5, 27: 6})
+        v, t_left, g, dbuf, weights, traces, mod_state, bits = call(*head, *extra, **attrs)
+        return _unflatten_state(plan, state, n_steps, v, t_left, g, dbuf, (weights, traces, mod_state)), bits
     out_types = (f32(v.shape, jnp.float32), f32(t_left.shape, jnp.float32), f32(g.shape, jnp.float32),
                  f32(dbuf.shape, jnp.float32), f32((n_steps, plan.n_words), jnp.uint32))
     call = jax.ffi.ffi_call(TARGET, out_types, input_output_aliases={0: 0, 1: 1, 2: 2, 3: 3})

@@ -37,15 +37,31 @@ class PairOptions(NamedTuple):
     hi: float = np.inf
 
 
+TRACES = ("all_to_all", "nearest", "jump_then_decay")   # PairForm.trace, in the fused kernel's numbering
+
+
 class PairForm(NamedTuple):
     """A rule that is pair STDP (optionally followed by clipping) as a compiled engine runs it
-    itself (the fused engine: :mod:`neurosim.network.fused`): the static options, the trace kind
-    and ``path``, where the pair rule's parameters (:class:`~neurosim.plasticity.stdp.StdpPairParams`)
-    and state (``StdpPairState``) sit in the parameter and state tuples of a chained rule."""
+    itself (the fused engine: :mod:`neurosim.network.fused`)::
+
+        dw = A+ f+(w) q_j x_i - A- f-(w) s_i y_j,   then  w <- w + (clip(w + dw, lo, hi) - w)
+
+    ``opts``: the static options; ``trace``: how the traces move and what the update reads
+    (``"all_to_all"`` / ``"nearest"``: pair STDP's, :func:`neurosim.plasticity.stdp_pair`;
+    ``"jump_then_decay"``: the update reads the stored traces, which then become
+    ``(x + jump s) decay``, :func:`neurosim.astrocytes.astrocyte_stdp`); ``path``: where the
+    rule's parameters and state sit in the parameter and state tuples of a chained rule;
+    ``coefficients``: ``(params, dt) -> (A+, A-, decay+, decay-, jump+, jump-)`` of the rule's
+    parameters; ``modulators``: the names of the network modulators whose value multiplies A+
+    and A- (None: the coefficient is the amplitude); ``fields``: the names of the presynaptic and
+    postsynaptic traces in the rule's state."""
 
     opts: PairOptions
-    nearest: bool
+    trace: str = "all_to_all"
     path: tuple = ()
+    coefficients: object = None
+    modulators: tuple = (None, None)
+    fields: tuple = ("x", "y")
 
     def params(self, params):
         for i in self.path:
@@ -55,12 +71,19 @@ class PairForm(NamedTuple):
     def state(self, state):
         return self.params(state)
 
-    def with_state(self, state, new):
-        """``state`` with the pair rule's state replaced by ``new``."""
+    def traces(self, state):
+        """The presynaptic and postsynaptic traces in a (chained) rule's state."""
+        own = self.state(state)
+        return tuple(getattr(own, f) for f in self.fields)
+
+    def with_traces(self, state, x, y):
+        """``state`` with the rule's traces replaced by ``x`` and ``y``."""
+        new = self.state(state)._replace(**dict(zip(self.fields, (x, y))))
+
         def put(s, path):
             if not path:
                 return new
-            return tuple(put(x, path[1:]) if i == path[0] else x for i, x in enumerate(s))
+            return tuple(put(e, path[1:]) if i == path[0] else e for i, e in enumerate(s))
         return put(state, self.path)
 
 

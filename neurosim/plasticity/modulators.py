@@ -43,7 +43,9 @@ class ModulatorState(NamedTuple):
 class Modulator:
     """A network-level neuromodulatory signal (module docstring). ``size``: None for one
     global value, or the number of neurons of the population whose synapses read it (each
-    synapse then reads its postsynaptic neuron's value)."""
+    synapse then reads its postsynaptic neuron's value). ``form``: what the modulator's drive is
+    in terms a compiled engine implements itself (e.g. the count-driven form of
+    :func:`neurosim.astrocytes.nalsm_astrocyte`), or None."""
 
     name: str
     tau: float | None = 200.0
@@ -52,6 +54,7 @@ class Modulator:
     schedule: tuple | None = None
     drive: Callable | None = None
     drive_init: object = ()
+    form: object = None
 
     def __post_init__(self):
         where = f"Modulator {self.name!r}"

@@ -156,7 +156,12 @@ def stdp_pair(a_plus=0.01, a_minus=0.0105, tau_plus=20.0, tau_minus=20.0, *, w_m
 
     form = "additive" if mu_p == mu_m == 0 else f"mu+={mu_p:g}, mu-={mu_m:g}"
     bounds = (lo, hi) if (mu_p > 0 and mu_m > 0) else None   # soft bounds keep [w_min, w_max]
-    compiled = PairForm(PairOptions(lo, hi, mu_p, mu_m), nearest=kind == "nearest")
+    def coefficients(p, dt):
+        # the decays as the pure-JAX traces compute them (x exp(-dt / tau))
+        return (p.a_plus, p.a_minus, jnp.exp(-dt / jnp.asarray(p.tau_plus, jnp.float32)),
+                jnp.exp(-dt / jnp.asarray(p.tau_minus, jnp.float32)), 1.0, 1.0)
+
+    compiled = PairForm(PairOptions(lo, hi, mu_p, mu_m), trace=kind, coefficients=coefficients)
     return Rule(f"stdp_pair({form}, {kind})", params, init, update, bounds=bounds, event_driven=True, kernel=kernel,
                 reads_weights=not (mu_p == mu_m == 0), form=compiled)
 
