@@ -195,7 +195,7 @@ ffi::Error Describe(Net& net, int64_t n, int64_t g_size, int64_t d_size, ffi::Bu
     pr.dbuf_off = c[kDbufOff];
     pr.cond = (c[kCond] & 1) != 0;
     pr.sliced = (c[kCond] & 2) != 0;
-    pr.unique = (c[kCond] & 4) != 0 && std::getenv("NS_NOVEC") == nullptr;
+    pr.unique = (c[kCond] & 4) != 0;
     pr.decay = f[kSynDecay];
     pr.e_rev = f[kERev];
     pr.w = f[kW];
