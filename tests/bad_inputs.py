@@ -263,6 +263,9 @@ CASES = [
      r"monitor Trace is not recorded by the parallel engine"),
     ("devices without the parallel engine", lambda: _sim(devices=2), r"devices=2 is for engine='parallel'"),
     ("parallel with devices=0", lambda: _sim(engine="parallel", devices=0), r"devices"),
+    ("fused spike_counts of a population the plan lacks",
+     lambda: ns.network.fused.spike_counts(ns.network.fused.fused_plan(_net()), np.zeros((1, 1), np.uint32), "X"),
+     r"spike_counts: the plan has no population 'X'"),
     # ---------------------------------------------------------------- checkpoints and formats
     ("load_checkpoint of a file that is not one", lambda: ns.load_checkpoint(__file__, _net()), r"not a neurosim checkpoint"),
     ("save_checkpoint of something that is not a state", lambda: ns.save_checkpoint("/tmp/x.npz", _net(), "state"), r"state must be a SimResult or a NetworkState"),

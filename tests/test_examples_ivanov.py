@@ -13,3 +13,17 @@ EXPECTED_CHECKS = {f"{n}: test accuracy" for n in NAMES} | {
 def test_ivanov_2021_quick(tmp_path):
     data = run_quick("Ivanov_2021", tmp_path, EXPECTED_CHECKS, paper_word="Ivanov")
     assert data["quick"] is True and data["grid"] == [7, 7, 7]
+
+
+def test_ivanov_2021_refuses_a_plasticity_phase_without_samples(tmp_path, capsys):
+    import importlib.util
+    from pathlib import Path
+
+    path = Path(__file__).resolve().parent.parent / "examples" / "frompapers" / "Ivanov_2021.py"
+    spec = importlib.util.spec_from_file_location("Ivanov_2021", path)
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    with pytest.raises(SystemExit) as err:
+        mod.main(["--out", str(tmp_path), "--samples", "0"])
+    assert err.value.code == 2
+    assert "--samples must be a positive number of plasticity samples, got 0" in capsys.readouterr().err

@@ -247,3 +247,22 @@ def test_song_network_of_poisson_sources_fused_equals_scan_bitwise():
     (t, _), n = fast.spikes[src.name], src.n
     rate = t.size / n / 2.0
     assert abs(rate - 15.0) < 5 * np.sqrt(15.0 / (n * 2.0))     # 5 standard errors of the rate
+
+
+def test_spike_counts_of_the_kernel_bits_inside_jit_equal_the_decoded_spikes():
+    # fused.spike_counts counts one population's spikes per step from the kernel's bits (with jax,
+    # so a jitted loop of kernel calls can use it): the same counts as decoding every spike
+    net = ns.builders.brian_stdp(n_in=70, rate_hz=40.0, g_max=0.03, seed=2)     # populations of 70 and 1
+    params = net.params()
+    plan = fused.fused_plan(net, params, DT)
+    state = ns.init_state(net, params, 0, DT)
+    _, bits = fused.run_fused(plan, params, state, 300)
+    step, neuron = fused.spike_events(bits)
+    assert step.size > 40                   # the 70 sources at 40 Hz spike ~84 times in 30 ms
+    for name, off, n in plan.pops:
+        inside = (neuron >= off) & (neuron < off + n)
+        want = np.bincount(step[inside], minlength=300)
+        got = jax.jit(lambda b, name=name: fused.spike_counts(plan, b, name))(bits)
+        np.testing.assert_array_equal(np.asarray(got), want)
+    with pytest.raises(ValueError, match="spike_counts: the plan has no population 'X'"):
+        fused.spike_counts(plan, bits, "X")

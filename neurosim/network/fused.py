@@ -11,17 +11,20 @@ on a GPU. For the networks it covers, the fused engine runs K steps inside one c
     V, s  = the LIF step of :mod:`neurosim.neurons.lif` (exact integration, refractory clamp)
     g     = g exp(-dt / tau) + (delayed spikes x CSR x w)    (exponential kinetics)
 
-It covers networks whose populations are all :class:`~neurosim.neurons.LIF` (or
-:class:`~neurosim.inputs.PoissonSource` spike sources, CPU), whose projections
-use exponential or delta kinetics (current or conductance output) on a stored CSR with a
-homogeneous or per-synapse weight and whole-step delays, no modulators, driven by
+It covers networks whose populations are all :class:`~neurosim.neurons.LIF` (or spike
+sources: :class:`~neurosim.inputs.PoissonSource` and :class:`~neurosim.builders.RasterSource`,
+CPU), whose projections use exponential or delta kinetics (current or conductance output) on a
+stored CSR with a homogeneous or per-synapse weight and whole-step delays, whose modulators are
+count-driven (the NALSM astrocyte, :func:`~neurosim.astrocytes.nalsm_astrocyte`, CPU), driven by
 :class:`~neurosim.inputs.ConstantCurrent` and :class:`~neurosim.inputs.PoissonInput` inputs
 (one rate and weight per input, below 12 spikes per step), in float32, recording ``Spikes`` and
 ``Rate`` monitors, and ``Trace`` and ``Weights`` monitors that sample at least every
-``MIN_SAMPLE_STEPS`` (100) steps (read between kernel calls). A projection may be plastic when its rule is pair STDP
-(:func:`~neurosim.plasticity.stdp_pair`, any weight dependence and trace kind, alone or chained
-with :func:`~neurosim.plasticity.clip_weights`, event-driven): ``ALLOWED`` lists exactly what
-the kernel implements. Plastic projections, Poisson inputs and spike sources run in the CPU kernel
+``MIN_SAMPLE_STEPS`` (100) steps (read between kernel calls). A projection may be plastic when its rule has a
+:class:`~neurosim.plasticity.kernels.PairForm`: pair STDP (:func:`~neurosim.plasticity.stdp_pair`,
+any weight dependence and trace kind) or astrocyte-modulated STDP
+(:func:`~neurosim.astrocytes.astrocyte_stdp`, its amplitude a modulator's value), alone or chained
+with :func:`~neurosim.plasticity.clip_weights`, event-driven: ``ALLOWED`` lists exactly what
+the kernel implements. Plastic projections, Poisson inputs, spike sources and modulators run in the CPU kernel
 (``neurosim_fused_lif_plastic``); on a GPU such networks take the scan. :func:`fused_plan` says
 in plain words why a network is not covered; ``simulate(..., engine="auto")`` then takes the
 scan engine.
@@ -691,6 +694,21 @@ def run_fused(plan: FusedPlan, params: dict, state: NetworkState, n_steps: int):
     if reason:
         raise ValueError(reason)
     return fused_fn(plan, int(n_steps))(params, state, plan.indptr, plan.indices)
+
+
+def spike_counts(plan: FusedPlan, bits, pop: str):
+    """The number of spikes of population ``pop`` in each step of ``bits`` (the kernel's spike
+    bits, :func:`fused_fn`): an int32 array (n_steps,), computed with jax (inside ``jit`` too)."""
+    where = {name: (off, n) for name, off, n in plan.pops}
+    if pop not in where:
+        raise ValueError(f"spike_counts: the plan has no population {pop!r}; it has {sorted(where)}")
+    off, n = where[pop]
+    idx = np.arange(32 * plan.n_words)
+    inside = ((idx >= off) & (idx < off + n)).reshape(plan.n_words, 32)
+    mask = jnp.asarray((inside.astype(np.uint64) << np.arange(32, dtype=np.uint64)).sum(1).astype(np.uint32))
+    bits = jnp.asarray(bits, jnp.uint32)
+    mask = mask.reshape((1,) * (bits.ndim - 1) + (plan.n_words,))
+    return jnp.sum(jax.lax.population_count(bits & mask), axis=-1, dtype=jnp.int32)
 
 
 def spike_events(bits) -> tuple[np.ndarray, np.ndarray]:
