@@ -111,7 +111,8 @@ def plot(lines, path):
     ax_y.set_xticks(list(x), [f"{r:g} Hz" for r in A.TRIPARTITE_RATES_HZ])
     ax_y.set_yscale("log")
     ax_y.set_ylabel("mean Y_S over the epoch (uM)")
-    ax_y.legend(fontsize=7, loc="upper left", bbox_to_anchor=(1.01, 1.0))
+    if ok:      # tripartite lines (a nalsm-only run has none to plot here)
+        ax_y.legend(fontsize=7, loc="upper left", bbox_to_anchor=(1.01, 1.0))
     fig.savefig(path, dpi=110)
 
 
