@@ -974,21 +974,30 @@ inline float AsFloat(uint32_t bits) {
   return f;
 }
 
-// Rule::Apply<true> (additive pair STDP, stdp_pair.h) at the synapses [lo, hi) of one delivering
-// row (spike si, trace xi), as the same float operations in the same order; an index outside the
-// projection leaves its weight as it is. With AVX-512, 16 synapses at a time (the postsynaptic
-// spikes and traces gathered); GCC's generic tuning does not vectorise gathers itself.
+// Rule::Apply's last lines (stdp_pair.h) on 16 lanes: w0 + (clip(w0 + (pot - dep), lo, hi) - w0).
 template <int kDummy = 0>
-inline void AdditiveRow(const neurosim::StdpPairRule& rule, float* __restrict w, const int32_t* __restrict indices,
-                        int64_t lo, int64_t hi, uint32_t n_post, const uint32_t* __restrict q_bits,
-                        const float* __restrict y, float y_scale, float si, float xi) {
-  const float a_plus = rule.a_plus * 1.0f, dep_s = rule.a_minus * 1.0f * si;
-  const float w_lo = rule.lo, w_hi = rule.hi;
+inline __m512 AddClipped16(__m512 w0, __m512 pot, __m512 dep, __m512 lo, __m512 hi) {
+  const __m512 c = _mm512_add_ps(w0, _mm512_sub_ps(pot, dep));
+  const __mmask16 below = _mm512_cmp_ps_mask(c, lo, _CMP_LT_OQ), above = _mm512_cmp_ps_mask(c, hi, _CMP_GT_OQ);
+  const __m512 clipped = _mm512_mask_blend_ps(below, _mm512_mask_blend_ps(above, c, hi), lo);
+  return _mm512_add_ps(w0, _mm512_sub_ps(clipped, w0));
+}
+
+// Rule::Apply<true> (additive pair STDP) at the synapses [lo, hi) of one delivering row (spike
+// si, trace xi), 16 at a time with AVX-512, the postsynaptic spikes and traces gathered (GCC's
+// generic tuning does not vectorise gathers itself): the same float operations in the same
+// order; an index outside the projection leaves its weight as it is. Returns where the scalar
+// loop takes over (hi with AVX-512, lo without).
+template <int kDummy = 0>
+inline int64_t AdditiveRow(const neurosim::StdpPairRule& rule, float* __restrict w, const int32_t* __restrict indices,
+                           int64_t lo, int64_t hi, uint32_t n_post, const uint32_t* __restrict q_bits,
+                           const float* __restrict y, float y_scale, float si, float xi) {
   int64_t k = lo;
   if constexpr (kAvx512 && kDummy == 0) {
-    const __m512 vap = _mm512_set1_ps(a_plus), vxi = _mm512_set1_ps(xi), vdep = _mm512_set1_ps(dep_s),
-                 vys = _mm512_set1_ps(y_scale), vlo = _mm512_set1_ps(w_lo), vhi = _mm512_set1_ps(w_hi),
-                 zero = _mm512_setzero_ps();
+    // Apply<true>: pot = ((A+ * 1) * q) * x, dep = ((A- * 1) * s) * y
+    const __m512 vap = _mm512_set1_ps(rule.a_plus * 1.0f), vxi = _mm512_set1_ps(xi),
+                 vdep = _mm512_set1_ps(rule.a_minus * 1.0f * si), vys = _mm512_set1_ps(y_scale),
+                 vlo = _mm512_set1_ps(rule.lo), vhi = _mm512_set1_ps(rule.hi), zero = _mm512_setzero_ps();
     const __m512i vn = _mm512_set1_epi32(static_cast<int32_t>(n_post));
     for (; k < hi; k += 16) {
       const __mmask16 m = static_cast<__mmask16>(Lanes(k, hi));
@@ -999,22 +1008,10 @@ inline void AdditiveRow(const neurosim::StdpPairRule& rule, float* __restrict w,
       const __m512 w0 = _mm512_maskz_loadu_ps(m, w + k);
       const __m512 pot = _mm512_mul_ps(_mm512_mul_ps(vap, q), vxi);
       const __m512 dep = _mm512_mul_ps(vdep, _mm512_mul_ps(yj, vys));
-      const __m512 c = _mm512_add_ps(w0, _mm512_sub_ps(pot, dep));
-      const __mmask16 below = _mm512_cmp_ps_mask(c, vlo, _CMP_LT_OQ), above = _mm512_cmp_ps_mask(c, vhi, _CMP_GT_OQ);
-      const __m512 clipped = _mm512_mask_blend_ps(below, _mm512_mask_blend_ps(above, c, vhi), vlo);
-      _mm512_mask_storeu_ps(w + k, ok, _mm512_add_ps(w0, _mm512_sub_ps(clipped, w0)));
+      _mm512_mask_storeu_ps(w + k, ok, AddClipped16(w0, pot, dep, vlo, vhi));
     }
   }
-  for (; k < hi; ++k) {
-    const uint32_t j = static_cast<uint32_t>(indices[k]);
-    if (j >= n_post) continue;
-    const float w0 = w[k];
-    const float pot = (a_plus * AsFloat(q_bits[j])) * xi;
-    const float dep = dep_s * (y[j] * y_scale);
-    float c = w0 + (pot - dep);
-    c = c < w_lo ? w_lo : (c > w_hi ? w_hi : c);
-    w[k] = w0 + (c - w0);
-  }
+  return k;
 }
 
 // Rule::Apply<true>(w, 0, qj, x_i, yj) at the synapses col_perm[t], t in [t0, t_end), of one
@@ -1040,10 +1037,7 @@ inline int32_t AdditiveColumn(const neurosim::StdpPairRule& rule, const Plastic&
       ok &= _mm512_cmp_ps_mask(si, zero, _CMP_EQ_OQ);
       const __m512 xi = _mm512_mask_i32gather_ps(zero, ok, ii, x, 4);
       const __m512 w0 = _mm512_mask_i32gather_ps(zero, ok, kk, w, 4);
-      const __m512 c = _mm512_add_ps(w0, _mm512_sub_ps(_mm512_mul_ps(vpot, xi), vdep));
-      const __mmask16 below = _mm512_cmp_ps_mask(c, vlo, _CMP_LT_OQ), above = _mm512_cmp_ps_mask(c, vhi, _CMP_GT_OQ);
-      const __m512 clipped = _mm512_mask_blend_ps(below, _mm512_mask_blend_ps(above, c, vhi), vlo);
-      _mm512_mask_i32scatter_ps(w, ok, kk, _mm512_add_ps(w0, _mm512_sub_ps(clipped, w0)), 4);
+      _mm512_mask_i32scatter_ps(w, ok, kk, AddClipped16(w0, _mm512_mul_ps(vpot, xi), vdep, vlo, vhi), 4);
     }
   }
   return t;
@@ -1084,14 +1078,12 @@ void StdpStep(const Plastic& pl, const neurosim::StdpPairRule& rule, const Proj&
     const int64_t i = pre_list[a];
     const float si = s_of(i), xi = x[i];
     const int64_t lo = std::max<int64_t>(p.indptr[i], 0), hi = std::min<int64_t>(p.indptr[i + 1], nnz);
-    if constexpr (kAdditive) {
-      AdditiveRow(rule, w, p.indices, lo, hi, n_post, q_bits, y, y_scale, si, xi);
-    } else {
-      for (int64_t k = lo; k < hi; ++k) {
-        const uint32_t j = static_cast<uint32_t>(p.indices[k]);
-        if (j >= n_post) continue;
-        w[k] = rule.template Apply<kAdditive>(w[k], si, AsFloat(q_bits[j]), xi, y[j] * y_scale);
-      }
+    int64_t k0 = lo;
+    if constexpr (kAdditive) k0 = AdditiveRow(rule, w, p.indices, lo, hi, n_post, q_bits, y, y_scale, si, xi);
+    for (int64_t k = k0; k < hi; ++k) {
+      const uint32_t j = static_cast<uint32_t>(p.indices[k]);
+      if (j >= n_post) continue;
+      w[k] = rule.template Apply<kAdditive>(w[k], si, AsFloat(q_bits[j]), xi, y[j] * y_scale);
     }
   }
   for (int64_t b = 0; b < n_post_spk; ++b) {
