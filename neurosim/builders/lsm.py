@@ -49,7 +49,6 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import NamedTuple
 
-import jax
 import jax.numpy as jnp
 import numpy as np
 
@@ -57,6 +56,7 @@ from .. import _checks
 from ..events import CSR
 from ..init import Uniform
 from ..inputs import ConstantCurrent
+from ..inputs.sources import RasterSource, RasterSourceParams, RasterSourceState  # noqa: F401 (builders API)
 from ..network import Input, Network, Population, Projection
 from ..neurons import LIF, LIFParams
 from ..synapses import Synapse, SynapseParams
@@ -87,47 +87,8 @@ MAASS_2002_NEURON = LIFParams(v_rest=0.0, v_reset=13.5, v_th=15.0, c_m=30_000.0,
 """E cell: tau_m = C_m / g_L = 30 ms, R_in = 1/g_L = 1 MOhm; the I cell has t_ref = 2 ms."""
 
 
-# ----------------------------------------------------------------------------- input source
-
-
-class RasterSourceParams(NamedTuple):
-    pass
-
-
-class RasterSourceState(NamedTuple):
-    t: jax.Array       # () int32, step index
-    raster: jax.Array  # (n_steps, n) float32: the spikes (0/1) of each step; silent past its end
-
-
-@dataclass(frozen=True)
-class RasterSource:
-    """A spike source that replays a raster kept in its *state*: neuron ``i`` spikes in step
-    ``k`` when ``raster[k, i] > 0`` (and is silent from step ``n_steps`` on). Keeping the
-    trains in the state, not in the model, makes them data: one compiled network runs any
-    trial, and a batch of trials is a ``jax.vmap`` over states. ``init`` gives a silent raster
-    of ``n_steps`` steps; put a trial's trains in with :func:`set_input_raster`."""
-
-    n_steps: int = 1
-
-    is_source = True
-    Params = RasterSourceParams
-    State = RasterSourceState
-
-    def __post_init__(self):
-        _checks.count("RasterSource: n_steps", self.n_steps, minimum=1)
-
-    def init(self, params, n, key):
-        return RasterSourceState(t=jnp.zeros((), jnp.int32), raster=jnp.zeros((self.n_steps, n), jnp.float32))
-
-    def step(self, params, state, i, dt):
-        n_steps = state.raster.shape[0]
-        row = state.raster[jnp.minimum(state.t, n_steps - 1)]
-        s = jnp.where(state.t < n_steps, row, jnp.zeros_like(row))
-        return RasterSourceState(t=state.t + 1, raster=state.raster), (s > 0).astype(jnp.float32)
-
-    @staticmethod
-    def voltage(state):
-        return None
+# ----------------------------------------------------------------------------- input rasters
+# (the source itself, RasterSource, lives in neurosim.inputs.sources)
 
 
 def spike_raster(trains, duration_ms: float, dt: float) -> np.ndarray:

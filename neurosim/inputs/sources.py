@@ -7,6 +7,8 @@ other population.
   a spike per step, is refused when a state is made or a run starts), drawn from
   counter-based uniforms (:mod:`neurosim.inputs.draws`).
 - ``SpikeTimes``: neuron ``ids[k]`` spikes in the step that contains ``times_ms[k]``.
+- ``RasterSource``: neuron ``i`` spikes in step ``k`` when ``raster[k, i] > 0``, the raster kept
+  in the state (``neurosim.builders.set_input_raster`` puts a trial's trains in).
 """
 from __future__ import annotations
 
@@ -17,6 +19,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from .. import _checks
 from . import draws
 
 
@@ -129,6 +132,46 @@ class SpikeTimes:
         ids = jnp.where((ids >= 0) & (ids < n), ids, n)   # other blocks' neurons: dropped
         s = jnp.zeros(jnp.shape(i), jnp.float32).at[ids].max(hit, mode="drop")
         return SpikeTimesState(t=state.t + 1), s
+
+    @staticmethod
+    def voltage(state):
+        return None
+
+
+class RasterSourceParams(NamedTuple):
+    pass
+
+
+class RasterSourceState(NamedTuple):
+    t: jax.Array       # () int32, step index
+    raster: jax.Array  # (n_steps, n) float32: the spikes (0/1) of each step; silent past its end
+
+
+@dataclass(frozen=True)
+class RasterSource:
+    """A spike source that replays a raster kept in its *state*: neuron ``i`` spikes in step
+    ``k`` when ``raster[k, i] > 0`` (and is silent from step ``n_steps`` on). Keeping the
+    trains in the state, not in the model, makes them data: one compiled network runs any
+    trial, and a batch of trials is a ``jax.vmap`` over states. ``init`` gives a silent raster
+    of ``n_steps`` steps; put a trial's trains in with :func:`neurosim.builders.set_input_raster`."""
+
+    n_steps: int = 1
+
+    is_source = True
+    Params = RasterSourceParams
+    State = RasterSourceState
+
+    def __post_init__(self):
+        _checks.count("RasterSource: n_steps", self.n_steps, minimum=1)
+
+    def init(self, params, n, key):
+        return RasterSourceState(t=jnp.zeros((), jnp.int32), raster=jnp.zeros((self.n_steps, n), jnp.float32))
+
+    def step(self, params, state, i, dt):
+        n_steps = state.raster.shape[0]
+        row = state.raster[jnp.minimum(state.t, n_steps - 1)]
+        s = jnp.where(state.t < n_steps, row, jnp.zeros_like(row))
+        return RasterSourceState(t=state.t + 1, raster=state.raster), (s > 0).astype(jnp.float32)
 
     @staticmethod
     def voltage(state):

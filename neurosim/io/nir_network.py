@@ -70,7 +70,7 @@ def network_to_nir(net, dt: float, params=None):
     """The NIR graph of ``net`` (an ``ns.Network``) with ``params`` (default ``net.params()``),
     for steps of ``dt`` ms (module docstring for the mapping and what is refused)."""
     nir = _nir()
-    from ..builders.lsm import RasterSource
+    from ..inputs import RasterSource
     from ..events import CSR
     from ..neurons import LIF
     from ..network.model import Network
@@ -128,7 +128,7 @@ def network_from_nir(graph, dt: float, n_steps: int):
     ``RasterSource(n_steps)`` populations (fill them with ``ns.builders.set_input_raster``)."""
     nir = _nir()
     import neurosim as ns
-    from ..builders.lsm import RasterSource
+    from ..inputs import RasterSource
     from ..neurons import LIF, LIFParams
     from ..synapses import Synapse, SynapseParams
 

@@ -45,7 +45,7 @@ class NetworkModel(nnx.Module):
 
     def __init__(self, net: Network, *, input: str, output: str, readout: LeakyReadout | None = None, dt: float = 1.0,
                  key: int = 0, projections=None):
-        from ..builders.lsm import RasterSource      # here: builders import train's readouts
+        from ..inputs import RasterSource
 
         if not isinstance(net, Network):
             raise ValueError(f"net must be an ns.Network, got {type(net).__name__}")
