@@ -249,3 +249,19 @@ def test_the_fused_engine_runs_the_nalsm_liquid_as_the_scan_does_bitwise(plastic
         np.testing.assert_array_equal(x, y)
     for x, y in zip(_leaves(cont["scan"].state._replace(key=None)), _leaves(cont["fused"].state._replace(key=None))):
         np.testing.assert_array_equal(x, y)
+
+
+def test_a_count_form_whose_drive_is_not_its_own_is_left_to_the_scan():
+    # the fused kernel runs the form; a modulator that carries a CountForm with another drive would
+    # run one thing in the scan and another in the kernel, so the fused engine refuses it by name
+    import dataclasses
+
+    from neurosim.network import fused
+
+    m, _ = _small_nalsm("astrocyte")
+    astro = m.net.modulators[0]
+    assert astro.drive == astro.form.drive
+    other = dataclasses.replace(astro, drive=lambda state, spikes, t_ms, key: (state, 0.0))
+    net = ns.Network(list(m.net.populations), list(m.net.projections), modulators=[other])
+    reason = fused.fused_plan(net, net.params(), 1.0, platform="cpu")
+    assert isinstance(reason, str) and "modulator 'astrocyte' has a drive the fused kernel does not model" in reason

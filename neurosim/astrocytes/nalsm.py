@@ -43,27 +43,43 @@ from ..plasticity.kernels import PairForm, PairOptions, stdp_pair_events
 from ..plasticity.modulators import Modulator
 from ..plasticity.rules import Rule
 from ..plasticity.three_factor import at_synapses
+from ..plasticity.traces import rounded
 
 PRESYNAPTIC = ("excitatory", "inhibitory")
 
 
 class CountForm(NamedTuple):
-    """What :func:`nalsm_astrocyte` is in terms a compiled engine implements itself (the fused
-    engine, :mod:`neurosim.network.fused`): ``a' = a + ((w d + b) - a) inv_tau`` with ``d`` the
-    spikes of the populations ``plus`` minus those of ``minus`` in the step; the modulator's
-    value moves by ``a - prev`` (its drive state is ``(a, prev)``)."""
+    """The drive of :func:`nalsm_astrocyte`, as data a compiled engine implements itself (the
+    fused engine, :mod:`neurosim.network.fused`) and as the function the scan engine calls
+    (:meth:`drive`)::
+
+        d  = spikes of the populations ``plus`` - spikes of ``minus`` in the step
+        a' = a + ((w d + b) - a) inv_tau
+
+    the modulator's value moving by ``a - prev`` (the drive state is ``(a, prev)``). ``inv_tau``
+    is float32(1 / tau_a): the division is a product with it, and every product is rounded
+    (XLA would turn the division into that product and fuse it into a multiply-add; the
+    compiled engines do neither). ``name``: the modulator's, for error messages."""
 
     plus: tuple
     minus: tuple
     w: float
     b: float
-    inv_tau: float   # float32(1 / tau_a)
+    inv_tau: float
+    name: str = ""
 
-
-def _rounded(x):
-    """``x`` as computed, a value XLA may not fuse into the operation that reads it (so the
-    compiled engines perform exactly these operations)."""
-    return jax.lax.optimization_barrier(x)
+    def drive(self, state, spikes, t_ms, key):
+        """``state`` = (A[t], A[t-1]): the modulator's value moves from A[t-1] to A[t], and the
+        state to (A[t+1], A[t])."""
+        missing = [n for n in self.plus + self.minus if n not in spikes]
+        if missing:
+            raise ValueError(f"nalsm_astrocyte {self.name!r}: no population named {missing} in this network; it has "
+                             f"{sorted(spikes)}")
+        a, previous = state
+        d = sum(jnp.sum(spikes[n]) for n in self.plus) - (sum(jnp.sum(spikes[n]) for n in self.minus)
+                                                         if self.minus else 0.0)
+        a_next = (a + rounded((rounded(self.w * d) + self.b - a) * self.inv_tau)).astype(a.dtype)
+        return (a_next, a), a - previous
 
 
 def _names(value, what: str) -> tuple:
@@ -77,7 +93,8 @@ def nalsm_astrocyte(name: str = "astrocyte", *, liquid, inputs=(), w_a: float = 
                     tau_a: float = 100.0) -> Modulator:
     """The NALSM astrocyte (module docstring) as a global network modulator named ``name``,
     driven by the spikes of the populations ``liquid`` and ``inputs`` (a name or a list);
-    ``tau_a`` in steps (> 1), ``w_a`` >= 0, ``b_a`` >= 0 (its initial value too)."""
+    ``tau_a`` in steps (> 1), ``w_a`` >= 0, ``b_a`` >= 0 (its initial value too). Its drive is
+    a :class:`CountForm`."""
     who = "nalsm_astrocyte"
     liquid = _names(liquid, "liquid")
     inputs = () if inputs in ((), None, []) else _names(inputs, "inputs")
@@ -86,25 +103,9 @@ def nalsm_astrocyte(name: str = "astrocyte", *, liquid, inputs=(), w_a: float = 
     tau_a = _checks.positive(who, "tau_a", tau_a)
     if tau_a < 1.0:
         raise ValueError(f"{who}: tau_a must be >= 1 step (A moves by 1/tau_a of its distance each step), got {tau_a!r}")
-
-    def drive(state, spikes, t_ms, key):
-        """``state`` = (A[t], A[t-1]): the modulator's value moves from A[t-1] to A[t], and the
-        state to (A[t+1], A[t])."""
-        missing = [n for n in liquid + inputs if n not in spikes]
-        if missing:
-            raise ValueError(f"{who} {name!r}: no population named {missing} in this network; it has {sorted(spikes)}")
-        a, previous = state
-        s_l = sum(jnp.sum(spikes[n]) for n in liquid)
-        s_i = sum(jnp.sum(spikes[n]) for n in inputs) if inputs else 0.0
-        # / tau_a as a product with its float32 reciprocal, each product rounded (XLA would turn the
-        # division into that product and fuse it into a multiply-add; the compiled engines do neither)
-        a_next = (a + _rounded((_rounded(w_a * (s_l - s_i)) + b_a - a) * inv_tau)).astype(a.dtype)
-        return (a_next, a), a - previous
-
-    inv_tau = np.float32(1.0 / tau_a)
-    start = np.float32(b_a)
-    return Modulator(name, tau=None, initial=b_a, drive=drive, drive_init=(jnp.asarray(start), jnp.asarray(start)),
-                     form=CountForm(liquid, inputs, w_a, b_a, float(inv_tau)))
+    form = CountForm(liquid, inputs, w_a, b_a, float(np.float32(1.0 / tau_a)), name)
+    start = jnp.asarray(np.float32(b_a))
+    return Modulator(name, tau=None, initial=b_a, drive=form.drive, drive_init=(start, start), form=form)
 
 
 class AstrocyteStdpParams(NamedTuple):
@@ -156,8 +157,8 @@ def astrocyte_stdp(modulator: str, *, eta_plus: float = 0.15, multiplier: float 
         rows, cols = ev.conn.rows, ev.conn.indices
         a_plus, a_minus = amplitudes(p, at_synapses(ev.modulators[modulator], cols))
         # each product rounded before the difference, as the compiled kernels compute it
-        change = _rounded(a_plus * (state.x_pre[rows] * ev.post[cols])) - \
-            _rounded(a_minus * (state.x_post[cols] * ev.pre[rows]))
+        change = rounded(a_plus * (state.x_pre[rows] * ev.post[cols])) - \
+            rounded(a_minus * (state.x_post[cols] * ev.pre[rows]))
         return dw + change, after(p, state, ev)
 
     def kernel(p, state, weights, ev, clip=None):

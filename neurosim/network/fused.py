@@ -12,7 +12,7 @@ on a GPU. For the networks it covers, the fused engine runs K steps inside one c
     g     = g exp(-dt / tau) + (delayed spikes x CSR x w)    (exponential kinetics)
 
 It covers networks whose populations are all :class:`~neurosim.neurons.LIF` (or spike
-sources: :class:`~neurosim.inputs.PoissonSource` and :class:`~neurosim.builders.RasterSource`,
+sources: :class:`~neurosim.inputs.PoissonSource` and :class:`~neurosim.inputs.RasterSource`,
 CPU), whose projections use exponential or delta kinetics (current or conductance output) on a
 stored CSR with a homogeneous or per-synapse weight and whole-step delays, whose modulators are
 count-driven (the NALSM astrocyte, :func:`~neurosim.astrocytes.nalsm_astrocyte`, CPU), driven by
@@ -62,7 +62,7 @@ import numpy as np
 
 from .. import _kernels
 from ..events import CSR
-from ..inputs import ConstantCurrent, PoissonInput, PoissonSource
+from ..inputs import ConstantCurrent, PoissonInput, PoissonSource, RasterSource
 from ..inputs.currents import POISSON_INVERSION_MAX, POISSON_TERMS, poisson_cdf
 from ..neurons import LIF, LIFParams
 from ..astrocytes.nalsm import CountForm
@@ -222,7 +222,7 @@ def fused_plan(net, params: dict | None = None, dt: float = 0.1, monitors=(), *,
             c_off += pr.conn.nnz
             cp_off += n_post + 1
     sources = tuple((p.name, offsets[p.name], p.n) for p in net.populations if isinstance(p.model, PoissonSource))
-    rasters = tuple((p.name, offsets[p.name], p.n) for p in net.populations if _is_raster(p.model))
+    rasters = tuple((p.name, offsets[p.name], p.n) for p in net.populations if type(p.model) is RasterSource)
     if (plastic or poisson or sources or rasters or mods) and platform != "cpu":
         what = ("plastic projections" if plastic else "Poisson inputs" if poisson else "modulators" if mods
                 else "spike-source populations")
@@ -282,11 +282,6 @@ def _unique_rows(net, conn) -> bool:
     return net._cache[key]
 
 
-def _is_raster(model) -> bool:
-    from ..builders.lsm import RasterSource   # here: the builders import the network
-
-    return type(model) is RasterSource
-
 
 # The allow-list: exactly the model configurations the kernel implements. A field or option
 # not listed here (a new LIF parameter, say) makes a network ineligible, so it falls back to
@@ -325,8 +320,8 @@ def _reason(net, params, monitors, dt) -> str | None:
         if type(p.model) is PoissonSource and PoissonSource.Params._fields == ALLOWED["PoissonSource.Params"] \
                 and not _fields(p.model):
             continue
-        if _is_raster(p.model) and _fields(p.model) == ALLOWED["RasterSource.options"] \
-                and not type(p.model).Params._fields:
+        if type(p.model) is RasterSource and _fields(p.model) == ALLOWED["RasterSource.options"] \
+                and not RasterSource.Params._fields:
             continue
         if type(p.model) is not LIF:
             return (f"population {p.name!r} is a {type(p.model).__name__}; the fused kernel steps LIF neurons, "
@@ -377,9 +372,9 @@ def _modulator_reason(m) -> str | None:
     where = f"modulator {m.name!r}"
     if type(m) is not Modulator or _fields(m) != ALLOWED["Modulator.options"]:
         return f"{where}: its options {_fields(m)} are not those the fused kernel implements"
-    if not isinstance(m.form, ALLOWED["Modulator.forms"]):
+    if not isinstance(m.form, ALLOWED["Modulator.forms"]) or m.drive != m.form.drive:
         return (f"{where} has a drive the fused kernel does not model (it runs the count-driven NALSM astrocyte, "
-                "neurosim.astrocytes.nalsm_astrocyte)")
+                "neurosim.astrocytes.nalsm_astrocyte, whose drive is its form's)")
     if m.tau is not None or m.schedule is not None or m.size is not None:
         return f"{where}: a decay, a schedule or one value per neuron, which the fused kernel does not model"
     return None
@@ -546,6 +541,9 @@ def _operands(plan: FusedPlan, params, state):
     return nparam, proj_f, weights
 
 
+_TRACES, _MOD_STATE = 0, 16   # where traces and mod_state are among _extended_operands' operands
+
+
 def _extended_operands(plan: FusedPlan, params, state):
     """The operands of neurosim_fused_lif_plastic after ``weights``: traces, plas_i, plas_f, rows,
     col_ptr, col_perm, pin_i, pin_f, pin_seed, pin_cdf (kernels/README.md)."""
@@ -655,11 +653,12 @@ def _call(plan: FusedPlan, n_steps: int, params, state, indptr, indices):
             indices, weights)
     if plan.extended:
         extra = _extended_operands(plan, params, state)
-        traces, mod_state = extra[0], extra[16]
+        traces, mod_state = extra[_TRACES], extra[_MOD_STATE]
         out_types = tuple(f32(x.shape, jnp.float32) for x in (v, t_left, g, dbuf, weights, traces, mod_state)) + (
             f32((n_steps, plan.n_words), jnp.uint32),)
-        call = jax.ffi.ffi_call(PLASTIC_TARGET, out_types,
-                                input_output_aliases={0: 0, 1: 1, 2: 2, 3: 3, 10: 4, 11: 5, 27: 6})
+        # results 0-6 are operands v, t_left, g, dbuf, weights (10), traces and mod_state, updated in place
+        aliases = {0: 0, 1: 1, 2: 2, 3: 3, len(head) - 1: 4, len(head) + _TRACES: 5, len(head) + _MOD_STATE: 6}
+        call = jax.ffi.ffi_call(PLASTIC_TARGET, out_types, input_output_aliases=aliases)
         v, t_left, g, dbuf, weights, traces, mod_state, bits = call(*head, *extra, **attrs)
         return _unflatten_state(plan, state, n_steps, v, t_left, g, dbuf, (weights, traces, mod_state)), bits
     out_types = (f32(v.shape, jnp.float32), f32(t_left.shape, jnp.float32), f32(g.shape, jnp.float32),

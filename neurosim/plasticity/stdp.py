@@ -100,16 +100,11 @@ class StdpTripletState(NamedTuple):
     o2: jax.Array   # (n_post,)
 
 
-def _rounded(x):
-    """``x`` as computed, a value XLA may not fuse into the operation that reads it."""
-    return jax.lax.optimization_barrier(x)
-
-
 def _rounded_jump(x, spikes, kind: str):
     """:func:`traces.jump` with its product rounded before the sum (see ``stdp_pair``'s traces)."""
     if kind == "all_to_all":
         return x + spikes
-    return _rounded(x * (1.0 - spikes)) + spikes
+    return _traces.rounded(x * (1.0 - spikes)) + spikes
 
 
 def stdp_pair(a_plus=0.01, a_minus=0.0105, tau_plus=20.0, tau_minus=20.0, *, w_min=0.0, w_max=1.0,
@@ -136,8 +131,8 @@ def stdp_pair(a_plus=0.01, a_minus=0.0105, tau_plus=20.0, tau_minus=20.0, *, w_m
         jump), and the postsynaptic one after it. Every product is rounded before it is added
         (optimisation barriers keep XLA from fusing one into a multiply-add where it chooses to),
         so the compiled engines perform exactly these operations."""
-        x = _rounded_jump(_rounded(_traces.decay(state.x, p.tau_plus, ev.dt)), ev.pre, kind)
-        y_decayed = _rounded(_traces.decay(state.y, p.tau_minus, ev.dt))
+        x = _rounded_jump(_traces.rounded(_traces.decay(state.x, p.tau_plus, ev.dt)), ev.pre, kind)
+        y_decayed = _traces.rounded(_traces.decay(state.y, p.tau_minus, ev.dt))
         return x, y_decayed, _rounded_jump(y_decayed, ev.post, kind)
 
     def update(p, dw, state, weights, ev):
@@ -156,6 +151,7 @@ def stdp_pair(a_plus=0.01, a_minus=0.0105, tau_plus=20.0, tau_minus=20.0, *, w_m
 
     form = "additive" if mu_p == mu_m == 0 else f"mu+={mu_p:g}, mu-={mu_m:g}"
     bounds = (lo, hi) if (mu_p > 0 and mu_m > 0) else None   # soft bounds keep [w_min, w_max]
+
     def coefficients(p, dt):
         # the decays as the pure-JAX traces compute them (x exp(-dt / tau))
         return (p.a_plus, p.a_minus, jnp.exp(-dt / jnp.asarray(p.tau_plus, jnp.float32)),

@@ -13,6 +13,7 @@ change at a spike reads one trace per synapse of the spiking neuron.
 """
 from __future__ import annotations
 
+import jax
 import jax.numpy as jnp
 
 
@@ -32,3 +33,10 @@ def jump(x, spikes, kind: str):
 def step(x, spikes, tau, dt, kind: str):
     """Decay over one step, then the jump for this step's spikes."""
     return jump(decay(x, tau, dt), spikes, kind)
+
+
+def rounded(x):
+    """``x`` as computed: a value XLA may not fuse into the operation that reads it (no
+    multiply-add), so that the compiled engines, which round every product, perform exactly
+    these operations."""
+    return jax.lax.optimization_barrier(x)
