@@ -6,10 +6,11 @@
 Workloads (benchmarks/peers/astro_common.py): ``tripartite`` the closed-loop gliotransmission
 example of Stimberg et al. (2019) (500 Poisson sources x three Tsodyks-Markram synapses, 1000
 ChI astrocytes, rk4, dt = 1 ms, 20 s); ``nalsm`` the astrocyte-modulated liquid of Ivanov &
-Michmizos (2021) (1000 LIF neurons, astrocyte-modulated STDP on all ~50k synapses, 2 s; the
+Michmizos (2021) (1000 LIF neurons, astrocyte-modulated STDP on all ~26k synapses, 2 s; the
 connections are drawn by neurosim's builder and handed to the peers in a file; lines carry the
 liquid's rate and mean weights). ``brian2`` means both
-Brian2 modes. Each tool runs in its own process, one after another, pinned to one core; every
+Brian2 modes; ``neurosim`` runs the engine ``simulate`` picks (the fused one on a CPU),
+``neurosim-scan`` forces the scan engine. Each tool runs in its own process, one after another, pinned to one core; every
 line is printed as soon as it is measured, with ``ratio_vs_neurosim`` = the tool's run time /
 neurosim's. The tripartite lines carry the mean Y_S (uM) of each loop per rate epoch
 (``ys_closed``, ``ys_open``, ``ys_none``); a last line per peer gives the largest relative
@@ -33,6 +34,7 @@ import astro_common as A  # noqa: E402
 
 TOOLS = {
     "neurosim": (None, "neurosim_astro.py", []),
+    "neurosim-scan": (None, "neurosim_astro.py", ["--mode", "scan"]),
     "brian2-cpp_standalone": ("brian2", "brian2_astro.py", ["--mode", "cpp_standalone"]),
     "brian2-cython": ("brian2", "brian2_astro.py", ["--mode", "cython"]),
 }
@@ -63,7 +65,9 @@ def run_tool(tool, workload, duration, seed, timeout, network=None):
         return {**base, "error": f"{venv} is not installed (bash benchmarks/peers/install.sh {venv})"}
     cmd = [python, os.path.join(RUNNERS, runner), "--workload", workload, "--duration", str(duration),
            "--seed", str(seed)] + extra + (["--network", network] if network else [])
-    return run_json(cmd, base, timeout=timeout, peer=venv is not None)
+    line = run_json(cmd, base, timeout=timeout, peer=venv is not None)
+    line["tool"] = tool      # neurosim-scan prints itself as neurosim
+    return line
 
 
 def agreement(line, ref) -> float | None:

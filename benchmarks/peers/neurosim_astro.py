@@ -30,14 +30,15 @@ def nalsm(ns, np, args):
     raster = (rng.random((steps, A.NALSM_INPUTS)) < np.asarray(A.nalsm_input_p())).astype(np.float32)
     state = set_input_raster(ns.init_state(m.net, params, args.seed, 1.0), raster)
     build_s = C.now() - t0
-    res = ns.simulate(m.net, float(steps), 1.0, state=state, monitors=[ns.Spikes("liquid")], progress=False)
+    res = ns.simulate(m.net, float(steps), 1.0, state=state, monitors=[ns.Spikes("liquid")], progress=False,
+                      engine=args.mode)
     out = {"rate_hz": round(res.spikes["liquid"][0].size / m.n_liquid / args.duration, 3),
            **{f"w_{k}": round(float(np.mean(np.asarray(v))), 4) for k, v in res.state.weights.items()}}
     return build_s, res.timings, out
 
 
 def main(argv=None):
-    args = A.parse_args("neurosim astrocyte benchmark", argv, network=True)
+    args = A.parse_args("neurosim astrocyte benchmark", argv, modes=("auto", "scan"), network=True)
     threads = C.limit_threads(args.threads, pin=True)
     if args.threads <= 1:
         os.environ["XLA_FLAGS"] = (os.environ.get("XLA_FLAGS", "") + " --xla_cpu_multi_thread_eigen=false").strip()
