@@ -213,6 +213,11 @@ def test_network_without_projections_and_run_fused():
 # --------------------------------------------------------------------------- what the engine does not cover
 
 
+class ColouredNoise(GaussianCurrent):
+    """A user's own input (here a GaussianCurrent under another name): the fused kernel knows only
+    the inputs of its allow-list, so a network with this one takes the scan."""
+
+
 def _lif_pair(**proj_kw):
     pre = ns.Population("pre", 20, LIF())
     post = ns.Population("post", 20, LIF())
@@ -229,7 +234,7 @@ def _lif_pair(**proj_kw):
     (lambda: _lif_pair(synapse=Synapse("alpha", "current")), [], "'alpha' synapse kinetics"),
     (lambda: _lif_pair(stp=TsodyksMarkram()), [], "short-term plasticity"),
     (lambda: ns.Network([ns.Population("p", 10, LIF())], [], [ns.Input(
-        "noise", "p", GaussianCurrent(), GaussianCurrent.Params())]), [], "GaussianCurrent"),
+        "noise", "p", ColouredNoise(), GaussianCurrent.Params())]), [], "ColouredNoise"),
     (lambda: ns.Network([ns.Population("p", 10, LIF())], [], [ns.Input(
         "noise", "p", PoissonInput(n_sources=5, synapse=Synapse("alpha")), PoissonInputParams())]), [], "'alpha' kinetics"),
     (lambda: _lif_pair(), [ns.Trace("post", "v")], "Trace monitors"),
@@ -365,6 +370,13 @@ def test_the_allow_list_names_every_field_of_the_models_the_kernel_runs():
     assert fused.ALLOWED["ConstantCurrent.Params"] == ConstantCurrent.Params._fields
     assert fused.ALLOWED["PoissonInput.Params"] == PoissonInput.Params._fields
     assert fused.ALLOWED["PoissonInput.options"] == tuple(f.name for f in dataclasses.fields(PoissonInput))
+    from neurosim.inputs import StepCurrent, UniformCurrent
+
+    for model in (GaussianCurrent, UniformCurrent, StepCurrent):   # the tabulated currents
+        assert model in fused.TABULATED
+        assert fused.ALLOWED[f"{model.__name__}.Params"] == model.Params._fields
+        assert fused.ALLOWED[f"{model.__name__}.options"] == (
+            tuple(f.name for f in dataclasses.fields(model)) if dataclasses.is_dataclass(model) else ())
     from neurosim.plasticity import Plasticity
 
     assert fused.ALLOWED["Plasticity.options"] == tuple(f.name for f in dataclasses.fields(Plasticity))

@@ -17,7 +17,8 @@ from scipy import stats
 
 import neurosim as ns
 from neurosim import plasticity as pl
-from neurosim.inputs import ConstantCurrent, PoissonInput, PoissonInputParams, draws
+from neurosim.inputs import (ConstantCurrent, GaussianCurrent, PoissonInput, PoissonInputParams, StepCurrent,
+                             UniformCurrent, draws)
 from neurosim.inputs.currents import poisson_cdf
 from neurosim.network import fused
 from neurosim.neurons import LIF, LIFParams
@@ -266,3 +267,63 @@ def test_spike_counts_of_the_kernel_bits_inside_jit_equal_the_decoded_spikes():
         np.testing.assert_array_equal(np.asarray(got), want)
     with pytest.raises(ValueError, match="spike_counts: the plan has no population 'X'"):
         fused.spike_counts(plan, bits, "X")
+
+
+# --------------------------------------------------------------------------- tabulated currents
+
+
+def noisy_coba(plastic=True):
+    """COBA (400 neurons) with a Gaussian current (one std per neuron), a Poisson input, a uniform
+    and a step current onto slices, and its constant background last (the kernel sums constant
+    inputs as one term after the other whole-population terms: module docstring of fused.py)."""
+    base = plastic_coba(400, seed=3)[0] if plastic else ns.builders.coba(400, seed=3)
+    std = np.linspace(10.0, 60.0, 400).astype(np.float32)
+    extra = [
+        ns.Input("noise", "neurons", GaussianCurrent(), GaussianCurrent.Params(5.0, jnp.asarray(std))),
+        ns.Input("poisson", ("neurons", 0, 320), PoissonInput(n_sources=50, synapse=Synapse("delta")),
+                 PoissonInputParams(rate_hz=10.0, weight=20.0)),
+        ns.Input("uniform", ("neurons", 0, 320), UniformCurrent(), UniformCurrent.Params(-20.0, 30.0)),
+        ns.Input("step", ("neurons", 100, 200), StepCurrent((20.0, 60.0)), StepCurrent.Params(jnp.array([40.0, -10.0]))),
+    ]
+    return ns.Network(list(base.populations), list(base.projections), extra + list(base.inputs))
+
+
+@pytest.mark.parametrize("plastic", [True, False])
+def test_noise_and_step_currents_fused_equal_scan_bitwise(plastic):
+    # the kernel reads each step's Gaussian, uniform and step currents from a table that the
+    # inputs' own code fills with the scan's keys: the same bits, the key advanced as the scan's
+    net = noisy_coba(plastic)
+    plan = fused.fused_plan(net, platform="cpu")
+    assert not isinstance(plan, str), plan
+    assert [t[0] for t in plan.tables] == ["noise", "uniform", "step"]
+    mon = [ns.Spikes("neurons")]
+    scan = ns.simulate(net, 100.0, DT, key=4, monitors=mon, engine="scan")
+    fast = ns.simulate(net, 100.0, DT, key=4, monitors=mon, engine="fused", chunk_steps=300)   # 4 kernel calls
+    assert fast.timings["engine"] == "fused"
+    assert_same_run(scan, fast, ["neurons"])
+    np.testing.assert_array_equal(jax.random.key_data(scan.state.key), jax.random.key_data(fast.state.key))
+    # the noise drives the network: another key, other spikes
+    other = ns.simulate(net, 100.0, DT, key=5, monitors=mon, engine="fused")
+    assert not np.array_equal(other.spikes["neurons"][1][:200], fast.spikes["neurons"][1][:200])
+
+
+def test_a_noisy_state_continues_in_the_other_engine_and_chunks_are_capped(monkeypatch):
+    net = noisy_coba(plastic=False)
+    mon = [ns.Spikes("neurons")]
+    whole = ns.simulate(net, 60.0, DT, key=2, monitors=mon, engine="scan")
+    monkeypatch.setattr(fused, "TABLE_BYTES", 4 * 820 * 7)   # 7 steps of the 820 tabulated values per call
+    first = ns.simulate(net, 30.0, DT, key=2, monitors=mon, engine="fused")
+    assert fused.FusedEngine(fused.fused_plan(net), mon, 300, None, 256e6).plan[:2] == [7, 7]
+    second = ns.simulate(net, 30.0, DT, state=first.state, monitors=mon, engine="scan")
+    for x, y in zip(leaves(whole.state), leaves(second.state)):
+        np.testing.assert_array_equal(x, y)
+    t = np.concatenate([first.spikes["neurons"][0], second.spikes["neurons"][0]])
+    np.testing.assert_array_equal(np.round(t / DT), np.round(whole.spikes["neurons"][0] / DT))
+
+
+def test_tabulated_currents_are_cpu_only():
+    net = ns.Network([ns.Population("p", 10, LIF())], [],
+                     [ns.Input("noise", "p", GaussianCurrent(), GaussianCurrent.Params(0.0, 5.0))])
+    assert not isinstance(fused.fused_plan(net, platform="cpu"), str)
+    reason = fused.fused_plan(net, platform="cuda")
+    assert isinstance(reason, str) and ("noise or step currents" in reason or "not available" in reason), reason

@@ -59,6 +59,7 @@ struct Proj {
   int64_t pre_off, n_pre, post_off, n_post, g_off, depth, dbuf_off;
   int32_t plastic = -1;    // index into Net::plastic, or -1
   int32_t poisson = -1;    // >= 0: not a CSR projection but Poisson input Net::poisson[poisson]
+  int32_t table = -1;      // >= 0: not a CSR projection but tabulated current Net::tables[table]
   const int32_t* indptr;   // n_pre + 1 entries, local (starting at 0)
   const int32_t* indices;  // local postsynaptic indices
   const float* weights;    // per-synapse weights, or nullptr for the homogeneous weight w
@@ -121,6 +122,16 @@ struct PoissonIn {
   int head;  // the smallest h (>= 1) with cdf[h - 1] >= 1 - 2^-10, or all 40 terms
 };
 
+// A tabulated current onto neurons [post_off, post_off + n): an input whose current the caller
+// computes for every step of the call, as the scan computes it (GaussianCurrent, UniformCurrent,
+// StepCurrent: neurosim/network/fused.py); its value in step t0 + k is table[k * cols + col + j].
+// The kernel runs it as a current-based term with decay 0 whose g is this step's value: g of the
+// first step is set from row 0 before the loop, and each step's delivery writes the next row into
+// the drive (g = g * 0 + drive is the drive, exactly).
+struct TableIn {
+  int64_t post_off, n, g_off, col;
+};
+
 // A PoissonSource population [off, off + n): neuron i spikes in its step t when
 // u(seed, t, i) < p[i] (counter_rng.h); t = t0 in the first step of the call.
 struct Source {
@@ -147,6 +158,9 @@ struct Net {
   std::vector<Proj> proj;      // CSR projections in network order, then the Poisson inputs
   std::vector<Plastic> plastic;
   std::vector<PoissonIn> poisson;
+  std::vector<TableIn> tables;
+  const float* table = nullptr;  // f32[n_steps, table_cols]: the tabulated currents of every step
+  int64_t table_cols = 0;
   std::vector<Source> sources;
   std::vector<Raster> rasters;
   std::vector<CountModulator> mods;
@@ -289,7 +303,7 @@ ffi::Error DescribeExtras(Net& net, float* w, int64_t n_weights, float* traces, 
                           ffi::Buffer<ffi::U32>& src_seed, ffi::Buffer<ffi::F32>& src_p,
                           ffi::Buffer<ffi::S32>& mod_i, ffi::Buffer<ffi::F32>& mod_f, float* mod_state,
                           int64_t n_mod_state, ffi::Buffer<ffi::S32>& ras_i, ffi::Buffer<ffi::S32>& ras_t,
-                          ffi::Buffer<ffi::F32>& raster) {
+                          ffi::Buffer<ffi::F32>& raster, ffi::Buffer<ffi::F32>& table, int64_t n_steps) {
   auto fail = [](const std::string& what) {
     return ffi::Error::InvalidArgument("neurosim_fused_lif_plastic: " + what);
   };
@@ -345,9 +359,31 @@ ffi::Error DescribeExtras(Net& net, float* w, int64_t n_weights, float* traces, 
       rc.size() != 2 || rc[1] != kPoissonTerms || rf[0] != ri[0] || rs[0] != ri[0] || rc[0] != ri[0])
     return fail("pin_i must be i32[R, 4], pin_f f32[R, 4], pin_seed u32[R, 2] and pin_cdf f32[R, 40]");
   net.poisson.clear();
+  net.tables.clear();
+  int64_t table_cols = 0;
   for (int64_t r = 0; r < ri[0]; ++r) {
     const int32_t* c = pin_i.typed_data() + r * kNPinI;
     const float* f = pin_f.typed_data() + r * kNPinF;
+    if (c[kPinCond] & 4) {  // a tabulated current (its pin_f, pin_seed and pin_cdf rows are unused)
+      TableIn in{c[kPinPostOff], c[kPinN], c[kPinGOff], table_cols};
+      if (in.n < 0 || in.post_off < 0 || in.post_off + in.n > net.n) return fail("tabulated input range outside [0, N)");
+      if (in.g_off < 0 || in.g_off + in.n > net.g_size) return fail("tabulated input g range outside the g operand");
+      table_cols += in.n;
+      Proj pr{};
+      pr.post_off = in.post_off;
+      pr.n_post = in.n;
+      pr.g_off = in.g_off;
+      pr.indptr = nullptr;
+      pr.indices = nullptr;
+      pr.weights = nullptr;
+      pr.cond = false;
+      pr.sliced = (c[kPinCond] & 2) != 0;
+      pr.decay = 0.0f;
+      pr.table = static_cast<int32_t>(net.tables.size());
+      net.proj.push_back(pr);
+      net.tables.push_back(in);
+      continue;
+    }
     PoissonIn in{c[kPinPostOff], c[kPinN], c[kPinGOff], pin_seed.typed_data()[2 * r], pin_seed.typed_data()[2 * r + 1],
                  pin_cdf.typed_data() + r * kPoissonTerms, f[kPinW], static_cast<int>(kPoissonTerms)};
     for (int h = 1; h <= kPoissonTerms; ++h)
@@ -425,6 +461,11 @@ ffi::Error DescribeExtras(Net& net, float* w, int64_t n_weights, float* traces, 
     r_off += ras.rows * ras.n;
     net.rasters.push_back(ras);
   }
+  auto nd = table.dimensions();
+  if (!net.tables.empty() && (nd.size() != 2 || nd[0] != n_steps || nd[1] != table_cols))
+    return fail("table must be f32[n_steps, C], C the neurons of all tabulated inputs");
+  net.table = net.tables.empty() ? nullptr : table.typed_data();
+  net.table_cols = table_cols;
   return ffi::Error::Success();
 }
 
@@ -573,7 +614,8 @@ ffi::Error FusedLifPlasticCpu(ffi::Buffer<ffi::F32> v, ffi::Buffer<ffi::F32> t_l
                               ffi::Buffer<ffi::S32> src_i, ffi::Buffer<ffi::S32> src_t, ffi::Buffer<ffi::U32> src_seed,
                               ffi::Buffer<ffi::F32> src_p, ffi::Buffer<ffi::S32> mod_i, ffi::Buffer<ffi::F32> mod_f,
                               ffi::Buffer<ffi::F32> mod_state, ffi::Buffer<ffi::S32> ras_i, ffi::Buffer<ffi::S32> ras_t,
-                              ffi::Buffer<ffi::F32> raster, ffi::ResultBuffer<ffi::F32> v_out,
+                              ffi::Buffer<ffi::F32> raster, ffi::Buffer<ffi::F32> table,
+                              ffi::ResultBuffer<ffi::F32> v_out,
                               ffi::ResultBuffer<ffi::F32> t_left_out, ffi::ResultBuffer<ffi::F32> g_out,
                               ffi::ResultBuffer<ffi::F32> dbuf_out, ffi::ResultBuffer<ffi::F32> weights_out,
                               ffi::ResultBuffer<ffi::F32> traces_out, ffi::ResultBuffer<ffi::F32> mod_state_out,
@@ -599,7 +641,7 @@ ffi::Error FusedLifPlasticCpu(ffi::Buffer<ffi::F32> v, ffi::Buffer<ffi::F32> t_l
   if (err.failure()) return err;
   err = DescribeExtras(net, weights_out->typed_data(), n_w, traces_out->typed_data(), n_tr, plas_i, plas_f, rows,
                        col_ptr, col_perm, pin_i, pin_f, pin_seed, pin_cdf, src_i, src_t, src_seed, src_p, mod_i, mod_f,
-                       mod_state_out->typed_data(), n_ms, ras_i, ras_t, raster);
+                       mod_state_out->typed_data(), n_ms, ras_i, ras_t, raster, table, n_steps);
   if (err.failure()) return err;
   return Run(net, st, static_cast<int64_t>(t0.typed_data()[0]), n_steps, half_dt, dt);
 }
@@ -666,6 +708,7 @@ XLA_FFI_DEFINE_HANDLER_SYMBOL(neurosim_fused_lif_plastic_cpu, FusedLifPlasticCpu
                                   .Arg<ffi::Buffer<ffi::S32>>()   // ras_i
                                   .Arg<ffi::Buffer<ffi::S32>>()   // ras_t
                                   .Arg<ffi::Buffer<ffi::F32>>()   // raster
+                                  .Arg<ffi::Buffer<ffi::F32>>()   // table (tabulated currents, per step)
                                   .Ret<ffi::Buffer<ffi::F32>>()   // v
                                   .Ret<ffi::Buffer<ffi::F32>>()   // t_left
                                   .Ret<ffi::Buffer<ffi::F32>>()   // g
@@ -1198,6 +1241,8 @@ void RunStepsImpl(const Net& net, int64_t n_steps, float half_dt, float dt, int6
                   int32_t* __restrict spk_list, int32_t* __restrict pre_list, int32_t* __restrict post_list) {
   const int64_t words = (net.n + 31) / 32;
   std::memset(drive, 0, sizeof(float) * static_cast<size_t>(net.g_size));
+  if (n_steps > 0)  // the tabulated currents of the first step (see TableIn)
+    for (const TableIn& gi : net.tables) std::memcpy(g + gi.g_off, net.table + gi.col, sizeof(float) * static_cast<size_t>(gi.n));
   for (int64_t k = 0; k < n_steps; ++k) {
     const int64_t t = t0 + k;
     int64_t n_spk = 0;
@@ -1264,6 +1309,15 @@ void RunStepsImpl(const Net& net, int64_t n_steps, float half_dt, float dt, int6
       float* dp = drive + p.g_off;
       if (p.poisson >= 0) {
         PoissonDrive(net.poisson[p.poisson], t, dp);
+        continue;
+      }
+      if (p.table >= 0) {  // the next step's tabulated current (none after the last step)
+        const TableIn& gi = net.tables[p.table];
+        if (k + 1 < n_steps) {
+          std::memcpy(dp, net.table + (k + 1) * net.table_cols + gi.col, sizeof(float) * static_cast<size_t>(gi.n));
+        } else {
+          std::memset(dp, 0, sizeof(float) * static_cast<size_t>(gi.n));
+        }
         continue;
       }
       if (p.depth > 0) {

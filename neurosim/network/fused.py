@@ -17,7 +17,12 @@ CPU), whose projections use exponential or delta kinetics (current or conductanc
 stored CSR with a homogeneous or per-synapse weight and whole-step delays, whose modulators are
 count-driven (the NALSM astrocyte, :func:`~neurosim.astrocytes.nalsm_astrocyte`, CPU), driven by
 :class:`~neurosim.inputs.ConstantCurrent` and :class:`~neurosim.inputs.PoissonInput` inputs
-(one rate and weight per input, below 12 spikes per step), in float32, recording ``Spikes`` and
+(one rate and weight per input, below 12 spikes per step) and, on the CPU, by the *tabulated*
+currents :class:`~neurosim.inputs.GaussianCurrent`, :class:`~neurosim.inputs.UniformCurrent` and
+:class:`~neurosim.inputs.StepCurrent` (inputs whose current depends on the step and the key only:
+their own ``current`` fills a table of every step of a kernel call, with the scan's keys, in a
+``lax.scan`` before the call; drawing the numbers then costs what it costs the scan, ~7 ns per
+Gaussian value), in float32, recording ``Spikes`` and
 ``Rate`` monitors, and ``Trace`` and ``Weights`` monitors that sample at least every
 ``MIN_SAMPLE_STEPS`` (100) steps (read between kernel calls). A projection may be plastic when its rule has a
 :class:`~neurosim.plasticity.kernels.PairForm`: pair STDP (:func:`~neurosim.plasticity.stdp_pair`,
@@ -36,18 +41,20 @@ compares the same counter-based uniform, :mod:`neurosim.inputs.draws`, against t
 table), so spike trains, weights and traces are identical where the arithmetic is
 (``tests/test_fused_learning.py`` checks COBA with plastic E -> E and Brunel's network bitwise).
 Constant inputs onto one neuron are summed before they are added to the synaptic current (the
-scan adds them one after the other, in input order among the Poisson inputs), which can differ
-in the last bit. On a GPU, the one-block kernel
+scan adds them one after the other, in input order among the Poisson inputs and tabulated
+currents), which can differ in the last bit where a constant input precedes another input onto
+the same neurons (listed after them, they sum as the scan sums them). On a GPU, the one-block kernel
 (networks up to 2048 neurons) adds the drive the same way, summed in a nondeterministic order
 (identical results for homogeneous weights); the grid-wide kernel of larger networks adds each
 delivered weight into g directly, which differs from the scan by rounding. Measurements:
 ``docs/performance.md``.
 
 State: :func:`run_fused` takes a :class:`~neurosim.network.NetworkState` and returns the one
-the scan engine would have produced (neuron v and t_left, synapse g, delay buffers, t), except
-``key``, which is returned unchanged: the covered inputs draw no numbers from it (Poisson
-inputs draw from their own counter-based seed in ``state.inputs``), so the key is never used by
-these steps (the scan engine splits it once per step). A state can be continued by either engine.
+the scan engine would have produced (neuron v and t_left, synapse g, delay buffers, t). The
+``key`` is advanced as the scan advances it (one split per step) when the network has tabulated
+currents, which draw from it; otherwise it is returned unchanged: no other covered input draws
+from it (Poisson inputs draw from their own counter-based seed in ``state.inputs``), so it is never
+used by these steps. A state can be continued by either engine.
 """
 from __future__ import annotations
 
@@ -62,7 +69,8 @@ import numpy as np
 
 from .. import _kernels
 from ..events import CSR
-from ..inputs import ConstantCurrent, PoissonInput, PoissonSource, RasterSource
+from ..inputs import (ConstantCurrent, GaussianCurrent, PoissonInput, PoissonSource, RasterSource, StepCurrent,
+                      UniformCurrent)
 from ..inputs.currents import POISSON_INVERSION_MAX, POISSON_TERMS, poisson_cdf
 from ..neurons import LIF, LIFParams
 from ..astrocytes.nalsm import CountForm
@@ -78,6 +86,9 @@ ENGINES = ("auto", "scan", "fused", "parallel")
 # Trace and Weights monitors are read from the state between kernel calls: every that many steps
 # at least (a call costs tens of microseconds; fewer steps per call would waste the engine)
 MIN_SAMPLE_STEPS = 100
+# The tabulated currents (GaussianCurrent, ...) of one kernel call are computed before it: at most
+# this many bytes of them, which bounds the steps per call of a network with such inputs
+TABLE_BYTES = 32e6
 
 # proj_i columns (kernels/README.md)
 _PRE_OFF, _N_PRE, _POST_OFF, _N_POST, _G_OFF, _DEPTH, _DBUF_OFF, _INDPTR_OFF, _INDICES_OFF, _W_OFF, _W_PER_SYN, _COND = range(12)
@@ -109,6 +120,8 @@ class FusedPlan:
     # plastic projections and Poisson inputs (neurosim_fused_lif_plastic, CPU): empty otherwise
     plastic: tuple = ()           # (name, projection index, n_pre, n_post, x_off, y_off, PairForm)
     poisson: tuple = ()           # (input name, post offset, n, g_off, conductance)
+    tables: tuple = ()            # tabulated currents: (input name, network input index, post offset, n, g_off)
+    pin_names: tuple = ()         # the inputs of pin_i's rows (Poisson and tabulated), in network order
     plas_i: np.ndarray | None = None     # i32[Q, 10]
     pin_i: np.ndarray | None = None      # i32[R, 4]
     columns: tuple = ()           # (rows, col_ptr, col_perm) concatenated over the plastic projections
@@ -122,7 +135,12 @@ class FusedPlan:
     @property
     def extended(self) -> bool:
         """Whether the plan needs the plastic kernel (plastic projections or Poisson inputs)."""
-        return bool(self.plastic or self.poisson or self.sources or self.rasters or self.mods)
+        return bool(self.plastic or self.poisson or self.tables or self.sources or self.rasters or self.mods)
+
+    @property
+    def table_cols(self) -> int:
+        """Values per step of the tabulated currents (their neurons, all inputs)."""
+        return sum(t[3] for t in self.tables)
 
     @property
     def n_words(self) -> int:
@@ -195,14 +213,23 @@ def fused_plan(net, params: dict | None = None, dt: float = 0.1, monitors=(), *,
         ip_off += n_pre + 1
         ix_off += nnz
         w_off += nnz if per_syn else 0
-    # Poisson inputs: their synapse state follows the projections' in g
-    poisson = []
+    # Poisson inputs: their synapse state follows the projections' in g, then the slots of the
+    # tabulated currents (a term with decay 0 whose g is the step's value; not part of the state)
+    poisson, tables, pin_rows = [], [], {}
     for inp in net.inputs:
         if isinstance(inp.source, PoissonInput):
             ((tgt, a, b),) = net._refs[inp.name]
-            poisson.append((inp.name, offsets[tgt] + a, b - a, g_off, int(inp.source.synapse.output == "conductance")
-                            | (2 if sliced(net, net._refs[inp.name][0]) else 0)))
+            cond = int(inp.source.synapse.output == "conductance") | (2 if sliced(net, net._refs[inp.name][0]) else 0)
+            poisson.append((inp.name, offsets[tgt] + a, b - a, g_off, cond))
+            pin_rows[inp.name] = [offsets[tgt] + a, b - a, g_off, cond]
             g_off += b - a
+    for idx, inp in enumerate(net.inputs):
+        if type(inp.source) in TABULATED:
+            ((tgt, a, b),) = net._refs[inp.name]
+            tables.append((inp.name, idx, offsets[tgt] + a, b - a, g_off))
+            pin_rows[inp.name] = [offsets[tgt] + a, b - a, g_off, 4 | (2 if sliced(net, net._refs[inp.name][0]) else 0)]
+            g_off += b - a
+    pin_names = tuple(inp.name for inp in net.inputs if inp.name in pin_rows)   # the scan's term order
     # count-driven modulators, and the populations each counts
     mods = tuple((m.name, m.form) for m in net.modulators)
     mod_index = {name: k for k, (name, _) in enumerate(mods)}
@@ -223,12 +250,12 @@ def fused_plan(net, params: dict | None = None, dt: float = 0.1, monitors=(), *,
             cp_off += n_post + 1
     sources = tuple((p.name, offsets[p.name], p.n) for p in net.populations if isinstance(p.model, PoissonSource))
     rasters = tuple((p.name, offsets[p.name], p.n) for p in net.populations if type(p.model) is RasterSource)
-    if (plastic or poisson or sources or rasters or mods) and platform != "cpu":
+    if (plastic or poisson or tables or sources or rasters or mods) and platform != "cpu":
         what = ("plastic projections" if plastic else "Poisson inputs" if poisson else "modulators" if mods
-                else "spike-source populations")
+                else "noise or step currents" if tables else "spike-source populations")
         return (f"the network has {what}, which the fused kernel runs on CPUs only (neurosim_fused_lif_plastic); "
                 f"on {platform} the scan engine runs them")
-    if (plastic or poisson or sources or rasters or mods) and not _kernels.ready("fused", "cpu"):
+    if (plastic or poisson or tables or sources or rasters or mods) and not _kernels.ready("fused", "cpu"):
         return "the compiled fused kernel for cpu (neurosim/_lib/libfused_cpu.so) is not available"
     for what, value in (("neurons", n), ("synapse state entries", g_off), ("delay buffer entries", d_off),
                         ("indptr entries", ip_off), ("synapses", ix_off), ("per-synapse weights", w_off),
@@ -261,9 +288,10 @@ def fused_plan(net, params: dict | None = None, dt: float = 0.1, monitors=(), *,
             columns = net._cache[ckey] = tuple(jnp.concatenate(x + [jnp.zeros((1,), jnp.int32)]) for x in parts)
     proj_i = np.asarray(rows, np.int32).reshape(len(rows), 12)
     plas_i = np.asarray(plas_rows, np.int32).reshape(len(plas_rows), 10)
-    pin_i = np.asarray([[off, m, g, cond] for _, off, m, g, cond in poisson], np.int32).reshape(len(poisson), 4)
+    pin_i = np.asarray([pin_rows[name] for name in pin_names], np.int32).reshape(len(pin_names), 4)
     return FusedPlan(net, float(dt), platform, tuple(pops), tuple(projs), n, g_off, d_off, uniform, proj_i, *cat,
-                     plastic=tuple(plastic), poisson=tuple(poisson), plas_i=plas_i, pin_i=pin_i, columns=columns,
+                     plastic=tuple(plastic), poisson=tuple(poisson), tables=tuple(tables), pin_names=pin_names,
+                     plas_i=plas_i, pin_i=pin_i, columns=columns,
                      n_traces=t_off, sources=sources, rasters=rasters, mods=mods,
                      mod_i=np.asarray(mod_rows, np.int32).reshape(len(mod_rows), 4))
 
@@ -298,6 +326,14 @@ ALLOWED = {
     "PoissonInput.options": ("n_sources", "synapse"),
     "PoissonSource.Params": ("rate_hz",),
     "PoissonInput.Params": ("rate_hz", "weight", "synapse"),
+    # inputs whose current depends on the step and the key only (not on V, no state): tabulated
+    # for every step of a kernel call by their own code, then read by the kernel
+    "GaussianCurrent.options": (),
+    "GaussianCurrent.Params": ("mean", "std"),
+    "UniformCurrent.options": (),
+    "UniformCurrent.Params": ("low", "high"),
+    "StepCurrent.options": ("times_ms",),
+    "StepCurrent.Params": ("amplitudes",),
     "Plasticity.options": ("rule", "clip_initial", "event_driven"),  # clip_initial: initial weights only
     # pair STDP (additive or weight-dependent) and astrocyte-modulated STDP, alone or clipped
     "Plasticity.forms": (PairForm,),
@@ -306,6 +342,9 @@ ALLOWED = {
     "Modulator.options": ("name", "tau", "size", "initial", "schedule", "drive", "drive_init", "form"),
     "Modulator.forms": (CountForm,),           # the NALSM astrocyte (neurosim.astrocytes.nalsm_astrocyte)
 }
+
+
+TABULATED = (GaussianCurrent, UniformCurrent, StepCurrent)
 
 
 def _fields(obj) -> tuple:
@@ -410,9 +449,15 @@ def _input_reason(inp, p, dt) -> str | None:
     if type(src) is ConstantCurrent and src.Params._fields == ALLOWED["ConstantCurrent.Params"]:
         return None
     where = f"input {inp.name!r}"
+    if type(src) in TABULATED:
+        kind = type(src).__name__
+        if _fields(src) != ALLOWED[f"{kind}.options"] or src.Params._fields != ALLOWED[f"{kind}.Params"]:
+            return f"{where}: its {kind} has options or parameters the fused kernel does not implement"
+        return None
     if type(src) is not PoissonInput:
-        return (f"{where} is a {type(src).__name__}; the fused kernel takes constant currents (ConstantCurrent) and "
-                "Poisson inputs (PoissonInput)")
+        return (f"{where} is a {type(src).__name__}; the fused kernel takes constant, Gaussian, uniform and step "
+                "currents (ConstantCurrent, GaussianCurrent, UniformCurrent, StepCurrent) and Poisson inputs "
+                "(PoissonInput)")
     if _fields(src) != ALLOWED["PoissonInput.options"] or src.Params._fields != ALLOWED["PoissonInput.Params"]:
         return f"{where}: its PoissonInput has options or parameters the fused kernel does not implement"
     syn = src.synapse
@@ -561,9 +606,14 @@ def _extended_operands(plan: FusedPlan, params, state):
     plas_f = jnp.stack(pl_f) if pl_f else jnp.zeros((0, 12), f32)
     pin_f, seeds, cdfs = [], [], []
     inputs = {inp.name: inp for inp in net.inputs}
-    for name, *_ in plan.poisson:
+    for name in plan.pin_names:
         inp = inputs[name]
         p = params.inputs[name]
+        if type(inp.source) in TABULATED:   # a row of zeros: the kernel reads its values from the table
+            pin_f.append(jnp.zeros((4,), f32))
+            seeds.append(jnp.zeros((2,), jnp.uint32))
+            cdfs.append(jnp.zeros((POISSON_TERMS,), f32))
+            continue
         tau = jnp.reshape(jnp.asarray(p.synapse.tau, f32), ())
         pin_f.append(jnp.stack([_decay(inp.source.synapse, tau, dt), jnp.reshape(jnp.asarray(p.synapse.e_rev, f32), ()),
                                 jnp.reshape(jnp.asarray(p.weight, f32), ()), jnp.zeros((), f32)]))
@@ -604,7 +654,7 @@ def _flatten_state(plan: FusedPlan, state: NetworkState):
     t_left = jnp.concatenate([z[name] if name in sources else state.neurons[name].t_left for name, _, _ in plan.pops])
     # one padding entry each, so no operand is ever empty
     g = jnp.concatenate([state.synapses[p[0]].g for p in plan.projs] + [state.inputs[p[0]].g for p in plan.poisson]
-                        + [jnp.zeros((1,), jnp.float32)])
+                        + [jnp.zeros((t[3],), jnp.float32) for t in plan.tables] + [jnp.zeros((1,), jnp.float32)])
     dbuf = jnp.concatenate([state.delays[p[0]].reshape(-1) for p in plan.projs] + [jnp.zeros((1,), jnp.float32)])
     return v, t_left, g, dbuf
 
@@ -644,6 +694,29 @@ def _unflatten_state(plan: FusedPlan, state: NetworkState, n_steps, v, t_left, g
                           delays=delays, inputs=inputs, weights=weights, dynamics=dynamics, modulators=modulators)
 
 
+def _tables(plan: FusedPlan, n_steps: int, params, state):
+    """The tabulated currents of ``n_steps`` steps, f32[n_steps, plan.table_cols], each input's
+    values computed by its own ``current`` as the scan's step calls it (with the key of that
+    step, ``fold_in(sub, input index)``, ``key, sub = split(key)`` once per step), and the key
+    after those steps. A ``lax.scan`` over the steps: a ``vmap`` over them draws the same numbers
+    but runs threefry ~4x slower on a CPU."""
+    f32 = jnp.float32
+    inputs = {inp.name: inp for inp in plan.net.inputs}
+
+    def one(carry, _):
+        key, t = carry
+        key, sub = jax.random.split(key)
+        parts = []
+        for name, idx, _, n, _ in plan.tables:
+            _, i = inputs[name].source.current(params.inputs[name], state.inputs[name], t, plan.dt,
+                                               jax.random.fold_in(sub, idx), jnp.zeros((n,), f32))
+            parts.append(jnp.broadcast_to(jnp.asarray(i, f32), (n,)))
+        return (key, t + 1), jnp.concatenate(parts)
+
+    (key, _), table = jax.lax.scan(one, (state.key, jnp.asarray(state.t)), None, length=n_steps)
+    return table, key
+
+
 def _call(plan: FusedPlan, n_steps: int, params, state, indptr, indices):
     v, t_left, g, dbuf = _flatten_state(plan, state)
     nparam, proj_f, weights = _operands(plan, params, state)
@@ -654,13 +727,18 @@ def _call(plan: FusedPlan, n_steps: int, params, state, indptr, indices):
     if plan.extended:
         extra = _extended_operands(plan, params, state)
         traces, mod_state = extra[_TRACES], extra[_MOD_STATE]
+        if plan.tables:
+            table, key = _tables(plan, n_steps, params, state)
+        else:   # the key is not used by these steps (module docstring)
+            table, key = jnp.zeros((1, 1), jnp.float32), state.key
         out_types = tuple(f32(x.shape, jnp.float32) for x in (v, t_left, g, dbuf, weights, traces, mod_state)) + (
             f32((n_steps, plan.n_words), jnp.uint32),)
         # results 0-6 are operands v, t_left, g, dbuf, weights (10), traces and mod_state, updated in place
         aliases = {0: 0, 1: 1, 2: 2, 3: 3, len(head) - 1: 4, len(head) + _TRACES: 5, len(head) + _MOD_STATE: 6}
         call = jax.ffi.ffi_call(PLASTIC_TARGET, out_types, input_output_aliases=aliases)
-        v, t_left, g, dbuf, weights, traces, mod_state, bits = call(*head, *extra, **attrs)
-        return _unflatten_state(plan, state, n_steps, v, t_left, g, dbuf, (weights, traces, mod_state)), bits
+        v, t_left, g, dbuf, weights, traces, mod_state, bits = call(*head, *extra, table, **attrs)
+        new = _unflatten_state(plan, state, n_steps, v, t_left, g, dbuf, (weights, traces, mod_state))
+        return new._replace(key=key), bits
     out_types = (f32(v.shape, jnp.float32), f32(t_left.shape, jnp.float32), f32(g.shape, jnp.float32),
                  f32(dbuf.shape, jnp.float32), f32((n_steps, plan.n_words), jnp.uint32))
     call = jax.ffi.ffi_call(TARGET, out_types, input_output_aliases={0: 0, 1: 1, 2: 2, 3: 3})
@@ -683,7 +761,8 @@ def fused_fn(plan: FusedPlan, n_steps: int):
 
 def run_fused(plan: FusedPlan, params: dict, state: NetworkState, n_steps: int):
     """Advance ``state`` by ``n_steps`` with the fused kernel: ``(state, bits)``, the state
-    the scan engine would produce (``key`` unchanged, see the module docstring) and the
+    the scan engine would produce (the ``key`` advanced only with tabulated currents, see the
+    module docstring) and the
     spike bits of every step (see :func:`fused_fn`; :func:`spike_events` decodes them)."""
     if not isinstance(plan, FusedPlan):
         raise ValueError(f"plan must be a FusedPlan from fused_plan(...), got {plan!r}")
@@ -744,6 +823,9 @@ class FusedEngine:
         longest = max(1, min(int(max_chunk_bytes // (4 * plan.n_words)), 20_000))
         if chunk_steps is None:
             chunk_steps = longest
+        if plan.tables:   # the tabulated currents of a call: at most TABLE_BYTES
+            longest = max(1, min(longest, int(TABLE_BYTES // (4 * max(plan.table_cols, 1)))))
+            chunk_steps = min(chunk_steps, longest)
         # Trace and Weights monitors read the state at chunk starts: chunks of g steps at most
         # (g the gcd of their `every`), or a divisor of g when g is longer than a chunk may be
         self.sampled = [m for m in monitors if isinstance(m, SAMPLED)]
