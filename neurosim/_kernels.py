@@ -31,7 +31,7 @@ TARGETS = {
     "plasticity": ("neurosim_stdp_pair",),
 }
 # targets whose CUDA library does not export them (they exist for CPUs only)
-CPU_ONLY = {"neurosim_fused_lif_plastic", "neurosim_stdp_pair"}
+CPU_ONLY = {"neurosim_fused_lif_plastic"}
 _FFI_PLATFORM = {"cpu": "cpu", "cuda": "CUDA"}  # library suffix -> jax.ffi platform name
 
 

@@ -683,6 +683,32 @@ def test_stdp_kernel_gradients_equal_the_reference():
         np.testing.assert_allclose(np.asarray(a), np.asarray(b), rtol=1e-5, atol=1e-6)
 
 
+@pytest.mark.gpu
+@pytest.mark.parametrize("opts, exact", [(PairOptions(0.0, 1.0, 0.0, 0.0, 0.0, 1.0), True),
+                                         (PairOptions(0.0, 1.0, 1.0, 1.0), True),
+                                         (PairOptions(0.0, 1.0, 0.5, 0.3, 0.1, 0.9), False)],
+                         ids=["additive+clip", "soft", "guetig+clip"])
+def test_cuda_stdp_kernel_equals_the_cpu_kernel(opts, exact):
+    # the same update on both (stdp_pair.h, no multiply-add): the same bits, but for CUDA's powf
+    gpu, cpu = jax.devices("gpu")[0], jax.devices("cpu")[0]
+    with jax.default_device(gpu):
+        if not kernel_available(jnp.zeros(1, jnp.float32)):
+            pytest.skip("the CUDA plasticity kernel is not built")
+    conn, w, pre, post, x, y = _kernel_case(4, n_pre=3000, n_post=2000)
+
+    def run(device):
+        with jax.default_device(device):
+            c, ww, s, q, xx, yy = jax.device_put((conn, w, pre, post, x, y), device)
+            return np.asarray(stdp_pair_events(ww, c, s, q, xx, yy, 0.3, 0.2, opts, backend="kernel"))
+
+    on_gpu, on_cpu = run(gpu), run(cpu)
+    assert np.sum(on_cpu != np.asarray(w)) > 1000
+    if exact:
+        np.testing.assert_array_equal(on_gpu, on_cpu)
+    else:
+        np.testing.assert_allclose(on_gpu, on_cpu, rtol=1e-6, atol=1e-7)
+
+
 def test_stdp_kernel_backend_errors_and_reference_fallback():
     conn, w, pre, post, x, y = _kernel_case(3)
     opts = PairOptions(0.0, 1.0, 0.0, 0.0, 0.0, 1.0)

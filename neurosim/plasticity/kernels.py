@@ -1,11 +1,13 @@
-"""Compiled event-driven plasticity updates (``kernels/cpu/plasticity.cc``), with their pure-JAX
-reference.
+"""Compiled event-driven plasticity updates (``kernels/cpu/plasticity.cc``,
+``kernels/cuda/plasticity.cu``), with their pure-JAX reference.
 
 :func:`stdp_pair_events` is one step of pair STDP (optionally clipped) on a CSR projection:
-``kernels/README.md`` ("neurosim_stdp_pair") states its contract. On the CPU, in float32, with the
-kernel built, it visits only the synapses of neurons that spiked and updates the weights in place;
-elsewhere (another platform, float64, ``NEUROSIM_KERNELS=off``, a missing library) it is the
-reference: the same formula evaluated at every synapse. On a TPU (or when ``backend="pallas"``
+``kernels/README.md`` ("neurosim_stdp_pair") states its contract. On a CPU or a CUDA GPU, in
+float32, with the kernel built, it visits only the synapses of neurons that spiked and updates the
+weights in place (the GPU kernel gives the CPU's bits, but for a fractional weight-dependence
+exponent, whose power is CUDA's ``powf``); elsewhere (another platform, float64,
+``NEUROSIM_KERNELS=off``, a missing library) it is the reference: the same formula evaluated at
+every synapse. On a TPU (or when ``backend="pallas"``
 is named, then in Pallas' interpreter) it is a Pallas kernel (:func:`stdp_pair_pallas`): the
 reference's formula on blocks of synapses, each gathering its synapses' traces and spikes, a
 dense pass as a TPU prefers. Autodiff: the JVP is the reference's (exact; the tangent is
@@ -107,16 +109,17 @@ def stdp_pair_reference(weights, rows, cols, pre, post, x, y, amp, opts: PairOpt
 
 
 def kernel_available(weights) -> bool:
-    """Whether a compiled form of the update runs here: the CPU kernel (float32, built), or the
-    Pallas kernel on a TPU."""
+    """Whether a compiled form of the update runs here: the CPU or CUDA kernel (float32, built),
+    or the Pallas kernel on a TPU."""
     if jax.default_backend() == "tpu":
         return True
-    return _cpu_kernel(weights)
+    return _compiled_kernel(weights)
 
 
-def _cpu_kernel(weights) -> bool:
-    return (_kernels.ENABLED and jnp.result_type(weights) == jnp.float32 and _kernels.device_platform() == "cpu"
-            and _kernels.ready("plasticity", "cpu"))
+def _compiled_kernel(weights) -> bool:
+    platform = _kernels.device_platform()
+    return (_kernels.ENABLED and jnp.result_type(weights) == jnp.float32 and platform in ("cpu", "cuda")
+            and _kernels.ready("plasticity", platform))
 
 
 SYNAPSE_BLOCK = 1024   # synapses per program of the Pallas kernel
@@ -186,18 +189,18 @@ def _op_jvp(opts, primals, tangents):
 def stdp_pair_events(weights, conn, pre, post, x, y, a_plus, a_minus, opts: PairOptions, *, backend=None):
     """New weights after one step of pair STDP (module docstring). ``conn``: a CSR with a
     column index (``CSR.with_columns()``); ``x``: presynaptic trace after this step's jump;
-    ``y``: postsynaptic trace decayed, before this step's jump. ``backend``: None (the CPU
-    kernel where available, the Pallas kernel on a TPU, else the reference), ``"kernel"``,
+    ``y``: postsynaptic trace decayed, before this step's jump. ``backend``: None (the CPU or
+    CUDA kernel where available, the Pallas kernel on a TPU, else the reference), ``"kernel"``,
     ``"pallas"`` or ``"reference"``."""
     if backend not in (None, "kernel", "pallas", "reference"):
         raise ValueError(f"backend must be None, 'kernel', 'pallas' or 'reference', got {backend!r}")
     amp = jnp.stack([jnp.asarray(a_plus, weights.dtype), jnp.asarray(a_minus, weights.dtype)])
     if backend == "pallas" or (backend is None and jax.default_backend() == "tpu"):
         return stdp_pair_pallas(weights, conn.rows, conn.indices, pre, post, x, y, amp, opts)
-    use_kernel = backend != "reference" and _cpu_kernel(weights) and conn.has_columns
+    use_kernel = backend != "reference" and _compiled_kernel(weights) and conn.has_columns
     if backend == "kernel" and not use_kernel:
-        raise ValueError("backend='kernel': the compiled plasticity kernel is not available here (CPU, float32, "
-                         "a CSR with_columns() and neurosim/_lib/libplasticity_cpu.so are needed)")
+        raise ValueError("backend='kernel': the compiled plasticity kernel is not available here (a CPU or CUDA "
+                         "GPU, float32, a CSR with_columns() and neurosim/_lib/libplasticity_{cpu,cuda}.so are needed)")
     if not use_kernel:
         return stdp_pair_reference(weights, conn.rows, conn.indices, pre, post, x, y, amp, opts)
     return _op(weights, conn.indptr, conn.indices, conn.rows, conn.col_ptr, conn.col_perm, pre, post, x, y, amp, opts)
