@@ -11,7 +11,7 @@ network of Izhikevich (2007), 3600 s (the Brian2 runner follows the author's das
 in its own process, one after another (never side by side, so they do not share the cores),
 pinned to one core; every line is printed as soon as it is measured, with ``ratio_vs_neurosim``
 = the tool's run time / neurosim's on the same workload. NEST runs song and coba-stdp
-(``stdp_synapse``); BrainPy runs song (``brainpy.dyn.STDP_Song2000``); a workload a tool has no
+(``stdp_synapse``); BrainPy runs song and coba-stdp (``brainpy.dyn.STDP_Song2000``); a workload a tool has no
 runner for gives a line with the error. With ``--out DIR``: the
 lines are appended to ``DIR/plasticity.json`` and ``DIR/plasticity.png`` shows the real-time
 factors of every (tool, workload) measured into DIR (the latest of each).
