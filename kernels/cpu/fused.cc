@@ -293,6 +293,26 @@ enum : int { kPinDecay = 0, kPinERev, kPinW, kNPinF = 4 };
 constexpr int64_t kPoissonTerms = 40;
 constexpr int64_t kPoissonBlock = 512;
 
+// The current term of an input row of pin_i (c: its columns): a projection without synapses onto
+// [post_off, post_off + n) whose synapse state is g[g_off ...]; Poisson inputs and tabulated
+// currents set what draws its drive.
+Proj InputTerm(const int32_t* c, float decay, float e_rev, float w) {
+  Proj pr{};
+  pr.pre_off = pr.n_pre = pr.depth = pr.dbuf_off = pr.nnz = 0;
+  pr.post_off = c[kPinPostOff];
+  pr.n_post = c[kPinN];
+  pr.g_off = c[kPinGOff];
+  pr.indptr = nullptr;
+  pr.indices = nullptr;
+  pr.weights = nullptr;
+  pr.cond = (c[kPinCond] & 1) != 0;
+  pr.sliced = (c[kPinCond] & 2) != 0;
+  pr.decay = decay;
+  pr.e_rev = e_rev;
+  pr.w = w;
+  return pr;
+}
+
 // The plastic projections and the Poisson inputs of neurosim_fused_lif_plastic, checked against
 // their buffers as Describe checks the projections. `w` is the weights result (updated in place).
 ffi::Error DescribeExtras(Net& net, float* w, int64_t n_weights, float* traces, int64_t n_traces,
@@ -369,16 +389,8 @@ ffi::Error DescribeExtras(Net& net, float* w, int64_t n_weights, float* traces, 
       if (in.n < 0 || in.post_off < 0 || in.post_off + in.n > net.n) return fail("tabulated input range outside [0, N)");
       if (in.g_off < 0 || in.g_off + in.n > net.g_size) return fail("tabulated input g range outside the g operand");
       table_cols += in.n;
-      Proj pr{};
-      pr.post_off = in.post_off;
-      pr.n_post = in.n;
-      pr.g_off = in.g_off;
-      pr.indptr = nullptr;
-      pr.indices = nullptr;
-      pr.weights = nullptr;
+      Proj pr = InputTerm(c, 0.0f, 0.0f, 0.0f);   // current-based, decay 0
       pr.cond = false;
-      pr.sliced = (c[kPinCond] & 2) != 0;
-      pr.decay = 0.0f;
       pr.table = static_cast<int32_t>(net.tables.size());
       net.proj.push_back(pr);
       net.tables.push_back(in);
@@ -393,20 +405,7 @@ ffi::Error DescribeExtras(Net& net, float* w, int64_t n_weights, float* traces, 
       }
     if (in.n < 0 || in.post_off < 0 || in.post_off + in.n > net.n) return fail("Poisson input range outside [0, N)");
     if (in.g_off < 0 || in.g_off + in.n > net.g_size) return fail("Poisson input g range outside the g operand");
-    Proj pr{};
-    pr.pre_off = pr.n_pre = pr.depth = pr.dbuf_off = pr.nnz = 0;
-    pr.post_off = in.post_off;
-    pr.n_post = in.n;
-    pr.g_off = in.g_off;
-    pr.indptr = nullptr;
-    pr.indices = nullptr;
-    pr.weights = nullptr;
-    pr.cond = (c[kPinCond] & 1) != 0;
-    pr.sliced = (c[kPinCond] & 2) != 0;
-    pr.decay = f[kPinDecay];
-    pr.e_rev = f[kPinERev];
-    pr.w = in.w;
-    pr.plastic = -1;
+    Proj pr = InputTerm(c, f[kPinDecay], f[kPinERev], in.w);
     pr.poisson = static_cast<int32_t>(net.poisson.size());
     net.proj.push_back(pr);
     net.poisson.push_back(in);
