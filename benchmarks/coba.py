@@ -18,7 +18,8 @@ the RTFs to ``DIR/coba.png``.  See benchmarks/README.md for the fields.
 neurosim's engine: ``--engine auto`` (default; ``neurosim.demo.run_coba``),
 or a comma list of ``scan`` / ``fused`` (one run, one line each, with an
 ``"engine"`` field); ``--record counts`` counts spikes on the device instead
-of bringing every spike to the host (see peers/neurosim_coba.py).
+of bringing every spike to the host (see peers/neurosim_coba.py); ``--noise-std S`` adds a
+Gaussian current (std S pA, drawn every step) onto every neuron (neurosim only).
 ``--sweep 4000,40000,400000,4000000`` runs every tool and engine at each
 size (p = min(0.02, 80 / N): 80 synapses per neuron past 4000, as BrainPy's
 scaled COBA) and plots the RTF against N (``DIR/coba_sweep.png``):
@@ -77,12 +78,16 @@ def expand_tools(spec: str) -> list[str]:
 def run_tool(tool: str, args, engine: str | None = None) -> dict:
     venv, script, extra, cpu_only = TOOLS[tool]
     base = {"tool": tool, "n": args.n, "duration_s": args.duration, "seed": args.seed}
-    if tool == "neurosim" and (engine not in (None, "auto") or args.record != "spikes" or args.procedural):
+    if tool == "neurosim" and (engine not in (None, "auto") or args.record != "spikes" or args.procedural
+                               or args.noise_std):
         extra = [*extra, "--engine", engine or "auto", "--record", args.record]
         base["engine"] = engine or "auto"
         if args.procedural:
             extra.append("--procedural")
             base["procedural"] = True
+        if args.noise_std:
+            extra += ["--noise-std", str(args.noise_std)]
+            base["noise_std"] = args.noise_std
     if venv is None:
         python = sys.executable
     else:
@@ -193,6 +198,8 @@ def main(argv=None):
                     help="neurosim's engine: auto, or a comma list of scan and fused (one run each)")
     ap.add_argument("--procedural", action="store_true",
                     help="neurosim: procedural (JitConn) connectivity instead of a stored CSR (runs on the scan engine)")
+    ap.add_argument("--noise-std", type=float, default=0.0,
+                    help="neurosim only: a Gaussian current of this std (pA, drawn every step) onto every neuron")
     ap.add_argument("--record", default="spikes", choices=["spikes", "counts"],
                     help="neurosim: every spike to the host (spikes) or E/I counts summed on the device (counts)")
     ap.add_argument("--sweep", default=None,
@@ -215,6 +222,9 @@ def main(argv=None):
     if args.n < 2 or args.duration <= 0 or args.repeat < 1:
         ap.error("need --n >= 2, --duration > 0, --repeat >= 1")
     tools = expand_tools(args.tools)
+    if args.noise_std < 0 or (args.noise_std and tools != ["neurosim"]):
+        ap.error(f"--noise-std must be >= 0 and runs neurosim alone (the peers' runners have no noise), "
+                 f"got {args.noise_std!r} with --tools {args.tools!r}")
     lines: list[dict] = []
     for n in sizes:
         args.n = n

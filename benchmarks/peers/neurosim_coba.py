@@ -10,6 +10,7 @@ have (threads, version, ...) where ``run_coba`` leaves them out.  With
 and XLA's multi-threaded Eigen is turned off before jax is imported, exactly
 as for the BrainPy runner.
 
+``--noise-std S`` adds a Gaussian current (std S pA per step) onto every neuron.
 ``--engine scan|fused`` runs ``simulate(..., engine=...)`` with a ``Spikes``
 monitor (every spike comes back to the host, as in ``run_coba``).
 ``--record counts`` instead counts the E and I spikes on the device and
@@ -40,6 +41,8 @@ def _add_options(ap):
                          "summed on the device")
     ap.add_argument("--procedural", action="store_true",
                     help="procedural (JitConn) connectivity regenerated inside the kernels instead of a stored CSR")
+    ap.add_argument("--noise-std", type=float, default=0.0,
+                    help="pA: add a GaussianCurrent (mean 0, this std, drawn every step) onto every neuron")
 
 
 def run_engine(args) -> dict:
@@ -57,10 +60,14 @@ def run_engine(args) -> dict:
     dt, n_steps = C.DT_MS, int(round(args.duration * 1e3 / C.DT_MS))
     t0 = C.now()
     net = ns.builders.coba(args.n, seed=args.seed, p=args.p, procedural=args.procedural)
+    if args.noise_std:   # before the constant background, so the fused kernel sums as the scan does
+        noise = ns.Input("noise", "neurons", ns.inputs.GaussianCurrent(),
+                         ns.inputs.GaussianCurrent.Params(0.0, args.noise_std))
+        net = ns.Network(list(net.populations), list(net.projections), [noise, *net.inputs])
     n_e = net.projections[0].conn.n_pre
     nnz = [getattr(pr.conn, "nnz", None) or round(pr.conn.expected_nnz) for pr in net.projections]
     extra = {"engine": args.engine, "record": args.record, "procedural": bool(args.procedural),
-             "n_synapses": int(sum(nnz))}
+             "noise_std": args.noise_std, "n_synapses": int(sum(nnz))}
     if args.record == "spikes":
         build_s = C.now() - t0
         res = ns.simulate(net, args.duration * 1e3, dt, key=args.seed, monitors=[ns.Spikes("neurons")],
@@ -156,7 +163,7 @@ def _setup(args):
 
 def main(argv=None):
     args = C.parse_args("neurosim COBA benchmark", argv=argv, add=_add_options)
-    if args.engine != "auto" or args.record != "spikes" or args.procedural:
+    if args.engine != "auto" or args.record != "spikes" or args.procedural or args.noise_std:
         return main_engine(args)
     threads = _setup(args)
 
