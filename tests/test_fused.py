@@ -245,8 +245,8 @@ def test_unsupported_networks_fall_back_with_a_reason(make, monitors, words):
     net = make()
     reason = fused.fused_plan(net, net.params(), DT, monitors)
     assert isinstance(reason, str) and words in reason, reason
-    res = ns.simulate(net, 2.0, DT, monitors=monitors)  # auto: the scan engine
-    assert res.timings["engine"] == "scan"
+    res = ns.simulate(net, 2.0, DT, monitors=monitors)  # auto: the next engine that can (describe says which)
+    assert res.timings["engine"] == ns.engines.describe(net, DT, monitors=monitors).chosen != "fused"
     with pytest.raises(ValueError, match="engine='fused' cannot run this simulation: .*" + words.split("'")[0]):
         ns.simulate(net, 2.0, DT, monitors=monitors, engine="fused")
 
@@ -265,7 +265,7 @@ def test_float64_mode_is_not_fused(x64):
     net = ns.builders.coba(n=50)
     reason = fused.fused_plan(net, net.params(), DT)
     assert isinstance(reason, str) and "jax_enable_x64" in reason
-    assert ns.simulate(net, 1.0, DT, monitors=[ns.Spikes("neurons")]).timings["engine"] == "scan"
+    assert ns.simulate(net, 1.0, DT, monitors=[ns.Spikes("neurons")]).timings["engine"] == "native"
 
 
 def test_missing_library_is_a_reason(monkeypatch):
@@ -277,7 +277,7 @@ def test_missing_library_is_a_reason(monkeypatch):
 
 def test_argument_errors():
     net = ns.builders.coba(n=50)
-    with pytest.raises(ValueError, match=r"engine must be one of \['auto', 'scan', 'fused', 'parallel'\], got 'fast'"):
+    with pytest.raises(ValueError, match=r"engine must be one of \['auto', 'scan', 'fused', 'native', 'parallel'\], got 'fast'"):
         ns.simulate(net, 1.0, DT, engine="fast")
     with pytest.raises(ValueError, match="platform must be 'cpu', 'cuda' or None, got 'tpu'"):
         fused.fused_plan(net, net.params(), DT, platform="tpu")

@@ -128,11 +128,11 @@ def test_delayed_current_is_the_spike_train_shifted_by_the_delay(d):
 @pytest.fixture(scope="module")
 def reference(net):
     """100 ms (1000 steps) in chunks of 128 steps and a remainder of 104, every monitor."""
-    return ns.simulate(net, 100.0, DT, key=0, monitors=MONITORS, chunk_steps=128)
+    return ns.simulate(net, 100.0, DT, key=0, monitors=MONITORS, chunk_steps=128, engine="scan")
 
 
 def test_chunk_size_does_not_change_the_result(net, reference):
-    one = ns.simulate(net, 100.0, DT, key=0, monitors=MONITORS)  # all 1000 steps in one chunk
+    one = ns.simulate(net, 100.0, DT, key=0, monitors=MONITORS, engine="scan")  # all 1000 steps in one chunk
     assert reference.spikes["E"][0].size > 0
     for a, b in zip(one.spikes["E"], reference.spikes["E"]):
         np.testing.assert_array_equal(a, b)
@@ -156,8 +156,9 @@ def test_run_and_simulate_agree(net, reference):
 
 
 def test_continuing_from_a_state_equals_one_run(net, reference):
-    first = ns.simulate(net, 51.2, DT, key=0, monitors=MONITORS, chunk_steps=128)  # 4 x 128 steps
-    second = ns.simulate(net, 48.8, DT, state=first.state, monitors=MONITORS, chunk_steps=128)  # 3 x 128 + 104
+    first = ns.simulate(net, 51.2, DT, key=0, monitors=MONITORS, chunk_steps=128, engine="scan")  # 4 x 128 steps
+    second = ns.simulate(net, 48.8, DT, state=first.state, monitors=MONITORS, chunk_steps=128,
+                         engine="scan")  # 3 x 128 + 104
     assert second.t_start == pytest.approx(51.2)
     t = np.concatenate([first.spikes["E"][0], second.spikes["E"][0]])
     np.testing.assert_allclose(t, reference.spikes["E"][0], atol=1e-9)
@@ -171,7 +172,8 @@ def test_continuing_from_a_state_equals_one_run(net, reference):
 @pytest.mark.parametrize("every, chunk_steps", [(3, 128), (7, None)])
 def test_trace_every_k_equals_every_step_subsampled(net, reference, every, chunk_steps):
     ids = [0, 5, 199]
-    sub = ns.simulate(net, 100.0, DT, key=0, monitors=[ns.Trace("E", "v", ids=ids, every=every)], chunk_steps=chunk_steps)
+    sub = ns.simulate(net, 100.0, DT, key=0, monitors=[ns.Trace("E", "v", ids=ids, every=every)], chunk_steps=chunk_steps,
+                      engine="scan")
     t_full, v_full, _ = reference.traces["E.v"]
     t_sub, v_sub, ids_sub = sub.traces["E.v"]
     assert t_full.size == 1000 and v_full.shape == (1000, 200)
@@ -199,8 +201,8 @@ def test_rate_monitor_is_spike_count_over_n_dt(reference):
 
 
 def test_same_key_same_result_different_key_different(net, reference):
-    again = ns.simulate(net, 100.0, DT, key=0, monitors=MONITORS, chunk_steps=128)
-    other = ns.simulate(net, 100.0, DT, key=1, monitors=MONITORS, chunk_steps=128)
+    again = ns.simulate(net, 100.0, DT, key=0, monitors=MONITORS, chunk_steps=128, engine="scan")
+    other = ns.simulate(net, 100.0, DT, key=1, monitors=MONITORS, chunk_steps=128, engine="scan")
     np.testing.assert_array_equal(again.spikes["E"][1], reference.spikes["E"][1])
     np.testing.assert_array_equal(again.traces["E.v"][1], reference.traces["E.v"][1])
     assert not np.array_equal(other.traces["E.v"][1][0], reference.traces["E.v"][1][0])  # initial state

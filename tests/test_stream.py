@@ -19,7 +19,7 @@ def net():
 
 
 @pytest.mark.parametrize("monitors,engine", [
-    (lambda: [ns.Spikes("neurons"), ns.Trace("neurons", "v", ids=[0, 3, 7], every=10), ns.Rate("neurons")], "scan"),
+    (lambda: [ns.Spikes("neurons"), ns.Trace("neurons", "v", ids=[0, 3, 7], every=10), ns.Rate("neurons")], "native"),
     (lambda: [ns.Spikes("neurons"), ns.Rate("neurons")], "fused"),
 ])
 def test_a_streamed_run_equals_the_run_in_memory(net, tmp_path, monitors, engine):

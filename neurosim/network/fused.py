@@ -77,7 +77,7 @@ from ..astrocytes.nalsm import CountForm
 from ..plasticity.kernels import TRACES, PairForm
 from ..plasticity.mechanism import Plasticity
 from ..plasticity.modulators import Modulator, ModulatorState
-from ..synapses import SynapseParams
+from ..synapses import Synapse, SynapseParams
 from .monitors import OBSERVERS, SAMPLED, Rate, Spikes
 from .step import NetworkState, delay_steps, sliced
 
@@ -378,6 +378,9 @@ def _reason(net, params, monitors, dt) -> str | None:
         where = f"projection {pr.name!r}"
         if not isinstance(pr.conn, CSR):
             return f"{where} uses {type(pr.conn).__name__} (procedural) connectivity; the fused kernel reads a stored CSR"
+        if type(pr.synapse) is not Synapse:    # a subclass may override any method: the kernel runs Synapse's own
+            return (f"{where}: its synapse is a {type(pr.synapse).__name__}, a subclass of Synapse; the fused kernel "
+                    "runs Synapse's own code only (the native engine runs the subclass's)")
         if _fields(pr.synapse) != ALLOWED["Synapse.options"] or SynapseParams._fields != ALLOWED["SynapseParams"]:
             return f"{where}: its synapse has options or parameters the fused kernel does not implement"
         if pr.synapse.kinetics not in ALLOWED["Synapse.kinetics"]:
@@ -461,6 +464,8 @@ def _input_reason(inp, p, dt) -> str | None:
     if _fields(src) != ALLOWED["PoissonInput.options"] or src.Params._fields != ALLOWED["PoissonInput.Params"]:
         return f"{where}: its PoissonInput has options or parameters the fused kernel does not implement"
     syn = src.synapse
+    if type(syn) is not Synapse:
+        return f"{where}: its synapse is a {type(syn).__name__}, a subclass of Synapse; the fused kernel runs Synapse's only"
     if _fields(syn) != ALLOWED["Synapse.options"] or syn.kinetics not in ALLOWED["Synapse.kinetics"]:
         return f"{where}: its synapse has {syn.kinetics!r} kinetics; the fused kernel has exponential and delta ones"
     for name, x in (("rate_hz", p.rate_hz), ("weight", p.weight), ("synapse tau", p.synapse.tau),

@@ -316,27 +316,33 @@ def simulate(
     observed_bytes = _observed_bytes(net, params, state, dt, monitors)     # traces a step once, if observers
     check_host_memory(net, monitors, n_steps, dt, max_host_bytes, observed_bytes,
                       disk=None if sink is None else sink.directory)
-    if engine not in fused.ENGINES:
-        raise ValueError(f"engine must be one of {list(fused.ENGINES)}, got {engine!r}")
+    from ..engines import ENGINES
+    if engine not in ENGINES:
+        raise ValueError(f"engine must be one of {list(ENGINES)}, got {engine!r}")
     if devices is not None and engine != "parallel":
         raise ValueError(f"devices={devices!r} is for engine='parallel' (neuron-parallel runs), but engine={engine!r}")
+    chunk = None if chunk_steps is None else _checks.count("chunk_steps", chunk_steps, minimum=1)
+    run_on = dict(net=net, params=params, state=state, monitors=monitors, dt=dt, duration=duration, progress=progress,
+                  t_build=t_build, check_finite=check_finite, sink=sink)
     if engine == "parallel":
         from . import parallel
         plan = parallel.parallel_plan(net, dt, monitors, devices)
-        chunk = None if chunk_steps is None else _checks.count("chunk_steps", chunk_steps, minimum=1)
-        return drive(parallel.ParallelEngine(plan, monitors, n_steps, chunk, max_chunk_bytes), net, params, state,
-                     monitors, dt=dt, duration=duration, progress=progress, t_build=t_build,
-                     check_finite=check_finite, sink=sink)
-    if engine != "scan":
+        return drive(parallel.ParallelEngine(plan, monitors, n_steps, chunk, max_chunk_bytes), **run_on)
+    if engine in ("auto", "fused"):
         plan = fused.fused_plan(net, params, dt, monitors)
         reason = plan if isinstance(plan, str) else fused.state_reason(plan, state)
         if reason is None:
-            chunk = None if chunk_steps is None else _checks.count("chunk_steps", chunk_steps, minimum=1)
-            return drive(fused.FusedEngine(plan, monitors, n_steps, chunk, max_chunk_bytes), net, params, state,
-                         monitors, dt=dt, duration=duration, progress=progress, t_build=t_build,
-                         check_finite=check_finite, sink=sink)
+            return drive(fused.FusedEngine(plan, monitors, n_steps, chunk, max_chunk_bytes), **run_on)
         if engine == "fused":
-            raise ValueError(f"engine='fused' cannot run this simulation: {reason}; use engine='auto' or 'scan'")
+            raise ValueError(f"engine='fused' cannot run this simulation: {reason}; use engine='auto', 'native' or "
+                             "'scan' (ns.engines.describe(net) says which engine runs what)")
+    if engine in ("auto", "native"):
+        from ..engines.native import engine as native
+        plan = native.cached_plan(net, params, dt, monitors, state)
+        if not isinstance(plan, str):
+            return drive(native.NativeEngine(plan, monitors, n_steps, chunk, max_chunk_bytes), **run_on)
+        if engine == "native":
+            raise ValueError(f"engine='native' cannot run this simulation: {plan}; use engine='auto' or 'scan'")
     return drive(ScanEngine(net, monitors, dt, n_steps, chunk_steps, max_chunk_bytes, observed_bytes), net, params,
                  state, monitors, dt=dt, duration=duration, progress=progress, t_build=t_build,
                  check_finite=check_finite, sink=sink)

@@ -1,0 +1,131 @@
+"""Which engine runs which model: the coverage table of docs/engines.md, computed, not written.
+
+Every model, input and mechanism of the library is placed, with its default options, in a small
+network, and each engine is asked whether it can run that network (:func:`neurosim.engines.
+verdicts`): the table is what the engines answer today, so it cannot drift from the code. A
+test checks that docs/engines.md holds the table this module makes;
+``python -m neurosim.engines.coverage --write docs/engines.md`` refreshes it.
+"""
+from __future__ import annotations
+
+import argparse
+import re
+import sys
+
+BEGIN = "<!-- coverage: begin (python -m neurosim.engines.coverage --write docs/engines.md) -->"
+END = "<!-- coverage: end -->"
+
+
+def _cases():
+    """(kind, what, network factory): one small network per model of the library."""
+    import jax.numpy as jnp
+
+    import neurosim as ns
+    from neurosim import inputs as I
+    from neurosim.astrocytes import Astrocyte
+    from neurosim.neurons import LIF, AdaptiveLIF, AdEx, Izhikevich
+    from neurosim.neurons.multirate import MultiRate
+    from neurosim.synapses import Synapse, SynapseParams, TsodyksMarkram
+
+    def pop(model, n=8):
+        return ns.Population("p", n, model)
+
+    def one(model, inputs=()):
+        return ns.Network([pop(model)], [], list(inputs))
+
+    def drive():
+        return ns.Input("drive", "p", I.ConstantCurrent(), I.ConstantCurrent.Params(200.0))
+
+    def pair(**kw):
+        conn = ns.events.fixed_probability(8, 8, 0.5, seed=0)
+        proj = ns.Projection("pq", "p", "p", conn, kw.pop("weights", 1.0), **kw)
+        return ns.Network([pop(LIF())], [proj], [drive()])
+
+    cases = [
+        ("neuron", "LIF", lambda: one(LIF(), [drive()])),
+        ("neuron", "AdaptiveLIF", lambda: one(AdaptiveLIF(), [drive()])),
+        ("neuron", "Izhikevich (euler)", lambda: one(Izhikevich(), [drive()])),
+        ("neuron", "Izhikevich (net_m)", lambda: one(Izhikevich("net_m"), [drive()])),
+        ("neuron", "AdEx", lambda: one(AdEx(), [drive()])),
+        ("neuron", "MultiRate(LIF)", lambda: one(MultiRate(LIF(), 2), [drive()])),
+        ("neuron", "Astrocyte (Li-Rinzel)", lambda: one(Astrocyte())),
+        ("source", "PoissonSource", lambda: one(I.PoissonSource())),
+        ("source", "SpikeTimes", lambda: one(I.SpikeTimes(times_ms=(1.0,), ids=(0,)))),
+        ("source", "RasterSource", lambda: one(I.RasterSource())),
+        ("synapse", "Synapse exponential, current", lambda: pair()),
+        ("synapse", "Synapse exponential, conductance", lambda: pair(synapse=Synapse("exponential", "conductance"))),
+        ("synapse", "Synapse alpha", lambda: pair(synapse=Synapse("alpha", "current"))),
+        ("synapse", "Synapse delta", lambda: pair(synapse=Synapse("delta", "current"))),
+        ("synapse", "a Synapse subclass", lambda: pair(synapse=type("MySynapse", (Synapse,), {})())),
+        ("input", "ConstantCurrent", lambda: one(LIF(), [drive()])),
+        ("input", "GaussianCurrent", lambda: one(LIF(), [ns.Input("i", "p", I.GaussianCurrent(),
+                                                                  I.GaussianCurrent.Params())])),
+        ("input", "UniformCurrent", lambda: one(LIF(), [ns.Input("i", "p", I.UniformCurrent(),
+                                                                 I.UniformCurrent.Params())])),
+        ("input", "StepCurrent", lambda: one(LIF(), [ns.Input("i", "p", I.StepCurrent(times_ms=(0.0,)),
+                                                              I.StepCurrent.Params(amplitudes=jnp.ones(1)))])),
+        ("input", "PoissonInput", lambda: one(LIF(), [ns.Input("i", "p", I.PoissonInput(), I.PoissonInput.Params())])),
+        ("mechanism", "TsodyksMarkram (STP)", lambda: pair(stp=TsodyksMarkram())),
+        ("mechanism", "stdp_pair", lambda: pair(plasticity=ns.plasticity.stdp_pair())),
+        ("mechanism", "stdp_triplet", lambda: pair(plasticity=ns.plasticity.stdp_triplet())),
+        ("connectivity", "JitConn (procedural)", lambda: ns.Network(
+            [pop(LIF())], [ns.Projection("pq", "p", "p", ns.events.JitConn(8, 8, 0.5, seed=0), 1.0)], [drive()])),
+    ]
+    _ = SynapseParams
+    return cases
+
+
+def table(dt: float = 0.1) -> list:
+    """``(kind, what, {engine: "yes" | reason})`` for every case."""
+    from . import verdicts
+    from ..network.step import init_state
+
+    rows = []
+    for kind, what, make in _cases():
+        net = make()
+        params = net.params()
+        vs = verdicts(net, params, dt, [], init_state(net, params, 0, dt))
+        rows.append((kind, what, {v.engine: "yes" if v.ok else v.reason for v in vs}))
+    return rows
+
+
+def markdown(dt: float = 0.1) -> str:
+    """The table as Markdown: one row per model, one column per engine (yes, or why not)."""
+    rows = table(dt)
+    engines = list(rows[0][2])
+    out = ["| kind | model | " + " | ".join(engines) + " |", "|---|---|" + "---|" * len(engines)]
+    for kind, what, v in rows:
+        cells = [_cell(v[e]) for e in engines]
+        out.append(f"| {kind} | {what} | " + " | ".join(cells) + " |")
+    return "\n".join(out)
+
+
+def _cell(text: str) -> str:
+    if text == "yes":
+        return "yes"
+    text = re.sub(r"\s+", " ", text).replace("|", "\\|")
+    return "no: " + (text if len(text) <= 160 else text[:157] + "...")
+
+
+def main(argv=None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--write", metavar="PAGE", help="replace the table between the coverage markers of PAGE")
+    args = ap.parse_args(argv)
+    text = markdown()
+    if not args.write:
+        print(text)
+        return 0
+    with open(args.write) as f:
+        page = f.read()
+    if BEGIN not in page or END not in page:
+        print(f"{args.write} has no coverage markers ({BEGIN} ... {END})", file=sys.stderr)
+        return 1
+    head, rest = page.split(BEGIN, 1)
+    _, tail = rest.split(END, 1)
+    with open(args.write, "w") as f:
+        f.write(head + BEGIN + "\n" + text + "\n" + END + tail)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,562 @@
+"""The native engine: a network's own models lowered to C++ (:mod:`.lower`), assembled into one
+program that runs K steps per call (:mod:`.program`), compiled once and cached on disk
+(:mod:`.compiler`), driven by the shared driver of ``simulate``.
+
+:func:`native_plan` lowers every model function of a network, or says why it cannot (the
+model and the primitive). Inputs whose ``current`` draws from the step's PRNG key (Gaussian
+and uniform noise) cannot be lowered; when their current reads neither the membrane nor the
+input's state they are *tabulated*: before each call, JAX computes their values for every step
+of the call with the scan's keys, and the program adds a row per step. Everything else a
+network needs that the program does not model (per-synapse mechanisms, plasticity,
+modulators, procedural connectivity, Observe/LFP/Weights monitors) is refused by name.
+"""
+from __future__ import annotations
+
+import ctypes
+import zlib
+from dataclasses import dataclass, field
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from ...events import CSR
+from ...network.fused import _unique_rows
+from ...network.model import float_dtype
+from ...network.monitors import OBSERVERS, Rate, Spikes, Trace, Weights
+from ...network.step import NetworkState, delay_steps, sliced
+from . import compiler
+from .lower import Unlowerable, ctype, lower
+from .program import Slots, program, unit_block
+
+TABLE_BYTES = 32e6      # tabulated input values per call, at most
+MAX_CHUNK = 20_000      # steps per call, at most
+
+
+def _per_element(init, params, n) -> object:
+    """Which leaves of the state ``init(params, n, key)`` makes hold one value per element: those
+    whose shape follows n (the per-element parameters taken as one value, so both sizes trace)."""
+    key = jax.random.key(0)
+    one = jax.tree.map(lambda x: jnp.asarray(x)[0] if np.shape(x) == (n,) else x, params)
+    a, b = jax.eval_shape(lambda: init(one, n, key)), jax.eval_shape(lambda: init(one, n + 1, key))
+    return jax.tree.map(lambda x, y: x.shape != y.shape, a, b)
+
+
+def _param_elems(params, n):
+    return jax.tree.map(lambda x: np.shape(x) == (n,), params)
+
+
+def _depends(closed, outs: list) -> set:
+    """The argument leaves the outputs ``outs`` (indices) of a jaxpr depend on (conservative)."""
+    jaxpr = closed.jaxpr
+    deps = {v: {k} for k, v in enumerate(jaxpr.invars)}
+    for eqn in jaxpr.eqns:
+        d = set().union(*[deps.get(v, set()) for v in eqn.invars if not hasattr(v, "val")])
+        for o in eqn.outvars:
+            deps[o] = d
+    return set().union(*[deps.get(jaxpr.outvars[k], set()) for k in outs if not hasattr(jaxpr.outvars[k], "val")])
+
+
+@dataclass
+class Unit:
+    """A lowered model function and where the program reads its static arguments from."""
+
+    lowered: object
+    statics: object            # params -> the static argument leaves, in order
+
+
+@dataclass
+class NativePlan:
+    net: object
+    dt: float
+    dtype: object
+    source: str
+    slots: Slots
+    units: list                # Unit, in the order of their hoisted slots
+    state_slots: list          # (group, name, leaf index) of every state leaf passed, in slot order
+    conns: list                # (projection name, indptr, indices) in slot order
+    tabulated: list            # (input index in net.inputs, input name, n) of tabulated inputs
+    pops: list                 # (name, offset, n) for spike bits
+    n_words: int
+    traces: list               # Trace monitors, with (leaf index)
+    trace_leaf: dict = field(default_factory=dict)
+    fn: object = None
+    compile_s: float = 0.0
+
+
+def native_plan(net, params, dt: float, monitors=(), state: NetworkState | None = None):
+    """The plan of ``net`` on the native engine, or a string saying why it cannot run it."""
+    try:
+        return _plan(net, params, dt, monitors, state)
+    except Unlowerable as err:
+        return str(err)
+    except compiler.CompilerMissing as err:
+        return str(err)
+
+
+def _refusal(net, monitors) -> str | None:
+    if net.modulators:
+        return f"modulator {net.modulators[0].name!r}: the native engine does not run modulators yet"
+    for pr in net.projections:
+        if not isinstance(pr.conn, CSR):
+            return f"projection {pr.name!r} uses {type(pr.conn).__name__} connectivity; the native engine reads a CSR"
+        if pr.chain:
+            kinds = ", ".join(f"{m.kind} ({type(m).__name__})" for m in pr.chain)
+            return f"projection {pr.name!r} has {kinds}; the native engine does not lower per-synapse mechanisms yet"
+    for m in monitors:
+        if isinstance(m, OBSERVERS) or isinstance(m, Weights):
+            return f"{type(m).__name__} monitors ({m.key!r}) are not recorded by the native engine"
+    if compiler.compiler() is None:
+        return "no C++ compiler (g++, c++ or clang++; or $CXX) was found"
+    return None
+
+
+def _plan(net, params, dt, monitors, state):
+    reason = _refusal(net, monitors)
+    if reason:
+        return reason
+    dtype = np.dtype(float_dtype())
+    ft = ctype(dtype)
+    if state is None:
+        from ...network.step import init_state
+        state = init_state(net, params, 0, dt)
+    slots, units, body, state_slots = Slots(), [], [], []
+    pop_n = {p.name: p.n for p in net.populations}
+
+    def add_unit(u, statics):
+        units.append(Unit(u, statics))
+        return [slots.add(f"hoisted {u.label} {h}", node.dtype) for h, node in enumerate(u.hoisted)]
+
+    def state_ptrs(group, name, tree):
+        out = []
+        for j, leaf in enumerate(jax.tree.leaves(tree)):
+            out.append(slots.add(f"state {group} {name} {j}", np.asarray(leaf).dtype))
+            state_slots.append((group, name, j))
+        return out
+
+    # ---- lower every model function
+    pops = {}
+    for p in net.populations:
+        pp, st = params.neurons[p.name], state.neurons[p.name]
+        el = _per_element(p.model.init, pp, p.n)
+        ptrs = state_ptrs("neurons", p.name, st)
+        label = f"population {p.name!r} ({type(p.model).__name__}.step)"
+        step_u = lower(label, lambda a, s, i, p=p: p.model.step(a, s, i, dt), [pp, st, jnp.zeros((p.n,), dtype)],
+                       ["static", "dynamic", "dynamic"], [_param_elems(pp, p.n), el, True], p.n)
+        volt = p.model.voltage(st)
+        volt_u = None
+        if volt is not None:
+            volt_u = lower(f"population {p.name!r} ({type(p.model).__name__}.voltage)", p.model.voltage, [st],
+                           ["dynamic"], [el], p.n)
+        pops[p.name] = (step_u, volt_u, ptrs, el)
+    syns = {}
+    for pr in net.projections:
+        post, c, d = net._refs[pr.name][1]
+        n = d - c
+        sp, st = params.projections[pr.name].synapse, state.synapses[pr.name]
+        el = _per_element(pr.synapse.init, sp, n)
+        ptrs = state_ptrs("synapses", pr.name, st)
+        name = type(pr.synapse).__name__
+        v = None if pops[post][1] is None else jnp.zeros((n,), dtype)     # a post without a voltage: None, as the scan
+        cur_u = lower(f"projection {pr.name!r} ({name}.current)", pr.synapse.current, [sp, st, v],
+                      ["static", "dynamic", "dynamic"], [_param_elems(sp, n), el, True], n)
+        step_u = lower(f"projection {pr.name!r} ({name}.step)", lambda a, s, x, pr=pr: pr.synapse.step(a, s, x, dt),
+                       [sp, st, jnp.zeros((n,), dtype)], ["static", "dynamic", "dynamic"], [_param_elems(sp, n), el, True],
+                       n)
+        syns[pr.name] = (cur_u, step_u, ptrs, el)
+    ins, tabulated = {}, []
+    for idx, inp in enumerate(net.inputs):
+        tgt, a, b = net._refs[inp.name][0]
+        n = b - a
+        ip, st = params.inputs[inp.name], state.inputs[inp.name]
+        el = _per_element(inp.source.init, ip, n)
+        ptrs = state_ptrs("inputs", inp.name, st)
+        label = f"input {inp.name!r} ({type(inp.source).__name__}.current)"
+        fn = lambda a_, s, t, k, v, inp=inp: inp.source.current(a_, s, t, dt, k, v)   # noqa: E731
+        args = [ip, st, jnp.zeros((), jnp.int32), jax.random.key(0), jnp.zeros((n,), dtype)]
+        try:
+            u = lower(label, fn, args, ["static", "dynamic", "dynamic", "dynamic", "dynamic"],
+                      [_param_elems(ip, n), el, False, False, True], n)
+            ins[inp.name] = (u, ptrs, el)
+        except Unlowerable as err:
+            reason = _tabulable(fn, args, st)
+            if reason:
+                raise Unlowerable(err.model, err.primitive, f"{err.detail}; and it cannot be tabulated: {reason}") from None
+            tabulated.append((idx, inp.name, n))
+            ins[inp.name] = None
+
+    # ---- the step loop
+    offsets, off = {}, 0
+    for p in net.populations:
+        offsets[p.name] = off
+        off += p.n
+    n_words = max(1, (off + 31) // 32)
+    body.append(f"uint32_t* bits = {slots.add('bits', np.uint32)};   // spike bits (n_steps, words), or null")
+    scratch = {}
+
+    def buf(name, n, t=ft):
+        scratch[name] = (n, t)
+        return name
+
+    for p in net.populations:
+        buf(f"cur_{_c(p.name)}", p.n)
+        buf(f"spk_{_c(p.name)}", p.n)
+    hz = {}
+    for p in net.populations:
+        step_u, volt_u, ptrs, el = pops[p.name]
+        hz[("step", p.name)] = add_unit(step_u, lambda prm, p=p: jax.tree.leaves(prm.neurons[p.name]))
+        if volt_u is not None:
+            hz[("volt", p.name)] = add_unit(volt_u, lambda prm: [])
+    for pr in net.projections:
+        cur_u, step_u, ptrs, el = syns[pr.name]
+        statics = lambda prm, pr=pr: jax.tree.leaves(prm.projections[pr.name].synapse)   # noqa: E731
+        hz[("cur", pr.name)] = add_unit(cur_u, statics)
+        hz[("syn", pr.name)] = add_unit(step_u, statics)
+    for inp in net.inputs:
+        if ins[inp.name] is not None:
+            hz[("inp", inp.name)] = add_unit(ins[inp.name][0], lambda prm, inp=inp: jax.tree.leaves(prm.inputs[inp.name]))
+    conns, weights = [], {}
+    for pr in net.projections:
+        ip_ = slots.add(f"indptr {pr.name}", np.int32)
+        ix_ = slots.add(f"indices {pr.name}", np.int32)
+        w_ = slots.add(f"weights {pr.name}", dtype)
+        conns.append((pr.name, ip_, ix_, w_))
+        weights[pr.name] = np.size(params.projections[pr.name].weights) == 1
+    delays = {pr.name: slots.add(f"delays {pr.name}", dtype) for pr in net.projections}
+    state_slots += [("delays", pr.name, 0) for pr in net.projections]
+    tables = {name: slots.add(f"table {name}", dtype) for _, name, _ in tabulated}
+    traces = [m for m in monitors if isinstance(m, Trace)]
+    trace_ptrs, trace_leaf = [], {}
+    for m in traces:
+        st = state.neurons[m.pop]
+        leaves, tree = jax.tree.flatten(st)
+        try:    # which leaf the monitor reads: ask the state itself, its leaves replaced by their positions
+            j = getattr(jax.tree.unflatten(tree, list(range(len(leaves)))), m.var)
+        except AttributeError:
+            j = None
+        if not isinstance(j, int):
+            raise Unlowerable(f"Trace({m.pop!r}, {m.var!r})", None, f"the state of {m.pop!r} has no leaf {m.var!r}")
+        trace_leaf[m.key] = j
+        leaf = jax.tree.leaves(st)[j]
+        trace_ptrs.append((slots.add(f"trace ids {m.key}", np.int64), slots.add(f"trace out {m.key}", leaf.dtype), j))
+
+    # per-step statements
+    loop = ["const int32_t t = (int32_t)(t0 + k);"]
+    for m, (ids_p, out_p, j) in zip(traces, trace_ptrs):
+        src = pops[m.pop][2][j]
+        width = len(np.atleast_1d(m.ids)) if m.ids is not None else pop_n[m.pop]
+        loop += [f"if ((done + k) % {m.every} == 0) {{  // Trace {m.key}",
+                 f"  for (int64_t q = 0; q < {width}; ++q) {out_p}[row_{_c(m.key)} * {width} + q] = {src}[{ids_p}[q]];",
+                 f"  ++row_{_c(m.key)};", "}"]
+    # 1. currents: voltages, then the terms (whole-population first, each in network order)
+    for p in net.populations:
+        loop.append(f"std::memset(cur_{_c(p.name)}, 0, sizeof({ft}) * {p.n});")
+    vptr = {}
+    for p in net.populations:
+        step_u, volt_u, ptrs, el = pops[p.name]
+        if volt_u is None:
+            vptr[p.name] = None
+            continue
+        out = volt_u.outputs[0]
+        same = [j for j, x in enumerate(volt_u.inputs) if x is out]
+        if same:       # the voltage is a state variable: read it where it is
+            vptr[p.name] = ptrs[same[0]]
+            continue
+        vptr[p.name] = buf(f"v_{_c(p.name)}", p.n)
+        loop += unit_block(volt_u, p.n, [("ptr", q) for q in ptrs], [("ptr", vptr[p.name], True)],
+                           hz[("volt", p.name)], f"voltage of {p.name}")
+    terms = sorted([(sliced(net, net._refs[pr.name][1]), k, pr) for k, pr in enumerate(net.projections)]
+                   + [(sliced(net, net._refs[inp.name][0]), len(net.projections) + j, inp)
+                      for j, inp in enumerate(net.inputs)], key=lambda term: term[:2])
+    zeros_needed = 0
+    for _, k, obj in terms:
+        if k < len(net.projections):
+            pr = obj
+            post, c, d = net._refs[pr.name][1]
+            cur_u, step_u, ptrs, el = syns[pr.name]
+            v = [] if vptr[post] is None else [("ptr", f"({vptr[post]} + {c})")]
+            n_static = len(jax.tree.leaves(params.projections[pr.name].synapse))
+            loop += unit_block(cur_u, d - c, [None] * n_static + [("ptr", q) for q in ptrs] + v,
+                               [("add", f"(cur_{_c(post)} + {c})", True)], hz[("cur", pr.name)],
+                               f"current of projection {pr.name}")
+            continue
+        inp = obj
+        tgt, a, b = net._refs[inp.name][0]
+        if ins[inp.name] is None:
+            loop += [f"for (int64_t i = 0; i < {b - a}; ++i) cur_{_c(tgt)}[{a} + i] += "
+                     f"{tables[inp.name]}[k * {b - a} + i];  // tabulated input {inp.name}"]
+            continue
+        u, ptrs, el = ins[inp.name]
+        if vptr[tgt] is None:
+            zeros_needed = max(zeros_needed, b - a)
+            v = "zeros"
+        else:
+            v = f"({vptr[tgt]} + {a})"
+        n_static = len(jax.tree.leaves(params.inputs[inp.name]))
+        in_b = [None] * n_static + [("ptr", q) for q in ptrs] + [("val", "t"), None, ("ptr", v)]
+        out_b = [("ptr", q, e) for q, e in zip(ptrs, jax.tree.leaves(el))] + [("add", f"(cur_{_c(tgt)} + {a})", True)]
+        loop += unit_block(u, b - a, in_b, out_b, hz[("inp", inp.name)], f"input {inp.name}")
+    if zeros_needed:
+        buf("zeros", zeros_needed)
+    # 2. neurons, and their spike bits
+    for p in net.populations:
+        step_u, volt_u, ptrs, el = pops[p.name]
+        n_static = len(jax.tree.leaves(params.neurons[p.name]))
+        in_b = [None] * n_static + [("ptr", q) for q in ptrs] + [("ptr", f"cur_{_c(p.name)}")]
+        out_b = [("ptr", q, e) for q, e in zip(ptrs, jax.tree.leaves(el))] + [("ptr", f"spk_{_c(p.name)}", True)]
+        loop += unit_block(step_u, p.n, in_b, out_b, hz[("step", p.name)], f"neurons of {p.name}")
+        o = offsets[p.name]
+        loop += [f"if (bits) for (int64_t i = 0; i < {p.n}; ++i) if (spk_{_c(p.name)}[i] > 0) "
+                 f"bits[k * {n_words} + (({o} + i) >> 5)] |= 1u << (({o} + i) & 31);"]
+    # 4-6. per projection: delays, delivery, synapses
+    depth = delay_steps(net, dt)
+    for (name, ip_, ix_, w_), pr in zip(conns, net.projections):
+        (pre, a, b), (post, c, d) = net._refs[pr.name]
+        n_pre, n_post, dd = b - a, d - c, depth[pr.name] - 1
+        cur_u, step_u, ptrs, el = syns[pr.name]
+        arrive = f"(spk_{_c(pre)} + {a})"
+        loop.append(f"{{  // projection {pr.name}: delay ring ({dd} deep), delivery, synapses")
+        if dd:
+            buf(f"ring_{_c(pr.name)}", n_pre)
+            loop += [f"  const int64_t slot = (int64_t)(t % {dd});",
+                     f"  std::memcpy(ring_{_c(pr.name)}, {delays[pr.name]} + slot * {n_pre}, sizeof({ft}) * {n_pre});",
+                     f"  std::memcpy({delays[pr.name]} + slot * {n_pre}, {arrive}, sizeof({ft}) * {n_pre});"]
+            arrive = f"ring_{_c(pr.name)}"
+        drive = buf(f"drive_{_c(pr.name)}", n_post)
+        w = f"{w_}[0]" if weights[pr.name] else f"{w_}[q]"
+        loop += [f"  std::memset({drive}, 0, sizeof({ft}) * {n_post});",
+                 f"  for (int64_t j = 0; j < {n_pre}; ++j) {{",
+                 f"    const {ft} s = {arrive}[j];",
+                 "    if (s == 0) continue;"]
+        if _unique_rows(net, pr.conn):     # no row names a neuron twice: its additions are independent
+            loop.append("    #pragma GCC ivdep")
+        loop += [f"    for (int32_t q = {ip_}[j]; q < {ip_}[j + 1]; ++q) {drive}[{ix_}[q]] += {w} * s;",
+                 "  }"]
+        n_static = len(jax.tree.leaves(params.projections[pr.name].synapse))
+        in_b = [None] * n_static + [("ptr", q) for q in ptrs] + [("ptr", drive)]
+        out_b = [("ptr", q, e) for q, e in zip(ptrs, jax.tree.leaves(el))]
+        loop += ["  " + s for s in unit_block(step_u, n_post, in_b, out_b, hz[("syn", pr.name)],
+                                              f"synapses of {pr.name}")]
+        loop.append("}")
+
+    body += [f"{t}* __restrict {name} = ({t}*)std::calloc({max(n, 1)}, sizeof({t}));" for name, (n, t) in scratch.items()]
+    body += [f"int64_t row_{_c(m.key)} = 0;" for m in traces]
+    body.append("for (int64_t k = 0; k < n_steps; ++k) {")
+    body += ["  " + s for s in loop]
+    body.append("}")
+    body += [f"std::free({name});" for name in scratch]
+    source = program(slots, body)
+    return NativePlan(net, dt, dtype, source, slots, units, state_slots, conns, tabulated,
+                      [(p.name, offsets[p.name], p.n) for p in net.populations], n_words, traces, trace_leaf)
+
+
+def _c(name: str) -> str:
+    """A C++ identifier for a network name (its letters, and a hash that keeps names apart)."""
+    return "".join(ch if ch.isalnum() else "_" for ch in name) + f"_{zlib.crc32(name.encode()) % 100000}"
+
+
+def _tabulable(fn, args, state) -> str | None:
+    """Why an input's current cannot be computed ahead of the kernel call as a table, or None:
+    its current must read neither its state nor the membrane, and it must leave its state as it is."""
+    leaves = [len(jax.tree.leaves(a)) for a in args]
+    first_state, n_state = leaves[0], leaves[1]
+    v_leaf = sum(leaves) - 1
+    flat_args, tree = jax.tree.flatten(args)
+
+    def flat(*xs):
+        return jax.tree.leaves(fn(*jax.tree.unflatten(tree, xs)))
+
+    closed = jax.make_jaxpr(flat)(*flat_args)
+    outs = closed.jaxpr.outvars
+    deps = _depends(closed, [len(outs) - 1])
+    if v_leaf in deps:
+        return "its current depends on the membrane potential"
+    if deps & set(range(first_state, first_state + n_state)):
+        return "its current depends on its state"
+    for k in range(n_state):
+        if outs[k] is not closed.jaxpr.invars[first_state + k]:
+            return "it changes its state"
+    return None
+
+
+# --------------------------------------------------------------------------- running it
+
+
+def build(plan: NativePlan) -> float:
+    """Compile (or load from the cache) the plan's program; returns the seconds compiling took."""
+    if plan.fn is None:
+        fn, spent = compiler.load(plan.source, "ns_run")
+        fn.restype = ctypes.c_int
+        fn.argtypes = [ctypes.POINTER(ctypes.c_void_p), ctypes.c_int64, ctypes.c_int64, ctypes.c_int64]
+        plan.fn, plan.compile_s = fn, spent
+    return plan.compile_s
+
+
+def _hoist_fn(plan: NativePlan):
+    def hoist(params):
+        out = []
+        for unit in plan.units:
+            out += unit.lowered.hoist([jnp.asarray(x) for x in unit.statics(params)])
+        return out
+    return jax.jit(hoist)
+
+
+def _prep_fn(plan: NativePlan, n_steps: int):
+    """Advances the network key as ``n_steps`` scan steps do, and fills the tabulated inputs'
+    tables with the values the scan would draw (its keys: ``split`` per step, ``fold_in`` by
+    the input's index)."""
+    net, dt = plan.net, plan.dt
+
+    def prep(params, key, inputs, t0):
+        def split(key, _):
+            key, sub = jax.random.split(key)
+            return key, sub
+
+        key, subs = jax.lax.scan(split, key, None, length=n_steps)   # the scan's key chain, alone
+        ts = t0 + jnp.arange(n_steps, dtype=jnp.int32)
+        rows = []
+        for idx, name, n in plan.tabulated:     # every step's draws at once (vectorised over the steps)
+            inp, v = net.inputs[idx], jnp.zeros((n,), plan.dtype)
+
+            def row(sub, t, inp=inp, name=name, idx=idx, v=v, n=n):
+                _, i = inp.source.current(params.inputs[name], inputs[name], t, dt, jax.random.fold_in(sub, idx), v)
+                return jnp.broadcast_to(i, (n,)).astype(plan.dtype)
+            rows.append(jax.vmap(row)(subs, ts))
+        return key, rows
+    return jax.jit(prep)
+
+
+class NativeEngine:
+    """The native program as an engine of ``simulate``'s driver: chunks of up to
+    :data:`MAX_CHUNK` steps (fewer when tabulated inputs or monitors would hold more than
+    ``max_chunk_bytes``), spikes from the program's spike bits, traces recorded by it."""
+
+    name = "native"
+
+    def __init__(self, plan: NativePlan, monitors, n_steps: int, chunk_steps: int | None, max_chunk_bytes: float):
+        self.nplan = plan
+        per_step = 4 * plan.n_words + sum(n * plan.dtype.itemsize for _, _, n in plan.tabulated)
+        per_step += sum(8 * (len(np.atleast_1d(m.ids)) if m.ids is not None else plan.net.population(m.pop).n) / m.every
+                        for m in plan.traces)
+        longest = max(1, min(int(max_chunk_bytes // per_step), MAX_CHUNK))
+        if plan.tabulated:
+            longest = max(1, min(longest, int(TABLE_BYTES // sum(n * plan.dtype.itemsize for _, _, n in plan.tabulated))))
+        chunk = longest if chunk_steps is None else min(chunk_steps, MAX_CHUNK)
+        self.plan = [chunk] * (n_steps // chunk) + ([n_steps % chunk] if n_steps % chunk else [])
+        self.spike_pops = sorted({m.pop for m in monitors if isinstance(m, Spikes)})
+        self.rate_pops = sorted({m.pop for m in monitors if isinstance(m, Rate)})
+        self.where = {name: (off, n) for name, off, n in plan.pops}
+        self._fixed = None
+
+    @staticmethod
+    def steps(item) -> int:
+        return item
+
+    def cache_key(self, item, params, state):
+        from ...network.simulate import _signature
+
+        return ("native", self.nplan.source, _signature(params, state), self.nplan.dt, item)
+
+    def compile(self, item, params, state):
+        build(self.nplan)
+        prep = _prep_fn(self.nplan, item).lower(params, state.key, state.inputs, state.t).compile()
+        hoist = _hoist_fn(self.nplan).lower(params).compile()
+        return item, prep, hoist
+
+    def run(self, fn, params, state, done):
+        n_steps, prep, hoist = fn
+        key, rows = prep(params, state.key, state.inputs, state.t)
+        hoisted = [np.ascontiguousarray(np.asarray(x)) for x in hoist(params)]
+        if self._fixed is None or self._fixed[0] is not params:    # the connectivity and weights, once per run
+            self._fixed = (params, _connectivity(self.nplan, params))
+        return _call(self.nplan, self._fixed[1], state, hoisted, key, rows, done, n_steps,
+                     bool(self.spike_pops or self.rate_pops))
+
+    def to_host(self, raw, item, done):
+        from ...network.fused import spike_events
+        from ...network.simulate import Chunk
+
+        bits, sampled = raw
+        spikes, rates = {}, {}
+        if bits is not None:
+            step, neuron = spike_events(bits)
+            for pop in set(self.spike_pops) | set(self.rate_pops):
+                off, n = self.where[pop]
+                keep = (neuron >= off) & (neuron < off + n)
+                spikes[pop] = (step[keep], neuron[keep] - off)
+                if pop in self.rate_pops:
+                    rates[pop] = np.bincount(step[keep], minlength=item).astype(np.float32) / np.float32(
+                        n * self.nplan.dt * 1e-3)
+        return Chunk(item, {p: spikes[p] for p in self.spike_pops}, rates, sampled, {})
+
+
+def _connectivity(plan: NativePlan, params) -> dict:
+    """The CSR index arrays and the weights of every projection, as the program reads them."""
+    out, conns = {}, plan.net.connectivity()
+    for name, *_ in plan.conns:
+        out[f"indptr {name}"] = np.ascontiguousarray(conns[name].indptr, np.int32)
+        out[f"indices {name}"] = np.ascontiguousarray(conns[name].indices, np.int32)
+        out[f"weights {name}"] = np.ascontiguousarray(np.asarray(params.projections[name].weights, plan.dtype))
+    return out
+
+
+def _call(plan: NativePlan, fixed: dict, state, hoisted, key, rows, done, n_steps, want_bits):
+    """One call of the program: every slot's buffer by name, the call, the new state.
+    ``fixed``: :func:`_connectivity`'s arrays."""
+    by_name = {"bits": np.zeros((n_steps, plan.n_words), np.uint32) if want_bits else None, **fixed}
+    hoisted = iter(hoisted)
+    for unit in plan.units:
+        for h in range(len(unit.lowered.hoisted)):
+            by_name[f"hoisted {unit.lowered.label} {h}"] = next(hoisted)
+    groups = {"neurons": state.neurons, "synapses": state.synapses, "inputs": state.inputs}
+    leaves = {}
+    for group, name, j in plan.state_slots:
+        if group == "delays":
+            continue
+        if (group, name) not in leaves:
+            leaves[(group, name)] = [np.array(x) for x in jax.tree.leaves(groups[group][name])]
+        by_name[f"state {group} {name} {j}"] = leaves[(group, name)][j]
+    delays = {pr.name: np.array(state.delays[pr.name], plan.dtype) for pr in plan.net.projections}
+    for name, x in delays.items():
+        by_name[f"delays {name}"] = x
+    for (_, name, _), r in zip(plan.tabulated, rows):
+        by_name[f"table {name}"] = np.ascontiguousarray(np.asarray(r))
+    samples = {}
+    for m in plan.traces:
+        idx = np.arange(n_steps)
+        rows_m = idx[(idx + done) % m.every == 0]
+        ids = np.arange(plan.net.population(m.pop).n) if m.ids is None else np.atleast_1d(np.asarray(m.ids))
+        leaf = jax.tree.leaves(state.neurons[m.pop])[plan.trace_leaf[m.key]]
+        out = np.zeros((len(rows_m), len(ids)), np.asarray(leaf).dtype)
+        samples[m.key] = (rows_m, out)
+        by_name[f"trace ids {m.key}"] = np.ascontiguousarray(ids, np.int64)
+        by_name[f"trace out {m.key}"] = out
+    arrays = [by_name[name] for name in plan.slots.names]
+    for arr, dt_, name in zip(arrays, plan.slots.dtypes, plan.slots.names):
+        if arr is not None and (arr.dtype != dt_ or not arr.flags.c_contiguous):
+            raise AssertionError(f"native engine: slot {name!r} holds {arr.dtype}, expected {dt_}")
+    ptrs = (ctypes.c_void_p * len(arrays))(*[None if x is None else x.ctypes.data for x in arrays])
+    rc = plan.fn(ptrs, n_steps, int(state.t), int(done))
+    if rc != 0:
+        raise RuntimeError(f"the native program returned {rc}")
+    new = {}
+    for (group, name), ls in leaves.items():
+        tree = jax.tree.structure(groups[group][name])
+        new.setdefault(group, {})[name] = jax.tree.unflatten(tree, [jax.device_put(x) for x in ls])
+    out_state = state._replace(
+        t=jax.device_put(np.int32(int(state.t) + n_steps)), key=key,
+        neurons={**state.neurons, **new.get("neurons", {})},
+        synapses={**state.synapses, **new.get("synapses", {})},
+        inputs={**state.inputs, **new.get("inputs", {})},
+        delays={k: jax.device_put(v) for k, v in delays.items()})
+    return out_state, (by_name["bits"], samples)
+
+
+def cached_plan(net, params, dt, monitors, state):
+    """:func:`native_plan`, kept on the network for these shapes, dt and monitors."""
+    from ...network.simulate import _describe, _signature
+
+    key = ("native-plan", dt, _signature(params, state), _describe(monitors))
+    if key not in net._cache:
+        net._cache[key] = native_plan(net, params, dt, monitors, state)
+    return net._cache[key]

@@ -1,0 +1,620 @@
+"""Lowering one model function to C++: the model's own JAX code, traced to a jaxpr, emitted as
+the body of a loop over its elements.
+
+A model's per-element work (a neuron's ``step``, a synapse's ``current`` and ``step``, an input's
+``current``) is the pure function the scan engine runs. :func:`lower` traces it twice, for ``n``
+and for ``n + 1`` elements: a value whose shape follows the element count is *per element*, any
+other value is *shared* by all elements (a scalar parameter, a step counter, a seed). Every
+value is also either
+
+- *static*: computed from parameters and constants alone. These are not emitted: XLA
+  evaluates them once per kernel call (:meth:`Lowered.hoist`), so a decay ``exp(-dt / tau)``
+  is XLA's own and costs nothing per step; or
+- *dynamic*: it depends on the state, the input or the step. These become C++ statements:
+  shared ones before the loop over elements, per-element ones inside it.
+
+Every primitive has one C++ form in :data:`UNARY` / :data:`BINARY` or a rule below; a primitive
+without one (a reduction over elements, a gather, a draw from a PRNG key, a loop) raises
+:class:`Unlowerable` naming the model and the primitive, and the engine refuses the network.
+Nested ``jit``s and ``custom_jvp``/``custom_vjp`` functions are inlined (their primal code:
+the forward value is all a simulation needs).
+
+Float operations are emitted one by one, in the jaxpr's order, and compiled without
+contraction (``-ffp-contract=off``): the result is the IEEE value of each operation. XLA's
+CPU compiler fuses some products and sums into FMAs and computes transcendentals with its own
+polynomials, so the last bit can differ from the scan's; docs/engines.md states the parity
+contract this gives.
+"""
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+from jax.extend import core as jcore
+
+CTYPES = {
+    np.dtype(np.float32): "float", np.dtype(np.float64): "double", np.dtype(np.int32): "int32_t",
+    np.dtype(np.uint32): "uint32_t", np.dtype(np.int64): "int64_t", np.dtype(np.uint64): "uint64_t",
+    np.dtype(np.int8): "int8_t", np.dtype(np.uint8): "uint8_t", np.dtype(np.int16): "int16_t",
+    np.dtype(np.uint16): "uint16_t", np.dtype(np.bool_): "int32_t",
+}
+# Booleans are held as 0/1 in an int32_t while computed (so loops with comparisons vectorise)
+# and stored in one byte.
+PTYPES = {**CTYPES, np.dtype(np.bool_): "bool"}
+
+MAX_SHARED = 64   # elements of a shared (non-per-element) array held as C++ scalars
+
+
+class Unlowerable(Exception):
+    """A model's function uses something the native engine cannot emit: ``model`` (a label
+    such as "population 'E' (Izhikevich.step)"), ``primitive`` (the JAX primitive, or None)
+    and ``detail``."""
+
+    def __init__(self, model: str, primitive: str | None, detail: str):
+        self.model, self.primitive, self.detail = model, primitive, detail
+        what = f"primitive {primitive!r}" if primitive else "its code"
+        super().__init__(f"{model}: {what} cannot be lowered to native code ({detail})")
+
+
+def ctype(dtype) -> str:
+    dtype = np.dtype(dtype)
+    if dtype not in CTYPES:
+        raise KeyError(dtype)
+    return CTYPES[dtype]
+
+
+def ptype(dtype) -> str:
+    """The C++ element type of a buffer of ``dtype``."""
+    return PTYPES[np.dtype(dtype)]
+
+
+def literal(value, dtype) -> str:
+    """A C++ literal of ``value`` in ``dtype``, exact (hexadecimal floats)."""
+    dtype = np.dtype(dtype)
+    t = ctype(dtype)
+    if dtype.kind == "f":
+        x = float(value)
+        if math.isnan(x):
+            return f"(({t})NAN)"
+        if math.isinf(x):
+            return f"(({t})({'-' if x < 0 else ''}INFINITY))"
+        return f"(({t}){x.hex()})"
+    if dtype.kind == "b":
+        return "1" if bool(value) else "0"
+    return f"(({t}){int(value)}{'ull' if dtype.kind == 'u' else 'll'})"
+
+
+# C++ forms of the elementwise primitives: format strings over the operands' expressions.
+UNARY = {
+    "neg": "(-{0})", "exp": "ns_exp({0})", "exp2": "std::exp2({0})", "log": "std::log({0})",
+    "log1p": "std::log1p({0})", "expm1": "std::expm1({0})", "tanh": "std::tanh({0})", "sqrt": "std::sqrt({0})",
+    "rsqrt": "(({t})1 / std::sqrt({0}))", "cbrt": "std::cbrt({0})", "sin": "std::sin({0})", "cos": "std::cos({0})",
+    "tan": "std::tan({0})", "asin": "std::asin({0})", "acos": "std::acos({0})", "atan": "std::atan({0})",
+    "sinh": "std::sinh({0})", "cosh": "std::cosh({0})", "erf": "std::erf({0})", "erfc": "std::erfc({0})",
+    "floor": "std::floor({0})", "ceil": "std::ceil({0})", "abs": "ns_abs({0})", "sign": "ns_sign({0})",
+    "logistic": "(({t})1 / (({t})1 + ns_exp(-{0})))", "square": "({0} * {0})", "is_finite": "std::isfinite({0})",
+    "stop_gradient": "{0}", "copy": "{0}", "copy_p": "{0}", "real": "{0}",
+    "not": "ns_not({0})",
+}
+BINARY = {
+    "add": "({0} + {1})", "sub": "({0} - {1})", "mul": "({0} * {1})", "div": "({0} / {1})",
+    "rem": "ns_rem({0}, {1})", "pow": "std::pow({0}, {1})", "atan2": "std::atan2({0}, {1})",
+    "max": "ns_max({0}, {1})", "min": "ns_min({0}, {1})", "nextafter": "std::nextafter({0}, {1})",
+    "eq": "({0} == {1})", "ne": "({0} != {1})", "lt": "({0} < {1})", "le": "({0} <= {1})",
+    "gt": "({0} > {1})", "ge": "({0} >= {1})",
+    "and": "ns_and({0}, {1})", "or": "ns_or({0}, {1})", "xor": "ns_xor({0}, {1})",
+    "shift_left": "ns_shl({0}, {1})", "shift_right_logical": "ns_shrl({0}, {1})",
+    "shift_right_arithmetic": "ns_shra({0}, {1})",
+}
+# Whose primal code is inlined, and where it is.
+INLINED = {"jit": "jaxpr", "pjit": "jaxpr", "closed_call": "call_jaxpr", "core_call": "call_jaxpr",
+           "custom_jvp_call": "call_jaxpr", "custom_vjp_call": "call_jaxpr", "custom_vjp_call_jaxpr": "fun_jaxpr",
+           "remat": "jaxpr", "checkpoint": "jaxpr"}
+IDENTITY = ("optimization_barrier",)
+
+# The helpers the emitted code calls (XLA's semantics where C++'s differ: NaN-propagating max
+# and min, shifts by the bit width or more, sign of zero and NaN).
+PRELUDE = r"""
+#include <cmath>
+#include <cstdint>
+#include <cstring>
+#include <cstdlib>
+#include <type_traits>
+template <class T> static inline T ns_max(T a, T b) {
+  if constexpr (std::is_floating_point<T>::value) { if (a != a) return a; if (b != b) return b; }
+  return a > b ? a : b; }
+template <class T> static inline T ns_min(T a, T b) {
+  if constexpr (std::is_floating_point<T>::value) { if (a != a) return a; if (b != b) return b; }
+  return a < b ? a : b; }
+template <class T> static inline T ns_abs(T a) {
+  if constexpr (std::is_floating_point<T>::value) return std::fabs(a); else return a < 0 ? -a : a; }
+template <class T> static inline T ns_sign(T a) {
+  if constexpr (std::is_floating_point<T>::value) return a > 0 ? T(1) : (a < 0 ? T(-1) : a);
+  else return a > 0 ? T(1) : (a < 0 ? T(-1) : T(0)); }
+template <class T> static inline T ns_rem(T a, T b) {
+  if constexpr (std::is_floating_point<T>::value) return std::fmod(a, b); else return a % b; }
+template <class T> static inline T ns_not(T a) {
+  if constexpr (std::is_same<T, bool>::value) return !a; else return ~a; }
+template <class T> static inline T ns_and(T a, T b) {
+  if constexpr (std::is_same<T, bool>::value) return a && b; else return a & b; }
+template <class T> static inline T ns_or(T a, T b) {
+  if constexpr (std::is_same<T, bool>::value) return a || b; else return a | b; }
+template <class T> static inline T ns_xor(T a, T b) {
+  if constexpr (std::is_same<T, bool>::value) return a != b; else return a ^ b; }
+template <class T> static inline T ns_shl(T a, T b) {
+  typedef typename std::make_unsigned<T>::type U;
+  return (b < 0 || b >= T(8 * sizeof(T))) ? T(0) : T(U(a) << b); }
+template <class T> static inline T ns_shrl(T a, T b) {
+  typedef typename std::make_unsigned<T>::type U;
+  return (b < 0 || b >= T(8 * sizeof(T))) ? T(0) : T(U(a) >> b); }
+template <class T> static inline T ns_shra(T a, T b) {
+  typedef typename std::make_signed<T>::type S;
+  if (b < 0 || b >= T(8 * sizeof(T))) b = T(8 * sizeof(T) - 1);
+  return T(S(a) >> b); }
+"""
+
+
+@dataclass
+class Node:
+    """A value of the traced function. ``static``: known from parameters and constants alone;
+    ``elem``: one value per element (else shared); ``names``: its C++ expressions (one for a
+    per-element value or a scalar, one per entry, row-major, for a small shared array);
+    ``literal``: its value, when the jaxpr spells it out."""
+
+    dtype: np.dtype
+    shape: tuple            # the shape traced for n elements
+    static: bool
+    elem: bool
+    names: list = field(default_factory=list)
+    literal: object = None
+    key: bool = False       # a PRNG key: any use of it is a draw
+    alias: object = None    # a static per-element value that is one shared value broadcast
+
+    @property
+    def size(self) -> int:
+        return 1 if self.elem else int(np.prod(self.shape, dtype=np.int64))
+
+
+@dataclass
+class Lowered:
+    """One model function lowered to C++ (see the module docstring).
+
+    ``inputs``: one :class:`Node` per flattened argument leaf (its ``names`` are the C++
+    variables the caller defines: ``in{k}`` for per-element and scalar leaves, ``in{k}_{j}``
+    for the entries of a small shared array). ``hoisted``: the static values the code reads,
+    each a Node named ``hz{h}`` (``hz{h}_{j}`` for entries) that the caller defines from
+    :meth:`hoist`'s arrays. ``shared`` and ``body``: the statements before and inside the
+    loop over elements (the per-element index is ``i``). ``outputs``: one Node per flattened
+    output leaf, whose ``names`` are valid after ``shared`` (shared) or inside ``body``
+    (per element). ``out_tree``: the output's pytree structure."""
+
+    label: str
+    inputs: list
+    hoisted: list
+    shared: list
+    body: list
+    outputs: list
+    out_tree: object
+    static_ops: list          # (eqn, input ids, output ids) evaluated by XLA, in order
+    static_in: list           # argument leaf index -> value id, for the static arguments
+    hoisted_ids: list         # value id of each hoisted node
+    literals: dict            # value id -> literal value, for the static evaluation
+    primitives: set           # the primitives emitted as C++
+
+    def hoist(self, static_leaves: list) -> list:
+        """The hoisted values (arrays, XLA's) from the static argument leaves (in argument
+        order); traceable, so the engine evaluates every model's in one jitted call."""
+        values = dict(self.literals)
+        for (k, vid), x in zip(self.static_in, static_leaves):
+            values[vid] = x
+        for eqn, ins, outs in self.static_ops:
+            with eqn.ctx.manager:
+                out = eqn.primitive.bind(*[values[v] for v in ins], **eqn.primitive.get_bind_params(eqn.params))
+            out = out if eqn.primitive.multiple_results else [out]
+            for vid, x in zip(outs, out):
+                values[vid] = x
+        return [values[v] for v in self.hoisted_ids]
+
+
+
+def _abstract(x, elem: bool, n: int):
+    x = jnp.asarray(x) if not isinstance(x, jax.Array) else x
+    shape = (n,) if elem else np.shape(x)
+    return jax.ShapeDtypeStruct(shape, x.dtype, weak_type=getattr(x, "weak_type", False))
+
+
+def lower(label: str, fn, args: list, roles: list, elems: list, n: int) -> Lowered:
+    """Lower ``fn(*args)`` for ``n`` elements. ``args``: example argument pytrees (their leaves
+    give dtypes and the shapes of shared leaves); ``roles``: per argument, "static" (parameters:
+    may be hoisted) or "dynamic"; ``elems``: per argument, a pytree of bools (same structure)
+    saying which leaves hold one value per element, or one bool for the whole argument."""
+    flat, trees, kinds = [], [], []
+    for a, role, e in zip(args, roles, elems):
+        leaves, tree = jax.tree.flatten(a)
+        es = [e] * len(leaves) if isinstance(e, bool) else jax.tree.leaves(e)
+        if len(es) != len(leaves):
+            raise ValueError(f"{label}: the per-element flags do not match the argument's leaves")
+        trees.append(tree)
+        flat += [(x, role, bool(f)) for x, f in zip(leaves, es)]
+        kinds.append(len(leaves))
+
+    def flat_fn(*leaves):
+        out, pos = [], 0
+        for tree, k in zip(trees, kinds):
+            out.append(jax.tree.unflatten(tree, leaves[pos:pos + k]))
+            pos += k
+        return fn(*out)
+
+    try:
+        closed_a, out_shape = jax.make_jaxpr(flat_fn, return_shape=True)(*[_abstract(x, e, n) for x, _, e in flat])
+        closed_b = jax.make_jaxpr(flat_fn)(*[_abstract(x, e, n + 1) for x, _, e in flat])
+    except Exception as err:   # noqa: BLE001: a model that does not trace is refused, with why
+        raise Unlowerable(label, None, f"it does not trace for {n} elements: {type(err).__name__}: {err}") from None
+    return _Emitter(label, n).run(closed_a, closed_b, flat, jax.tree.structure(out_shape))
+
+
+class _Emitter:
+    def __init__(self, label, n):
+        self.label, self.n = label, n
+        self.shared, self.body, self.hoisted, self.hoisted_ids = [], [], [], []
+        self.static_ops, self.static_in, self.literals = [], [], {}
+        self.ids, self.count, self.prims = {}, 0, set()
+
+    # ------------------------------------------------------------------ values
+    def new_id(self, node) -> int:
+        self.count += 1
+        self.ids[id(node)] = self.count
+        return self.count
+
+    def vid(self, node) -> int:
+        return self.ids[id(node)]
+
+    def fail(self, prim, detail):
+        raise Unlowerable(self.label, prim, detail)
+
+    def run(self, closed_a, closed_b, flat, out_tree) -> Lowered:
+        inputs = []
+        for k, ((x, role, e), va) in enumerate(zip(flat, closed_a.jaxpr.invars)):
+            aval = va.aval
+            key = jax.dtypes.issubdtype(aval.dtype, jax.dtypes.prng_key)
+            node = Node(np.dtype(np.uint32) if key else np.dtype(aval.dtype), tuple(aval.shape),
+                        static=(role == "static"), elem=e, key=key)
+            vid = self.new_id(node)
+            if node.static:
+                self.static_in.append((k, vid))
+            elif not key:
+                node.names = [f"in{k}"] if node.size == 1 and (e or not node.shape) else \
+                    [f"in{k}_{j}" for j in range(node.size)]
+                if not e and node.size > MAX_SHARED:
+                    self.fail(None, f"argument leaf {k} has shape {node.shape}: neither one value per element nor a "
+                                    f"small shared array (at most {MAX_SHARED} entries)")
+            inputs.append(node)
+        consts = [self.constant(c) for c in closed_a.consts]
+        outs = self.walk(closed_a.jaxpr, closed_b.jaxpr, inputs, consts)
+        outs = [self.materialise(o) for o in outs]
+        return Lowered(self.label, inputs, self.hoisted, self.shared, self.body, outs, out_tree, self.static_ops,
+                       self.static_in, self.hoisted_ids, self.literals, self.prims)
+
+    def constant(self, value):
+        value = np.asarray(value)
+        node = Node(value.dtype, value.shape, static=True, elem=False, literal=value)
+        self.literals[self.new_id(node)] = value
+        return node
+
+    def lit(self, v):
+        value = np.asarray(v.val)
+        node = Node(np.dtype(v.aval.dtype), tuple(v.aval.shape), static=True, elem=False, literal=value)
+        self.literals[self.new_id(node)] = value
+        return node
+
+    def materialise(self, node) -> Node:
+        """A static node read by dynamic code or returned: a literal inline, else hoisted."""
+        if not node.static or node.names:
+            return node
+        if node.alias is not None:
+            node.names = self.materialise(node.alias).names[:1]
+            return node
+        if node.literal is not None and node.literal.size <= MAX_SHARED and not node.elem:
+            node.names = [literal(x, node.dtype) for x in np.ravel(node.literal)]
+            return node
+        if node.key:
+            self.fail(None, "a PRNG key is computed from the parameters")
+        h = len(self.hoisted)
+        if not node.elem and node.size > MAX_SHARED:
+            self.fail(None, f"a static array of shape {node.shape} is read per step (neither one value per element "
+                            f"nor a small shared array)")
+        node.names = [f"hz{h}"] if node.size == 1 else [f"hz{h}_{j}" for j in range(node.size)]
+        self.hoisted.append(node)
+        self.hoisted_ids.append(self.vid(node))
+        return node
+
+    # ------------------------------------------------------------------ the walk
+    def walk(self, jaxpr_a, jaxpr_b, in_nodes, consts=()):
+        env = dict(zip(jaxpr_a.constvars, consts))
+
+        def read(v):
+            if isinstance(v, jcore.Literal):
+                return self.lit(v)
+            return env[v]
+
+        for var, node in zip(jaxpr_a.invars, in_nodes):
+            env[var] = node
+        if len(jaxpr_a.eqns) != len(jaxpr_b.eqns):
+            self.fail(None, "its code depends on the number of elements")
+        for ea, eb in zip(jaxpr_a.eqns, jaxpr_b.eqns):
+            prim = ea.primitive.name
+            if prim != eb.primitive.name:
+                self.fail(prim, "its code depends on the number of elements")
+            ins = [read(v) for v in ea.invars]
+            if any(x.key for x in ins) and prim not in INLINED:
+                self.fail(prim, "it draws from the step's PRNG key (the per-step `key` argument); counter-based draws "
+                                "(neurosim.inputs.draws) lower")
+            outs_a, outs_b = ea.outvars, eb.outvars
+            elem = []
+            for oa, ob in zip(outs_a, outs_b):
+                sa, sb = tuple(oa.aval.shape), tuple(ob.aval.shape)
+                if sa == sb:
+                    elem.append(False)
+                elif sa == (self.n,) and sb == (self.n + 1,):
+                    elem.append(True)
+                else:
+                    self.fail(prim, f"a value of shape {sa} holds more than one value per element")
+            if all(x.static for x in ins) and prim not in ("iota",) or (prim == "iota" and not elem[0]):
+                nodes = [Node(np.dtype(o.aval.dtype), tuple(o.aval.shape), static=True, elem=e,
+                              key=jax.dtypes.issubdtype(o.aval.dtype, jax.dtypes.prng_key))
+                         for o, e in zip(outs_a, elem)]
+                if prim == "broadcast_in_dim" and elem[0] and not ins[0].elem and ins[0].size == 1:
+                    nodes[0].alias = ins[0]      # one shared value read by every element: not an (n,) array
+                self.static_ops.append((ea, [self.vid(x) for x in ins], [self.new_id(x) for x in nodes]))
+                for o, x in zip(outs_a, nodes):
+                    env[o] = x
+                continue
+            self.prims.add(prim)
+            if prim in INLINED:
+                sub_a, sub_b = ea.params[INLINED[prim]], eb.params[INLINED[prim]]
+                sub_a = sub_a if isinstance(sub_a, jcore.ClosedJaxpr) else jcore.ClosedJaxpr(sub_a, ())
+                sub_b = sub_b if isinstance(sub_b, jcore.ClosedJaxpr) else jcore.ClosedJaxpr(sub_b, ())
+                nin = len(sub_a.jaxpr.invars)
+                consts = [self.constant(c) for c in sub_a.consts]
+                res = self.walk(sub_a.jaxpr, sub_b.jaxpr, ins[len(ins) - nin:], consts)
+                for o, x in zip(outs_a, res):
+                    env[o] = x
+                continue
+            if prim == "cond":
+                for o, x in zip(outs_a, self.cond(ea, eb, ins, elem)):
+                    env[o] = x
+                continue
+            if prim in IDENTITY:
+                for o, x in zip(outs_a, ins):
+                    env[o] = x
+                continue
+            ins = [self.materialise(x) for x in ins]
+            out = outs_a[0]
+            node = Node(np.dtype(out.aval.dtype), tuple(out.aval.shape), static=False, elem=elem[0])
+            self.new_id(node)
+            if len(outs_a) != 1:
+                self.fail(prim, "a primitive with several results")
+            try:
+                t = ctype(node.dtype)
+            except KeyError:
+                self.fail(prim, f"dtype {node.dtype} has no C++ type here")
+            exprs = self.emit(prim, ea.params, ins, node, t)
+            names = [f"x{self.count}" if len(exprs) == 1 else f"x{self.count}_{j}" for j in range(len(exprs))]
+            target = self.body if node.elem else self.shared
+            for name, expr in zip(names, exprs):
+                target.append(f"const {t} {name} = {expr};")
+            node.names = names
+            env[out] = node
+        return [read(v) for v in jaxpr_a.outvars]
+
+    def cond(self, ea, eb, ins, elem) -> list:
+        """``lax.cond``/``switch``: an ``if`` on the branch index around each branch's code,
+        in the statements before the loop and in the loop alike (a static index, the usual
+        case, is the same for every element, and the compiler hoists the test)."""
+        index = self.materialise(ins[0])
+        ops = ins[1:]
+        outs = []
+        for o, e in zip(ea.outvars, elem):
+            node = Node(np.dtype(o.aval.dtype), tuple(o.aval.shape), static=False, elem=e)
+            self.new_id(node)
+            node.names = [f"c{self.count}_{j}" for j in range(node.size)]
+            target = self.body if e else self.shared
+            target += [f"{ctype(node.dtype)} {name};" for name in node.names]
+            outs.append(node)
+        branches = list(zip(ea.params["branches"], eb.params["branches"]))
+        for b, (ba, bb) in enumerate(branches):
+            opener = (f"if ({index.names[0]} <= {b}) {{" if b == 0 else
+                      f"}} else if ({index.names[0]} == {b}) {{" if b < len(branches) - 1 else "} else {")
+            self.shared.append(opener)
+            self.body.append(opener)
+            res = self.walk(ba.jaxpr, bb.jaxpr, ops, [self.constant(c) for c in ba.consts])
+            for node, r in zip(outs, res):
+                r = self.materialise(r)
+                target = self.body if node.elem else self.shared
+                target += [f"{name} = {r.names[0] if r.size == 1 else r.names[j]};" for j, name in enumerate(node.names)]
+        self.shared.append("}")
+        self.body.append("}")
+        return outs
+
+    # ------------------------------------------------------------------ one primitive
+    def emit(self, prim, params, ins, out, t) -> list:
+        """The C++ expressions of ``out`` (one, or one per entry of a small shared array)."""
+        size = out.size
+
+        def entry(x, j):
+            if x.elem or x.size == 1:
+                return x.names[0]
+            return x.names[j]
+
+        def index_map(fn):
+            """Entries of a shared result picked from the operand's by a numpy index rearrangement."""
+            src = np.arange(ins[0].size).reshape(ins[0].shape) if not ins[0].elem else None
+            return [ins[0].names[int(j)] for j in np.ravel(fn(src))]
+
+        if prim == "not" and out.dtype == np.bool_:
+            return [f"({entry(ins[0], j)} ^ 1)" for j in range(size)]
+        if prim in UNARY:
+            return [UNARY[prim].format(entry(ins[0], j), t=t) for j in range(size)]
+        if prim in BINARY:
+            return [BINARY[prim].format(entry(ins[0], j), entry(ins[1], j)) for j in range(size)]
+        if prim == "integer_pow":
+            return [_integer_pow(entry(ins[0], j), params["y"], t) for j in range(size)]
+        if prim == "convert_element_type":
+            src = ins[0].dtype
+            if out.dtype == np.bool_:
+                return [f"({entry(ins[0], j)} != 0)" for j in range(size)]
+            if src.kind == "f" and out.dtype.kind in "iu":   # XLA: truncate, saturating, NaN -> 0
+                info = np.iinfo(out.dtype)
+                return [f"ns_f2i<{t}>({entry(ins[0], j)}, {literal(info.min, out.dtype)}, {literal(info.max, out.dtype)})"
+                        for j in range(size)]
+            return [f"(({t}){entry(ins[0], j)})" for j in range(size)]
+        if prim in ("polynomial", "fma", "fmuladd"):   # Horner with fused multiply-adds, as XLA's CPU lowering
+            coeffs = ins[1:] if prim == "polynomial" else None
+            res = []
+            for j in range(size):
+                if prim != "polynomial":
+                    a, b, c = (entry(x, j) for x in ins)
+                    res.append(f"std::fma({a}, {b}, {c})")
+                    continue
+                x, acc = entry(ins[0], j), entry(coeffs[-1], j)
+                for c in reversed(coeffs[:-1]):
+                    acc = f"std::fma({acc}, {x}, {entry(c, j)})" if out.dtype.kind == "f" else f"({acc} * {x} + {entry(c, j)})"
+                res.append(acc)
+            return res
+        if prim == "bitcast_convert_type":
+            if ins[0].dtype.itemsize != out.dtype.itemsize or out.dtype == np.bool_ or ins[0].dtype == np.bool_:
+                self.fail(prim, f"a bit cast from {ins[0].dtype} to {out.dtype}")
+            return [f"__builtin_bit_cast({t}, {entry(ins[0], j)})" for j in range(size)]
+        if prim == "select_n":
+            pred, cases = ins[0], ins[1:]
+            res = []
+            for j in range(size):
+                p = entry(pred, j)
+                if len(cases) == 2:
+                    res.append(f"({p} ? {entry(cases[1], j)} : {entry(cases[0], j)})")
+                else:
+                    expr = entry(cases[-1], j)
+                    for c in range(len(cases) - 2, -1, -1):
+                        expr = f"(({p}) == {c} ? {entry(cases[c], j)} : {expr})"
+                    res.append(expr)
+            return res
+        if prim == "clamp":
+            lo, x, hi = ins
+            return [f"ns_min(ns_max({entry(x, j)}, {entry(lo, j)}), {entry(hi, j)})" for j in range(size)]
+        if prim == "round":
+            method = int(params.get("rounding_method", 0))
+            fn = "std::round" if method == 0 else "std::nearbyint"
+            return [f"{fn}({entry(ins[0], j)})" for j in range(size)]
+        if prim == "iota":
+            return [f"(({t})(i))"]    # per element (a shared iota is static)
+        if prim == "broadcast_in_dim":
+            if out.elem:
+                if not ins[0].elem and ins[0].size != 1:
+                    self.fail(prim, "a shared array broadcast over the elements")
+                return [ins[0].names[0]]
+            dims = params["broadcast_dimensions"]
+
+            def bcast(src):
+                shape = [1] * len(out.shape)
+                for d, s in zip(dims, src.shape):
+                    shape[d] = s
+                return np.broadcast_to(src.reshape(shape), out.shape)
+            return index_map(bcast)
+        if prim in ("reshape", "squeeze", "expand_dims"):
+            if out.elem or ins[0].elem:
+                if not (out.elem and ins[0].elem):
+                    self.fail(prim, "reshaping per-element values into another layout")
+                return [ins[0].names[0]]
+            return index_map(lambda src: src.reshape(out.shape))
+        if prim in ("slice", "concatenate", "rev", "transpose") and not out.elem and not any(x.elem for x in ins):
+            if prim == "slice":
+                st = params["strides"] or (1,) * len(params["start_indices"])
+                sl = tuple(slice(a, b, s) for a, b, s in zip(params["start_indices"], params["limit_indices"], st))
+                return index_map(lambda src: src[sl])
+            if prim == "rev":
+                return index_map(lambda src: np.flip(src, params["dimensions"]))
+            if prim == "transpose":
+                return index_map(lambda src: np.transpose(src, params["permutation"]))
+            names, offset = [], 0
+            parts = []
+            for x in ins:
+                parts.append(np.arange(offset, offset + x.size).reshape(x.shape))
+                names += [entry(x, j) for j in range(x.size)]
+                offset += x.size
+            return [names[int(j)] for j in np.ravel(np.concatenate(parts, axis=params["dimension"]))]
+        if prim == "slice" and out.elem and ins[0].elem:
+            return [ins[0].names[0]]    # the whole range (a slice of (n,) to (n,))
+        why = {"reduce_sum": "a sum over elements", "reduce_max": "a maximum over elements",
+               "reduce_min": "a minimum over elements", "gather": "indexing by computed positions",
+               "dynamic_slice": "indexing by computed positions", "scatter": "writing at computed positions",
+               "scatter-add": "writing at computed positions", "dot_general": "a product over elements",
+               "while": "a loop", "cond": "a branch on a computed value", "scan": "a loop",
+               "random_bits": "a draw from a PRNG key", "erf_inv": "no C++ form yet"}.get(prim, "no C++ form yet")
+        self.fail(prim, why)
+
+
+def _integer_pow(x, y, t) -> str:
+    """x ** y by JAX's own multiplication order (square and multiply), so the rounding agrees."""
+    if y == 0:
+        return f"(({t})1)"
+    recip, y = y < 0, abs(y)
+    acc, base = None, x
+    while y > 0:
+        if y & 1:
+            acc = base if acc is None else f"({acc} * {base})"
+        y >>= 1
+        if y > 0:
+            base = f"({base} * {base})"
+    return f"(({t})1 / {acc})" if recip else acc
+
+
+PRELUDE += r"""
+template <class I, class F> static inline I ns_f2i(F x, I lo, I hi) {
+  if (x != x) return I(0);
+  if (x <= F(lo)) return lo;
+  if (x >= F(hi)) return hi;
+  return I(x); }
+"""
+
+# exp, in a form the compiler vectorises (glibc's is a call per element): Cody-Waite reduction
+# x = n ln2 + r, Cephes' polynomial (float) and Pade form (double) for exp(r), then 2^n in two
+# exact factors. Within 1 ulp (float) and 2 ulp (double) of the exact value (tests/test_native.py).
+PRELUDE += r"""
+static inline float ns_exp(float x) {
+  const float hi = 88.72283935546875f, lo = -103.97208404541015625f;
+  const float xc = x > hi ? hi : (x < lo ? lo : x);
+  const float n = std::nearbyint(xc * 1.44269504088896341f);
+  float r = xc - n * 0.693359375f;
+  r = r - n * -2.12194440e-4f;
+  float p = 1.9875691500e-4f;
+  p = p * r + 1.3981999507e-3f;
+  p = p * r + 8.3334519073e-3f;
+  p = p * r + 4.1665795894e-2f;
+  p = p * r + 1.6666665459e-1f;
+  p = p * r + 5.0000001201e-1f;
+  const float y = p * (r * r) + r + 1.0f;
+  const int32_t ni = (int32_t)n, a = ni / 2, b = ni - a;
+  const float sa = __builtin_bit_cast(float, (a + 127) << 23), sb = __builtin_bit_cast(float, (b + 127) << 23);
+  const float res = y * sa * sb;
+  return x != x ? x : (x > hi ? INFINITY : (x < lo ? 0.0f : res));
+}
+static inline double ns_exp(double x) {
+  const double hi = 709.782712893383996843, lo = -745.13321910194110842;
+  const double xc = x > hi ? hi : (x < lo ? lo : x);
+  const double n = std::nearbyint(xc * 1.4426950408889634073599);
+  double r = xc - n * 6.93145751953125e-1;
+  r = r - n * 1.42860682030941723212e-6;
+  const double rr = r * r;
+  const double px = r * ((1.26177193074810590878e-4 * rr + 3.02994407707441961300e-2) * rr + 9.99999999999999999910e-1);
+  const double qx = ((3.00198505138664455042e-6 * rr + 2.52448340349684104192e-3) * rr + 2.27265548208155028766e-1) * rr
+                    + 2.00000000000000000009e0;
+  const double y = 1.0 + 2.0 * (px / (qx - px));
+  const int64_t ni = (int64_t)n, a = ni / 2, b = ni - a;
+  const double sa = __builtin_bit_cast(double, (a + 1023) << 52), sb = __builtin_bit_cast(double, (b + 1023) << 52);
+  const double res = y * sa * sb;
+  return x != x ? x : (x > hi ? INFINITY : (x < lo ? 0.0 : res));
+}
+"""

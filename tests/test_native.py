@@ -1,0 +1,352 @@
+"""The native engine: each model's own JAX functions lowered to C++ (neurosim.engines.native).
+
+- the lowering, primitive by primitive, against JAX itself (exact where the operation is exact,
+  within a few ulp for transcendentals) and the engine's exp against the exact value;
+- the parity contract (docs/engines.md) for every model: the same spike trains as the scan over
+  the stated horizon and the state within the stated tolerance, in float32 and float64;
+- a user's subclass is lowered from its own code (the override the fused kernel once ignored);
+- what cannot be lowered is refused by name, and auto takes the scan; the compile cache.
+"""
+from __future__ import annotations
+
+import ctypes
+import os
+from dataclasses import dataclass
+from typing import NamedTuple
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+
+import neurosim as ns
+from neurosim.engines.native import compiler
+from neurosim.engines.native.engine import native_plan
+from neurosim.engines.native.lower import PRELUDE, Unlowerable, lower
+from neurosim.engines.native.program import Slots, program, unit_block
+from neurosim.inputs import ConstantCurrent, GaussianCurrent, PoissonInput, PoissonSource, StepCurrent, UniformCurrent
+from neurosim.inputs.currents import PoissonInputParams
+from neurosim.neurons import AdaptiveLIF, AdEx, Izhikevich, LIF
+from neurosim.neurons.spike import spike
+from neurosim.synapses import Synapse, SynapseParams
+
+pytestmark = pytest.mark.skipif(compiler.compiler() is None, reason="needs a C++ compiler")
+DT = 0.1
+
+
+# --------------------------------------------------------------------------- the lowering, op by op
+def run_lowered(fn, args, n):
+    """``fn(*args)`` (every argument per element, shape (n,)) lowered, compiled and run."""
+    args = [np.ascontiguousarray(a) for a in args]
+    u = lower("test", fn, args, ["dynamic"] * len(args), [True] * len(args), n)
+    slots = Slots()
+    ins = [("ptr", slots.add(f"in {k}", a.dtype)) for k, a in enumerate(args)]
+    outs = [np.zeros((n,), o.dtype) for o in u.outputs]
+    out_b = [("ptr", slots.add(f"out {k}", o.dtype), True) for k, o in enumerate(outs)]
+    hz = [slots.add(f"hz {h}", node.dtype) for h, node in enumerate(u.hoisted)]
+    source = program(slots, ["for (int64_t k = 0; k < n_steps; ++k) {"]
+                     + unit_block(u, n, ins, out_b, hz, "test") + ["}"])
+    f, _ = compiler.load(source, "ns_run")
+    hoisted = [np.ascontiguousarray(np.asarray(x)) for x in u.hoist([])]
+    arrays = args + outs + hoisted
+    ptrs = (ctypes.c_void_p * len(arrays))(*[a.ctypes.data for a in arrays])
+    f.argtypes = [ctypes.POINTER(ctypes.c_void_p), ctypes.c_int64, ctypes.c_int64, ctypes.c_int64]
+    assert f(ptrs, 1, 0, 0) == 0
+    return outs
+
+
+def _values(n, dtype, seed=0):
+    rng = np.random.default_rng(seed)
+    x = rng.uniform(-3, 3, n).astype(dtype)
+    x[:4] = [0.0, -0.0, 1.5, -2.5]
+    return x
+
+
+def test_exact_primitives_equal_jax():
+    n = 257
+    x, y = _values(n, np.float32, 1), _values(n, np.float32, 2) + np.float32(3.5)
+    u = np.random.default_rng(3).integers(0, 2**32, n, dtype=np.uint32)
+    k = np.random.default_rng(4).integers(-2**31, 2**31, n).astype(np.int32)
+
+    def fn(x, y, u, k):
+        return (x + y, x - y, x * y, x / y, -x, jnp.maximum(x, y), jnp.minimum(x, 0.5), jnp.abs(x), jnp.sign(x),
+                jnp.floor(x), jnp.ceil(x), jnp.round(x), jnp.where(x > y, x, y), jnp.clip(x, -1.0, 1.0),
+                x ** 2, x ** 3, x ** 5, y ** -2, jnp.fmod(x, 0.7), jnp.square(x),
+                (x * 100.0).astype(jnp.int32), (x > 0) & (y > 3.0), ~(x > 0), (x > 0) ^ (y > 4.0),
+                u ^ (u >> 7), u * jnp.uint32(2654435761), u << 3, (u >> 31).astype(jnp.float32),
+                k >> 5, k // 7, k % 7, (k + 5).astype(jnp.float32), jnp.arange(x.shape[0], dtype=jnp.float32) * x,
+                jax.lax.shift_right_logical(k, 3), (jnp.float32(1e30) * x).astype(jnp.int32))
+
+    got = run_lowered(fn, [x, y, u, k], n)
+    want = jax.jit(fn)(x, y, u, k)
+    for j, (g, w) in enumerate(zip(got, want)):
+        np.testing.assert_array_equal(g, np.asarray(w), err_msg=f"output {j}")
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_transcendentals_within_a_few_ulp_of_jax(dtype, request):
+    if dtype == np.float64:
+        request.getfixturevalue("x64")
+    n = 301
+    x = _values(n, dtype)
+    pos = np.abs(x) + dtype(0.25)
+
+    def fn(x, pos):
+        return (jnp.exp(x), jnp.log(pos), jnp.tanh(x), jax.nn.sigmoid(x), jnp.sqrt(pos), jax.lax.rsqrt(pos),
+                jnp.expm1(x), jnp.log1p(pos), jnp.sin(x), jnp.cos(x), jnp.power(pos, x), jax.scipy.special.erf(x))
+
+    got = run_lowered(fn, [x, pos], n)
+    want = jax.jit(fn)(x, pos)
+    for j, (g, w) in enumerate(zip(got, want)):
+        np.testing.assert_allclose(g, np.asarray(w), rtol=8 * np.finfo(dtype).eps, atol=8 * np.finfo(dtype).eps,
+                                   err_msg=f"output {j}")
+
+
+def test_the_engines_exp_is_within_one_ulp_float_and_two_double():
+    src = PRELUDE + r'''
+extern "C" int ns_run(void** a, int64_t n, int64_t, int64_t) {
+  const float* xf = (const float*)a[0]; float* yf = (float*)a[1];
+  const double* xd = (const double*)a[2]; double* yd = (double*)a[3];
+  for (int64_t i = 0; i < n; ++i) { yf[i] = ns_exp(xf[i]); yd[i] = ns_exp(xd[i]); }
+  return 0; }'''
+    f, _ = compiler.load(src, "ns_run")
+    rng = np.random.default_rng(0)
+    xd = np.concatenate([rng.uniform(-700, 700, 200_000), rng.uniform(-5, 5, 200_000)])
+    xf = np.concatenate([rng.uniform(-87, 88, 200_000), rng.uniform(-5, 5, 200_000)]).astype(np.float32)
+    yf, yd = np.zeros_like(xf), np.zeros_like(xd)
+    arrays = [xf, yf, xd, yd]
+    f.argtypes = [ctypes.POINTER(ctypes.c_void_p), ctypes.c_int64, ctypes.c_int64, ctypes.c_int64]
+    f((ctypes.c_void_p * 4)(*[a.ctypes.data for a in arrays]), len(xf), 0, 0)
+    for x, y, limit in ((xf, yf, 1.0), (xd, yd, 2.0)):
+        exact = np.exp(x.astype(np.longdouble))
+        ulp = np.abs(y.astype(np.longdouble) - exact) / np.spacing(exact.astype(x.dtype)).astype(np.longdouble)
+        assert float(ulp.max()) <= limit, (x.dtype, float(ulp.max()))
+    special = np.array([np.nan, np.inf, -np.inf, 0.0, 1000.0, -1000.0], np.float32)
+    arrays = [special, np.zeros_like(special), special.astype(np.float64), np.zeros(6)]
+    f((ctypes.c_void_p * 4)(*[a.ctypes.data for a in arrays]), 6, 0, 0)
+    for y in arrays[1], arrays[3]:
+        np.testing.assert_array_equal(y, [np.nan, np.inf, 0.0, 1.0, np.inf, 0.0])
+
+
+# --------------------------------------------------------------------------- parity, per model
+class QIFParams(NamedTuple):      # the guide's own model (docs/extending.md)
+    v_rest: float = -65.0
+    v_crit: float = -50.0
+    v_peak: float = 0.0
+    v_reset: float = -70.0
+    tau: float = 10.0
+    r: float = 0.05
+    k: float = 0.04
+    slope: float = 1.0
+
+
+class QIFState(NamedTuple):
+    v: jax.Array
+
+
+@dataclass(frozen=True)
+class QIF:
+    Params = QIFParams
+    State = QIFState
+
+    def init(self, params, n, key):
+        return QIFState(v=jnp.full((n,), params.v_rest, jnp.result_type(float)))
+
+    def step(self, params, state, i, dt):
+        v = state.v + dt / params.tau * (params.k * (state.v - params.v_rest) * (state.v - params.v_crit)
+                                         + params.r * i)
+        s = spike(v - params.v_peak, params.slope)
+        return QIFState(v=jnp.where(s > 0, params.v_reset, v)), s
+
+    @staticmethod
+    def voltage(state):
+        return state.v
+
+
+def _net(model, params=None, *, synapse=Synapse("exponential", "conductance"), weight=0.5, drive=None, n=60,
+         extra_inputs=(), e_rev=0.0, source=False):
+    pops = [ns.Population("E", n, model, params)]
+    pre = "E"
+    if source:
+        pops.append(ns.Population("src", 40, PoissonSource(), PoissonSource.Params(rate_hz=40.0)))
+        pre = "src"
+    conn = ns.events.fixed_probability(40 if source else n, n, p=0.1, seed=3)
+    proj = ns.Projection("EE", pre, "E", conn, weights=weight, synapse=synapse,
+                         syn_params=SynapseParams(tau=3.0, e_rev=e_rev), delay_ms=0.5)
+    amp = jnp.linspace(150.0, 400.0, n) if drive is None else drive
+    inputs = [ns.Input("bg", "E", ConstantCurrent(), ConstantCurrent.Params(amp)), *extra_inputs]
+    return ns.Network(pops, [proj], inputs)
+
+
+MODELS = {
+    "LIF": lambda: _net(LIF(v_init=ns.Uniform(-60.0, -50.0))),
+    "LIF-alpha-current": lambda: _net(LIF(), synapse=Synapse("alpha", "current"), weight=20.0),
+    "LIF-delta": lambda: _net(LIF(), synapse=Synapse("delta", "current"), weight=2.0),
+    "AdaptiveLIF": lambda: _net(AdaptiveLIF()),
+    "Izhikevich-euler": lambda: _net(Izhikevich(v_init=ns.Uniform(-70.0, -60.0)), synapse=Synapse("delta", "current"),
+                                     weight=0.5, drive=jnp.linspace(3.0, 12.0, 60)),
+    "Izhikevich-net_m": lambda: _net(Izhikevich("net_m"), synapse=Synapse("delta", "current"), weight=0.5,
+                                     drive=jnp.linspace(3.0, 12.0, 60)),
+    "AdEx": lambda: _net(AdEx(), drive=jnp.linspace(300.0, 900.0, 60)),
+    "QIF (user model)": lambda: _net(QIF(), synapse=Synapse("exponential", "current"), weight=40.0,
+                                     drive=jnp.linspace(0.0, 400.0, 60)),
+    "PoissonSource + PoissonInput": lambda: _net(LIF(), source=True, weight=2.0, extra_inputs=[ns.Input(
+        "poisson", "E", PoissonInput(n_sources=20, synapse=Synapse("exponential", "current")),
+        PoissonInputParams(rate_hz=10.0, weight=30.0))]),
+    "Gaussian, uniform, step (tabulated)": lambda: _net(LIF(), extra_inputs=[
+        ns.Input("noise", "E", GaussianCurrent(), GaussianCurrent.Params(mean=0.0, std=50.0)),
+        ns.Input("unif", ("E", 10, 30), UniformCurrent(), UniformCurrent.Params(low=0.0, high=100.0)),
+        ns.Input("steps", "E", StepCurrent(times_ms=(0.0, 20.0)), StepCurrent.Params(amplitudes=jnp.array([0.0, 80.0])))]),
+}
+HORIZON_MS = 100.0     # the parity contract's horizon for identical spike trains (docs/engines.md)
+
+
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+@pytest.mark.parametrize("name", list(MODELS))
+def test_parity_with_the_scan(name, dtype, request):
+    if dtype == "float64":
+        request.getfixturevalue("x64")
+    net = MODELS[name]()
+    mon = [ns.Spikes("E"), ns.Trace("E", "v", every=50)]
+    res = {e: ns.simulate(net, HORIZON_MS, DT, engine=e, monitors=mon, key=4, progress=False) for e in ("scan", "native")}
+    assert res["native"].timings["engine"] == "native"
+    (ta, ia), (tb, ib) = res["scan"].spikes["E"], res["native"].spikes["E"]
+    assert len(ta) > 20, "the test network must fire"
+    np.testing.assert_array_equal(ta, tb)
+    np.testing.assert_array_equal(ia, ib)
+    tol = 1e-2 if dtype == "float32" else 1e-8       # mV, after 100 ms (docs/engines.md)
+    np.testing.assert_allclose(res["scan"].traces["E.v"][1], res["native"].traces["E.v"][1], atol=tol, rtol=0)
+    for a, b in zip(jax.tree.leaves(res["scan"].state), jax.tree.leaves(res["native"].state)):
+        if jnp.issubdtype(jnp.result_type(a), jnp.floating):
+            np.testing.assert_allclose(np.asarray(a), np.asarray(b), atol=tol * 10, rtol=1e-4)
+        else:
+            np.testing.assert_array_equal(jax.random.key_data(a) if jnp.issubdtype(a.dtype, jax.dtypes.prng_key)
+                                          else a, jax.random.key_data(b) if jnp.issubdtype(b.dtype, jax.dtypes.prng_key)
+                                          else b)
+
+
+def test_chunks_and_engines_continue_each_other():
+    net = MODELS["PoissonSource + PoissonInput"]()
+    mon = [ns.Spikes("E")]
+    whole = ns.simulate(net, 60.0, DT, engine="native", monitors=mon, key=1)
+    chunked = ns.simulate(net, 60.0, DT, engine="native", monitors=mon, key=1, chunk_steps=37)
+    for a, b in zip(whole.spikes["E"], chunked.spikes["E"]):
+        np.testing.assert_array_equal(a, b)
+    for a, b in zip(jax.tree.leaves(whole.state.neurons), jax.tree.leaves(chunked.state.neurons)):
+        np.testing.assert_array_equal(a, b)
+    first = ns.simulate(net, 30.0, DT, engine="scan", monitors=mon, key=1)
+    rest = ns.simulate(net, 30.0, DT, engine="native", monitors=mon, state=first.state)
+    np.testing.assert_array_equal(np.concatenate([first.spikes["E"][1], rest.spikes["E"][1]]), whole.spikes["E"][1])
+
+
+# --------------------------------------------------------------------------- a user's code is the code that runs
+class HalvedSynapse(Synapse):
+    """A user's synapse whose current is half the base class's (an override of ``current``)."""
+
+    def current(self, params, state, v):
+        return 0.5 * super().current(params, state, v)
+
+
+def test_a_subclass_override_is_lowered_from_its_own_code():
+    def make(syn):
+        return _net(LIF(v_init=ns.Uniform(-60.0, -50.0)), synapse=syn, weight=60.0, drive=jnp.full(60, 190.0),
+                    e_rev=0.0) if False else ns.Network(
+            [ns.Population("E", 60, LIF(v_init=ns.Uniform(-60.0, -50.0)))],
+            [ns.Projection("EE", "E", "E", ns.events.fixed_probability(60, 60, 0.2, seed=2), 40.0, synapse=syn,
+                           syn_params=SynapseParams(tau=5.0))],
+            [ns.Input("bg", "E", ConstantCurrent(), ConstantCurrent.Params(jnp.linspace(180.0, 260.0, 60)))])
+    plain, halved = make(Synapse("exponential", "current")), make(HalvedSynapse("exponential", "current"))
+    mon = [ns.Spikes("E")]
+    scan = ns.simulate(halved, 200.0, DT, engine="scan", monitors=mon)
+    auto = ns.simulate(halved, 200.0, DT, monitors=mon)
+    base = ns.simulate(plain, 200.0, DT, monitors=mon)
+    assert auto.timings["engine"] == "native" and base.timings["engine"] == "fused"
+    assert len(auto.spikes["E"][0]) == len(scan.spikes["E"][0]) != len(base.spikes["E"][0])
+    why = ns.engines.describe(halved, DT).verdicts[0]
+    assert why.engine == "fused" and not why.ok and "HalvedSynapse" in why.reason
+
+
+# --------------------------------------------------------------------------- refusals, by name
+class GlobalInhibitionLIF(LIF):
+    """Every neuron is inhibited by the population's mean voltage: a sum over elements."""
+
+    def step(self, params, state, i, dt):
+        return super().step(params, state, i - 0.1 * jnp.sum(state.v) / state.v.shape[0], dt)
+
+
+class NoisyConductance(GaussianCurrent):
+    """A noise conductance: its current reads the membrane, so it can be neither lowered (it
+    draws from the step's key) nor tabulated."""
+
+    def current(self, params, state, t, dt, key, v):
+        state, i = super().current(params, state, t, dt, key, v)
+        return state, i * (0.0 - v) * 0.01
+
+
+def test_unlowerable_models_are_refused_by_name_and_auto_takes_the_scan():
+    net = ns.Network([ns.Population("E", 30, GlobalInhibitionLIF())], [],
+                     [ns.Input("bg", "E", ConstantCurrent(), ConstantCurrent.Params(300.0))])
+    with pytest.raises(ValueError, match=r"engine='native' cannot run this simulation: population 'E' "
+                                         r"\(GlobalInhibitionLIF.step\): primitive 'reduce_sum'"):
+        ns.simulate(net, 5.0, DT, engine="native")
+    assert ns.simulate(net, 5.0, DT).timings["engine"] == "scan"
+    d = ns.engines.describe(net, DT)
+    assert d.chosen == "scan" and "reduce_sum" in d.verdicts[1].reason and "reduce_sum" in str(d)
+    net = ns.Network([ns.Population("E", 30, LIF())], [], [ns.Input("n", "E", NoisyConductance(),
+                                                                     GaussianCurrent.Params(std=5.0))])
+    reason = native_plan(net, net.params(), DT)
+    assert "primitive 'random_bits'" in reason and "depends on the membrane potential" in reason, reason
+
+
+def test_a_model_that_does_not_trace_per_element_is_refused():
+    def bad(*a):
+        raise RuntimeError("boom")
+    with pytest.raises(Unlowerable, match="test: its code cannot be lowered .*RuntimeError: boom"):
+        lower("test", bad, [np.zeros(3, np.float32)], ["dynamic"], [True], 3)
+
+
+# --------------------------------------------------------------------------- the compile cache
+def _fresh_net(n):
+    return ns.Network([ns.Population("E", n, LIF())], [],
+                      [ns.Input("bg", "E", ConstantCurrent(), ConstantCurrent.Params(300.0))])
+
+
+def test_an_unwritable_cache_directory_asked_for_is_a_clear_error(monkeypatch, tmp_path):
+    monkeypatch.setenv("NEUROSIM_CACHE_DIR", "/proc/neurosim-cannot-be-here")
+    with pytest.raises(ValueError, match="NEUROSIM_CACHE_DIR='/proc/neurosim-cannot-be-here' cannot be created"):
+        ns.simulate(_fresh_net(71), 1.0, DT, engine="native")
+    locked = tmp_path / "locked"
+    locked.mkdir()
+    locked.chmod(0o500)
+    if os.access(locked, os.W_OK):
+        pytest.skip("running as a user who can write anywhere")
+    monkeypatch.setenv("NEUROSIM_CACHE_DIR", str(locked))
+    with pytest.raises(ValueError, match="is not writable"):
+        ns.simulate(_fresh_net(73), 1.0, DT, engine="native")
+
+
+def test_an_unwritable_default_cache_falls_back_to_a_private_one(monkeypatch, tmp_path):
+    monkeypatch.delenv("NEUROSIM_CACHE_DIR", raising=False)
+    monkeypatch.setenv("XDG_CACHE_HOME", "/proc/neurosim-cannot-be-here")
+    res = ns.simulate(_fresh_net(77), 5.0, DT, engine="native", monitors=[ns.Spikes("E")])
+    assert res.timings["engine"] == "native" and compiler.cache_dir() != "/proc/neurosim-cannot-be-here"
+
+
+def test_the_cache_keeps_a_compiled_program(monkeypatch, tmp_path):
+    monkeypatch.setenv("NEUROSIM_CACHE_DIR", str(tmp_path))
+    net = _fresh_net(79)
+    first = ns.simulate(net, 1.0, DT, engine="native")
+    assert len(list(tmp_path.glob("ns_*.so"))) == 1 and not list(tmp_path.glob("*.cc"))
+    compiler._libraries.clear()                  # as a new process would: found on disk, not compiled
+    plan = native_plan(_fresh_net(79), net.params(), DT)
+    from neurosim.engines.native.engine import build
+    assert build(plan) == 0.0 and first.timings["compile_s"] > 0
+
+
+def test_the_docs_coverage_table_is_what_the_engines_answer():
+    from pathlib import Path
+
+    from neurosim.engines import coverage
+    page = (Path(__file__).resolve().parent.parent / "docs" / "engines.md").read_text()
+    table = page.split(coverage.BEGIN, 1)[1].split(coverage.END, 1)[0].strip()
+    assert table == coverage.markdown(), "run: python -m neurosim.engines.coverage --write docs/engines.md"
