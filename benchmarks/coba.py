@@ -206,8 +206,8 @@ def main(argv=None):
                     help="comma list of sizes N, e.g. 4000,40000,400000,4000000 (overrides --n; p = min(0.02, 80/N))")
     args = ap.parse_args(argv)
     engines = [e.strip() for e in args.engine.split(",") if e.strip()]
-    if not engines or any(e not in ("auto", "scan", "fused") for e in engines):
-        ap.error(f"--engine must be auto or a comma list of scan and fused, got {args.engine!r}")
+    if not engines or any(e not in ("auto", "scan", "fused", "native") for e in engines):
+        ap.error(f"--engine must be auto or a comma list of scan, fused and native, got {args.engine!r}")
     sizes = [args.n]
     if args.sweep:
         try:

@@ -4,7 +4,8 @@
     code = finish(out_dir, "Izhikevich_2003", paper, checks, t0, quick=True)
 
 ``finish`` writes ``out_dir/NAME.json`` = ``{"paper", "checks": [{"name", "value", "target",
-"ok"}], "runtime_s", ...extra}``, prints one line per check and returns the exit code
+"ok"}], "runtime_s", "engines", ...extra}`` (``engines``: how many ``simulate`` runs each engine
+ran in this process, :func:`neurosim.engines.used`), prints one line per check and returns the exit code
 (1 when any check failed), so a script ends with ``sys.exit(main())``.
 """
 from __future__ import annotations
@@ -46,9 +47,11 @@ def finish(out_dir, name: str, paper: str, checks: list, t0: float, **extra) -> 
 def write(out_dir, name: str, report: dict) -> int:
     """Write a ready ``report`` dict (``paper``, ``checks``, ``runtime_s``, extras) as JSON, print
     the summary, return the exit code."""
+    from .engines import used
+
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
-    report = _plain(report)
+    report = _plain({**report, "engines": report.get("engines", used())})
     checks, runtime = report["checks"], report["runtime_s"]
     (out_dir / f"{name}.json").write_text(json.dumps(report, indent=2))
     width = max((len(c["name"]) for c in checks), default=0)
@@ -57,5 +60,7 @@ def write(out_dir, name: str, report: dict) -> int:
         shown = "nan" if v is None else (f"{v:.4g}" if isinstance(v, float) else str(v))
         print(f"  [{'ok' if c['ok'] else 'FAIL'}] {c['name']:<{width}}  {shown:>10}   target {c['target']}")
     n_fail = sum(not c["ok"] for c in checks)
-    print(f"{name}: {len(checks) - n_fail}/{len(checks)} checks passed in {runtime:.1f} s -> {out_dir}")
+    engines = ", ".join(f"{e} x{k}" for e, k in report["engines"].items()) or "none (ns.run / training only)"
+    print(f"{name}: {len(checks) - n_fail}/{len(checks)} checks passed in {runtime:.1f} s -> {out_dir} "
+          f"(simulate's engines: {engines})")
     return 1 if n_fail or not checks else 0

@@ -350,3 +350,19 @@ def test_the_docs_coverage_table_is_what_the_engines_answer():
     page = (Path(__file__).resolve().parent.parent / "docs" / "engines.md").read_text()
     table = page.split(coverage.BEGIN, 1)[1].split(coverage.END, 1)[0].strip()
     assert table == coverage.markdown(), "run: python -m neurosim.engines.coverage --write docs/engines.md"
+
+
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+@pytest.mark.parametrize("every", [None, 4])
+def test_astrocyte_calcium_and_multirate_follow_the_scan(every, dtype, request):
+    """Li-Rinzel astrocytes (rk4, FM oscillations) bare and wrapped in MultiRate (a lax.cond):
+    20 s of calcium within the contract's tolerance of the scan's."""
+    from test_multirate import _astro_net
+    if dtype == "float64":
+        request.getfixturevalue("x64")
+    net = _astro_net(every)
+    mon = [ns.Trace("a", "c", every=10)]
+    a = ns.simulate(net, 20e3, 1.0, monitors=mon, engine="scan")
+    b = ns.simulate(net, 20e3, 1.0, monitors=mon, engine="native")
+    assert np.ptp(a.traces["a.c"][1]) > 0.5                     # it oscillates
+    np.testing.assert_allclose(b.traces["a.c"][1], a.traces["a.c"][1], atol=1e-4 if dtype == "float32" else 1e-12)

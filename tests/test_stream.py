@@ -57,7 +57,7 @@ def test_ctrl_c_leaves_the_finished_chunks_readable(net, tmp_path, monkeypatch):
 
     sim = importlib.import_module("neurosim.network.simulate")
     calls = {"n": 0}
-    real = sim.ScanEngine.run
+    real = sim.ScanRunner.run
 
     def interrupting(self, fn, params, state, done):
         calls["n"] += 1
@@ -65,7 +65,7 @@ def test_ctrl_c_leaves_the_finished_chunks_readable(net, tmp_path, monkeypatch):
             raise KeyboardInterrupt
         return real(self, fn, params, state, done)
 
-    monkeypatch.setattr(sim.ScanEngine, "run", interrupting)
+    monkeypatch.setattr(sim.ScanRunner, "run", interrupting)
     path = tmp_path / "cut.h5"
     with pytest.raises(ns.SimulationInterrupted) as err:
         ns.simulate(net, 300.0, monitors=[ns.Trace("neurons", "v", ids=[1], every=1)], chunk_steps=1000,

@@ -34,7 +34,7 @@ import common as C  # noqa: E402
 
 
 def _add_options(ap):
-    ap.add_argument("--engine", default="auto", choices=["auto", "scan", "fused"],
+    ap.add_argument("--engine", default="auto", choices=["auto", "scan", "fused", "native"],
                     help="simulate's engine (auto: fused where it can run, else scan)")
     ap.add_argument("--record", default="spikes", choices=["spikes", "counts"],
                     help="spikes: every spike to the host (simulate + Spikes monitor); counts: E/I spike counts "

@@ -8,14 +8,29 @@
 - ``"parallel"``: neuron-parallel over devices (:mod:`neurosim.network.parallel`).
 
 ``engine="auto"`` takes the first of fused, native and scan that can run the simulation;
-:func:`describe` says which one that is and why each other one cannot.
+:func:`describe` says which one that is and why each other one cannot. Every engine keeps the
+contract of :mod:`neurosim.engines.base` (``prepare`` a plan or a refusal, make a runner for the
+one driver) and is found in :data:`REGISTRY`.
 """
 from __future__ import annotations
 
 from dataclasses import dataclass
 
-ENGINES = ("auto", "scan", "fused", "native", "parallel")
-AUTO_ORDER = ("fused", "native", "scan")
+from .base import AUTO_ORDER, REGISTRY, Engine, Refusal, Runner
+
+ENGINES = ("auto",) + tuple(REGISTRY)
+_used: dict = {}    # engine name -> simulate() calls that ran on it, in this process
+
+
+def record(name: str) -> None:
+    """Count one ``simulate`` run on engine ``name`` (the driver calls this)."""
+    _used[name] = _used.get(name, 0) + 1
+
+
+def used() -> dict:
+    """Engine name -> how many ``simulate`` runs of this process it ran (the paper examples'
+    reports record it, so a figure says which engine made it)."""
+    return dict(_used)
 
 
 @dataclass(frozen=True)
@@ -42,17 +57,12 @@ class Description:
 
 
 def verdicts(net, params, dt, monitors, state) -> tuple:
-    """The verdict of every engine of :data:`AUTO_ORDER` (plans are cached on the network)."""
-    from ..network import fused
-    from .native import engine as native
-
+    """The verdict of every engine of :data:`AUTO_ORDER`, from the plans ``simulate`` would
+    make (the same ``prepare`` calls; plans are cached on the network)."""
     out = []
-    plan = fused.fused_plan(net, params, dt, monitors)
-    reason = plan if isinstance(plan, str) else fused.state_reason(plan, state)
-    out.append(Verdict("fused", reason is None, reason))
-    plan = native.cached_plan(net, params, dt, monitors, state)
-    out.append(Verdict("native", not isinstance(plan, str), plan if isinstance(plan, str) else None))
-    out.append(Verdict("scan", True, None))
+    for name in AUTO_ORDER:
+        plan = REGISTRY[name].prepare(net, params, dt, monitors, state)
+        out.append(Verdict(name, not isinstance(plan, Refusal), plan.reason if isinstance(plan, Refusal) else None))
     return tuple(out)
 
 
@@ -70,4 +80,5 @@ def describe(net, dt: float = 0.1, *, params=None, monitors=(), state=None, key=
     return Description(next(v.engine for v in vs if v.ok), vs)
 
 
-__all__ = ["AUTO_ORDER", "ENGINES", "Description", "Verdict", "describe"]
+__all__ = ["AUTO_ORDER", "ENGINES", "REGISTRY", "Description", "Engine", "Refusal", "Runner", "Verdict", "describe",
+           "used"]

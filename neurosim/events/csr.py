@@ -160,3 +160,15 @@ def validate_csr(indptr, indices, n_pre: int, n_post: int):
     if indices.size >= 2**31:
         raise ValueError(f"more than 2**31 - 1 synapses ({indices.size}) in one projection are not supported")
     return indptr, indices
+
+
+def rows_are_unique(conn) -> bool:
+    """Whether every row of ``conn`` lists its postsynaptic neurons in strictly increasing order
+    (none twice): the additions of one row's delivery are then independent of each other, which
+    the compiled engines exploit (vector scatter)."""
+    indptr, indices = np.asarray(conn.indptr), np.asarray(conn.indices)
+    step = np.diff(indices.astype(np.int64))
+    starts = indptr[1:-1]                      # a new row begins at these positions
+    new_row = np.zeros(step.shape, bool)
+    new_row[starts[(starts > 0) & (starts <= step.size)] - 1] = True
+    return bool(np.all((step > 0) | new_row))

@@ -68,7 +68,10 @@ import jax.numpy as jnp
 import numpy as np
 
 from .. import _kernels
+from ..engines.base import Runner
+from ..engines.chunks import Chunk, signature, spike_events, spikes_and_rates  # noqa: F401 (spike_events: the kernel's bits)
 from ..events import CSR
+from ..events.csr import rows_are_unique
 from ..inputs import (ConstantCurrent, GaussianCurrent, PoissonInput, PoissonSource, RasterSource, StepCurrent,
                       UniformCurrent)
 from ..inputs.currents import POISSON_INVERSION_MAX, POISSON_TERMS, poisson_cdf
@@ -301,12 +304,7 @@ def _unique_rows(net, conn) -> bool:
     (none twice), computed once per CSR."""
     key = ("fused_unique", id(conn))
     if key not in net._cache:
-        indptr, indices = np.asarray(conn.indptr), np.asarray(conn.indices)
-        step = np.diff(indices.astype(np.int64))
-        starts = indptr[1:-1]                      # a new row begins at these positions
-        new_row = np.zeros(step.shape, bool)
-        new_row[starts[(starts > 0) & (starts <= step.size)] - 1] = True
-        net._cache[key] = bool(np.all((step > 0) | new_row))
+        net._cache[key] = rows_are_unique(conn)
     return net._cache[key]
 
 
@@ -794,27 +792,10 @@ def spike_counts(plan: FusedPlan, bits, pop: str):
     return jnp.sum(jax.lax.population_count(bits & mask), axis=-1, dtype=jnp.int32)
 
 
-def spike_events(bits) -> tuple[np.ndarray, np.ndarray]:
-    """``(step, neuron)`` of every set bit of ``bits`` (n_steps, words), sorted by step then
-    neuron. The words are unsigned integers (uint8 or uint32) with bit ``b`` of word ``w``
-    standing for neuron ``w * bits_per_word + b`` (little bit order). Only the nonzero words are
-    expanded, so the host never holds a dense (n_steps, n) raster."""
-    bits = np.asarray(bits)
-    if bits.ndim != 2 or bits.dtype.kind != "u":
-        raise ValueError(f"bits must be a 2-D array of unsigned words (n_steps, words), got {bits.dtype} {bits.shape}")
-    bits = np.ascontiguousarray(bits, dtype=bits.dtype.newbyteorder("<"))
-    width = 8 * bits.dtype.itemsize
-    k, w = np.nonzero(bits)
-    flags = np.unpackbits(bits[k, w].view(np.uint8), bitorder="little")
-    (hit,) = np.nonzero(flags)
-    word, bit = np.divmod(hit, width)
-    return k[word].astype(np.int64), w[word].astype(np.int64) * width + bit
-
-
 # --------------------------------------------------------------------------- simulate
 
 
-class FusedEngine:
+class FusedEngine(Runner):
     """The fused kernel as an engine of :func:`neurosim.network.simulate.drive` (which writes the
     chunks, progress, timings and monitors once for every engine): chunks of up to 20,000
     steps, spikes decoded on the host from the kernel's spike bits; ``Trace`` and ``Weights``
@@ -850,9 +831,7 @@ class FusedEngine:
         return item
 
     def cache_key(self, item, params, state):
-        from .simulate import _signature
-
-        return ("fused", self.fplan.platform, _signature(params, state), self.fplan.dt, item)
+        return ("fused", self.fplan.platform, signature(params, state), self.fplan.dt, item)
 
     def compile(self, item, params, state):
         return fused_fn(self.fplan, item).lower(params, state, self.fplan.indptr, self.fplan.indices).compile()
@@ -864,18 +843,9 @@ class FusedEngine:
         return state, ((bits if (self.spike_pops or self.rate_pops) else None), samples)
 
     def to_host(self, raw, item, done):
-        from .simulate import Chunk
-
         bits, samples = raw
         sampled = {key: (np.zeros((1,), np.int64), np.asarray(value)[None]) for key, value in samples.items()}
-        spikes, rates = {}, {}
-        if bits is not None:
-            step, neuron = spike_events(bits)
-            for pop in set(self.spike_pops) | set(self.rate_pops):
-                off, n = self.where[pop]
-                keep = (neuron >= off) & (neuron < off + n)
-                spikes[pop] = (step[keep], neuron[keep] - off)
-                if pop in self.rate_pops:
-                    rates[pop] = np.bincount(step[keep], minlength=item).astype(np.float32) / np.float32(
-                        n * self.fplan.dt * 1e-3)
+        spikes, rates = spikes_and_rates(bits, item, self.where, self.spike_pops, self.rate_pops, self.fplan.dt)
         return Chunk(item, spikes, rates, sampled, {})
+
+

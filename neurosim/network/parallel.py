@@ -54,7 +54,8 @@ from jax.sharding import Mesh, NamedSharding, PartitionSpec as P
 
 from .. import _checks
 from ..events import CSR
-from . import fused
+from ..engines.base import Runner
+from ..engines.chunks import Chunk, signature, spike_events
 from .model import Network, float_dtype
 from .monitors import Rate, Spikes
 from .step import advance, delay_steps
@@ -362,7 +363,7 @@ def _make_chunk(plan: ParallelPlan, spiking, rating, n_windows: int, length: int
     return jax.jit(chunk)
 
 
-class ParallelEngine:
+class ParallelEngine(Runner):
     """The neuron-parallel engine of :func:`~neurosim.network.simulate.drive`: chunks of whole
     windows (the last may be shorter), each one compiled program over the mesh."""
 
@@ -392,8 +393,7 @@ class ParallelEngine:
         return item[0] * item[1]
 
     def cache_key(self, item, params, state):
-        from .simulate import _signature
-        return ("parallel", _signature(params, state), tuple(self.spiking), tuple(self.rating), self.p.dt,
+        return ("parallel", signature(params, state), tuple(self.spiking), tuple(self.rating), self.p.dt,
                 tuple(d.id for d in self.p.mesh.devices.flat)) + tuple(item)
 
     def _args(self, params, state):
@@ -413,8 +413,7 @@ class ParallelEngine:
         return jax.device_put(state, self.p.mesh.devices.flat[0]), out
 
     def to_host(self, raw, item, done):
-        from .simulate import Chunk
         steps = self.steps(item)
-        spikes = {p: fused.spike_events(np.asarray(packed).reshape(steps, -1)) for p, packed in raw["spikes"].items()}
+        spikes = {p: spike_events(np.asarray(packed).reshape(steps, -1)) for p, packed in raw["spikes"].items()}
         rates = {p: np.asarray(r).reshape(-1) for p, r in raw["rates"].items()}
         return Chunk(steps, spikes, rates, {}, {})

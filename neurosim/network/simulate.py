@@ -8,7 +8,9 @@ parameter sets and differentiated through (surrogate gradients).
 ``simulate`` runs long simulations in chunks of ``chunk_steps`` so device memory stays bounded,
 keeps monitors on the device within a chunk, and returns a :class:`SimResult`. One driver
 (:func:`drive`) does the chunking, caching, progress, timing and result assembly for every
-engine; an engine (:class:`ScanEngine` here, ``fused.FusedEngine``) only advances the state
+engine; an engine's runner (:class:`ScanRunner` here, ``fused.FusedEngine``,
+``neurosim.engines.native``'s, ``parallel.ParallelEngine``; the contract is
+:mod:`neurosim.engines.base`) only advances the state
 and brings a chunk's records to the host.
 
 Observations are one mechanism with two doors: ``run(..., observe=fn)`` and the monitors
@@ -30,8 +32,9 @@ import jax.numpy as jnp
 import numpy as np
 
 from .. import _checks
+from ..engines.base import Runner
+from ..engines.chunks import Chunk, describe_monitors as _describe, signature as _signature, spike_events
 from ..events.jitconn import JitConn
-from . import fused
 from .model import Network, check_input_values
 from .params import NetParams
 from .monitors import MONITORS, OBSERVERS, SAMPLED, Observe, Rate, Spikes, Trace, Weights, check_monitors
@@ -317,35 +320,25 @@ def simulate(
     check_host_memory(net, monitors, n_steps, dt, max_host_bytes, observed_bytes,
                       disk=None if sink is None else sink.directory)
     from ..engines import ENGINES
+    from ..engines.base import AUTO_ORDER, REGISTRY, Refusal
     if engine not in ENGINES:
         raise ValueError(f"engine must be one of {list(ENGINES)}, got {engine!r}")
     if devices is not None and engine != "parallel":
         raise ValueError(f"devices={devices!r} is for engine='parallel' (neuron-parallel runs), but engine={engine!r}")
     chunk = None if chunk_steps is None else _checks.count("chunk_steps", chunk_steps, minimum=1)
-    run_on = dict(net=net, params=params, state=state, monitors=monitors, dt=dt, duration=duration, progress=progress,
-                  t_build=t_build, check_finite=check_finite, sink=sink)
-    if engine == "parallel":
-        from . import parallel
-        plan = parallel.parallel_plan(net, dt, monitors, devices)
-        return drive(parallel.ParallelEngine(plan, monitors, n_steps, chunk, max_chunk_bytes), **run_on)
-    if engine in ("auto", "fused"):
-        plan = fused.fused_plan(net, params, dt, monitors)
-        reason = plan if isinstance(plan, str) else fused.state_reason(plan, state)
-        if reason is None:
-            return drive(fused.FusedEngine(plan, monitors, n_steps, chunk, max_chunk_bytes), **run_on)
-        if engine == "fused":
-            raise ValueError(f"engine='fused' cannot run this simulation: {reason}; use engine='auto', 'native' or "
-                             "'scan' (ns.engines.describe(net) says which engine runs what)")
-    if engine in ("auto", "native"):
-        from ..engines.native import engine as native
-        plan = native.cached_plan(net, params, dt, monitors, state)
-        if not isinstance(plan, str):
-            return drive(native.NativeEngine(plan, monitors, n_steps, chunk, max_chunk_bytes), **run_on)
-        if engine == "native":
-            raise ValueError(f"engine='native' cannot run this simulation: {plan}; use engine='auto' or 'scan'")
-    return drive(ScanEngine(net, monitors, dt, n_steps, chunk_steps, max_chunk_bytes, observed_bytes), net, params,
-                 state, monitors, dt=dt, duration=duration, progress=progress, t_build=t_build,
-                 check_finite=check_finite, sink=sink)
+    options = dict(devices=devices, observed_bytes=observed_bytes)
+    for name in (AUTO_ORDER if engine == "auto" else (engine,)):    # the first engine with a plan runs it
+        plan = REGISTRY[name].prepare(net, params, dt, monitors, state, **options)
+        if isinstance(plan, Refusal):
+            if engine == "auto":
+                continue
+            others = "'auto'" + "".join(f", {e!r}" for e in AUTO_ORDER if e != name)
+            raise ValueError(f"engine={name!r} cannot run this simulation: {plan.reason}; use engine={others} "
+                             "(ns.engines.describe(net) says which engine runs what)")
+        runner = REGISTRY[name].runner(plan, net, dt, monitors, n_steps, chunk, max_chunk_bytes, **options)
+        return drive(runner, net, params, state, monitors, dt=dt, duration=duration, progress=progress,
+                     t_build=t_build, check_finite=check_finite, sink=sink)
+    raise AssertionError("the scan engine runs every simulation")
 
 
 # --------------------------------------------------------------------------- one driver, two engines
@@ -443,17 +436,6 @@ def _nonfinite_error(net, params, before, after, done, steps, dt, res):
         res)
 
 
-class Chunk(NamedTuple):
-    """What an engine brings back to the host for one chunk of ``steps`` steps (step indices
-    relative to the chunk's first step)."""
-
-    steps: int
-    spikes: dict     # population -> (step, neuron) int64 arrays
-    rates: dict      # population -> (steps,) float32, Hz
-    sampled: dict    # Trace/Weights key -> (step, values)
-    observed: dict   # Observe/LFP key -> pytree, leading axis steps
-
-
 def drive(engine, net, params, state, monitors, *, dt, duration, progress, t_build, check_finite=True,
           sink=None) -> SimResult:
     """The simulation driver every engine shares: chunks, compiled-chunk cache, progress bar,
@@ -462,6 +444,9 @@ def drive(engine, net, params, state, monitors, *, dt, duration, progress, t_bui
     params, state)``, ``engine.compile(item, params, state)``, ``engine.run(fn, params, state, done)
     -> (state, raw)`` (``done``: steps run before this chunk) and ``engine.to_host(raw, item, done) -> Chunk``.
     ``sink``: where each chunk's monitor data goes instead of memory (``stream_to``)."""
+    from ..engines import record
+
+    record(engine.name)
     first_step = int(state.t)       # times are (first_step + k) dt, so a resumed run's equal the whole run's
     t_start = first_step * dt
     if progress is None:
@@ -520,7 +505,7 @@ def drive(engine, net, params, state, monitors, *, dt, duration, progress, t_bui
     return result(state, duration)
 
 
-class ScanEngine:
+class ScanRunner(Runner):
     """One ``lax.scan`` iteration per step (every model and monitor); chunks of ``n_blocks``
     blocks of ``g`` steps, ``g`` the gcd of the sampled monitors' ``every``."""
 
@@ -567,7 +552,7 @@ class ScanEngine:
         steps = n_blocks * g
         spikes = {}
         for pop, packed in out["spikes"].items():     # 1 bit per neuron and step; only set bytes expand
-            spikes[pop] = fused.spike_events(np.asarray(packed).reshape(steps, -1))
+            spikes[pop] = spike_events(np.asarray(packed).reshape(steps, -1))
         rates = {pop: np.asarray(r).reshape(-1) for pop, r in out["rates"].items()}
         sampled = {}
         for m in self.monitors:
@@ -637,33 +622,6 @@ def _observed_bytes(net, params, state, dt, monitors) -> int:
 
     shapes = jax.eval_shape(one_step, params, state)
     return sum(math.prod(x.shape) * np.dtype(x.dtype).itemsize for x in jax.tree.leaves(shapes))
-
-
-def _signature(params, state):
-    leaves, tree = jax.tree.flatten((params, state))
-    return tree, tuple((np.shape(x), str(jnp.result_type(x))) for x in leaves)
-
-
-def _describe(monitors):
-    out = []
-    for m in monitors:
-        if isinstance(m, OBSERVERS):
-            # Observe: the function itself (hashable; the cache keeps it alive, so its id is not
-            # reused); LFP: its options
-            if isinstance(m, Observe):
-                out.append(("Observe", m.key, m.fn))
-            else:
-                synapses = m.synapses if m.synapses is None or isinstance(m.synapses, str) else tuple(m.synapses)
-                out.append(("LFP", m.key, m.pop, synapses, m.v_hold))
-            continue
-        if isinstance(m, Weights):
-            edges = m.edges()
-            out.append(("Weights", m.proj, m.every, None if m.ids is None else tuple(np.asarray(m.ids).tolist()),
-                        None if edges is None else tuple(edges.tolist())))
-            continue
-        out.append((type(m).__name__, m.pop, getattr(m, "var", None), getattr(m, "every", None),
-                    None if getattr(m, "ids", None) is None else tuple(np.asarray(m.ids).tolist())))
-    return tuple(out)
 
 
 def _collect(res, net, monitors, chunks, t0, dt):

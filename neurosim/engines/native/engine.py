@@ -21,10 +21,12 @@ import jax.numpy as jnp
 import numpy as np
 
 from ...events import CSR
-from ...network.fused import _unique_rows
+from ...events.csr import rows_are_unique
 from ...network.model import float_dtype
 from ...network.monitors import OBSERVERS, Rate, Spikes, Trace, Weights
 from ...network.step import NetworkState, delay_steps, sliced
+from ..base import Runner
+from ..chunks import Chunk, describe_monitors, signature, spikes_and_rates
 from . import compiler
 from .lower import Unlowerable, ctype, lower
 from .program import Slots, program, unit_block
@@ -306,8 +308,7 @@ def _plan(net, params, dt, monitors, state):
         out_b = [("ptr", q, e) for q, e in zip(ptrs, jax.tree.leaves(el))] + [("ptr", f"spk_{_c(p.name)}", True)]
         loop += unit_block(step_u, p.n, in_b, out_b, hz[("step", p.name)], f"neurons of {p.name}")
         o = offsets[p.name]
-        loop += [f"if (bits) for (int64_t i = 0; i < {p.n}; ++i) if (spk_{_c(p.name)}[i] > 0) "
-                 f"bits[k * {n_words} + (({o} + i) >> 5)] |= 1u << (({o} + i) & 31);"]
+        loop += [f"if (bits) ns_spike_bits(spk_{_c(p.name)}, {p.n}, bits + k * {n_words}, {o});"]
     # 4-6. per projection: delays, delivery, synapses
     depth = delay_steps(net, dt)
     for (name, ip_, ix_, w_), pr in zip(conns, net.projections):
@@ -324,14 +325,18 @@ def _plan(net, params, dt, monitors, state):
             arrive = f"ring_{_c(pr.name)}"
         drive = buf(f"drive_{_c(pr.name)}", n_post)
         w = f"{w_}[0]" if weights[pr.name] else f"{w_}[q]"
+        # the presynaptic neurons whose spikes arrive, 32 at a time (a branch-free mask, then its set bits)
         loop += [f"  std::memset({drive}, 0, sizeof({ft}) * {n_post});",
-                 f"  for (int64_t j = 0; j < {n_pre}; ++j) {{",
-                 f"    const {ft} s = {arrive}[j];",
-                 "    if (s == 0) continue;"]
-        if _unique_rows(net, pr.conn):     # no row names a neuron twice: its additions are independent
-            loop.append("    #pragma GCC ivdep")
-        loop += [f"    for (int32_t q = {ip_}[j]; q < {ip_}[j + 1]; ++q) {drive}[{ix_}[q]] += {w} * s;",
-                 "  }"]
+                 f"  for (int64_t base = 0; base < {n_pre}; base += 32) {{",
+                 f"    uint32_t m = ns_nonzero32({arrive} + base, {n_pre} - base);",
+                 "    while (m) {",
+                 "      const int64_t j = base + __builtin_ctz(m);",
+                 "      m &= m - 1;",
+                 f"      const {ft} s = {arrive}[j];"]
+        if rows_are_unique(pr.conn):     # no row names a neuron twice: its additions are independent
+            loop.append("      #pragma GCC ivdep")
+        loop += [f"      for (int32_t q = {ip_}[j]; q < {ip_}[j + 1]; ++q) {drive}[{ix_}[q]] += {w} * s;",
+                 "    }", "  }"]
         n_static = len(jax.tree.leaves(params.projections[pr.name].synapse))
         in_b = [None] * n_static + [("ptr", q) for q in ptrs] + [("ptr", drive)]
         out_b = [("ptr", q, e) for q, e in zip(ptrs, jax.tree.leaves(el))]
@@ -426,7 +431,7 @@ def _prep_fn(plan: NativePlan, n_steps: int):
     return jax.jit(prep)
 
 
-class NativeEngine:
+class NativeEngine(Runner):
     """The native program as an engine of ``simulate``'s driver: chunks of up to
     :data:`MAX_CHUNK` steps (fewer when tabulated inputs or monitors would hold more than
     ``max_chunk_bytes``), spikes from the program's spike bits, traces recorded by it."""
@@ -453,9 +458,7 @@ class NativeEngine:
         return item
 
     def cache_key(self, item, params, state):
-        from ...network.simulate import _signature
-
-        return ("native", self.nplan.source, _signature(params, state), self.nplan.dt, item)
+        return ("native", self.nplan.source, signature(params, state), self.nplan.dt, item)
 
     def compile(self, item, params, state):
         build(self.nplan)
@@ -473,21 +476,9 @@ class NativeEngine:
                      bool(self.spike_pops or self.rate_pops))
 
     def to_host(self, raw, item, done):
-        from ...network.fused import spike_events
-        from ...network.simulate import Chunk
-
         bits, sampled = raw
-        spikes, rates = {}, {}
-        if bits is not None:
-            step, neuron = spike_events(bits)
-            for pop in set(self.spike_pops) | set(self.rate_pops):
-                off, n = self.where[pop]
-                keep = (neuron >= off) & (neuron < off + n)
-                spikes[pop] = (step[keep], neuron[keep] - off)
-                if pop in self.rate_pops:
-                    rates[pop] = np.bincount(step[keep], minlength=item).astype(np.float32) / np.float32(
-                        n * self.nplan.dt * 1e-3)
-        return Chunk(item, {p: spikes[p] for p in self.spike_pops}, rates, sampled, {})
+        spikes, rates = spikes_and_rates(bits, item, self.where, self.spike_pops, self.rate_pops, self.nplan.dt)
+        return Chunk(item, spikes, rates, sampled, {})
 
 
 def _connectivity(plan: NativePlan, params) -> dict:
@@ -554,9 +545,7 @@ def _call(plan: NativePlan, fixed: dict, state, hoisted, key, rows, done, n_step
 
 def cached_plan(net, params, dt, monitors, state):
     """:func:`native_plan`, kept on the network for these shapes, dt and monitors."""
-    from ...network.simulate import _describe, _signature
-
-    key = ("native-plan", dt, _signature(params, state), _describe(monitors))
+    key = ("native-plan", dt, signature(params, state), describe_monitors(monitors))
     if key not in net._cache:
         net._cache[key] = native_plan(net, params, dt, monitors, state)
     return net._cache[key]

@@ -618,3 +618,27 @@ static inline double ns_exp(double x) {
   return x != x ? x : (x > hi ? INFINITY : (x < lo ? 0.0 : res));
 }
 """
+
+# The hand-written pieces of the step that scan spike vectors (program.py, engine.py): 32 neurons
+# at a time, branch-free, so that sparse spikes cost a mask per 32 neurons, not a branch per neuron.
+PRELUDE += r"""
+template <class T> static inline uint32_t ns_nonzero32(const T* s, int64_t left) {
+  uint32_t m = 0;
+  if (left >= 32) { for (int b = 0; b < 32; ++b) m |= (uint32_t)(s[b] != 0) << b; }
+  else { for (int b = 0; b < left; ++b) m |= (uint32_t)(s[b] != 0) << b; }
+  return m;
+}
+template <class T> static inline void ns_spike_bits(const T* s, int64_t n, uint32_t* row, int64_t offset) {
+  for (int64_t base = 0; base < n; base += 32) {
+    uint32_t m = 0;
+    const int64_t left = n - base;
+    if (left >= 32) { for (int b = 0; b < 32; ++b) m |= (uint32_t)(s[base + b] > 0) << b; }
+    else { for (int b = 0; b < left; ++b) m |= (uint32_t)(s[base + b] > 0) << b; }
+    if (!m) continue;
+    const int64_t g = offset + base;
+    const int sh = (int)(g & 31);
+    row[g >> 5] |= m << sh;
+    if (sh && (m >> (32 - sh))) row[(g >> 5) + 1] |= m >> (32 - sh);
+  }
+}
+"""
