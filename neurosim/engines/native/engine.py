@@ -29,7 +29,7 @@ from ..base import Runner
 from ..chunks import Chunk, describe_monitors, signature, spikes_and_rates
 from . import compiler
 from .lower import Unlowerable, ctype, lower
-from .program import Slots, program, unit_block
+from .program import Parts, Slots, loop_block, program, unit_block, unit_parts
 
 TABLE_BYTES = 32e6      # tabulated input values per call, at most
 MAX_CHUNK = 20_000      # steps per call, at most
@@ -201,7 +201,6 @@ def _plan(net, params, dt, monitors, state):
         return name
 
     for p in net.populations:
-        buf(f"cur_{_c(p.name)}", p.n)
         buf(f"spk_{_c(p.name)}", p.n)
     hz = {}
     for p in net.populations:
@@ -250,73 +249,82 @@ def _plan(net, params, dt, monitors, state):
         loop += [f"if ((done + k) % {m.every} == 0) {{  // Trace {m.key}",
                  f"  for (int64_t q = 0; q < {width}; ++q) {out_p}[row_{_c(m.key)} * {width} + q] = {src}[{ids_p}[q]];",
                  f"  ++row_{_c(m.key)};", "}"]
-    # 1. currents: voltages, then the terms (whole-population first, each in network order)
-    for p in net.populations:
-        loop.append(f"std::memset(cur_{_c(p.name)}, 0, sizeof({ft}) * {p.n});")
-    vptr = {}
-    for p in net.populations:
-        step_u, volt_u, ptrs, el = pops[p.name]
-        if volt_u is None:
-            vptr[p.name] = None
-            continue
-        out = volt_u.outputs[0]
-        same = [j for j, x in enumerate(volt_u.inputs) if x is out]
-        if same:       # the voltage is a state variable: read it where it is
-            vptr[p.name] = ptrs[same[0]]
-            continue
-        vptr[p.name] = buf(f"v_{_c(p.name)}", p.n)
-        loop += unit_block(volt_u, p.n, [("ptr", q) for q in ptrs], [("ptr", vptr[p.name], True)],
-                           hz[("volt", p.name)], f"voltage of {p.name}")
+    # 1-2. per population: its voltage, the current terms onto it (whole-population terms first,
+    # then slices, each in network order, as the scan sums them), its neurons, its spike bits. A
+    # population's currents read only its own state and the synapses onto it, so populations can
+    # go one after another; one with no sliced term runs all of this in one loop over its neurons.
     terms = sorted([(sliced(net, net._refs[pr.name][1]), k, pr) for k, pr in enumerate(net.projections)]
                    + [(sliced(net, net._refs[inp.name][0]), len(net.projections) + j, inp)
                       for j, inp in enumerate(net.inputs)], key=lambda term: term[:2])
-    zeros_needed = 0
-    for _, k, obj in terms:
-        if k < len(net.projections):
-            pr = obj
-            post, c, d = net._refs[pr.name][1]
-            cur_u, step_u, ptrs, el = syns[pr.name]
-            v = [] if vptr[post] is None else [("ptr", f"({vptr[post]} + {c})")]
-            n_static = len(jax.tree.leaves(params.projections[pr.name].synapse))
-            loop += unit_block(cur_u, d - c, [None] * n_static + [("ptr", q) for q in ptrs] + v,
-                               [("add", f"(cur_{_c(post)} + {c})", True)], hz[("cur", pr.name)],
-                               f"current of projection {pr.name}")
-            continue
-        inp = obj
-        tgt, a, b = net._refs[inp.name][0]
-        if ins[inp.name] is None:
-            loop += [f"for (int64_t i = 0; i < {b - a}; ++i) cur_{_c(tgt)}[{a} + i] += "
-                     f"{tables[inp.name]}[k * {b - a} + i];  // tabulated input {inp.name}"]
-            continue
-        u, ptrs, el = ins[inp.name]
-        if vptr[tgt] is None:
-            zeros_needed = max(zeros_needed, b - a)
-            v = "zeros"
-        else:
-            v = f"({vptr[tgt]} + {a})"
-        n_static = len(jax.tree.leaves(params.inputs[inp.name]))
-        in_b = [None] * n_static + [("ptr", q) for q in ptrs] + [("val", "t"), None, ("ptr", v)]
-        out_b = [("ptr", q, e) for q, e in zip(ptrs, jax.tree.leaves(el))] + [("add", f"(cur_{_c(tgt)} + {a})", True)]
-        loop += unit_block(u, b - a, in_b, out_b, hz[("inp", inp.name)], f"input {inp.name}")
-    if zeros_needed:
-        buf("zeros", zeros_needed)
-    # 2. neurons, and their spike bits
     for p in net.populations:
         step_u, volt_u, ptrs, el = pops[p.name]
+        onto = [(is_sliced, k, obj) for is_sliced, k, obj in terms
+                if net._refs[obj.name][1 if k < len(net.projections) else 0][0] == p.name]
+        fuse = not any(is_sliced for is_sliced, _, _ in onto)
+        parts, cur = [], f"cur_{_c(p.name)}"
+        # the membrane potential the terms read: a state leaf where it is one, else computed
+        vbind = ("local", f"(({ft})0)")
+        if volt_u is not None:
+            same = [j for j, x in enumerate(volt_u.inputs) if x is volt_u.outputs[0]]
+            if same:
+                vbind = ("ptr", ptrs[same[0]])
+            elif fuse:
+                parts.append(unit_parts(volt_u, [("ptr", q) for q in ptrs], [("local", "v_here", True)],
+                                        hz[("volt", p.name)], f"voltage of {p.name}", "v_"))
+                vbind = ("local", "v_here")
+            else:
+                vbuf = buf(f"v_{_c(p.name)}", p.n)
+                loop += unit_block(volt_u, p.n, [("ptr", q) for q in ptrs], [("ptr", vbuf, True)],
+                                   hz[("volt", p.name)], f"voltage of {p.name}")
+                vbind = ("ptr", vbuf)
+        if not fuse:
+            loop.append(f"std::memset({cur}, 0, sizeof({ft}) * {p.n});")
+        for j, (_, k, obj) in enumerate(onto):
+            ref = net._refs[obj.name][1 if k < len(net.projections) else 0]
+            a, n = ref[1], ref[2] - ref[1]
+            v = vbind if vbind[0] == "local" else ("ptr", f"({vbind[1]} + {a})")
+            add = ("addlocal", "acc", True) if fuse else ("add", f"({cur} + {a})", True)
+            if k < len(net.projections):
+                cur_u, _, sptrs, _ = syns[obj.name]
+                n_static = len(jax.tree.leaves(params.projections[obj.name].synapse))
+                in_b = [None] * n_static + [("ptr", q) for q in sptrs] + ([] if volt_u is None else [v])
+                part = unit_parts(cur_u, in_b, [add], hz[("cur", obj.name)], f"current of projection {obj.name}",
+                                  f"t{j}_" if fuse else "")
+            elif ins[obj.name] is None:
+                target = "acc" if fuse else f"{cur}[{a} + i]"
+                part = Parts([], [f"{target} += {tables[obj.name]}[k * {n} + i];  // tabulated input {obj.name}"], [])
+            else:
+                u, iptrs, iel = ins[obj.name]
+                n_static = len(jax.tree.leaves(params.inputs[obj.name]))
+                in_b = [None] * n_static + [("ptr", q) for q in iptrs] + [("val", "t"), None, v]
+                out_b = [("ptr", q, e) for q, e in zip(iptrs, jax.tree.leaves(iel))] + [add]
+                part = unit_parts(u, in_b, out_b, hz[("inp", obj.name)], f"input {obj.name}", f"t{j}_" if fuse else "")
+            if fuse:
+                parts.append(part)
+            else:
+                loop += loop_block([part], n, f"term {obj.name} onto {p.name}")
         n_static = len(jax.tree.leaves(params.neurons[p.name]))
-        in_b = [None] * n_static + [("ptr", q) for q in ptrs] + [("ptr", f"cur_{_c(p.name)}")]
+        in_b = [None] * n_static + [("ptr", q) for q in ptrs] + [("local", "acc") if fuse else ("ptr", cur)]
         out_b = [("ptr", q, e) for q, e in zip(ptrs, jax.tree.leaves(el))] + [("ptr", f"spk_{_c(p.name)}", True)]
-        loop += unit_block(step_u, p.n, in_b, out_b, hz[("step", p.name)], f"neurons of {p.name}")
-        o = offsets[p.name]
-        loop += [f"if (bits) ns_spike_bits(spk_{_c(p.name)}, {p.n}, bits + k * {n_words}, {o});"]
-    # 4-6. per projection: delays, delivery, synapses
+        neuron = unit_parts(step_u, in_b, out_b, hz[("step", p.name)], f"neurons of {p.name}", "n_" if fuse else "")
+        if fuse:
+            first = [f"{ft} acc = ({ft})0;"] + ([f"{ft} v_here;"] if vbind == ("local", "v_here") else [])
+            loop += loop_block(parts + [neuron], p.n, f"population {p.name}: currents and neurons, one loop", first)
+        else:
+            buf(cur, p.n)
+            loop += loop_block([neuron], p.n, f"neurons of {p.name}")
+        loop += [f"if (bits) ns_spike_bits(spk_{_c(p.name)}, {p.n}, bits + k * {n_words}, {offsets[p.name]});"]
+    # 4-6. per projection: its delay ring and the delivery of the spikes that arrive; then the
+    # synapses (each projection's drive is its own, so all deliveries may come first), one loop
+    # per postsynaptic population for the projections onto all of it; a drive is zeroed as read
     depth = delay_steps(net, dt)
+    steps_onto = {}
     for (name, ip_, ix_, w_), pr in zip(conns, net.projections):
         (pre, a, b), (post, c, d) = net._refs[pr.name]
         n_pre, n_post, dd = b - a, d - c, depth[pr.name] - 1
         cur_u, step_u, ptrs, el = syns[pr.name]
         arrive = f"(spk_{_c(pre)} + {a})"
-        loop.append(f"{{  // projection {pr.name}: delay ring ({dd} deep), delivery, synapses")
+        loop.append(f"{{  // projection {pr.name}: delay ring ({dd} deep), delivery")
         if dd:
             buf(f"ring_{_c(pr.name)}", n_pre)
             loop += [f"  const int64_t slot = (int64_t)(t % {dd});",
@@ -326,8 +334,7 @@ def _plan(net, params, dt, monitors, state):
         drive = buf(f"drive_{_c(pr.name)}", n_post)
         w = f"{w_}[0]" if weights[pr.name] else f"{w_}[q]"
         # the presynaptic neurons whose spikes arrive, 32 at a time (a branch-free mask, then its set bits)
-        loop += [f"  std::memset({drive}, 0, sizeof({ft}) * {n_post});",
-                 f"  for (int64_t base = 0; base < {n_pre}; base += 32) {{",
+        loop += [f"  for (int64_t base = 0; base < {n_pre}; base += 32) {{",
                  f"    uint32_t m = ns_nonzero32({arrive} + base, {n_pre} - base);",
                  "    while (m) {",
                  "      const int64_t j = base + __builtin_ctz(m);",
@@ -336,13 +343,18 @@ def _plan(net, params, dt, monitors, state):
         if rows_are_unique(pr.conn):     # no row names a neuron twice: its additions are independent
             loop.append("      #pragma GCC ivdep")
         loop += [f"      for (int32_t q = {ip_}[j]; q < {ip_}[j + 1]; ++q) {drive}[{ix_}[q]] += {w} * s;",
-                 "    }", "  }"]
+                 "    }", "  }", "}"]
         n_static = len(jax.tree.leaves(params.projections[pr.name].synapse))
         in_b = [None] * n_static + [("ptr", q) for q in ptrs] + [("ptr", drive)]
         out_b = [("ptr", q, e) for q, e in zip(ptrs, jax.tree.leaves(el))]
-        loop += ["  " + s for s in unit_block(step_u, n_post, in_b, out_b, hz[("syn", pr.name)],
-                                              f"synapses of {pr.name}")]
-        loop.append("}")
+        whole = not sliced(net, net._refs[pr.name][1])
+        part = unit_parts(step_u, in_b, out_b, hz[("syn", pr.name)], f"synapses of {pr.name}",
+                          f"s{len(steps_onto.get(post, []))}_" if whole else "")
+        part.body.append(f"{drive}[i] = ({ft})0;")
+        steps_onto.setdefault(post if whole else pr.name, []).append((part, n_post, pr.name))
+    for key, group in steps_onto.items():
+        loop += loop_block([part for part, _, _ in group], group[0][1],
+                           f"synapses of {', '.join(name for _, _, name in group)}")
 
     body += [f"{t}* __restrict {name} = ({t}*)std::calloc({max(n, 1)}, sizeof({t}));" for name, (n, t) in scratch.items()]
     body += [f"int64_t row_{_c(m.key)} = 0;" for m in traces]

@@ -16,6 +16,7 @@ monitors) in the order the program was written with. ``t0`` is the state's step 
 """
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -43,35 +44,50 @@ class Slots:
                 for k, (name, d) in enumerate(zip(self.names, self.dtypes))]
 
 
-def unit_block(u: Lowered, n: int, ins: list, outs: list, hz: list, title: str) -> list:
-    """The C++ block running lowered function ``u`` over ``n`` elements.
+_NAMES = re.compile(r"\b(?:in|hz|x|c)\d+(?:_\d+)?\b")    # the identifiers lower.py generates
+
+
+@dataclass
+class Parts:
+    """A lowered function's code around a loop over elements: ``pre`` (before it: shared values,
+    hoisted scalars), ``body`` (inside it: reads, statements, writes of element ``i``) and
+    ``post`` (after it: shared outputs)."""
+
+    pre: list
+    body: list
+    post: list
+
+
+def unit_parts(u: Lowered, ins: list, outs: list, hz: list, title: str, prefix: str = "") -> Parts:
+    """The code of lowered function ``u`` for one loop over its elements.
 
     ``ins``: per input leaf of ``u``, None (a static leaf, or a key: not read), ``("ptr", P)``
-    (a per-element leaf read as ``P[i]``, or a shared one read as ``P[j]``) or ``("val", E)``
-    (a shared scalar given as an expression). ``outs``: per output leaf, None (discarded),
-    ``("ptr", P, elem)`` (stored: as ``P[i]`` when ``elem``, else as the entries ``P[j]`` of a
-    shared value) or ``("add", P, True)`` (added to ``P[i]``). ``hz``: the pointer of each
-    hoisted value."""
-    lines = [f"{{  // {title}"]
-    loop_reads, loop_writes, after = [], [], []
+    (a per-element leaf read as ``P[i]``, or a shared one read as ``P[j]``), ``("val", E)`` (a
+    shared scalar given as an expression) or ``("local", E)`` (a per-element value given as an
+    expression of element ``i``). ``outs``: per output leaf, None (discarded), ``("ptr", P,
+    elem)`` (stored: as ``P[i]`` when ``elem``, else as the entries ``P[j]`` of a shared value),
+    ``("add", P, True)`` (added to ``P[i]``) or ``("local", V, True)`` / ``("addlocal", V,
+    True)`` (assigned / added to the variable ``V``). ``hz``: the pointer of each hoisted value.
+    ``prefix`` renames the generated identifiers, so that several functions share one loop."""
+    pre, reads, writes, post = [], [], [], []
     for node, b in zip(u.inputs, ins):
         if node.static or node.key or b is None:
             continue
         t = ctype(node.dtype)
         kind, p = b
         if node.elem:
-            loop_reads.append(f"const {t} {node.names[0]} = {p}[i];")
+            reads.append(f"const {t} {node.names[0]} = {p if kind == 'local' else p + '[i]'};")
         elif kind == "val":
-            lines.append(f"const {t} {node.names[0]} = {p};")
+            pre.append(f"const {t} {node.names[0]} = {p};")
         else:
-            lines += [f"const {t} {name} = {p}[{j}];" for j, name in enumerate(node.names)]
+            pre += [f"const {t} {name} = {p}[{j}];" for j, name in enumerate(node.names)]
     for node, p in zip(u.hoisted, hz):
         t = ctype(node.dtype)
         if node.elem:
-            loop_reads.append(f"const {t} {node.names[0]} = {p}[i];")
+            reads.append(f"const {t} {node.names[0]} = {p}[i];")
         else:
-            lines += [f"const {t} {name} = {p}[{j}];" for j, name in enumerate(node.names)]
-    lines += u.shared
+            pre += [f"const {t} {name} = {p}[{j}];" for j, name in enumerate(node.names)]
+    pre += u.shared
     for node, b in zip(u.outputs, outs):
         if b is None:
             continue
@@ -79,19 +95,43 @@ def unit_block(u: Lowered, n: int, ins: list, outs: list, hz: list, title: str) 
         if any(node is x for x in u.inputs) and ins[next(j for j, x in enumerate(u.inputs) if x is node)] == b[:2]:
             continue            # unchanged state, stored where it was read from
         if kind == "ptr" and not b[2]:          # a shared value
-            after += [f"{p}[{j}] = {name};" for j, name in enumerate(node.names)]
-        elif node.elem or node.size == 1:
-            loop_writes.append(f"{p}[i] {'+=' if kind == 'add' else '='} {node.names[0]};")
-        else:
+            post += [f"{p}[{j}] = {name};" for j, name in enumerate(node.names)]
+        elif not (node.elem or node.size == 1):
             raise ValueError(f"{title}: an output of shape {node.shape} where one value per element is expected")
-    if loop_reads or u.body or loop_writes:
+        elif kind in ("local", "addlocal"):
+            writes.append(f"{p} {'+=' if kind == 'addlocal' else '='} {node.names[0]};")
+        else:
+            writes.append(f"{p}[i] {'+=' if kind == 'add' else '='} {node.names[0]};")
+    parts = Parts(pre, [f"// {title}"] + reads + u.body + writes, post)
+    if prefix:
+        def rename(lines):
+            return [_NAMES.sub(lambda m: prefix + m.group(0), line) for line in lines]
+        parts = Parts(rename(parts.pre), rename(parts.body), rename(parts.post))
+    return parts
+
+
+def loop_block(parts: list, n: int, title: str, before_each: list = ()) -> list:
+    """One loop over ``n`` elements running every function of ``parts`` (:class:`Parts`, in
+    order) on element ``i``; ``before_each``: statements that open each iteration."""
+    lines = [f"{{  // {title}"]
+    for p in parts:
+        lines += p.pre
+    body = list(before_each) + [s for p in parts for s in p.body]
+    if any(not s.lstrip().startswith("//") for s in body):
         lines.append("#pragma GCC ivdep")   # element i reads and writes index i only: no dependence between elements
         lines.append(f"for (int64_t i = 0; i < {n}; ++i) {{")
-        lines += ["  " + s for s in loop_reads + u.body + loop_writes]
+        lines += ["  " + s for s in body]
         lines.append("}")
-    lines += after
+    for p in parts:
+        lines += p.post
     lines.append("}")
     return lines
+
+
+def unit_block(u: Lowered, n: int, ins: list, outs: list, hz: list, title: str) -> list:
+    """The C++ block running lowered function ``u`` alone over ``n`` elements (see
+    :func:`unit_parts` for ``ins``, ``outs`` and ``hz``)."""
+    return loop_block([unit_parts(u, ins, outs, hz, title)], n, title)
 
 
 def program(slots: Slots, body: list) -> str:
