@@ -249,8 +249,7 @@ class HalvedSynapse(Synapse):
 
 def test_a_subclass_override_is_lowered_from_its_own_code():
     def make(syn):
-        return _net(LIF(v_init=ns.Uniform(-60.0, -50.0)), synapse=syn, weight=60.0, drive=jnp.full(60, 190.0),
-                    e_rev=0.0) if False else ns.Network(
+        return ns.Network(
             [ns.Population("E", 60, LIF(v_init=ns.Uniform(-60.0, -50.0)))],
             [ns.Projection("EE", "E", "E", ns.events.fixed_probability(60, 60, 0.2, seed=2), 40.0, synapse=syn,
                            syn_params=SynapseParams(tau=5.0))],

@@ -332,7 +332,6 @@ def _plan(net, params, dt, monitors, state):
                      f"  std::memcpy({delays[pr.name]} + slot * {n_pre}, {arrive}, sizeof({ft}) * {n_pre});"]
             arrive = f"ring_{_c(pr.name)}"
         drive = buf(f"drive_{_c(pr.name)}", n_post)
-        w = f"{w_}[0]" if weights[pr.name] else f"{w_}[q]"
         # the presynaptic neurons whose spikes arrive, 32 at a time (a branch-free mask, then its set bits)
         loop += [f"  for (int64_t base = 0; base < {n_pre}; base += 32) {{",
                  f"    uint32_t m = ns_nonzero32({arrive} + base, {n_pre} - base);",
@@ -340,9 +339,9 @@ def _plan(net, params, dt, monitors, state):
                  "      const int64_t j = base + __builtin_ctz(m);",
                  "      m &= m - 1;",
                  f"      const {ft} s = {arrive}[j];"]
-        if rows_are_unique(pr.conn):     # no row names a neuron twice: its additions are independent
-            loop.append("      #pragma GCC ivdep")
-        loop += [f"      for (int32_t q = {ip_}[j]; q < {ip_}[j + 1]; ++q) {drive}[{ix_}[q]] += {w} * s;",
+        unique = "true" if rows_are_unique(pr.conn) else "false"    # no row names a neuron twice
+        loop += [f"      ns_row({drive}, {ix_}, {w_}, {'true' if weights[pr.name] else 'false'}, s, {ip_}[j], "
+                 f"{ip_}[j + 1], {unique});",
                  "    }", "  }", "}"]
         n_static = len(jax.tree.leaves(params.projections[pr.name].synapse))
         in_b = [None] * n_static + [("ptr", q) for q in ptrs] + [("ptr", drive)]
@@ -424,22 +423,17 @@ def _prep_fn(plan: NativePlan, n_steps: int):
     the input's index)."""
     net, dt = plan.net, plan.dt
 
-    def prep(params, key, inputs, t0):
-        def split(key, _):
+    def prep(input_params, key, inputs, t0):   # one scan over the steps, as the fused kernel's tables
+        def one(key, t):
             key, sub = jax.random.split(key)
-            return key, sub
+            rows = []
+            for idx, name, n in plan.tabulated:
+                inp, v = net.inputs[idx], jnp.zeros((n,), plan.dtype)
+                _, i = inp.source.current(input_params[name], inputs[name], t, dt, jax.random.fold_in(sub, idx), v)
+                rows.append(jnp.broadcast_to(i, (n,)).astype(plan.dtype))
+            return key, rows
 
-        key, subs = jax.lax.scan(split, key, None, length=n_steps)   # the scan's key chain, alone
-        ts = t0 + jnp.arange(n_steps, dtype=jnp.int32)
-        rows = []
-        for idx, name, n in plan.tabulated:     # every step's draws at once (vectorised over the steps)
-            inp, v = net.inputs[idx], jnp.zeros((n,), plan.dtype)
-
-            def row(sub, t, inp=inp, name=name, idx=idx, v=v, n=n):
-                _, i = inp.source.current(params.inputs[name], inputs[name], t, dt, jax.random.fold_in(sub, idx), v)
-                return jnp.broadcast_to(i, (n,)).astype(plan.dtype)
-            rows.append(jax.vmap(row)(subs, ts))
-        return key, rows
+        return jax.lax.scan(one, key, t0 + jnp.arange(n_steps, dtype=jnp.int32))
     return jax.jit(prep)
 
 
@@ -474,13 +468,13 @@ class NativeEngine(Runner):
 
     def compile(self, item, params, state):
         build(self.nplan)
-        prep = _prep_fn(self.nplan, item).lower(params, state.key, state.inputs, state.t).compile()
+        prep = _prep_fn(self.nplan, item).lower(params.inputs, state.key, state.inputs, state.t).compile()
         hoist = _hoist_fn(self.nplan).lower(params).compile()
         return item, prep, hoist
 
     def run(self, fn, params, state, done):
         n_steps, prep, hoist = fn
-        key, rows = prep(params, state.key, state.inputs, state.t)
+        key, rows = prep(params.inputs, state.key, state.inputs, state.t)   # the inputs' params only: small
         hoisted = [np.ascontiguousarray(np.asarray(x)) for x in hoist(params)]
         if self._fixed is None or self._fixed[0] is not params:    # the connectivity and weights, once per run
             self._fixed = (params, _connectivity(self.nplan, params))
