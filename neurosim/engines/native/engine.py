@@ -21,7 +21,6 @@ import jax.numpy as jnp
 import numpy as np
 
 from ...events import CSR
-from ...events.csr import rows_are_unique
 from ...network.model import float_dtype
 from ...network.monitors import OBSERVERS, Rate, Spikes, Trace, Weights
 from ...network.step import NetworkState, delay_steps, sliced
@@ -339,9 +338,8 @@ def _plan(net, params, dt, monitors, state):
                  "      const int64_t j = base + __builtin_ctz(m);",
                  "      m &= m - 1;",
                  f"      const {ft} s = {arrive}[j];"]
-        unique = "true" if rows_are_unique(pr.conn) else "false"    # no row names a neuron twice
         loop += [f"      ns_row({drive}, {ix_}, {w_}, {'true' if weights[pr.name] else 'false'}, s, {ip_}[j], "
-                 f"{ip_}[j + 1], {unique});",
+                 f"{ip_}[j + 1]);",
                  "    }", "  }", "}"]
         n_static = len(jax.tree.leaves(params.projections[pr.name].synapse))
         in_b = [None] * n_static + [("ptr", q) for q in ptrs] + [("ptr", drive)]
