@@ -365,3 +365,20 @@ def test_astrocyte_calcium_and_multirate_follow_the_scan(every, dtype, request):
     b = ns.simulate(net, 20e3, 1.0, monitors=mon, engine="native")
     assert np.ptp(a.traces["a.c"][1]) > 0.5                     # it oscillates
     np.testing.assert_allclose(b.traces["a.c"][1], a.traces["a.c"][1], atol=1e-4 if dtype == "float32" else 1e-12)
+
+
+def test_one_neuron_per_population_and_rate_monitors():
+    """Populations of one neuron (their per-neuron params have the element count's shape) and
+    Rate monitors (from the program's spike bits) agree with the scan."""
+    net = ns.Network([ns.Population("a", 1, Izhikevich(), Izhikevich.Params(a=jnp.array([0.02]), d=jnp.array([8.0]))),
+                      ns.Population("b", 1, LIF())],
+                     [ns.Projection("ab", "a", "b", ns.CSR.from_arrays([0], [0], 1, 1), 3000.0,
+                                    Synapse("exponential", "current"), SynapseParams(tau=5.0))],
+                     [ns.Input("drive", "a", ConstantCurrent(), ConstantCurrent.Params(10.0))])
+    mon = [ns.Spikes("a"), ns.Rate("a"), ns.Rate("b")]
+    res = {e: ns.simulate(net, 200.0, DT, engine=e, monitors=mon) for e in ("scan", "native")}
+    assert res["native"].timings["engine"] == "native" and res["scan"].spikes["a"][0].size > 3
+    np.testing.assert_array_equal(res["scan"].spikes["a"][0], res["native"].spikes["a"][0])
+    for pop in ("a", "b"):
+        np.testing.assert_array_equal(res["scan"].rates[pop][1], res["native"].rates[pop][1])
+    assert res["native"].rates["b"][1].sum() > 0
