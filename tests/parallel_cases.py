@@ -13,7 +13,7 @@ import numpy as np
 
 import neurosim as ns
 from neurosim.events import fixed_probability
-from neurosim.inputs import ConstantCurrent, PoissonInput, PoissonSource, SpikeTimes
+from neurosim.inputs import ConstantCurrent, GaussianCurrent, PoissonInput, PoissonSource, SpikeTimes, UniformCurrent
 from neurosim.neurons import LIF, Izhikevich, LIFParams
 from neurosim.synapses import Synapse, SynapseParams
 
@@ -51,6 +51,9 @@ def mixed():
         ns.Input("noise", "B", PoissonInput(n_sources=20, synapse=Synapse("delta")),
                  PoissonInput.Params(rate_hz=30.0, weight=6.0)),
         ns.Input("bias_B", "B", ConstantCurrent(), ConstantCurrent.Params(5.0)),
+        # counter-based noise: a block draws what the whole draws there
+        ns.Input("gauss_B", "B", GaussianCurrent(), GaussianCurrent.Params(0.0, 3.0)),
+        ns.Input("unif_A", "A", UniformCurrent(), UniformCurrent.Params(-20.0, 20.0)),
     ]
     return ns.Network(pops, projs, inputs)
 

@@ -193,8 +193,9 @@ MODELS = {
     "PoissonSource + PoissonInput": lambda: _net(LIF(), source=True, weight=2.0, extra_inputs=[ns.Input(
         "poisson", "E", PoissonInput(n_sources=20, synapse=Synapse("exponential", "current")),
         PoissonInputParams(rate_hz=10.0, weight=30.0))]),
-    "Gaussian, uniform, step (tabulated)": lambda: _net(LIF(), extra_inputs=[
+    "Gaussian, uniform, step, key noise (tabulated)": lambda: _net(LIF(), extra_inputs=[
         ns.Input("noise", "E", GaussianCurrent(), GaussianCurrent.Params(mean=0.0, std=50.0)),
+        ns.Input("keynoise", ("E", 5, 50), KeyNoise(), KeyNoise.Params(mean=0.0, std=20.0)),
         ns.Input("unif", ("E", 10, 30), UniformCurrent(), UniformCurrent.Params(low=0.0, high=100.0)),
         ns.Input("steps", "E", StepCurrent(times_ms=(0.0, 20.0)), StepCurrent.Params(amplitudes=jnp.array([0.0, 80.0])))]),
 }
@@ -273,9 +274,22 @@ class GlobalInhibitionLIF(LIF):
         return super().step(params, state, i - 0.1 * jnp.sum(state.v) / state.v.shape[0], dt)
 
 
-class NoisyConductance(GaussianCurrent):
-    """A noise conductance: its current reads the membrane, so it can be neither lowered (it
-    draws from the step's key) nor tabulated."""
+class KeyNoise:
+    """A user's noise current that draws from the step's PRNG key (as GaussianCurrent did before
+    it drew counter-based numbers): the native engine cannot lower the draw, and tabulates it."""
+
+    Params = GaussianCurrent.Params
+
+    def init(self, params, n, key):
+        return ()
+
+    def current(self, params, state, t, dt, key, v):
+        return state, params.mean + params.std * jax.random.normal(key, v.shape, v.dtype)
+
+
+class NoisyConductance(KeyNoise):
+    """A key-drawn noise conductance: its current reads the membrane too, so it can be neither
+    lowered (the draw) nor tabulated."""
 
     def current(self, params, state, t, dt, key, v):
         state, i = super().current(params, state, t, dt, key, v)
@@ -292,7 +306,7 @@ def test_unlowerable_models_are_refused_by_name_and_auto_takes_the_scan():
     d = ns.engines.describe(net, DT)
     assert d.chosen == "scan" and "reduce_sum" in d.verdicts[1].reason and "reduce_sum" in str(d)
     net = ns.Network([ns.Population("E", 30, LIF())], [], [ns.Input("n", "E", NoisyConductance(),
-                                                                     GaussianCurrent.Params(std=5.0))])
+                                                                     KeyNoise.Params(std=5.0))])
     reason = native_plan(net, net.params(), DT)
     assert "primitive 'random_bits'" in reason and "depends on the membrane potential" in reason, reason
 
@@ -382,3 +396,29 @@ def test_one_neuron_per_population_and_rate_monitors():
     for pop in ("a", "b"):
         np.testing.assert_array_equal(res["scan"].rates[pop][1], res["native"].rates[pop][1])
     assert res["native"].rates["b"][1].sum() > 0
+
+
+def test_the_engines_log_is_within_one_ulp_on_the_whole_range():
+    src = PRELUDE + r'''
+extern "C" int ns_run(void** a, int64_t n, int64_t, int64_t) {
+  const float* xf = (const float*)a[0]; float* yf = (float*)a[1];
+  const double* xd = (const double*)a[2]; double* yd = (double*)a[3];
+  for (int64_t i = 0; i < n; ++i) { yf[i] = ns_log(xf[i]); yd[i] = ns_log(xd[i]); }
+  return 0; }'''
+    f, _ = compiler.load(src, "ns_run")
+    f.argtypes = [ctypes.POINTER(ctypes.c_void_p), ctypes.c_int64, ctypes.c_int64, ctypes.c_int64]
+    rng = np.random.default_rng(1)
+    xf = np.concatenate([np.exp(rng.uniform(-103, 88, 200_000)), rng.uniform(0.5, 2.0, 200_000)]).astype(np.float32)
+    xd = np.concatenate([np.exp(rng.uniform(-744, 709, 200_000)), rng.uniform(0.5, 2.0, 200_000)])
+    yf, yd = np.zeros_like(xf), np.zeros_like(xd)        # subnormals included (below e^-87, e^-708)
+    arrays = [xf, yf, xd, yd]
+    f((ctypes.c_void_p * 4)(*[a.ctypes.data for a in arrays]), len(xf), 0, 0)
+    for x, y in ((xf, yf), (xd, yd)):
+        exact = np.log(x.astype(np.longdouble))
+        ulp = np.abs(y.astype(np.longdouble) - exact) / np.spacing(np.abs(exact).astype(x.dtype)).astype(np.longdouble)
+        assert float(ulp.max()) <= 1.0, (x.dtype, float(ulp.max()))
+    special = np.array([0.0, -1.0, np.inf, np.nan, 1.0], np.float32)
+    arrays = [special, np.zeros_like(special), special.astype(np.float64), np.zeros(5)]
+    f((ctypes.c_void_p * 4)(*[a.ctypes.data for a in arrays]), 5, 0, 0)
+    for y in arrays[1], arrays[3]:
+        np.testing.assert_array_equal(y, [-np.inf, np.nan, np.inf, np.nan, 0.0])

@@ -89,8 +89,9 @@ def _stp_net():
                         [ns.Projection("AA", "A", "A", ns.events.JitConn(20, 20, 0.1, seed=1))]),
      "projection 'AA' has procedural connectivity"),
     (lambda: ns.Network([ns.Population("A", 20, ns.neurons.LIF())],
-                        inputs=[ns.Input("g", "A", ns.inputs.GaussianCurrent())]),
-     "input 'g': its source GaussianCurrent does not say how a block of neurons draws it"),
+                        inputs=[ns.Input("g", "A", ns.inputs.StepCurrent(times_ms=(0.0,)),
+                                         ns.inputs.StepCurrent.Params(amplitudes=np.ones(1)))]),
+     "input 'g': its source StepCurrent does not say how a block of neurons draws it"),
 ])
 def test_what_cannot_run_neuron_parallel_is_named(make, match):
     reason = parallel.parallel_reason(make(), [], 4)

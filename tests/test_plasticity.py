@@ -726,8 +726,8 @@ def test_stdp_kernel_backend_errors_and_reference_fallback():
 def test_uniform_current_draws_uniformly_in_its_bounds():
     from neurosim.inputs import UniformCurrent
 
-    src = UniformCurrent()
-    _, i = src.current(UniformCurrent.Params(-6.5, 6.5), (), 0, 1.0, jax.random.key(0), jnp.zeros(200_000))
+    src, p = UniformCurrent(), UniformCurrent.Params(-6.5, 6.5)
+    _, i = src.current(p, src.init(p, 200_000, jax.random.key(0)), 0, 1.0, None, jnp.zeros(200_000))
     i = np.asarray(i)
     assert i.min() >= -6.5 and i.max() < 6.5
     assert abs(i.mean()) < 0.05 and i.var() == pytest.approx(13.0**2 / 12, rel=0.02)   # U[-6.5, 6.5): var 14.08

@@ -10,6 +10,8 @@ Every input is a small frozen dataclass with pure methods:
 - ``ConstantCurrent``: I = amplitude (pA, scalar or per neuron).
 - ``GaussianCurrent``: white noise redrawn every step, I = mean + std N(0, 1) per neuron.
 - ``UniformCurrent``: white noise redrawn every step, I = low + (high - low) U[0, 1) per neuron.
+  Both draw counter-based numbers (a pure function of their seed, the step and the neuron:
+  :mod:`neurosim.inputs.draws`), as the Poisson inputs and sources do, so every engine draws them.
 - ``StepCurrent``: piecewise constant; amplitude ``amplitudes[k]`` from ``times_ms[k]`` on
   (0 before the first time).
 - ``PoissonInput``: each neuron receives ``n_sources`` independent Poisson trains of
@@ -63,6 +65,13 @@ class GaussianParams(NamedTuple):
     NON_NEGATIVE = ("std",)
 
 
+class NoiseState(NamedTuple):
+    """The state of a noise current: ``seed``, uint32[2], the seed of its counter-based draws
+    (:mod:`neurosim.inputs.draws`), drawn once from the key given to ``init``."""
+
+    seed: jax.Array
+
+
 @dataclass(frozen=True)
 class GaussianCurrent:
     """White-noise current, drawn afresh in every step and independently for every neuron:
@@ -71,17 +80,25 @@ class GaussianCurrent:
 
     The draw is per *step* and is not scaled with dt (no 1/sqrt(dt) factor), as in the
     thalamic input of Izhikevich's ``net.m`` (``I = [5*randn(Ne,1); 2*randn(Ni,1)]`` each
-    1 ms step), so its effect on the membrane depends on dt. Randomness comes from the key
-    the network passes to :meth:`current` each step.
+    1 ms step), so its effect on the membrane depends on dt. ``xi_ik`` is a counter-based normal
+    (:func:`neurosim.inputs.draws.normals`): a pure function of the input's seed (drawn once
+    from the key given to :meth:`init`), the step ``k`` and the neuron ``i``, so every engine and
+    every block of a neuron-parallel run draws the same numbers without a per-step key.
     """
 
     Params = GaussianParams
+    State = NoiseState
+    PARTITION = "indexed"       # a block draws as the whole, given its first neuron (neurosim.network.parallel)
+    SHARED_STATE = ("seed",)
 
     def init(self, params, n, key):
-        return ()
+        if key is None:
+            raise ValueError("GaussianCurrent.init: key must be a PRNG key (it seeds the input's draws), got None")
+        return NoiseState(draws.new_seed(key))
 
-    def current(self, params, state, t, dt, key, v):
-        xi = jax.random.normal(key, v.shape, v.dtype)
+    def current(self, params, state, t, dt, key, v, first=0):
+        """``first``: the index of ``v``'s first neuron in the target (a block of it)."""
+        xi = draws.normals(state.seed, t, v.shape[0], v.dtype, first)
         return state, params.mean + params.std * xi
 
 
@@ -93,21 +110,30 @@ class UniformParams(NamedTuple):
     high: jax.typing.ArrayLike = 0.5   # pA, scalar or per neuron
 
 
+@dataclass(frozen=True)
 class UniformCurrent:
     """Uniform white noise, drawn afresh in every step for every neuron:
 
         I_i(t_k) = low_i + (high_i - low_i) u_ik,     u_ik ~ U[0, 1) i.i.d.
 
     Not scaled with dt, as ``GaussianCurrent``; Izhikevich's ``daspnet.m`` (2007) drives every
-    neuron with ``13 (rand - 0.5)`` each 1 ms step, i.e. ``low = -6.5, high = 6.5``."""
+    neuron with ``13 (rand - 0.5)`` each 1 ms step, i.e. ``low = -6.5, high = 6.5``. ``u_ik`` is
+    the counter-based uniform of :func:`neurosim.inputs.draws.uniforms` (24 bits), seeded once from
+    the key given to :meth:`init`."""
 
     Params = UniformParams
+    State = NoiseState
+    PARTITION = "indexed"
+    SHARED_STATE = ("seed",)
 
     def init(self, params, n, key):
-        return ()
+        if key is None:
+            raise ValueError("UniformCurrent.init: key must be a PRNG key (it seeds the input's draws), got None")
+        return NoiseState(draws.new_seed(key))
 
-    def current(self, params, state, t, dt, key, v):
-        u = jax.random.uniform(key, v.shape, v.dtype)
+    def current(self, params, state, t, dt, key, v, first=0):
+        """``first``: the index of ``v``'s first neuron in the target (a block of it)."""
+        u = draws.uniforms(state.seed, t, v.shape[0], v.dtype, first)
         return state, params.low + (params.high - params.low) * u
 
 

@@ -56,6 +56,19 @@ def uniforms(seed, t, n: int, dtype=jnp.float32, first=0):
     return (h >> 8).astype(dtype) * jnp.asarray(2.0**-24, dtype)
 
 
+def normals(seed, t, n: int, dtype=jnp.float32, first=0):
+    """Standard normal numbers ``z_{t,i} = Phi^-1((h_{t,i} >> 9 + 1/2) 2^-23)`` for ``i = first ..
+    first + n - 1``: the inverse normal CDF (``jax.scipy.special.ndtri``) of a 23-bit uniform from
+    the same hash as :func:`uniforms`, half a step off the grid so that it lies in (0, 1) in
+    float32 too (2^-24 <= u <= 1 - 2^-24). Normal up to that grid: the tails are cut at
+    |z| = 5.3 (probability 1.2e-7). Vectorises on every engine (a rational function, a log, a
+    square root)."""
+    i = jnp.asarray(first).astype(jnp.uint32) + jnp.arange(n, dtype=jnp.uint32)
+    h = _hash(jnp.asarray(seed, jnp.uint32), jnp.asarray(t).astype(jnp.uint32), i)
+    u = ((h >> 9).astype(dtype) + jnp.asarray(0.5, dtype)) * jnp.asarray(2.0**-23, dtype)
+    return jax.scipy.special.ndtri(u)
+
+
 def uniforms_np(seed, t: int, n: int) -> np.ndarray:
     """The numpy mirror of :func:`uniforms` (float64 values of the same 24-bit numbers)."""
     with np.errstate(over="ignore"):

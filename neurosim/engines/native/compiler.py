@@ -13,6 +13,7 @@ for this process (compiled again in the next).
 from __future__ import annotations
 
 import ctypes
+import functools
 import hashlib
 import os
 import platform
@@ -21,8 +22,15 @@ import subprocess
 import tempfile
 from pathlib import Path
 
-FLAGS = ["-O3", "-std=c++17", "-shared", "-fPIC", "-ffp-contract=off", "-fno-math-errno", "-fwrapv",
+FLAGS = ["-O3", "-std=c++17", "-shared", "-fPIC", "-ffp-contract=off", "-fno-math-errno", "-fno-trapping-math", "-fwrapv",
          "-march=native"]
+# GCC only: if-convert selects with many cases (a lax.switch, the segments of ndtri), so such loops vectorise
+GCC_FLAGS = ["--param=max-tree-if-conversion-phi-args=64"]
+
+
+def flags(cxx: str) -> list:
+    """The compile flags for compiler ``cxx``."""
+    return FLAGS + (GCC_FLAGS if "clang" not in _version(cxx).lower() else [])
 
 _libraries: dict = {}     # digest -> ctypes.CDLL (this process)
 _fallback_dir: list = []  # the temporary directory used when the default cache cannot be written
@@ -39,6 +47,7 @@ def compiler() -> str | None:
     return None
 
 
+@functools.lru_cache(maxsize=None)
 def _version(cxx: str) -> str:
     try:
         return subprocess.run([cxx, "--version"], capture_output=True, text=True, timeout=30).stdout.splitlines()[0]
@@ -89,7 +98,7 @@ def digest(source: str) -> str:
     cxx = compiler()
     if cxx is None:
         raise CompilerMissing("no C++ compiler (g++, c++ or clang++; or $CXX) was found")
-    text = "\n".join([source, cxx, _version(cxx), " ".join(FLAGS), _cpu()])
+    text = "\n".join([source, cxx, _version(cxx), " ".join(flags(cxx)), _cpu()])
     return hashlib.sha256(text.encode()).hexdigest()[:24]
 
 
@@ -109,7 +118,7 @@ def load(source: str, symbol: str):
         src = directory / f"ns_{key}.{os.getpid()}.cc"
         tmp = directory / f"ns_{key}.{os.getpid()}.so.tmp"
         src.write_text(source)
-        cmd = [compiler(), *FLAGS, str(src), "-o", str(tmp)]
+        cmd = [compiler(), *flags(compiler()), str(src), "-o", str(tmp)]
         done = subprocess.run(cmd, capture_output=True, text=True)
         if done.returncode != 0:
             keep = directory / f"ns_{key}.failed.cc"

@@ -89,7 +89,7 @@ def literal(value, dtype) -> str:
 
 # C++ forms of the elementwise primitives: format strings over the operands' expressions.
 UNARY = {
-    "neg": "(-{0})", "exp": "ns_exp({0})", "exp2": "std::exp2({0})", "log": "std::log({0})",
+    "neg": "(-{0})", "exp": "ns_exp({0})", "exp2": "std::exp2({0})", "log": "ns_log({0})",
     "log1p": "std::log1p({0})", "expm1": "std::expm1({0})", "tanh": "std::tanh({0})", "sqrt": "std::sqrt({0})",
     "rsqrt": "(({t})1 / std::sqrt({0}))", "cbrt": "std::cbrt({0})", "sin": "std::sin({0})", "cos": "std::cos({0})",
     "tan": "std::tan({0})", "asin": "std::asin({0})", "acos": "std::acos({0})", "atan": "std::atan({0})",
@@ -123,12 +123,10 @@ PRELUDE = r"""
 #include <cstring>
 #include <cstdlib>
 #include <type_traits>
-template <class T> static inline T ns_max(T a, T b) {
-  if constexpr (std::is_floating_point<T>::value) { if (a != a) return a; if (b != b) return b; }
-  return a > b ? a : b; }
+template <class T> static inline T ns_max(T a, T b) {     // one expression: selects, no branches
+  return a != a ? a : (b != b ? b : (a > b ? a : b)); }
 template <class T> static inline T ns_min(T a, T b) {
-  if constexpr (std::is_floating_point<T>::value) { if (a != a) return a; if (b != b) return b; }
-  return a < b ? a : b; }
+  return a != a ? a : (b != b ? b : (a < b ? a : b)); }
 template <class T> static inline T ns_abs(T a) {
   if constexpr (std::is_floating_point<T>::value) return std::fabs(a); else return a < 0 ? -a : a; }
 template <class T> static inline T ns_sign(T a) {
@@ -572,11 +570,10 @@ def _integer_pow(x, y, t) -> str:
 
 
 PRELUDE += r"""
-template <class I, class F> static inline I ns_f2i(F x, I lo, I hi) {
-  if (x != x) return I(0);
-  if (x <= F(lo)) return lo;
-  if (x >= F(hi)) return hi;
-  return I(x); }
+template <class I, class F> static inline I ns_f2i(F x, I lo, I hi) {   // selects only: vectorises
+  const F c = x != x ? F(0) : (x <= F(lo) ? F(lo) : (x >= F(hi) ? F(0) : x));   // always in range
+  const I r = I(c);
+  return x >= F(hi) ? hi : r; }
 """
 
 # exp, in a form the compiler vectorises (glibc's is a call per element): Cody-Waite reduction
@@ -651,5 +648,57 @@ template <class T> static inline void ns_row(T* __restrict drive, const int32_t*
                                              const T* __restrict w, bool one_w, T s, int32_t q, int32_t end) {
   if (one_w) { const T ws = w[0]; for (; q < end; ++q) drive[idx[q]] += ws * s; }
   else { for (; q < end; ++q) drive[idx[q]] += w[q] * s; }
+}
+"""
+
+# log, vectorisable: x = m 2^e with m in [sqrt(1/2), sqrt(2)), subnormals scaled first; log(m) by
+# Cephes' polynomial (float) and fdlibm's (double); 0, infinities and NaN by selects.
+PRELUDE += r"""
+static inline float ns_log(float x) {
+  const bool sub = x < 1.17549435e-38f;
+  const float xs = sub ? x * 8388608.0f : x;
+  const int32_t bits = __builtin_bit_cast(int32_t, xs);
+  int32_t e = ((bits >> 23) & 0xff) - 126 - (sub ? 23 : 0);
+  float f = __builtin_bit_cast(float, (bits & 0x007fffff) | 0x3f000000);
+  const bool low = f < 0.707106781186547524f;
+  e = low ? e - 1 : e;
+  f = low ? f + f - 1.0f : f - 1.0f;
+  const float z = f * f;
+  float y = 7.0376836292e-2f;
+  y = y * f - 1.1514610310e-1f;
+  y = y * f + 1.1676998740e-1f;
+  y = y * f - 1.2420140846e-1f;
+  y = y * f + 1.4249322787e-1f;
+  y = y * f - 1.6668057665e-1f;
+  y = y * f + 2.0000714765e-1f;
+  y = y * f - 2.4999993993e-1f;
+  y = y * f + 3.3333331174e-1f;
+  y = y * f * z;
+  const float fe = (float)e;
+  y = y + fe * -2.12194440e-4f;
+  y = y - 0.5f * z;
+  const float r = (f + y) + fe * 0.693359375f;
+  float out = x == INFINITY ? x : r;          // selects, not branches: the loop stays vectorised
+  out = x == 0.0f ? -INFINITY : out;
+  return x >= 0.0f ? out : NAN;                // negative or NaN
+}
+static inline double ns_log(double x) {
+  const bool sub = x < 2.2250738585072014e-308;
+  const double xs = sub ? x * 18014398509481984.0 : x;
+  const int64_t bits = __builtin_bit_cast(int64_t, xs);
+  int64_t e = ((bits >> 52) & 0x7ff) - 1022 - (sub ? 54 : 0);
+  double m = __builtin_bit_cast(double, (bits & 0x000fffffffffffffLL) | 0x3fe0000000000000LL);
+  const bool low = m < 0.70710678118654752440;
+  e = low ? e - 1 : e;
+  const double f = low ? m + m - 1.0 : m - 1.0;
+  const double s = f / (2.0 + f), z = s * s, w = z * z;
+  const double t1 = w * (3.999999999940941908e-01 + w * (2.222219843214978396e-01 + w * 1.531383769920937332e-01));
+  const double t2 = z * (6.666666666666735130e-01 + w * (2.857142874366239149e-01 + w * (1.818357216161805012e-01
+                    + w * 1.479819860511658591e-01)));
+  const double R = t2 + t1, hfsq = 0.5 * f * f, k = (double)e;
+  const double r = k * 6.93147180369123816490e-01 - ((hfsq - (s * (hfsq + R) + k * 1.90821492927058770002e-10)) - f);
+  double out = x == INFINITY ? x : r;
+  out = x == 0.0 ? -INFINITY : out;
+  return x >= 0.0 ? out : NAN;
 }
 """
