@@ -102,30 +102,48 @@ def test_transcendentals_within_a_few_ulp_of_jax(dtype, request):
                                    err_msg=f"output {j}")
 
 
-def test_the_engines_exp_is_within_one_ulp_float_and_two_double():
-    src = PRELUDE + r'''
-extern "C" int ns_run(void** a, int64_t n, int64_t, int64_t) {
+def prelude_function(name, xf, xd):
+    """The prelude's ``name`` (float and double overloads) on ``xf`` (float32) and ``xd`` (float64)."""
+    src = PRELUDE + f"""
+extern "C" int ns_run(void** a, int64_t n, int64_t, int64_t) {{
   const float* xf = (const float*)a[0]; float* yf = (float*)a[1];
   const double* xd = (const double*)a[2]; double* yd = (double*)a[3];
-  for (int64_t i = 0; i < n; ++i) { yf[i] = ns_exp(xf[i]); yd[i] = ns_exp(xd[i]); }
-  return 0; }'''
+  for (int64_t i = 0; i < n; ++i) {{ yf[i] = {name}(xf[i]); yd[i] = {name}(xd[i]); }}
+  return 0; }}"""
     f, _ = compiler.load(src, "ns_run")
+    f.argtypes = [ctypes.POINTER(ctypes.c_void_p), ctypes.c_int64, ctypes.c_int64, ctypes.c_int64]
+    xf, xd = np.ascontiguousarray(xf, np.float32), np.ascontiguousarray(xd, np.float64)
+    yf, yd = np.zeros_like(xf), np.zeros_like(xd)
+    f((ctypes.c_void_p * 4)(*[a.ctypes.data for a in (xf, yf, xd, yd)]), len(xf), 0, 0)
+    return yf, yd
+
+
+def max_ulp(x, y, exact_fn) -> float:
+    exact = exact_fn(x.astype(np.longdouble))
+    return float(np.max(np.abs(y.astype(np.longdouble) - exact)
+                        / np.spacing(np.abs(exact).astype(x.dtype)).astype(np.longdouble)))
+
+
+def test_the_engines_exp_is_within_one_ulp_float_and_two_double():
     rng = np.random.default_rng(0)
     xd = np.concatenate([rng.uniform(-700, 700, 200_000), rng.uniform(-5, 5, 200_000)])
     xf = np.concatenate([rng.uniform(-87, 88, 200_000), rng.uniform(-5, 5, 200_000)]).astype(np.float32)
-    yf, yd = np.zeros_like(xf), np.zeros_like(xd)
-    arrays = [xf, yf, xd, yd]
-    f.argtypes = [ctypes.POINTER(ctypes.c_void_p), ctypes.c_int64, ctypes.c_int64, ctypes.c_int64]
-    f((ctypes.c_void_p * 4)(*[a.ctypes.data for a in arrays]), len(xf), 0, 0)
-    for x, y, limit in ((xf, yf, 1.0), (xd, yd, 2.0)):
-        exact = np.exp(x.astype(np.longdouble))
-        ulp = np.abs(y.astype(np.longdouble) - exact) / np.spacing(exact.astype(x.dtype)).astype(np.longdouble)
-        assert float(ulp.max()) <= limit, (x.dtype, float(ulp.max()))
-    special = np.array([np.nan, np.inf, -np.inf, 0.0, 1000.0, -1000.0], np.float32)
-    arrays = [special, np.zeros_like(special), special.astype(np.float64), np.zeros(6)]
-    f((ctypes.c_void_p * 4)(*[a.ctypes.data for a in arrays]), 6, 0, 0)
-    for y in arrays[1], arrays[3]:
+    yf, yd = prelude_function("ns_exp", xf, xd)
+    assert max_ulp(xf, yf, np.exp) <= 1.0 and max_ulp(xd, yd, np.exp) <= 2.0
+    special = np.array([np.nan, np.inf, -np.inf, 0.0, 1000.0, -1000.0])
+    for y in prelude_function("ns_exp", special, special):
         np.testing.assert_array_equal(y, [np.nan, np.inf, 0.0, 1.0, np.inf, 0.0])
+
+
+def test_the_engines_log_is_within_one_ulp_on_the_whole_range():
+    rng = np.random.default_rng(1)        # subnormals included (below e^-87, e^-708)
+    xf = np.concatenate([np.exp(rng.uniform(-103, 88, 200_000)), rng.uniform(0.5, 2.0, 200_000)]).astype(np.float32)
+    xd = np.concatenate([np.exp(rng.uniform(-744, 709, 200_000)), rng.uniform(0.5, 2.0, 200_000)])
+    yf, yd = prelude_function("ns_log", xf, xd)
+    assert max_ulp(xf, yf, np.log) <= 1.0 and max_ulp(xd, yd, np.log) <= 1.0
+    special = np.array([0.0, -1.0, np.inf, np.nan, 1.0])
+    for y in prelude_function("ns_log", special, special):
+        np.testing.assert_array_equal(y, [-np.inf, np.nan, np.inf, np.nan, 0.0])
 
 
 # --------------------------------------------------------------------------- parity, per model
@@ -397,28 +415,3 @@ def test_one_neuron_per_population_and_rate_monitors():
         np.testing.assert_array_equal(res["scan"].rates[pop][1], res["native"].rates[pop][1])
     assert res["native"].rates["b"][1].sum() > 0
 
-
-def test_the_engines_log_is_within_one_ulp_on_the_whole_range():
-    src = PRELUDE + r'''
-extern "C" int ns_run(void** a, int64_t n, int64_t, int64_t) {
-  const float* xf = (const float*)a[0]; float* yf = (float*)a[1];
-  const double* xd = (const double*)a[2]; double* yd = (double*)a[3];
-  for (int64_t i = 0; i < n; ++i) { yf[i] = ns_log(xf[i]); yd[i] = ns_log(xd[i]); }
-  return 0; }'''
-    f, _ = compiler.load(src, "ns_run")
-    f.argtypes = [ctypes.POINTER(ctypes.c_void_p), ctypes.c_int64, ctypes.c_int64, ctypes.c_int64]
-    rng = np.random.default_rng(1)
-    xf = np.concatenate([np.exp(rng.uniform(-103, 88, 200_000)), rng.uniform(0.5, 2.0, 200_000)]).astype(np.float32)
-    xd = np.concatenate([np.exp(rng.uniform(-744, 709, 200_000)), rng.uniform(0.5, 2.0, 200_000)])
-    yf, yd = np.zeros_like(xf), np.zeros_like(xd)        # subnormals included (below e^-87, e^-708)
-    arrays = [xf, yf, xd, yd]
-    f((ctypes.c_void_p * 4)(*[a.ctypes.data for a in arrays]), len(xf), 0, 0)
-    for x, y in ((xf, yf), (xd, yd)):
-        exact = np.log(x.astype(np.longdouble))
-        ulp = np.abs(y.astype(np.longdouble) - exact) / np.spacing(np.abs(exact).astype(x.dtype)).astype(np.longdouble)
-        assert float(ulp.max()) <= 1.0, (x.dtype, float(ulp.max()))
-    special = np.array([0.0, -1.0, np.inf, np.nan, 1.0], np.float32)
-    arrays = [special, np.zeros_like(special), special.astype(np.float64), np.zeros(5)]
-    f((ctypes.c_void_p * 4)(*[a.ctypes.data for a in arrays]), 5, 0, 0)
-    for y in arrays[1], arrays[3]:
-        np.testing.assert_array_equal(y, [-np.inf, np.nan, np.inf, np.nan, 0.0])
