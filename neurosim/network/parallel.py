@@ -28,8 +28,8 @@ Within one host: the mesh is made of ``jax.local_devices()``. A network spread o
 of several processes (``jax.distributed``) is not built.
 
 **Exactly the one-device run.**
-- Neurons and inputs step elementwise. The counter-based draws of Poisson inputs and sources
-  are functions of the global neuron index (``first``; :mod:`neurosim.inputs.draws`). Initial
+- Neurons and inputs step elementwise. The counter-based draws of Poisson and noise inputs and
+  of sources are functions of the global neuron index (``first``; :mod:`neurosim.inputs.draws`). Initial
   values are drawn on one device and then cut into blocks.
 - The synapses onto a neuron are summed in the same order.
 
@@ -39,7 +39,7 @@ devices (``XLA_FLAGS=--xla_force_host_platform_device_count=4``).
 **What it runs.** Models that say how a block of them steps: ``PARTITION = "elementwise"``
 (LIF, AdaptiveLIF, AdEx, Izhikevich, ConstantCurrent) or ``"indexed"`` (stepped with
 ``first=``, the global index of the block's first neuron: PoissonSource, SpikeTimes,
-PoissonInput); stored (CSR) static projections and inputs onto whole populations; ``Spikes``
+PoissonInput, GaussianCurrent, UniformCurrent); stored (CSR) static projections and inputs onto whole populations; ``Spikes``
 and ``Rate`` monitors. Anything else is refused by name (:func:`parallel_reason`).
 """
 from __future__ import annotations
