@@ -13,6 +13,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+import jax.numpy as jnp
 import neurosim as ns
 from neurosim.events import fixed_probability
 from neurosim.network import parallel
@@ -122,3 +123,24 @@ def test_one_device_is_the_scan_engine_too():
     assert len(a.spikes["neurons"][0]) > 100
     np.testing.assert_array_equal(a.spikes["neurons"][0], b.spikes["neurons"][0])
     np.testing.assert_array_equal(a.spikes["neurons"][1], b.spikes["neurons"][1])
+
+
+def test_how_a_block_steps_is_read_from_the_models_own_code():
+    """No model declares it: elementwise where the step lowers element by element, indexed where
+    it takes first=, refused where it is neither, a user's subclass judged by its own step."""
+    from neurosim.inputs import ConstantCurrent, GaussianCurrent, StepCurrent
+    from neurosim.neurons import LIF, Izhikevich
+
+    class Global(LIF):      # a sum over the population: not elementwise
+        def step(self, params, state, i, dt):
+            return super().step(params, state, i - jnp.mean(state.v), dt)
+
+    p = LIF.Params()
+    assert parallel.partition(LIF(), p, 8)[0] == "elementwise"
+    assert parallel.partition(Izhikevich(), Izhikevich.Params(), 8)[0] == "elementwise"
+    assert parallel.partition(ConstantCurrent(), ConstantCurrent.Params(), 8)[0] == "elementwise"
+    kind, per_element = parallel.partition(GaussianCurrent(), GaussianCurrent.Params(), 8)
+    assert kind == "indexed" and per_element.seed is False          # every block shares the seed
+    assert "reduce_sum" in parallel.partition(Global(), p, 8)
+    assert "not elementwise" in parallel.partition(StepCurrent(times_ms=(0.0,)),
+                                                   StepCurrent.Params(amplitudes=np.ones(1)), 8)

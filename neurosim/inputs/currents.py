@@ -46,7 +46,6 @@ class ConstantCurrent:
     """A constant current ``I = amplitude`` (pA, scalar or per neuron)."""
 
     Params = ConstantParams
-    PARTITION = "elementwise"   # a block of neurons gets that block of the whole (neurosim.network.parallel)
 
     def init(self, params, n, key):
         return ()
@@ -88,8 +87,6 @@ class GaussianCurrent:
 
     Params = GaussianParams
     State = NoiseState
-    PARTITION = "indexed"       # a block draws as the whole, given its first neuron (neurosim.network.parallel)
-    SHARED_STATE = ("seed",)
 
     def init(self, params, n, key):
         if key is None:
@@ -123,8 +120,6 @@ class UniformCurrent:
 
     Params = UniformParams
     State = NoiseState
-    PARTITION = "indexed"
-    SHARED_STATE = ("seed",)
 
     def init(self, params, n, key):
         if key is None:
@@ -274,8 +269,6 @@ class PoissonInput:
 
     Params = PoissonInputParams
     State = PoissonInputState
-    PARTITION = "indexed"       # a block draws as the whole, given its first neuron (neurosim.network.parallel)
-    SHARED_STATE = ("seed",)
 
     def __post_init__(self):
         if not isinstance(self.n_sources, int) or self.n_sources < 1:

@@ -45,10 +45,6 @@ class PoissonSource:
     is_source = True
     Params = PoissonSourceParams
     State = PoissonSourceState
-    # a block of neurons steps as that block of the whole, given its first neuron's index
-    # (neuron-parallel runs, neurosim.network.parallel); seed and t are shared by the block
-    PARTITION = "indexed"
-    SHARED_STATE = ("seed", "t")
 
     def check_dt(self, params, dt: float, where: str) -> None:
         """The Bernoulli approximation needs ``rate_hz dt`` <= 1 spike per step (above it the
@@ -96,8 +92,6 @@ class SpikeTimes:
 
     Params = SpikeTimesParams
     State = SpikeTimesState
-    PARTITION = "indexed"       # see PoissonSource
-    SHARED_STATE = ("t",)
 
     def __post_init__(self):
         times = np.asarray(self.times_ms, float)

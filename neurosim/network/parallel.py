@@ -36,14 +36,18 @@ of several processes (``jax.distributed``) is not built.
 So the spike trains are bitwise those of ``engine="scan"``; the tests check it on 4 host
 devices (``XLA_FLAGS=--xla_force_host_platform_device_count=4``).
 
-**What it runs.** Models that say how a block of them steps: ``PARTITION = "elementwise"``
-(LIF, AdaptiveLIF, AdEx, Izhikevich, ConstantCurrent) or ``"indexed"`` (stepped with
-``first=``, the global index of the block's first neuron: PoissonSource, SpikeTimes,
-PoissonInput, GaussianCurrent, UniformCurrent); stored (CSR) static projections and inputs onto whole populations; ``Spikes``
-and ``Rate`` monitors. Anything else is refused by name (:func:`parallel_reason`).
+**What it runs.** Models whose code shows how a block of them steps (:func:`partition`, derived
+from the model's own step, not declared by it): *elementwise* ones, whose step the native
+engine's lowering takes element by element without an element index (LIF, AdaptiveLIF, AdEx,
+Izhikevich, MultiRate, Li-Rinzel astrocytes without gap junctions, ConstantCurrent, a model of
+your own of that kind), and *indexed* ones, whose step takes ``first=``, the global index of the
+block's first neuron (PoissonSource, SpikeTimes, PoissonInput, GaussianCurrent, UniformCurrent);
+stored (CSR) static projections and inputs onto whole populations; ``Spikes`` and ``Rate``
+monitors. Anything else is refused by name (:func:`parallel_reason`).
 """
 from __future__ import annotations
 
+import inspect
 from dataclasses import dataclass
 from typing import NamedTuple
 
@@ -61,7 +65,63 @@ from .monitors import Rate, Spikes
 from .step import advance, delay_steps
 
 AXIS = "neurons"
-KINDS = ("elementwise", "indexed")
+
+
+def _takes_first(fn) -> bool:
+    try:
+        return "first" in inspect.signature(fn).parameters
+    except (TypeError, ValueError):
+        return False
+
+
+def partition(obj, params, n: int):
+    """How a block of the ``n`` elements of ``obj`` (a neuron model, or an input's source)
+    steps, derived from the model's own code, not declared by it: ``"indexed"`` when its ``step``
+    (``current`` for an input) takes ``first=``, the global index of the block's first element
+    (counter-based draws); ``"elementwise"`` when it lowers element by element and reads no
+    element index (the native engine's lowering, :func:`neurosim.engines.native.lower.lower`).
+    Returns ``(kind, per_element)``, ``per_element`` saying which leaves of its state hold one
+    value per element (the others every block shares), or a string saying why neither holds."""
+    from ..engines.native.engine import _param_elems, _per_element
+    from ..engines.native.lower import Unlowerable, lower
+
+    source = not hasattr(obj, "step")
+    try:
+        per_element = _per_element(obj.init, params, n)
+    except Unlowerable as err:
+        return f"its state cannot be cut into blocks ({err.detail})"
+    fn = obj.current if source else obj.step
+    if _takes_first(fn):
+        return "indexed", per_element
+    state = obj.init(params, n, jax.random.key(0))
+    dt = 0.1
+    try:
+        if source:
+            u = lower(type(obj).__name__, lambda a, s, t, k, v: obj.current(a, s, t, dt, k, v),
+                      [params, state, jnp.zeros((), jnp.int32), jax.random.key(0), jnp.zeros((n,), float_dtype())],
+                      ["static", "dynamic", "dynamic", "dynamic", "dynamic"],
+                      [_param_elems(params, n), per_element, False, False, True], n)
+        else:
+            u = lower(type(obj).__name__, lambda a, s, i: obj.step(a, s, i, dt), [params, state, jnp.zeros((n,), float_dtype())],
+                      ["static", "dynamic", "dynamic"], [_param_elems(params, n), per_element, True], n)
+    except Unlowerable as err:
+        return f"it takes no first= and is not elementwise ({err.primitive or 'its code'}: {err.detail})"
+    if "iota" in u.primitives:
+        return "it reads the element index but takes no first= (the block's offset)"
+    return "elementwise", per_element
+
+
+def partitions(net: Network) -> dict:
+    """:func:`partition` of every population and input of ``net`` (by name), kept on the network."""
+    key = ("parallel-partitions",)
+    if key not in net._cache:
+        params = net.params()
+        out = {p.name: partition(p.model, params.neurons[p.name], p.n) for p in net.populations}
+        for inp in net.inputs:
+            tgt, a, b = net._refs[inp.name][0]
+            out[inp.name] = partition(inp.source, params.inputs[inp.name], b - a)
+        net._cache[key] = out
+    return net._cache[key]
 
 
 class LocalConns(NamedTuple):
@@ -106,11 +166,11 @@ def _whole(net, ref) -> bool:
 def parallel_reason(net: Network, monitors, n_devices: int) -> str | None:
     """Why ``net`` cannot run neuron-parallel on ``n_devices`` devices with these monitors, or
     None when it can."""
+    kinds = partitions(net)
     for p in net.populations:
-        kind = getattr(p.model, "PARTITION", None)
-        if kind not in KINDS:
+        if isinstance(kinds[p.name], str):
             return (f"population {p.name!r}: its model {type(p.model).__name__} does not say how a block of its neurons "
-                    f"steps (a class attribute PARTITION = 'elementwise' or 'indexed'; see neurosim.network.parallel)")
+                    f"steps: {kinds[p.name]}")
         if p.n % n_devices:
             return (f"population {p.name!r} has {p.n} neurons, which {n_devices} devices do not divide: every "
                     f"population's size must be a multiple of the device count (here of {n_devices})")
@@ -124,9 +184,9 @@ def parallel_reason(net: Network, monitors, n_devices: int) -> str | None:
         if not _whole(net, net._refs[pr.name][1]):
             return f"projection {pr.name!r} targets a slice of population {net._refs[pr.name][1][0]!r}; it must target a whole population"
     for inp in net.inputs:
-        if getattr(inp.source, "PARTITION", None) not in KINDS:
+        if isinstance(kinds[inp.name], str):
             return (f"input {inp.name!r}: its source {type(inp.source).__name__} does not say how a block of neurons "
-                    "draws it (PARTITION = 'elementwise' or 'indexed')")
+                    f"draws it: {kinds[inp.name]}")
         if not _whole(net, net._refs[inp.name][0]):
             return f"input {inp.name!r} targets a slice of population {net._refs[inp.name][0][0]!r}; it must target a whole population"
     if net.modulators:
@@ -212,12 +272,8 @@ class Block:
 
     def first(self, name):
         net = self.plan.net
-        if name in net._pops:
-            model, pop = net._pops[name].model, name
-        else:
-            inp = next(i for i in net.inputs if i.name == name)
-            model, pop = inp.source, net._refs[name][0][0]
-        return self.k * self.plan.block(pop) if model.PARTITION == "indexed" else None
+        pop = name if name in net._pops else net._refs[name][0][0]
+        return self.k * self.plan.block(pop) if partitions(net)[name][0] == "indexed" else None
 
     def _window(self, pop, spikes):
         """The window's spikes of the whole population ``pop``: (steps, n), one all_gather."""
@@ -252,25 +308,22 @@ class Block:
 
 
 # --------------------------------------------------------------------------- shardings
-def _spec_tree(tree, n: int, shared=()):
+def _spec_tree(tree, n: int, per_element=None):
     """P(AXIS) for every leaf of ``tree`` with a leading axis of ``n`` (per neuron), P() for the
-    others and for the fields named in ``shared``."""
-    def spec(path, x):
-        name = getattr(path[-1], "name", None) if path else None
-        if name in shared or np.ndim(x) == 0 or np.shape(x)[0] != n:
-            return P()
-        return P(AXIS)
-    return jax.tree_util.tree_map_with_path(spec, tree)
+    others; ``per_element`` (a tree of bools, :func:`partition`'s) says it leaf by leaf instead."""
+    if per_element is not None:
+        return jax.tree.map(lambda e: P(AXIS) if e else P(), per_element)
+    return jax.tree.map(lambda x: P() if np.ndim(x) == 0 or np.shape(x)[0] != n else P(AXIS), tree)
 
 
 def _state_specs(net, state):
     pops = net._pops
-    neurons = {p.name: _spec_tree(state.neurons[p.name], p.n, getattr(p.model, "SHARED_STATE", ()))
-               for p in net.populations}
+    kinds = partitions(net)
+    neurons = {p.name: _spec_tree(state.neurons[p.name], p.n, kinds[p.name][1]) for p in net.populations}
     synapses = {pr.name: _spec_tree(state.synapses[pr.name], pops[net._refs[pr.name][1][0]].n)
                 for pr in net.projections}
-    inputs = {i.name: _spec_tree(state.inputs[i.name], pops[net._refs[i.name][0][0]].n,
-                                 getattr(i.source, "SHARED_STATE", ())) for i in net.inputs}
+    inputs = {i.name: _spec_tree(state.inputs[i.name], pops[net._refs[i.name][0][0]].n, kinds[i.name][1])
+              for i in net.inputs}
     return state._replace(t=P(), key=P(), neurons=neurons, synapses=synapses,
                           delays=jax.tree.map(lambda _: P(), state.delays), inputs=inputs,
                           dynamics={}, weights={}, modulators={})

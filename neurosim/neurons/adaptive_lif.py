@@ -76,7 +76,6 @@ class AdaptiveLIF:
 
     Params = AdaptiveLIFParams
     State = AdaptiveLIFState
-    PARTITION = "elementwise"   # a block of neurons steps as that block of the whole (neurosim.network.parallel)
 
     def __post_init__(self):
         check_gradient_options(self)

@@ -65,7 +65,6 @@ class AdEx:
 
     Params = AdExParams
     State = AdExState
-    PARTITION = "elementwise"   # a block of neurons steps as that block of the whole (neurosim.network.parallel)
 
     def __post_init__(self):
         check_gradient_options(self)

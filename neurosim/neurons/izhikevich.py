@@ -77,7 +77,6 @@ class Izhikevich:
 
     Params = IzhikevichParams
     State = IzhikevichState
-    PARTITION = "elementwise"   # a block of neurons steps as that block of the whole (neurosim.network.parallel)
 
     def __post_init__(self):
         check_gradient_options(self)

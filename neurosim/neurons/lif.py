@@ -81,7 +81,6 @@ class LIF:
 
     Params = LIFParams
     State = LIFState
-    PARTITION = "elementwise"   # a block of neurons steps as that block of the whole (neurosim.network.parallel)
 
     def __post_init__(self):
         check_gradient_options(self)

@@ -40,7 +40,13 @@ def _per_element(init, params, n) -> object:
     key = jax.random.key(0)
     one = jax.tree.map(lambda x: jnp.asarray(x)[0] if np.shape(x) == (n,) else x, params)
     a, b = jax.eval_shape(lambda: init(one, n, key)), jax.eval_shape(lambda: init(one, n + 1, key))
-    return jax.tree.map(lambda x, y: x.shape != y.shape, a, b)
+
+    def per_element(x, y):
+        if x.shape != y.shape and (x.shape, y.shape) != ((n,), (n + 1,)):
+            raise Unlowerable(f"{getattr(init, '__qualname__', 'init')}", None,
+                              f"a state leaf of shape {x.shape} holds more than one value per element")
+        return x.shape != y.shape
+    return jax.tree.map(per_element, a, b)
 
 
 def _param_elems(params, n):
