@@ -415,3 +415,19 @@ def test_one_neuron_per_population_and_rate_monitors():
         np.testing.assert_array_equal(res["scan"].rates[pop][1], res["native"].rates[pop][1])
     assert res["native"].rates["b"][1].sum() > 0
 
+
+
+@pytest.mark.skipif(__import__("neurosim.engines.native.cuda", fromlist=["nvcc"]).nvcc() is None, reason="needs nvcc")
+def test_the_same_lowering_emits_cuda_that_nvcc_compiles():
+    """Each model's lowered step as a CUDA kernel (one thread per element), compiled by nvcc; not
+    run here (no GPU on the test machines): see neurosim.engines.native.cuda."""
+    from neurosim.engines.native import cuda
+    from neurosim.engines.native.engine import _param_elems, _per_element
+
+    n = 16
+    for model in (LIF(), Izhikevich("net_m"), AdEx(), AdaptiveLIF(), QIF(), PoissonSource()):
+        p = model.Params()
+        state = model.init(p, n, jax.random.key(0))
+        u = lower(type(model).__name__, lambda a, s, i, m=model: m.step(a, s, i, 0.1), [p, state, jnp.zeros(n)],
+                  ["static", "dynamic", "dynamic"], [_param_elems(p, n), _per_element(model.init, p, n), True], n)
+        cuda.compile_check(cuda.kernel_source(u, f"step_{type(model).__name__}"))

@@ -118,37 +118,42 @@ IDENTITY = ("optimization_barrier",)
 # The helpers the emitted code calls (XLA's semantics where C++'s differ: NaN-propagating max
 # and min, shifts by the bit width or more, sign of zero and NaN).
 PRELUDE = r"""
+#ifdef __CUDACC__
+#define NS_FN static inline __host__ __device__
+#else
+#define NS_FN static inline
+#endif
 #include <cmath>
 #include <cstdint>
 #include <cstring>
 #include <cstdlib>
 #include <type_traits>
-template <class T> static inline T ns_max(T a, T b) {     // one expression: selects, no branches
+template <class T> NS_FN T ns_max(T a, T b) {     // one expression: selects, no branches
   return a != a ? a : (b != b ? b : (a > b ? a : b)); }
-template <class T> static inline T ns_min(T a, T b) {
+template <class T> NS_FN T ns_min(T a, T b) {
   return a != a ? a : (b != b ? b : (a < b ? a : b)); }
-template <class T> static inline T ns_abs(T a) {
+template <class T> NS_FN T ns_abs(T a) {
   if constexpr (std::is_floating_point<T>::value) return std::fabs(a); else return a < 0 ? -a : a; }
-template <class T> static inline T ns_sign(T a) {
+template <class T> NS_FN T ns_sign(T a) {
   if constexpr (std::is_floating_point<T>::value) return a > 0 ? T(1) : (a < 0 ? T(-1) : a);
   else return a > 0 ? T(1) : (a < 0 ? T(-1) : T(0)); }
-template <class T> static inline T ns_rem(T a, T b) {
+template <class T> NS_FN T ns_rem(T a, T b) {
   if constexpr (std::is_floating_point<T>::value) return std::fmod(a, b); else return a % b; }
-template <class T> static inline T ns_not(T a) {
+template <class T> NS_FN T ns_not(T a) {
   if constexpr (std::is_same<T, bool>::value) return !a; else return ~a; }
-template <class T> static inline T ns_and(T a, T b) {
+template <class T> NS_FN T ns_and(T a, T b) {
   if constexpr (std::is_same<T, bool>::value) return a && b; else return a & b; }
-template <class T> static inline T ns_or(T a, T b) {
+template <class T> NS_FN T ns_or(T a, T b) {
   if constexpr (std::is_same<T, bool>::value) return a || b; else return a | b; }
-template <class T> static inline T ns_xor(T a, T b) {
+template <class T> NS_FN T ns_xor(T a, T b) {
   if constexpr (std::is_same<T, bool>::value) return a != b; else return a ^ b; }
-template <class T> static inline T ns_shl(T a, T b) {
+template <class T> NS_FN T ns_shl(T a, T b) {
   typedef typename std::make_unsigned<T>::type U;
   return (b < 0 || b >= T(8 * sizeof(T))) ? T(0) : T(U(a) << b); }
-template <class T> static inline T ns_shrl(T a, T b) {
+template <class T> NS_FN T ns_shrl(T a, T b) {
   typedef typename std::make_unsigned<T>::type U;
   return (b < 0 || b >= T(8 * sizeof(T))) ? T(0) : T(U(a) >> b); }
-template <class T> static inline T ns_shra(T a, T b) {
+template <class T> NS_FN T ns_shra(T a, T b) {
   typedef typename std::make_signed<T>::type S;
   if (b < 0 || b >= T(8 * sizeof(T))) b = T(8 * sizeof(T) - 1);
   return T(S(a) >> b); }
@@ -570,7 +575,7 @@ def _integer_pow(x, y, t) -> str:
 
 
 PRELUDE += r"""
-template <class I, class F> static inline I ns_f2i(F x, I lo, I hi) {   // selects only: vectorises
+template <class I, class F> NS_FN I ns_f2i(F x, I lo, I hi) {   // selects only: vectorises
   const F c = x != x ? F(0) : (x <= F(lo) ? F(lo) : (x >= F(hi) ? F(0) : x));   // always in range
   const I r = I(c);
   return x >= F(hi) ? hi : r; }
@@ -580,7 +585,7 @@ template <class I, class F> static inline I ns_f2i(F x, I lo, I hi) {   // selec
 # x = n ln2 + r, Cephes' polynomial (float) and Pade form (double) for exp(r), then 2^n in two
 # exact factors. Within 1 ulp (float) and 2 ulp (double) of the exact value (tests/test_native.py).
 PRELUDE += r"""
-static inline float ns_exp(float x) {
+NS_FN float ns_exp(float x) {
   const float hi = 88.72283935546875f, lo = -103.97208404541015625f;
   const float xc = x > hi ? hi : (x < lo ? lo : x);
   const float n = std::nearbyint(xc * 1.44269504088896341f);
@@ -598,7 +603,7 @@ static inline float ns_exp(float x) {
   const float res = y * sa * sb;
   return x != x ? x : (x > hi ? INFINITY : (x < lo ? 0.0f : res));
 }
-static inline double ns_exp(double x) {
+NS_FN double ns_exp(double x) {
   const double hi = 709.782712893383996843, lo = -745.13321910194110842;
   const double xc = x > hi ? hi : (x < lo ? lo : x);
   const double n = std::nearbyint(xc * 1.4426950408889634073599);
@@ -619,13 +624,13 @@ static inline double ns_exp(double x) {
 # The hand-written pieces of the step that scan spike vectors (program.py, engine.py): 32 neurons
 # at a time, branch-free, so that sparse spikes cost a mask per 32 neurons, not a branch per neuron.
 PRELUDE += r"""
-template <class T> static inline uint32_t ns_nonzero32(const T* s, int64_t left) {
+template <class T> NS_FN uint32_t ns_nonzero32(const T* s, int64_t left) {
   uint32_t m = 0;
   if (left >= 32) { for (int b = 0; b < 32; ++b) m |= (uint32_t)(s[b] != 0) << b; }
   else { for (int b = 0; b < left; ++b) m |= (uint32_t)(s[b] != 0) << b; }
   return m;
 }
-template <class T> static inline void ns_spike_bits(const T* s, int64_t n, uint32_t* row, int64_t offset) {
+template <class T> NS_FN void ns_spike_bits(const T* s, int64_t n, uint32_t* row, int64_t offset) {
   for (int64_t base = 0; base < n; base += 32) {
     uint32_t m = 0;
     const int64_t left = n - base;
@@ -644,7 +649,7 @@ template <class T> static inline void ns_spike_bits(const T* s, int64_t n, uint3
 # (AVX-512 gathers and scatters for rows that name no neuron twice were measured here: 5 % faster
 # on COBA-4000, 13 % slower on the all-to-all Izhikevich network, so the scalar loop stays.)
 PRELUDE += r"""
-template <class T> static inline void ns_row(T* __restrict drive, const int32_t* __restrict idx,
+template <class T> NS_FN void ns_row(T* __restrict drive, const int32_t* __restrict idx,
                                              const T* __restrict w, bool one_w, T s, int32_t q, int32_t end) {
   if (one_w) { const T ws = w[0]; for (; q < end; ++q) drive[idx[q]] += ws * s; }
   else { for (; q < end; ++q) drive[idx[q]] += w[q] * s; }
@@ -654,7 +659,7 @@ template <class T> static inline void ns_row(T* __restrict drive, const int32_t*
 # log, vectorisable: x = m 2^e with m in [sqrt(1/2), sqrt(2)), subnormals scaled first; log(m) by
 # Cephes' polynomial (float) and fdlibm's (double); 0, infinities and NaN by selects.
 PRELUDE += r"""
-static inline float ns_log(float x) {
+NS_FN float ns_log(float x) {
   const bool sub = x < 1.17549435e-38f;
   const float xs = sub ? x * 8388608.0f : x;
   const int32_t bits = __builtin_bit_cast(int32_t, xs);
@@ -682,7 +687,7 @@ static inline float ns_log(float x) {
   out = x == 0.0f ? -INFINITY : out;
   return x >= 0.0f ? out : NAN;                // negative or NaN
 }
-static inline double ns_log(double x) {
+NS_FN double ns_log(double x) {
   const bool sub = x < 2.2250738585072014e-308;
   const double xs = sub ? x * 18014398509481984.0 : x;
   const int64_t bits = __builtin_bit_cast(int64_t, xs);
