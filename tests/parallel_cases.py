@@ -58,6 +58,20 @@ def mixed():
     return ns.Network(pops, projs, inputs)
 
 
+def derived():
+    """Models that declare nothing about blocks: a MultiRate-wrapped LIF (its step counter shared
+    by every block) driving plain LIF neurons, with uniform noise."""
+    from neurosim.neurons import LIF, MultiRate
+
+    pops = [ns.Population("slow", 16, MultiRate(LIF(v_init=ns.Uniform(-60.0, -50.0)), 2)),
+            ns.Population("fast", 16, LIF(v_init=ns.Uniform(-60.0, -50.0)))]
+    projs = [ns.Projection("sf", "slow", "fast", fixed_probability(16, 16, 0.5, seed=7), 60.0,
+                           Synapse("exponential", "current"), SynapseParams(tau=5.0), delay_ms=0.4)]
+    inputs = [ns.Input("drive", "slow", ConstantCurrent(), ConstantCurrent.Params(np.linspace(250.0, 400.0, 16))),
+              ns.Input("noise", "fast", UniformCurrent(), UniformCurrent.Params(150.0, 350.0))]
+    return ns.Network(pops, projs, inputs)
+
+
 def cases():
     """name -> (network, duration ms, simulate keyword arguments, devices)."""
     coba = ns.builders.coba(2000, seed=1)
@@ -68,6 +82,7 @@ def cases():
         "brunel": (brunel, 151.0, {"key": 5, "chunk_steps": 400}, 4),
         "brunel_2": (brunel, 151.0, {"key": 5}, 2),
         "mixed": (mixed(), 60.0, {"key": 6, "chunk_steps": 100}, 4),
+        "derived": (derived(), 200.0, {"key": 7}, 4),
     }
 
 

@@ -37,7 +37,7 @@ def four_devices(tmp_path_factory):
 
 @pytest.mark.slow
 @pytest.mark.parametrize("name, continued", [("coba", False), ("brunel", False), ("brunel_2", False),
-                                             ("mixed", False), ("mixed", True)])
+                                             ("mixed", False), ("mixed", True), ("derived", False)])
 def test_parallel_runs_are_the_one_device_run_bitwise(four_devices, name, continued):
     spikes, leaves = cases.run(name, "scan", continued=continued)
     tag = f"{name}{'_continued' if continued else ''}"
