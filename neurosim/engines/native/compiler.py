@@ -81,13 +81,13 @@ def cache_dir() -> Path:
             raise ValueError(f"NEUROSIM_CACHE_DIR={asked!r} is not writable; set it to a writable directory, or unset "
                              "it to use ~/.cache/neurosim/native")
         return path
-    base = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache")
-    path = base / "neurosim" / "native"
     try:
+        base = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache")
+        path = base / "neurosim" / "native"
         path.mkdir(parents=True, exist_ok=True)
         if os.access(path, os.W_OK | os.X_OK):
             return path
-    except OSError:
+    except (OSError, RuntimeError):       # no home directory, or one that cannot be written
         pass
     if not _fallback_dir:
         _fallback_dir.append(Path(tempfile.mkdtemp(prefix="neurosim-native-")))
