@@ -165,7 +165,7 @@ def validate_csr(indptr, indices, n_pre: int, n_post: int):
 def rows_are_unique(conn) -> bool:
     """Whether every row of ``conn`` lists its postsynaptic neurons in strictly increasing order
     (none twice): the additions of one row's delivery are then independent of each other, which
-    the compiled engines exploit (vector scatter)."""
+    the fused kernel exploits (vector gather/scatter)."""
     indptr, indices = np.asarray(conn.indptr), np.asarray(conn.indices)
     step = np.diff(indices.astype(np.int64))
     starts = indptr[1:-1]                      # a new row begins at these positions
