@@ -36,10 +36,14 @@ def _cases():
     def drive():
         return ns.Input("drive", "p", I.ConstantCurrent(), I.ConstantCurrent.Params(200.0))
 
-    def pair(**kw):
+    def pair(modulators=(), **kw):
         conn = ns.events.fixed_probability(8, 8, 0.5, seed=0)
         proj = ns.Projection("pq", "p", "p", conn, kw.pop("weights", 1.0), **kw)
-        return ns.Network([pop(LIF())], [proj], [drive()])
+        return ns.Network([pop(LIF())], [proj], [drive()], modulators=list(modulators))
+
+    def modulated():
+        rule = ns.plasticity.chain(ns.plasticity.stdp_pair(), ns.plasticity.reward_modulated("dopamine"))
+        return pair(plasticity=rule, modulators=[ns.plasticity.Modulator("dopamine")])
 
     cases = [
         ("neuron", "LIF", lambda: one(LIF(), [drive()])),
@@ -68,6 +72,11 @@ def _cases():
         ("mechanism", "TsodyksMarkram (STP)", lambda: pair(stp=TsodyksMarkram())),
         ("mechanism", "stdp_pair", lambda: pair(plasticity=ns.plasticity.stdp_pair())),
         ("mechanism", "stdp_triplet", lambda: pair(plasticity=ns.plasticity.stdp_triplet())),
+        ("mechanism", "inhibitory_stdp", lambda: pair(plasticity=ns.plasticity.inhibitory_stdp())),
+        ("mechanism", "synaptic_scaling", lambda: pair(plasticity=ns.plasticity.synaptic_scaling())),
+        ("mechanism", "stdp_pair, normalize_incoming", lambda: pair(plasticity=ns.plasticity.chain(
+            ns.plasticity.stdp_pair(), ns.plasticity.normalize_incoming(4.0)))),
+        ("mechanism", "reward_modulated (a Modulator)", lambda: modulated()),
         ("connectivity", "JitConn (procedural)", lambda: ns.Network(
             [pop(LIF())], [ns.Projection("pq", "p", "p", ns.events.JitConn(8, 8, 0.5, seed=0), 1.0)], [drive()])),
     ]

@@ -103,6 +103,28 @@ class Plasticity(AbstractSynapseDynamics):
             return forms[0]((params, state, weights))
         return jax.lax.switch(which, forms, (params, state, weights))
 
+    # The update in the terms a compiled engine lowers (the native engine): the rule at every
+    # synapse, the period of its tick, and whether it changes only the synapses of spiking neurons.
+    def dense_update(self, params, state, weights, ev: SynapticEvents, tick: bool = False):
+        """The update at every synapse (followed by the rule's ``tick`` when ``tick``): the
+        same values as :meth:`update`, without the event-driven shortcut."""
+        state, weights = self._apply(self.rule.update, params, state, weights, ev)
+        if tick and self.rule.tick is not None:
+            state, weights = self._apply(self.rule.tick, params, state, weights, ev)
+        return state, weights
+
+    def tick_steps(self, dt: float) -> int:
+        """The steps between the rule's ticks (0: it has none); its ticks come on the steps t
+        with ``(t + 1) % tick_steps == 0``."""
+        if self.rule.tick is None or self.rule.period is None:
+            return 0
+        return due_steps(self.rule.name, self.rule.period, dt)
+
+    def event_driven_update(self) -> bool:
+        """Whether :meth:`dense_update` (without its tick) changes nothing at a synapse whose
+        presynaptic neuron delivered no spike and whose postsynaptic neuron did not fire."""
+        return bool(self.event_driven and self.rule.event_driven)
+
     def _forms(self, ev, weights):
         """The ways to evaluate this step's update, ``op = (params, state, weights) -> (state,
         weights)``, and the index of the one to take."""

@@ -258,9 +258,9 @@ class TsodyksMarkram(AbstractSynapseDynamics):
         else:
             tau_in = None
         s = jax.lax.stop_gradient(spikes)
-        # one gather for both per-presynaptic quantities: the steps since the last spike and the spike
-        per_pre = jnp.stack([(t - state.last).astype(state.u.dtype), s.astype(state.u.dtype)], axis=-1)[rows]
-        delta, spiked = per_pre[:, 0] * dt, per_pre[:, 1] > 0
+        # the per-presynaptic quantities at every synapse: the time since the last spike, the spike
+        delta = (t - state.last).astype(state.u.dtype)[rows] * dt
+        spiked = s.astype(state.u.dtype)[rows] > 0
         u, x, y = decay(params, state.u, state.x, state.y, delta, tau_in)
         u, x, y, r = spike_update(params, u, x, y)
         new = TsodyksMarkramState(

@@ -27,7 +27,9 @@ from ...network.step import NetworkState, delay_steps, sliced
 from ..base import Runner
 from ..chunks import Chunk, describe_monitors, signature, spikes_and_rates
 from . import compiler
+from . import mechanisms
 from .lower import Unlowerable, ctype, lower
+from .spaces import space_code
 from .program import Parts, Slots, loop_block, program, unit_block, unit_parts
 
 TABLE_BYTES = 32e6      # tabulated input values per call, at most
@@ -107,9 +109,9 @@ def _refusal(net, monitors) -> str | None:
     for pr in net.projections:
         if not isinstance(pr.conn, CSR):
             return f"projection {pr.name!r} uses {type(pr.conn).__name__} connectivity; the native engine reads a CSR"
-        if pr.chain:
-            kinds = ", ".join(f"{m.kind} ({type(m).__name__})" for m in pr.chain)
-            return f"projection {pr.name!r} has {kinds}; the native engine does not lower per-synapse mechanisms yet"
+        reason = mechanisms.refusal(pr, net)
+        if reason:
+            return reason
     for m in monitors:
         if isinstance(m, OBSERVERS) or isinstance(m, Weights):
             return f"{type(m).__name__} monitors ({m.key!r}) are not recorded by the native engine"
@@ -171,6 +173,16 @@ def _plan(net, params, dt, monitors, state):
                        [sp, st, jnp.zeros((n,), dtype)], ["static", "dynamic", "dynamic"], [_param_elems(sp, n), el, True],
                        n)
         syns[pr.name] = (cur_u, step_u, ptrs, el)
+    chains = {}
+    for pr in net.projections:
+        if not pr.chain:
+            continue
+        (_, a, b), (_, c, d) = net._refs[pr.name]
+        sizes = {"pre": b - a, "post": d - c, "syn": pr.conn.nnz}
+        code = mechanisms.lower_chain(pr, params.projections[pr.name], state, dt, sizes, dtype)
+        dptrs = state_ptrs("dynamics", pr.name, _dynamics(pr, state.dynamics[pr.name]))
+        wptr = state_ptrs("weights", pr.name, state.weights[pr.name])[0] if pr.plastic else None
+        chains[pr.name] = (code, dptrs, wptr, sizes)
     ins, tabulated = {}, []
     for idx, inp in enumerate(net.inputs):
         tgt, a, b = net._refs[inp.name][0]
@@ -221,8 +233,20 @@ def _plan(net, params, dt, monitors, state):
     for inp in net.inputs:
         if ins[inp.name] is not None:
             hz[("inp", inp.name)] = add_unit(ins[inp.name][0], lambda prm, inp=inp: jax.tree.leaves(prm.inputs[inp.name]))
-    conns, weights = [], {}
     for pr in net.projections:
+        if pr.name in chains:
+            code = chains[pr.name][0]
+
+            def statics(prm, pr=pr):
+                pp = prm.projections[pr.name]
+                return jax.tree.leaves((tuple(pp.dynamics[m.key] for m in pr.chain), pp.synapse.tau))
+            for what in ("modulate", "update", "tick_update"):
+                if getattr(code, what) is not None:
+                    hz[(what, pr.name)] = add_unit(getattr(code, what), statics)
+    conns, weights, csr_extra = [], {}, {}
+    for pr in net.projections:
+        if pr.name in chains:
+            csr_extra[pr.name] = {k: slots.add(f"{k} {pr.name}", np.int32) for k in ("rows", "col_ptr", "col_perm")}
         ip_ = slots.add(f"indptr {pr.name}", np.int32)
         ix_ = slots.add(f"indices {pr.name}", np.int32)
         w_ = slots.add(f"weights {pr.name}", dtype)
@@ -337,6 +361,30 @@ def _plan(net, params, dt, monitors, state):
                      f"  std::memcpy({delays[pr.name]} + slot * {n_pre}, {arrive}, sizeof({ft}) * {n_pre});"]
             arrive = f"ring_{_c(pr.name)}"
         drive = buf(f"drive_{_c(pr.name)}", n_post)
+        w_deliver, one_w = w_, weights[pr.name]
+        if pr.name in chains:
+            code, dptrs, wptr, sizes = chains[pr.name]
+            tag = _c(pr.name)
+            if pr.plastic:
+                w_deliver, one_w = wptr, False
+            n_static = len(jax.tree.leaves((tuple(params.projections[pr.name].dynamics[m.key] for m in pr.chain),
+                                            params.projections[pr.name].synapse.tau)))
+            rows_ = csr_extra[pr.name]["rows"]
+            ev_b = [("ptr", w_deliver), ("ptr", arrive), ("ptr", f"(spk_{_c(post)} + {c})"), ("ptr", rows_),
+                    ("ptr", ix_), ("val", "t")]
+            in_b = [None] * n_static + [("ptr", q) for q in dptrs] + ev_b
+
+            def emit(u, outs, title, visits=None, tag=tag):
+                lines, arrays = space_code(u, in_b, outs, hz[(title, pr.name)], f"{title} of projection {pr.name}",
+                                           visits, temp=lambda raw: f"{raw}_{title}_{tag}")
+                for raw, (dt_, space) in arrays.items():
+                    buf(f"{raw}_{title}_{tag}", sizes[space], ctype(dt_))
+                return ["  " + x for x in lines]
+
+            if code.modulate is not None:
+                dlv = buf(f"dlv_{tag}", sizes["syn"])
+                loop += emit(code.modulate, [("ptr", q) for q in dptrs] + [("ptr", dlv)], "modulate")
+                w_deliver, one_w = dlv, False
         # the presynaptic neurons whose spikes arrive, 32 at a time (a branch-free mask, then its set bits)
         loop += [f"  for (int64_t base = 0; base < {n_pre}; base += 32) {{",
                  f"    uint32_t m = ns_nonzero32({arrive} + base, {n_pre} - base);",
@@ -344,9 +392,32 @@ def _plan(net, params, dt, monitors, state):
                  "      const int64_t j = base + __builtin_ctz(m);",
                  "      m &= m - 1;",
                  f"      const {ft} s = {arrive}[j];"]
-        loop += [f"      ns_row({drive}, {ix_}, {w_}, {'true' if weights[pr.name] else 'false'}, s, {ip_}[j], "
+        loop += [f"      ns_row({drive}, {ix_}, {w_deliver}, {'true' if one_w else 'false'}, s, {ip_}[j], "
                  f"{ip_}[j + 1]);",
-                 "    }", "  }", "}"]
+                 "    }", "  }"]
+        if pr.name in chains:
+            outs = [("ptr", q) for q in dptrs] + [("ptr", wptr) if pr.plastic else None]
+            update = emit(code.update, outs, "update", {"syn": (f"nv_{tag}", f"vis_{tag}")} if code.event_driven else None)
+            if code.event_driven:
+                vis, cx = buf(f"vis_{tag}", sizes["syn"], "int64_t"), csr_extra[pr.name]
+                loop += [f"  int64_t nv_{tag} = 0;  // the synapses of the neurons that spiked, each once",
+                         f"  for (int64_t base = 0; base < {n_pre}; base += 32) {{",
+                         f"    uint32_t m = ns_nonzero32({arrive} + base, {n_pre} - base);",
+                         "    while (m) {", "      const int64_t j = base + __builtin_ctz(m);", "      m &= m - 1;",
+                         f"      for (int32_t q = {ip_}[j]; q < {ip_}[j + 1]; ++q) {vis}[nv_{tag}++] = q;", "    }", "  }",
+                         f"  for (int64_t base = 0; base < {n_post}; base += 32) {{",
+                         f"    uint32_t m = ns_nonzero32(spk_{_c(post)} + {c} + base, {n_post} - base);",
+                         "    while (m) {", "      const int64_t j = base + __builtin_ctz(m);", "      m &= m - 1;",
+                         f"      for (int32_t r = {cx['col_ptr']}[j]; r < {cx['col_ptr']}[j + 1]; ++r) {{",
+                         f"        const int32_t q = {cx['col_perm']}[r];",
+                         f"        if ({arrive}[{cx['rows']}[q]] == 0) {vis}[nv_{tag}++] = q;", "      }", "    }", "  }"]
+            if code.tick_update is not None:
+                loop += [f"  if ((t + 1) % {code.tick_steps} == 0) {{"]
+                loop += ["  " + x for x in emit(code.tick_update, outs, "tick_update")]
+                loop += ["  } else {"] + ["  " + x for x in update] + ["  }"]
+            else:
+                loop += update
+        loop.append("}")
         n_static = len(jax.tree.leaves(params.projections[pr.name].synapse))
         in_b = [None] * n_static + [("ptr", q) for q in ptrs] + [("ptr", drive)]
         out_b = [("ptr", q, e) for q, e in zip(ptrs, jax.tree.leaves(el))]
@@ -368,6 +439,11 @@ def _plan(net, params, dt, monitors, state):
     source = program(slots, body)
     return NativePlan(net, dt, dtype, source, slots, units, state_slots, conns, tabulated,
                       [(p.name, offsets[p.name], p.n) for p in net.populations], n_words, traces, trace_leaf)
+
+
+def _dynamics(pr, dynamics: dict) -> tuple:
+    """A projection's mechanism states in chain order (the order its lowered chain reads them)."""
+    return tuple(dynamics[m.key] for m in pr.chain)
 
 
 def _c(name: str) -> str:
@@ -498,6 +574,10 @@ def _connectivity(plan: NativePlan, params) -> dict:
         out[f"indptr {name}"] = np.ascontiguousarray(conns[name].indptr, np.int32)
         out[f"indices {name}"] = np.ascontiguousarray(conns[name].indices, np.int32)
         out[f"weights {name}"] = np.ascontiguousarray(np.asarray(params.projections[name].weights, plan.dtype))
+        if f"rows {name}" in plan.slots.names:
+            conn = conns[name].with_columns()
+            for k in ("rows", "col_ptr", "col_perm"):
+                out[f"{k} {name}"] = np.ascontiguousarray(getattr(conn, k), np.int32)
     return out
 
 
@@ -509,7 +589,9 @@ def _call(plan: NativePlan, fixed: dict, state, hoisted, key, rows, done, n_step
     for unit in plan.units:
         for h in range(len(unit.lowered.hoisted)):
             by_name[f"hoisted {unit.lowered.label} {h}"] = next(hoisted)
-    groups = {"neurons": state.neurons, "synapses": state.synapses, "inputs": state.inputs}
+    by_pr = {pr.name: pr for pr in plan.net.projections}
+    groups = {"neurons": state.neurons, "synapses": state.synapses, "inputs": state.inputs, "weights": state.weights,
+              "dynamics": {name: _dynamics(by_pr[name], d) for name, d in state.dynamics.items()}}
     leaves = {}
     for group, name, j in plan.state_slots:
         if group == "delays":
@@ -543,12 +625,17 @@ def _call(plan: NativePlan, fixed: dict, state, hoisted, key, rows, done, n_step
     new = {}
     for (group, name), ls in leaves.items():
         tree = jax.tree.structure(groups[group][name])
-        new.setdefault(group, {})[name] = jax.tree.unflatten(tree, [jax.device_put(x) for x in ls])
+        value = jax.tree.unflatten(tree, [jax.device_put(x) for x in ls])
+        if group == "dynamics":
+            value = {m.key: v for m, v in zip(by_pr[name].chain, value)}
+        new.setdefault(group, {})[name] = value
     out_state = state._replace(
         t=jax.device_put(np.int32(int(state.t) + n_steps)), key=key,
         neurons={**state.neurons, **new.get("neurons", {})},
         synapses={**state.synapses, **new.get("synapses", {})},
         inputs={**state.inputs, **new.get("inputs", {})},
+        dynamics={**state.dynamics, **new.get("dynamics", {})},
+        weights={**state.weights, **new.get("weights", {})},
         delays={k: jax.device_put(v) for k, v in delays.items()})
     return out_state, (by_name["bits"], samples)
 

@@ -127,6 +127,7 @@ PRELUDE = r"""
 #include <cstdint>
 #include <cstring>
 #include <cstdlib>
+#include <limits>
 #include <type_traits>
 template <class T> NS_FN T ns_max(T a, T b) {     // one expression: selects, no branches
   return a != a ? a : (b != b ? b : (a > b ? a : b)); }
@@ -175,6 +176,9 @@ class Node:
     literal: object = None
     key: bool = False       # a PRNG key: any use of it is a draw
     alias: object = None    # a static per-element value that is one shared value broadcast
+    seg: int = -1           # (several spaces, :mod:`.spaces`) the segment computing it; -1: given
+    after: bool = False     # ... available only after its segment (a sum over elements)
+    array: str | None = None    # ... the array holding it, where one does
 
     @property
     def size(self) -> int:
@@ -351,20 +355,16 @@ class _Emitter:
             prim = ea.primitive.name
             if prim != eb.primitive.name:
                 self.fail(prim, "its code depends on the number of elements")
+            for va, vb in zip(ea.invars, eb.invars):
+                if isinstance(va, jcore.Literal) and isinstance(vb, jcore.Literal) and \
+                        not np.array_equal(np.asarray(va.val), np.asarray(vb.val)):
+                    self.sized_literal(prim, va.val, vb.val)
             ins = [read(v) for v in ea.invars]
             if any(x.key for x in ins) and prim not in INLINED:
                 self.fail(prim, "it draws from the step's PRNG key (the per-step `key` argument); counter-based draws "
                                 "(neurosim.inputs.draws) lower")
             outs_a, outs_b = ea.outvars, eb.outvars
-            elem = []
-            for oa, ob in zip(outs_a, outs_b):
-                sa, sb = tuple(oa.aval.shape), tuple(ob.aval.shape)
-                if sa == sb:
-                    elem.append(False)
-                elif sa == (self.n,) and sb == (self.n + 1,):
-                    elem.append(True)
-                else:
-                    self.fail(prim, f"a value of shape {sa} holds more than one value per element")
+            elem = [self.classify(prim, tuple(oa.aval.shape), tuple(ob.aval.shape)) for oa, ob in zip(outs_a, outs_b)]
             if all(x.static for x in ins) and prim not in ("iota",) or (prim == "iota" and not elem[0]):
                 nodes = [Node(np.dtype(o.aval.dtype), tuple(o.aval.shape), static=True, elem=e,
                               key=jax.dtypes.issubdtype(o.aval.dtype, jax.dtypes.prng_key))
@@ -384,6 +384,10 @@ class _Emitter:
                 consts = [self.constant(c) for c in sub_a.consts]
                 res = self.walk(sub_a.jaxpr, sub_b.jaxpr, ins[len(ins) - nin:], consts)
                 for o, x in zip(outs_a, res):
+                    env[o] = x
+                continue
+            if prim in self.special:
+                for o, x in zip(outs_a, self.special[prim](ea, ins, elem)):
                     env[o] = x
                 continue
             if prim == "cond":
@@ -406,12 +410,29 @@ class _Emitter:
                 self.fail(prim, f"dtype {node.dtype} has no C++ type here")
             exprs = self.emit(prim, ea.params, ins, node, t)
             names = [f"x{self.count}" if len(exprs) == 1 else f"x{self.count}_{j}" for j in range(len(exprs))]
-            target = self.body if node.elem else self.shared
-            for name, expr in zip(names, exprs):
-                target.append(f"const {t} {name} = {expr};")
             node.names = names
+            self.place(node, ins, [f"const {t} {name} = {expr};" for name, expr in zip(names, exprs)])
             env[out] = node
         return [read(v) for v in jaxpr_a.outvars]
+
+    special: dict = {}      # primitive -> a method (eqn, input nodes, output kinds) -> output nodes
+
+    def classify(self, prim, sa: tuple, sb: tuple):
+        """Whether a value traced with shape ``sa`` (n elements) and ``sb`` (n + 1) holds one
+        value per element (True) or is shared (False)."""
+        if sa == sb:
+            return False
+        if sa == (self.n,) and sb == (self.n + 1,):
+            return True
+        self.fail(prim, f"a value of shape {sa} holds more than one value per element")
+
+    def sized_literal(self, prim, a, b) -> None:
+        """A literal that differs between the two traces: the element count used as a value.
+        The code is emitted from the trace for the real count (the first), so it stays."""
+
+    def place(self, node, ins, statements) -> None:
+        """Where a dynamic value's statements go: in the loop (per element) or before it."""
+        (self.body if node.elem else self.shared).extend(statements)
 
     def cond(self, ea, eb, ins, elem) -> list:
         """``lax.cond``/``switch``: an ``if`` on the branch index around each branch's code,

@@ -1,0 +1,142 @@
+"""A projection's per-synapse mechanisms on the native engine, lowered from their own code.
+
+A projection's chain (:mod:`neurosim.synapses.dynamics`: short-term plasticity, long-term
+plasticity rules, your own mechanisms) is called by the scan step twice: every mechanism's
+``modulate`` before the delivery (the weights this step's spikes carry) and its ``update``
+after it (the stored weights and the mechanisms' state). The native engine lowers the two
+chains as functions over three spaces (:mod:`.spaces`): the presynaptic neurons, the
+postsynaptic neurons and the synapses, with the CSR's ``rows`` and ``indices`` as the
+per-synapse indices a mechanism gathers by.
+
+A plasticity rule is lowered in its *dense* form (:meth:`Plasticity.dense_update`: the rule at
+every synapse, as the scan evaluates it with ``event_driven=False``); where the rule is
+event-driven (it changes nothing at a synapse whose neurons did not spike) the program runs
+its synapse loops over the synapses of this step's spiking neurons only (the rows of the
+presynaptic neurons whose spikes arrived, then the columns of the postsynaptic neurons that
+fired, each synapse once), as the scan's event-driven form does. A rule's periodic ``tick``
+(the release of an eligibility trace) runs on its due steps at every synapse, in a second
+lowered update.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import jax
+import numpy as np
+
+from ...synapses.dynamics import AbstractSynapseDynamics, SynapseShape, SynapticEvents
+from .lower import Unlowerable
+from .spaces import lower_spaces
+
+GROW = {"pre": 1, "post": 2, "syn": 3}     # how much each space grows in the second trace
+
+
+class _Conn:
+    """What a mechanism reads of the CSR in the lowered code: the per-synapse indices and the sizes."""
+
+    def __init__(self, rows, indices, n_pre, n_post):
+        self.rows, self.indices, self.n_pre, self.n_post = rows, indices, n_pre, n_post
+
+
+def _overrides(m, method: str) -> bool:
+    return getattr(type(m), method) is not getattr(AbstractSynapseDynamics, method)
+
+
+def refusal(pr, net) -> str | None:
+    """Why the native engine cannot run projection ``pr``'s chain, or None."""
+    for m in pr.chain:
+        what = f"projection {pr.name!r}: its {m.kind} ({type(m).__name__})"
+        if m.populations():
+            return f"{what} reads the state of population(s) {list(m.populations())}, which the native engine " \
+                   "does not pass to mechanisms yet"
+        if m.modulators():
+            return f"{what} reads the modulator(s) {list(m.modulators())}; the native engine does not run modulators yet"
+    return None
+
+
+def _spaces(init, params, sizes, dtype, label):
+    """The space of every leaf of ``init(params, shape)``: "pre", "post", "syn" or None (shared)."""
+    def shape(extra):
+        return SynapseShape(*(sizes[s] + extra * GROW[s] for s in ("pre", "post", "syn")), dtype)
+    a = jax.eval_shape(lambda: init(params, shape(0)))
+    b = jax.eval_shape(lambda: init(params, shape(1)))
+
+    def space(x, y):
+        if x.shape == y.shape:
+            return None
+        for s, g in GROW.items():
+            if x.shape[:1] == (sizes[s],) and y.shape[:1] == (sizes[s] + g,) and x.shape[1:] == y.shape[1:] == ():
+                return s
+        raise Unlowerable(label, None, f"a state leaf of shape {x.shape} is not one value per neuron or synapse")
+    return jax.tree.map(space, a, b)
+
+
+@dataclass
+class ChainCode:
+    """The lowered chains of one projection: ``modulate`` (or None: the weights are delivered
+    as stored), ``update`` and ``tick_update`` (or None), ``tick_steps`` (its period in steps),
+    ``event_driven`` (the update may visit only the synapses of spiking neurons); ``spaces``
+    the spaces of the state leaves, in order."""
+
+    modulate: object
+    update: object
+    tick_update: object
+    tick_steps: int
+    event_driven: bool
+    spaces: list
+
+
+def lower_chain(pr, params, state, dt, sizes, dtype) -> ChainCode:
+    """Lower projection ``pr``'s chain. ``params``: the projection's params; ``state`` the
+    network state (its ``dynamics`` and ``weights``)."""
+    chain = pr.chain
+    label = f"projection {pr.name!r}"
+    dyn_state = tuple(state.dynamics[pr.name][m.key] for m in chain)
+    dyn_params = tuple(params.dynamics[m.key] for m in chain)
+    spaces = tuple(_spaces(m.init, p, sizes, dtype, f"{label} ({type(m).__name__}.init)")
+                   for m, p in zip(chain, dyn_params))
+    w = state.weights[pr.name] if pr.plastic else params.weights
+    w_space = "syn" if np.ndim(w) else None
+    statics = (dyn_params, params.synapse.tau)
+    n_pre, n_post = sizes["pre"], sizes["post"]
+
+    def events(pre, post, rows, cols, t, tau):
+        return SynapticEvents(pre, post, _Conn(rows, cols, pre.shape[0], post.shape[0]), t, dt, tau, {})
+
+    def modulate(st, dyn, w, pre, post, rows, cols, t):
+        ps, tau = st
+        ev = events(pre, post, rows, cols, t, tau)
+        out = []
+        for m, p, s in zip(chain, ps, dyn):
+            s, w = m.modulate(p, s, w, ev)
+            out.append(s)
+        return tuple(out), w
+
+    def update(tick):
+        def fn(st, dyn, w, pre, post, rows, cols, t):
+            ps, tau = st
+            ev = events(pre, post, rows, cols, t, tau)
+            out = []
+            for m, p, s in zip(chain, ps, dyn):
+                parts = getattr(m, "dense_update", None)
+                if parts is not None:
+                    s, w = m.dense_update(p, s, w, ev, tick=tick)
+                else:
+                    s, w = m.update(p, s, w, ev)
+                out.append(s)
+            return tuple(out), w
+        return fn
+
+    args = [statics, dyn_state, w, np.zeros(n_pre, dtype), np.zeros(n_post, dtype), np.zeros(sizes["syn"], np.int32),
+            np.zeros(sizes["syn"], np.int32), np.int32(0)]
+    roles = ["static"] + ["dynamic"] * 7
+    sp = [None, spaces, w_space, "pre", "post", "syn", "syn", None]
+    mod = None
+    if any(_overrides(m, "modulate") for m in chain):
+        mod = lower_spaces(f"{label} (modulate)", modulate, args, roles, sp, sizes)
+    upd = lower_spaces(f"{label} (update)", update(False), args, roles, sp, sizes)
+    ticks = [m.tick_steps(dt) for m in chain if hasattr(m, "tick_steps") and m.tick_steps(dt)]
+    tick_upd = lower_spaces(f"{label} (update and tick)", update(True), args, roles, sp, sizes) if ticks else None
+    event_driven = all(getattr(m, "event_driven_update", lambda: not _overrides(m, "update"))() for m in chain)
+    return ChainCode(mod, upd, tick_upd, ticks[0] if ticks else 0, event_driven and not upd.reduces("syn"),
+                     jax.tree.leaves(spaces, is_leaf=lambda x: x is None))
