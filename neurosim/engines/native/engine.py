@@ -30,7 +30,7 @@ from . import compiler
 from . import mechanisms
 from .lower import Unlowerable, ctype, lower
 from .spaces import space_code
-from .program import Parts, Slots, loop_block, program, unit_block, unit_parts
+from .program import Parts, Slots, loop_block, program, unit_parts
 
 TABLE_BYTES = 32e6      # tabulated input values per call, at most
 MAX_CHUNK = 20_000      # steps per call, at most
@@ -278,70 +278,78 @@ def _plan(net, params, dt, monitors, state):
         loop += [f"if ((done + k) % {m.every} == 0) {{  // Trace {m.key}",
                  f"  for (int64_t q = 0; q < {width}; ++q) {out_p}[row_{_c(m.key)} * {width} + q] = {src}[{ids_p}[q]];",
                  f"  ++row_{_c(m.key)};", "}"]
-    # 1-2. per population: its voltage, the current terms onto it (whole-population terms first,
-    # then slices, each in network order, as the scan sums them), its neurons, its spike bits. A
-    # population's currents read only its own state and the synapses onto it, so populations can
-    # go one after another; one with no sliced term runs all of this in one loop over its neurons.
+    # 1-2. per population, one loop over its neurons: the last step's synapse updates of the
+    # projections onto it, its voltage, the current terms onto it (whole-population terms first,
+    # then slices, each in network order, as the scan sums them) and its neurons. A population's
+    # currents read only its own state and the synapses onto it, so populations can go one after
+    # another. Where terms cover slices, the loop is cut at their bounds, each piece running the
+    # terms that cover it (a slice's code sees its own element index).
     terms = sorted([(sliced(net, net._refs[pr.name][1]), k, pr) for k, pr in enumerate(net.projections)]
                    + [(sliced(net, net._refs[inp.name][0]), len(net.projections) + j, inp)
                       for j, inp in enumerate(net.inputs)], key=lambda term: term[:2])
+    # each projection's synapse step (its state from the last step's drive, the drive then
+    # zeroed) runs at the start of the next step's loop over its postsynaptic neurons, so the
+    # synaptic state is read and written once per step; after the call's last step, once more
+    syn_parts = {}
+    for idx, pr in enumerate(net.projections):
+        _, step_u, ptrs, el = syns[pr.name]
+        drive = buf(f"drive_{_c(pr.name)}", net._refs[pr.name][1][2] - net._refs[pr.name][1][1])
+        n_static = len(jax.tree.leaves(params.projections[pr.name].synapse))
+        in_b = [None] * n_static + [("ptr", q) for q in ptrs] + [("ptr", drive)]
+        out_b = [("ptr", q, e) for q, e in zip(ptrs, jax.tree.leaves(el))]
+        part = unit_parts(step_u, in_b, out_b, hz[("syn", pr.name)], f"synapses of {pr.name}", f"s{idx}_")
+        part.body.append(f"{drive}[i] = ({ft})0;")
+        syn_parts[pr.name] = part
     for p in net.populations:
         step_u, volt_u, ptrs, el = pops[p.name]
-        onto = [(is_sliced, k, obj) for is_sliced, k, obj in terms
+        onto = [(k, obj) for _, k, obj in terms
                 if net._refs[obj.name][1 if k < len(net.projections) else 0][0] == p.name]
-        fuse = not any(is_sliced for is_sliced, _, _ in onto)
-        parts, cur = [], f"cur_{_c(p.name)}"
+        ranged = []     # (start, stop, Parts) in the loop's order
+        for k, obj in onto:
+            if k < len(net.projections):
+                _, a, b = net._refs[obj.name][1]
+                sp_ = syn_parts[obj.name]
+                ranged.append((a, b, Parts(sp_.pre, ["if (k > 0) {"] + ["  " + x for x in sp_.body] + ["}"], sp_.post)))
         # the membrane potential the terms read: a state leaf where it is one, else computed
         vbind = ("local", f"(({ft})0)")
         if volt_u is not None:
             same = [j for j, x in enumerate(volt_u.inputs) if x is volt_u.outputs[0]]
             if same:
                 vbind = ("ptr", ptrs[same[0]])
-            elif fuse:
-                parts.append(unit_parts(volt_u, [("ptr", q) for q in ptrs], [("local", "v_here", True)],
-                                        hz[("volt", p.name)], f"voltage of {p.name}", "v_"))
-                vbind = ("local", "v_here")
             else:
-                vbuf = buf(f"v_{_c(p.name)}", p.n)
-                loop += unit_block(volt_u, p.n, [("ptr", q) for q in ptrs], [("ptr", vbuf, True)],
-                                   hz[("volt", p.name)], f"voltage of {p.name}")
-                vbind = ("ptr", vbuf)
-        if not fuse:
-            loop.append(f"std::memset({cur}, 0, sizeof({ft}) * {p.n});")
-        for j, (_, k, obj) in enumerate(onto):
+                ranged.append((0, p.n, unit_parts(volt_u, [("ptr", q) for q in ptrs], [("local", "v_here", True)],
+                                                  hz[("volt", p.name)], f"voltage of {p.name}", "v_")))
+                vbind = ("local", "v_here")
+        add = ("addlocal", "acc", True)
+        for j, (k, obj) in enumerate(onto):
             ref = net._refs[obj.name][1 if k < len(net.projections) else 0]
-            a, n = ref[1], ref[2] - ref[1]
+            a, b, n = ref[1], ref[2], ref[2] - ref[1]
             v = vbind if vbind[0] == "local" else ("ptr", f"({vbind[1]} + {a})")
-            add = ("addlocal", "acc", True) if fuse else ("add", f"({cur} + {a})", True)
             if k < len(net.projections):
                 cur_u, _, sptrs, _ = syns[obj.name]
                 n_static = len(jax.tree.leaves(params.projections[obj.name].synapse))
                 in_b = [None] * n_static + [("ptr", q) for q in sptrs] + ([] if volt_u is None else [v])
                 part = unit_parts(cur_u, in_b, [add], hz[("cur", obj.name)], f"current of projection {obj.name}",
-                                  f"t{j}_" if fuse else "")
+                                  f"t{j}_")
             elif ins[obj.name] is None:
-                target = "acc" if fuse else f"{cur}[{a} + i]"
-                part = Parts([], [f"{target} += {tables[obj.name]}[k * {n} + i];  // tabulated input {obj.name}"], [])
+                part = Parts([], [f"acc += {tables[obj.name]}[k * {n} + i];  // tabulated input {obj.name}"], [])
             else:
                 u, iptrs, iel = ins[obj.name]
                 n_static = len(jax.tree.leaves(params.inputs[obj.name]))
                 in_b = [None] * n_static + [("ptr", q) for q in iptrs] + [("val", "t"), None, v]
                 out_b = [("ptr", q, e) for q, e in zip(iptrs, jax.tree.leaves(iel))] + [add]
-                part = unit_parts(u, in_b, out_b, hz[("inp", obj.name)], f"input {obj.name}", f"t{j}_" if fuse else "")
-            if fuse:
-                parts.append(part)
-            else:
-                loop += loop_block([part], n, f"term {obj.name} onto {p.name}")
+                part = unit_parts(u, in_b, out_b, hz[("inp", obj.name)], f"input {obj.name}", f"t{j}_")
+            ranged.append((a, b, part))
         n_static = len(jax.tree.leaves(params.neurons[p.name]))
-        in_b = [None] * n_static + [("ptr", q) for q in ptrs] + [("local", "acc") if fuse else ("ptr", cur)]
+        in_b = [None] * n_static + [("ptr", q) for q in ptrs] + [("local", "acc")]
         out_b = [("ptr", q, e) for q, e in zip(ptrs, jax.tree.leaves(el))] + [("ptr", f"spk_{_c(p.name)}", True)]
-        neuron = unit_parts(step_u, in_b, out_b, hz[("step", p.name)], f"neurons of {p.name}", "n_" if fuse else "")
-        if fuse:
-            first = [f"{ft} acc = ({ft})0;"] + ([f"{ft} v_here;"] if vbind == ("local", "v_here") else [])
-            loop += loop_block(parts + [neuron], p.n, f"population {p.name}: currents and neurons, one loop", first)
-        else:
-            buf(cur, p.n)
-            loop += loop_block([neuron], p.n, f"neurons of {p.name}")
+        ranged.append((0, p.n, unit_parts(step_u, in_b, out_b, hz[("step", p.name)], f"neurons of {p.name}", "n_")))
+        first = [f"{ft} acc = ({ft})0;"] + ([f"{ft} v_here;"] if vbind == ("local", "v_here") else [])
+        cuts = sorted({0, p.n} | {x for a, b, _ in ranged for x in (a, b)})
+        for lo, hi in zip(cuts[:-1], cuts[1:]):
+            here = [_local(part, a) for a, b, part in ranged if a <= lo and hi <= b]
+            what = "" if (lo, hi) == (0, p.n) else f" [{lo}, {hi})"
+            loop += loop_block(here, hi, f"population {p.name}{what}: synapses, currents and neurons", first, start=lo)
         loop += [f"if (bits) ns_spike_bits(spk_{_c(p.name)}, {p.n}, bits + k * {n_words}, {offsets[p.name]});"]
     # 4-6. per projection: its delay ring and the delivery of the spikes that arrive; then the
     # synapses (each projection's drive is its own, so all deliveries may come first), one loop
@@ -418,27 +426,33 @@ def _plan(net, params, dt, monitors, state):
             else:
                 loop += update
         loop.append("}")
-        n_static = len(jax.tree.leaves(params.projections[pr.name].synapse))
-        in_b = [None] * n_static + [("ptr", q) for q in ptrs] + [("ptr", drive)]
-        out_b = [("ptr", q, e) for q, e in zip(ptrs, jax.tree.leaves(el))]
         whole = not sliced(net, net._refs[pr.name][1])
-        part = unit_parts(step_u, in_b, out_b, hz[("syn", pr.name)], f"synapses of {pr.name}",
-                          f"s{len(steps_onto.get(post, []))}_" if whole else "")
-        part.body.append(f"{drive}[i] = ({ft})0;")
-        steps_onto.setdefault(post if whole else pr.name, []).append((part, n_post, pr.name))
+        steps_onto.setdefault(post if whole else pr.name, []).append((syn_parts[pr.name], n_post, pr.name))
+    after = []      # the synapse updates of the last step, after the step loop
     for key, group in steps_onto.items():
-        loop += loop_block([part for part, _, _ in group], group[0][1],
-                           f"synapses of {', '.join(name for _, _, name in group)}")
+        after += loop_block([part for part, _, _ in group], group[0][1],
+                            f"synapses of {', '.join(name for _, _, name in group)}")
 
     body += [f"{t}* __restrict {name} = ({t}*)std::calloc({max(n, 1)}, sizeof({t}));" for name, (n, t) in scratch.items()]
     body += [f"int64_t row_{_c(m.key)} = 0;" for m in traces]
     body.append("for (int64_t k = 0; k < n_steps; ++k) {")
     body += ["  " + s for s in loop]
     body.append("}")
+    if after:
+        body += ["if (n_steps > 0) {  // the synapse updates of the call's last step"] + ["  " + x for x in after] + ["}"]
     body += [f"std::free({name});" for name in scratch]
     source = program(slots, body)
     return NativePlan(net, dt, dtype, source, slots, units, state_slots, conns, tabulated,
                       [(p.name, offsets[p.name], p.n) for p in net.populations], n_words, traces, trace_leaf)
+
+
+def _local(part: Parts, start: int) -> Parts:
+    """``part``, whose code reads element ``i`` of a slice starting at ``start``, in a loop over
+    the whole population: its body sees its own index."""
+    if not start:
+        return part
+    return Parts(part.pre, [f"{{ const int64_t i_slice = i - {start};", "  { const int64_t i = i_slice;"]
+                 + ["    " + x for x in part.body] + ["  }", "}"], part.post)
 
 
 def _dynamics(pr, dynamics: dict) -> tuple:

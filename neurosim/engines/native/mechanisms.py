@@ -133,10 +133,11 @@ def lower_chain(pr, params, state, dt, sizes, dtype) -> ChainCode:
     sp = [None, spaces, w_space, "pre", "post", "syn", "syn", None]
     mod = None
     if any(_overrides(m, "modulate") for m in chain):
-        mod = lower_spaces(f"{label} (modulate)", modulate, args, roles, sp, sizes)
-    upd = lower_spaces(f"{label} (update)", update(False), args, roles, sp, sizes)
+        mod = lower_spaces(f"{label} (modulate)", modulate, args, roles, sp, sizes, nonneg=(5, 6))
+    upd = lower_spaces(f"{label} (update)", update(False), args, roles, sp, sizes, nonneg=(5, 6))
     ticks = [m.tick_steps(dt) for m in chain if hasattr(m, "tick_steps") and m.tick_steps(dt)]
-    tick_upd = lower_spaces(f"{label} (update and tick)", update(True), args, roles, sp, sizes) if ticks else None
+    tick_upd = lower_spaces(f"{label} (update and tick)", update(True), args, roles, sp, sizes,
+                            nonneg=(5, 6)) if ticks else None
     event_driven = all(getattr(m, "event_driven_update", lambda: not _overrides(m, "update"))() for m in chain)
     return ChainCode(mod, upd, tick_upd, ticks[0] if ticks else 0, event_driven and not upd.reduces("syn"),
                      jax.tree.leaves(spaces, is_leaf=lambda x: x is None))

@@ -110,16 +110,17 @@ def unit_parts(u: Lowered, ins: list, outs: list, hz: list, title: str, prefix: 
     return parts
 
 
-def loop_block(parts: list, n: int, title: str, before_each: list = ()) -> list:
-    """One loop over ``n`` elements running every function of ``parts`` (:class:`Parts`, in
-    order) on element ``i``; ``before_each``: statements that open each iteration."""
+def loop_block(parts: list, n: int, title: str, before_each: list = (), start: int = 0) -> list:
+    """One loop over the elements ``start`` to ``n`` running every function of ``parts``
+    (:class:`Parts`, in order) on element ``i``; ``before_each``: statements that open each
+    iteration."""
     lines = [f"{{  // {title}"]
     for p in parts:
         lines += p.pre
     body = list(before_each) + [s for p in parts for s in p.body]
     if any(not s.lstrip().startswith("//") for s in body):
         lines.append("#pragma GCC ivdep")   # element i reads and writes index i only: no dependence between elements
-        lines.append(f"for (int64_t i = 0; i < {n}; ++i) {{")
+        lines.append(f"for (int64_t i = {start}; i < {n}; ++i) {{")
         lines += ["  " + s for s in body]
         lines.append("}")
     for p in parts:

@@ -48,6 +48,7 @@ class Segment:
     stores: dict = field(default_factory=dict)
     imports: dict = field(default_factory=dict)
     reduces: bool = False
+    scatters: bool = False      # it adds into an array at computed positions (iterations depend)
 
 
 @dataclass
@@ -67,10 +68,11 @@ class SpaceLowered(Lowered):
         return any(s.reduces and s.space == space for s in self.segments)
 
 
-def lower_spaces(label: str, fn, args: list, roles: list, spaces: list, sizes: dict) -> SpaceLowered:
+def lower_spaces(label: str, fn, args: list, roles: list, spaces: list, sizes: dict, nonneg=()) -> SpaceLowered:
     """Lower ``fn(*args)``. ``args``: example pytrees; ``roles``: per argument "static" or
     "dynamic" (as :func:`~.lower.lower`); ``spaces``: per argument a pytree (or one value) of
-    space names (None: shared); ``sizes``: space -> element count."""
+    space names (None: shared); ``sizes``: space -> element count; ``nonneg``: the arguments
+    (positions) that hold indices >= 0 only."""
     grow = {s: k + 1 for k, s in enumerate(sizes)}
     flat, trees, counts = [], [], []
     for a, role, sp in zip(args, roles, spaces):
@@ -98,6 +100,8 @@ def lower_spaces(label: str, fn, args: list, roles: list, spaces: list, sizes: d
     except Exception as err:   # noqa: BLE001: a function that does not trace is refused, with why
         raise Unlowerable(label, None, f"it does not trace: {type(err).__name__}: {err}") from None
     em = _SpaceEmitter(label, sizes, grow)
+    starts = np.cumsum([0] + counts)
+    em.nonneg = {int(starts[a]) + j for a in nonneg for j in range(counts[a])}
     return em.run(closed_a, closed_b, [(x, r, s or False) for x, r, s in flat], jax.tree.structure(out_shape))
 
 
@@ -105,7 +109,7 @@ class _SpaceEmitter(_Emitter):
     def __init__(self, label, sizes, grow):
         super().__init__(label, 0)
         self.sizes, self.grow = sizes, grow
-        self.segments, self.temps, self.reads = [], {}, {}
+        self.segments, self.temps, self.reads, self.nonneg = [], {}, {}, set()
         self.special = {"gather": self.gather, "scatter-add": self.scatter_add, "cond": self.no_cond,
                         **{p: self.reduce for p in _REDUCTIONS}}
 
@@ -122,6 +126,7 @@ class _SpaceEmitter(_Emitter):
                 self.static_in.append((k, vid))
             elif sp:
                 node.array, node.names = f"in{k}", [f"in{k}[i]"]
+                node.nonneg = k in self.nonneg
                 self.reads[k] = []
             else:
                 if node.size > MAX_SHARED:
@@ -149,6 +154,14 @@ class _SpaceEmitter(_Emitter):
 
     def sized_literal(self, prim, a, b) -> None:
         return None     # the first trace has the real sizes
+
+    def emit(self, prim, params, ins, out, t) -> list:
+        # an index known to be >= 0 (a CSR's) needs no wrapping of negative positions: say so,
+        # and the compiler drops the select jnp's indexing adds
+        if prim in ("lt", "ge") and getattr(ins[0], "nonneg", False) and ins[1].literal is not None \
+                and np.ndim(ins[1].literal) == 0 and ins[1].literal == 0:
+            return ["0" if prim == "lt" else "1"]
+        return super().emit(prim, params, ins, out, t)
 
     def materialise(self, node):
         fresh = node.static and not node.names and node.alias is None
@@ -240,7 +253,9 @@ class _SpaceEmitter(_Emitter):
             fill = ea.params.get("fill_value")
             fill = literal(np.nan if fill is None and node.dtype.kind == "f" else (fill or 0), node.dtype)
             expr = f"((uint64_t){q} < (uint64_t){n} ? {arr}[{q}] : {fill})"
-        else:   # clip (and promise-in-bounds: the same for indices in bounds)
+        elif "PROMISE" in mode:     # the caller's indices are in bounds (a CSR's)
+            expr = f"{arr}[{q}]"
+        else:   # clip
             expr = f"{arr}[{q} < 0 ? 0 : ({q} >= {n} ? {n - 1} : {q})]"
         node.names = [f"x{self.count}"]
         self.segments[j].body.append(f"const {t} {node.names[0]} = {expr};")
@@ -268,7 +283,7 @@ class _SpaceEmitter(_Emitter):
         seg.pre.append(f"for (int64_t q = 0; q < {n}; ++q) {node.array}[q] = {init};")
         q = f"(int64_t){idx.names[0]}"
         seg.body.append(f"if ((uint64_t){q} < (uint64_t){n}) {node.array}[{q}] += {upd.names[0]};")
-        seg.reduces = True
+        seg.reduces = seg.scatters = True
         node.names, node.after = [f"{node.array}[i]"], True
         return [node]
 
@@ -305,7 +320,7 @@ def space_code(u: SpaceLowered, ins: list, outs: list, hz: list, title: str, vis
     temporary arrays the code uses (raw name -> (dtype, space)), which the caller allocates
     (``sizes[space]`` elements) under the names ``temp(raw name)``."""
     visits = visits or {}
-    segs = [Segment(s.space, list(s.pre), list(s.body), dict(s.stores), dict(s.imports), s.reduces)
+    segs = [Segment(s.space, list(s.pre), list(s.body), dict(s.stores), dict(s.imports), s.reduces, s.scatters)
             for s in u.segments]
     for s in segs:
         if s.reduces and s.space in visits:
@@ -370,6 +385,8 @@ def space_code(u: SpaceLowered, ins: list, outs: list, hz: list, title: str, vis
             continue
         lines += s.pre
         count, ids = visits.get(s.space, (None, None))
+        if not s.scatters:      # element i reads and writes index i only; a visit lists each element once
+            lines.append("#pragma GCC ivdep")
         if ids is None:
             lines.append(f"for (int64_t i = 0; i < {u.sizes[s.space]}; ++i) {{")
         else:
