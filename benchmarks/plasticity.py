@@ -7,7 +7,8 @@ Workloads (benchmarks/peers/plasticity_common.py): ``song`` Brian2's STDP exampl
 inputs -> 1 neuron, 100 s); ``coba-stdp`` COBA-4000 with pair STDP on E -> E (2 s), run also
 without plasticity (``-static`` lines) for the plastic/static ratio; ``izhikevich2007`` the distal-reward
 network of Izhikevich (2007), 3600 s (the Brian2 runner follows the author's daspnet.m).
-``brian2`` means both Brian2 modes. Each tool runs
+``brian2`` means both Brian2 modes; ``neurosim`` runs the engine ``simulate`` picks,
+``neurosim-native`` and ``neurosim-scan`` force one. Each tool runs
 in its own process, one after another (never side by side, so they do not share the cores),
 pinned to one core; every line is printed as soon as it is measured, with ``ratio_vs_neurosim``
 = the tool's run time / neurosim's on the same workload. NEST runs song and coba-stdp
@@ -32,6 +33,8 @@ import plasticity_common as P  # noqa: E402
 # tool -> (venv or None for this interpreter, runner, extra args)
 TOOLS = {
     "neurosim": (None, "neurosim_plasticity.py", []),
+    "neurosim-native": (None, "neurosim_plasticity.py", ["--mode", "native"]),
+    "neurosim-scan": (None, "neurosim_plasticity.py", ["--mode", "scan"]),
     "brian2-cpp_standalone": ("brian2", "brian2_plasticity.py", ["--mode", "cpp_standalone"]),
     "brian2-cython": ("brian2", "brian2_plasticity.py", ["--mode", "cython"]),
     "nest": ("nest", "nest_plasticity.py", []),

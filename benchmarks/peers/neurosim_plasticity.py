@@ -1,6 +1,7 @@
 """The plasticity workloads in neurosim (see plasticity_common.py); one JSON line.
 
-    .venv/bin/python benchmarks/peers/neurosim_plasticity.py --workload song|coba-stdp [--duration S]
+    .venv/bin/python benchmarks/peers/neurosim_plasticity.py --workload song|coba-stdp [--duration S] \
+        [--mode auto|fused|native|scan]
 
 Pinned to one core with XLA's multi-threaded Eigen off, as the COBA runner. ``build_s``: the
 network; ``compile_s``: the first chunk's compile; ``run_s``: the simulation loop
@@ -39,7 +40,7 @@ def coba_stdp(ns, pl, seed, static):
 
 
 def main(argv=None):
-    args = P.parse_args("neurosim plasticity benchmark", argv)
+    args = P.parse_args("neurosim plasticity benchmark", argv, modes=("auto", "fused", "native", "scan"))
     threads = C.limit_threads(args.threads, pin=True)
     if args.threads <= 1:
         os.environ["XLA_FLAGS"] = (os.environ.get("XLA_FLAGS", "") + " --xla_cpu_multi_thread_eigen=false").strip()
@@ -63,13 +64,14 @@ def main(argv=None):
             pop, proj, n_out = "neurons", "ee", P.COBA_N
         build_s = C.now() - t0
         dt = 1.0 if args.workload == "izhikevich2007" else P.DT_MS
-        res = ns.simulate(net, args.duration * 1e3, dt, key=args.seed, monitors=[ns.Spikes(pop)])
+        res = ns.simulate(net, args.duration * 1e3, dt, key=args.seed, monitors=[ns.Spikes(pop)], engine=args.mode)
         times, _ = res.spikes[pop]
         w = res.state.weights[proj] if proj in res.state.weights else net.params().projections[proj].weights
         stats = P.weight_stats(np.broadcast_to(np.asarray(w), (net.projections[0].conn.nnz,)), w_max)
     t = res.timings
     C.emit({
-        "tool": "neurosim", "workload": args.workload + ("-static" if args.static else ""),
+        "tool": "neurosim" if args.mode == "auto" else f"neurosim-{args.mode}",
+        "workload": args.workload + ("-static" if args.static else ""),
         "duration_s": args.duration, "build_s": round(build_s, 4), "compile_s": round(t["compile_s"], 4),
         "run_s": round(t["run_s"], 4), "rtf": round(t["run_s"] / args.duration, 4), "engine": t["engine"],
         "rate_out_hz": round(times.size / n_out / args.duration, 3), **stats, "device": C.cpu_device(),

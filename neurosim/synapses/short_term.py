@@ -240,6 +240,12 @@ class TsodyksMarkram(AbstractSynapseDynamics):
             last=jnp.zeros((shape.n_pre,), jnp.int32),
         )
 
+    def event_driven_modulate(self) -> bool:
+        """:meth:`modulate` changes nothing at a synapse whose presynaptic neuron delivered no
+        spike, and what it delivers there is not read (a compiled engine may visit only the
+        rows of the neurons whose spikes arrive)."""
+        return True
+
     def modulate(self, params, state, weights, ev: SynapticEvents):
         """The weights a spike of this step delivers: ``weights * u x`` (the release)."""
         state, release = self.release(params, state, ev.conn.rows, ev.pre, ev.t, ev.dt, tau_in=ev.tau_syn)

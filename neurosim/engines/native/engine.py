@@ -389,9 +389,20 @@ def _plan(net, params, dt, monitors, state):
                     buf(f"{raw}_{title}_{tag}", sizes[space], ctype(dt_))
                 return ["  " + x for x in lines]
 
+            # the synapses an event-driven modulate or update visits: the rows of the spikes that
+            # arrive (and, for the update, then the columns of the neurons that fired), each once
+            visit = {"syn": (f"nv_{tag}", f"vis_{tag}")}
+            if code.modulate_rows or code.event_driven:
+                vis = buf(f"vis_{tag}", sizes["syn"], "int64_t")
+                loop += [f"  int64_t nv_{tag} = 0;",
+                         f"  for (int64_t base = 0; base < {n_pre}; base += 32) {{",
+                         f"    uint32_t m = ns_nonzero32({arrive} + base, {n_pre} - base);",
+                         "    while (m) {", "      const int64_t j = base + __builtin_ctz(m);", "      m &= m - 1;",
+                         f"      for (int32_t q = {ip_}[j]; q < {ip_}[j + 1]; ++q) {vis}[nv_{tag}++] = q;", "    }", "  }"]
             if code.modulate is not None:
                 dlv = buf(f"dlv_{tag}", sizes["syn"])
-                loop += emit(code.modulate, [("ptr", q) for q in dptrs] + [("ptr", dlv)], "modulate")
+                loop += emit(code.modulate, [("ptr", q) for q in dptrs] + [("ptr", dlv)], "modulate",
+                             visit if code.modulate_rows else None)
                 w_deliver, one_w = dlv, False
         # the presynaptic neurons whose spikes arrive, 32 at a time (a branch-free mask, then its set bits)
         loop += [f"  for (int64_t base = 0; base < {n_pre}; base += 32) {{",
@@ -403,17 +414,12 @@ def _plan(net, params, dt, monitors, state):
         loop += [f"      ns_row({drive}, {ix_}, {w_deliver}, {'true' if one_w else 'false'}, s, {ip_}[j], "
                  f"{ip_}[j + 1]);",
                  "    }", "  }"]
-        if pr.name in chains:
+        if pr.name in chains and code.update is not None:
             outs = [("ptr", q) for q in dptrs] + [("ptr", wptr) if pr.plastic else None]
-            update = emit(code.update, outs, "update", {"syn": (f"nv_{tag}", f"vis_{tag}")} if code.event_driven else None)
+            update = emit(code.update, outs, "update", visit if code.event_driven else None)
             if code.event_driven:
-                vis, cx = buf(f"vis_{tag}", sizes["syn"], "int64_t"), csr_extra[pr.name]
-                loop += [f"  int64_t nv_{tag} = 0;  // the synapses of the neurons that spiked, each once",
-                         f"  for (int64_t base = 0; base < {n_pre}; base += 32) {{",
-                         f"    uint32_t m = ns_nonzero32({arrive} + base, {n_pre} - base);",
-                         "    while (m) {", "      const int64_t j = base + __builtin_ctz(m);", "      m &= m - 1;",
-                         f"      for (int32_t q = {ip_}[j]; q < {ip_}[j + 1]; ++q) {vis}[nv_{tag}++] = q;", "    }", "  }",
-                         f"  for (int64_t base = 0; base < {n_post}; base += 32) {{",
+                cx = csr_extra[pr.name]
+                loop += [f"  for (int64_t base = 0; base < {n_post}; base += 32) {{",
                          f"    uint32_t m = ns_nonzero32(spk_{_c(post)} + {c} + base, {n_post} - base);",
                          "    while (m) {", "      const int64_t j = base + __builtin_ctz(m);", "      m &= m - 1;",
                          f"      for (int32_t r = {cx['col_ptr']}[j]; r < {cx['col_ptr']}[j + 1]; ++r) {{",

@@ -15,7 +15,9 @@ its synapse loops over the synapses of this step's spiking neurons only (the row
 presynaptic neurons whose spikes arrived, then the columns of the postsynaptic neurons that
 fired, each synapse once), as the scan's event-driven form does. A rule's periodic ``tick``
 (the release of an eligibility trace) runs on its due steps at every synapse, in a second
-lowered update.
+lowered update. Likewise a ``modulate`` whose mechanisms declare it event-driven
+(``event_driven_modulate``: short-term plasticity changes, and delivers, nothing at a synapse
+whose presynaptic neuron sent no spike) visits only the rows of the spikes that arrive.
 """
 from __future__ import annotations
 
@@ -74,15 +76,18 @@ def _spaces(init, params, sizes, dtype, label):
 @dataclass
 class ChainCode:
     """The lowered chains of one projection: ``modulate`` (or None: the weights are delivered
-    as stored), ``update`` and ``tick_update`` (or None), ``tick_steps`` (its period in steps),
-    ``event_driven`` (the update may visit only the synapses of spiking neurons); ``spaces``
-    the spaces of the state leaves, in order."""
+    as stored), ``update`` (or None: no mechanism changes anything after the delivery) and
+    ``tick_update`` (or None), ``tick_steps`` (its period in steps), ``event_driven`` (the
+    update may visit only the synapses of spiking neurons), ``modulate_rows`` (the modulate may
+    visit only the rows of the presynaptic neurons whose spikes arrive); ``spaces`` the spaces
+    of the state leaves, in order."""
 
     modulate: object
     update: object
     tick_update: object
     tick_steps: int
     event_driven: bool
+    modulate_rows: bool
     spaces: list
 
 
@@ -134,10 +139,14 @@ def lower_chain(pr, params, state, dt, sizes, dtype) -> ChainCode:
     mod = None
     if any(_overrides(m, "modulate") for m in chain):
         mod = lower_spaces(f"{label} (modulate)", modulate, args, roles, sp, sizes, nonneg=(5, 6))
-    upd = lower_spaces(f"{label} (update)", update(False), args, roles, sp, sizes, nonneg=(5, 6))
+    updates = any(_overrides(m, "update") or hasattr(m, "dense_update") for m in chain)
+    upd = lower_spaces(f"{label} (update)", update(False), args, roles, sp, sizes, nonneg=(5, 6)) if updates else None
     ticks = [m.tick_steps(dt) for m in chain if hasattr(m, "tick_steps") and m.tick_steps(dt)]
     tick_upd = lower_spaces(f"{label} (update and tick)", update(True), args, roles, sp, sizes,
                             nonneg=(5, 6)) if ticks else None
-    event_driven = all(getattr(m, "event_driven_update", lambda: not _overrides(m, "update"))() for m in chain)
-    return ChainCode(mod, upd, tick_upd, ticks[0] if ticks else 0, event_driven and not upd.reduces("syn"),
+    event_driven = upd is not None and not upd.reduces("syn") and all(
+        getattr(m, "event_driven_update", lambda: not _overrides(m, "update"))() for m in chain)
+    rows = mod is not None and not mod.reduces("syn") and all(
+        getattr(m, "event_driven_modulate", lambda: not _overrides(m, "modulate"))() for m in chain)
+    return ChainCode(mod, upd, tick_upd, ticks[0] if ticks else 0, event_driven, rows,
                      jax.tree.leaves(spaces, is_leaf=lambda x: x is None))
