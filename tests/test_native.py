@@ -216,6 +216,8 @@ MODELS = {
         ns.Input("keynoise", ("E", 5, 50), KeyNoise(), KeyNoise.Params(mean=0.0, std=20.0)),
         ns.Input("unif", ("E", 10, 30), UniformCurrent(), UniformCurrent.Params(low=0.0, high=100.0)),
         ns.Input("steps", "E", StepCurrent(times_ms=(0.0, 20.0)), StepCurrent.Params(amplitudes=jnp.array([0.0, 80.0])))]),
+    "key-drawn uniform noise (lowered)": lambda: _net(LIF(), extra_inputs=[
+        ns.Input("keyuniform", ("E", 3, 40), KeyUniform(), KeyUniform.Params(mean=0.0, std=200.0))]),
 }
 HORIZON_MS = 100.0     # the parity contract's horizon for identical spike trains (docs/engines.md)
 
@@ -305,6 +307,14 @@ class KeyNoise:
         return state, params.mean + params.std * jax.random.normal(key, v.shape, v.dtype)
 
 
+class KeyUniform(KeyNoise):
+    """A user's noise current drawing uniform numbers from the step's PRNG key: lowered (the key
+    implementation's own hash), not tabulated, and the scan's numbers exactly."""
+
+    def current(self, params, state, t, dt, key, v):
+        return state, params.mean + params.std * (jax.random.uniform(key, v.shape, v.dtype) - 0.5) * (1.0 + 0.0 * v)
+
+
 class NoisyConductance(KeyNoise):
     """A key-drawn noise conductance: its current reads the membrane too, so it can be neither
     lowered (the draw) nor tabulated."""
@@ -326,7 +336,7 @@ def test_unlowerable_models_are_refused_by_name_and_auto_takes_the_scan():
     net = ns.Network([ns.Population("E", 30, LIF())], [], [ns.Input("n", "E", NoisyConductance(),
                                                                      KeyNoise.Params(std=5.0))])
     reason = native_plan(net, net.params(), DT)
-    assert "primitive 'random_bits'" in reason and "depends on the membrane potential" in reason, reason
+    assert "primitive 'erf_inv'" in reason and "depends on the membrane potential" in reason, reason
 
 
 def test_a_model_that_does_not_trace_per_element_is_refused():
@@ -431,3 +441,36 @@ def test_the_same_lowering_emits_cuda_that_nvcc_compiles():
         u = lower(type(model).__name__, lambda a, s, i, m=model: m.step(a, s, i, 0.1), [p, state, jnp.zeros(n)],
                   ["static", "dynamic", "dynamic"], [_param_elems(p, n), _per_element(model.init, p, n), True], n)
         cuda.compile_check(cuda.kernel_source(u, f"step_{type(model).__name__}"))
+
+
+def test_key_draws_lower_to_the_key_implementations_hash_and_equal_jax():
+    """A draw from a PRNG key (fold_in, split, uniform, bits, randint) is lowered from JAX's own
+    threefry code on the key's data: the same bits as JAX, per element and shared."""
+    n = 37
+
+    def fn(key, x, t):
+        k1, k2 = jax.random.split(jax.random.fold_in(key, t))
+        return (jax.random.uniform(k1, x.shape) + x, jax.random.bits(k2, x.shape),
+                jax.random.uniform(k2, ()) + 0 * x, jax.random.randint(k1, x.shape, 0, 10))
+
+    key, x, t = jax.random.key(7), np.random.default_rng(0).random(n).astype(np.float32), np.int32(12)
+    u = lower("test", fn, [key, x, t], ["dynamic"] * 3, [False, True, False], n)
+    assert u.draws and "threefry2x32" in u.primitives
+    slots = Slots()
+    ins = [("ptr", slots.add("key", np.uint32)), ("ptr", slots.add("x", np.float32)), ("ptr", slots.add("t", np.int32))]
+    want = [np.asarray(w) for w in jax.jit(fn)(key, x, t)]
+    outs = [np.zeros((n,), w.dtype) for w in want]
+    out_b = [("ptr", slots.add(f"out {k}", o.dtype), True) for k, o in enumerate(outs)]
+    hz = [slots.add(f"hz {h}", node.dtype) for h, node in enumerate(u.hoisted)]
+    source = program(slots, ["for (int64_t k = 0; k < n_steps; ++k) {"] + unit_block(u, n, ins, out_b, hz, "t") + ["}"])
+    f, _ = compiler.load(source, "ns_run")
+    arrays = [np.ascontiguousarray(np.asarray(jax.random.key_data(key))), x, np.array([t])] + outs
+    arrays += [np.ascontiguousarray(np.asarray(h)) for h in u.hoist([])]
+    f.argtypes = [ctypes.POINTER(ctypes.c_void_p), ctypes.c_int64, ctypes.c_int64, ctypes.c_int64]
+    assert f((ctypes.c_void_p * len(arrays))(*[a.ctypes.data for a in arrays]), 1, 0, 0) == 0
+    for g, w in zip(outs, want):
+        np.testing.assert_array_equal(g, w)
+    net = MODELS["key-drawn uniform noise (lowered)"]()
+    assert native_plan(net, net.params(), DT).tabulated == []      # lowered, not tabulated
+    net = MODELS["Gaussian, uniform, step, key noise (tabulated)"]()
+    assert "keynoise" in [name for _, name, _ in native_plan(net, net.params(), DT).tabulated]   # normal: erf_inv

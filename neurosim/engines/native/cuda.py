@@ -35,7 +35,7 @@ def kernel_source(u: Lowered, name: str) -> str:
         return expr
 
     for node in list(u.inputs) + list(u.hoisted):
-        if node.static and node not in u.hoisted or node.key:
+        if node.static and node not in u.hoisted or (node.key and not u.draws):
             continue
         p, t = slot(node.dtype), ctype(node.dtype)
         if node.elem:

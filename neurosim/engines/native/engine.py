@@ -191,7 +191,10 @@ def _plan(net, params, dt, monitors, state):
         el = _per_element(inp.source.init, ip, n)
         ptrs = state_ptrs("inputs", inp.name, st)
         label = f"input {inp.name!r} ({type(inp.source).__name__}.current)"
-        fn = lambda a_, s, t, k, v, inp=inp: inp.source.current(a_, s, t, dt, k, v)   # noqa: E731
+        # the scan's key for this input: the step's subkey folded with the input's index (a draw
+        # from it is lowered too: the key implementation's own hash, on the subkey's data)
+        fn = lambda a_, s, t, sub, v, inp=inp, idx=idx: inp.source.current(   # noqa: E731
+            a_, s, t, dt, jax.random.fold_in(sub, idx), v)
         args = [ip, st, jnp.zeros((), jnp.int32), jax.random.key(0), jnp.zeros((n,), dtype)]
         try:
             u = lower(label, fn, args, ["static", "dynamic", "dynamic", "dynamic", "dynamic"],
@@ -211,6 +214,8 @@ def _plan(net, params, dt, monitors, state):
         off += p.n
     n_words = max(1, (off + 31) // 32)
     body.append(f"uint32_t* bits = {slots.add('bits', np.uint32)};   // spike bits (n_steps, words), or null")
+    # the data of each step's subkey (the scan's split of the state's key), for what draws from it
+    subs = f"({slots.add('subkeys', np.uint32)} + 2 * k)"
     scratch = {}
 
     def buf(name, n, t=ft):
@@ -336,7 +341,7 @@ def _plan(net, params, dt, monitors, state):
             else:
                 u, iptrs, iel = ins[obj.name]
                 n_static = len(jax.tree.leaves(params.inputs[obj.name]))
-                in_b = [None] * n_static + [("ptr", q) for q in iptrs] + [("val", "t"), None, v]
+                in_b = [None] * n_static + [("ptr", q) for q in iptrs] + [("val", "t"), ("ptr", subs), v]
                 out_b = [("ptr", q, e) for q, e in zip(iptrs, jax.tree.leaves(iel))] + [add]
                 part = unit_parts(u, in_b, out_b, hz[("inp", obj.name)], f"input {obj.name}", f"t{j}_")
             ranged.append((a, b, part))
@@ -520,7 +525,7 @@ def _hoist_fn(plan: NativePlan):
 def _prep_fn(plan: NativePlan, n_steps: int):
     """Advances the network key as ``n_steps`` scan steps do, and fills the tabulated inputs'
     tables with the values the scan would draw (its keys: ``split`` per step, ``fold_in`` by
-    the input's index)."""
+    the input's index); also each step's subkey (its data), which lowered draws start from."""
     net, dt = plan.net, plan.dt
 
     def prep(input_params, key, inputs, t0):   # one scan over the steps, as the fused kernel's tables
@@ -531,7 +536,7 @@ def _prep_fn(plan: NativePlan, n_steps: int):
                 inp, v = net.inputs[idx], jnp.zeros((n,), plan.dtype)
                 _, i = inp.source.current(input_params[name], inputs[name], t, dt, jax.random.fold_in(sub, idx), v)
                 rows.append(jnp.broadcast_to(i, (n,)).astype(plan.dtype))
-            return key, rows
+            return key, (rows, jax.random.key_data(sub))
 
         return jax.lax.scan(one, key, t0 + jnp.arange(n_steps, dtype=jnp.int32))
     return jax.jit(prep)
@@ -574,11 +579,12 @@ class NativeEngine(Runner):
 
     def run(self, fn, params, state, done):
         n_steps, prep, hoist = fn
-        key, rows = prep(params.inputs, state.key, state.inputs, state.t)   # the inputs' params only: small
+        key, (rows, subkeys) = prep(params.inputs, state.key, state.inputs, state.t)   # the inputs' params only
         hoisted = [np.ascontiguousarray(np.asarray(x)) for x in hoist(params)]
         if self._fixed is None or self._fixed[0] is not params:    # the connectivity and weights, once per run
             self._fixed = (params, _connectivity(self.nplan, params))
-        return _call(self.nplan, self._fixed[1], state, hoisted, key, rows, done, n_steps,
+        fixed = {**self._fixed[1], "subkeys": np.ascontiguousarray(np.asarray(subkeys), np.uint32)}
+        return _call(self.nplan, fixed, state, hoisted, key, rows, done, n_steps,
                      bool(self.spike_pops or self.rate_pops))
 
     def to_host(self, raw, item, done):

@@ -109,6 +109,31 @@ BINARY = {
     "shift_left": "ns_shl({0}, {1})", "shift_right_logical": "ns_shrl({0}, {1})",
     "shift_right_arithmetic": "ns_shra({0}, {1})",
 }
+# Primitives with several results, and their handlers (methods of the emitter).
+MULTI = {"unstack": "pieces", "split": "pieces", "iota_2x32_shape": "iota_2x32", "threefry2x32": "threefry"}
+# Primitives that make per-element values from nothing: emitted in the loop, not hoisted.
+ITERATORS = ("iota", "iota_2x32_shape")
+
+
+def _key_words(dtype) -> int:
+    return int(np.prod(dtype._impl.key_shape))
+
+
+def _bits(impl, params):
+    return lambda d: impl.random_bits(d, params["bit_width"], tuple(params["shape"]))
+
+
+# Operations on PRNG keys: functions on the keys' data (the implementation's own code), lowered
+# in their place. Each is given the key implementation and the equation's params.
+KEY_OPS = {
+    "random_bits": _bits,
+    "random_fold_in": lambda impl, params: lambda d, m: impl.fold_in(d, m),
+    "random_split": lambda impl, params: lambda d: impl.split(d, tuple(params["shape"])),
+    "random_wrap": lambda impl, params: lambda d: d,
+    "random_unwrap": lambda impl, params: lambda d: d,
+    "random_seed": lambda impl, params: lambda x: impl.seed(x),
+}
+
 # Whose primal code is inlined, and where it is.
 INLINED = {"jit": "jaxpr", "pjit": "jaxpr", "closed_call": "call_jaxpr", "core_call": "call_jaxpr",
            "custom_jvp_call": "call_jaxpr", "custom_vjp_call": "call_jaxpr", "custom_vjp_call_jaxpr": "fun_jaxpr",
@@ -210,6 +235,7 @@ class Lowered:
     hoisted_ids: list         # value id of each hoisted node
     literals: dict            # value id -> literal value, for the static evaluation
     primitives: set           # the primitives emitted as C++
+    draws: bool = False       # it draws from a PRNG key argument (whose data the caller then binds)
 
     def hoist(self, static_leaves: list) -> list:
         """The hoisted values (arrays, XLA's) from the static argument leaves (in argument
@@ -268,7 +294,7 @@ class _Emitter:
         self.label, self.n = label, n
         self.shared, self.body, self.hoisted, self.hoisted_ids = [], [], [], []
         self.static_ops, self.static_in, self.literals = [], [], {}
-        self.ids, self.count, self.prims = {}, 0, set()
+        self.ids, self.count, self.prims, self.draws = {}, 0, set(), False
 
     # ------------------------------------------------------------------ values
     def new_id(self, node) -> int:
@@ -287,12 +313,20 @@ class _Emitter:
         for k, ((x, role, e), va) in enumerate(zip(flat, closed_a.jaxpr.invars)):
             aval = va.aval
             key = jax.dtypes.issubdtype(aval.dtype, jax.dtypes.prng_key)
-            node = Node(np.dtype(np.uint32) if key else np.dtype(aval.dtype), tuple(aval.shape),
-                        static=(role == "static"), elem=e, key=key)
+            # a PRNG key is held as its data: uint32, the key's shape and then its 2 words
+            node = Node(np.dtype(np.uint32) if key else np.dtype(aval.dtype),
+                        tuple(aval.shape) + (_key_words(aval.dtype),) if key else tuple(aval.shape),
+                        static=(role == "static"), elem=e and not key, key=key)
+            if key:
+                node.impl = aval.dtype._impl
             vid = self.new_id(node)
             if node.static:
                 self.static_in.append((k, vid))
-            elif not key:
+            elif key:
+                if e or node.size > MAX_SHARED:
+                    self.fail(None, f"argument leaf {k} holds PRNG keys per element")
+                node.names = [f"in{k}_{j}" for j in range(node.size)]
+            else:
                 node.names = [f"in{k}"] if node.size == 1 and (e or not node.shape) else \
                     [f"in{k}_{j}" for j in range(node.size)]
                 if not e and node.size > MAX_SHARED:
@@ -303,7 +337,7 @@ class _Emitter:
         outs = self.walk(closed_a.jaxpr, closed_b.jaxpr, inputs, consts)
         outs = [self.materialise(o) for o in outs]
         return Lowered(self.label, inputs, self.hoisted, self.shared, self.body, outs, out_tree, self.static_ops,
-                       self.static_in, self.hoisted_ids, self.literals, self.prims)
+                       self.static_in, self.hoisted_ids, self.literals, self.prims, self.draws)
 
     def constant(self, value):
         value = np.asarray(value)
@@ -360,12 +394,13 @@ class _Emitter:
                         not np.array_equal(np.asarray(va.val), np.asarray(vb.val)):
                     self.sized_literal(prim, va.val, vb.val)
             ins = [read(v) for v in ea.invars]
-            if any(x.key for x in ins) and prim not in INLINED:
-                self.fail(prim, "it draws from the step's PRNG key (the per-step `key` argument); counter-based draws "
-                                "(neurosim.inputs.draws) lower")
+            if any(x.key for x in ins) and prim not in INLINED and prim not in KEY_OPS and prim not in ("unstack", "split"):
+                self.fail(prim, "an operation on PRNG keys the lowering does not know")
+            if prim in KEY_OPS and any(x.key and x.static for x in ins):
+                self.fail(prim, "a PRNG key computed from the parameters or constants")
             outs_a, outs_b = ea.outvars, eb.outvars
             elem = [self.classify(prim, tuple(oa.aval.shape), tuple(ob.aval.shape)) for oa, ob in zip(outs_a, outs_b)]
-            if all(x.static for x in ins) and prim not in ("iota",) or (prim == "iota" and not elem[0]):
+            if all(x.static for x in ins) and prim not in ITERATORS or (prim in ITERATORS and not elem[0]):
                 nodes = [Node(np.dtype(o.aval.dtype), tuple(o.aval.shape), static=True, elem=e,
                               key=jax.dtypes.issubdtype(o.aval.dtype, jax.dtypes.prng_key))
                          for o, e in zip(outs_a, elem)]
@@ -386,8 +421,13 @@ class _Emitter:
                 for o, x in zip(outs_a, res):
                     env[o] = x
                 continue
-            if prim in self.special:
-                for o, x in zip(outs_a, self.special[prim](ea, ins, elem)):
+            if prim in KEY_OPS:
+                for o, x in zip(outs_a, self.expand_key_op(ea, eb, ins)):
+                    env[o] = x
+                continue
+            if prim in self.special or prim in MULTI:
+                handler = self.special.get(prim) or getattr(self, MULTI[prim])
+                for o, x in zip(outs_a, handler(ea, ins, elem)):
                     env[o] = x
                 continue
             if prim == "cond":
@@ -433,6 +473,99 @@ class _Emitter:
     def place(self, node, ins, statements) -> None:
         """Where a dynamic value's statements go: in the loop (per element) or before it."""
         (self.body if node.elem else self.shared).extend(statements)
+
+    # ------------------------------------------------------------------ PRNG keys and their hash
+    def expand_key_op(self, ea, eb, ins) -> list:
+        """An operation on PRNG keys, replaced by the key implementation's own code on the keys'
+        data (JAX's threefry: a hash of counters), traced and lowered like the model's code."""
+        prim, params = ea.primitive.name, ea.params
+        impl = next((x.impl for x in ins if getattr(x, "impl", None) is not None), None)
+        if impl is None:    # random_wrap: data -> key
+            impl = ea.outvars[0].aval.dtype._impl
+        if getattr(impl, "name", "") != "threefry2x32":
+            self.fail(prim, f"a PRNG key of the {getattr(impl, 'name', impl)!r} implementation (threefry2x32 lowers)")
+        if prim == "random_bits":
+            self.draws = True
+        fn_a, fn_b = KEY_OPS[prim](impl, params), KEY_OPS[prim](impl, eb.params)
+
+        def avals(eqn):
+            out = []
+            for v in eqn.invars:
+                a = v.aval
+                if jax.dtypes.issubdtype(a.dtype, jax.dtypes.prng_key):
+                    out.append(jax.ShapeDtypeStruct(tuple(a.shape) + (_key_words(a.dtype),), np.uint32))
+                else:
+                    out.append(jax.ShapeDtypeStruct(a.shape, a.dtype))
+            return out
+        try:
+            sub_a, sub_b = jax.make_jaxpr(fn_a)(*avals(ea)), jax.make_jaxpr(fn_b)(*avals(eb))
+        except Exception as err:   # noqa: BLE001
+            self.fail(prim, f"its key implementation does not trace here ({type(err).__name__}: {err})")
+        data = [Node(x.dtype, x.shape, x.static, x.elem, x.names, x.literal, False, x.alias, x.seg, x.after, x.array)
+                for x in ins]
+        for x, d in zip(ins, data):
+            self.ids[id(d)] = self.ids[id(x)]
+        res = self.walk(sub_a.jaxpr, sub_b.jaxpr, data, [self.constant(c) for c in sub_a.consts])
+        out = []
+        for o, r in zip(ea.outvars, res):
+            if jax.dtypes.issubdtype(o.aval.dtype, jax.dtypes.prng_key):
+                r = Node(r.dtype, r.shape, r.static, r.elem, r.names, r.literal, True, r.alias, r.seg, r.after,
+                         r.array)
+                r.impl = o.aval.dtype._impl
+                self.new_id(r)
+            out.append(r)
+        return out
+
+    def pieces(self, ea, ins, elem) -> list:
+        """``unstack`` and ``split`` of a small shared array: its entries, renamed."""
+        x = self.materialise(ins[0])
+        if x.elem or any(elem):
+            self.fail(ea.primitive.name, "splitting per-element values")
+        src = np.arange(x.size).reshape(x.shape)
+        axis = ea.params["axis"]
+        if ea.primitive.name == "unstack":
+            parts = [np.take(src, j, axis=axis) for j in range(src.shape[axis])]
+        else:
+            parts = np.split(src, np.cumsum(ea.params["sizes"])[:-1], axis=axis)
+        outs = []
+        for o, part in zip(ea.outvars, parts):
+            node = Node(x.dtype, tuple(part.shape), static=False, elem=False, key=x.key, seg=x.seg, after=x.after)
+            node.names = [x.names[int(j)] for j in np.ravel(part)]
+            if x.key:
+                node.impl = x.impl
+            self.new_id(node)
+            outs.append(node)
+        return outs
+
+    def iota_2x32(self, ea, ins, elem) -> list:
+        """The two words of a 64-bit element counter, per element (a shared one is static)."""
+        hi = Node(np.dtype(np.uint32), tuple(ea.outvars[0].aval.shape), static=False, elem=elem[0])
+        lo = Node(np.dtype(np.uint32), tuple(ea.outvars[1].aval.shape), static=False, elem=elem[1])
+        for node, expr in ((hi, "(uint32_t)((uint64_t)i >> 32)"), (lo, "(uint32_t)(uint64_t)i")):
+            self.new_id(node)
+            node.names = [f"x{self.count}"]
+            self.place(node, [], [f"const uint32_t {node.names[0]} = {expr};"])
+        return [hi, lo]
+
+    def threefry(self, ea, ins, elem) -> list:
+        """The Threefry-2x32 hash (20 rounds, Salmon et al. 2011; ``ns_threefry2x32``), entry by entry."""
+        ins = [self.materialise(x) for x in ins]
+        out = [Node(np.dtype(np.uint32), tuple(o.aval.shape), static=False, elem=e) for o, e in zip(ea.outvars, elem)]
+        size = out[0].size
+
+        def entry(x, j):
+            return x.names[0] if (x.elem or x.size == 1) else x.names[j]
+        for node in out:
+            self.new_id(node)
+            node.names = [f"x{self.count}" if size == 1 else f"x{self.count}_{j}" for j in range(size)]
+        statements = []
+        for j in range(size):
+            a, b = out[0].names[j], out[1].names[j]
+            statements += [f"uint32_t {a}, {b};",
+                           f"ns_threefry2x32({', '.join(entry(x, j) for x in ins)}, {a}, {b});"]
+        self.place(out[0], ins, statements)
+        out[1].seg = out[0].seg
+        return out
 
     def cond(self, ea, eb, ins, elem) -> list:
         """``lax.cond``/``switch``: an ``if`` on the branch index around each branch's code,
@@ -569,6 +702,13 @@ class _Emitter:
                 names += [entry(x, j) for j in range(x.size)]
                 offset += x.size
             return [names[int(j)] for j in np.ravel(np.concatenate(parts, axis=params["dimension"]))]
+        if prim == "stack" and not out.elem and not any(x.elem for x in ins):
+            names, parts, offset = [], [], 0
+            for x in ins:
+                parts.append(np.arange(offset, offset + x.size).reshape(x.shape))
+                names += [entry(x, j) for j in range(x.size)]
+                offset += x.size
+            return [names[int(j)] for j in np.ravel(np.stack(parts, axis=params["axis"]))]
         if prim == "slice" and out.elem and ins[0].elem:
             return [ins[0].names[0]]    # the whole range (a slice of (n,) to (n,))
         why = {"reduce_sum": "a sum over elements", "reduce_max": "a maximum over elements",
@@ -726,5 +866,22 @@ NS_FN double ns_log(double x) {
   double out = x == INFINITY ? x : r;
   out = x == 0.0 ? -INFINITY : out;
   return x >= 0.0 ? out : NAN;
+}
+"""
+
+# Threefry-2x32 with 20 rounds (Salmon et al., SC 2011), as JAX's threefry2x32 primitive defines it:
+# the counter (x0, x1) hashed under the key (k0, k1).
+PRELUDE += r"""
+NS_FN uint32_t ns_rotl32(uint32_t v, int r) { return (v << r) | (v >> (32 - r)); }
+NS_FN void ns_threefry2x32(uint32_t k0, uint32_t k1, uint32_t x0, uint32_t x1, uint32_t& y0, uint32_t& y1) {
+  const uint32_t k2 = k0 ^ k1 ^ 0x1BD11BDAu;
+  const uint32_t ks[3] = {k0, k1, k2};
+  const int rot[2][4] = {{13, 15, 26, 6}, {17, 29, 16, 24}};
+  x0 += k0; x1 += k1;
+  for (int g = 0; g < 5; ++g) {
+    for (int r = 0; r < 4; ++r) { x0 += x1; x1 = ns_rotl32(x1, rot[g & 1][r]); x1 ^= x0; }
+    x0 += ks[(g + 1) % 3]; x1 += ks[(g + 2) % 3] + (uint32_t)(g + 1);
+  }
+  y0 = x0; y1 = x1;
 }
 """

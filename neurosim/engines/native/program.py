@@ -71,7 +71,7 @@ def unit_parts(u: Lowered, ins: list, outs: list, hz: list, title: str, prefix: 
     ``prefix`` renames the generated identifiers, so that several functions share one loop."""
     pre, reads, writes, post = [], [], [], []
     for node, b in zip(u.inputs, ins):
-        if node.static or node.key or b is None:
+        if node.static or b is None:    # a PRNG key's data (2 words) is bound like a small shared array
             continue
         t = ctype(node.dtype)
         kind, p = b

@@ -138,8 +138,8 @@ class _SpaceEmitter(_Emitter):
         consts = [self.constant(c) for c in closed_a.consts]
         outs = [self.materialise(o) for o in self.walk(closed_a.jaxpr, closed_b.jaxpr, inputs, consts)]
         return SpaceLowered(self.label, inputs, self.hoisted, [], [], outs, out_tree, self.static_ops, self.static_in,
-                            self.hoisted_ids, self.literals, self.prims, self.segments, self.temps, self.reads,
-                            dict(self.sizes))
+                            self.hoisted_ids, self.literals, self.prims, self.draws, segments=self.segments,
+                            temps=self.temps, reads=self.reads, sizes=dict(self.sizes))
 
     # ------------------------------------------------------------------ spaces of values
     def classify(self, prim, sa, sb):
