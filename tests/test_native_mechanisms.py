@@ -214,7 +214,7 @@ def test_gathers_sums_and_segment_sums_across_spaces_equal_jax():
     want = jax.jit(fn)(x, y, w, rows, cols)
     for g, r in zip(got, want):
         np.testing.assert_allclose(g, np.asarray(r), rtol=2e-6)
-    assert [s.space for s in u.segments][:2] == ["pre", "syn"]
+    assert [s.space for s in u.segments if s.space or s.body][:2] == ["pre", "syn"]
 
 
 def test_what_does_not_lower_is_named():
@@ -233,13 +233,49 @@ def test_what_does_not_lower_is_named():
                      ["pre", "post"], {"pre": 4, "post": 5})
 
 
-def test_rules_that_read_a_modulator_are_refused_by_name():
+@pytest.mark.parametrize("every", [None, 1.0])
+def test_reward_modulated_rules_and_a_scheduled_modulator_run_native(every):
+    """A three-factor rule reading a modulator with scheduled jumps: the modulator's step and the
+    rule (its eligibility trace, released every step or by a tick every ms) lowered."""
     _, w = plastic_coba(400, seed=3)
-    rule = pl.chain(pl.stdp_pair(0.02 * w, 0.021 * w, w_max=w), pl.reward_modulated("dopamine"))
+    rule = pl.chain(pl.stdp_pair(0.02 * w, 0.021 * w, w_max=w), pl.reward_modulated("dopamine", tau_c=50.0, lr=0.5,
+                                                                                    every=every),
+                    pl.clip_weights(0.0, w))
     base, _ = plastic_coba(400, seed=3)
     projs = [dataclasses.replace(pr, plasticity=rule) if pr.name == "ee" else pr for pr in base.projections]
-    net = ns.Network(list(base.populations), projs, list(base.inputs), modulators=[pl.Modulator("dopamine")])
+    dopamine = pl.Modulator("dopamine", tau=20.0, schedule=([10.0, 30.0], [1.0, 2.0]))
+    net = ns.Network(list(base.populations), projs, list(base.inputs), modulators=[dopamine])
+    assert ns.engines.describe(net, DT).chosen == "native"
+    scan, native = run(net, 50.0, engine="scan"), run(net, 50.0)
+    same_spikes(scan, native)
+    np.testing.assert_allclose(native.state.modulators["dopamine"].value, scan.state.modulators["dopamine"].value,
+                               rtol=1e-5)
+    wa, wb = np.asarray(scan.state.weights["ee"]), np.asarray(native.state.weights["ee"])
+    np.testing.assert_allclose(wb, wa, rtol=0, atol=1e-5 * w)
+    assert np.any(wb != np.asarray(net.params().projections["ee"].weights))
+
+
+def test_a_closed_loop_modulator_drawing_from_the_key_runs_native():
+    """The distal-reward network of Izhikevich (2007): a dopamine modulator whose drive reads two
+    neurons' spikes and draws the reward's delay from the PRNG key, a rule released every 10 ms
+    (the tick after the event-driven update), Izhikevich neurons at dt = 1 ms."""
+    net, _ = ns.builders.distal_reward(seed=0)
+    assert ns.engines.describe(net, 1.0).chosen == "native"
+    scan = ns.simulate(net, 1000.0, 1.0, key=3, monitors=[ns.Spikes("neurons")], engine="scan")
+    native = ns.simulate(net, 1000.0, 1.0, key=3, monitors=[ns.Spikes("neurons")], engine="native")
+    same_spikes(scan, native)
+    for x, y in zip(leaves(scan.state.modulators), leaves(native.state.modulators)):
+        np.testing.assert_allclose(y, x, rtol=1e-6)
+    np.testing.assert_allclose(native.state.weights["exc"], scan.state.weights["exc"], rtol=0, atol=1e-5)
+
+
+def test_per_neuron_modulators_are_refused_by_name():
+    _, w = plastic_coba(400, seed=3)
+    rule = pl.chain(pl.stdp_pair(0.02 * w, 0.021 * w, w_max=w), pl.reward_modulated("err"))
+    base, _ = plastic_coba(400, seed=3)
+    projs = [dataclasses.replace(pr, plasticity=rule) if pr.name == "ee" else pr for pr in base.projections]
+    net = ns.Network(list(base.populations), projs, list(base.inputs), modulators=[pl.Modulator("err", size=320)])
     d = ns.engines.describe(net, DT)
     assert d.chosen == "scan"
     (native,) = [v for v in d.verdicts if v.engine == "native"]
-    assert not native.ok and "modulator" in native.reason and "dopamine" in native.reason
+    assert not native.ok and "modulator 'err'" in native.reason and "one value per neuron" in native.reason

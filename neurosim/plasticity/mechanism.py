@@ -113,6 +113,11 @@ class Plasticity(AbstractSynapseDynamics):
             state, weights = self._apply(self.rule.tick, params, state, weights, ev)
         return state, weights
 
+    def tick_only(self, params, state, weights, ev: SynapticEvents):
+        """The rule's ``tick`` alone at every synapse (what :meth:`update` applies after the
+        update on a due step)."""
+        return self._apply(self.rule.tick, params, state, weights, ev)
+
     def tick_steps(self, dt: float) -> int:
         """The steps between the rule's ticks (0: it has none); its ticks come on the steps t
         with ``(t + 1) % tick_steps == 0``."""

@@ -104,8 +104,6 @@ def native_plan(net, params, dt: float, monitors=(), state: NetworkState | None 
 
 
 def _refusal(net, monitors) -> str | None:
-    if net.modulators:
-        return f"modulator {net.modulators[0].name!r}: the native engine does not run modulators yet"
     for pr in net.projections:
         if not isinstance(pr.conn, CSR):
             return f"projection {pr.name!r} uses {type(pr.conn).__name__} connectivity; the native engine reads a CSR"
@@ -179,10 +177,15 @@ def _plan(net, params, dt, monitors, state):
             continue
         (_, a, b), (_, c, d) = net._refs[pr.name]
         sizes = {"pre": b - a, "post": d - c, "syn": pr.conn.nnz}
-        code = mechanisms.lower_chain(pr, params.projections[pr.name], state, dt, sizes, dtype)
+        code = mechanisms.lower_chain(pr, params.projections[pr.name], state, dt, sizes, dtype,
+                                      [m.name for m in net.modulators])
         dptrs = state_ptrs("dynamics", pr.name, _dynamics(pr, state.dynamics[pr.name]))
         wptr = state_ptrs("weights", pr.name, state.weights[pr.name])[0] if pr.plastic else None
         chains[pr.name] = (code, dptrs, wptr, sizes)
+    mods = {}
+    for idx, m in enumerate(net.modulators):
+        u = mechanisms.lower_modulator(m, idx, net, state, dt, dtype)
+        mods[m.name] = (u, state_ptrs("modulators", m.name, state.modulators[m.name]))
     ins, tabulated = {}, []
     for idx, inp in enumerate(net.inputs):
         tgt, a, b = net._refs[inp.name][0]
@@ -248,6 +251,8 @@ def _plan(net, params, dt, monitors, state):
             for what in ("modulate", "update", "tick_update"):
                 if getattr(code, what) is not None:
                     hz[(what, pr.name)] = add_unit(getattr(code, what), statics)
+    for m in net.modulators:
+        hz[("mod", m.name)] = add_unit(mods[m.name][0], lambda prm: [])
     conns, weights, csr_extra = [], {}, {}
     for pr in net.projections:
         if pr.name in chains:
@@ -356,6 +361,17 @@ def _plan(net, params, dt, monitors, state):
             what = "" if (lo, hi) == (0, p.n) else f" [{lo}, {hi})"
             loop += loop_block(here, hi, f"population {p.name}{what}: synapses, currents and neurons", first, start=lo)
         loop += [f"if (bits) ns_spike_bits(spk_{_c(p.name)}, {p.n}, bits + k * {n_words}, {offsets[p.name]});"]
+    # 3. modulators, from this step's spikes (their state in place: shared values, read first)
+    for m in net.modulators:
+        u, mptrs = mods[m.name]
+        in_b = [("ptr", q) for q in mptrs] + [("ptr", f"spk_{_c(p.name)}") for p in net.populations] + \
+               [("val", "t"), ("ptr", subs)]
+        lines, arrays = space_code(u, in_b, [("ptr", q) for q in mptrs], hz[("mod", m.name)], f"modulator {m.name}",
+                                   temp=lambda raw, m=m: f"{raw}_mod_{_c(m.name)}")
+        for raw, (dt_, space) in arrays.items():
+            buf(f"{raw}_mod_{_c(m.name)}", u.sizes[space], ctype(dt_))
+        loop += lines
+    mod_values = [("ptr", mods[m.name][1][0]) for m in net.modulators]     # each ModulatorState's value
     # 4-6. per projection: its delay ring and the delivery of the spikes that arrive; then the
     # synapses (each projection's drive is its own, so all deliveries may come first), one loop
     # per postsynaptic population for the projections onto all of it; a drive is zeroed as read
@@ -384,7 +400,7 @@ def _plan(net, params, dt, monitors, state):
                                             params.projections[pr.name].synapse.tau)))
             rows_ = csr_extra[pr.name]["rows"]
             ev_b = [("ptr", w_deliver), ("ptr", arrive), ("ptr", f"(spk_{_c(post)} + {c})"), ("ptr", rows_),
-                    ("ptr", ix_), ("val", "t")]
+                    ("ptr", ix_), ("val", "t")] + mod_values
             in_b = [None] * n_static + [("ptr", q) for q in dptrs] + ev_b
 
             def emit(u, outs, title, visits=None, tag=tag):
@@ -430,7 +446,10 @@ def _plan(net, params, dt, monitors, state):
                          f"      for (int32_t r = {cx['col_ptr']}[j]; r < {cx['col_ptr']}[j + 1]; ++r) {{",
                          f"        const int32_t q = {cx['col_perm']}[r];",
                          f"        if ({arrive}[{cx['rows']}[q]] == 0) {vis}[nv_{tag}++] = q;", "      }", "    }", "  }"]
-            if code.tick_update is not None:
+            if code.tick_update is not None and code.tick_after:     # the update, then on due steps the tick
+                loop += update + [f"  if ((t + 1) % {code.tick_steps} == 0) {{"]
+                loop += ["  " + x for x in emit(code.tick_update, outs, "tick_update")] + ["  }"]
+            elif code.tick_update is not None:
                 loop += [f"  if ((t + 1) % {code.tick_steps} == 0) {{"]
                 loop += ["  " + x for x in emit(code.tick_update, outs, "tick_update")]
                 loop += ["  } else {"] + ["  " + x for x in update] + ["  }"]
@@ -617,6 +636,7 @@ def _call(plan: NativePlan, fixed: dict, state, hoisted, key, rows, done, n_step
             by_name[f"hoisted {unit.lowered.label} {h}"] = next(hoisted)
     by_pr = {pr.name: pr for pr in plan.net.projections}
     groups = {"neurons": state.neurons, "synapses": state.synapses, "inputs": state.inputs, "weights": state.weights,
+              "modulators": state.modulators,
               "dynamics": {name: _dynamics(by_pr[name], d) for name, d in state.dynamics.items()}}
     leaves = {}
     for group, name, j in plan.state_slots:
@@ -662,6 +682,7 @@ def _call(plan: NativePlan, fixed: dict, state, hoisted, key, rows, done, n_step
         inputs={**state.inputs, **new.get("inputs", {})},
         dynamics={**state.dynamics, **new.get("dynamics", {})},
         weights={**state.weights, **new.get("weights", {})},
+        modulators={**state.modulators, **new.get("modulators", {})},
         delays={k: jax.device_put(v) for k, v in delays.items()})
     return out_state, (by_name["bits"], samples)
 

@@ -702,6 +702,8 @@ class _Emitter:
                 names += [entry(x, j) for j in range(x.size)]
                 offset += x.size
             return [names[int(j)] for j in np.ravel(np.concatenate(parts, axis=params["dimension"]))]
+        if prim == "dot_general" and not out.elem and not any(x.elem for x in ins):
+            return _dot(params, ins, out, t, entry)
         if prim == "stack" and not out.elem and not any(x.elem for x in ins):
             names, parts, offset = [], [], 0
             for x in ins:
@@ -718,6 +720,44 @@ class _Emitter:
                "while": "a loop", "cond": "a branch on a computed value", "scan": "a loop",
                "random_bits": "a draw from a PRNG key", "erf_inv": "no C++ form yet"}.get(prim, "no C++ form yet")
         self.fail(prim, why)
+
+
+def _dot(params, ins, out, t, entry) -> list:
+    """``dot_general`` of small shared arrays: each output entry the sum over the contracted
+    indices, in index order, of the products."""
+    (lc, rc), (lb, rb) = params["dimension_numbers"]
+    lhs, rhs = ins
+    lshape, rshape = lhs.shape, rhs.shape
+    lfree = [d for d in range(len(lshape)) if d not in lc and d not in lb]
+    rfree = [d for d in range(len(rshape)) if d not in rc and d not in rb]
+    lid = np.arange(lhs.size).reshape(lshape)
+    rid = np.arange(rhs.size).reshape(rshape)
+    exprs = []
+    for pos in np.ndindex(*out.shape):
+        nb = len(lb)
+        b, lf, rf = pos[:nb], pos[nb:nb + len(lfree)], pos[nb + len(lfree):]
+        terms = []
+        for c in np.ndindex(*[lshape[d] for d in lc]):
+            li, ri = [0] * len(lshape), [0] * len(rshape)
+            for d, v in zip(lb, b):
+                li[d] = v
+            for d, v in zip(rb, b):
+                ri[d] = v
+            for d, v in zip(lfree, lf):
+                li[d] = v
+            for d, v in zip(rfree, rf):
+                ri[d] = v
+            for d, v in zip(lc, c):
+                li[d] = v
+            for d, v in zip(rc, c):
+                ri[d] = v
+            a, bb = entry(lhs, int(lid[tuple(li)])), entry(rhs, int(rid[tuple(ri)]))
+            terms.append(f"(({t}){a} * ({t}){bb})")
+        expr = terms[0] if terms else f"(({t})0)"
+        for term in terms[1:]:
+            expr = f"({expr} + {term})"
+        exprs.append(expr)
+    return exprs
 
 
 def _integer_pow(x, y, t) -> str:

@@ -51,8 +51,6 @@ def refusal(pr, net) -> str | None:
         if m.populations():
             return f"{what} reads the state of population(s) {list(m.populations())}, which the native engine " \
                    "does not pass to mechanisms yet"
-        if m.modulators():
-            return f"{what} reads the modulator(s) {list(m.modulators())}; the native engine does not run modulators yet"
     return None
 
 
@@ -77,7 +75,8 @@ def _spaces(init, params, sizes, dtype, label):
 class ChainCode:
     """The lowered chains of one projection: ``modulate`` (or None: the weights are delivered
     as stored), ``update`` (or None: no mechanism changes anything after the delivery) and
-    ``tick_update`` (or None), ``tick_steps`` (its period in steps), ``event_driven`` (the
+    ``tick_update`` (or None: the update and tick in one, or the tick alone after the update when
+    ``tick_after``), ``tick_steps`` (its period in steps), ``event_driven`` (the
     update may visit only the synapses of spiking neurons), ``modulate_rows`` (the modulate may
     visit only the rows of the presynaptic neurons whose spikes arrive); ``spaces`` the spaces
     of the state leaves, in order."""
@@ -88,12 +87,35 @@ class ChainCode:
     tick_steps: int
     event_driven: bool
     modulate_rows: bool
+    tick_after: bool        # ``tick_update`` is the tick alone, run after ``update`` on due steps
     spaces: list
 
 
-def lower_chain(pr, params, state, dt, sizes, dtype) -> ChainCode:
+def lower_modulator(m, idx: int, net, state, dt, dtype):
+    """Lower modulator ``m``'s step (the ``idx``-th of the network) over the populations' spikes:
+    ``fn(state, spikes (one array per population), t, subkey) -> state``, its key the scan's
+    (the step's subkey folded with the number of inputs, then with ``idx``)."""
+    label = f"modulator {m.name!r} ({type(m).__name__}.step)"
+    if m.size is not None:
+        raise Unlowerable(label, None, f"a modulator with one value per neuron (size={m.size}) is not lowered yet")
+    names = [p.name for p in net.populations]
+    sizes = {f"pop:{p.name}": p.n for p in net.populations}
+    n_inputs = len(net.inputs)
+
+    def fn(ms, spikes, t, sub):
+        key = jax.random.fold_in(jax.random.fold_in(sub, n_inputs), idx)
+        return m.step(ms, dict(zip(names, spikes)), t, dt, key)
+
+    args = [state.modulators[m.name], tuple(np.zeros(p.n, dtype) for p in net.populations), np.int32(0),
+            jax.random.key(0)]
+    spaces = [None, tuple(f"pop:{p.name}" for p in net.populations), None, None]
+    return lower_spaces(label, fn, args, ["dynamic"] * 4, spaces, sizes)
+
+
+def lower_chain(pr, params, state, dt, sizes, dtype, modulators=()) -> ChainCode:
     """Lower projection ``pr``'s chain. ``params``: the projection's params; ``state`` the
-    network state (its ``dynamics`` and ``weights``)."""
+    network state (its ``dynamics`` and ``weights``); ``modulators``: the network's modulator
+    names, whose values (one each, shared) the chain functions take last."""
     chain = pr.chain
     label = f"projection {pr.name!r}"
     dyn_state = tuple(state.dynamics[pr.name][m.key] for m in chain)
@@ -105,12 +127,13 @@ def lower_chain(pr, params, state, dt, sizes, dtype) -> ChainCode:
     statics = (dyn_params, params.synapse.tau)
     n_pre, n_post = sizes["pre"], sizes["post"]
 
-    def events(pre, post, rows, cols, t, tau):
-        return SynapticEvents(pre, post, _Conn(rows, cols, pre.shape[0], post.shape[0]), t, dt, tau, {})
+    def events(pre, post, rows, cols, t, tau, mods):
+        return SynapticEvents(pre, post, _Conn(rows, cols, pre.shape[0], post.shape[0]), t, dt, tau,
+                              dict(zip(modulators, mods)))
 
-    def modulate(st, dyn, w, pre, post, rows, cols, t):
+    def modulate(st, dyn, w, pre, post, rows, cols, t, mods):
         ps, tau = st
-        ev = events(pre, post, rows, cols, t, tau)
+        ev = events(pre, post, rows, cols, t, tau, mods)
         out = []
         for m, p, s in zip(chain, ps, dyn):
             s, w = m.modulate(p, s, w, ev)
@@ -118,13 +141,15 @@ def lower_chain(pr, params, state, dt, sizes, dtype) -> ChainCode:
         return tuple(out), w
 
     def update(tick):
-        def fn(st, dyn, w, pre, post, rows, cols, t):
+        def fn(st, dyn, w, pre, post, rows, cols, t, mods):
             ps, tau = st
-            ev = events(pre, post, rows, cols, t, tau)
+            ev = events(pre, post, rows, cols, t, tau, mods)
             out = []
             for m, p, s in zip(chain, ps, dyn):
-                parts = getattr(m, "dense_update", None)
-                if parts is not None:
+                if tick == "only":
+                    if getattr(m, "tick_steps", lambda dt: 0)(dt):
+                        s, w = m.tick_only(p, s, w, ev)
+                elif hasattr(m, "dense_update"):
                     s, w = m.dense_update(p, s, w, ev, tick=tick)
                 else:
                     s, w = m.update(p, s, w, ev)
@@ -133,20 +158,26 @@ def lower_chain(pr, params, state, dt, sizes, dtype) -> ChainCode:
         return fn
 
     args = [statics, dyn_state, w, np.zeros(n_pre, dtype), np.zeros(n_post, dtype), np.zeros(sizes["syn"], np.int32),
-            np.zeros(sizes["syn"], np.int32), np.int32(0)]
-    roles = ["static"] + ["dynamic"] * 7
-    sp = [None, spaces, w_space, "pre", "post", "syn", "syn", None]
+            np.zeros(sizes["syn"], np.int32), np.int32(0), tuple(np.zeros((), dtype) for _ in modulators)]
+    roles = ["static"] + ["dynamic"] * 8
+    sp = [None, spaces, w_space, "pre", "post", "syn", "syn", None, None]
     mod = None
     if any(_overrides(m, "modulate") for m in chain):
         mod = lower_spaces(f"{label} (modulate)", modulate, args, roles, sp, sizes, nonneg=(5, 6))
     updates = any(_overrides(m, "update") or hasattr(m, "dense_update") for m in chain)
     upd = lower_spaces(f"{label} (update)", update(False), args, roles, sp, sizes, nonneg=(5, 6)) if updates else None
     ticks = [m.tick_steps(dt) for m in chain if hasattr(m, "tick_steps") and m.tick_steps(dt)]
-    tick_upd = lower_spaces(f"{label} (update and tick)", update(True), args, roles, sp, sizes,
-                            nonneg=(5, 6)) if ticks else None
+    # on a due step: the update, then the tick alone, where no mechanism after the ticking one
+    # updates (so the two may run one after the other); else the update and tick together
+    ticking = [k for k, m in enumerate(chain) if hasattr(m, "tick_steps") and m.tick_steps(dt)]
+    after = ticking and any(_overrides(m, "update") or hasattr(m, "dense_update") for m in chain[ticking[-1] + 1:])
+    tick_upd = None
+    if ticks:
+        tick_upd = lower_spaces(f"{label} (update and tick)" if after else f"{label} (tick)",
+                                update(True if after else "only"), args, roles, sp, sizes, nonneg=(5, 6))
     event_driven = upd is not None and not upd.reduces("syn") and all(
         getattr(m, "event_driven_update", lambda: not _overrides(m, "update"))() for m in chain)
     rows = mod is not None and not mod.reduces("syn") and all(
         getattr(m, "event_driven_modulate", lambda: not _overrides(m, "modulate"))() for m in chain)
-    return ChainCode(mod, upd, tick_upd, ticks[0] if ticks else 0, event_driven, rows,
+    return ChainCode(mod, upd, tick_upd, ticks[0] if ticks else 0, event_driven, rows, bool(ticks) and not after,
                      jax.tree.leaves(spaces, is_leaf=lambda x: x is None))

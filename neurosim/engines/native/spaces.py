@@ -31,7 +31,7 @@ from dataclasses import dataclass, field
 import jax
 import numpy as np
 
-from .lower import MAX_SHARED, Lowered, Node, Unlowerable, _abstract, _Emitter, ctype, literal
+from .lower import MAX_SHARED, Lowered, Node, Unlowerable, _abstract, _Emitter, _key_words, ctype, literal
 
 _REDUCTIONS = {"reduce_sum": ("+=", "0"), "reduce_max": ("max", "-INFINITY"), "reduce_min": ("min", "INFINITY")}
 
@@ -109,7 +109,8 @@ class _SpaceEmitter(_Emitter):
     def __init__(self, label, sizes, grow):
         super().__init__(label, 0)
         self.sizes, self.grow = sizes, grow
-        self.segments, self.temps, self.reads, self.nonneg = [], {}, {}, set()
+        # a prologue for the shared values that read only the inputs, so that they never cut a loop
+        self.segments, self.temps, self.reads, self.nonneg, self._pending = [Segment(None)], {}, {}, set(), []
         self.special = {"gather": self.gather, "scatter-add": self.scatter_add, "cond": self.no_cond,
                         **{p: self.reduce for p in _REDUCTIONS}}
 
@@ -118,8 +119,16 @@ class _SpaceEmitter(_Emitter):
         for k, ((x, role, sp), va) in enumerate(zip(flat, closed_a.jaxpr.invars)):
             aval = va.aval
             key = jax.dtypes.issubdtype(aval.dtype, jax.dtypes.prng_key)
-            if key:
-                self.fail(None, "a mechanism draws from a PRNG key")
+            if key:     # its data, as lower.py holds keys
+                if sp or role == "static":
+                    self.fail(None, f"argument leaf {k}: PRNG keys per element, or in the parameters")
+                node = Node(np.dtype(np.uint32), tuple(aval.shape) + (_key_words(aval.dtype),), static=False,
+                            elem=False, key=True)
+                node.impl = aval.dtype._impl
+                self.new_id(node)
+                node.names = [f"in{k}_{j}" for j in range(node.size)]
+                inputs.append(node)
+                continue
             node = Node(np.dtype(aval.dtype), tuple(aval.shape), static=(role == "static"), elem=sp)
             vid = self.new_id(node)
             if node.static:
@@ -161,6 +170,16 @@ class _SpaceEmitter(_Emitter):
         if prim in ("lt", "ge") and getattr(ins[0], "nonneg", False) and ins[1].literal is not None \
                 and np.ndim(ins[1].literal) == 0 and ins[1].literal == 0:
             return ["0" if prim == "lt" else "1"]
+        if prim == "slice" and ins[0].elem and not out.elem:
+            # a few fixed elements of a space's array (``spikes[n1]``): read from the array
+            x = ins[0]
+            if len(x.shape) != 1 or out.size > MAX_SHARED:
+                self.fail(prim, "a slice of per-element values into a large shared array")
+            arr = x.names[0] if x.alias is not None else self._array(x)
+            self._pending.append(x)
+            st = params["strides"] or (1,)
+            return [arr if x.alias is not None else f"{arr}[{j}]"
+                    for j in range(params["start_indices"][0], params["limit_indices"][0], st[0])]
         return super().emit(prim, params, ins, out, t)
 
     def materialise(self, node):
@@ -217,7 +236,12 @@ class _SpaceEmitter(_Emitter):
     def place(self, node, ins, statements) -> None:
         space = self._space(node)
         j = self._segment(space, self._lowest(ins, space))
-        self._use(ins, j, space)
+        pending, self._pending = self._pending, []
+        for x in pending:           # arrays read at fixed positions
+            k = self.input_ids.get(id(x))
+            if k is not None:
+                self.reads[k].append((j, True))
+        self._use([x for x in ins if not any(x is y for y in pending)], j, space)
         self.segments[j].body.extend(statements)
         node.seg = j
 
