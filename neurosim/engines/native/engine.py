@@ -1,14 +1,16 @@
-"""The native engine: a network's own models lowered to C++ (:mod:`.lower`), assembled into one
-program that runs K steps per call (:mod:`.program`), compiled once and cached on disk
-(:mod:`.compiler`), driven by the shared driver of ``simulate``.
+"""The native engine: a network's own models lowered to C++ (:mod:`.lower`, :mod:`.spaces`),
+assembled into one program that runs K steps per call (:mod:`.program`), compiled once and
+cached on disk (:mod:`.compiler`), driven by the shared driver of ``simulate``.
 
-:func:`native_plan` lowers every model function of a network, or says why it cannot (the
-model and the primitive). Inputs whose ``current`` draws from the step's PRNG key (Gaussian
-and uniform noise) cannot be lowered; when their current reads neither the membrane nor the
-input's state they are *tabulated*: before each call, JAX computes their values for every step
-of the call with the scan's keys, and the program adds a row per step. Everything else a
-network needs that the program does not model (per-synapse mechanisms, plasticity,
-modulators, procedural connectivity, Observe/LFP/Weights monitors) is refused by name.
+:func:`native_plan` lowers every model function of a network (neurons, synapses, inputs, the
+projections' per-synapse mechanisms (:mod:`.mechanisms`) and the modulators), or says why it
+cannot (the model and the primitive). Draws from the step's PRNG key are lowered from the key
+implementation's own code; each call is given the subkeys of its steps. An input whose
+``current`` cannot be lowered (a draw needing a function without a C++ form) but reads neither
+the membrane nor its state is *tabulated*: before each call, JAX computes its values for every
+step of the call with the scan's keys, and the program adds a row per step. What the program
+does not model (procedural connectivity, mechanisms reading other populations' state,
+per-neuron modulators, Observe/LFP/Weights monitors) is refused by name.
 """
 from __future__ import annotations
 

@@ -14,8 +14,10 @@ value is also either
   shared ones before the loop over elements, per-element ones inside it.
 
 Every primitive has one C++ form in :data:`UNARY` / :data:`BINARY` or a rule below; a primitive
-without one (a reduction over elements, a gather, a draw from a PRNG key, a loop) raises
-:class:`Unlowerable` naming the model and the primitive, and the engine refuses the network.
+without one (a reduction over elements, a gather, a loop) raises :class:`Unlowerable` naming the
+model and the primitive, and the engine refuses the network (:mod:`.spaces` lowers reductions
+and gathers between element spaces). An operation on PRNG keys (:data:`KEY_OPS`) is replaced by
+the key implementation's own code on the key's data, whose Threefry hash is ``ns_threefry2x32``.
 Nested ``jit``s and ``custom_jvp``/``custom_vjp`` functions are inlined (their primal code:
 the forward value is all a simulation needs).
 
