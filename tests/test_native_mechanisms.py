@@ -279,3 +279,34 @@ def test_per_neuron_modulators_are_refused_by_name():
     assert d.chosen == "scan"
     (native,) = [v for v in d.verdicts if v.engine == "native"]
     assert not native.ok and "modulator 'err'" in native.reason and "one value per neuron" in native.reason
+
+
+@pytest.mark.skipif(__import__("neurosim.engines.native.cuda", fromlist=["nvcc"]).nvcc() is None, reason="needs nvcc")
+def test_mechanisms_and_modulators_emit_cuda_that_nvcc_compiles():
+    """The same lowering as CUDA kernels, one per segment (sums as atomic updates): compiled, not
+    run here (no GPU on the test machines)."""
+    from neurosim.engines.native import cuda, mechanisms
+    from neurosim.network.step import init_state
+
+    _, w = plastic_coba(400, seed=3)
+    rule = pl.chain(pl.stdp_pair(0.02 * w, 0.021 * w, w_max=w), pl.synaptic_scaling(beta=1e-3),
+                    pl.clip_weights(0, w), pl.normalize_incoming(20 * w))
+    net, _ = plastic_coba(400, rule=rule, seed=3)
+    stp = stp_net("inactive")
+    for net_, dt in ((net, DT), (stp, DT)):
+        state = init_state(net_, net_.params(), 0, dt)
+        for pr in net_.projections:
+            if not pr.chain:
+                continue
+            (_, a, b), (_, c, d) = net_._refs[pr.name]
+            code = mechanisms.lower_chain(pr, net_.params().projections[pr.name], state, dt,
+                                          {"pre": b - a, "post": d - c, "syn": pr.conn.nnz}, np.dtype(np.float32))
+            for what in ("modulate", "update"):
+                if getattr(code, what) is not None:
+                    cuda.compile_check(cuda.space_kernels_source(getattr(code, what), what))
+    net, _ = ns.builders.distal_reward(seed=0)
+    state = init_state(net, net.params(), 0, 1.0)
+    u = mechanisms.lower_modulator(net.modulators[0], 0, net, state, 1.0, np.dtype(np.float32))
+    source = cuda.space_kernels_source(u, "dopamine")
+    assert "ns_threefry2x32" in source
+    cuda.compile_check(source)

@@ -49,6 +49,8 @@ class Segment:
     imports: dict = field(default_factory=dict)
     reduces: bool = False
     scatters: bool = False      # it adds into an array at computed positions (iterations depend)
+    cuda: dict = field(default_factory=dict)       # body index -> its CUDA form (an atomic update)
+    cuda_pre: list = field(default_factory=list)   # the accumulators' initial values, in CUDA
 
 
 @dataclass
@@ -61,6 +63,8 @@ class SpaceLowered(Lowered):
     temps: dict = field(default_factory=dict)
     reads: dict = field(default_factory=dict)
     sizes: dict = field(default_factory=dict)
+    cross: dict = field(default_factory=dict)          # shared value name -> (dtype, its segment)
+    accumulators: dict = field(default_factory=dict)   # sum's name -> (dtype, its segment)
 
     def reduces(self, space: str) -> bool:
         """Whether a loop over ``space`` sums (or takes extrema) over its elements: then it
@@ -111,6 +115,7 @@ class _SpaceEmitter(_Emitter):
         self.sizes, self.grow = sizes, grow
         # a prologue for the shared values that read only the inputs, so that they never cut a loop
         self.segments, self.temps, self.reads, self.nonneg, self._pending = [Segment(None)], {}, {}, set(), []
+        self.accumulators, self.cross = {}, {}     # (for CUDA) shared values read by later segments
         self.special = {"gather": self.gather, "scatter-add": self.scatter_add, "cond": self.no_cond,
                         **{p: self.reduce for p in _REDUCTIONS}}
 
@@ -148,7 +153,8 @@ class _SpaceEmitter(_Emitter):
         outs = [self.materialise(o) for o in self.walk(closed_a.jaxpr, closed_b.jaxpr, inputs, consts)]
         return SpaceLowered(self.label, inputs, self.hoisted, [], [], outs, out_tree, self.static_ops, self.static_in,
                             self.hoisted_ids, self.literals, self.prims, self.draws, segments=self.segments,
-                            temps=self.temps, reads=self.reads, sizes=dict(self.sizes))
+                            temps=self.temps, reads=self.reads, sizes=dict(self.sizes), cross=self.cross,
+                            accumulators=self.accumulators)
 
     # ------------------------------------------------------------------ spaces of values
     def classify(self, prim, sa, sb):
@@ -216,6 +222,9 @@ class _SpaceEmitter(_Emitter):
         seg = self.segments[j]
         for x in ins:
             k = self.input_ids.get(id(x))
+            if not x.elem and not x.static and x.seg >= 0 and (x.seg != j or x.after):
+                for name in x.names:      # a shared value computed in an earlier segment
+                    self.cross.setdefault(name, (x.dtype, x.seg))
             if k is not None and x.elem:
                 self.reads[k].append((j, False))
             elif not x.static and x.seg >= 0 and x.elem and not x.after and x.seg < j:
@@ -305,8 +314,10 @@ class _SpaceEmitter(_Emitter):
         init = op.names[0] if (op.alias is not None or not op.elem) else f"{self._array(op, reader=j)}[q]"
         seg = self.segments[j]
         seg.pre.append(f"for (int64_t q = 0; q < {n}; ++q) {node.array}[q] = {init};")
+        seg.cuda_pre.append(seg.pre[-1])
         q = f"(int64_t){idx.names[0]}"
         seg.body.append(f"if ((uint64_t){q} < (uint64_t){n}) {node.array}[{q}] += {upd.names[0]};")
+        seg.cuda[len(seg.body) - 1] = f"if ((uint64_t){q} < (uint64_t){n}) atomicAdd(&{node.array}[{q}], {upd.names[0]});"
         seg.reduces = seg.scatters = True
         node.names, node.after = [f"{node.array}[i]"], True
         return [node]
@@ -329,6 +340,11 @@ class _SpaceEmitter(_Emitter):
         seg.pre.append(f"{t} {node.names[0]} = {init};")
         seg.body.append(f"{node.names[0]} += {x.names[0]};" if op == "+=" else
                         f"{node.names[0]} = ns_{op}({node.names[0]}, ({t}){x.names[0]});")
+        # on a GPU the accumulator is one value in memory (sv...), updated atomically
+        seg.cuda_pre.append(f"sv{node.names[0]}[0] = {init};")
+        seg.cuda[len(seg.body) - 1] = (f"atomicAdd(&sv{node.names[0]}[0], ({t}){x.names[0]});" if op == "+=" else
+                                       f"ns_atomic_{op}(&sv{node.names[0]}[0], ({t}){x.names[0]});")
+        self.accumulators[node.names[0]] = (node.dtype, j)
         seg.reduces, node.after = True, True
         return [node]
 
