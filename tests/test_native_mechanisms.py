@@ -310,3 +310,20 @@ def test_mechanisms_and_modulators_emit_cuda_that_nvcc_compiles():
     source = cuda.space_kernels_source(u, "dopamine")
     assert "ns_threefry2x32" in source
     cuda.compile_check(source)
+
+
+def test_weights_monitors_are_read_between_calls_as_the_scan_records_them():
+    _, w_max = plastic_coba(400, seed=3)
+    net, _ = plastic_coba(400, rule=rules(w_max)["pair, clipped"], seed=3, delay_ms=1.0)
+    mons = [ns.Spikes("neurons"), ns.Weights("ee", ids=np.arange(0, 500, 7), every=200),
+            ns.Weights("ee", every=300, bins=8, range=(0.0, w_max))]
+    scan = ns.simulate(net, 120.0, DT, key=5, monitors=mons, engine="scan")
+    native = ns.simulate(net, 120.0, DT, key=5, monitors=mons, engine="native")
+    assert native.timings["engine"] == "native"
+    for key in ("ee.weights", "ee.weights_hist"):      # (times, values, labels)
+        for a, b in zip(scan.traces[key], native.traces[key]):
+            np.testing.assert_array_equal(b, a)
+    assert len(native.traces["ee.weights"][0]) == 6
+    d = ns.engines.describe(net, DT, monitors=[ns.Weights("ee", every=10)])
+    (v,) = [v for v in d.verdicts if v.engine == "native"]
+    assert not v.ok and "at least 100 steps apart" in v.reason

@@ -15,7 +15,9 @@ per-neuron modulators, Observe/LFP/Weights monitors) is refused by name.
 from __future__ import annotations
 
 import ctypes
+import math
 import zlib
+from functools import reduce
 from dataclasses import dataclass, field
 
 import jax
@@ -35,6 +37,7 @@ from .spaces import space_code
 from .program import Parts, Slots, loop_block, program, unit_parts
 
 TABLE_BYTES = 32e6      # tabulated input values per call, at most
+MIN_SAMPLE_STEPS = 100  # Weights monitors are read between calls: at least this many steps apart
 MAX_CHUNK = 20_000      # steps per call, at most
 
 
@@ -113,8 +116,11 @@ def _refusal(net, monitors) -> str | None:
         if reason:
             return reason
     for m in monitors:
-        if isinstance(m, OBSERVERS) or isinstance(m, Weights):
+        if isinstance(m, OBSERVERS):
             return f"{type(m).__name__} monitors ({m.key!r}) are not recorded by the native engine"
+        if isinstance(m, Weights) and m.every < MIN_SAMPLE_STEPS:
+            return (f"Weights monitors ({m.key!r}) sample every {m.every} step(s); the native engine reads the weights "
+                    f"between program calls, at least {MIN_SAMPLE_STEPS} steps apart")
     if compiler.compiler() is None:
         return "no C++ compiler (g++, c++ or clang++; or $CXX) was found"
     return None
@@ -579,6 +585,15 @@ class NativeEngine(Runner):
         if plan.tabulated:
             longest = max(1, min(longest, int(TABLE_BYTES // sum(n * plan.dtype.itemsize for _, _, n in plan.tabulated))))
         chunk = longest if chunk_steps is None else min(chunk_steps, MAX_CHUNK)
+        # Weights monitors read the state at chunk starts (as the fused engine's): chunks of g steps
+        # at most (g the gcd of their `every`), or a divisor of g when g is longer than a chunk may be
+        self.weights = [m for m in monitors if isinstance(m, Weights)]
+        if self.weights:
+            g = reduce(math.gcd, [m.every for m in self.weights])
+            k = -(-g // min(chunk, longest))
+            while g % k:
+                k += 1
+            chunk = g // k
         self.plan = [chunk] * (n_steps // chunk) + ([n_steps % chunk] if n_steps % chunk else [])
         self.spike_pops = sorted({m.pop for m in monitors if isinstance(m, Spikes)})
         self.rate_pops = sorted({m.pop for m in monitors if isinstance(m, Rate)})
@@ -600,13 +615,16 @@ class NativeEngine(Runner):
 
     def run(self, fn, params, state, done):
         n_steps, prep, hoist = fn
+        weights = {m.key: m.read(state) for m in self.weights if done % m.every == 0}   # due at this chunk's start
         key, (rows, subkeys) = prep(params.inputs, state.key, state.inputs, state.t)   # the inputs' params only
         hoisted = [np.ascontiguousarray(np.asarray(x)) for x in hoist(params)]
         if self._fixed is None or self._fixed[0] is not params:    # the connectivity and weights, once per run
             self._fixed = (params, _connectivity(self.nplan, params))
         fixed = {**self._fixed[1], "subkeys": np.ascontiguousarray(np.asarray(subkeys), np.uint32)}
-        return _call(self.nplan, fixed, state, hoisted, key, rows, done, n_steps,
-                     bool(self.spike_pops or self.rate_pops))
+        state, (bits, sampled) = _call(self.nplan, fixed, state, hoisted, key, rows, done, n_steps,
+                                       bool(self.spike_pops or self.rate_pops))
+        sampled.update({k_: (np.zeros((1,), np.int64), np.asarray(v)[None]) for k_, v in weights.items()})
+        return state, (bits, sampled)
 
     def to_host(self, raw, item, done):
         bits, sampled = raw

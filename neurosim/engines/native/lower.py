@@ -827,17 +827,48 @@ NS_FN double ns_exp(double x) {
 # The hand-written pieces of the step that scan spike vectors (program.py, engine.py): 32 neurons
 # at a time, branch-free, so that sparse spikes cost a mask per 32 neurons, not a branch per neuron.
 PRELUDE += r"""
+#if defined(__AVX512F__) && !defined(__CUDACC__)
+#include <immintrin.h>
+// 32 comparisons as two 16-lane masks (float), or four 8-lane ones (double)
+static inline uint32_t ns_mask32(const float* s, bool positive) {
+  const __m512 z = _mm512_setzero_ps();
+  const uint32_t lo = positive ? _mm512_cmp_ps_mask(_mm512_loadu_ps(s), z, _CMP_GT_OQ)
+                               : _mm512_cmp_ps_mask(_mm512_loadu_ps(s), z, _CMP_NEQ_UQ);
+  const uint32_t hi = positive ? _mm512_cmp_ps_mask(_mm512_loadu_ps(s + 16), z, _CMP_GT_OQ)
+                               : _mm512_cmp_ps_mask(_mm512_loadu_ps(s + 16), z, _CMP_NEQ_UQ);
+  return lo | (hi << 16);
+}
+static inline uint32_t ns_mask32(const double* s, bool positive) {
+  const __m512d z = _mm512_setzero_pd();
+  uint32_t m = 0;
+  for (int q = 0; q < 4; ++q) {
+    const uint32_t part = positive ? _mm512_cmp_pd_mask(_mm512_loadu_pd(s + 8 * q), z, _CMP_GT_OQ)
+                                   : _mm512_cmp_pd_mask(_mm512_loadu_pd(s + 8 * q), z, _CMP_NEQ_UQ);
+    m |= part << (8 * q);
+  }
+  return m;
+}
+#define NS_MASK32(s, positive) ns_mask32(s, positive)
+#else
+#define NS_MASK32(s, positive) ns_mask32_plain(s, positive)
+#endif
+template <class T> NS_FN uint32_t ns_mask32_plain(const T* s, bool positive) {
+  uint32_t m = 0;
+  if (positive) { for (int b = 0; b < 32; ++b) m |= (uint32_t)(s[b] > 0) << b; }
+  else { for (int b = 0; b < 32; ++b) m |= (uint32_t)(s[b] != 0) << b; }
+  return m;
+}
 template <class T> NS_FN uint32_t ns_nonzero32(const T* s, int64_t left) {
   uint32_t m = 0;
-  if (left >= 32) { for (int b = 0; b < 32; ++b) m |= (uint32_t)(s[b] != 0) << b; }
-  else { for (int b = 0; b < left; ++b) m |= (uint32_t)(s[b] != 0) << b; }
+  if (left >= 32) return NS_MASK32(s, false);
+  for (int b = 0; b < left; ++b) m |= (uint32_t)(s[b] != 0) << b;
   return m;
 }
 template <class T> NS_FN void ns_spike_bits(const T* s, int64_t n, uint32_t* row, int64_t offset) {
   for (int64_t base = 0; base < n; base += 32) {
     uint32_t m = 0;
     const int64_t left = n - base;
-    if (left >= 32) { for (int b = 0; b < 32; ++b) m |= (uint32_t)(s[base + b] > 0) << b; }
+    if (left >= 32) { m = NS_MASK32(s + base, true); }
     else { for (int b = 0; b < left; ++b) m |= (uint32_t)(s[base + b] > 0) << b; }
     if (!m) continue;
     const int64_t g = offset + base;
