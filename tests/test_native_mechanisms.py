@@ -327,3 +327,26 @@ def test_weights_monitors_are_read_between_calls_as_the_scan_records_them():
     d = ns.engines.describe(net, DT, monitors=[ns.Weights("ee", every=10)])
     (v,) = [v for v in d.verdicts if v.engine == "native"]
     assert not v.ok and "at least 100 steps apart" in v.reason
+
+
+def test_gliotransmission_reads_the_astrocytes_state_through_its_domain_map():
+    """The tripartite synapse (Stimberg et al. 2019): Tsodyks-Markram release modulated by the
+    gliotransmitter of each synapse's astrocyte (a per-synapse map closed over by the mechanism),
+    Li-Rinzel astrocytes integrated by RK4, one-to-one connectivity (so the presynaptic, the
+    postsynaptic and the synapse spaces have one size)."""
+    net = ns.builders.tripartite(40)
+    p = net.params()
+    p = p._replace(neurons={**p.neurons, "pre": p.neurons["pre"]._replace(rate_hz=11.0)})
+    assert ns.engines.describe(net, 1.0, params=p).chosen == "native"
+    scan = ns.simulate(net, 3000.0, 1.0, params=p, key=2, monitors=[ns.Spikes("pre")], engine="scan")
+    native = ns.simulate(net, 3000.0, 1.0, params=p, key=2, monitors=[ns.Spikes("pre")], engine="native")
+    (ta, ia), (tb, ib) = scan.spikes["pre"], native.spikes["pre"]
+    np.testing.assert_array_equal(ta, tb)
+    np.testing.assert_array_equal(ia, ib)
+    for loop in ("closed", "open", "none"):
+        np.testing.assert_allclose(native.state.synapses[loop].g, scan.state.synapses[loop].g, rtol=1e-4, atol=1e-3)
+    for x, y in zip(leaves(scan.state.neurons["astro"]), leaves(native.state.neurons["astro"])):
+        np.testing.assert_allclose(y, x, rtol=1e-4, atol=1e-5)
+    gamma_s, gamma_ref = native.state.dynamics["closed"]["glio"].gamma_s, scan.state.dynamics["closed"]["glio"].gamma_s
+    assert float(np.max(gamma_s)) > 0.0          # the astrocytes did release gliotransmitter
+    np.testing.assert_allclose(gamma_s, gamma_ref, rtol=1e-4, atol=1e-6)

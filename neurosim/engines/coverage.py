@@ -77,6 +77,7 @@ def _cases():
         ("mechanism", "stdp_pair, normalize_incoming", lambda: pair(plasticity=ns.plasticity.chain(
             ns.plasticity.stdp_pair(), ns.plasticity.normalize_incoming(4.0)))),
         ("mechanism", "reward_modulated (a Modulator)", lambda: modulated()),
+        ("mechanism", "Gliotransmission (tripartite)", lambda: ns.builders.tripartite(8)),
         ("connectivity", "JitConn (procedural)", lambda: ns.Network(
             [pop(LIF())], [ns.Projection("pq", "p", "p", ns.events.JitConn(8, 8, 0.5, seed=0), 1.0)], [drive()])),
     ]

@@ -185,11 +185,13 @@ def _plan(net, params, dt, monitors, state):
             continue
         (_, a, b), (_, c, d) = net._refs[pr.name]
         sizes = {"pre": b - a, "post": d - c, "syn": pr.conn.nnz}
+        read = list(dict.fromkeys(name for m in pr.chain for name in m.populations()))
         code = mechanisms.lower_chain(pr, params.projections[pr.name], state, dt, sizes, dtype,
-                                      [m.name for m in net.modulators])
+                                      [m.name for m in net.modulators],
+                                      {name: (state.neurons[name], pops[name][3]) for name in read})
         dptrs = state_ptrs("dynamics", pr.name, _dynamics(pr, state.dynamics[pr.name]))
         wptr = state_ptrs("weights", pr.name, state.weights[pr.name])[0] if pr.plastic else None
-        chains[pr.name] = (code, dptrs, wptr, sizes)
+        chains[pr.name] = (code, dptrs, wptr, sizes, read)
     mods = {}
     for idx, m in enumerate(net.modulators):
         u = mechanisms.lower_modulator(m, idx, net, state, dt, dtype)
@@ -400,7 +402,7 @@ def _plan(net, params, dt, monitors, state):
         drive = buf(f"drive_{_c(pr.name)}", n_post)
         w_deliver, one_w = w_, weights[pr.name]
         if pr.name in chains:
-            code, dptrs, wptr, sizes = chains[pr.name]
+            code, dptrs, wptr, sizes, read = chains[pr.name]
             tag = _c(pr.name)
             if pr.plastic:
                 w_deliver, one_w = wptr, False
@@ -408,14 +410,14 @@ def _plan(net, params, dt, monitors, state):
                                             params.projections[pr.name].synapse.tau)))
             rows_ = csr_extra[pr.name]["rows"]
             ev_b = [("ptr", w_deliver), ("ptr", arrive), ("ptr", f"(spk_{_c(post)} + {c})"), ("ptr", rows_),
-                    ("ptr", ix_), ("val", "t")] + mod_values
+                    ("ptr", ix_), ("val", "t")] + mod_values + [("ptr", q) for name in read for q in pops[name][2]]
             in_b = [None] * n_static + [("ptr", q) for q in dptrs] + ev_b
 
             def emit(u, outs, title, visits=None, tag=tag):
                 lines, arrays = space_code(u, in_b, outs, hz[(title, pr.name)], f"{title} of projection {pr.name}",
                                            visits, temp=lambda raw: f"{raw}_{title}_{tag}")
                 for raw, (dt_, space) in arrays.items():
-                    buf(f"{raw}_{title}_{tag}", sizes[space], ctype(dt_))
+                    buf(f"{raw}_{title}_{tag}", u.sizes[space], ctype(dt_))
                 return ["  " + x for x in lines]
 
             # the synapses an event-driven modulate or update visits: the rows of the spikes that

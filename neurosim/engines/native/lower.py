@@ -92,7 +92,7 @@ def literal(value, dtype) -> str:
 # C++ forms of the elementwise primitives: format strings over the operands' expressions.
 UNARY = {
     "neg": "(-{0})", "exp": "ns_exp({0})", "exp2": "std::exp2({0})", "log": "ns_log({0})",
-    "log1p": "std::log1p({0})", "expm1": "std::expm1({0})", "tanh": "std::tanh({0})", "sqrt": "std::sqrt({0})",
+    "log1p": "std::log1p({0})", "expm1": "ns_expm1({0})", "tanh": "ns_tanh({0})", "sqrt": "std::sqrt({0})",
     "rsqrt": "(({t})1 / std::sqrt({0}))", "cbrt": "std::cbrt({0})", "sin": "std::sin({0})", "cos": "std::cos({0})",
     "tan": "std::tan({0})", "asin": "std::asin({0})", "acos": "std::acos({0})", "atan": "std::atan({0})",
     "sinh": "std::sinh({0})", "cosh": "std::cosh({0})", "erf": "std::erf({0})", "erfc": "std::erfc({0})",
@@ -103,7 +103,7 @@ UNARY = {
 }
 BINARY = {
     "add": "({0} + {1})", "sub": "({0} - {1})", "mul": "({0} * {1})", "div": "({0} / {1})",
-    "rem": "ns_rem({0}, {1})", "pow": "std::pow({0}, {1})", "atan2": "std::atan2({0}, {1})",
+    "rem": "ns_rem({0}, {1})", "pow": "ns_pow({0}, {1})", "atan2": "std::atan2({0}, {1})",
     "max": "ns_max({0}, {1})", "min": "ns_min({0}, {1})", "nextafter": "std::nextafter({0}, {1})",
     "eq": "({0} == {1})", "ne": "({0} != {1})", "lt": "({0} < {1})", "le": "({0} <= {1})",
     "gt": "({0} > {1})", "ge": "({0} >= {1})",
@@ -957,4 +957,42 @@ NS_FN void ns_threefry2x32(uint32_t k0, uint32_t k1, uint32_t x0, uint32_t x1, u
   }
   y0 = x0; y1 = x1;
 }
+"""
+
+# pow, vectorisable: exp(y log x) in double (so a float result is within an ulp), with the C
+# library's special cases as selects: x = 0, x < 0 with an integer y (its sign), 1^y, x^0.
+PRELUDE += r"""
+NS_FN double ns_pow_core(double x, double y) {
+  const double ax = x < 0 ? -x : x;
+  const double r = ns_exp(y * ns_log(ax));
+  const bool yint = std::nearbyint(y) == y;
+  const bool odd = yint && std::fabs(std::fmod(y, 2.0)) == 1.0;
+  double out = x < 0 ? (yint ? (odd ? -r : r) : NAN) : r;
+  out = x == 0 ? (y > 0 ? (odd ? x : 0.0) : (y < 0 ? (odd ? 1.0 / x : INFINITY) : 1.0)) : out;
+  out = (y == 0 || x == 1) ? 1.0 : out;
+  return (x != x || y != y) && !(y == 0 || x == 1) ? NAN : out;
+}
+NS_FN float ns_pow(float x, float y) { return (float)ns_pow_core((double)x, (double)y); }
+NS_FN double ns_pow(double x, double y) { return ns_pow_core(x, y); }
+"""
+
+# expm1 and tanh, vectorisable (the C library's are a call per element): Kahan's form
+# expm1(x) = (u - 1) x / log(u), u = exp(x) (exact where u = 1), in double for a float argument;
+# tanh(x) = expm1(2x) / (expm1(2x) + 2), saturating at +-1.
+PRELUDE += r"""
+NS_FN double ns_expm1_core(double x) {
+  const double u = ns_exp(x);
+  const double r = u == 1.0 ? x : (u - 1.0) * x / ns_log(u);
+  return x > 709.0 ? (x != x ? x : INFINITY) : (x < -40.0 ? -1.0 : (u - 1.0 == -1.0 ? -1.0 : r));
+}
+NS_FN float ns_expm1(float x) { return (float)ns_expm1_core((double)x); }
+NS_FN double ns_expm1(double x) { return ns_expm1_core(x); }
+NS_FN double ns_tanh_core(double x) {
+  const double ax = x < 0 ? -x : x;
+  const double e = ns_expm1_core(2.0 * (ax > 20.0 ? 20.0 : ax));
+  const double r = ax > 20.0 ? 1.0 : e / (e + 2.0);
+  return x != x ? x : (x < 0 ? -r : r);
+}
+NS_FN float ns_tanh(float x) { return (float)ns_tanh_core((double)x); }
+NS_FN double ns_tanh(double x) { return ns_tanh_core(x); }
 """

@@ -48,9 +48,6 @@ def refusal(pr, net) -> str | None:
     """Why the native engine cannot run projection ``pr``'s chain, or None."""
     for m in pr.chain:
         what = f"projection {pr.name!r}: its {m.kind} ({type(m).__name__})"
-        if m.populations():
-            return f"{what} reads the state of population(s) {list(m.populations())}, which the native engine " \
-                   "does not pass to mechanisms yet"
     return None
 
 
@@ -112,10 +109,21 @@ def lower_modulator(m, idx: int, net, state, dt, dtype):
     return lower_spaces(label, fn, args, ["dynamic"] * 4, spaces, sizes)
 
 
-def lower_chain(pr, params, state, dt, sizes, dtype, modulators=()) -> ChainCode:
+def lower_chain(pr, params, state, dt, sizes, dtype, modulators=(), populations=None) -> ChainCode:
     """Lower projection ``pr``'s chain. ``params``: the projection's params; ``state`` the
     network state (its ``dynamics`` and ``weights``); ``modulators``: the network's modulator
-    names, whose values (one each, shared) the chain functions take last."""
+    names, whose values (one each, shared) the chain functions take; ``populations``: name ->
+    (its state, the per-element flags of its leaves) of the populations the mechanisms read
+    (each a space ``pop:<name>``), whose states the chain functions take last."""
+    populations = populations or {}
+    sizes = dict(sizes)
+    pop_spaces = []
+    for name, (pst, el) in populations.items():
+        n = next((np.shape(x)[0] for x, e in zip(jax.tree.leaves(pst), jax.tree.leaves(el)) if e), None)
+        if n is not None:
+            sizes[f"pop:{name}"] = n
+        pop_spaces.append(jax.tree.map(lambda e, name=name: f"pop:{name}" if e else None, el))
+    pop_names = list(populations)
     chain = pr.chain
     label = f"projection {pr.name!r}"
     dyn_state = tuple(state.dynamics[pr.name][m.key] for m in chain)
@@ -127,13 +135,13 @@ def lower_chain(pr, params, state, dt, sizes, dtype, modulators=()) -> ChainCode
     statics = (dyn_params, params.synapse.tau)
     n_pre, n_post = sizes["pre"], sizes["post"]
 
-    def events(pre, post, rows, cols, t, tau, mods):
+    def events(pre, post, rows, cols, t, tau, mods, pops):
         return SynapticEvents(pre, post, _Conn(rows, cols, pre.shape[0], post.shape[0]), t, dt, tau,
-                              dict(zip(modulators, mods)))
+                              dict(zip(modulators, mods)), dict(zip(pop_names, pops)))
 
-    def modulate(st, dyn, w, pre, post, rows, cols, t, mods):
+    def modulate(st, dyn, w, pre, post, rows, cols, t, mods, pops):
         ps, tau = st
-        ev = events(pre, post, rows, cols, t, tau, mods)
+        ev = events(pre, post, rows, cols, t, tau, mods, pops)
         out = []
         for m, p, s in zip(chain, ps, dyn):
             s, w = m.modulate(p, s, w, ev)
@@ -141,9 +149,9 @@ def lower_chain(pr, params, state, dt, sizes, dtype, modulators=()) -> ChainCode
         return tuple(out), w
 
     def update(tick):
-        def fn(st, dyn, w, pre, post, rows, cols, t, mods):
+        def fn(st, dyn, w, pre, post, rows, cols, t, mods, pops):
             ps, tau = st
-            ev = events(pre, post, rows, cols, t, tau, mods)
+            ev = events(pre, post, rows, cols, t, tau, mods, pops)
             out = []
             for m, p, s in zip(chain, ps, dyn):
                 if tick == "only":
@@ -158,9 +166,10 @@ def lower_chain(pr, params, state, dt, sizes, dtype, modulators=()) -> ChainCode
         return fn
 
     args = [statics, dyn_state, w, np.zeros(n_pre, dtype), np.zeros(n_post, dtype), np.zeros(sizes["syn"], np.int32),
-            np.zeros(sizes["syn"], np.int32), np.int32(0), tuple(np.zeros((), dtype) for _ in modulators)]
-    roles = ["static"] + ["dynamic"] * 8
-    sp = [None, spaces, w_space, "pre", "post", "syn", "syn", None, None]
+            np.zeros(sizes["syn"], np.int32), np.int32(0), tuple(np.zeros((), dtype) for _ in modulators),
+            tuple(pst for pst, _ in populations.values())]
+    roles = ["static"] + ["dynamic"] * 9
+    sp = [None, spaces, w_space, "pre", "post", "syn", "syn", None, None, tuple(pop_spaces)]
     mod = None
     if any(_overrides(m, "modulate") for m in chain):
         mod = lower_spaces(f"{label} (modulate)", modulate, args, roles, sp, sizes, nonneg=(5, 6))

@@ -95,15 +95,36 @@ def lower_spaces(label: str, fn, args: list, roles: list, spaces: list, sizes: d
             pos += k
         return fn(*out)
 
-    def shapes(extra):
-        return [_abstract(x, s is not None, sizes[s] + extra * grow[s] if s is not None else 0) for x, _, s in flat]
+    def shapes(extra, grown=grow):
+        return [_abstract(x, s is not None, sizes[s] + extra * grown[s] if s is not None else 0) for x, _, s in flat]
 
     try:
         closed_a, out_shape = jax.make_jaxpr(flat_fn, return_shape=True)(*shapes(0))
-        closed_b = jax.make_jaxpr(flat_fn)(*shapes(1))
     except Exception as err:   # noqa: BLE001: a function that does not trace is refused, with why
         raise Unlowerable(label, None, f"it does not trace: {type(err).__name__}: {err}") from None
+    kept = None
+    try:
+        closed_b = jax.make_jaxpr(flat_fn)(*shapes(1))
+    except Exception as err:   # noqa: BLE001
+        # the function closes over arrays with one value per element of a space (a per-synapse
+        # map, say), which do not grow: trace again with that space kept at its size; a value of
+        # its size that does not grow then belongs to it
+        closed_b = None
+        for keep in sorted(sizes, key=lambda sp: sp != "syn"):
+            shared_of_size = [x for x, _, sp in flat if sp is None and np.ndim(x) and np.shape(x)[0] == sizes[keep]]
+            if shared_of_size:
+                continue
+            try:
+                closed_b = jax.make_jaxpr(flat_fn)(*shapes(1, {**grow, keep: 0}))
+                kept = keep
+                break
+            except Exception:   # noqa: BLE001
+                continue
+        if closed_b is None:
+            raise Unlowerable(label, None, f"it does not trace with its spaces grown ({type(err).__name__}: {err})") \
+                from None
     em = _SpaceEmitter(label, sizes, grow)
+    em.kept = kept
     starts = np.cumsum([0] + counts)
     em.nonneg = {int(starts[a]) + j for a in nonneg for j in range(counts[a])}
     return em.run(closed_a, closed_b, [(x, r, s or False) for x, r, s in flat], jax.tree.structure(out_shape))
@@ -157,8 +178,12 @@ class _SpaceEmitter(_Emitter):
                             accumulators=self.accumulators)
 
     # ------------------------------------------------------------------ spaces of values
+    kept = None     # the space the second trace kept at its size (it closes over arrays of it)
+
     def classify(self, prim, sa, sb):
         if sa == sb:
+            if self.kept is not None and sa and sa[0] == self.sizes[self.kept] and all(d == 1 for d in sa[1:]):
+                return self.kept
             return False
         if sa and sb and sa[1:] == sb[1:] and all(d == 1 for d in sa[1:]):
             for s, n in self.sizes.items():
@@ -325,6 +350,15 @@ class _SpaceEmitter(_Emitter):
     def reduce(self, ea, ins, elem):
         """A sum (maximum, minimum) over one space's elements: a shared value after its loop."""
         (x,) = (self.materialise(v) for v in ins)
+        if x.elem and elem[0] and 0 not in tuple(ea.params["axes"]):     # over trailing axes of one entry
+            node = Node(x.dtype, tuple(ea.outvars[0].aval.shape), static=False, elem=x.elem, seg=x.seg,
+                        after=x.after, array=x.array)
+            node.names = list(x.names)
+            self.new_id(node)
+            k = self.input_ids.get(id(x))
+            if k is not None:
+                self.input_ids[id(node)] = k
+            return [node]
         if not x.elem or tuple(ea.params["axes"]) != (0,) or elem[0]:
             self.fail(ea.primitive.name, "only a reduction of one value per element to one shared value lowers")
         space = x.elem
