@@ -474,3 +474,24 @@ def test_key_draws_lower_to_the_key_implementations_hash_and_equal_jax():
     assert native_plan(net, net.params(), DT).tabulated == []      # lowered, not tabulated
     net = MODELS["Gaussian, uniform, step, key noise (tabulated)"]()
     assert "keynoise" in [name for _, name, _ in native_plan(net, net.params(), DT).tabulated]   # normal: erf_inv
+
+
+def test_a_few_spike_times_lower_as_a_scatter_into_the_population():
+    """SpikeTimes (a list of (time, neuron) pairs): each neuron compares its index with the
+    entries due this step; the spikes it replays and those it drives are the scan's."""
+    from neurosim.inputs import SpikeTimes
+    rng = np.random.default_rng(0)
+    times, ids = np.sort(rng.uniform(0, 50, 40)), rng.integers(0, 20, 40)
+    src = ns.Population("src", 20, SpikeTimes(times_ms=tuple(times), ids=tuple(ids)))
+    conn = ns.events.fixed_probability(20, 30, 0.3, seed=1)
+    net = ns.Network([src, ns.Population("E", 30, LIF())],
+                     [ns.Projection("p", "src", "E", conn, 50.0, Synapse("exponential", "current"))],
+                     [ns.Input("bg", "E", ConstantCurrent(), ConstantCurrent.Params(250.0))])
+    assert ns.engines.describe(net, DT).chosen == "native"
+    mon = [ns.Spikes("src"), ns.Spikes("E")]
+    scan = ns.simulate(net, 60.0, DT, monitors=mon, engine="scan")
+    native = ns.simulate(net, 60.0, DT, monitors=mon, engine="native")
+    for pop, least in (("src", 40), ("E", 1)):
+        assert scan.spikes[pop][0].size >= least
+        np.testing.assert_array_equal(native.spikes[pop][0], scan.spikes[pop][0])
+        np.testing.assert_array_equal(native.spikes[pop][1], scan.spikes[pop][1])

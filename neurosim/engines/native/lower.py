@@ -111,6 +111,7 @@ BINARY = {
     "shift_left": "ns_shl({0}, {1})", "shift_right_logical": "ns_shrl({0}, {1})",
     "shift_right_arithmetic": "ns_shra({0}, {1})",
 }
+SCATTERS = ("scatter", "scatter-add", "scatter-max", "scatter-min", "scatter-mul")
 # Primitives with several results, and their handlers (methods of the emitter).
 MULTI = {"unstack": "pieces", "split": "pieces", "iota_2x32_shape": "iota_2x32", "threefry2x32": "threefry"}
 # Primitives that make per-element values from nothing: emitted in the loop, not hoisted.
@@ -476,6 +477,21 @@ class _Emitter:
         """Where a dynamic value's statements go: in the loop (per element) or before it."""
         (self.body if node.elem else self.shared).extend(statements)
 
+    def scatter_into_elements(self, prim, params, ins, t) -> str:
+        """``x.at[idx].max(u)`` (and add, min, mul, set) with a few shared positions and values
+        (a list of spike times): each element compares its index with every position, in order."""
+        op, idx, upd = ins
+        dn = params["dimension_numbers"]
+        if not (tuple(dn.update_window_dims) == () and tuple(dn.inserted_window_dims) == (0,)
+                and tuple(dn.scatter_dims_to_operand_dims) == (0,) and idx.size == upd.size
+                and "CLIP" not in str(params.get("mode", ""))):
+            self.fail(prim, "only a scatter of a few shared values at shared positions into per-element values lowers")
+        update = {"scatter-max": "a = ns_max(a, {u});", "scatter-min": "a = ns_min(a, {u});",
+                  "scatter-add": "a = a + {u};", "scatter-mul": "a = a * {u};", "scatter": "a = {u};"}[prim]
+        steps = " ".join(f"if ((int64_t){idx.names[k]} == i) {{ {update.format(u=upd.names[k])} }}"
+                         for k in range(idx.size))
+        return f"([&]() {{ {t} a = {op.names[0]}; {steps} return a; }}())"
+
     # ------------------------------------------------------------------ PRNG keys and their hash
     def expand_key_op(self, ea, eb, ins) -> list:
         """An operation on PRNG keys, replaced by the key implementation's own code on the keys'
@@ -704,6 +720,8 @@ class _Emitter:
                 names += [entry(x, j) for j in range(x.size)]
                 offset += x.size
             return [names[int(j)] for j in np.ravel(np.concatenate(parts, axis=params["dimension"]))]
+        if prim in SCATTERS and out.elem and ins[0].elem and not ins[1].elem and not ins[2].elem:
+            return [self.scatter_into_elements(prim, params, ins, t)]
         if prim == "dot_general" and not out.elem and not any(x.elem for x in ins):
             return _dot(params, ins, out, t, entry)
         if prim == "stack" and not out.elem and not any(x.elem for x in ins):
