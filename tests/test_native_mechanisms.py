@@ -350,3 +350,38 @@ def test_gliotransmission_reads_the_astrocytes_state_through_its_domain_map():
     gamma_s, gamma_ref = native.state.dynamics["closed"]["glio"].gamma_s, scan.state.dynamics["closed"]["glio"].gamma_s
     assert float(np.max(gamma_s)) > 0.0          # the astrocytes did release gliotransmitter
     np.testing.assert_allclose(gamma_s, gamma_ref, rtol=1e-4, atol=1e-6)
+
+
+def test_observe_monitors_are_lowered_over_the_state_after_each_step():
+    """Observe monitors read the neurons', the synapses' and the modulators' state, the step
+    counter and the spikes, on the state after each step: shared values and per-neuron arrays."""
+    import jax.numpy as jnp
+
+    net = ns.builders.coba(400, seed=1)
+
+    def summary(state, spikes):
+        v = state.neurons["neurons"].v
+        return {"v_mean": jnp.mean(v), "g_exc": jnp.sum(state.synapses["exc"].g), "n": spikes["neurons"].sum(),
+                "t": state.t, "v": v}
+
+    mons = [ns.Spikes("neurons"), ns.Observe("summary", summary)]
+    scan = ns.simulate(net, 50.0, DT, key=5, monitors=mons, engine="scan")
+    native = ns.simulate(net, 50.0, DT, key=5, monitors=mons, engine="native")
+    same_spikes(scan, native)
+    (ta, a), (tb, b) = scan.observed["summary"], native.observed["summary"]
+    np.testing.assert_array_equal(tb, ta)
+    np.testing.assert_array_equal(b["t"], a["t"])
+    np.testing.assert_array_equal(b["n"], a["n"])
+    assert b["v"].shape == (500, 400)
+    np.testing.assert_allclose(b["v"], a["v"], rtol=0, atol=1e-2)
+    np.testing.assert_allclose(b["v_mean"], a["v_mean"], rtol=1e-5)
+    np.testing.assert_allclose(b["g_exc"], a["g_exc"], rtol=1e-5)
+
+    def weights(state, spikes):
+        return state.weights["ee"].mean()
+
+    _, w_max = plastic_coba(400, seed=3)
+    plastic, _ = plastic_coba(400, rule=rules(w_max)["pair, clipped"], seed=3)
+    d = ns.engines.describe(plastic, DT, monitors=[ns.Observe("w", weights)])
+    (v,) = [v for v in d.verdicts if v.engine == "native"]
+    assert not v.ok and "Observe('w')" in v.reason and "state.weights" in v.reason

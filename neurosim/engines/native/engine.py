@@ -26,7 +26,7 @@ import numpy as np
 
 from ...events import CSR
 from ...network.model import float_dtype
-from ...network.monitors import OBSERVERS, Rate, Spikes, Trace, Weights
+from ...network.monitors import OBSERVERS, Observe, Rate, Spikes, Trace, Weights
 from ...network.step import NetworkState, delay_steps, sliced
 from ..base import Runner
 from ..chunks import Chunk, describe_monitors, signature, spikes_and_rates
@@ -94,6 +94,7 @@ class NativePlan:
     n_words: int
     traces: list               # Trace monitors, with (leaf index)
     trace_leaf: dict = field(default_factory=dict)
+    observed: list = field(default_factory=list)   # (Observe key, output tree, [(shape, dtype)] per leaf)
     fn: object = None
     compile_s: float = 0.0
 
@@ -116,7 +117,7 @@ def _refusal(net, monitors) -> str | None:
         if reason:
             return reason
     for m in monitors:
-        if isinstance(m, OBSERVERS):
+        if isinstance(m, OBSERVERS) and not isinstance(m, Observe):
             return f"{type(m).__name__} monitors ({m.key!r}) are not recorded by the native engine"
         if isinstance(m, Weights) and m.every < MIN_SAMPLE_STEPS:
             return (f"Weights monitors ({m.key!r}) sample every {m.every} step(s); the native engine reads the weights "
@@ -192,6 +193,16 @@ def _plan(net, params, dt, monitors, state):
         dptrs = state_ptrs("dynamics", pr.name, _dynamics(pr, state.dynamics[pr.name]))
         wptr = state_ptrs("weights", pr.name, state.weights[pr.name])[0] if pr.plastic else None
         chains[pr.name] = (code, dptrs, wptr, sizes, read)
+    observers, reads_syn = [], False
+    for m in monitors:
+        if isinstance(m, Observe):
+            u, syn_read = mechanisms.lower_observer(m, net, state, dtype, {n: v[3] for n, v in pops.items()},
+                                                    {n: v[3] for n, v in syns.items()})
+            observers.append((m, u))
+            reads_syn = reads_syn or syn_read
+    # a synapse step is deferred into the next step's loop over its neurons, unless an Observe
+    # monitor reads the synaptic state at the end of each step
+    defer = not reads_syn
     mods = {}
     for idx, m in enumerate(net.modulators):
         u = mechanisms.lower_modulator(m, idx, net, state, dt, dtype)
@@ -326,7 +337,7 @@ def _plan(net, params, dt, monitors, state):
                 if net._refs[obj.name][1 if k < len(net.projections) else 0][0] == p.name]
         ranged = []     # (start, stop, Parts) in the loop's order
         for k, obj in onto:
-            if k < len(net.projections):
+            if k < len(net.projections) and defer:
                 _, a, b = net._refs[obj.name][1]
                 sp_ = syn_parts[obj.name]
                 ranged.append((a, b, Parts(sp_.pre, ["if (k > 0) {"] + ["  " + x for x in sp_.body] + ["}"], sp_.post)))
@@ -470,8 +481,32 @@ def _plan(net, params, dt, monitors, state):
         steps_onto.setdefault(post if whole else pr.name, []).append((syn_parts[pr.name], n_post, pr.name))
     after = []      # the synapse updates of the last step, after the step loop
     for key, group in steps_onto.items():
-        after += loop_block([part for part, _, _ in group], group[0][1],
-                            f"synapses of {', '.join(name for _, _, name in group)}")
+        block = loop_block([part for part, _, _ in group], group[0][1],
+                           f"synapses of {', '.join(name for _, _, name in group)}")
+        if defer:
+            after += block
+        else:
+            loop += block
+    # Observe monitors, on the state after the step
+    observed = []
+    for m, u in observers:
+        in_b = [("ptr", q) for name in sorted(pops) for q in pops[name][2]]
+        in_b += [("ptr", q) for name in sorted(syns) for q in syns[name][2]]
+        in_b += [("ptr", q) for name in sorted(mods) for q in mods[name][1]]
+        in_b += [("val", "(t + 1)")] + [("ptr", f"spk_{_c(p.name)}") for p in net.populations]
+        outs, leaves = [], []
+        for j, node in enumerate(u.outputs):
+            width = 1 if node.elem is False and not node.shape else int(np.prod(node.shape))
+            ptr = slots.add(f"observe {m.key} {j}", node.dtype)
+            outs.append(("ptr", f"({ptr} + k * {width})"))
+            leaves.append((tuple(node.shape), node.dtype))
+        hz[("obs", m.key)] = add_unit(u, lambda prm: [])
+        lines, arrays = space_code(u, in_b, outs, hz[("obs", m.key)], f"Observe {m.key}",
+                                   temp=lambda raw, m=m: f"{raw}_obs_{_c(m.key)}")
+        for raw, (dt_, space) in arrays.items():
+            buf(f"{raw}_obs_{_c(m.key)}", u.sizes[space], ctype(dt_))
+        loop += lines
+        observed.append((m.key, u.out_tree, leaves))
 
     body += [f"{t}* __restrict {name} = ({t}*)std::calloc({max(n, 1)}, sizeof({t}));" for name, (n, t) in scratch.items()]
     body += [f"int64_t row_{_c(m.key)} = 0;" for m in traces]
@@ -483,7 +518,8 @@ def _plan(net, params, dt, monitors, state):
     body += [f"std::free({name});" for name in scratch]
     source = program(slots, body)
     return NativePlan(net, dt, dtype, source, slots, units, state_slots, conns, tabulated,
-                      [(p.name, offsets[p.name], p.n) for p in net.populations], n_words, traces, trace_leaf)
+                      [(p.name, offsets[p.name], p.n) for p in net.populations], n_words, traces, trace_leaf,
+                      observed=observed)
 
 
 def _local(part: Parts, start: int) -> Parts:
@@ -623,15 +659,15 @@ class NativeEngine(Runner):
         if self._fixed is None or self._fixed[0] is not params:    # the connectivity and weights, once per run
             self._fixed = (params, _connectivity(self.nplan, params))
         fixed = {**self._fixed[1], "subkeys": np.ascontiguousarray(np.asarray(subkeys), np.uint32)}
-        state, (bits, sampled) = _call(self.nplan, fixed, state, hoisted, key, rows, done, n_steps,
-                                       bool(self.spike_pops or self.rate_pops))
+        state, (bits, sampled, observed) = _call(self.nplan, fixed, state, hoisted, key, rows, done, n_steps,
+                                                 bool(self.spike_pops or self.rate_pops))
         sampled.update({k_: (np.zeros((1,), np.int64), np.asarray(v)[None]) for k_, v in weights.items()})
-        return state, (bits, sampled)
+        return state, (bits, sampled, observed)
 
     def to_host(self, raw, item, done):
-        bits, sampled = raw
+        bits, sampled, observed = raw
         spikes, rates = spikes_and_rates(bits, item, self.where, self.spike_pops, self.rate_pops, self.nplan.dt)
-        return Chunk(item, spikes, rates, sampled, {})
+        return Chunk(item, spikes, rates, sampled, observed)
 
 
 def _connectivity(plan: NativePlan, params) -> dict:
@@ -673,6 +709,12 @@ def _call(plan: NativePlan, fixed: dict, state, hoisted, key, rows, done, n_step
     for (_, name, _), r in zip(plan.tabulated, rows):
         by_name[f"table {name}"] = np.ascontiguousarray(np.asarray(r))
     samples = {}
+    observed = {}
+    for name, tree, leaves_ in plan.observed:
+        arrays_ = [np.zeros((n_steps,) + shape, dtype) for shape, dtype in leaves_]
+        for j, arr in enumerate(arrays_):
+            by_name[f"observe {name} {j}"] = arr
+        observed[name] = (tree, arrays_)
     for m in plan.traces:
         idx = np.arange(n_steps)
         rows_m = idx[(idx + done) % m.every == 0]
@@ -706,7 +748,7 @@ def _call(plan: NativePlan, fixed: dict, state, hoisted, key, rows, done, n_step
         weights={**state.weights, **new.get("weights", {})},
         modulators={**state.modulators, **new.get("modulators", {})},
         delays={k: jax.device_put(v) for k, v in delays.items()})
-    return out_state, (by_name["bits"], samples)
+    return out_state, (by_name["bits"], samples, {k: jax.tree.unflatten(t_, a_) for k, (t_, a_) in observed.items()})
 
 
 def cached_plan(net, params, dt, monitors, state):

@@ -1011,6 +1011,25 @@ NS_FN double ns_tanh_core(double x) {
   const double r = ax > 20.0 ? 1.0 : e / (e + 2.0);
   return x != x ? x : (x < 0 ? -r : r);
 }
-NS_FN float ns_tanh(float x) { return (float)ns_tanh_core((double)x); }
+NS_FN float ns_tanh(float x) {   // a rational form in float (as Eigen's and XLA's fast tanh)
+  const float c = 7.90531110763549805f;
+  const float xc = x > c ? c : (x < -c ? -c : x);
+  const float x2 = xc * xc;
+  float p = -2.76076847742355e-16f;
+  p = p * x2 + 2.00018790482477e-13f;
+  p = p * x2 + -8.60467152213735e-11f;
+  p = p * x2 + 5.12229709037114e-08f;
+  p = p * x2 + 1.48572235717979e-05f;
+  p = p * x2 + 6.37261928875436e-04f;
+  p = p * x2 + 4.89352455891786e-03f;
+  p = xc * p;
+  float q = 1.19825839466702e-06f;
+  q = q * x2 + 1.18534705686654e-04f;
+  q = q * x2 + 2.26843463243900e-03f;
+  q = q * x2 + 4.89352518554385e-03f;
+  const float r = p / q;
+  const float ax = x < 0 ? -x : x;
+  return x != x ? x : (ax < 0.0004f ? x : r);
+}
 NS_FN double ns_tanh(double x) { return ns_tanh_core(x); }
 """

@@ -190,3 +190,55 @@ def lower_chain(pr, params, state, dt, sizes, dtype, modulators=(), populations=
         getattr(m, "event_driven_modulate", lambda: not _overrides(m, "modulate"))() for m in chain)
     return ChainCode(mod, upd, tick_upd, ticks[0] if ticks else 0, event_driven, rows, bool(ticks) and not after,
                      jax.tree.leaves(spaces, is_leaf=lambda x: x is None))
+
+
+# the parts of a state an Observe monitor may read on the native engine
+OBSERVABLE = ("neurons", "synapses", "modulators", "t")
+
+
+def lower_observer(m, net, state, dtype, pop_flags: dict, syn_flags: dict):
+    """Lower an ``Observe`` monitor's ``fn(state, spikes)`` over the populations (their state
+    and spikes: a space each) and the projections' synaptic states (a space each, their
+    postsynaptic neurons). ``pop_flags``/``syn_flags``: name -> the per-element flags of its
+    state's leaves. Returns ``(lowered, reads_synapses)``; a function that reads another part
+    of the state (weights, per-synapse state, inputs, delays, the key) is refused by name."""
+    label = f"Observe({m.key!r})"
+    names = [p.name for p in net.populations]
+    spikes = tuple(np.zeros(p.n, dtype) for p in net.populations)
+    leaves, tree = jax.tree.flatten((state, spikes))
+    groups = []
+    for f in state.__dataclass_fields__ if hasattr(state, "__dataclass_fields__") else ():
+        if f == "dt":
+            continue
+        groups += [f] * len(jax.tree.leaves(getattr(state, f)))
+    groups += ["spikes"] * len(spikes)
+    try:
+        closed = jax.make_jaxpr(lambda *xs: m.fn(*(lambda s, sp: (s, dict(zip(names, sp))))(
+            *jax.tree.unflatten(tree, xs))))(*leaves)
+    except Exception as err:   # noqa: BLE001
+        raise Unlowerable(label, None, f"it does not trace: {type(err).__name__}: {err}") from None
+    used = set()
+    for eqn in closed.jaxpr.eqns:
+        used |= {v for v in eqn.invars if not hasattr(v, "val")}
+    used |= {v for v in closed.jaxpr.outvars if not hasattr(v, "val")}
+    read = {g for g, v in zip(groups, closed.jaxpr.invars) if v in used}
+    other = sorted(read - set(OBSERVABLE) - {"spikes"})
+    if other:
+        raise Unlowerable(label, None, f"it reads state.{other[0]}; the native engine passes an Observe monitor the "
+                                       f"state's {', '.join(OBSERVABLE)} and the spikes")
+    sizes = {f"pop:{p.name}": p.n for p in net.populations}
+    for pr in net.projections:
+        _, c, d = net._refs[pr.name][1]
+        sizes[f"post:{pr.name}"] = d - c
+
+    def fn(neurons, synapses, modulators, t, spk):
+        st = state._replace(neurons=neurons, synapses=synapses, modulators=modulators, t=t)
+        return m.fn(st, dict(zip(names, spk)))
+
+    pops_sp = {p.name: jax.tree.map(lambda e, n=p.name: f"pop:{n}" if e else None, pop_flags[p.name])
+               for p in net.populations}
+    syns_sp = {pr.name: jax.tree.map(lambda e, n=pr.name: f"post:{n}" if e else None, syn_flags[pr.name])
+               for pr in net.projections}
+    args = [state.neurons, state.synapses, state.modulators, state.t, spikes]
+    spaces = [pops_sp, syns_sp, None, None, tuple(f"pop:{p.name}" for p in net.populations)]
+    return lower_spaces(label, fn, args, ["dynamic"] * 5, spaces, sizes), "synapses" in read
