@@ -495,3 +495,21 @@ def test_a_few_spike_times_lower_as_a_scatter_into_the_population():
         assert scan.spikes[pop][0].size >= least
         np.testing.assert_array_equal(native.spikes[pop][0], scan.spikes[pop][0])
         np.testing.assert_array_equal(native.spikes[pop][1], scan.spikes[pop][1])
+
+
+def test_a_population_cut_by_slices_advances_its_shared_state_once_per_step():
+    """A MultiRate population (a shared step counter, advanced every 3 steps) with currents onto
+    slices of it: the loop over its neurons is cut at the slices' bounds, and its shared values
+    are read once and written once per step, as the scan does."""
+    from neurosim.neurons.multirate import MultiRate
+    pop = ns.Population("E", 40, MultiRate(LIF(), 3))
+    net = ns.Network([pop], [], [ns.Input("a", ("E", 0, 25), ConstantCurrent(), ConstantCurrent.Params(420.0)),
+                                 ns.Input("b", ("E", 10, 40), ConstantCurrent(), ConstantCurrent.Params(300.0))])
+    mon = [ns.Spikes("E")]
+    scan = ns.simulate(net, 60.0, DT, monitors=mon, engine="scan")
+    native = ns.simulate(net, 60.0, DT, monitors=mon, engine="native")
+    assert scan.spikes["E"][0].size > 0
+    np.testing.assert_array_equal(native.spikes["E"][0], scan.spikes["E"][0])
+    np.testing.assert_array_equal(native.spikes["E"][1], scan.spikes["E"][1])
+    assert int(native.state.neurons["E"].count) == int(scan.state.neurons["E"].count)
+    np.testing.assert_allclose(native.state.neurons["E"].drive, scan.state.neurons["E"].drive, rtol=1e-5)

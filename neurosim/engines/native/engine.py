@@ -377,10 +377,14 @@ def _plan(net, params, dt, monitors, state):
         ranged.append((0, p.n, unit_parts(step_u, in_b, out_b, hz[("step", p.name)], f"neurons of {p.name}", "n_")))
         first = [f"{ft} acc = ({ft})0;"] + ([f"{ft} v_here;"] if vbind == ("local", "v_here") else [])
         cuts = sorted({0, p.n} | {x for a, b, _ in ranged for x in (a, b)})
+        # every function's shared values are read once before the pieces and its shared outputs
+        # written once after them (a step counter is advanced once, whatever the pieces)
+        loop += [f"{{  // population {p.name}"] + [x for _, _, part in ranged for x in part.pre]
         for lo, hi in zip(cuts[:-1], cuts[1:]):
-            here = [_local(part, a) for a, b, part in ranged if a <= lo and hi <= b]
+            here = [_local(Parts([], part.body, []), a) for a, b, part in ranged if a <= lo and hi <= b]
             what = "" if (lo, hi) == (0, p.n) else f" [{lo}, {hi})"
             loop += loop_block(here, hi, f"population {p.name}{what}: synapses, currents and neurons", first, start=lo)
+        loop += [x for _, _, part in ranged for x in part.post] + ["}"]
         loop += [f"if (bits) ns_spike_bits(spk_{_c(p.name)}, {p.n}, bits + k * {n_words}, {offsets[p.name]});"]
     # 3. modulators, from this step's spikes (their state in place: shared values, read first)
     for m in net.modulators:
