@@ -513,3 +513,26 @@ def test_a_population_cut_by_slices_advances_its_shared_state_once_per_step():
     np.testing.assert_array_equal(native.spikes["E"][1], scan.spikes["E"][1])
     assert int(native.state.neurons["E"].count) == int(scan.state.neurons["E"].count)
     np.testing.assert_allclose(native.state.neurons["E"].drive, scan.state.neurons["E"].drive, rtol=1e-5)
+
+
+def test_a_raster_source_reads_one_row_of_its_table_per_step():
+    """RasterSource keeps a (steps, neurons) raster in its state: each neuron reads its column of
+    the step's row (a table of rows per element); replayed and driven spikes are the scan's."""
+    from neurosim.inputs import RasterSource
+    from neurosim.network.step import init_state
+    n, rows = 16, 300
+    net = ns.Network([ns.Population("src", n, RasterSource(n_steps=rows)), ns.Population("E", 30, LIF())],
+                     [ns.Projection("p", "src", "E", ns.events.fixed_probability(n, 30, 0.4, seed=1), 60.0,
+                                    Synapse("exponential", "current"))],
+                     [ns.Input("bg", "E", ConstantCurrent(), ConstantCurrent.Params(250.0))])
+    state = init_state(net, net.params(), 0, DT)
+    raster = (np.random.default_rng(0).random((rows, n)) < 0.05).astype(np.float32)
+    state = state._replace(neurons={**state.neurons, "src": state.neurons["src"]._replace(raster=raster)})
+    mon = [ns.Spikes("src"), ns.Spikes("E")]
+    scan = ns.simulate(net, 40.0, DT, state=state, monitors=mon, engine="scan")      # past the raster's end
+    native = ns.simulate(net, 40.0, DT, state=state, monitors=mon, engine="native")
+    for pop in ("src", "E"):
+        assert scan.spikes[pop][0].size > 0
+        np.testing.assert_array_equal(native.spikes[pop][0], scan.spikes[pop][0])
+        np.testing.assert_array_equal(native.spikes[pop][1], scan.spikes[pop][1])
+    assert int(native.state.neurons["src"].t) == int(scan.state.neurons["src"].t) == 400

@@ -49,6 +49,8 @@ def _per_element(init, params, n) -> object:
     a, b = jax.eval_shape(lambda: init(one, n, key)), jax.eval_shape(lambda: init(one, n + 1, key))
 
     def per_element(x, y):
+        if len(x.shape) == 2 and x.shape[1:] == (n,) and y.shape == (x.shape[0], n + 1):
+            return "table"      # rows of one value per element (a raster), read one row at a time
         if x.shape != y.shape and (x.shape, y.shape) != ((n,), (n + 1,)):
             raise Unlowerable(f"{getattr(init, '__qualname__', 'init')}", None,
                               f"a state leaf of shape {x.shape} holds more than one value per element")

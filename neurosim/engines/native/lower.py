@@ -204,6 +204,7 @@ class Node:
     literal: object = None
     key: bool = False       # a PRNG key: any use of it is a draw
     alias: object = None    # a static per-element value that is one shared value broadcast
+    table: bool = False     # an argument of rows of one value per element (its name a pointer)
     seg: int = -1           # (several spaces, :mod:`.spaces`) the segment computing it; -1: given
     after: bool = False     # ... available only after its segment (a sum over elements)
     array: str | None = None    # ... the array holding it, where one does
@@ -256,9 +257,11 @@ class Lowered:
 
 
 
-def _abstract(x, elem: bool, n: int):
+def _abstract(x, elem, n: int):
+    """The abstract value of an argument leaf for ``n`` elements: ``elem`` True (one value per
+    element), "table" (rows of one value per element: shape (rows, n)) or False (shared)."""
     x = jnp.asarray(x) if not isinstance(x, jax.Array) else x
-    shape = (n,) if elem else np.shape(x)
+    shape = (np.shape(x)[0], n) if elem == "table" else ((n,) if elem else np.shape(x))
     return jax.ShapeDtypeStruct(shape, x.dtype, weak_type=getattr(x, "weak_type", False))
 
 
@@ -274,7 +277,7 @@ def lower(label: str, fn, args: list, roles: list, elems: list, n: int) -> Lower
         if len(es) != len(leaves):
             raise ValueError(f"{label}: the per-element flags do not match the argument's leaves")
         trees.append(tree)
-        flat += [(x, role, bool(f)) for x, f in zip(leaves, es)]
+        flat += [(x, role, f if isinstance(f, str) else bool(f)) for x, f in zip(leaves, es)]
         kinds.append(len(leaves))
 
     def flat_fn(*leaves):
@@ -329,6 +332,8 @@ class _Emitter:
                 if e or node.size > MAX_SHARED:
                     self.fail(None, f"argument leaf {k} holds PRNG keys per element")
                 node.names = [f"in{k}_{j}" for j in range(node.size)]
+            elif e == "table":      # rows of one value per element: read by a row index only
+                node.elem, node.table, node.names = False, True, [f"in{k}"]
             else:
                 node.names = [f"in{k}"] if node.size == 1 and (e or not node.shape) else \
                     [f"in{k}_{j}" for j in range(node.size)]
@@ -397,6 +402,12 @@ class _Emitter:
                         not np.array_equal(np.asarray(va.val), np.asarray(vb.val)):
                     self.sized_literal(prim, va.val, vb.val)
             ins = [read(v) for v in ea.invars]
+            if any(getattr(x, "table", False) for x in ins) and prim not in INLINED:
+                if prim != "dynamic_slice" or not getattr(ins[0], "table", False):
+                    self.fail(prim, "a table of rows per element read other than one row at a time")
+                for o, x in zip(ea.outvars, self.table_row(ea, ins)):
+                    env[o] = x
+                continue
             if any(x.key for x in ins) and prim not in INLINED and prim not in KEY_OPS and prim not in ("unstack", "split"):
                 self.fail(prim, "an operation on PRNG keys the lowering does not know")
             if prim in KEY_OPS and any(x.key and x.static for x in ins):
@@ -467,6 +478,8 @@ class _Emitter:
             return False
         if sa == (self.n,) and sb == (self.n + 1,):
             return True
+        if sa == (1, self.n) and sb == (1, self.n + 1) and prim == "dynamic_slice":
+            return True     # one row of a table (squeezed next)
         self.fail(prim, f"a value of shape {sa} holds more than one value per element")
 
     def sized_literal(self, prim, a, b) -> None:
@@ -476,6 +489,22 @@ class _Emitter:
     def place(self, node, ins, statements) -> None:
         """Where a dynamic value's statements go: in the loop (per element) or before it."""
         (self.body if node.elem else self.shared).extend(statements)
+
+    def table_row(self, ea, ins) -> list:
+        """``table[row]`` (a ``dynamic_slice`` of one row, all columns) of a table of rows of one
+        value per element: element ``i`` reads ``table[row * n + i]``."""
+        table, row, col = ins[0], self.materialise(ins[1]), ins[2]
+        if tuple(ea.params["slice_sizes"]) != (1, self.n) or row.elem or not (col.static or col.literal is not None):
+            self.fail("dynamic_slice", "a table read other than by one whole row")
+        out = ea.outvars[0]
+        node = Node(np.dtype(out.aval.dtype), tuple(out.aval.shape), static=False, elem=True)
+        self.new_id(node)
+        node.names = [f"x{self.count}"]
+        rows = table.shape[0]
+        q = f"(int64_t){row.names[0]}"
+        expr = f"{table.names[0]}[({q} < 0 ? 0 : ({q} >= {rows} ? {rows - 1} : {q})) * {self.n} + i]"
+        self.place(node, [row], [f"const {ctype(node.dtype)} {node.names[0]} = {expr};"])
+        return [node]
 
     def scatter_into_elements(self, prim, params, ins, t) -> str:
         """``x.at[idx].max(u)`` (and add, min, mul, set) with a few shared positions and values

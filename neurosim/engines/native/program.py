@@ -75,7 +75,9 @@ def unit_parts(u: Lowered, ins: list, outs: list, hz: list, title: str, prefix: 
             continue
         t = ctype(node.dtype)
         kind, p = b
-        if node.elem:
+        if node.table:
+            pre.append(f"const {t}* {node.names[0]} = {p};")
+        elif node.elem:
             reads.append(f"const {t} {node.names[0]} = {p if kind == 'local' else p + '[i]'};")
         elif kind == "val":
             pre.append(f"const {t} {node.names[0]} = {p};")
