@@ -548,7 +548,8 @@ class _Emitter:
             sub_a, sub_b = jax.make_jaxpr(fn_a)(*avals(ea)), jax.make_jaxpr(fn_b)(*avals(eb))
         except Exception as err:   # noqa: BLE001
             self.fail(prim, f"its key implementation does not trace here ({type(err).__name__}: {err})")
-        data = [Node(x.dtype, x.shape, x.static, x.elem, x.names, x.literal, False, x.alias, x.seg, x.after, x.array)
+        data = [Node(x.dtype, x.shape, x.static, x.elem, x.names, x.literal, key=False, alias=x.alias, seg=x.seg,
+                     after=x.after, array=x.array)
                 for x in ins]
         for x, d in zip(ins, data):
             self.ids[id(d)] = self.ids[id(x)]
@@ -556,8 +557,8 @@ class _Emitter:
         out = []
         for o, r in zip(ea.outvars, res):
             if jax.dtypes.issubdtype(o.aval.dtype, jax.dtypes.prng_key):
-                r = Node(r.dtype, r.shape, r.static, r.elem, r.names, r.literal, True, r.alias, r.seg, r.after,
-                         r.array)
+                r = Node(r.dtype, r.shape, r.static, r.elem, r.names, r.literal, key=True, alias=r.alias, seg=r.seg,
+                         after=r.after, array=r.array)
                 r.impl = o.aval.dtype._impl
                 self.new_id(r)
             out.append(r)
