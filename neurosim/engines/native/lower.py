@@ -99,7 +99,7 @@ UNARY = {
     "floor": "std::floor({0})", "ceil": "std::ceil({0})", "abs": "ns_abs({0})", "sign": "ns_sign({0})",
     "logistic": "(({t})1 / (({t})1 + ns_exp(-{0})))", "square": "({0} * {0})", "is_finite": "std::isfinite({0})",
     "stop_gradient": "{0}", "copy": "{0}", "copy_p": "{0}", "real": "{0}",
-    "not": "ns_not({0})",
+    "not": "ns_not({0})", "erf_inv": "ns_erfinv({0})",
 }
 BINARY = {
     "add": "({0} + {1})", "sub": "({0} - {1})", "mul": "({0} * {1})", "div": "({0} / {1})",
@@ -659,6 +659,8 @@ class _Emitter:
             src = np.arange(ins[0].size).reshape(ins[0].shape) if not ins[0].elem else None
             return [ins[0].names[int(j)] for j in np.ravel(fn(src))]
 
+        if prim == "erf_inv" and out.dtype != np.float32:
+            self.fail(prim, f"the inverse error function lowers in float32 only (here {out.dtype})")
         if prim == "not" and out.dtype == np.bool_:
             return [f"({entry(ins[0], j)} ^ 1)" for j in range(size)]
         if prim in UNARY:
@@ -1063,3 +1065,28 @@ NS_FN float ns_tanh(float x) {   // a rational form in float (as Eigen's and XLA
 }
 NS_FN double ns_tanh(double x) { return ns_tanh_core(x); }
 """
+
+# The inverse error function as XLA evaluates it (Giles, "Approximating the erfinv function",
+# GPU Computing Gems 2011): w = -log(1 - x^2), one of two polynomials in w, times x.
+PRELUDE += r"""
+NS_FN float ns_erfinv(float x) {
+  const float w0 = -(float)ns_log1p_core(-(double)x * (double)x);
+  const bool lt = w0 < 5.0f;
+  const float w = lt ? w0 - 2.5f : std::sqrt(w0) - 3.0f;
+  const float a[9] = {2.81022636e-08f, 3.43273939e-07f, -3.5233877e-06f, -4.39150654e-06f, 0.00021858087f,
+                      -0.00125372503f, -0.00417768164f, 0.246640727f, 1.50140941f};
+  const float b[9] = {-0.000200214257f, 0.000100950558f, 0.00134934322f, -0.00367342844f, 0.00573950773f,
+                      -0.0076224613f, 0.00943887047f, 1.00167406f, 2.83297682f};
+  float p = lt ? a[0] : b[0];
+  for (int k = 1; k < 9; ++k) p = (lt ? a[k] : b[k]) + p * w;
+  const float r = p * x;
+  const float ax = x < 0 ? -x : x;
+  return ax == 1.0f ? x * INFINITY : (ax > 1.0f || x != x ? NAN : r);
+}
+"""
+
+PRELUDE = PRELUDE.replace("NS_FN float ns_erfinv", r"""NS_FN double ns_log1p_core(double x) {
+  const double u = 1.0 + x;
+  return u == 1.0 ? x : ns_log(u) * x / (u - 1.0);
+}
+NS_FN float ns_erfinv""", 1)
