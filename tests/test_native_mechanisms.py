@@ -385,3 +385,24 @@ def test_observe_monitors_are_lowered_over_the_state_after_each_step():
     d = ns.engines.describe(plastic, DT, monitors=[ns.Observe("w", weights)])
     (v,) = [v for v in d.verdicts if v.engine == "native"]
     assert not v.ok and "Observe('w')" in v.reason and "state.weights" in v.reason
+
+
+def test_float64_short_term_plasticity_and_a_reward_modulated_rule(x64):
+    net = stp_net("inactive")
+    scan, native = run(net, 100.0, engine="scan"), run(net, 100.0)
+    same_spikes(scan, native)
+    for x, y in zip(leaves(scan.state.dynamics), leaves(native.state.dynamics)):
+        assert np.asarray(y).dtype == np.asarray(x).dtype
+        np.testing.assert_allclose(y, x, rtol=1e-10, atol=1e-12)
+    _, w = plastic_coba(400, seed=3)
+    rule = pl.chain(pl.stdp_pair(0.02 * w, 0.021 * w, w_max=w), pl.reward_modulated("dopamine", tau_c=50.0, lr=0.5,
+                                                                                    every=1.0),
+                    pl.clip_weights(0.0, w))
+    base, _ = plastic_coba(400, seed=3)
+    projs = [dataclasses.replace(pr, plasticity=rule) if pr.name == "ee" else pr for pr in base.projections]
+    net = ns.Network(list(base.populations), projs, list(base.inputs),
+                     modulators=[pl.Modulator("dopamine", tau=20.0, schedule=([10.0, 30.0], [1.0, 2.0]))])
+    scan, native = run(net, 50.0, engine="scan"), run(net, 50.0)
+    same_spikes(scan, native)
+    assert np.asarray(native.state.weights["ee"]).dtype == np.float64
+    np.testing.assert_allclose(native.state.weights["ee"], scan.state.weights["ee"], rtol=0, atol=1e-10 * w)
