@@ -30,6 +30,20 @@ A mechanism is a small frozen dataclass (its fields are options) with:
 ``init(params, shape)``  its state for a projection of ``shape`` (:class:`SynapseShape`)
 ``modulate``, ``update``  as above; the defaults change nothing
 =====================  ==================================================================
+
+and, for compiled engines that evaluate the chain their own way (the native engine), what the
+update is in terms of every synapse (each with a default that fits a mechanism without them):
+
+==============================  ===========================================================
+``dense_update(..., tick)``     the update at every synapse, followed by its periodic part
+                                when ``tick`` (default: ``update``, which is then dense)
+``tick_steps(dt)``              the steps between the periodic part's applications (0: none)
+``tick_only(...)``              the periodic part alone (default: nothing)
+``event_driven_update()``       ``dense_update`` changes nothing at a synapse whose neurons did
+                                not spike (default: only where ``update`` is the default)
+``event_driven_modulate()``     ``modulate`` changes, and delivers, nothing at a synapse whose
+                                presynaptic neuron sent no spike (default: only the default)
+==============================  ===========================================================
 """
 from __future__ import annotations
 
@@ -90,3 +104,18 @@ class AbstractSynapseDynamics:
 
     def update(self, params, state, weights, ev: SynapticEvents):
         return state, weights
+
+    def dense_update(self, params, state, weights, ev: SynapticEvents, tick: bool = False):
+        return self.update(params, state, weights, ev)
+
+    def tick_steps(self, dt: float) -> int:
+        return 0
+
+    def tick_only(self, params, state, weights, ev: SynapticEvents):
+        return state, weights
+
+    def event_driven_update(self) -> bool:
+        return type(self).update is AbstractSynapseDynamics.update
+
+    def event_driven_modulate(self) -> bool:
+        return type(self).modulate is AbstractSynapseDynamics.modulate

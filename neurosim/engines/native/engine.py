@@ -15,9 +15,7 @@ per-neuron modulators, Observe/LFP/Weights monitors) is refused by name.
 from __future__ import annotations
 
 import ctypes
-import math
 import zlib
-from functools import reduce
 from dataclasses import dataclass, field
 
 import jax
@@ -29,7 +27,7 @@ from ...network.model import float_dtype
 from ...network.monitors import OBSERVERS, Observe, Rate, Spikes, Trace, Weights
 from ...network.step import NetworkState, delay_steps, sliced
 from ..base import Runner
-from ..chunks import Chunk, describe_monitors, signature, spikes_and_rates
+from ..chunks import MIN_SAMPLE_STEPS, Chunk, describe_monitors, sampling_chunk, signature, spikes_and_rates
 from . import compiler
 from . import mechanisms
 from .lower import Unlowerable, ctype, lower
@@ -37,7 +35,6 @@ from .spaces import space_code
 from .program import Parts, Slots, loop_block, program, unit_parts
 
 TABLE_BYTES = 32e6      # tabulated input values per call, at most
-MIN_SAMPLE_STEPS = 100  # Weights monitors are read between calls: at least this many steps apart
 MAX_CHUNK = 20_000      # steps per call, at most
 
 
@@ -115,9 +112,6 @@ def _refusal(net, monitors) -> str | None:
     for pr in net.projections:
         if not isinstance(pr.conn, CSR):
             return f"projection {pr.name!r} uses {type(pr.conn).__name__} connectivity; the native engine reads a CSR"
-        reason = mechanisms.refusal(pr, net)
-        if reason:
-            return reason
     for m in monitors:
         if isinstance(m, OBSERVERS) and not isinstance(m, Observe):
             return f"{type(m).__name__} monitors ({m.key!r}) are not recorded by the native engine"
@@ -633,11 +627,7 @@ class NativeEngine(Runner):
         # at most (g the gcd of their `every`), or a divisor of g when g is longer than a chunk may be
         self.weights = [m for m in monitors if isinstance(m, Weights)]
         if self.weights:
-            g = reduce(math.gcd, [m.every for m in self.weights])
-            k = -(-g // min(chunk, longest))
-            while g % k:
-                k += 1
-            chunk = g // k
+            chunk = sampling_chunk(min(chunk, longest), [m.every for m in self.weights])
         self.plan = [chunk] * (n_steps // chunk) + ([n_steps % chunk] if n_steps % chunk else [])
         self.spike_pops = sorted({m.pop for m in monitors if isinstance(m, Spikes)})
         self.rate_pops = sorted({m.pop for m in monitors if isinstance(m, Rate)})

@@ -8,8 +8,8 @@ chains as functions over three spaces (:mod:`.spaces`): the presynaptic neurons,
 postsynaptic neurons and the synapses, with the CSR's ``rows`` and ``indices`` as the
 per-synapse indices a mechanism gathers by.
 
-A plasticity rule is lowered in its *dense* form (:meth:`Plasticity.dense_update`: the rule at
-every synapse, as the scan evaluates it with ``event_driven=False``); where the rule is
+A plasticity rule is lowered in its *dense* form (``dense_update``, a method of the mechanism
+contract, :mod:`neurosim.synapses.dynamics`: the rule at every synapse, as the scan evaluates it with ``event_driven=False``); where the rule is
 event-driven (it changes nothing at a synapse whose neurons did not spike) the program runs
 its synapse loops over the synapses of this step's spiking neurons only (the rows of the
 presynaptic neurons whose spikes arrived, then the columns of the postsynaptic neurons that
@@ -42,13 +42,6 @@ class _Conn:
 
 def _overrides(m, method: str) -> bool:
     return getattr(type(m), method) is not getattr(AbstractSynapseDynamics, method)
-
-
-def refusal(pr, net) -> str | None:
-    """Why the native engine cannot run projection ``pr``'s chain, or None."""
-    for m in pr.chain:
-        what = f"projection {pr.name!r}: its {m.kind} ({type(m).__name__})"
-    return None
 
 
 def _spaces(init, params, sizes, dtype, label):
@@ -154,13 +147,7 @@ def lower_chain(pr, params, state, dt, sizes, dtype, modulators=(), populations=
             ev = events(pre, post, rows, cols, t, tau, mods, pops)
             out = []
             for m, p, s in zip(chain, ps, dyn):
-                if tick == "only":
-                    if getattr(m, "tick_steps", lambda dt: 0)(dt):
-                        s, w = m.tick_only(p, s, w, ev)
-                elif hasattr(m, "dense_update"):
-                    s, w = m.dense_update(p, s, w, ev, tick=tick)
-                else:
-                    s, w = m.update(p, s, w, ev)
+                s, w = m.tick_only(p, s, w, ev) if tick == "only" else m.dense_update(p, s, w, ev, tick=tick)
                 out.append(s)
             return tuple(out), w
         return fn
@@ -173,21 +160,22 @@ def lower_chain(pr, params, state, dt, sizes, dtype, modulators=(), populations=
     mod = None
     if any(_overrides(m, "modulate") for m in chain):
         mod = lower_spaces(f"{label} (modulate)", modulate, args, roles, sp, sizes, nonneg=(5, 6))
-    updates = any(_overrides(m, "update") or hasattr(m, "dense_update") for m in chain)
+    updates = any(_overrides(m, "update") for m in chain)
     upd = lower_spaces(f"{label} (update)", update(False), args, roles, sp, sizes, nonneg=(5, 6)) if updates else None
-    ticks = [m.tick_steps(dt) for m in chain if hasattr(m, "tick_steps") and m.tick_steps(dt)]
+    ticking = {k: m.tick_steps(dt) for k, m in enumerate(chain) if m.tick_steps(dt)}
+    if len(set(ticking.values())) > 1:
+        raise Unlowerable(label, None, f"its mechanisms tick on different periods ({sorted(set(ticking.values()))} "
+                                       "steps); one period per projection lowers")
+    ticks = list(ticking.values())
     # on a due step: the update, then the tick alone, where no mechanism after the ticking one
     # updates (so the two may run one after the other); else the update and tick together
-    ticking = [k for k, m in enumerate(chain) if hasattr(m, "tick_steps") and m.tick_steps(dt)]
-    after = ticking and any(_overrides(m, "update") or hasattr(m, "dense_update") for m in chain[ticking[-1] + 1:])
+    after = bool(ticking) and any(_overrides(m, "update") for m in chain[max(ticking) + 1:])
     tick_upd = None
     if ticks:
         tick_upd = lower_spaces(f"{label} (update and tick)" if after else f"{label} (tick)",
                                 update(True if after else "only"), args, roles, sp, sizes, nonneg=(5, 6))
-    event_driven = upd is not None and not upd.reduces("syn") and all(
-        getattr(m, "event_driven_update", lambda: not _overrides(m, "update"))() for m in chain)
-    rows = mod is not None and not mod.reduces("syn") and all(
-        getattr(m, "event_driven_modulate", lambda: not _overrides(m, "modulate"))() for m in chain)
+    event_driven = upd is not None and not upd.reduces("syn") and all(m.event_driven_update() for m in chain)
+    rows = mod is not None and not mod.reduces("syn") and all(m.event_driven_modulate() for m in chain)
     return ChainCode(mod, upd, tick_upd, ticks[0] if ticks else 0, event_driven, rows, bool(ticks) and not after,
                      jax.tree.leaves(spaces, is_leaf=lambda x: x is None))
 
@@ -205,13 +193,10 @@ def lower_observer(m, net, state, dtype, pop_flags: dict, syn_flags: dict):
     label = f"Observe({m.key!r})"
     names = [p.name for p in net.populations]
     spikes = tuple(np.zeros(p.n, dtype) for p in net.populations)
-    leaves, tree = jax.tree.flatten((state, spikes))
-    groups = []
-    for f in state.__dataclass_fields__ if hasattr(state, "__dataclass_fields__") else ():
-        if f == "dt":
-            continue
-        groups += [f] * len(jax.tree.leaves(getattr(state, f)))
-    groups += ["spikes"] * len(spikes)
+    paths, tree = jax.tree_util.tree_flatten_with_path((state, spikes))
+    leaves = [x for _, x in paths]
+    # each leaf's part of the state (the first key of its path in the state), or the spikes
+    groups = [path[1].name if path[0].idx == 0 else "spikes" for path, _ in paths]
     try:
         closed = jax.make_jaxpr(lambda *xs: m.fn(*(lambda s, sp: (s, dict(zip(names, sp))))(
             *jax.tree.unflatten(tree, xs))))(*leaves)
