@@ -160,7 +160,7 @@ def space_kernels_source(u, name: str) -> str:
     shared_vals.update(u.accumulators)
     for nm, (dt, _) in shared_vals.items():
         slot(ctype(dt), f"sv{nm}")
-    out_writes, shared_out, k_out = {}, [], []
+    out_writes, shared_out = {}, []
     for o, node in enumerate(u.outputs):
         t = ctype(node.dtype)
         slot(t, f"out{o}")

@@ -265,28 +265,38 @@ def _abstract(x, elem, n: int):
     return jax.ShapeDtypeStruct(shape, x.dtype, weak_type=getattr(x, "weak_type", False))
 
 
+def flatten_args(label: str, fn, args: list, roles: list, flags: list, what: str):
+    """``fn``'s arguments as leaves: ``(flat, flat_fn, counts)`` with ``flat`` one ``(leaf, role,
+    flag)`` per leaf (``flags``: per argument a pytree of per-leaf flags, or one flag for all its
+    leaves), ``flat_fn`` the function of the leaves, ``counts`` the leaves per argument."""
+    flat, trees, counts = [], [], []
+    for a, role, f in zip(args, roles, flags):
+        leaves, tree = jax.tree.flatten(a)
+        fs = [f] * len(leaves) if f is None or isinstance(f, (bool, str)) else \
+            jax.tree.leaves(f, is_leaf=lambda x: x is None)
+        if len(fs) != len(leaves):
+            raise ValueError(f"{label}: the {what} do not match the argument's leaves")
+        trees.append(tree)
+        counts.append(len(leaves))
+        flat += [(x, role, g) for x, g in zip(leaves, fs)]
+
+    def flat_fn(*leaves):
+        out, pos = [], 0
+        for tree, k in zip(trees, counts):
+            out.append(jax.tree.unflatten(tree, leaves[pos:pos + k]))
+            pos += k
+        return fn(*out)
+
+    return flat, flat_fn, counts
+
+
 def lower(label: str, fn, args: list, roles: list, elems: list, n: int) -> Lowered:
     """Lower ``fn(*args)`` for ``n`` elements. ``args``: example argument pytrees (their leaves
     give dtypes and the shapes of shared leaves); ``roles``: per argument, "static" (parameters:
     may be hoisted) or "dynamic"; ``elems``: per argument, a pytree of bools (same structure)
     saying which leaves hold one value per element, or one bool for the whole argument."""
-    flat, trees, kinds = [], [], []
-    for a, role, e in zip(args, roles, elems):
-        leaves, tree = jax.tree.flatten(a)
-        es = [e] * len(leaves) if isinstance(e, bool) else jax.tree.leaves(e)
-        if len(es) != len(leaves):
-            raise ValueError(f"{label}: the per-element flags do not match the argument's leaves")
-        trees.append(tree)
-        flat += [(x, role, f if isinstance(f, str) else bool(f)) for x, f in zip(leaves, es)]
-        kinds.append(len(leaves))
-
-    def flat_fn(*leaves):
-        out, pos = [], 0
-        for tree, k in zip(trees, kinds):
-            out.append(jax.tree.unflatten(tree, leaves[pos:pos + k]))
-            pos += k
-        return fn(*out)
-
+    flat, flat_fn, _ = flatten_args(label, fn, args, roles, elems, "per-element flags")
+    flat = [(x, role, f if isinstance(f, str) else bool(f)) for x, role, f in flat]
     try:
         closed_a, out_shape = jax.make_jaxpr(flat_fn, return_shape=True)(*[_abstract(x, e, n) for x, _, e in flat])
         closed_b = jax.make_jaxpr(flat_fn)(*[_abstract(x, e, n + 1) for x, _, e in flat])
@@ -790,26 +800,23 @@ def _dot(params, ins, out, t, entry) -> list:
         b, lf, rf = pos[:nb], pos[nb:nb + len(lfree)], pos[nb + len(lfree):]
         terms = []
         for c in np.ndindex(*[lshape[d] for d in lc]):
-            li, ri = [0] * len(lshape), [0] * len(rshape)
-            for d, v in zip(lb, b):
-                li[d] = v
-            for d, v in zip(rb, b):
-                ri[d] = v
-            for d, v in zip(lfree, lf):
-                li[d] = v
-            for d, v in zip(rfree, rf):
-                ri[d] = v
-            for d, v in zip(lc, c):
-                li[d] = v
-            for d, v in zip(rc, c):
-                ri[d] = v
-            a, bb = entry(lhs, int(lid[tuple(li)])), entry(rhs, int(rid[tuple(ri)]))
+            li = _position(len(lshape), zip((*lb, *lfree, *lc), (*b, *lf, *c)))
+            ri = _position(len(rshape), zip((*rb, *rfree, *rc), (*b, *rf, *c)))
+            a, bb = entry(lhs, int(lid[li])), entry(rhs, int(rid[ri]))
             terms.append(f"(({t}){a} * ({t}){bb})")
         expr = terms[0] if terms else f"(({t})0)"
         for term in terms[1:]:
             expr = f"({expr} + {term})"
         exprs.append(expr)
     return exprs
+
+
+def _position(rank: int, dims_and_values) -> tuple:
+    """An index of ``rank`` axes from ``(axis, value)`` pairs."""
+    out = [0] * rank
+    for d, v in dims_and_values:
+        out[d] = v
+    return tuple(out)
 
 
 def _integer_pow(x, y, t) -> str:
@@ -1069,6 +1076,10 @@ NS_FN double ns_tanh(double x) { return ns_tanh_core(x); }
 # The inverse error function as XLA evaluates it (Giles, "Approximating the erfinv function",
 # GPU Computing Gems 2011): w = -log(1 - x^2), one of two polynomials in w, times x.
 PRELUDE += r"""
+NS_FN double ns_log1p_core(double x) {     // Kahan's form: exact where 1 + x rounds to 1
+  const double u = 1.0 + x;
+  return u == 1.0 ? x : ns_log(u) * x / (u - 1.0);
+}
 NS_FN float ns_erfinv(float x) {
   const float w0 = -(float)ns_log1p_core(-(double)x * (double)x);
   const bool lt = w0 < 5.0f;
@@ -1084,9 +1095,3 @@ NS_FN float ns_erfinv(float x) {
   return ax == 1.0f ? x * INFINITY : (ax > 1.0f || x != x ? NAN : r);
 }
 """
-
-PRELUDE = PRELUDE.replace("NS_FN float ns_erfinv", r"""NS_FN double ns_log1p_core(double x) {
-  const double u = 1.0 + x;
-  return u == 1.0 ? x : ns_log(u) * x / (u - 1.0);
-}
-NS_FN float ns_erfinv""", 1)

@@ -31,7 +31,7 @@ from dataclasses import dataclass, field
 import jax
 import numpy as np
 
-from .lower import MAX_SHARED, Lowered, Node, Unlowerable, _abstract, _Emitter, _key_words, ctype, literal
+from .lower import MAX_SHARED, Lowered, Node, Unlowerable, _abstract, _Emitter, _key_words, ctype, flatten_args, literal
 
 _REDUCTIONS = {"reduce_sum": ("+=", "0"), "reduce_max": ("max", "-INFINITY"), "reduce_min": ("min", "INFINITY")}
 
@@ -78,22 +78,7 @@ def lower_spaces(label: str, fn, args: list, roles: list, spaces: list, sizes: d
     space names (None: shared); ``sizes``: space -> element count; ``nonneg``: the arguments
     (positions) that hold indices >= 0 only."""
     grow = {s: k + 1 for k, s in enumerate(sizes)}
-    flat, trees, counts = [], [], []
-    for a, role, sp in zip(args, roles, spaces):
-        leaves, tree = jax.tree.flatten(a)
-        ss = [sp] * len(leaves) if sp is None or isinstance(sp, str) else jax.tree.leaves(sp, is_leaf=lambda x: x is None)
-        if len(ss) != len(leaves):
-            raise ValueError(f"{label}: the spaces do not match the argument's leaves")
-        trees.append(tree)
-        counts.append(len(leaves))
-        flat += [(x, role, s) for x, s in zip(leaves, ss)]
-
-    def flat_fn(*leaves):
-        out, pos = [], 0
-        for tree, k in zip(trees, counts):
-            out.append(jax.tree.unflatten(tree, leaves[pos:pos + k]))
-            pos += k
-        return fn(*out)
+    flat, flat_fn, counts = flatten_args(label, fn, args, roles, spaces, "spaces")
 
     def shapes(extra, grown=grow):
         return [_abstract(x, s is not None, sizes[s] + extra * grown[s] if s is not None else 0) for x, _, s in flat]
@@ -333,7 +318,7 @@ class _SpaceEmitter(_Emitter):
         j = self._segment(src, lo)
         self._use([idx, upd], j, src)
         node = self._result(ea, space, j)
-        n, t = self.sizes[space], ctype(node.dtype)
+        n = self.sizes[space]
         node.array = f"ta{self.vid(node)}"
         self.temps[node.array] = (node.dtype, space)
         init = op.names[0] if (op.alias is not None or not op.elem) else f"{self._array(op, reader=j)}[q]"
