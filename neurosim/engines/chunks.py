@@ -3,6 +3,8 @@ driver (:func:`neurosim.network.simulate.drive`) and every runner, so no engine 
 or the driver to speak to it."""
 from __future__ import annotations
 
+import math
+from functools import reduce
 from typing import NamedTuple
 
 import jax
@@ -10,6 +12,22 @@ import jax.numpy as jnp
 import numpy as np
 
 from ..network.monitors import OBSERVERS, Observe, Weights
+
+
+# Trace and Weights monitors a compiled engine reads from the state between its calls: every
+# that many steps at least (a call per sample is the cost)
+MIN_SAMPLE_STEPS = 100
+
+
+def sampling_chunk(chunk: int, every: list) -> int:
+    """The chunk length (at most ``chunk`` steps) that puts a chunk start on every sample of
+    monitors sampling every ``every`` steps, read at chunk starts: ``g`` (the gcd of ``every``)
+    or the largest divisor of ``g`` that fits."""
+    g = reduce(math.gcd, every)
+    k = -(-g // chunk)
+    while g % k:
+        k += 1
+    return g // k
 
 
 class Chunk(NamedTuple):

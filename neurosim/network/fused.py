@@ -60,7 +60,6 @@ from __future__ import annotations
 
 import dataclasses
 import math
-from functools import reduce
 from dataclasses import dataclass, field
 
 import jax
@@ -69,7 +68,8 @@ import numpy as np
 
 from .. import _kernels
 from ..engines.base import Runner
-from ..engines.chunks import Chunk, signature, spike_events, spikes_and_rates  # noqa: F401 (spike_events: the kernel's bits)
+from ..engines.chunks import (MIN_SAMPLE_STEPS, Chunk, sampling_chunk, signature, spike_events,  # noqa: F401
+                              spikes_and_rates)   # (spike_events: the kernel's bits)
 from ..events import CSR
 from ..events.csr import rows_are_unique
 from ..inputs import (ConstantCurrent, GaussianCurrent, PoissonInput, PoissonSource, RasterSource, StepCurrent,
@@ -86,9 +86,6 @@ from .step import NetworkState, delay_steps, sliced
 
 TARGET, PLASTIC_TARGET = _kernels.TARGETS["fused"]
 ENGINES = ("auto", "scan", "fused", "parallel")
-# Trace and Weights monitors are read from the state between kernel calls: every that many steps
-# at least (a call costs tens of microseconds; fewer steps per call would waste the engine)
-MIN_SAMPLE_STEPS = 100
 # The tabulated currents (GaussianCurrent, ...) of one kernel call are computed before it: at most
 # this many bytes of them, which bounds the steps per call of a network with such inputs
 TABLE_BYTES = 32e6
@@ -816,11 +813,7 @@ class FusedEngine(Runner):
         # (g the gcd of their `every`), or a divisor of g when g is longer than a chunk may be
         self.sampled = [m for m in monitors if isinstance(m, SAMPLED)]
         if self.sampled:
-            g = reduce(math.gcd, [m.every for m in self.sampled])
-            k = -(-g // min(chunk_steps, longest))
-            while g % k:
-                k += 1
-            chunk_steps = g // k
+            chunk_steps = sampling_chunk(min(chunk_steps, longest), [m.every for m in self.sampled])
         self.plan = [chunk_steps] * (n_steps // chunk_steps) + ([n_steps % chunk_steps] if n_steps % chunk_steps else [])
         self.spike_pops = sorted({m.pop for m in monitors if isinstance(m, Spikes)})
         self.rate_pops = sorted({m.pop for m in monitors if isinstance(m, Rate)})
