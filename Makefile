@@ -1,4 +1,5 @@
-# neurosim: `make demo` and `make test` are the whole set-up from a fresh clone.
+# neurosim: `make demo` and `make test` are the whole set-up from a fresh clone
+# (`make test-fast` for the suite without its slow paper reproductions).
 # Both create .venv with a Python >= 3.12 (jax >= 0.11 needs it), install neurosim into it,
 # then run the demo or the tests.
 
@@ -12,7 +13,7 @@ PYTHON  ?= $(shell for p in python3.13 python3.12 python3 $$HOME/.pyenv/versions
              && { command -v $$p; break; }; done)
 PYTEST_ARGS ?= -n 2
 
-.PHONY: demo test docs gallery install kernels bench bench-peers bench-plasticity bench-astro bench-training clean
+.PHONY: demo test test-fast docs gallery install kernels bench bench-peers bench-plasticity bench-astro bench-training clean
 
 KERNEL_SRC := $(wildcard kernels/*/*.cc kernels/*/*.cu kernels/include/neurosim/*.h)
 KSTAMP  := neurosim/_lib/.built
@@ -44,6 +45,11 @@ demo: $(KSTAMP)
 
 test: $(KSTAMP)
 	$(VPY) -m pytest $(PYTEST_ARGS)
+
+# The suite without the tests marked `slow` (the paper reproductions, long runs): minutes, not
+# the better part of an hour. CI runs `make test`, the whole suite.
+test-fast: $(KSTAMP)
+	$(VPY) -m pytest $(PYTEST_ARGS) -m "not slow"
 
 # The documentation site, offline, warnings as errors: out/site/index.html
 docs: $(STAMP)

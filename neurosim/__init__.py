@@ -4,6 +4,12 @@ A simulation step flows through five stages, one subpackage each:
 ``neurons`` -> ``events`` -> ``synapses`` -> ``plasticity`` -> ``network``; ``inputs`` drive it,
 ``builders`` wire ready-made networks, ``train`` fits readouts, ``analysis`` and ``plot`` read
 the results. Units: ms, mV, pF, nS, pA, Hz.
+
+The top level is deliberately small (``__all__`` below): the subpackages, and the names a
+script needs to build, run, keep and sweep a network. Everything else (models, connectivity
+formats, engine internals) is imported from its subpackage: ``from neurosim.neurons import LIF``,
+``from neurosim.engines.native import ...``. ``ns.plot`` is imported on first use, so
+``import neurosim`` does not pay for matplotlib.
 """
 from . import analysis, astrocytes, builders, engines, events, init, inputs, io, network, neurons, plasticity, sweeps, synapses, train
 from .events import CSR, propagate
@@ -16,9 +22,32 @@ from .network import (
 
 __version__ = "0.1.0"
 
+# The public top level, by purpose. tests/test_api_docs.py pins its size: a name added here is a
+# name every user sees and we keep, so it is a decision, not a side effect of an import.
 __all__ = [
-    "CSR", "Input", "LFP", "NetParams", "NonFiniteError", "Observe", "Network", "Normal", "Population", "Projection", "Rate", "SimResult", "SimulationInterrupted", "Spikes", "Trace",
-    "Uniform", "Weights", "analysis", "astrocytes", "builders", "engines", "events", "init", "init_state", "inputs", "network", "neurons", "plasticity", "propagate",
-    "run", "simulate", "step", "synapses", "train", "weights_mask", "Checkpoint", "fingerprint", "load_checkpoint",
-    "save_checkpoint", "sweep", "sweeps", "io",
+    # subpackages, in data-flow order, then the ones around the step
+    "neurons", "events", "synapses", "plasticity", "network", "inputs", "astrocytes", "builders", "init",
+    "train", "sweeps", "analysis", "plot", "io", "engines",
+    # a network: populations, projections, inputs, initialisers, connectivity and its one operator
+    "Network", "Population", "Projection", "Input", "Normal", "Uniform", "CSR", "propagate",
+    # its parameters and the pure step
+    "NetParams", "Weights", "weights_mask", "init_state", "step", "run",
+    # simulate: monitors, results and errors
+    "simulate", "Spikes", "Trace", "Rate", "LFP", "Observe", "SimResult", "NonFiniteError", "SimulationInterrupted",
+    # runs kept and continued, many runs at once
+    "Checkpoint", "save_checkpoint", "load_checkpoint", "fingerprint", "sweep",
 ]
+
+_LAZY = {"plot"}   # submodules imported on first attribute access (matplotlib is slow to import)
+
+
+def __getattr__(name):
+    if name in _LAZY:
+        import importlib
+
+        return importlib.import_module(f"{__name__}.{name}")
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
+def __dir__():
+    return sorted(set(globals()) | _LAZY)

@@ -3,6 +3,8 @@ argument, the value it got and what was expected."""
 from __future__ import annotations
 
 import math
+import os
+import re
 
 import numpy as np
 
@@ -18,6 +20,34 @@ def positive_finite(name: str, value) -> float:
     if not math.isfinite(v) or v <= 0:
         raise ValueError(f"{name} must be a positive finite number, got {value!r}")
     return v
+
+
+_TIME = re.compile(r"^\s*([-+]?(?:\d+\.?\d*|\.\d+)(?:[eE][-+]?\d+)?)\s*(ms|s)?\s*$")
+
+
+def time_text(text: str) -> float:
+    """A time written out, in ms: ``"1s"`` and ``"1 s"`` -> 1000.0, ``"500ms"`` -> 500.0,
+    ``"250"`` -> 250.0 (a bare number is ms, as everywhere in the API). A ValueError saying
+    what was expected for anything else, or for a time that is not positive. The one parser of
+    the command line (``--duration``) and of ``simulate(duration=...)``."""
+    m = _TIME.match(str(text))
+    if not m:
+        raise ValueError(f"expected a time such as 1s, 500ms or 250 (ms), got {text!r}")
+    value = float(m.group(1)) * (1000.0 if m.group(2) == "s" else 1.0)
+    if not (math.isfinite(value) and value > 0):
+        raise ValueError(f"must be a positive time, got {text!r} = {value:g} ms")
+    return value
+
+
+def duration_ms(name: str, value) -> float:
+    """A positive finite time in ms: a number (ms) or a string with its unit (:func:`time_text`:
+    ``"1s"``, ``"500 ms"``); the error names the argument and the value."""
+    if isinstance(value, str):
+        try:
+            return time_text(value)
+        except ValueError as err:
+            raise ValueError(f"{name}: {err}") from None
+    return positive_finite(name, value)
 
 
 def finite(name: str, value) -> float:
@@ -90,6 +120,46 @@ def sign_rules(name: str, params, field: str, value) -> None:
         raise ValueError(f"{name} must be >= 0, got {value!r}")
 
 
+def order_rules(name: str, params) -> None:
+    """The orderings a params class asks of its fields (its ``BELOW`` pairs ``(low, high)``:
+    ``low < high`` at every element, e.g. a reset below the threshold)."""
+    for low, high in getattr(params, "BELOW", ()):
+        a, b = np.asarray(getattr(params, low)), np.asarray(getattr(params, high))
+        if not np.all(a < b):
+            raise ValueError(f"{name}: {low} must be below {high}, got {low}={getattr(params, low)!r} and "
+                             f"{high}={getattr(params, high)!r}")
+
+
+def params_values(name: str, params) -> None:
+    """Every number of ``params`` (a params NamedTuple, or tuples of them: a chain of rules)
+    is finite and has the sign and range its class asks (``POSITIVE``, ``NON_NEGATIVE``,
+    ``UNIT_INTERVAL``: in [0, 1], ``BELOW``). Traced leaves (under ``jit``/``vmap``/``grad``)
+    have no values and are passed over; they are checked where they are concrete."""
+    if _traced(params):
+        return
+    if hasattr(params, "_fields"):
+        for field, value in zip(params._fields, params):
+            where = f"{name}.{field}"
+            if isinstance(value, tuple):
+                params_values(where, value)
+                continue
+            finite_numbers(where, value)
+            sign_rules(where, params, field, value)
+            if field in getattr(params, "UNIT_INTERVAL", ()) and not np.all((np.asarray(value) >= 0) & (np.asarray(value) <= 1)):
+                raise ValueError(f"{where} must lie in [0, 1], got {value!r}")
+        order_rules(name, params)
+    elif isinstance(params, (tuple, list)):
+        for i, item in enumerate(params):
+            params_values(f"{name}[{i}]", item)
+    else:
+        finite_numbers(name, params)
+
+
+def _traced(tree) -> bool:
+    import jax
+    return any(isinstance(x, jax.core.Tracer) for x in jax.tree.leaves(tree))
+
+
 def integer_at_least(name: str, value, minimum: int = 1) -> int:
     """An integer >= ``minimum`` (sizes, step counts, epochs), one message for both failures."""
     if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < minimum:
@@ -103,3 +173,45 @@ def per_neuron(name: str, value, n: int):
     if shape not in ((), (n,), (1,)):
         raise ValueError(f"{name} must be a scalar or have shape ({n},) for a population of {n}, got shape {shape}")
     return value
+
+
+def available_host_bytes() -> int | None:
+    """The memory available to new allocations now (``MemAvailable`` of /proc/meminfo), or None
+    where the system does not say."""
+    try:
+        with open("/proc/meminfo") as f:
+            for line in f:
+                if line.startswith("MemAvailable:"):
+                    return int(line.split()[1]) * 1024
+    except OSError:
+        pass
+    try:
+        return int(os.sysconf("SC_AVPHYS_PAGES") * os.sysconf("SC_PAGE_SIZE"))
+    except (ValueError, OSError, AttributeError):
+        return None
+
+
+def size(n_bytes: float) -> str:
+    """A byte count in words (``1.5 GB``)."""
+    for unit, k in (("TB", 1e12), ("GB", 1e9), ("MB", 1e6), ("kB", 1e3)):
+        if n_bytes >= k:
+            return f"{n_bytes / k:.3g} {unit}"
+    return f"{n_bytes:.0f} B"
+
+
+def fits_in_memory(what: str, n_bytes: float, hint: str) -> None:
+    """Refuse, with a MemoryError that says what and how much, an allocation of ``n_bytes``
+    larger than the memory available now (``hint``: what to change)."""
+    avail = available_host_bytes()
+    if avail is not None and n_bytes > avail:
+        raise MemoryError(f"{what} needs ~{size(n_bytes)}, more than the {size(avail)} of memory available; {hint}")
+
+
+def seed(name: str, value):
+    """A seed for numpy's generator: an integer >= 0, or a ``numpy.random.Generator`` /
+    ``SeedSequence`` (used as given)."""
+    if isinstance(value, (np.random.Generator, np.random.SeedSequence)):
+        return value
+    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 0:
+        raise ValueError(f"{name} must be an integer >= 0 (or a numpy Generator), got {value!r}")
+    return int(value)

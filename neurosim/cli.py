@@ -2,29 +2,27 @@
 ``neurosim info`` (versions, devices, which compiled kernels are present).
 
 Times take a unit, ``--duration 1s`` or ``--duration 500ms``; a bare number means milliseconds,
-as everywhere in the Python API (``simulate(net, duration=500.0)`` is 500 ms).
+as everywhere in the Python API (``simulate(net, duration=500.0)`` is 500 ms), which takes the same
+strings (``simulate(net, "1s")``).
 """
 from __future__ import annotations
 
 import argparse
-import math
-import re
 import sys
 
+from ._checks import time_text
+
 _MAX_DEMO_N = 2_000_000
-_TIME = re.compile(r"^\s*([-+]?(?:\d+\.?\d*|\.\d+)(?:[eE][-+]?\d+)?)\s*(ms|s)?\s*$")
 
 
 def duration_ms(text: str) -> float:
     """``"1s"`` -> 1000.0, ``"500ms"`` -> 500.0, ``"250"`` -> 250.0 (bare numbers are ms); an
-    ``argparse.ArgumentTypeError`` for anything else, or a duration that is not positive."""
-    m = _TIME.match(str(text))
-    if not m:
-        raise argparse.ArgumentTypeError(f"expected a time such as 1s, 500ms or 250 (ms), got {text!r}")
-    value = float(m.group(1)) * (1000.0 if m.group(2) == "s" else 1.0)
-    if not (math.isfinite(value) and value > 0):
-        raise argparse.ArgumentTypeError(f"must be a positive time, got {text!r} = {value:g} ms")
-    return value
+    ``argparse.ArgumentTypeError`` for anything else, or a duration that is not positive. The
+    parser is ``simulate(duration=...)``'s (:func:`neurosim._checks.time_text`)."""
+    try:
+        return time_text(text)
+    except ValueError as err:
+        raise argparse.ArgumentTypeError(str(err)) from None
 
 
 def _neuron_count(text: str) -> int:

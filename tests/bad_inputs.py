@@ -73,6 +73,41 @@ def _layer_net():
     return T.SpikingNetwork(T.SpikingLayer(3, 4, rngs=_rngs()), T.LeakyReadout(4, 2, rngs=_rngs()), dt=1.0)
 
 
+def _plastic(rule, output="current", weights=0.5):
+    pops = [ns.Population("P", 20, PoissonSource(), PoissonSource.Params(50.0)), ns.Population("E", 10, LIF())]
+    return ns.Network(pops, [ns.Projection("PE", "P", "E", conn(20, 10, 0.5, seed=1), weights,
+                                           synapse=Synapse("exponential", output), plasticity=rule)])
+
+
+def _with_dynamics(net, key, **changes):
+    p = net.params()
+    pp = p.projections[net.projections[0].name]
+    dyn = dict(pp.dynamics)
+    dyn[key] = (dyn[key]._replace(**changes) if hasattr(dyn[key], "_fields")
+                else (dyn[key][0], dyn[key][1]._replace(**changes)))
+    return _sim(net, duration=20.0, params=p._replace(projections={net.projections[0].name: pp._replace(dynamics=dyn)}))
+
+
+def _glio():
+    """A projection whose release is modulated by an astrocyte population (gliotransmission)."""
+    from neurosim.astrocytes import Astrocyte, Gliotransmission
+    pops = [ns.Population("P", 4, PoissonSource(), PoissonSource.Params(20.0)), ns.Population("E", 4, LIF()),
+            ns.Population("A", 2, Astrocyte())]
+    c = conn(4, 4, 1.0, seed=1)
+    glio = Gliotransmission("A", domain=np.arange(c.nnz) % 2)
+    return ns.Network(pops, [ns.Projection("PE", "P", "E", c, 1.0, dynamics=(glio,))])
+
+
+def _state_with(net, pop, **changes):
+    state = ns.init_state(net, net.params(), 0, 0.1)
+    return state._replace(neurons={**state.neurons, pop: state.neurons[pop]._replace(**changes)})
+
+
+def _astro(integrator="euler", **kw):
+    from neurosim.astrocytes import Astrocyte
+    return ns.Network([ns.Population("A", 3, Astrocyte(integrator=integrator))], **kw)
+
+
 def _rngs():
     from flax import nnx
     return nnx.Rngs(0)
@@ -274,6 +309,172 @@ CASES = [
     ("read_stream of a missing file", lambda: ns.io.read_stream("/nonexistent/x.h5"), r"read_stream: no file '/nonexistent/x.h5'"),
     ("to_nir of a string", lambda: ns.io.to_nir("net", dt=1.0), r"to_nir takes"),
     ("network_to_nir with refractoriness", lambda: ns.io.network_to_nir(_net(), dt=0.1), r"t_ref"),
+    # ---------------------------------------------------------------- damaged and mismatched files
+    # each loader given each damaged file of tests/data/damaged (its make.py says what each is): the
+    # error names the loader, the file and what is wrong with it
+    *[(f"{who} of damaged/{name}", lambda load=load, name=name: load(__file__.replace("bad_inputs.py", f"data/damaged/{name}")),
+       rf"{re.escape(who)}: '.*damaged/{name}' is not .* \({why}")
+      for who, load, files in [
+          ("load_checkpoint", lambda p: ns.load_checkpoint(p, _net()),
+           {"truncated.npz": "a zip archive cut short", "no_keys.npz": "no __header__ entry",
+            "bad_json.npz": "its header is not JSON", "bad_content.npz": r"its header lacks or garbles \['dt'"}),
+          ("fit(resume=True)", lambda p: T.fit(_layer_net(), np.zeros((4, 5, 3)), np.zeros(4, int), batch_size=2,
+                                               progress=False, checkpoint=p, resume=True),
+           {"truncated.npz": "a zip archive cut short", "no_keys.npz": "no meta entry",
+            "bad_json.npz": "its meta is not JSON", "bad_content.npz": "its meta lacks or garbles"}),
+          ("sweep(resume=...)", lambda p: ns.sweep(_net(), {"neurons.E.v_th": [-50.0]}, 100.0, progress=False, resume=p),
+           {"truncated.npz": "a zip archive cut short", "no_keys.npz": "no __design__ entry",
+            "bad_json.npz": "its design is not JSON", "bad_content.npz": "its design is list JSON, not an object"}),
+          ("read_stream", ns.io.read_stream,
+           {"truncated.h5": "an HDF5 file cut short", "no_keys.h5": "its format attribute is None",
+            "overclaim.h5": "its /spikes/E/t claims 25 rows but holds 20"}),
+          ("read_nwb", ns.io.read_nwb,
+           {"truncated.h5": "an HDF5 file cut short", "no_keys.h5": "pynwb cannot read it",
+            "bad_json.nwb": "its notes field is not the JSON to_nwb writes"}),
+          ("from_nir", lambda p: ns.io.from_nir(p, dt=1.0),
+           {"truncated.h5": "an HDF5 file cut short", "no_keys.h5": "nir.read cannot read it"}),
+          ("network_from_nir", lambda p: ns.io.network_from_nir(p, dt=0.1, n_steps=10), {"no_keys.h5": "nir.read"})]
+      for name, why in {"empty": "an empty file", "text.txt": "not (a zip archive|an HDF5 file): it holds text",
+                        "random.bin": r"not (a zip archive|an HDF5 file)\)", **files}.items()],
+    ("from_nir of a number", lambda: ns.io.from_nir(42, dt=1.0), r"from_nir takes a nir.NIRGraph or the path of a .nir file, got int"),
+    ("simulate stream_to a file that exists", lambda: _sim(monitors=[ns.Spikes("E")], stream_to=__file__.replace(
+        "bad_inputs.py", "data/damaged/text.txt")), r"stream_to: '.*text.txt' exists; .* stream_overwrite=True"),
+    ("simulate stream_overwrite='yes'", lambda: _sim(monitors=[ns.Spikes("E")], stream_to="/tmp/x.h5", stream_overwrite="yes"),
+     r"stream_overwrite must be True or False, got 'yes'"),
+    ("simulate stream_overwrite=True without stream_to", lambda: _sim(stream_overwrite=True),
+     r"stream_overwrite=True is for a file to stream to, but stream_to is None"),
+    ("to_nwb spikes of a neuron beyond the population", lambda: ns.io.to_nwb(
+        ns.SimResult(dt=0.1, t_start=0.0, duration=1.0, spikes={"E": (np.array([0.5]), np.array([12]))}), _net(), "/tmp/x.nwb"),
+     r"to_nwb: result is not of this net: it has spikes of neuron 12 of population 'E', which has 10 neurons"),
+    ("to_nwb spikes of a population the net lacks", lambda: ns.io.to_nwb(
+        ns.SimResult(dt=0.1, t_start=0.0, duration=1.0, spikes={"I": (np.array([0.5]), np.array([1]))}), _net(), "/tmp/x.nwb"),
+     r"to_nwb: result is not of this net: it has spikes of population 'I', which net lacks"),
+    ("to_nwb a trace of a neuron beyond the population", lambda: ns.io.to_nwb(
+        _sim(ns.Network([ns.Population("E", 20, LIF())]), monitors=[ns.Trace("E", "v", ids=[15])]), _net(), "/tmp/x.nwb"),
+     r"to_nwb: result is not of this net: it has a trace \(E.v\) of neuron 15 of population 'E', which has 10"),
+    # ---------------------------------------------------------------- values through side doors
+    ("params: a rule's tau_plus = -20", lambda: _with_dynamics(_plastic(ns.plasticity.stdp_pair()), "plasticity",
+                                                                tau_plus=-20.0),
+     r"params.projections\['PE'\].dynamics\['plasticity'\].tau_plus must be > 0, got -20.0"),
+    ("params: a NaN gliotransmission parameter", lambda: _with_dynamics(_glio(), "glio", o_g=NAN),
+     r"dynamics\['glio'\]\[1\].o_g must be finite"),
+    ("params: a NaN STP parameter", lambda: _with_dynamics(_pair(stp=ns.synapses.TsodyksMarkram()), "stp", U=NAN),
+     r"dynamics\['stp'\].U must be finite"),
+    ("params: initial weights 5x an additive rule's w_max", lambda: _sim(
+        _plastic(ns.plasticity.stdp_pair()), params=_plastic(ns.plasticity.stdp_pair()).params().with_weights({"PE": 5.0})),
+     r"params.projections\['PE'\].weights: 1 initial weight\(s\) lie outside the bounds \[0, 1\]"),
+    ("a rule that makes conductance weights negative", lambda: _sim(
+        _plastic(ns.plasticity.normalize_incoming(-1.0), "conductance"), duration=20.0),
+     r"projection 'PE', variable weights became NaN or infinite \(or negative: its synapses are conductances"),
+    ("LIF v_reset above v_th", lambda: ns.Population("E", 3, LIF(), LIF.Params(v_reset=-40.0, v_th=-50.0)),
+     r"v_reset must be below v_th, got v_reset=-40.0 and v_th=-50.0"),
+    ("params: v_reset above v_th", lambda: _with_neuron(v_reset=-40.0), r"v_reset must be below v_th"),
+    ("Izhikevich c above v_peak", lambda: ns.Population("E", 3, Izhikevich(), Izhikevich.Params(c=40.0)),
+     r"c must be below v_peak"),
+    ("an Izhikevich current of -1e20 pA", lambda: _sim(ns.Network(
+        [ns.Population("E", 10, Izhikevich())], inputs=[ns.Input("d", "E", ConstantCurrent(), ConstantCurrent.Params(-1e20))])),
+     r"Input 'd': a current of 1e\+20 pA would move the membrane of population 'E' by 1e\+19 mV in one step"),
+    ("a rate reservoir fed NaN input", lambda: ns.builders.run_reservoir(ns.builders.esn(10, n_inputs=1),
+                                                                          np.full((5, 1), NAN)), r"inputs must be finite"),
+    ("an E/I reservoir fed NaN input", lambda: ns.builders.run_ei_reservoir(ns.builders.ei_reservoir(20),
+                                                                             np.full(5, NAN)), r"inputs must be finite"),
+    ("ns.run with 10.5 steps", lambda: ns.run(_net(), _net().params(), ns.init_state(_net(), _net().params(), 0, 0.1), 10.5,
+                                              0.1), r"n_steps must be an integer, got 10.5"),
+    ("ns.run with params of another network", lambda: ns.run(_net(), _pair().params(), ns.init_state(_net(), _net().params(),
+                                                                                                      0, 0.1), 10, 0.1),
+     r"params.neurons must name \['E'\]"),
+    ("an astrocyte state with negative calcium", lambda: _sim(_astro(), state=_state_with(_astro(), "A", c=-np.ones(3))),
+     r"state.neurons\['A'\].c must be >= 0"),
+    ("Euler at an unstable dt for astrocytes", lambda: ns.simulate(_astro(), 5000.0, 500.0, progress=False),
+     r"dt = 500 ms is too long for integrator='euler': the astrocytes' fastest rate is"),
+    ("an int state", lambda: _sim(_net(), state=_state_with(_net(), "E", v=np.zeros(10, np.int32))),
+     r"state.neurons\['E'\].v must be floating point"),
+    ("a seed given as a string", lambda: conn(5, 5, 0.5, seed="abc"), r"seed must be an integer >= 0 \(or a numpy Generator\), got 'abc'"),
+    ("connectivity that cannot fit in memory", lambda: conn(10**6, 10**6, 0.5, seed=1),
+     r"fixed_probability\(n_pre=1000000, n_post=1000000, p=0.5\): ~5e\+11 synapses needs ~.*, more than the"),
+    ("fixed_indegree that cannot fit in memory", lambda: ns.events.fixed_indegree(10**6, 10**7, 10**5, seed=1),
+     r"fixed_indegree\(n_pre=1000000, n_post=10000000, k=100000\)"),
+    ("predict with states of the wrong width", lambda: T.predict(T.ridge(_states(), _states()[:, 0]), np.zeros((5, 3))),
+     r"predict: states must have 4 features"),
+    ("rls_update with x of the wrong length", lambda: T.rls_update(T.rls_init(4), np.zeros(3), 1.0),
+     r"rls_update: x must have shape \(4,\)"),
+    ("rls_update with too many targets", lambda: T.rls_update(T.rls_init(4, 2), np.zeros(4), np.zeros(3)),
+     r"rls_update: target must hold 2 value"),
+    ("lms_update with x of the wrong length", lambda: T.lms_update(T.lms_init(4), np.zeros(3), 1.0, learning_rate=0.1),
+     r"lms_update: x must have shape \(4,\)"),
+    ("fit with label -1", lambda: T.fit(_layer_net(), np.zeros((4, 5, 3)), np.array([0, 1, -1, 0]), batch_size=2,
+                                        progress=False), r"fit: labels must lie in \[0, 2\) \(the model has 2 outputs\), got -1"),
+    ("fit with validation labels out of range", lambda: T.fit(_layer_net(), np.zeros((4, 5, 3)), np.array([0, 1, 1, 0]),
+                                                              batch_size=2, progress=False,
+                                                              validation=(np.zeros((4, 5, 3)), np.array([5, 0, 0, 0]))),
+     r"fit\(validation=...\): labels must lie in \[0, 2\)"),
+    ("evaluate with a label past the last class", lambda: T.evaluate(_layer_net(), np.zeros((4, 5, 3)), np.array([0, 1, 3, 0])),
+     r"evaluate: labels must lie in \[0, 2\)"),
+    ("fit with float labels", lambda: T.fit(_layer_net(), np.zeros((4, 5, 3)), np.array([0.0, 1.0, 0.5, 0.0]), batch_size=2,
+                                            progress=False), r"fit: labels must be integers"),
+    ("fit into a checkpoint directory that does not exist", lambda: T.fit(
+        _layer_net(), np.zeros((4, 5, 3)), np.array([0, 1, 1, 0]), batch_size=2, progress=False,
+        checkpoint="/nonexistent/dir/c.npz"), r"checkpoint='/nonexistent/dir/c.npz': the directory '/nonexistent/dir' does not exist"),
+    ("Trace of a projection's unknown synapse variable", lambda: _sim(_pair(), monitors=[ns.Trace("PE", "q")]),
+     r"Trace: projection 'PE' has no synapse variable 'q'; it has \['g', 'x'\]"),
+    ("Trace of a name that is neither", lambda: _sim(_pair(), monitors=[ns.Trace("IE", "g")]),
+     r"Trace: no population or projection named 'IE'"),
+    ("simulate duration '1 h'", lambda: _sim(duration="1 h"),
+     r"duration: expected a time such as 1s, 500ms or 250 \(ms\), got '1 h'"),
+    ("simulate duration '-5ms'", lambda: _sim(duration="-5ms"), r"duration: must be a positive time, got '-5ms' = -5 ms"),
+    ("simulate duration '0 s'", lambda: _sim(duration="0 s"), r"duration: must be a positive time, got '0 s' = 0 ms"),
+    ("simulate duration '1e400 s'", lambda: _sim(duration="1e400 s"), r"duration: must be a positive time, got '1e400 s' = inf ms"),
+    ("simulate duration '0.05 ms' (not whole steps)", lambda: _sim(duration="0.05 ms"),
+     r"duration = 0.05 ms is not a whole number of steps of dt = 0.1 ms"),
+    ("simulate duration b'1s'", lambda: _sim(duration=b"1s"), r"duration must be a positive finite number, got b'1s'"),
+    ("simulate max_rate_hz=0", lambda: _sim(max_rate_hz=0.0), r"max_rate_hz must be a positive finite number, got 0.0"),
+    ("simulate max_rate_hz NaN", lambda: _sim(monitors=[ns.Spikes("E")], max_rate_hz=NAN), r"max_rate_hz must be a positive finite"),
+    ("simulate spill_to=5", lambda: _sim(monitors=[ns.Spikes("E")], spill_to=5), r"spill_to must be None, True"),
+    ("simulate spill_to a missing directory", lambda: _sim(monitors=[ns.Spikes("E")], spill_to="/nonexistent/x.h5"),
+     r"spill_to: the directory '/nonexistent' does not exist"),
+    ("simulate spill_to and stream_to", lambda: _sim(monitors=[ns.Spikes("E")], spill_to=True, stream_to="/tmp/x.h5"),
+     r"give one of the two"),
+    ("simulate a spike monitor over the memory guard", lambda: ns.simulate(
+        ns.Network([ns.Population("E", 4000, LIF())]), 1e6, monitors=[ns.Spikes("E")], max_host_bytes=1e9, progress=False),
+     r"would hold 3.2 GB on the host .*max_rate_hz = 100 Hz.*spill_to="),
+    ("SpikeEvents of arrays of two lengths", lambda: ns.network.SpikeEvents([1, 2], [1], 0.1),
+     r"SpikeEvents: steps and ids must be 1-D arrays of one length"),
+    # ---------------------------------------------------------------- plots, docs and the public API
+    ("raster of times and ids of different lengths", lambda: ns.plot.raster(np.zeros(3), np.zeros(2)), r"times and ids"),
+    ("raster max_points=0", lambda: ns.plot.raster(np.zeros(3), np.zeros(3), max_points=0), r"max_points"),
+    ("voltage_traces ids of the wrong length", lambda: ns.plot.voltage_traces(np.arange(4.0), np.zeros((4, 2)), ids=[1]),
+     r"ids must have one entry per column"),
+    ("psd_plot of different shapes", lambda: ns.plot.psd_plot(np.arange(4.0), np.ones(3)), r"freqs and psd"),
+    ("psd_plot fmax=0", lambda: ns.plot.psd_plot(np.arange(4.0), np.ones(4), fmax=0.0), r"fmax"),
+    ("raster_with_rate of no population", lambda: ns.plot.raster_with_rate({}, 0.0, 1.0, 0.1), r"times_by_pop"),
+    ("raster_with_rate transient_ms < 0", lambda: ns.plot.raster_with_rate(
+        {"E": (np.zeros(1), np.zeros(1, int), 1)}, 0.0, 10.0, 1.0, transient_ms=-5.0), r"transient_ms must be >= 0"),
+    ("raster_with_rate transient_ms NaN", lambda: ns.plot.raster_with_rate(
+        {"E": (np.zeros(1), np.zeros(1, int), 1)}, 0.0, 10.0, 1.0, transient_ms=NAN), r"transient_ms"),
+    # (a two-instance SweepResult made by hand, without a run: its heat map is what is tried)
+    ("heatmap labels naming no axis", lambda: ns.sweeps.SweepResult(
+        ns.sweeps.Design(("neurons.E.v_th", "inputs.d.rate_hz"), {}, {"neurons.E.v_th": np.arange(2.0),
+                         "inputs.d.rate_hz": np.arange(2.0)}, np.zeros(2, int)),
+        {"E.rate": np.ones(2)}, {}, ("E",), 0.1, 10.0, 1.0, 2, 1).heatmap(
+        "E.rate", "neurons.E.v_th", "inputs.d.rate_hz", labels={"neurons.E.v_thr": "x (mV)"}),
+     r"labels names \['neurons\.E\.v_thr'\], which is neither"),
+    ("heatmap labels not a dict", lambda: ns.sweeps.SweepResult(
+        ns.sweeps.Design(("neurons.E.v_th", "inputs.d.rate_hz"), {}, {"neurons.E.v_th": np.arange(2.0),
+                         "inputs.d.rate_hz": np.arange(2.0)}, np.zeros(2, int)),
+        {"E.rate": np.ones(2)}, {}, ("E",), 0.1, 10.0, 1.0, 2, 1).heatmap(
+        "E.rate", "neurons.E.v_th", "inputs.d.rate_hz", labels=[("E.rate", "r")]), r"labels must be a dict"),
+    ("heatmap of a measure not measured", lambda: ns.sweeps.SweepResult(
+        ns.sweeps.Design(("neurons.E.v_th", "inputs.d.rate_hz"), {}, {"neurons.E.v_th": np.arange(2.0),
+                         "inputs.d.rate_hz": np.arange(2.0)}, np.zeros(2, int)),
+        {"E.rate": np.ones(2)}, {}, ("E",), 0.1, 10.0, 1.0, 2, 1).heatmap(
+        "E.rates", "neurons.E.v_th", "inputs.d.rate_hz"), r"no measure 'E.rates'"),
+    ("heatmap over an axis not swept", lambda: ns.sweeps.SweepResult(
+        ns.sweeps.Design(("neurons.E.v_th", "inputs.d.rate_hz"), {}, {"neurons.E.v_th": np.arange(2.0),
+                         "inputs.d.rate_hz": np.arange(2.0)}, np.zeros(2, int)),
+        {"E.rate": np.ones(2)}, {}, ("E",), 0.1, 10.0, 1.0, 2, 1).heatmap(
+        "E.rate", "neurons.E.v_th", "neurons.E.g_l"), r"'neurons.E.g_l' is not an axis"),
+    ("demo on a device that is not one", lambda: __import__("neurosim.demo").demo.run_coba(n=20, device="tpu"),
+     r"device must be 'cpu' or 'gpu'"),
 ]
 
 

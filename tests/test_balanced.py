@@ -241,13 +241,13 @@ def test_a_spike_moves_v_by_exactly_j_after_the_delay(j_mv):
     t, v, _ = res.traces["post.v"]
     v = v[:, 0]
     k_spike = 5                     # the source spikes in step 5 (t = 0.5 ms)
-    k_jump = k_spike + 15 + 1       # delay 15 steps; the jump is in V at the end of step k + 15
-    np.testing.assert_array_equal(v[:k_jump], 0.0)
+    k_jump = k_spike + 15           # delay 15 steps; the jump is in V at the end of step k + 15
+    np.testing.assert_array_equal(v[:k_jump], 0.0)      # (sample k: the state at the end of step k)
     # exact up to float32 rounding: V(t+dt) = V_inf + (V - V_inf) e^{-dt/tau} with V_inf = w / g_L
     # (~100 mV for J = 0.5) rounds at a few ulp of V_inf, ~1e-5 mV
     v_inf = jump_current(j_mv, net.population("post").params, DT) / 1.0
     assert abs(v[k_jump] - j_mv) <= 2 * np.finfo(np.float32).eps * abs(v_inf)
-    assert t[k_jump] - t[k_spike] == pytest.approx(1.6)  # D after the end of the spike's step
+    assert t[k_jump] - t[k_spike] == pytest.approx(1.5)  # D after the end of the spike's step
     # then the leak alone: V = J exp(-(t - t_jump) / 20 ms)
     np.testing.assert_allclose(v[k_jump:], v[k_jump] * np.exp(-(t[k_jump:] - t[k_jump]) / 20.0), rtol=1e-5)
 

@@ -72,3 +72,21 @@ def test_info_lists_every_kernel_source_and_its_state(capsys):
         line = next(ln for ln in out.splitlines() if ln.split()[:2] == [src.stem, "cpu"])
         built = _build.library_path(src.stem, "cpu").exists()
         assert ("built" in line) == built and ("missing" in line) == (not built)
+
+
+def test_demo_figure_axes_name_their_units_and_the_rate_range_skips_the_start():
+    from neurosim.demo import raster_figure, run_coba
+
+    s = run_coba(n=500, duration_s=0.2, seed=0, record=True)
+    times, ids, n_e = s["_spikes"]
+    fig = raster_figure(times, ids, n_e, 500, 0.2, s["rate_e_hz"], s["rate_i_hz"])
+    ax_raster, ax_rate = fig.axes
+    assert ax_raster.get_ylabel() == "neuron index"
+    assert sorted(t.get_text() for t in ax_raster.texts) == ["E", "I"]          # the bands, named
+    assert ax_raster.get_ylim() == (-0.5, 499.5)
+    assert ax_rate.get_xlabel() == "time (ms)" and ax_rate.get_ylabel() == "population rate (Hz)"
+    peak = max(line.get_ydata().max() for line in ax_rate.lines)
+    bottom, top = ax_rate.get_ylim()
+    # the synchronous start from rest is far above the steady rates: clipped, and said so
+    assert bottom == 0.0 and top < peak
+    assert any(t.get_text().startswith("first 50 ms clipped: peak") for t in ax_rate.texts)

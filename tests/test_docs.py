@@ -75,8 +75,9 @@ _LINK = re.compile(r"\[[^\]]*\]\(([^)\s]+)\)")
 
 
 def _slug(heading: str) -> str:
-    """GitHub's anchor for a heading: lower case, punctuation dropped, spaces to hyphens."""
-    text = re.sub(r"[`*_]", "", heading.strip().lower())
+    """GitHub's (and MkDocs') anchor for a heading: lower case, punctuation dropped (underscores
+    kept: `## Izhikevich_2003` is `#izhikevich_2003`), spaces to hyphens."""
+    text = re.sub(r"[`*]", "", heading.strip().lower())
     text = re.sub(r"[^\w\- ]", "", text)
     return text.replace(" ", "-")
 
@@ -106,3 +107,84 @@ def test_links_resolve(page):
         if anchor and dest.suffix == ".md" and anchor not in _anchors(dest.read_text()):
             broken.append(f"{target} (no heading #{anchor} in {rel})")
     assert not broken, f"{page}: broken links: {broken}"
+
+
+# --------------------------------------------------------------------------- the built site: roles and links
+
+def _hooks():
+    """docs/hooks.py, the site's checks (loaded by mkdocs.yml as hooks and as a Griffe extension)."""
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location("docs_hooks", ROOT / "docs" / "hooks.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+@pytest.mark.parametrize("source, shown", [
+    ("see :func:`~neurosim.analysis.population_rate`.", "see `population_rate`."),
+    (":class:`neurosim.network.SimResult`", "`neurosim.network.SimResult`"),
+    (":py:meth:`Network.params` and :attr:`x`", "`Network.params` and `x`"),
+    (":mod:`~.lower`", "`lower`"),
+    (":class:`the result <neurosim.network.SimResult>`", "`the result`"),
+    (":func:`!not_linked`", "`not_linked`"),
+    ("``code`` and `x` and :math: stay", "``code`` and `x` and :math: stay"),
+])
+def test_sphinx_roles_become_code(source, shown):
+    assert _hooks().convert_roles(source) == shown
+
+
+def test_raw_roles_are_found_in_rendered_pages_but_not_in_code_blocks():
+    hooks = _hooks()
+    found = hooks.raw_roles("<p>uses :func:<code>rate</code> and :class:<code>X</code></p>")
+    assert len(found) == 2 and found[0] == "uses :func:rate and :class:X" and ":class:X" in found[1]
+    assert hooks.raw_roles("<pre><code>:func:`rate`</code></pre><p>plain</p>") == []
+
+
+def test_outward_links_are_found(tmp_path):
+    site = tmp_path / "site"
+    (site / "api").mkdir(parents=True)
+    (site / "index.html").write_text("")
+    page = site / "api" / "index.html"
+    page.write_text('<a href="../index.html">home</a> <a href="../">home</a> <a href="#x">x</a> '
+                    '<a href="https://example.org">web</a> <img src="../../README.md"> <a href="../gone.html">gone</a>')
+    assert _hooks().outward_links(site, page) == ["../../README.md (outside the site)",
+                                                  "../gone.html (no such file in the site)"]
+
+
+def test_no_markdown_link_leaves_the_site():
+    """A link from a page of docs/ to a file outside docs/ (the README, an example script) does not
+    exist on the site: link a page of the site, or write the path as code."""
+    docs = ROOT / "docs"
+    leaving = []
+    for path in sorted(docs.rglob("*.md")):
+        for target in _LINK.findall(_FENCE.sub("", path.read_text())):
+            if re.match(r"[a-z]+://", target) or target.startswith(("mailto:", "#")):
+                continue
+            dest = (path.parent / target.partition("#")[0]).resolve()
+            if not dest.is_relative_to(docs):
+                leaving.append(f"{path.relative_to(ROOT)}: {target}")
+    assert not leaving, f"links that leave the site: {leaving}"
+
+
+def test_site_builds_without_raw_roles_or_links_leaving_it(tmp_path):
+    """`make docs` in a test: strict, so docs/hooks.py's warnings (a raw role, a link that leaves
+    the site) and mkdocs' own (a link to a file outside docs/) fail it; then the same scan again."""
+    pytest.importorskip("mkdocs")
+    pytest.importorskip("mkdocstrings")
+    import os
+    import subprocess
+    import sys
+
+    site = tmp_path / "site"
+    proc = subprocess.run([sys.executable, "-m", "mkdocs", "build", "--strict", "--quiet", "-f", "mkdocs.yml",
+                           "-d", str(site)], cwd=ROOT, capture_output=True, text=True, timeout=600,
+                          env={**os.environ, "NO_MKDOCS_2_WARNING": "1"})
+    assert proc.returncode == 0, proc.stderr[-4000:]
+    hooks = _hooks()
+    pages = sorted(site.rglob("*.html"))
+    assert len(pages) > 20 and (site / "api" / "train" / "index.html").exists()
+    roles = {p.relative_to(site).as_posix(): hooks.raw_roles(p.read_text()) for p in pages}
+    links = {p.relative_to(site).as_posix(): hooks.outward_links(site, p) for p in pages}
+    assert not {k: v for k, v in roles.items() if v}, "raw Sphinx roles on the site"
+    assert not {k: v for k, v in links.items() if v}, "links that leave the site"

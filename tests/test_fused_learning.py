@@ -96,8 +96,10 @@ def test_plastic_coba_fused_equals_scan_bitwise():
 
 
 @pytest.mark.parametrize("rule, delay_ms", [
-    (lambda w: pl.stdp_pair(0.02 * w, 0.021 * w, w_max=w, mu_plus=1.0, mu_minus=1.0), None),       # soft bounds
-    (lambda w: pl.stdp_pair(0.02 * w, 0.021 * w, w_max=w, mu_plus=0.0, mu_minus=1.0, traces="nearest"), 0.3),
+    # with mu > 0 an amplitude is per unit of (w_max - w_min)^mu (0.021 * w would let a depression
+    # overshoot below w_min: negative conductances, which simulate refuses)
+    (lambda w: pl.stdp_pair(0.02, 0.021, w_max=w, mu_plus=1.0, mu_minus=1.0), None),       # soft bounds
+    (lambda w: pl.stdp_pair(0.02 * w, 0.021, w_max=w, mu_plus=0.0, mu_minus=1.0, traces="nearest"), 0.3),
     (lambda w: pl.chain(pl.stdp_pair(0.05 * w, 0.06 * w, 10.0, 30.0, w_max=w, mu_plus=0.5, mu_minus=0.5),
                         pl.clip_weights(0.0, 0.8 * w)), 1.0),
 ])
@@ -229,7 +231,7 @@ def test_weights_and_trace_monitors_sampled_between_kernel_calls_equal_the_scan(
         np.testing.assert_allclose(ta, tb, rtol=0, atol=1e-9)
         np.testing.assert_array_equal(xa, xb)
         np.testing.assert_array_equal(la, lb)
-    assert scan.traces["ee.weights"][1].shape == (7, 3)        # steps 0, 200, ..., 1200
+    assert scan.traces["ee.weights"][1].shape == (7, 3)        # after 200, 400, ..., 1200 steps, and the end (1300)
     assert np.any(np.diff(fast.traces["ee.weights"][1], axis=0) != 0)
     reason = fused.fused_plan(net, net.params(), DT, [ns.Weights("ee", every=50)])
     assert isinstance(reason, str) and "at least 100 steps apart" in reason

@@ -45,8 +45,10 @@ def same_spikes(a, b):
 
 def rules(w):
     return {
-        "pair, soft bounds": pl.stdp_pair(0.02 * w, 0.021 * w, w_max=w, mu_plus=1.0, mu_minus=1.0),
-        "pair, nearest": pl.stdp_pair(0.02 * w, 0.021 * w, w_max=w, mu_plus=0.0, mu_minus=1.0, traces="nearest"),
+        # with mu > 0 an amplitude is per unit of (w_max - w_min)^mu: 0.021 * w there would let one
+        # depression overshoot below w_min (negative conductances, which simulate refuses)
+        "pair, soft bounds": pl.stdp_pair(0.02, 0.021, w_max=w, mu_plus=1.0, mu_minus=1.0),
+        "pair, nearest": pl.stdp_pair(0.02 * w, 0.021, w_max=w, mu_plus=0.0, mu_minus=1.0, traces="nearest"),
         "pair, clipped": pl.chain(pl.stdp_pair(0.05 * w, 0.06 * w, 10.0, 30.0, w_max=w, mu_plus=0.5, mu_minus=0.5),
                                   pl.clip_weights(0.0, 0.8 * w)),
         "pair, normalized": pl.chain(pl.stdp_pair(0.02 * w, 0.021 * w, w_max=w), pl.clip_weights(0, w),

@@ -168,7 +168,8 @@ def test_continuing_from_a_state_equals_one_run(net, reference):
 
 
 # every=3 in chunks of 128: blocks of 3 steps, 7 chunks of 126 steps, 39 blocks and 1 single
-# step at the end (t = 99.9 ms, a sample). every=7 in one chunk: 142 blocks, then 6 single steps.
+# step at the end (a window of 1 step: its sample is the final state, t = 100 ms). every=7 in one
+# chunk: 142 blocks, then 6 single steps (a last window of 6 steps).
 @pytest.mark.parametrize("every, chunk_steps", [(3, 128), (7, None)])
 def test_trace_every_k_equals_every_step_subsampled(net, reference, every, chunk_steps):
     ids = [0, 5, 199]
@@ -178,16 +179,21 @@ def test_trace_every_k_equals_every_step_subsampled(net, reference, every, chunk
     t_sub, v_sub, ids_sub = sub.traces["E.v"]
     assert t_full.size == 1000 and v_full.shape == (1000, 200)
     assert t_sub.size == math.ceil(1000 / every)
-    np.testing.assert_allclose(t_sub, t_full[::every], atol=1e-9)  # sampled at t = 0, k dt, 2k dt, ...
-    np.testing.assert_array_equal(v_sub, v_full[::every][:, ids])
+    # the state after every, 2 every, ... steps (t = k dt, 2k dt, ...), and after the last step
+    after = np.minimum(np.arange(1, t_sub.size + 1) * every, 1000)
+    np.testing.assert_allclose(t_sub, after * DT, atol=1e-9)
+    np.testing.assert_allclose(t_sub, t_full[after - 1], atol=1e-9)
+    np.testing.assert_array_equal(v_sub, v_full[after - 1][:, ids])
+    assert t_sub[-1] == pytest.approx(100.0)
     np.testing.assert_array_equal(ids_sub, ids)
 
 
-def test_trace_starts_at_the_initial_state(net, reference):
-    v0 = ns.init_state(net, net.params(), 0, DT).neurons["E"].v
+def test_trace_samples_the_state_after_each_step_the_last_the_final_state(net, reference):
     t, v, ids = reference.traces["E.v"]
-    assert t[0] == 0.0
-    np.testing.assert_array_equal(v[0], v0)
+    np.testing.assert_allclose(t, np.arange(1, 1001) * DT, atol=1e-9)
+    one = ns.simulate(net, DT, DT, key=0, engine="scan").state.neurons["E"].v
+    np.testing.assert_array_equal(v[0], one)                        # after the first step, not the initial state
+    np.testing.assert_array_equal(v[-1], reference.state.neurons["E"].v)
     np.testing.assert_array_equal(ids, np.arange(200))
 
 
@@ -205,7 +211,7 @@ def test_same_key_same_result_different_key_different(net, reference):
     other = ns.simulate(net, 100.0, DT, key=1, monitors=MONITORS, chunk_steps=128, engine="scan")
     np.testing.assert_array_equal(again.spikes["E"][1], reference.spikes["E"][1])
     np.testing.assert_array_equal(again.traces["E.v"][1], reference.traces["E.v"][1])
-    assert not np.array_equal(other.traces["E.v"][1][0], reference.traces["E.v"][1][0])  # initial state
+    assert not np.array_equal(other.traces["E.v"][1][0], reference.traces["E.v"][1][0])  # after the first step
     assert not np.array_equal(other.spikes["E"][1], reference.spikes["E"][1])
 
 
@@ -441,7 +447,7 @@ def test_simulate_params_of_the_wrong_structure(small_net):
     [
         (ns.Spikes("I"), r"no population named 'I'; populations: \['E'\]"),
         (ns.Rate("I"), r"no population named 'I'"),
-        (ns.Trace("I", "v"), r"no population named 'I'"),
+        (ns.Trace("I", "v"), r"Trace: no population or projection named 'I'; populations: \['E'\]"),
         (ns.Trace("E", "w"), r"Trace: population 'E' has no state variable 'w'; it has \['v', 't_left'\]"),
         (ns.Trace("E", "v", ids=[0, 5]), r"Trace 'E.v': ids must lie in \[0, 5\)"),
         (ns.Trace("E", "v", ids=[-1]), r"Trace 'E.v': ids must lie in \[0, 5\)"),

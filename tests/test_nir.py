@@ -1,5 +1,5 @@
 """NIR (neurosim.io.to_nir / from_nir, with the real nir package): a network exported and
-imported back (also through a file) computes bitwise what it did; a graph written by snnTorch's
+imported back (also through a file, given as a path) computes bitwise what it did; a graph written by snnTorch's
 own exporter (tests/data, made by benchmarks/peers/snntorch_nir.py) imported with Euler
 discretization gives snnTorch's spikes exactly; what NIR cannot carry is refused by name."""
 import os
@@ -35,7 +35,7 @@ def test_export_and_import_back_computes_bitwise_the_same(recurrent, tmp_path):
     kinds = [type(v).__name__ for v in graph.nodes.values()]
     assert kinds.count("LIF") == 2 and kinds.count("LI") == 1 and ("Linear" in kinds) == (recurrent == "dense")
     nir.write(tmp_path / "g.nir", graph)
-    back = ns.io.from_nir(nir.read(tmp_path / "g.nir"), dt=1.0)
+    back = ns.io.from_nir(tmp_path / "g.nir", dt=1.0)            # the file's path, or nir.read of it
     x = (jax.random.uniform(jax.random.key(1), (60, 4, 8)) < 0.3).astype(jnp.float32)
     a, b = net(x), back(x)
     assert 0.02 < float(np.asarray(a.spikes[0]).mean()) < 0.6

@@ -132,7 +132,7 @@ def test_what_nir_cannot_carry_is_refused_by_name():
     with pytest.raises(ValueError, match="the projections onto 'E' have different synapses"):
         ns.io.network_to_nir(_net(IE=slow), dt=DT)
     plastic = ns.Projection("EE", "E", "E", ns.events.fixed_probability(40, 40, 0.2, seed=2), 60.0,
-                            syn_params=SynapseParams(tau=5.0), plasticity=ns.plasticity.stdp_pair())
+                            syn_params=SynapseParams(tau=5.0), plasticity=ns.plasticity.stdp_pair(w_max=100.0))
     with pytest.raises(ValueError, match="projection 'EE' has per-synapse dynamics"):
         ns.io.network_to_nir(_net(EE=plastic), dt=DT)
     with pytest.raises(ValueError, match="inputs and modulators .* have no NIR node"):

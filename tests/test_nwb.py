@@ -1,6 +1,7 @@
 """NWB export (neurosim.io, with the real pynwb and nwbinspector): spikes, traces, weight
-snapshots and rates written and read back equal, the network's description kept, and the file
-free of nwbinspector's critical findings and errors."""
+snapshots and rates written and read back equal (a streamed result's from its file), the
+network's description kept, the file free of nwbinspector's critical findings and errors, and a
+result of another network refused."""
 import json
 
 import numpy as np
@@ -67,8 +68,30 @@ def test_the_file_passes_nwbinspector_without_critical_findings_or_errors(run, t
         assert json.loads(io.read().notes)["dt_ms"] == 0.1
 
 
+def test_a_streamed_result_is_written_from_its_file(run, tmp_path):
+    net, r = run
+    streamed = ns.simulate(net, 100.0, monitors=[ns.Spikes("neurons"), ns.Trace("neurons", "v", ids=[0, 5, 9], every=10),
+                                                 ns.Rate("neurons")], progress=False, stream_to=tmp_path / "run.h5")
+    assert streamed.spikes == {}
+    kept, written = (ns.io.read_nwb(ns.io.to_nwb(x, net, tmp_path / f"{k}.nwb")) for k, x in enumerate((r, streamed)))
+    for what in ("spikes", "traces", "rates"):
+        assert set(written[what]) == set(kept[what])
+        for key, arrays in kept[what].items():
+            for a, b in zip(arrays, written[what][key]):
+                np.testing.assert_array_equal(a, b)
+    ns.simulate(net, 50.0, monitors=[ns.Spikes("neurons")], progress=False, stream_to=tmp_path / "run.h5",
+                stream_overwrite=True)
+    with pytest.raises(ValueError, match=r"streamed to '.*run.h5', which now holds t = 0-50 ms, not the result's 0-100"):
+        ns.io.to_nwb(streamed, net, tmp_path / "x.nwb")
+
+
 def test_refusals(run, tmp_path):
     net, r = run
+    with pytest.raises(ValueError, match="its population 'neurons' has 1250 neurons, net's has 625"):
+        ns.io.to_nwb(r, ns.builders.brunel2000("C", scale=0.05, seed=2), tmp_path / "x.nwb")
+    other = ns.Network([ns.Population("neurons", 100, ns.neurons.LIF())])
+    with pytest.raises(ValueError, match=r"spikes of neuron \d+ of population 'neurons', which has 100 neurons"):
+        ns.io.to_nwb(ns.SimResult(r.dt, r.t_start, r.duration, spikes=r.spikes), other, tmp_path / "x.nwb")
     with pytest.raises(ValueError, match="result must be the SimResult of ns.simulate"):
         ns.io.to_nwb({"spikes": {}}, net, tmp_path / "x.nwb")
     with pytest.raises(ValueError, match="the directory .* does not exist"):

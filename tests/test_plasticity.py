@@ -448,17 +448,17 @@ def test_weights_monitor_records_snapshots_and_histograms():
     res = ns.simulate(net, 300.0, DT, monitors=[ns.Weights("syn", ids=ids, every=500),
                                                 ns.Weights("syn", bins=5, range=(0.0, 1.0), every=1000)])
     t, w, got_ids = res.traces["syn.weights"]
-    np.testing.assert_allclose(t, np.arange(0, 3000, 500) * DT)
+    np.testing.assert_allclose(t, np.arange(500, 3001, 500) * DT)    # the end of each window of 500 steps
     assert got_ids.tolist() == ids
-    np.testing.assert_allclose(w[0], 0.5)
-    for k, step in enumerate(range(500, 3000, 500), start=1):   # the weights at the start of that step
+    for k, step in enumerate(range(500, 3001, 500)):   # the weights after that many steps
         part = ns.simulate(net, step * DT, DT)
         np.testing.assert_allclose(w[k], np.asarray(part.state.weights["syn"])[ids], rtol=1e-6)
+    np.testing.assert_array_equal(w[-1], np.asarray(res.state.weights["syn"])[ids])   # the final weights
     t, counts, edges = res.traces["syn.weights_hist"]
     np.testing.assert_allclose(edges, np.linspace(0, 1, 6))
-    np.testing.assert_allclose(t, [0.0, 100.0, 200.0])
+    np.testing.assert_allclose(t, [100.0, 200.0, 300.0])
     part = ns.simulate(net, 200.0, DT)
-    np.testing.assert_array_equal(counts[2], np.histogram(np.asarray(part.state.weights["syn"]), edges)[0])
+    np.testing.assert_array_equal(counts[1], np.histogram(np.asarray(part.state.weights["syn"]), edges)[0])
     assert counts.sum(axis=1).tolist() == [net.projections[0].conn.nnz] * 3
     with pytest.raises(ValueError, match="projection 'syn' is not plastic"):
         ns.simulate(make_net(None), 1.0, DT, monitors=[ns.Weights("syn")])

@@ -1,7 +1,9 @@
 """Monitors streamed to disk during a run (simulate(stream_to=...)): the file holds bitwise the
 spikes, traces and rates of the same run kept in memory, on both engines; memory stays flat (a
 streamed run's peak is a chunk's, not the run's); Ctrl-C leaves every finished chunk readable;
-Observe and LFP pytrees stream too; what cannot be streamed is refused."""
+Observe and LFP pytrees stream too; a continued run's file has its own times; what cannot be
+streamed is refused. Faults (a full disk, a file cut short or claiming data it lacks) are
+tests/test_faults.py's."""
 import tracemalloc
 from typing import NamedTuple
 
@@ -104,6 +106,16 @@ def test_observed_pytrees_and_the_lfp_stream_as_they_are_kept(net, tmp_path):
     np.testing.assert_array_equal(got["pair"]["v0"], probe["pair"].v0)    # a NamedTuple comes back as a dict
     np.testing.assert_array_equal(got["pair"]["g"], probe["pair"].g)
     assert np.ptp(got["mean_v"]) > 1.0                                       # the probe moved
+
+
+def test_a_continued_run_streams_its_own_times(net, tmp_path):
+    first = ns.simulate(net, 20.0, progress=False)
+    ns.simulate(net, 30.0, state=first.state, monitors=[ns.Spikes("neurons")], chunk_steps=100, progress=False,
+                stream_to=tmp_path / "more.h5")
+    back = ns.io.read_stream(tmp_path / "more.h5")
+    t = back["spikes"]["neurons"][0]
+    assert (back["t_start"], back["t_stop"]) == (pytest.approx(20.0), pytest.approx(50.0))
+    assert t.size and 20.0 - 1e-9 <= t.min() and t.max() < 50.0
 
 
 def test_refusals(net, tmp_path):

@@ -84,7 +84,7 @@ def test_taps_on_a_simulation_agree_with_the_raster_filter():
     _, spikes = ns.run(net, net.params(), ns.init_state(net, net.params(), 0, dt), 1000, dt)
     np.testing.assert_allclose(x, exp_filter_raster(spikes["E"], dt, 30.0, at=at), rtol=1e-5, atol=1e-6)
     tv, v, _ = res.traces["E.v"]
-    np.testing.assert_array_equal(trace_at(tv, v, [20.0, 55.5]), v[[20, 55]])
+    np.testing.assert_array_equal(trace_at(tv, v, [20.0, 55.5]), v[[19, 54]])   # samples at 1, 2, ..., 100 ms
 
 
 @pytest.mark.parametrize("call, message", [

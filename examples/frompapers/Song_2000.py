@@ -130,7 +130,7 @@ def make_figure(path, brian, song40, song10):
         ax = axes[1, k]
         snaps = np.asarray(r["snaps"], float)
         ax.imshow(snaps.T, aspect="auto", origin="lower", cmap="viridis",
-                  extent=[r["snap_t"][0] / 1e3, (r["snap_t"][-1] + SNAP_MS) / 1e3, 0.0, 1.0])
+                  extent=[(r["snap_t"][0] - SNAP_MS) / 1e3, r["snap_t"][-1] / 1e3, 0.0, 1.0])   # each at its window's end
         ax.set_xlabel("time (s)")
         ax.set_ylabel("w / g_max (histogram, colour: count)")
         edges = np.arange(0.0, r["duration"] + 1, max(r["duration"] / 50, 1000.0))

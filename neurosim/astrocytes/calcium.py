@@ -152,6 +152,8 @@ class AstrocyteState(NamedTuple):
     x_a: jax.Array      # (n,) fraction of gliotransmitter available for release
     g_a: jax.Array      # (n,) uM, released gliotransmitter
 
+    NON_NEGATIVE = ("c", "ip3")         # concentrations: a state given to simulate is checked
+
 
 _LI_RINZEL = dict(c_t=2.0, rho_a=0.185, omega_c=6.0, omega_l=0.11, o_p=0.9, k_p=0.1, d1=0.13, d2=1.049,
                   d3=0.9434, d5=0.08234, o_2=0.2)
@@ -204,6 +206,33 @@ def derivatives(p: AstrocyteParams, c, h, ip3, gamma_a, glutamate, ip3_in, clamp
     return dc, dh, dip3, dgamma
 
 
+def fastest_rate(params: AstrocyteParams) -> float:
+    """The largest |eigenvalue| (1/s) of the Jacobian of the calcium, h, IP3 and receptor
+    equations over calcium 0.05-2 uM (h 0.9, glutamate 0 and 1), for each distinct set of
+    per-astrocyte parameters: how fast the stiffest mode relaxes, which bounds an explicit
+    integrator's step."""
+    flat = [np.ravel(np.asarray(x, float)) for x in params]
+    n = max(x.size for x in flat)
+    rows = np.unique(np.stack([np.broadcast_to(x, (n,)) for x in flat], axis=1), axis=0)   # distinct astrocytes
+
+    with jax.ensure_compile_time_eval():       # concrete values, also when called inside a trace
+        jac = np.asarray(_jacobians(jnp.asarray(rows.T)), float)          # (rows, calcium, glutamate, 4, 4)
+    return float(np.max(np.abs(np.linalg.eigvals(jac))))
+
+
+@jax.jit
+def _jacobians(columns):
+    """The Jacobians of :func:`derivatives` at the states :func:`fastest_rate` samples, for
+    each column of parameters (``columns``: one row per AstrocyteParams field)."""
+    def at(column, c, glutamate):
+        p = AstrocyteParams(*column)
+        y = jnp.stack([c, 0.9, p.ip3, 0.1]).astype(column.dtype)
+        return jax.jacfwd(lambda z: jnp.stack(derivatives(p, z[0], z[1], z[2], z[3], glutamate, 0.0, False)))(y)
+    calcium, glutamate = jnp.array([0.05, 0.1, 0.3, 0.7, 1.0, 2.0]), jnp.array([0.0, 1.0])
+    over_glutamate = jax.vmap(at, in_axes=(None, None, 0))
+    return jax.vmap(jax.vmap(over_glutamate, in_axes=(None, 0, None)), in_axes=(1, None, None))(columns, calcium, glutamate)
+
+
 @dataclass(frozen=True, eq=False)
 class Astrocyte:
     """A population of astrocytes (module docstring). Options: ``ip3`` ("dynamic" or
@@ -240,6 +269,23 @@ class Astrocyte:
         if self.gap_junctions is not None and self.gap_junctions[0].size and self.gap_junctions[0].max() >= n:
             raise ValueError(f"{where}: gap_junctions name astrocyte {int(self.gap_junctions[0].max())}, but the "
                              f"population has {n} (indices 0..{n - 1})")
+
+    def check_dt(self, params: AstrocyteParams, dt: float, where: str) -> None:
+        """The step must be short for the integrator: the fastest rate of the calcium/IP3
+        system (the largest |eigenvalue| of its Jacobian over the calcium range it visits,
+        ~4-5 /s with the Li-Rinzel parameters) times the step must stay inside the method's
+        stability interval (Euler 2, RK4 2.78) with a margin: at most 1 for Euler (dt <= ~200
+        ms), 2.5 for RK4. Beyond it calcium oscillates wrongly or goes negative without a NaN."""
+        if any(isinstance(x, jax.core.Tracer) for x in jax.tree.leaves(params)) or self.ip3 == "clamped":
+            return
+        rate = fastest_rate(params)
+        limit = 1.0 if self.integrator == "euler" else 2.5
+        if rate * dt * 1e-3 > limit:
+            raise ValueError(
+                f"{where}: dt = {dt:g} ms is too long for integrator={self.integrator!r}: the astrocytes' fastest rate is "
+                f"{rate:.3g} /s, and {self.integrator} needs dt x rate <= {limit:g} (dt <= {limit / rate * 1e3:.0f} ms) to "
+                f"stay stable and accurate" + ("; use integrator='rk4' or a shorter step" if self.integrator == "euler"
+                                               else "; use a shorter step (MultiRate every= fewer steps)"))
 
     def init(self, params: AstrocyteParams, n: int, key) -> AstrocyteState:
         k_c, k_h = jax.random.split(key)

@@ -56,6 +56,9 @@ class GliotransmissionParams(NamedTuple):
     omega_g: jax.typing.ArrayLike = 0.5 / 60   # 1/s
     alpha: jax.typing.ArrayLike = 0.0          # in [0, 1]
 
+    NON_NEGATIVE = ("o_g", "omega_g")
+    UNIT_INTERVAL = ("alpha",)
+
 
 class GliotransmissionState(NamedTuple):
     """The state of Gliotransmission (a pytree): ``release`` (the Tsodyks-Markram state (u, x, y,

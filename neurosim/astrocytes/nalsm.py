@@ -117,6 +117,10 @@ class AstrocyteStdpParams(NamedTuple):
     multiplier: jax.typing.ArrayLike  # per step, the trace decay m (0.905)
     jump: jax.typing.ArrayLike        # the trace increment at a spike (0.1)
 
+    NON_NEGATIVE = ("eta_plus",)
+    POSITIVE = ("multiplier", "jump")
+    UNIT_INTERVAL = ("multiplier",)
+
 
 class AstrocyteStdpState(NamedTuple):
     """The state of AstrocyteStdp (a pytree): ``x_pre`` ((n_pre,)); ``x_post`` ((n_post,))."""

@@ -28,6 +28,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from .. import _checks
 from .. import plasticity as pl
 from ..events import from_arrays
 from ..inputs import UniformCurrent
@@ -57,7 +58,7 @@ def reward_drive(n1: int, n2: int, amount: float = 0.5, enabled: bool = True):
 def distal_reward(*, seed: int = 0, reward: bool = True, reward_amount: float = 0.5):
     """The network and the rewarded synapse: ``(net, syn_index)``, with ``syn_index`` the index of
     ``n1 -> n2`` among the plastic E synapses (projection ``"exc"``, CSR order)."""
-    rng = np.random.default_rng(seed)
+    rng = np.random.default_rng(_checks.seed("seed", seed))
     pre = np.repeat(np.arange(N), M)
     post = np.concatenate([rng.choice(N if i < N_E else N_E, M, replace=False) for i in range(N)])
     exc = from_arrays(pre[: N_E * M], post[: N_E * M], N_E, N)

@@ -71,7 +71,7 @@ def ei_reservoir(n: int = 200, *, frac_exc: float = 0.8, p: float = 0.1, input_s
             raise ValueError(f"ei_reservoir: {name} must be finite and >= 0, got {v!r}")
     if not np.isfinite(theta):
         raise ValueError(f"ei_reservoir: theta must be finite, got {theta!r}")
-    rng = np.random.default_rng(seed)
+    rng = np.random.default_rng(_checks.seed("seed", seed))
     n_e = int(round(frac_exc * n))
     mask = rng.random((n, n)) < p
     np.fill_diagonal(mask, False)
@@ -94,6 +94,8 @@ def _series(name, inputs):
     u = jnp.asarray(inputs)
     if u.ndim != 1 or u.shape[0] == 0:
         raise ValueError(f"{name} must be a non-empty (T,) series, got shape {u.shape}")
+    if not isinstance(u, jax.core.Tracer) and not bool(jnp.all(jnp.isfinite(u))):
+        raise ValueError(f"{name} must be finite, got NaN or infinite at step {int(jnp.argmax(~jnp.isfinite(u)))}")
     return u
 
 

@@ -99,7 +99,7 @@ def izhikevich_reservoir(
         raise ValueError(f"izhikevich_reservoir: pulse_amplitude must be finite, got {pulse_amplitude!r}")
     pulses = {} if pulses is None else dict(pulses)
     n = n_exc + n_inh
-    rng = np.random.default_rng(seed)
+    rng = np.random.default_rng(_checks.seed("seed", seed))
     r = rng.random(n)
     exc = np.arange(n) < n_exc
     params = IzhikevichParams(

@@ -214,7 +214,7 @@ def lsm(
         raise ValueError(f"lsm: a grid of {n} neurons with frac_inh = {frac_inh} leaves {n_exc} E and {n_inh} I neurons; "
                          "need at least one of each")
 
-    rng = np.random.default_rng(seed)
+    rng = np.random.default_rng(_checks.seed("seed", seed))
     cells = np.stack(np.meshgrid(*(np.arange(g) for g in grid), indexing="ij"), axis=-1).reshape(-1, 3)
     positions = cells[rng.permutation(n)]           # neuron k sits at positions[k]
     inh = np.arange(n) >= n_exc

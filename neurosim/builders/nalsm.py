@@ -31,6 +31,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from .. import _checks
 from .. import plasticity as pl
 from ..astrocytes.nalsm import astrocyte_stdp, nalsm_astrocyte
 from ..events import CSR, from_arrays
@@ -75,7 +76,7 @@ def nalsm(grid=(10, 10, 10), n_inputs: int = 64, *, sample_steps: int = 250, pla
         raise ValueError(f"nalsm: a grid of {n} neurons has no room for both E and I neurons")
     if not (isinstance(n_inputs, (int, np.integer)) and n_inputs >= 1):
         raise ValueError(f"nalsm: n_inputs must be a positive integer, got {n_inputs!r}")
-    rng = np.random.default_rng(seed)
+    rng = np.random.default_rng(_checks.seed("seed", seed))
     cells = np.stack(np.meshgrid(*(np.arange(g) for g in grid), indexing="ij"), axis=-1).reshape(-1, 3)
     pos = cells[rng.permutation(n)].astype(float)
     kind = np.where(np.arange(n) < n_e, "E", "I")

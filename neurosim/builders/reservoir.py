@@ -103,7 +103,7 @@ def esn(n: int, *, n_inputs: int = 1, density: float = 0.1, spectral_radius: flo
             f"density = {density!r} gives {density * n:.3g} expected synapses per unit for n = {n}: most units would "
             f"receive no recurrent input; use density >= 1/n = {1.0 / n:.3g} or a larger reservoir"
         )
-    rng_w, rng_in, rng_b = np.random.default_rng([int(seed), 0x5EED]).spawn(3)
+    rng_w, rng_in, rng_b = np.random.default_rng([_checks.seed("seed", seed), 0x5EED]).spawn(3)
     if density == 1.0:
         conn = None
         w = rng_w.standard_normal((n, n))
@@ -214,6 +214,9 @@ def run_reservoir(params: ReservoirParams, inputs, x0=None, *, activation="tanh"
         inputs = inputs[:, None]
     if inputs.ndim != 2 or inputs.shape[1] != n_in:
         raise ValueError(f"inputs must have shape (T, {n_in}) (or (T,) for one input) for this reservoir, got {inputs.shape}")
+    if not isinstance(inputs, jax.core.Tracer) and not bool(jnp.all(jnp.isfinite(inputs))):
+        raise ValueError(f"inputs must be finite, got {int(jnp.sum(~jnp.isfinite(inputs)))} NaN or infinite value(s) "
+                         f"(first at row {int(jnp.argmax(~jnp.all(jnp.isfinite(inputs), axis=1)))})")
     if params.w_in.shape[-2] != n:
         raise ValueError(f"w_in must have shape ({n}, n_in) to match bias ({n},), got {params.w_in.shape}")
     if params.conn is None and params.w.shape[-2:] != (n, n):

@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from .. import _checks
 from .. import plasticity as pl
 from ..events import all_to_all
 from ..inputs import PoissonSource
@@ -36,7 +37,7 @@ G_L = 10.0   # nS
 
 
 def _learner(name_in, n_in, rate_hz, lif, g_max, a_plus_rel, seed, traces="all_to_all"):
-    w0 = np.random.default_rng(seed).uniform(0.0, g_max * G_L, n_in).astype(np.float32)
+    w0 = np.random.default_rng(_checks.seed("seed", seed)).uniform(0.0, g_max * G_L, n_in).astype(np.float32)
     rule = pl.chain(pl.stdp_pair(a_plus_rel * g_max * G_L, 1.05 * a_plus_rel * g_max * G_L, 20.0, 20.0,
                                  w_max=g_max * G_L, traces=traces),
                     pl.clip_weights(0.0, g_max * G_L))

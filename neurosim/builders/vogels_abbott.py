@@ -86,7 +86,7 @@ _KICK_N, _KICK_RATE_HZ, _KICK_START_MS, _KICK_STOP_MS, _KICK_W_NS, _KICK_GRID_MS
 
 def _poisson_kick(n_stim, seed, backend):
     """NEST's COBA stimulus: neurons 0..n_stim-1 each get an independent Poisson train."""
-    rng = np.random.default_rng([seed, 2_000_003])
+    rng = np.random.default_rng([_checks.seed("seed", seed), 2_000_003])
     steps = np.arange(int(round(_KICK_START_MS / _KICK_GRID_MS)), int(round(_KICK_STOP_MS / _KICK_GRID_MS)))
     hit = rng.random((steps.size, n_stim)) < _KICK_RATE_HZ * _KICK_GRID_MS * 1e-3
     k, ids = np.nonzero(hit)

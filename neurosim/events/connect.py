@@ -36,8 +36,13 @@ def fixed_probability(n_pre: int, n_post: int, p: float, seed: int = 0, *, autap
     """Connect each (pre, post) pair independently with probability ``p``."""
     n_pre, n_post = _sizes(n_pre, n_post)
     p = _checks.probability("p", p)
-    rng = np.random.default_rng(seed)
     total = n_pre * n_post
+    # the synapses (a row and a column index, 4 B each, and an int64 cell number while sorting),
+    # and for p >= 0.5 one float64 draw per pair
+    _checks.fits_in_memory(f"fixed_probability(n_pre={n_pre}, n_post={n_post}, p={p:g}): ~{total * p:.3g} synapses",
+                           total * p * 16 + (total * 8 if p >= 0.5 else 0),
+                           "use a smaller network or p, or a JitConn (ns.events.JitConn), which stores no synapse")
+    rng = np.random.default_rng(_checks.seed("seed", seed))
     if p == 0.0:
         flat = np.zeros(0, np.int64)
     elif p >= 0.5:
@@ -79,11 +84,15 @@ def fixed_indegree(n_pre: int, n_post: int, k: int, seed: int = 0, *, autapses: 
     n_pre, n_post = _sizes(n_pre, n_post)
     limit = n_pre - (0 if autapses else 1)
     k = _checks.count("k (in-degree)", k, minimum=0, maximum=limit)
-    rng = np.random.default_rng(seed)
+    dense = 2 * k > limit             # then one float64 key per pair, else k int64 draws per neuron
+    _checks.fits_in_memory(f"fixed_indegree(n_pre={n_pre}, n_post={n_post}, k={k}): {n_post * k:.3g} synapses",
+                           n_post * k * 24 + (n_post * n_pre * 8 if dense else 0),
+                           "use a smaller network or in-degree, or a JitConn (ns.events.JitConn), which stores no synapse")
+    rng = np.random.default_rng(_checks.seed("seed", seed))
     post = np.arange(n_post)
     if k == 0:
         pre = np.zeros((n_post, 0), np.int64)
-    elif 2 * k > limit:
+    elif dense:
         # Dense case: rank random keys per column and keep the k smallest.
         keys = rng.random((n_post, n_pre))
         if not autapses:

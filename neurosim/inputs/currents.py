@@ -40,6 +40,8 @@ class ConstantParams(NamedTuple):
 
     amplitude: jax.typing.ArrayLike = 0.0  # pA
 
+    CURRENTS = ("amplitude",)   # pA fields: bounded by what one step can do to a membrane
+
 
 @dataclass(frozen=True)
 class ConstantCurrent:
@@ -62,6 +64,7 @@ class GaussianParams(NamedTuple):
     std: jax.typing.ArrayLike = 1.0   # pA, scalar or per neuron
 
     NON_NEGATIVE = ("std",)
+    CURRENTS = ("mean", "std")
 
 
 class NoiseState(NamedTuple):
@@ -106,6 +109,8 @@ class UniformParams(NamedTuple):
     low: jax.typing.ArrayLike = -0.5   # pA, scalar or per neuron
     high: jax.typing.ArrayLike = 0.5   # pA, scalar or per neuron
 
+    CURRENTS = ("low", "high")
+
 
 @dataclass(frozen=True)
 class UniformCurrent:
@@ -137,6 +142,8 @@ class StepParams(NamedTuple):
     ``amplitudes`` ((k,) or (k, n) pA)."""
 
     amplitudes: jax.Array  # (k,) or (k, n) pA
+
+    CURRENTS = ("amplitudes",)
 
 
 @dataclass(frozen=True, eq=False)

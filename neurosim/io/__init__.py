@@ -5,6 +5,6 @@ whole ``ns.Network``s; both need nir)."""
 from .nir import from_nir, to_nir
 from .nir_network import network_from_nir, network_to_nir
 from .nwb import read_nwb, to_nwb
-from .stream import read_stream
+from .stream import StreamWriteError, read_stream
 
-__all__ = ["from_nir", "network_from_nir", "network_to_nir", "read_nwb", "read_stream", "to_nir", "to_nwb"]
+__all__ = ["StreamWriteError", "from_nir", "network_from_nir", "network_to_nir", "read_nwb", "read_stream", "to_nir", "to_nwb"]

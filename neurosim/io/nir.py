@@ -3,7 +3,7 @@ package, an optional extra: ``pip install 'neurosim[nir]'``).
 
     graph = ns.io.to_nir(net, dt=1.0)                     # a neurosim.train.SpikingNetwork
     net2 = ns.io.from_nir(graph, dt=1.0)                  # and back
-    net3 = ns.io.from_nir(nir.read("snntorch.nir"), dt=1e-4, discretization="euler")
+    net3 = ns.io.from_nir("snntorch.nir", dt=1e-4, discretization="euler")   # a graph or its file
 
 What maps to what (NIR's parameters are those of continuous-time ODEs; ``dt`` is in the
 graph's time unit):
@@ -33,13 +33,32 @@ refused by name. Whole ``ns.Network`` s, with CubaLIF, LIF and Delay nodes, are
 """
 from __future__ import annotations
 
+import os
+
 import numpy as np
 
+from .._files import bad_file, open_hdf5
 from ._optional import require
 
 
 def _nir():
     return require("nir", "NIR", "nir")
+
+
+def read_graph(graph, who: str):
+    """``graph`` itself (a ``nir.NIRGraph``), or the graph in the file it names (a str or
+    PathLike, read with ``nir.read``); a file that is not one is a ValueError naming it."""
+    nir = _nir()
+    if isinstance(graph, (str, os.PathLike)):
+        kind = "a NIR graph (nir.write)"
+        open_hdf5(graph, who, kind, "NIR", "nir").close()          # there, whole, and HDF5
+        try:
+            graph = nir.read(graph)
+        except Exception as e:       # noqa: BLE001 - nir.read refuses a file that is not a graph in many ways
+            raise bad_file(who, graph, kind, f"nir.read cannot read it: {type(e).__name__}: {e}") from None
+    if not isinstance(graph, nir.NIRGraph):
+        raise ValueError(f"{who} takes a nir.NIRGraph or the path of a .nir file, got {type(graph).__name__}")
+    return graph
 
 
 def _arr(x, n=None):
@@ -126,9 +145,10 @@ def _chain(graph):
 
 
 def from_nir(graph, dt: float, *, discretization: str = "exact", rngs=None):
-    """A ``neurosim.train.SpikingNetwork`` computing ``graph`` (a ``nir.NIRGraph``: a chain
-    Input -> (Affine|Linear -> LIF [with a Linear self-loop] | Affine|Linear -> LI)* -> Output)
-    at step ``dt`` (module docstring for ``discretization``)."""
+    """A ``neurosim.train.SpikingNetwork`` computing ``graph`` (a ``nir.NIRGraph``, or the path
+    of a file ``nir.write`` wrote: a chain Input -> (Affine|Linear -> LIF [with a Linear
+    self-loop] | Affine|Linear -> LI)* -> Output) at step ``dt`` (module docstring for
+    ``discretization``)."""
     nir = _nir()
     from flax import nnx
     import jax.numpy as jnp
@@ -141,6 +161,7 @@ def from_nir(graph, dt: float, *, discretization: str = "exact", rngs=None):
     if not (isinstance(dt, (int, float)) and dt > 0):
         raise ValueError(f"dt must be a positive number (in the graph's time unit), got {dt!r}")
     rngs = nnx.Rngs(0) if rngs is None else rngs
+    graph = read_graph(graph, "from_nir")
     order, rec = _chain(graph)
     layers, pending = [], None
     for name in order:

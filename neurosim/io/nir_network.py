@@ -39,7 +39,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from .nir import _arr, _nir
+from .nir import _arr, _nir, read_graph
 
 
 def _check_dt(where, dt) -> None:
@@ -124,8 +124,9 @@ def network_to_nir(net, dt: float, params=None):
 
 
 def network_from_nir(graph, dt: float, n_steps: int):
-    """An ``ns.Network`` computing ``graph`` at steps of ``dt`` ms, its ``Input`` nodes
-    ``RasterSource(n_steps)`` populations (fill them with ``ns.builders.set_input_raster``)."""
+    """An ``ns.Network`` computing ``graph`` (a ``nir.NIRGraph`` or the path of its file) at
+    steps of ``dt`` ms, its ``Input`` nodes ``RasterSource(n_steps)`` populations (fill them
+    with ``ns.builders.set_input_raster``)."""
     nir = _nir()
     import neurosim as ns
     from ..inputs import RasterSource
@@ -133,6 +134,7 @@ def network_from_nir(graph, dt: float, n_steps: int):
     from ..synapses import Synapse, SynapseParams
 
     _check_dt("network_from_nir", dt)
+    graph = read_graph(graph, "network_from_nir")
     into, out_of = {}, {}
     for a, b in graph.edges:
         out_of.setdefault(a, []).append(b)

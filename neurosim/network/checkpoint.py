@@ -27,6 +27,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from .._files import bad_file, read_npz, write_atomically
 from ..events.jitconn import JitConn
 from .model import Network
 from .step import NetworkState, init_state
@@ -135,9 +136,7 @@ def save_checkpoint(path, net: Network, state, params=None) -> Path:
     header = {"format": FORMAT, "dt": float(state.dt), "t_steps": int(state.t), "key_impl": impl,
               "fingerprint": fingerprint(net), "description": describe(net)}
     arrays[_HEADER] = np.array(json.dumps(header))
-    with open(path, "wb") as f:
-        np.savez(f, **arrays)
-    return path
+    return write_atomically(path, lambda f: np.savez(f, **arrays), "save_checkpoint")
 
 
 def _fill(template, prefix: str, stored, where: str):
@@ -160,6 +159,32 @@ def _fill(template, prefix: str, stored, where: str):
     return jax.tree_util.tree_unflatten(treedef, leaves)
 
 
+# what a header holds: its fields and a check of each value
+_FIELDS = {"dt": lambda v: isinstance(v, (int, float)) and not isinstance(v, bool) and 0 < v < float("inf"),
+           "t_steps": lambda v: isinstance(v, int) and not isinstance(v, bool) and v >= 0,
+           "key_impl": lambda v: isinstance(v, str), "fingerprint": lambda v: isinstance(v, str),
+           "description": lambda v: isinstance(v, dict)}
+
+
+def _header(stored: dict, path) -> dict:
+    """The checked JSON header of a checkpoint's arrays (removed from ``stored``)."""
+    def bad(why):
+        return bad_file("load_checkpoint", path, "a neurosim checkpoint", why)
+    if _HEADER not in stored:
+        raise bad(f"no {_HEADER} entry; it holds {sorted(stored)[:5]}")
+    try:
+        header = json.loads(str(stored.pop(_HEADER)))
+    except json.JSONDecodeError as e:
+        raise bad(f"its header is not JSON: {e}") from None
+    if not isinstance(header, dict) or header.get("format") != FORMAT:
+        found = header.get("format") if isinstance(header, dict) else header
+        raise bad(f"its header names the format {found!r}; this version reads {FORMAT!r}")
+    wrong = [k for k, ok in _FIELDS.items() if k not in header or not ok(header[k])]
+    if wrong:
+        raise bad(f"its header lacks or garbles {wrong}")
+    return header
+
+
 def load_checkpoint(path, net: Network) -> Checkpoint:
     """The state, params, dt and time saved in ``path``, checked against ``net`` (module
     docstring). Refuses a checkpoint of another network, naming what differs."""
@@ -167,29 +192,25 @@ def load_checkpoint(path, net: Network) -> Checkpoint:
     where = f"load_checkpoint({str(path)!r})"
     if not path.is_file():
         raise ValueError(f"{where}: no such file")
-    try:
-        with np.load(path, allow_pickle=False) as z:
-            stored = {k: z[k] for k in z.files}
-    except (OSError, ValueError) as e:
-        raise ValueError(f"{where}: not a neurosim checkpoint (.npz): {e}") from None
-    if _HEADER not in stored:
-        raise ValueError(f"{where}: not a neurosim checkpoint (no header)")
-    header = json.loads(str(stored.pop(_HEADER)))
-    if header.get("format") != FORMAT:
-        raise ValueError(f"{where}: format {header.get('format')!r}, this version reads {FORMAT!r}")
+    stored = read_npz(path, "load_checkpoint", "a neurosim checkpoint")
+    header = _header(stored, path)
     if header["fingerprint"] != fingerprint(net):
         mine, theirs = describe(net), header["description"]
         differ = [k for k in mine if json.dumps(mine[k], sort_keys=True) != json.dumps(theirs.get(k), sort_keys=True)]
         detail = []
         for k in differ:
-            names = sorted(set(mine[k]) ^ set(theirs.get(k, {})))
-            changed = sorted(n for n in set(mine[k]) & set(theirs.get(k, {})) if mine[k][n] != theirs[k][n])
+            their = theirs.get(k) if isinstance(theirs.get(k), dict) else {}
+            names = sorted(set(mine[k]) ^ set(their))
+            changed = sorted(n for n in set(mine[k]) & set(their) if mine[k][n] != their[n])
             detail.append(f"{k}" + (f" (only in one: {names})" if names else "") + (f" (changed: {changed})" if changed else ""))
         raise ValueError(f"{where}: the checkpoint was written for another network; its {', '.join(detail)} differ "
                          "from this network's. Load it with the network it was saved from.")
     dt = float(header["dt"])
     template = init_state(net, net.params(), 0, dt)
     raw = _fill(template._replace(key=jax.random.key_data(template.key)), "state", stored, where)
-    state = raw._replace(key=jax.random.wrap_key_data(raw.key, impl=header["key_impl"]))
+    try:
+        state = raw._replace(key=jax.random.wrap_key_data(raw.key, impl=header["key_impl"]))
+    except (ValueError, TypeError) as e:
+        raise bad_file("load_checkpoint", path, "a neurosim checkpoint", f"its PRNG key does not load: {e}") from None
     params = _fill(net.params(), "params", stored, where)
     return Checkpoint(state, params, dt, int(header["t_steps"]) * dt)

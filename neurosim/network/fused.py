@@ -796,20 +796,20 @@ class FusedEngine(Runner):
     """The fused kernel as an engine of :func:`neurosim.network.simulate.drive` (which writes the
     chunks, progress, timings and monitors once for every engine): chunks of up to 20,000
     steps, spikes decoded on the host from the kernel's spike bits; ``Trace`` and ``Weights``
-    monitors read from the state at the chunk starts, the chunks cut at their sampling steps
-    (every ``every`` steps, at least ``MIN_SAMPLE_STEPS``)."""
+    monitors read from the state at the chunk ends, the chunks cut at their sampling steps
+    (every ``every`` steps, at least ``MIN_SAMPLE_STEPS``, and the end of the run)."""
 
     name = "fused"
 
     def __init__(self, plan: FusedPlan, monitors, n_steps: int, chunk_steps: int | None, max_chunk_bytes: float):
-        self.fplan = plan
+        self.fplan, self.n_steps = plan, n_steps
         longest = max(1, min(int(max_chunk_bytes // (4 * plan.n_words)), 20_000))
         if chunk_steps is None:
             chunk_steps = longest
         if plan.tables:   # the tabulated currents of a call: at most TABLE_BYTES
             longest = max(1, min(longest, int(TABLE_BYTES // (4 * max(plan.table_cols, 1)))))
             chunk_steps = min(chunk_steps, longest)
-        # Trace and Weights monitors read the state at chunk starts: chunks of g steps at most
+        # Trace and Weights monitors read the state at chunk ends: chunks of g steps at most
         # (g the gcd of their `every`), or a divisor of g when g is longer than a chunk may be
         self.sampled = [m for m in monitors if isinstance(m, SAMPLED)]
         if self.sampled:
@@ -827,17 +827,19 @@ class FusedEngine(Runner):
         return ("fused", self.fplan.platform, signature(params, state), self.fplan.dt, item)
 
     def compile(self, item, params, state):
-        return fused_fn(self.fplan, item).lower(params, state, self.fplan.indptr, self.fplan.indices).compile()
+        return item, fused_fn(self.fplan, item).lower(params, state, self.fplan.indptr, self.fplan.indices).compile()
 
     def run(self, fn, params, state, done):
-        # the sampled monitors due at this chunk's start, ``done`` steps into the run
-        samples = {m.key: m.read(state) for m in self.sampled if done % m.every == 0}
+        item, fn = fn
         state, bits = fn(params, state, self.fplan.indptr, self.fplan.indices)
+        # the sampled monitors due at this chunk's end, done + item steps into the run
+        end = done + item
+        samples = {m.key: m.read(state) for m in self.sampled if end % m.every == 0 or end == self.n_steps}
         return state, ((bits if (self.spike_pops or self.rate_pops) else None), samples)
 
     def to_host(self, raw, item, done):
         bits, samples = raw
-        sampled = {key: (np.zeros((1,), np.int64), np.asarray(value)[None]) for key, value in samples.items()}
+        sampled = {key: (np.full((1,), item, np.int64), np.asarray(value)[None]) for key, value in samples.items()}
         spikes, rates = spikes_and_rates(bits, item, self.where, self.spike_pops, self.rate_pops, self.fplan.dt)
         return Chunk(item, spikes, rates, sampled, {})
 

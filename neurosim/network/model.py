@@ -6,7 +6,7 @@ contiguous slice of neurons: ``"E"`` or ``("neurons", 0, 3200)``.
 """
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 
 import jax
 import jax.numpy as jnp
@@ -37,9 +37,29 @@ def check_input_values(params, label) -> None:
             _checks.sign_rules(label(f), params, f, v)
 
 
+def _short(value) -> str:
+    """``repr`` of a field, with arrays of more than 8 values summarised (shape, dtype, range)
+    so that printing a network shows its structure, not its weights."""
+    if isinstance(value, tuple) and hasattr(value, "_fields"):     # params NamedTuples: field by field
+        return f"{type(value).__name__}(" + ", ".join(f"{f}={_short(v)}" for f, v in zip(value._fields, value)) + ")"
+    if isinstance(value, (np.ndarray, jax.Array)) and np.size(value) > 8:
+        a = np.asarray(value)
+        span = f", {a.min():.4g}..{a.max():.4g}" if a.dtype.kind in "fiu" else ""
+        return f"array(shape={a.shape}, {a.dtype}{span})"
+    return repr(value)
+
+
+def _repr(self) -> str:
+    """A dataclass's repr with :func:`_short` fields."""
+    return f"{type(self).__name__}(" + ", ".join(f"{f.name}={_short(getattr(self, f.name))}"
+                                                 for f in fields(self) if f.repr) + ")"
+
+
 @dataclass(frozen=True, eq=False)
 class Population:
     """``n`` neurons of one model. ``params`` defaults to the model's default parameters."""
+
+    __repr__ = _repr
 
     name: str
     n: int
@@ -84,6 +104,8 @@ class Projection:
 
     Each mechanism's parameters are ``net.params().projections[name].dynamics[mechanism.key]``
     (``"stp"``, ``"plasticity"``) and its state ``state.dynamics[name][mechanism.key]``."""
+
+    __repr__ = _repr
 
     name: str
     pre: object
@@ -186,7 +208,7 @@ def _dynamics_chain(pr, where):
             raise ValueError(f"{where}: a mechanism may not use the reserved key {m.key!r}")
         keys.append(m.key)
         initial[m.key] = pr.stp_params if m is pr.stp else m.initial_params()
-        if isinstance(pr.conn, CSR) and hasattr(m, "check_params"):
+        if isinstance(pr.conn, CSR):
             m.check_params(initial[m.key], pr.conn.nnz, f"{where}: {m.key}_params" if m is pr.stp else f"{where}: {m.key}")
     if sum(m.plastic for m in chain) > 1:
         raise ValueError(f"{where}: at most one plastic mechanism per projection; chain the rules into one with "
@@ -197,6 +219,8 @@ def _dynamics_chain(pr, where):
 @dataclass(frozen=True, eq=False)
 class Input:
     """An external drive (``neurosim.inputs``) into population ``target``."""
+
+    __repr__ = _repr
 
     name: str
     target: object
@@ -331,6 +355,27 @@ class Network:
         object.__setattr__(self, "_refs", refs)
         object.__setattr__(self, "_pops", pops)
         object.__setattr__(self, "_cache", {})
+
+    def __repr__(self) -> str:
+        """A summary: one line per population, projection, input and modulator (arrays shown
+        by shape and range; the full objects are in ``net.populations`` etc.)."""
+        synapses = sum(pr.conn.nnz for pr in self.projections)
+        lines = [f"Network: {len(self.populations)} population(s), {sum(p.n for p in self.populations):,} neurons; "
+                 f"{len(self.projections)} projection(s), {synapses:,} synapses; {len(self.inputs)} input(s); "
+                 f"{len(self.modulators)} modulator(s)" + (f"; built for dt = {self.dt:g} ms" if self.dt else "")]
+        for p in self.populations:
+            lines.append(f"  population {p.name!r}: {p.n} x {type(p.model).__name__}")
+        for pr in self.projections:
+            w = _short(pr.weights)
+            chain = "".join(f", {m.kind}" for m in pr.chain)
+            delay = f", delay {pr.delay_ms:g} ms" if pr.delay_ms is not None else ""
+            lines.append(f"  projection {pr.name!r}: {pr.pre!r} -> {pr.post!r}, {pr.conn.nnz:,} synapses "
+                         f"({pr.synapse.kinetics} {pr.synapse.output}), weights {w}{delay}{chain}")
+        for i in self.inputs:
+            lines.append(f"  input {i.name!r}: {type(i.source).__name__} -> {i.target!r}")
+        for m in self.modulators:
+            lines.append(f"  modulator {m.name!r}")
+        return "\n".join(lines)
 
     # The cache holds compiled programs (and device arrays derived from the connectivity): a
     # speed-up of this process, not part of the network. Pickling leaves it out, so a network

@@ -1,15 +1,16 @@
 """What a simulation records, as data. Monitors become outputs of the ``lax.scan`` and stay
 on the device until a chunk ends.
 
-- ``Spikes(pop)``: every spike, stored bit-packed on device (n/8 bytes per step) and returned
-  as ``(times_ms, ids)``.
+- ``Spikes(pop)``: every spike, stored bit-packed on device (n/8 bytes per step), held on the
+  host as an int32 step index and an int32 neuron id (8 bytes a spike) and returned as a
+  :class:`SpikeEvents`, which unpacks as ``(times_ms, ids)``.
 - ``Trace(pop, var, ids=None, every=1)``: a state variable (e.g. ``"v"``) of the chosen neurons
-  (all when ids is None), sampled at the start of every ``every``-th step.
+  (all when ids is None), sampled at the end of every window of ``every`` steps (below).
 - ``Weights(proj, ids=None, every=1, bins=None)``: the weights of a plastic projection (the
   chosen synapses, in CSR order; all when ids is None), or their histogram over ``bins``
-  (edges, or a count with ``range=(lo, hi)``), sampled at the start of every ``every``-th step
-  like ``Trace``; results in ``SimResult.traces["<proj>.weights"]`` (``"<proj>.weights_hist"``
-  for a histogram, whose third element is then the bin edges).
+  (edges, or a count with ``range=(lo, hi)``), sampled like ``Trace``; results in
+  ``SimResult.traces["<proj>.weights"]`` (``"<proj>.weights_hist"`` for a histogram, whose
+  third element is then the bin edges).
 - ``Rate(pop)``: population rate in Hz, every step.
 - ``Observe(name, fn)``: any pytree ``fn(state, spikes)`` computed on the device after every
   step (the hook of ``run(..., observe=fn)``), returned as ``(t_ms, values)``.
@@ -19,6 +20,15 @@ on the device until a chunk ends.
 
 Observations (``Observe``, ``LFP``) are evaluated after step k on the state it produced and the
 spikes it emitted; their time axis is the time of that state, ``t_start + (k + 1) dt``.
+
+Sampled monitors (``Trace``, ``Weights``) read the state at the end of each window of ``every``
+steps, counted from the start of the run: after ``every``, ``2 every``, ... steps, and after the
+last step when a shorter window ends the run. A run of ``n`` steps gives ``ceil(n / every)``
+samples, at ``t_start + every dt``, ``t_start + 2 every dt``, ..., and always ``t_stop``: the last
+sample is the final state (``res.state``), and a run continued from it (``state=res.state``)
+samples on without a repeat. The initial state is not a sample (it is the ``state`` you passed,
+or ``ns.init_state(net, params, key, dt)``). With ``every=1`` a Trace and an ``Observe`` of the
+same variable agree, sample for sample. Every engine samples at these times.
 """
 from __future__ import annotations
 
@@ -34,16 +44,84 @@ from ..neurons.base import state_fields
 @dataclass(frozen=True, eq=False)
 class Spikes:
     """Record every spike of population ``pop`` (bit-packed on the device); results in
-    ``SimResult.spikes[pop] = (times_ms, ids)``."""
+    ``SimResult.spikes[pop]``, a :class:`SpikeEvents` that unpacks as ``times_ms, ids``."""
 
     pop: str
+
+
+class SpikeEvents:
+    """The spikes of one population, as a ``Spikes`` monitor recorded them: a read-only pair that
+    unpacks as before, ``times_ms, ids = res.spikes[pop]`` (also ``[0]``, ``[1]``, iteration and
+    ``np.asarray``), held compactly on the host: per spike, the global index of its step
+    (``steps``: the spike was emitted in the step from ``steps * dt`` to ``(steps + 1) * dt``)
+    and the neuron's index in the population (``ids``), 4 bytes each (int32; ``steps`` int64 for
+    a run past 2**31 steps). ``times`` (ms, float64, ``steps * dt``: the same numbers as ever) is
+    computed on each access and not kept, so read it once (``t, i = res.spikes[pop]``) rather
+    than in a loop; ``ids`` and ``steps`` are read-only views, never copies. Spikes are sorted by
+    step, then neuron."""
+
+    __slots__ = ("steps", "ids", "dt")
+
+    def __init__(self, steps, ids, dt: float):
+        steps, ids = np.asarray(steps), np.asarray(ids)
+        if steps.shape != ids.shape or steps.ndim != 1:
+            raise ValueError(f"SpikeEvents: steps and ids must be 1-D arrays of one length, got {steps.shape} and {ids.shape}")
+        steps, ids = steps.view(), ids.view()          # views, read-only: the record is not to be edited
+        steps.flags.writeable = ids.flags.writeable = False
+        self.steps, self.ids, self.dt = steps, ids, float(dt)
+
+    @property
+    def times(self) -> np.ndarray:
+        """The time of each spike in ms (float64, ``steps * dt``), computed now."""
+        return self.steps * self.dt
+
+    @property
+    def n_spikes(self) -> int:
+        return int(self.ids.size)
+
+    @property
+    def nbytes(self) -> int:
+        """The bytes held (``steps`` and ``ids``), not counting a ``times`` array made on access."""
+        return int(self.steps.nbytes + self.ids.nbytes)
+
+    def __len__(self) -> int:         # a pair, as the (times_ms, ids) tuple it stands for
+        return 2
+
+    def __iter__(self):
+        yield self.times
+        yield self.ids
+
+    def __getitem__(self, k):
+        if k in (0, -2):
+            return self.times
+        if k in (1, -1):
+            return self.ids
+        return (self.times, self.ids)[k]     # a slice, or the IndexError of a pair
+
+    def __add__(self, other):         # pair + tuple, as a tuple would
+        return tuple(self) + tuple(other) if isinstance(other, (tuple, SpikeEvents)) else NotImplemented
+
+    def __radd__(self, other):
+        return tuple(other) + tuple(self) if isinstance(other, tuple) else NotImplemented
+
+    def __reduce__(self):
+        return SpikeEvents, (np.array(self.steps), np.array(self.ids), self.dt)
+
+    def __repr__(self) -> str:
+        if not self.n_spikes:
+            return f"SpikeEvents(no spikes; dt {self.dt:g} ms)"
+        return (f"SpikeEvents({self.n_spikes:,} spikes from t = {int(self.steps[0]) * self.dt:g} ms to "
+                f"{int(self.steps[-1]) * self.dt:g} ms, dt {self.dt:g} ms; {self.nbytes / self.n_spikes:g} B a spike held)")
 
 
 @dataclass(frozen=True, eq=False)
 class Trace:
     """Record the state variable ``var`` (e.g. ``"v"``) of population ``pop`` for the neurons
-    ``ids`` (all when None) at the start of every ``every``-th step; results in
-    ``SimResult.traces["pop.var"] = (t_ms, values (T, k), ids)``."""
+    ``ids`` (all when None) at the end of every window of ``every`` steps and at the end of the
+    run (module docstring); results in ``SimResult.traces["pop.var"] = (t_ms, values (T, k),
+    ids)``, ``T = ceil(steps / every)``. ``pop`` may also name a projection: its synapse's
+    variables (``"g"``, pA or nS, one per postsynaptic neuron) are recorded the same way, ``ids``
+    then counting the projection's postsynaptic neurons."""
 
     pop: str
     var: str
@@ -55,22 +133,36 @@ class Trace:
         return f"{self.pop}.{self.var}"
 
     def read(self, state):
-        x = getattr(state.neurons[self.pop], self.var)
+        group = state.neurons if self.pop in state.neurons else state.synapses
+        x = getattr(group[self.pop], self.var)
         return x if self.ids is None else x[jnp.asarray(self.ids)]
 
+    def size(self, net) -> int:
+        """The neurons the recorded variable has: the population's, or a projection's postsynaptic ones."""
+        projection = _projection(net, self.pop)
+        return net.population(self.pop).n if projection is None else projection.conn.n_post
+
     def width(self, net) -> int:
-        return net.population(self.pop).n if self.ids is None else len(self.ids)
+        return self.size(net) if self.ids is None else len(self.ids)
 
     def labels(self, net) -> np.ndarray:
         """The neuron index of each recorded column."""
-        return np.arange(net.population(self.pop).n) if self.ids is None else np.asarray(self.ids)
+        return np.arange(self.size(net)) if self.ids is None else np.asarray(self.ids)
+
+
+def _projection(net, name):
+    """The projection named ``name`` where no population has that name, else None."""
+    if isinstance(name, str) and name not in net._pops:
+        return next((pr for pr in net.projections if pr.name == name), None)
+    return None
 
 
 @dataclass(frozen=True, eq=False)
 class Weights:
     """Record the weights of the plastic projection ``proj`` (the synapses ``ids``, all when None,
-    or a histogram over ``bins`` edges / a count of bins over ``range``) every ``every``-th step;
-    results in ``SimResult.traces["proj.weights"]`` (or ``"proj.weights_hist"``)."""
+    or a histogram over ``bins`` edges / a count of bins over ``range``) at the end of every
+    window of ``every`` steps and at the end of the run, the final weights included (module
+    docstring); results in ``SimResult.traces["proj.weights"]`` (or ``"proj.weights_hist"``)."""
 
     proj: str
     ids: object = None
@@ -164,7 +256,7 @@ class LFP:
 
 
 OBSERVERS = (Observe, LFP)
-SAMPLED = (Trace, Weights)   # read from the state at the start of every `every`-th step
+SAMPLED = (Trace, Weights)   # read from the state at the end of every window of `every` steps, and of the run
 MONITORS = (Spikes, Trace, Weights, Rate) + OBSERVERS
 
 
@@ -192,6 +284,15 @@ def check_monitors(net, monitors, state) -> None:
         if isinstance(m, Weights):
             _check_weights_monitor(net, m)
             continue
+        if isinstance(m, Trace) and _projection(net, m.pop) is not None:    # a synapse variable
+            fields = state.synapses[m.pop]._fields
+            if m.var not in fields:
+                raise ValueError(f"Trace: projection {m.pop!r} has no synapse variable {m.var!r}; it has {list(fields)}")
+            _check_sampling(m, m.size(net), "postsynaptic neuron indices")
+            continue
+        if isinstance(m, Trace) and (not isinstance(m.pop, str) or m.pop not in net._pops):
+            raise ValueError(f"Trace: no population or projection named {m.pop!r}; populations: {sorted(net._pops)}, "
+                             f"projections: {[pr.name for pr in net.projections]}")
         pop = net.population(m.pop)  # raises with the list of names
         if isinstance(m, Trace):
             fields = state_fields(pop.model) or state.neurons[m.pop]._fields

@@ -17,6 +17,11 @@ Observations are one mechanism with two doors: ``run(..., observe=fn)`` and the 
 ``Observe(name, fn)`` / ``LFP(pop)`` of ``simulate`` evaluate a function of the state after each
 step (and of that step's spikes) inside the scan and stack its outputs, so a reduction (an LFP
 proxy, a population sum) is all that is kept.
+
+On the host, each chunk's spikes go at once into one compact record per population (8 bytes a
+spike, :class:`~neurosim.engines.chunks.SpikeBuffer`; nothing is concatenated at the end), and
+before the run the memory guard (:func:`check_host_memory`) estimates what the monitors will
+hold, spike monitors at a stated rate bound (``max_rate_hz``).
 """
 from __future__ import annotations
 
@@ -24,7 +29,7 @@ import math
 import sys
 import time
 from dataclasses import dataclass, field
-from functools import reduce
+from functools import partial, reduce
 from typing import NamedTuple
 
 import jax
@@ -32,14 +37,16 @@ import jax.numpy as jnp
 import numpy as np
 
 from .. import _checks
+from .._checks import available_host_bytes, size as _size
 from ..engines.base import Runner
-from ..engines.chunks import Chunk, describe_monitors as _describe, signature as _signature, spike_events
+from ..engines.chunks import Chunk, SpikeBuffer, describe_monitors as _describe, signature as _signature, spike_events
+from ..events.csr import CSR
 from ..events.jitconn import JitConn
 from .model import Network, check_input_values
 from .params import NetParams
-from .monitors import MONITORS, OBSERVERS, SAMPLED, Observe, Rate, Spikes, Trace, Weights, check_monitors
+from .monitors import MONITORS, OBSERVERS, SAMPLED, Observe, Rate, SpikeEvents, Spikes, Trace, Weights, check_monitors
 from ..neurons.multirate import check_periods
-from .step import NetworkState, check_params_for_dt, check_state, init_state, step
+from .step import V_LIMIT_MV, NetworkState, check_params_for_dt, check_state, init_state, step
 from ..neurons import check_params
 from ..synapses import SynapseParams
 
@@ -60,6 +67,8 @@ def run(net: Network, params: dict, state: NetworkState, n_steps: int, dt: float
     keep O(n_steps) memory instead of O(n_steps x n). Parameters ``observe`` needs are closed
     over: it is called inside the caller's trace, so they stay differentiable and vmappable.
     """
+    n_steps = _checks.count("n_steps", n_steps, minimum=0)
+    params = check_structure(net, params)
     conns = net.connectivity() if conns is None else conns
     check_state(net, state, dt)
     check_periods(net, n_steps, state)
@@ -74,13 +83,15 @@ def run(net: Network, params: dict, state: NetworkState, n_steps: int, dt: float
     return jax.lax.scan(body, state, None, length=n_steps)
 
 
-@dataclass
+@dataclass(repr=False)
 class SimResult:
-    """Numpy results with their time axes (ms). ``spikes[pop] = (times_ms, ids)``;
-    ``traces["pop.var"] = (t_ms, values (T, k), ids)``; ``rates[pop] = (t_ms, rate_hz)``;
-    ``observed[key] = (t_ms, values)`` for ``Observe``/``LFP`` monitors, values the monitor's
-    pytree with every leaf stacked along a leading time axis, t_ms the time of the state each
-    value was computed from (the end of its step)."""
+    """Numpy results with their time axes (ms). ``spikes[pop]``: a :class:`SpikeEvents`, which
+    unpacks as ``(times_ms, ids)`` and holds 8 bytes a spike; ``traces["pop.var"] = (t_ms,
+    values (T, k), ids)``; ``rates[pop] = (t_ms, rate_hz)``; ``observed[key] = (t_ms, values)``
+    for ``Observe``/``LFP`` monitors, values the monitor's pytree with every leaf stacked along a
+    leading time axis. Every t_ms is the time of the state a value was read from: the end of its
+    step (Rate, Observe, LFP) or of its window of ``every`` steps (Trace, Weights). ``duration``,
+    ``t_start``, ``dt``: ms; ``timings``: seconds."""
 
     dt: float
     t_start: float
@@ -98,74 +109,148 @@ class SimResult:
     def t_stop(self) -> float:
         return self.t_start + self.duration
 
+    def __repr__(self) -> str:
+        """One line per kind of record, every figure with its unit."""
+        n_steps = int(round(self.duration / self.dt)) if self.dt else 0
+        lines = [f"SimResult: {self.duration:g} ms ({n_steps:,} steps of dt = {self.dt:g} ms) from t = {self.t_start:g} ms"
+                 + (f", engine {self.timings['engine']!r}" if "engine" in self.timings else "")]
+        for pop, ev in self.spikes.items():
+            count = ev.n_spikes if isinstance(ev, SpikeEvents) else len(ev[1])
+            n = self.sizes.get(pop)
+            rate = f", {count / (n * self.duration * 1e-3):.3g} Hz a neuron" if n and self.duration else ""
+            held = f", {_size(ev.nbytes)} held" if isinstance(ev, SpikeEvents) else ""
+            lines.append(f"  spikes[{pop!r}]: {count:,} spikes{rate}{held}")
+        for key, (t, v, _) in self.traces.items():
+            lines.append(f"  traces[{key!r}]: {np.shape(v)[0]:,} samples x {int(np.prod(np.shape(v)[1:])):,}"
+                         + (f", t = {t[0]:g}-{t[-1]:g} ms" if len(t) else ""))
+        for pop, (t, r) in self.rates.items():
+            lines.append(f"  rates[{pop!r}]: {len(r):,} steps, mean {float(np.mean(r)) if len(r) else 0.0:.3g} Hz")
+        for key, (t, _) in self.observed.items():
+            lines.append(f"  observed[{key!r}]: {len(t):,} steps")
+        if self.stream is not None:
+            lines.append(f"  monitors streamed to {self.stream!r} (ns.io.read_stream)")
+        times = [f"{k[:-2]} {v:.3g} s" for k, v in self.timings.items() if k.endswith("_s")]
+        if times:
+            lines.append("  timings: " + ", ".join(times))
+        return "\n".join(lines)
 
-def available_host_bytes() -> int | None:
-    """The memory available to new allocations now (``MemAvailable`` of /proc/meminfo), or None
-    where the system does not say."""
-    try:
-        with open("/proc/meminfo") as f:
-            for line in f:
-                if line.startswith("MemAvailable:"):
-                    return int(line.split()[1]) * 1024
-    except OSError:
-        pass
-    try:
-        import os
-        return int(os.sysconf("SC_AVPHYS_PAGES") * os.sysconf("SC_PAGE_SIZE"))
-    except (ValueError, OSError, AttributeError):
-        return None
+
+MAX_RATE_HZ = 100.0   # the rate per neuron (Hz) the memory guard assumes of a Spikes monitor unless told
+SPIKE_BYTES = {"host": 8, "disk": 12}   # a spike held (SpikeEvents: int32 step, int32 id); streamed (float64 t, int32 id)
 
 
-def _size(n_bytes: float) -> str:
-    for unit, k in (("TB", 1e12), ("GB", 1e9), ("MB", 1e6), ("kB", 1e3)):
-        if n_bytes >= k:
-            return f"{n_bytes / k:.3g} {unit}"
-    return f"{n_bytes:.0f} B"
-
-
-def check_host_memory(net, monitors, n_steps, dt, max_host_bytes, observed_bytes=0, disk=None) -> None:
-    """Refuse a run whose sampled monitors would not fit in host memory (``simulate``'s
-    ``max_host_bytes``), or, streamed to a file in the directory ``disk``, on that disk; naming
-    the biggest monitor, the figure and the fixes. ``observed_bytes``: per step, of the
-    Observe/LFP monitors (:func:`_observed_bytes`)."""
-    if max_host_bytes is not None:
-        max_host_bytes = _checks.positive_finite("max_host_bytes", max_host_bytes)
-    per = []
+def monitor_bytes(net, monitors, n_steps, dt, observed_bytes=0, max_rate_hz=MAX_RATE_HZ, where="host") -> list:
+    """``[(name, bytes)]``: the most each monitor will hold by the end of a run of ``n_steps``
+    (``where``: "host", in memory, or "disk", streamed). Sampled monitors (Trace, Weights) and
+    Rate are exact (float32 values and a float64 time per sample); a Spikes monitor holds
+    ``SPIKE_BYTES`` per spike and is counted at ``max_rate_hz`` per neuron (a bound: its real
+    size depends on the rates); Observe/LFP from ``observed_bytes`` per step."""
+    per, seconds = [], n_steps * dt / 1000.0
     for m in monitors:
-        if isinstance(m, SAMPLED):   # float32 values + a float64 time per sample
-            per.append((m, (4 * m.width(net) + 8) * n_steps / m.every))
+        if isinstance(m, SAMPLED):
+            what = type(m).__name__ + (f"({m.pop!r}, {m.var!r})" if isinstance(m, Trace) else f"({m.proj!r})")
+            per.append((what, (4 * m.width(net) + 8) * -(-n_steps // m.every)))
         elif isinstance(m, Rate):
-            per.append((m, 12 * n_steps))
+            per.append((f"Rate({m.pop!r})", 12 * n_steps))
+    for pop in sorted({m.pop for m in monitors if isinstance(m, Spikes)}):   # one record per population
+        per.append((f"Spikes({pop!r})", SPIKE_BYTES[where] * net.population(pop).n * max_rate_hz * seconds))
     observers = [m for m in monitors if isinstance(m, OBSERVERS)]
     if observers:
-        per.append((observers[0], (observed_bytes + 8) * n_steps))
+        per.append((", ".join(f"{type(m).__name__}({m.key!r})" for m in observers), (observed_bytes + 8) * n_steps))
+    return per
+
+
+def check_host_memory(net, monitors, n_steps, dt, max_host_bytes, observed_bytes=0, disk=None,
+                      max_rate_hz=MAX_RATE_HZ, spill=False) -> str | None:
+    """Refuse a run whose monitors would not fit in host memory (``simulate``'s
+    ``max_host_bytes``, default 80 % of the memory available), or, streamed to a file in the
+    directory ``disk``, on that disk: a MemoryError naming the estimate (:func:`monitor_bytes`:
+    Spikes monitors at ``max_rate_hz`` per neuron), the limit, the largest monitor and the
+    options. ``spill`` (``simulate(spill_to=...)``): instead of refusing, return the estimate and
+    the limit in words, for the caller to stream the monitors to disk; None when they fit.
+    ``observed_bytes``: per step, of the Observe/LFP monitors (:func:`_observed_bytes`)."""
+    if max_host_bytes is not None:
+        max_host_bytes = _checks.positive_finite("max_host_bytes", max_host_bytes)
+    max_rate_hz = _checks.positive_finite("max_rate_hz", max_rate_hz)
+    per = monitor_bytes(net, monitors, n_steps, dt, observed_bytes, max_rate_hz, "host" if disk is None else "disk")
     total = sum(b for _, b in per)
     if total == 0:
-        return
-    limit = max_host_bytes
+        return None
+    big, b = max(per, key=lambda x: x[1])
+    rate = b / (n_steps * dt / 1000.0)
+    spikes = any(isinstance(m, Spikes) for m in monitors)
+    per_spike = SPIKE_BYTES["host" if disk is None else "disk"]
+    bound = (f" (Spikes monitors counted at up to max_rate_hz = {max_rate_hz:g} Hz a neuron, {per_spike} B a spike; "
+             "their real size depends on the rates)") if spikes else ""
+    lower = "state a lower rate bound if the rates are known to stay below it (max_rate_hz=...), " if spikes else ""
     if disk is not None:
         import shutil
         free = shutil.disk_usage(disk).free
         if total > 0.9 * free:
-            raise MemoryError(f"simulate: the monitors would write {_size(total)} to {str(disk)!r}, which has "
-                              f"{_size(free)} free; record fewer neurons (ids=...) or sample less often (every=...)")
-        return
+            raise MemoryError(f"simulate: the monitors would write up to {_size(total)} to {str(disk)!r}{bound}, which has "
+                              f"{_size(free)} free; the largest, {big}, grows {_size(rate)} per simulated second. "
+                              f"Record fewer neurons (ids=...), sample less often (every=...), {lower}or stream to "
+                              "another disk")
+        return None
+    limit = max_host_bytes
     if limit is None:
         avail = available_host_bytes()
         if avail is None:
-            return
+            return None
         limit = 0.8 * avail
     if total <= limit:
-        return
-    big, b = max(per, key=lambda x: x[1])
-    what = type(big).__name__ + (f"({big.pop!r}, {big.var!r})" if isinstance(big, Trace) else "")
-    rate = b / (n_steps * dt / 1000.0)
+        return None
+    if spill:
+        return (f"{_size(total)} on the host{bound}, more than {_size(limit)} "
+                f"({'max_host_bytes' if max_host_bytes is not None else '80 % of the memory available'})")
     raise MemoryError(
-        f"simulate: the monitors would hold {_size(total)} on the host for {n_steps * dt:g} ms, more than "
+        f"simulate: the monitors would hold {_size(total)} on the host for {n_steps * dt:g} ms{bound}, more than "
         f"{_size(limit)} ({'max_host_bytes' if max_host_bytes is not None else '80 % of the memory available'}); "
-        f"the largest, {what}, grows {_size(rate)} per simulated second. Record fewer neurons (ids=...), sample "
-        "less often (every=...), reduce on the device (Observe, Rate), or run in shorter pieces that you save "
-        "(state=res.state, ns.save_checkpoint); max_host_bytes=... overrides the limit")
+        f"the largest, {big}, grows {_size(rate)} per simulated second. Record fewer neurons (ids=...), sample "
+        f"less often (every=...), reduce on the device (Observe, Rate), {lower}stream the monitors to disk "
+        "(stream_to='run.h5'; or spill_to='run.h5' or True, a temporary file, to stream only when this estimate "
+        "is over the limit), or run in shorter pieces that you save (state=res.state, ns.save_checkpoint); "
+        "max_host_bytes=... overrides the limit")
+
+
+def _spill_target(spill_to, stream_to):
+    """``simulate``'s ``spill_to`` checked: None, True or an HDF5 path (a str or PathLike)."""
+    if spill_to is None or spill_to is False:
+        return None
+    if stream_to is not None:
+        raise ValueError(f"spill_to={spill_to!r} streams the monitors only when they would not fit in memory, but "
+                         f"stream_to={stream_to!r} streams them always: give one of the two")
+    if spill_to is not True:
+        import os
+        if not isinstance(spill_to, (str, os.PathLike)):
+            raise ValueError(f"spill_to must be None, True (a temporary file) or the path of an HDF5 file, got {spill_to!r}")
+        directory = os.path.dirname(os.path.abspath(spill_to))
+        if not os.path.isdir(directory):
+            raise ValueError(f"spill_to: the directory {directory!r} does not exist")
+        if os.path.isdir(spill_to) or (os.path.exists(spill_to) and os.path.getsize(spill_to)):
+            raise ValueError(f"spill_to: {str(spill_to)!r} exists; give a new path, or True for a temporary file")
+    from ..io._optional import require
+    require("h5py", "spill_to", "nwb")
+    return spill_to
+
+
+def _spill(spill_to, over, net, monitors, n_steps, dt, observed_bytes, max_rate_hz):
+    """The sink of a run whose monitors would not fit in memory (``over`` says by how much):
+    ``spill_to``'s file, or a new temporary one; the disk checked, a warning naming the file."""
+    import os
+    import tempfile
+    import warnings
+
+    from ..io.stream import StreamSink
+    if spill_to is True:
+        fd, spill_to = tempfile.mkstemp(prefix="neurosim-spill-", suffix=".h5")
+        os.close(fd)
+    sink = StreamSink(spill_to, net, monitors, dt)
+    check_host_memory(net, monitors, n_steps, dt, None, observed_bytes, disk=sink.directory, max_rate_hz=max_rate_hz)
+    warnings.warn(f"simulate: the monitors would hold up to {over}: they are streamed to {str(sink.path)!r} "
+                  "(spill_to) and the result holds none of them; res.stream names the file, "
+                  "ns.io.read_stream reads it", stacklevel=3)
+    return sink
 
 
 def _bytes_per_step(net, monitors, g, observed_bytes=0):
@@ -193,8 +278,8 @@ class _Progress:
         bar = "#" * int(30 * frac)
         elapsed = time.perf_counter() - self.t0
         eta = elapsed * (1 - frac) / frac if frac > 0 else float("nan")
-        sys.stderr.write(f"\rsimulate [{bar:<30}] {100 * frac:5.1f}%  {done_ms / 1e3:.3f}/{self.total / 1e3:.3f} s  "
-                         f"elapsed {elapsed:.1f} s  eta {eta:.1f} s")
+        sys.stderr.write(f"\rsimulate [{bar:<30}] {100 * frac:5.1f}%  {done_ms / 1e3:.3f}/{self.total / 1e3:.3f} s "
+                         f"simulated  elapsed {elapsed:.1f} s  eta {eta:.1f} s")
         if frac >= 1:
             sys.stderr.write("\n")
         sys.stderr.flush()
@@ -221,10 +306,8 @@ def _make_chunk(net, monitors, dt, n_blocks, g):
             return s, out
 
         def outer(s, _):
-            rec = {}
-            for m in traces:
-                rec[m.key] = m.read(s)
             s, out = jax.lax.scan(inner, s, None, length=g)
+            rec = {m.key: m.read(s) for m in traces}     # the state at the block's end
             return s, (rec, out)
 
         s, (rec, out) = jax.lax.scan(outer, s, None, length=n_blocks)
@@ -260,10 +343,14 @@ def simulate(
     engine: str = "auto",
     check_finite: bool = True,
     max_host_bytes: float | None = None,
+    max_rate_hz: float = MAX_RATE_HZ,
+    spill_to=None,
     stream_to=None,
+    stream_overwrite: bool = False,
     devices=None,
 ) -> SimResult:
-    """Simulate ``duration`` ms with step ``dt`` ms.
+    """Simulate ``duration`` with step ``dt`` ms. ``duration``: a number of ms, or a string with
+    its unit, as the command line takes it: ``"1s"``, ``"2 s"``, ``"500ms"``, ``"100 ms"``.
 
     ``params`` defaults to ``net.params()``; ``state`` (to continue a run) defaults to a fresh
     state drawn from ``key``. ``duration`` must be a whole number of steps. Compiled chunks are
@@ -279,15 +366,25 @@ def simulate(
     into equal blocks, one per device, spikes exchanged once per shortest delay; bitwise the
     scan engine's spikes; see :mod:`neurosim.network.parallel`; ``devices``: None (all local
     devices), a count or a list). ``SimResult.timings["engine"]`` names the one used.
-    ``max_host_bytes``: before the run, the bytes the sampled monitors (``Trace``, ``Weights``,
-    ``Rate``, ``Observe``) will hold on the host are estimated; above this (default: 80 % of the
-    memory available now) the run is refused with the figure and the ways to shrink it, instead
-    of running for hours toward an out-of-memory kill. Spike monitors are not counted (their
-    size depends on the rates).
+    ``max_host_bytes``: before the run, the bytes the monitors will hold on the host are
+    estimated (``Trace``, ``Weights``, ``Rate``, ``Observe`` exactly; a ``Spikes`` monitor, 8 bytes a
+    spike, at ``max_rate_hz`` per neuron); above this (default: 80 % of the memory available now)
+    the run is refused with a MemoryError giving the estimate, the rate bound and the ways to
+    shrink it, instead of running for hours toward an out-of-memory kill.
+    ``max_rate_hz`` (default ``MAX_RATE_HZ``, 100 Hz): the rate no neuron of a recorded
+    population is expected to exceed, averaged over the run; the guard's bound for ``Spikes``
+    monitors (it refuses nothing by itself: the run records every spike however many there are).
+    ``spill_to``: None (the default: refuse), an HDF5 path or True (a new temporary file): when
+    the estimate is over the limit, stream the monitors there (as ``stream_to`` does, with a
+    warning naming the file) instead of refusing; when it is not, they stay in memory as usual.
+    Test ``res.stream`` (None, or the file) to know which happened.
     ``stream_to``: an HDF5 path (needs h5py, part of the ``nwb`` extra): each chunk's spikes,
     traces, rates and observations (Observe, LFP) are appended there as soon as it finishes
     and dropped from memory, so an hour-long run's memory stays flat; the result then holds none of them (``res.stream`` names
     the file, :func:`neurosim.io.read_stream` reads it) and the memory guard checks the disk.
+    A file that exists and is not empty is refused unless ``stream_overwrite=True``. A failed
+    write (a full disk) stops the run with a :class:`~neurosim.io.StreamWriteError` naming the
+    file and the last complete time, with the results up to there in its ``partial`` attribute.
     ``check_finite`` (default on): after every chunk the state is checked for NaN or infinite
     values, and membrane voltages for leaving +-10 V (``V_LIMIT_MV``: a divergence, caught before
     it overflows) (one reduction on the device per chunk); the first one found stops the run with a
@@ -298,7 +395,7 @@ def simulate(
         raise ValueError(f"check_finite must be True or False, got {check_finite!r}")
     _refuse_tracers(params=params, state=state, duration=duration, dt=dt, key=key)
     dt = _checks.positive_finite("dt", dt)
-    duration = _checks.positive_finite("duration", duration)
+    duration = _checks.duration_ms("duration", duration)
     n_steps = _checks.whole_steps("duration", duration, dt, minimum=1)
     max_chunk_bytes = _checks.positive_finite("max_chunk_bytes", max_chunk_bytes)
     t_build = time.perf_counter()
@@ -313,12 +410,16 @@ def simulate(
     check_periods(net, n_steps, state)
     check_monitors(net, monitors, state)
     sink = None
-    if stream_to is not None:
+    if stream_to is not None or stream_overwrite is not False:
         from ..io.stream import StreamSink
-        sink = StreamSink(stream_to, net, monitors, dt)
+        sink = StreamSink(stream_to, net, monitors, dt, overwrite=stream_overwrite)
+    spill_to = _spill_target(spill_to, stream_to)
     observed_bytes = _observed_bytes(net, params, state, dt, monitors)     # traces a step once, if observers
-    check_host_memory(net, monitors, n_steps, dt, max_host_bytes, observed_bytes,
-                      disk=None if sink is None else sink.directory)
+    over = check_host_memory(net, monitors, n_steps, dt, max_host_bytes, observed_bytes,
+                             disk=None if sink is None else sink.directory, max_rate_hz=max_rate_hz,
+                             spill=spill_to is not None)
+    if over is not None:         # spill_to: the monitors go to disk instead
+        sink = _spill(spill_to, over, net, monitors, n_steps, dt, observed_bytes, max_rate_hz)
     from ..engines import ENGINES
     from ..engines.base import AUTO_ORDER, REGISTRY, Refusal
     if engine not in ENGINES:
@@ -367,26 +468,43 @@ def _float_leaves(state) -> list:
             if jnp.issubdtype(x.dtype, jnp.floating)]
 
 
-V_LIMIT_MV = 1e4   # |v| beyond 10 V: no membrane is there; the run has diverged (it would reach inf later)
+
+
+def _keys(path) -> list:
+    return [getattr(k, "name", getattr(k, "key", getattr(k, "idx", None))) for k in path]
 
 
 def _is_voltage(path) -> bool:
-    keys = [getattr(k, "name", getattr(k, "key", getattr(k, "idx", None))) for k in path]
+    keys = _keys(path)
     return bool(keys) and keys[0] == "neurons" and keys[-1] == "v"
 
 
-def _bad(path, x):
-    """Where the leaf ``x`` at ``path`` has gone wrong: not finite, or a membrane voltage beyond
-    :data:`V_LIMIT_MV` (a divergence caught before it overflows)."""
+def _is_conductance(path, conductances) -> bool:
+    """``path`` is the weights of a plastic projection onto conductance synapses (they must stay >= 0)."""
+    keys = _keys(path)
+    return len(keys) == 2 and keys[0] == "weights" and keys[1] in conductances
+
+
+def conductances(net) -> tuple:
+    """The plastic projections whose weights are conductances (>= 0 at every step)."""
+    return tuple(pr.name for pr in net.projections if pr.plastic and pr.synapse.output == "conductance")
+
+
+def _bad(path, x, conductances=()):
+    """Where the leaf ``x`` at ``path`` has gone wrong: not finite, a membrane voltage beyond
+    :data:`V_LIMIT_MV` (a divergence caught before it overflows), or a conductance weight below 0
+    (a plasticity rule that does not keep the projection's sign)."""
     bad = ~jnp.isfinite(x)
-    return bad | (jnp.abs(x) > V_LIMIT_MV) if _is_voltage(path) else bad
+    if _is_voltage(path):
+        return bad | (jnp.abs(x) > V_LIMIT_MV)
+    return bad | (x < 0) if _is_conductance(path, conductances) else bad
 
 
-@jax.jit
-def _finite_flags(state):
+@partial(jax.jit, static_argnames="conductances")
+def _finite_flags(state, conductances=()):
     """One bool per floating leaf of the state: none of it gone wrong (:func:`_bad`)."""
     leaves = _float_leaves(state)
-    return jnp.stack([~jnp.any(_bad(p, x)) for p, x in leaves]) if leaves else jnp.ones((0,), bool)
+    return jnp.stack([~jnp.any(_bad(p, x, conductances)) for p, x in leaves]) if leaves else jnp.ones((0,), bool)
 
 
 def _describe_path(path) -> str:
@@ -406,7 +524,7 @@ def _locate(net, params, state, n_steps, dt):
     step at which some float leaf of the state is not finite, which one (the first in the
     state's order at that step) and in how many entries."""
     def observe(s, _):
-        return jnp.stack([jnp.sum(_bad(p, y)) for p, y in _float_leaves(s)])
+        return jnp.stack([jnp.sum(_bad(p, y, conductances(net))) for p, y in _float_leaves(s)])
     _, bad = jax.jit(lambda p, s: run(net, p, s, n_steps, dt, observe=observe))(params, state)
     bad = np.asarray(bad)                                     # (n_steps, n_float_leaves)
     k = int(np.argmax(bad.sum(axis=1) > 0))
@@ -414,8 +532,13 @@ def _locate(net, params, state, n_steps, dt):
     return k, leaf, int(bad[k, leaf])
 
 
-def _limit_note(path) -> str:
-    return f" (or left +-{V_LIMIT_MV:g} mV)" if _is_voltage(path) else ""
+def _limit_note(path, net) -> str:
+    if _is_voltage(path):
+        return f" (or left +-{V_LIMIT_MV:g} mV)"
+    if _is_conductance(path, conductances(net)):
+        return (" (or negative: its synapses are conductances, >= 0, and its plasticity rule let them fall below 0; "
+                "chain neurosim.plasticity.clip_weights(0, w_max) or dale(+1) after the rule)")
+    return ""
 
 
 def _nonfinite_error(net, params, before, after, done, steps, dt, res):
@@ -424,11 +547,11 @@ def _nonfinite_error(net, params, before, after, done, steps, dt, res):
         k, leaf, count = _locate(net, params, before, steps, dt)
         where = f"in step {done + k} (the step ending at t = {(float(before.t) + k + 1) * dt:g} ms), in {count} entries"
     except Exception:                              # noqa: BLE001 (locating is a courtesy)
-        leaf = int(np.argmin(np.asarray(_finite_flags(after))))
+        leaf = int(np.argmin(np.asarray(_finite_flags(after, conductances(net)))))
         where = (f"between steps {done} and {done + steps} (t = {float(before.t) * dt:g}-"
                  f"{(float(before.t) + steps) * dt:g} ms)")
     return NonFiniteError(
-        f"simulate: {_describe_path(paths[leaf])} became NaN or infinite{_limit_note(paths[leaf])} {where}. "
+        f"simulate: {_describe_path(paths[leaf])} became NaN or infinite{_limit_note(paths[leaf], net)} {where}. "
         f"Usual causes: weights or "
         f"currents too large for the model (an overflow), a NaN in params or inputs, a time step too large for an "
         f"explicit integrator. The results up to step {done} are in this error's .partial"
@@ -445,6 +568,7 @@ def drive(engine, net, params, state, monitors, *, dt, duration, progress, t_bui
     -> (state, raw)`` (``done``: steps run before this chunk) and ``engine.to_host(raw, item, done) -> Chunk``.
     ``sink``: where each chunk's monitor data goes instead of memory (``stream_to``)."""
     from ..engines import record
+    from ..io.stream import StreamWriteError
 
     record(engine.name)
     first_step = int(state.t)       # times are (first_step + k) dt, so a resumed run's equal the whole run's
@@ -454,12 +578,16 @@ def drive(engine, net, params, state, monitors, *, dt, duration, progress, t_bui
     bar = _Progress(duration, bool(progress))
     build_s = time.perf_counter() - t_build
     chunks, compile_s, run_s, done = [], 0.0, 0.0, 0
+    # the Spikes monitors kept in memory: one compact record per population that grows chunk by
+    # chunk (8 bytes a spike), so no chunk's arrays are kept and nothing is concatenated at the end
+    last_step = first_step + sum(engine.steps(i) for i in engine.plan)
+    spikes = {} if sink is not None else {m.pop: SpikeBuffer(last_step) for m in monitors if isinstance(m, Spikes)}
 
     def result(at_state, length_ms):
         """The results of the chunks collected so far, ending at ``at_state``."""
         res = SimResult(dt=dt, t_start=t_start, duration=length_ms, state=at_state,
                         timings={"build_s": build_s, "compile_s": compile_s, "run_s": run_s, "engine": engine.name})
-        _collect(res, net, monitors, chunks, first_step, dt)
+        _collect(res, net, monitors, chunks, first_step, dt, spikes)
         if sink is not None:
             res.stream = str(sink.path)
             res.sizes.update(sink.sizes)
@@ -484,15 +612,17 @@ def drive(engine, net, params, state, monitors, *, dt, duration, progress, t_bui
             raw = jax.device_get(raw)
             jax.block_until_ready(state)   # run_s is the run's, also when no monitor brings data back
             run_s += time.perf_counter() - t0
-            if check_finite and not bool(np.all(np.asarray(_finite_flags(state)))):
+            if check_finite and not bool(np.all(np.asarray(_finite_flags(state, conductances(net))))):
                 raise _nonfinite_error(net, params, good, state, done, engine.steps(item), dt, partial(good))
             chunk = engine.to_host(raw, item, done)
             if sink is None:
-                chunks.append((done, chunk))
+                for pop, kept in spikes.items():
+                    kept.append(first_step + done, *chunk.spikes[pop])
+                chunks.append((done, chunk._replace(spikes={})))
             else:                    # to disk now, nothing kept: memory stays flat however long the run
                 piece = SimResult(dt=dt, t_start=t_start, duration=0.0)
                 _collect(piece, net, monitors, [(done, chunk)], first_step, dt)
-                sink.write(piece, t_start, (done + engine.steps(item)) * dt)
+                sink.write(piece, t_start, (first_step + done + engine.steps(item)) * dt)
             done += engine.steps(item)
             good = state
             bar.update(done * dt)
@@ -502,17 +632,24 @@ def drive(engine, net, params, state, monitors, *, dt, duration, progress, t_bui
             f"({done * dt:g} of {duration:g} ms): this error's .partial holds the results so far, and "
             f"simulate(net, {duration - done * dt:g}, dt, state=err.partial.state, ...) runs the rest "
             f"(bitwise as the uninterrupted run)", partial(good)) from None
+    except StreamWriteError as e:    # a full disk, say: the file holds the chunks before this one
+        e.partial = partial(good)
+        raise
+    finally:
+        if sink is not None:
+            sink.close()
     return result(state, duration)
 
 
 class ScanRunner(Runner):
     """One ``lax.scan`` iteration per step (every model and monitor); chunks of ``n_blocks``
-    blocks of ``g`` steps, ``g`` the gcd of the sampled monitors' ``every``."""
+    blocks of ``g`` steps, ``g`` the gcd of the sampled monitors' ``every``, the sampled monitors
+    read at the blocks' ends (kept where a window of ``every`` steps ends, or the run)."""
 
     name = "scan"
 
     def __init__(self, net, monitors, dt, n_steps, chunk_steps, max_chunk_bytes, observed_bytes=0):
-        self.net, self.monitors, self.dt = net, monitors, dt
+        self.net, self.monitors, self.dt, self.n_steps = net, monitors, dt, n_steps
         self.conns = net.connectivity()
         everys = [m.every for m in monitors if isinstance(m, SAMPLED)]
         g = reduce(math.gcd, everys) if everys else 1
@@ -557,9 +694,9 @@ class ScanRunner(Runner):
         sampled = {}
         for m in self.monitors:
             if isinstance(m, SAMPLED) and m.key in traces:
-                idx = np.arange(n_blocks) * g
-                keep = (idx + done) % m.every == 0
-                sampled[m.key] = (idx[keep], np.asarray(traces[m.key])[keep])
+                ends = (np.arange(n_blocks) + 1) * g          # steps into the chunk at each block's end
+                keep = ((ends + done) % m.every == 0) | (ends + done == self.n_steps)
+                sampled[m.key] = (ends[keep], np.asarray(traces[m.key])[keep])
         observed = {key: jax.tree.map(lambda x: np.asarray(x).reshape((steps,) + np.shape(x)[2:]), value)
                     for key, value in out["observed"].items()}
         return Chunk(steps, spikes, rates, sampled, observed)
@@ -585,9 +722,15 @@ def check_structure(net: Network, params: dict) -> dict:
         if _concrete(params.neurons[p.name]):     # values too (finite, signs), where they are known
             check_params(params.neurons[p.name], p.n, f"params.neurons[{p.name!r}]")
     for pr in net.projections:
+        where = f"params.projections[{pr.name!r}]"
         syn = params.projections[pr.name].synapse
         if isinstance(syn, SynapseParams) and _concrete(syn):
-            check_params(syn, 1, f"params.projections[{pr.name!r}].synapse")
+            check_params(syn, 1, f"{where}.synapse")
+        if isinstance(pr.conn, CSR):         # each mechanism's params, as the projection checked its own
+            for m in pr.chain:
+                value = params.projections[pr.name].dynamics[m.key]
+                if _concrete(value):
+                    m.check_params(value, pr.conn.nnz, f"{where}.dynamics[{m.key!r}]")
     for i in net.inputs:
         check_input_values(params.inputs[i.name], lambda f, name=i.name: f"params.inputs[{name!r}].{f}")
     for pr in net.projections:
@@ -602,6 +745,11 @@ def check_structure(net: Network, params: dict) -> dict:
         if pr.synapse.output == "conductance" and not isinstance(w, jax.core.Tracer) and np.any(np.asarray(w) < 0):
             raise ValueError(f"params.projections[{pr.name!r}].weights of a conductance synapse must be >= 0, got min "
                              f"{float(np.min(np.asarray(w)))!r}; inhibition comes from syn_params.e_rev below rest")
+        plastic = [m for m in pr.chain if m.plastic]
+        if plastic and _concrete(w):          # a plastic projection's initial weights, within its rule's bounds
+            clipped = plastic[0].initial_weights(w, f"params.projections[{pr.name!r}].weights")
+            if clipped is not w:              # Plasticity(rule, clip_initial=True): clipped, as at build time
+                params = params.with_weights({pr.name: clipped})
     return params
 
 
@@ -624,9 +772,11 @@ def _observed_bytes(net, params, state, dt, monitors) -> int:
     return sum(math.prod(x.shape) * np.dtype(x.dtype).itemsize for x in jax.tree.leaves(shapes))
 
 
-def _collect(res, net, monitors, chunks, t0, dt):
+def _collect(res, net, monitors, chunks, t0, dt, spikes=None):
     """The monitors' results from every chunk (``(first step, Chunk)`` pairs), with their
-    time axes (ms, from the global step index: the run started at step ``t0``)."""
+    time axes (ms, from the global step index: the run started at step ``t0``). ``spikes``:
+    population -> the :class:`SpikeBuffer` that has the chunks' spikes (else they are read from
+    the chunks)."""
     if not chunks:       # a streamed run: the data is in the file
         return
     for m in monitors:
@@ -639,8 +789,12 @@ def _collect(res, net, monitors, chunks, t0, dt):
             vs = [c.sampled[m.key][1] for _, c in chunks if m.key in c.sampled]
             res.traces[m.key] = (np.concatenate(ts), np.concatenate(vs), m.labels(net))
         elif isinstance(m, Spikes):
-            res.spikes[m.pop] = (np.concatenate([(t0 + done + c.spikes[m.pop][0]) * dt for done, c in chunks]),
-                                 np.concatenate([c.spikes[m.pop][1] for _, c in chunks]).astype(np.int64))
+            record = (spikes or {}).get(m.pop)
+            if record is None:
+                record = SpikeBuffer(t0 + max(done + c.steps for done, c in chunks))
+                for done, c in chunks:
+                    record.append(t0 + done, *c.spikes[m.pop])
+            res.spikes[m.pop] = record.events(dt)
             res.sizes[m.pop] = net.population(m.pop).n
         elif isinstance(m, Rate):
             rate = np.concatenate([c.rates[m.pop] for _, c in chunks])

@@ -131,9 +131,13 @@ def check_params_for_dt(net: Network, params, dt: float) -> None:
     with half a step, so the neuron could fire every step). A network built for one step
     (``Network.dt``: e.g. jump currents chosen for it) runs only at that step. Traced values are
     not checked."""
+    if isinstance(dt, jax.core.Tracer):    # jit over dt: nothing here depends on a dt known only when run
+        return
     if net.dt is not None and abs(dt - net.dt) > 1e-9 * net.dt:
         raise ValueError(f"this network was built for dt = {net.dt!r} ms (its weights were chosen for that step), but "
                          f"this run uses dt = {dt!r} ms: run it with dt={net.dt!r}, or build it again for dt={dt!r}")
+    for inp in net.inputs:
+        _check_current(net, inp, params, dt)
     for p in net.populations:
         if hasattr(p.model, "check_dt"):
             p.model.check_dt(params.neurons[p.name], dt, f"Population {p.name!r}")
@@ -148,12 +152,36 @@ def check_params_for_dt(net: Network, params, dt: float) -> None:
                     f"or t_ref >= dt")
 
 
+V_LIMIT_MV = 1e4   # |v| beyond 10 V: no membrane is there; a run that reaches it has diverged
+
+
+def _check_current(net: Network, inp, params, dt: float) -> None:
+    """An input current (the fields its params list in ``CURRENTS``, pA) must not move its
+    target's membrane by more than :data:`V_LIMIT_MV` in one step (``|I| dt / c_m``, ``c_m``
+    in pF; 1 for models written in mV/ms, as Izhikevich's): such a current is a units slip, and
+    a model like Izhikevich's would fire every other step without any variable leaving range."""
+    values = params.inputs[inp.name]
+    fields = [getattr(values, f) for f in getattr(values, "CURRENTS", ())]
+    if not fields or any(isinstance(x, jax.core.Tracer) for x in jax.tree.leaves(fields)):
+        return
+    top = max(float(np.max(np.abs(np.asarray(x, float)))) for x in fields)
+    target = net._refs[inp.name][0][0]
+    c_m = getattr(params.neurons[target], "c_m", 1.0)
+    if isinstance(c_m, jax.core.Tracer):
+        return
+    jump = top * dt / float(np.min(np.asarray(c_m, float)))
+    if jump > V_LIMIT_MV:
+        raise ValueError(f"Input {inp.name!r}: a current of {top:g} pA would move the membrane of population {target!r} by "
+                         f"{jump:.3g} mV in one step of {dt:g} ms, beyond the +-{V_LIMIT_MV:g} mV any membrane reaches; "
+                         f"currents are in pA")
+
+
 def check_state(net: Network, state, dt: float) -> None:
     """``state`` must be a NetworkState made for ``net`` (same populations, projections,
     plastic weights, mechanisms and modulators) and for this ``dt``."""
     if not isinstance(state, NetworkState):
         raise ValueError(f"state must be a NetworkState from init_state(net, params, key, dt), got {type(state).__name__}")
-    if state.dt is not None and abs(state.dt - dt) > 1e-12 * dt:
+    if state.dt is not None and not isinstance(dt, jax.core.Tracer) and abs(state.dt - dt) > 1e-12 * dt:
         raise ValueError(
             f"state was made for dt = {state.dt!r} ms, but this run uses dt = {dt!r} ms: delays and schedules are "
             f"fixed in steps when the state is made; make a new state with init_state(net, params, key, dt={dt!r})"
@@ -182,6 +210,31 @@ def check_state(net: Network, state, dt: float) -> None:
         if pr.plastic and np.shape(state.weights[pr.name]) != (pr.conn.nnz,):
             raise ValueError(f"state was made for another network: state.weights[{pr.name!r}] has shape "
                              f"{np.shape(state.weights[pr.name])}, the projection has {pr.conn.nnz} synapses")
+    _check_types(net, state, dt)
+    for p in net.populations:      # the signs a model's state asks (concentrations), where the values are known
+        st = state.neurons[p.name]
+        if hasattr(st, "_fields") and not any(isinstance(x, jax.core.Tracer) for x in jax.tree.leaves(st)):
+            for f, v in zip(st._fields, st):
+                _checks.sign_rules(f"state.neurons[{p.name!r}].{f}", st, f, v)
+
+
+def _check_types(net: Network, state, dt) -> None:
+    """Every floating-point variable of ``state`` is still floating point (a state edited by
+    hand with an integer array would fail deep inside the step's loop): compared with the
+    types ``init_state`` gives, found once per network, dt and precision without running it."""
+    if isinstance(dt, jax.core.Tracer):
+        return
+    cache_key = ("state types", float(dt), np.dtype(float_dtype()).name)
+    spec = net._cache.get(cache_key)
+    if spec is None:
+        shapes = jax.eval_shape(lambda: init_state(net, net.params(), 0, float(dt)))
+        spec = {jax.tree_util.keystr(path): x.dtype for path, x in jax.tree_util.tree_flatten_with_path(shapes)[0]}
+        net._cache[cache_key] = spec
+    for path, x in jax.tree_util.tree_flatten_with_path(state)[0]:
+        want = spec.get(jax.tree_util.keystr(path))
+        if want is not None and jnp.issubdtype(want, jnp.floating) and not jnp.issubdtype(jnp.result_type(x), jnp.floating):
+            raise ValueError(f"state{jax.tree_util.keystr(path)} must be floating point ({np.dtype(want).name}, as "
+                             f"init_state makes it), got {jnp.result_type(x)}")
 
 
 def sliced(net: Network, ref) -> bool:

@@ -53,6 +53,7 @@ class AdaptiveLIFParams(NamedTuple):
 
     POSITIVE = ("c_m", "g_l", "tau_theta")
     NON_NEGATIVE = ("t_ref", "theta_plus", "r_target", "slope")
+    BELOW = (("v_reset", "v_th"),)
 
 
 class AdaptiveLIFState(NamedTuple):

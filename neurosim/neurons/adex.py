@@ -43,6 +43,7 @@ class AdExParams(NamedTuple):
 
     POSITIVE = ("c_m", "g_l", "delta_t", "tau_w")
     NON_NEGATIVE = ("t_ref", "slope")
+    BELOW = (("v_reset", "v_peak"),)
 
 
 class AdExState(NamedTuple):

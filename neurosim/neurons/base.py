@@ -28,14 +28,16 @@ from .spike import check_surrogate
 
 
 def check_params(params, n: int, where: str) -> None:
-    """Every leaf of a params NamedTuple is a finite scalar or (n,) array, and the fields the
-    class lists in ``POSITIVE`` / ``NON_NEGATIVE`` have that sign."""
+    """Every leaf of a params NamedTuple is a finite scalar or (n,) array, the fields the
+    class lists in ``POSITIVE`` / ``NON_NEGATIVE`` have that sign, and its ``BELOW`` pairs
+    ``(low, high)`` are ordered (a reset below the threshold)."""
     for field, value in zip(params._fields, params):
         _checks.per_neuron(f"{where}.{field}", value, n)
         arr = np.asarray(value)
         if not np.all(np.isfinite(arr)):
             raise ValueError(f"{where}.{field} must be finite, got {value!r}")
         _checks.sign_rules(f"{where}.{field}", params, field, value)
+    _checks.order_rules(where, params)
 
 
 def state_fields(model) -> tuple:

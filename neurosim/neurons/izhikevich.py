@@ -37,6 +37,7 @@ class IzhikevichParams(NamedTuple):
     slope: jax.typing.ArrayLike = 0.1    # 1/mV, surrogate sharpness
 
     NON_NEGATIVE = ("slope",)
+    BELOW = (("c", "v_peak"),)
 
 
 class IzhikevichState(NamedTuple):

@@ -37,6 +37,7 @@ class LIFParams(NamedTuple):
 
     POSITIVE = ("c_m", "g_l")
     NON_NEGATIVE = ("t_ref", "slope")
+    BELOW = (("v_reset", "v_th"),)
 
 
 class LIFState(NamedTuple):

@@ -38,11 +38,17 @@ class InhibitoryStdpParams(NamedTuple):
     rho_0: jax.typing.ArrayLike    # Hz, target rate
     tau: jax.typing.ArrayLike      # ms, both traces
 
+    NON_NEGATIVE = ("eta", "rho_0")
+    POSITIVE = ("tau",)
+
 
 class ScalingParams(NamedTuple):
     beta: jax.typing.ArrayLike       # 1 / (ms Hz)
     r_target: jax.typing.ArrayLike   # Hz
     tau_rate: jax.typing.ArrayLike   # ms
+
+    NON_NEGATIVE = ("beta", "r_target")
+    POSITIVE = ("tau_rate",)
 
 
 class RateState(NamedTuple):

@@ -66,6 +66,9 @@ class StdpPairParams(NamedTuple):
     tau_plus: jax.typing.ArrayLike    # ms, presynaptic trace
     tau_minus: jax.typing.ArrayLike   # ms, postsynaptic trace
 
+    NON_NEGATIVE = ("a_plus", "a_minus")
+    POSITIVE = ("tau_plus", "tau_minus")
+
 
 class StdpPairState(NamedTuple):
     """The state of StdpPair (a pytree): ``x`` ((n_pre,) presynaptic trace); ``y`` ((n_post,)
@@ -88,6 +91,9 @@ class StdpTripletParams(NamedTuple):
     tau_x: jax.typing.ArrayLike       # ms, r2
     tau_minus: jax.typing.ArrayLike   # ms, o1
     tau_y: jax.typing.ArrayLike       # ms, o2
+
+    NON_NEGATIVE = ("a2_plus", "a3_plus", "a2_minus", "a3_minus")
+    POSITIVE = ("tau_plus", "tau_x", "tau_minus", "tau_y")
 
 
 class StdpTripletState(NamedTuple):
@@ -150,7 +156,6 @@ def stdp_pair(a_plus=0.01, a_minus=0.0105, tau_plus=20.0, tau_minus=20.0, *, w_m
                                                       backend="pallas" if ev.backend == "pallas" else None)
 
     form = "additive" if mu_p == mu_m == 0 else f"mu+={mu_p:g}, mu-={mu_m:g}"
-    bounds = (lo, hi) if (mu_p > 0 and mu_m > 0) else None   # soft bounds keep [w_min, w_max]
 
     def coefficients(p, dt):
         # the decays as the pure-JAX traces compute them (x exp(-dt / tau))
@@ -158,7 +163,9 @@ def stdp_pair(a_plus=0.01, a_minus=0.0105, tau_plus=20.0, tau_minus=20.0, *, w_m
                 jnp.exp(-dt / jnp.asarray(p.tau_minus, jnp.float32)), 1.0, 1.0)
 
     compiled = PairForm(PairOptions(lo, hi, mu_p, mu_m), trace=kind, coefficients=coefficients)
-    return Rule(f"stdp_pair({form}, {kind})", params, init, update, bounds=bounds, event_driven=True, kernel=kernel,
+    # [w_min, w_max] is the range the rule is written for: soft bounds keep the weights in it, an
+    # additive rule needs clip_weights after it; either way initial weights outside it are refused
+    return Rule(f"stdp_pair({form}, {kind})", params, init, update, bounds=(lo, hi), event_driven=True, kernel=kernel,
                 reads_weights=not (mu_p == mu_m == 0), form=compiled)
 
 

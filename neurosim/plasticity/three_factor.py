@@ -50,6 +50,9 @@ class RewardModulatedParams(NamedTuple):
     lr: jax.typing.ArrayLike        # 1 / (ms x modulator unit)
     d_tonic: jax.typing.ArrayLike   # modulator units, tonic level
 
+    POSITIVE = ("tau_c",)
+    NON_NEGATIVE = ("lr",)
+
 
 class EligibilityState(NamedTuple):
     c: jax.Array   # (nnz,) eligibility, weight units
@@ -58,6 +61,8 @@ class EligibilityState(NamedTuple):
 class ErrorModulatedParams(NamedTuple):
     lr: jax.typing.ArrayLike        # 1 / (ms x error unit)
     tau_pre: jax.typing.ArrayLike   # ms
+
+    POSITIVE = ("tau_pre",)
 
 
 class PreTraceState(NamedTuple):

@@ -3,15 +3,17 @@
 Figures are built on the Agg canvas directly (``matplotlib.figure.Figure``), never through
 ``pyplot``: nothing is shown, no global figure registry fills up, and the caller's backend is
 left alone. Each function draws into ``ax`` when given, otherwise into a new figure, and returns
-``(figure, axes)``. Units: time in ms, rates and frequencies in Hz, voltages in mV.
+``(figure, axes)``. Units: time in ms, rates and frequencies in Hz, voltages in mV; every axis
+is labelled with its unit (a neuron axis with ``neuron index``).
 """
 from __future__ import annotations
 
 import numpy as np
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
+from matplotlib.transforms import blended_transform_factory
 
-from neurosim._checks import count, positive_finite
+from neurosim._checks import count, finite, positive_finite
 from neurosim.analysis.spectra import population_rate
 
 __all__ = ["raster", "rate_plot", "voltage_traces", "psd_plot", "raster_with_rate"]
@@ -75,14 +77,16 @@ def raster(
     if t_start is not None or t_stop is not None:
         ax.set_xlim(t_start, t_stop)
     ax.set_xlabel("time (ms)")
-    ax.set_ylabel("neuron")
+    ax.set_ylabel("neuron index")
     return fig, ax
 
 
 def rate_plot(t, rate, ax=None, *, color=None, label=None):
-    """Line plot of a rate (Hz) against time (ms). Returns ``(figure, axes)``."""
+    """Line plot of a rate (Hz) against time (ms), the rate axis from 0. Returns
+    ``(figure, axes)``."""
     fig, ax = _figure_and_axes(ax)
     ax.plot(np.asarray(t), np.asarray(rate), color=color, label=label, linewidth=1.0)
+    ax.set_ylim(bottom=0.0)
     ax.set_xlabel("time (ms)")
     ax.set_ylabel("rate (Hz)")
     return fig, ax
@@ -107,13 +111,15 @@ def voltage_traces(t, v, ids=None, ax=None):
     if v.shape[1] <= 10:
         ax.legend(loc="upper right", fontsize="small")
     ax.set_xlabel("time (ms)")
-    ax.set_ylabel("V (mV)")
+    ax.set_ylabel("membrane potential V (mV)")
     return fig, ax
 
 
-def psd_plot(freqs, psd, ax=None, *, fmax=None, log=True, color=None, label=None):
+def psd_plot(freqs, psd, ax=None, *, fmax=None, log=True, color=None, label=None, unit="spikes²/Hz"):
     """Power spectral density against frequency (Hz), log power axis by default, up to ``fmax``
-    Hz when given. Returns ``(figure, axes)``."""
+    Hz when given. ``unit`` names the power's unit on the axis: the default is that of
+    ``neurosim.analysis.population_psd`` (a spike count per bin); an LFP's is ``"mV²/Hz"``.
+    Returns ``(figure, axes)``."""
     freqs = np.asarray(freqs, dtype=float)
     psd = np.asarray(psd, dtype=float)
     if freqs.shape != psd.shape:
@@ -125,7 +131,7 @@ def psd_plot(freqs, psd, ax=None, *, fmax=None, log=True, color=None, label=None
     if fmax is not None:
         ax.set_xlim(0.0, positive_finite("fmax", fmax))
     ax.set_xlabel("frequency (Hz)")
-    ax.set_ylabel("PSD")
+    ax.set_ylabel(f"PSD ({unit})")
     return fig, ax
 
 
@@ -141,21 +147,34 @@ def raster_with_rate(
     marker_size=2.0,
     max_points=200_000,
     figsize=(8.0, 6.0),
+    transient_ms=50.0,
 ):
     """Raster of several populations stacked above a panel of their population rates.
 
     ``times_by_pop`` maps a name to ``(times, ids, n)``. Populations are stacked in the order
     given, the first at the bottom (pass ``{"E": ..., "I": ...}`` for E below I), each in its own
     colour (``colors[name]`` or the default colour cycle) with ``max_points`` dots at most. The
-    lower panel shows each population's rate (:func:`~neurosim.analysis.population_rate` with
-    ``bin_ms`` and ``smooth_ms``). Saved as PNG at 120 dpi to ``path`` when given.
+    raster's y axis is the neuron index (the populations one after the other); each
+    population's band is named at the right edge. The lower panel shows each population's rate
+    (``neurosim.analysis.population_rate`` with ``bin_ms`` and ``smooth_ms``).
+
+    The rate axis runs from 0 to 1.1 times the highest rate *after* the first ``transient_ms``
+    of the window: a network started from rest fires its first spikes together, and that
+    transient (~110 Hz in the first milliseconds of the COBA demo, against a steady ~22 Hz)
+    would otherwise set the range and flatten the rest. When the transient is cut off, the
+    panel says so (``first 50 ms clipped: peak 110 Hz``). ``transient_ms=0`` sets the range
+    from every bin. Saved as PNG at 120 dpi to ``path`` when given.
     Returns ``(figure, (raster_axes, rate_axes))``.
     """
     if not times_by_pop:
         raise ValueError("times_by_pop must name at least one population")
+    transient_ms = finite("transient_ms", transient_ms)
+    if transient_ms < 0:
+        raise ValueError(f"transient_ms must be >= 0 (ms at the start the rate range ignores), got {transient_ms!r}")
     fig = _new_figure(figsize)
     ax_raster, ax_rate = fig.subplots(2, 1, sharex=True, gridspec_kw={"height_ratios": [3, 1]})
-    offset, centres = 0, []
+    offset, rates = 0, []
+    band_label = blended_transform_factory(ax_raster.transAxes, ax_raster.transData)
     for i, (name, (times, ids, n)) in enumerate(times_by_pop.items()):
         color = colors[name] if colors is not None else f"C{i}"
         t, rate = population_rate(times, ids, n, t_start, t_stop, bin_ms, smooth_ms)
@@ -164,15 +183,32 @@ def raster_with_rate(
             marker_size=marker_size, max_points=max_points, id_offset=offset, label=name,
         )
         rate_plot(t, rate, ax_rate, color=color, label=name)
-        centres.append(offset + (n - 1) / 2)
+        rates.append((t, rate))
+        ax_raster.text(1.01, offset + (n - 1) / 2, name, transform=band_label, color=color,
+                       ha="left", va="center", fontweight="bold")
         offset += int(n)
         if i < len(times_by_pop) - 1:
             ax_raster.axhline(offset - 0.5, color="0.7", linewidth=0.5)
-    ax_raster.set_yticks(centres, labels=list(times_by_pop))
     ax_raster.set_ylim(-0.5, offset - 0.5)
     ax_raster.set_xlabel("")
+    ax_raster.set_ylabel("neuron index")
     ax_rate.set_xlim(t_start, t_stop)
-    ax_rate.legend(loc="upper right", fontsize="small")
+    ax_rate.set_ylabel("population rate (Hz)")
+    _rate_range(ax_rate, rates, t_start, transient_ms)
+    ax_rate.legend(loc="lower right", fontsize="small", ncols=len(times_by_pop))
     if path is not None:
         fig.savefig(path, dpi=120, format="png")
     return fig, (ax_raster, ax_rate)
+
+
+def _rate_range(ax, rates, t_start, transient_ms):
+    """The rate axis from 0 to 1.1 x the highest rate after the first ``transient_ms`` (every
+    bin when none is that late); a note on the panel when an earlier peak is cut off."""
+    peak = max((float(np.max(r)) for _, r in rates if r.size), default=0.0)
+    steady = [r[t >= t_start + transient_ms] for t, r in rates]
+    top = max((float(np.max(r)) for r in steady if r.size), default=peak)
+    top = 1.1 * top if top > 0 else 1.0
+    ax.set_ylim(0.0, top)
+    if peak > top:
+        ax.text(0.01, 0.95, f"first {transient_ms:g} ms clipped: peak {peak:.0f} Hz",
+                transform=ax.transAxes, ha="left", va="top", fontsize="small", color="0.3")

@@ -69,14 +69,28 @@ class SweepResult:
                     out[j, i] = float(np.mean(v[sel]))
         return xs, ys, out
 
-    def heatmap(self, measure: str, x: str, y: str, ax=None, cmap: str = "viridis"):
+    def heatmap(self, measure: str, x: str, y: str, ax=None, cmap: str = "viridis", *, labels=None):
         """A heat map of ``measure`` over the axes ``x`` and ``y`` (the mean over seeds and any
-        other axis). Draws into ``ax`` if given; returns the matplotlib Figure."""
+        other axis). Draws into ``ax`` if given; returns the matplotlib Figure.
+
+        The axes and the colour bar are labelled with what they are and their unit
+        (``neurons.E.v_th`` -> ``E: threshold v_th (mV)``, ``E.rate`` -> ``E: firing rate
+        (Hz)``: ``neurosim.plot.labels``); a name the table does not know is shown as it is.
+        ``labels`` maps an axis path or the measure to a label of your own (a weight's unit,
+        say, which is the synapse's: pA, nS or mV)."""
         from matplotlib.figure import Figure
 
+        from neurosim.plot.labels import measure_label, param_label
+
+        labels = {} if labels is None else labels
+        if not isinstance(labels, dict):
+            raise TypeError(f"heatmap: labels must be a dict of axis path or measure -> label, got {type(labels).__name__}")
+        stray = sorted(set(labels) - {x, y, measure})
+        if stray:
+            raise ValueError(f"heatmap: labels names {stray}, which is neither x={x!r}, y={y!r} nor the measure {measure!r}")
         xs, ys, values = self.grid(measure, x, y)
         if ax is None:
-            fig = Figure(figsize=(5.2, 4.0))
+            fig = Figure(figsize=(5.6, 4.2), layout="constrained")
             ax = fig.subplots()
         else:
             fig = ax.figure
@@ -84,7 +98,8 @@ class SweepResult:
                        extent=(-0.5, xs.size - 0.5, -0.5, ys.size - 0.5))
         ax.set_xticks(range(xs.size), [f"{v:g}" for v in xs], fontsize=7, rotation=45)
         ax.set_yticks(range(ys.size), [f"{v:g}" for v in ys], fontsize=7)
-        ax.set(xlabel=x, ylabel=y, title=measure)
-        fig.colorbar(im, ax=ax)
-        fig.tight_layout()
+        ax.set(xlabel=labels.get(x, param_label(x)), ylabel=labels.get(y, param_label(y)))
+        ax.set_title(measure, fontsize="small")      # the column's name in .table()
+        bar = fig.colorbar(im, ax=ax)
+        bar.set_label(labels.get(measure, measure_label(measure)))
         return fig

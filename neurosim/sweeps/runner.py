@@ -25,6 +25,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from .. import _checks
+from .._files import bad_file, read_npz, write_atomically
 from ..network.checkpoint import fingerprint as network_fingerprint
 from ..network.model import Network, float_dtype
 from ..network.step import init_state, step
@@ -426,17 +427,33 @@ def _load_resume(resume, key_design) -> dict:
         if not path.parent.is_dir():
             raise ValueError(f"resume: the directory {str(path.parent)!r} does not exist")
         return {}
-    with np.load(path, allow_pickle=False) as z:
-        saved = json.loads(str(z["__design__"]))
-        if saved != json.loads(key_design):
-            changed = sorted(k for k in saved if saved.get(k) != json.loads(key_design).get(k))
-            raise ValueError(f"resume: {str(path)!r} holds a sweep with a different design ({', '.join(changed)} "
-                             "differ); use another path, or delete it to start over")
-        rows = {}
-        for name in z.files:
-            if name.startswith("b"):
-                b, _, col = name[1:].partition(":")
-                rows.setdefault(int(b), {})[col] = z[name]
+    def bad(why):
+        return bad_file("sweep(resume=...)", path, "a sweep's resume file", why)
+
+    stored = read_npz(path, "sweep(resume=...)", "a sweep's resume file")
+    if "__design__" not in stored:
+        raise bad(f"no __design__ entry; it holds {sorted(stored)[:5]}")
+    try:
+        saved = json.loads(str(stored.pop("__design__")))
+    except json.JSONDecodeError as e:
+        raise bad(f"its design is not JSON: {e}") from None
+    design = json.loads(key_design)
+    if not isinstance(saved, dict):
+        raise bad(f"its design is {type(saved).__name__} JSON, not an object")
+    if saved != design:
+        changed = sorted(k for k in set(saved) | set(design) if saved.get(k) != design.get(k))
+        raise ValueError(f"resume: {str(path)!r} holds a sweep with a different design ({', '.join(changed)} "
+                         "differ); use another path, or delete it to start over")
+    rows = {}
+    for name, value in stored.items():
+        b, _, col = name[1:].partition(":")
+        if not (name.startswith("b") and b.isdigit() and col):
+            raise bad(f"an entry {name!r} that is no batch's column (b<batch>:<column>)")
+        if value.shape[:1] != (design["batch_size"],):
+            raise bad(f"its {name} has {value.shape[:1]} rows, a batch has {design['batch_size']}")
+        rows.setdefault(int(b), {})[col] = value
+    if len({tuple(sorted(cols)) for cols in rows.values()}) > 1:
+        raise bad("its batches hold different columns")
     return rows
 
 
@@ -448,10 +465,7 @@ def _save_resume(resume, key_design, rows) -> None:
     for b, cols in rows.items():
         for col, v in cols.items():
             arrays[f"b{b}:{col}"] = v
-    tmp = path.with_name(path.name + ".tmp")
-    with open(tmp, "wb") as f:
-        np.savez(f, **arrays)
-    tmp.replace(path)
+    write_atomically(path, lambda f: np.savez(f, **arrays), "sweep(resume=...)")
 
 
 def _gather(rows, n_batches, batch_size) -> dict:

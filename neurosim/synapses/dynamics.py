@@ -51,6 +51,8 @@ from typing import NamedTuple
 
 import jax
 
+from .. import _checks
+
 
 class SynapseShape(NamedTuple):
     n_pre: int
@@ -86,6 +88,12 @@ class AbstractSynapseDynamics:
 
     def check(self, projection) -> None:
         return None
+
+    def check_params(self, params, nnz: int, where: str) -> None:
+        """The mechanism's params are finite and of the signs their class asks (``POSITIVE``,
+        ``NON_NEGATIVE``, ``UNIT_INTERVAL``, ``BELOW``); checked when the projection is built
+        and again for params passed to ``simulate`` (``where`` names them)."""
+        _checks.params_values(where, params)
 
     def modulators(self) -> tuple:
         return ()

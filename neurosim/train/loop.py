@@ -19,7 +19,6 @@ that it was written for a model with the same variables (names, shapes, dtypes).
 from __future__ import annotations
 
 import json
-import os
 import sys
 import time
 from pathlib import Path
@@ -31,6 +30,7 @@ import optax
 from flax import nnx
 
 from .. import _checks
+from .._files import bad_file, read_npz, write_atomically
 from .eprop import eprop_gradients
 from .three_factor import three_factor_gradients
 from .layers import Outputs
@@ -66,12 +66,31 @@ def _check_data(x, labels, what):
 
 
 def _sequence(encode, key, xb):
-    """The (T, B, n_in) input of a batch: ``encode(key, xb)``, or xb (B, T, n_in) itself."""
+    """The (T, B, n_in) input of a batch: ``encode(key, xb)``, or xb (B, T, n_in) itself; an
+    integer or boolean raster (0/1 spikes) becomes floating point."""
     if encode is not None:
-        return encode(key, xb)
-    if xb.ndim != 3:
+        seq = encode(key, xb)
+    elif xb.ndim != 3:
         raise ValueError(f"without an encoder, x must be sequences of shape (N, T, n_in), got a batch of shape {xb.shape}")
-    return jnp.swapaxes(xb, 0, 1)
+    else:
+        seq = jnp.swapaxes(xb, 0, 1)
+    return seq if jnp.issubdtype(seq.dtype, jnp.inexact) else seq.astype(jnp.result_type(float))
+
+
+def _check_labels(model, encode, x, labels, what) -> None:
+    """Class labels (integers, one per sample) must name one of the model's outputs: -1 would
+    train on the last class, a label past the end would give a NaN loss."""
+    if labels.ndim != 1:
+        return                                    # targets (RateMSE), not labels
+    if not jnp.issubdtype(labels.dtype, jnp.integer):
+        raise ValueError(f"{what}: labels must be integers (class indices), got dtype {labels.dtype}")
+    graphdef, state = nnx.split(model)
+    out = jax.eval_shape(lambda st, xb: nnx.merge(graphdef, st)(_sequence(encode, jax.random.key(0), xb)), state, x[:1])
+    n_out = out.y.shape[-1]
+    lo, hi = int(jnp.min(labels)), int(jnp.max(labels))
+    if lo < 0 or hi >= n_out:
+        bad = lo if lo < 0 else hi
+        raise ValueError(f"{what}: labels must lie in [0, {n_out}) (the model has {n_out} outputs), got {bad}")
 
 
 def evaluate(model, x, labels, *, loss=None, encode=None, batch_size: int = 256, key=0):
@@ -79,6 +98,7 @@ def evaluate(model, x, labels, *, loss=None, encode=None, batch_size: int = 256,
     masked). ``loss.predict`` gives the predicted labels."""
     loss = CrossEntropy() if loss is None else loss
     x, labels = _check_data(x, labels, "evaluate")
+    _check_labels(model, encode, x, labels, "evaluate")
     graphdef, state = nnx.split(model)
     return _evaluator(graphdef, loss, encode, x.shape[0], batch_size)(state, x, labels, _key(key))
 
@@ -153,10 +173,15 @@ def fit(model, x, labels, *, loss=None, encode=None, optimizer=None, epochs: int
         patience = _checks.integer_at_least("patience", patience)
         if validation is None:
             raise ValueError("patience (early stopping) needs validation=(x_val, labels_val)")
+    _check_labels(model, encode, x, labels, "fit")
     if validation is not None:
         validation = _check_data(*validation, "fit(validation=...)")
+        _check_labels(model, encode, *validation, "fit(validation=...)")
     if resume and checkpoint is None:
         raise ValueError("resume=True needs checkpoint=PATH")
+    if checkpoint is not None and not Path(checkpoint).resolve().parent.is_dir():
+        raise ValueError(f"checkpoint={str(checkpoint)!r}: the directory {str(Path(checkpoint).resolve().parent)!r} does "
+                         f"not exist (found now, not after the first epoch); create it first")
     if gradient not in ("bptt", "eprop", "three_factor"):
         raise ValueError(f"gradient must be 'bptt', 'eprop' or 'three_factor', got {gradient!r}")
     if gradient != "bptt" and regulariser is not None:
@@ -290,24 +315,44 @@ def _save(path, params, opt_state, best, history, epoch):
     meta = {"epoch": epoch, "history": history, "best_acc": best[0], "best_epoch": best[2],
             "layout": {"params": _describe(params), "opt": _describe(opt_state)}}
     arrays["meta"] = np.frombuffer(json.dumps(meta).encode(), np.uint8)
-    path = Path(path)
-    tmp = path.with_name(path.name + ".tmp.npz")
-    np.savez(tmp, **arrays)
-    os.replace(tmp, path)
+    write_atomically(path, lambda f: np.savez(f, **arrays), "fit(checkpoint=...)")
+
+
+_META = {"epoch": int, "history": dict, "best_acc": (int, float), "best_epoch": int, "layout": dict}
+_HISTORY = ("epoch", "loss", "train_acc", "val_loss", "val_acc", "time_s")
 
 
 def _load(path, params, opt_state):
-    with np.load(path, allow_pickle=False) as f:
-        meta = json.loads(bytes(f["meta"]).decode())
-        arrays = {k: f[k] for k in f.files if k != "meta"}
+    def bad(why):
+        return bad_file("fit(resume=True)", path, "a neurosim.train checkpoint", why)
+
+    arrays = read_npz(path, "fit(resume=True)", "a neurosim.train checkpoint")
+    meta = arrays.pop("meta", None)
+    if meta is None or meta.dtype != np.uint8:
+        raise bad(f"no meta entry of JSON bytes; it holds {sorted(arrays)[:5]}")
+    try:
+        meta = json.loads(meta.tobytes().decode())
+    except (UnicodeDecodeError, json.JSONDecodeError) as e:
+        raise bad(f"its meta is not JSON: {e}") from None
+    if (not isinstance(meta, dict) or any(not isinstance(meta.get(k), t) for k, t in _META.items())
+            or any(not isinstance(meta["history"].get(k), list) for k in _HISTORY)):
+        raise bad(f"its meta lacks or garbles some of {list(_META)} (a history of {list(_HISTORY)})")
     layout = {"params": _describe(params), "opt": _describe(opt_state)}
-    saved = {k: [tuple((a[0], tuple(a[1]), a[2])) for a in v] for k, v in meta["layout"].items()}
+    try:
+        saved = {k: [tuple((a[0], tuple(a[1]), a[2])) for a in v] for k, v in meta["layout"].items()}
+    except (TypeError, IndexError, KeyError) as e:
+        raise bad(f"its layout is garbled: {e!r}") from None
     if saved != layout:
         raise ValueError(f"checkpoint {path} was written for another model or optimiser: its variables are "
-                         f"{saved['params']}, this model's are {layout['params']}")
+                         f"{saved.get('params')}, this model's are {layout['params']}")
 
     def rebuild(name, tree):
         leaves, treedef = jax.tree.flatten(tree)
+        for k, leaf in enumerate(leaves):
+            a, want = arrays.get(f"{name}/{k}"), np.asarray(leaf)
+            if a is None or a.shape != want.shape or a.dtype != want.dtype:
+                raise bad(f"its {name}/{k} is {'missing' if a is None else f'{a.dtype}{list(a.shape)}'}; the layout "
+                          f"needs {want.dtype}{list(want.shape)}")
         return jax.tree.unflatten(treedef, [jnp.asarray(arrays[f"{name}/{k}"]) for k in range(len(leaves))])
 
     best = (meta["best_acc"], rebuild("best", params), meta["best_epoch"])

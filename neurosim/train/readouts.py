@@ -67,7 +67,12 @@ class Readout(NamedTuple):
 def predict(readout: Readout, states) -> jax.Array:
     """Outputs ``states @ w + b``: ``(T, n_outputs)`` (or ``(T,)``) for states ``(T, n_features)``;
     a single state ``(n_features,)`` gives one output row."""
-    y = jnp.asarray(states) @ readout.w
+    states = jnp.asarray(states)
+    n = jnp.shape(readout.w)[0]
+    if states.ndim == 0 or states.shape[-1] != n:
+        raise ValueError(f"predict: states must have {n} features on their last axis ((T, {n}) or ({n},)) for this "
+                         f"readout, got shape {states.shape}")
+    y = states @ readout.w
     return y + jnp.broadcast_to(readout.b, y.shape)
 
 
@@ -293,8 +298,7 @@ def rls_update(state: RLSState, x, target, *, forgetting: float = 1.0):
     """
     _check_forgetting(forgetting)
     w, p = state
-    x = jnp.asarray(x, w.dtype)
-    target = jnp.reshape(jnp.asarray(target, w.dtype), (w.shape[1],))
+    x, target = _sample("rls_update", w, x, target)
     px = p @ x
     k = px / (forgetting + x @ px)
     e = x @ w - target
@@ -305,6 +309,16 @@ def rls_update(state: RLSState, x, target, *, forgetting: float = 1.0):
 
 
 force_update = rls_update  # FORCE learning (Sussillo & Abbott 2009) is this rule applied online
+
+
+def _sample(who, w, x, target):
+    """One online sample as ``(x (n_features,), target (n_outputs,))`` for weights ``w``."""
+    x, target = jnp.asarray(x, w.dtype), jnp.asarray(target, w.dtype)
+    if x.shape != (w.shape[0],):
+        raise ValueError(f"{who}: x must have shape ({w.shape[0]},) (the state's n_features), got shape {x.shape}")
+    if target.size != w.shape[1]:
+        raise ValueError(f"{who}: target must hold {w.shape[1]} value(s) (the state's n_outputs), got shape {target.shape}")
+    return x, jnp.reshape(target, (w.shape[1],))
 
 
 def _with_bias(x, intercept):
@@ -361,8 +375,7 @@ def lms_update(state: LMSState, x, target, *, learning_rate: float, normalized: 
     """One LMS (Widrow-Hoff) step: ``e = x.w - target``, ``w <- w - eta x e^T`` with
     ``eta = learning_rate`` (``/ (1e-12 + |x|^2)`` when ``normalized``). Returns ``(state, e)``."""
     (w,) = state
-    x = jnp.asarray(x, w.dtype)
-    target = jnp.reshape(jnp.asarray(target, w.dtype), (w.shape[1],))
+    x, target = _sample("lms_update", w, x, target)
     e = x @ w - target
     eta = learning_rate / (1e-12 + x @ x) if normalized else learning_rate
     return LMSState(w - eta * jnp.outer(x, e)), e

@@ -285,6 +285,9 @@ def _plan(net, params, dt, monitors, state):
     traces = [m for m in monitors if isinstance(m, Trace)]
     trace_ptrs, trace_leaf = [], {}
     for m in traces:
+        if m.pop not in state.neurons:
+            raise Unlowerable(f"Trace({m.pop!r}, {m.var!r})", None, "it records a synapse variable, which this engine "
+                              "keeps inside its step loop")
         st = state.neurons[m.pop]
         leaves, tree = jax.tree.flatten(st)
         try:    # which leaf the monitor reads: ask the state itself, its leaves replaced by their positions
@@ -299,12 +302,6 @@ def _plan(net, params, dt, monitors, state):
 
     # per-step statements
     loop = ["const int32_t t = (int32_t)(t0 + k);"]
-    for m, (ids_p, out_p, j) in zip(traces, trace_ptrs):
-        src = pops[m.pop][2][j]
-        width = len(np.atleast_1d(m.ids)) if m.ids is not None else pop_n[m.pop]
-        loop += [f"if ((done + k) % {m.every} == 0) {{  // Trace {m.key}",
-                 f"  for (int64_t q = 0; q < {width}; ++q) {out_p}[row_{_c(m.key)} * {width} + q] = {src}[{ids_p}[q]];",
-                 f"  ++row_{_c(m.key)};", "}"]
     # 1-2. per population, one loop over its neurons: the last step's synapse updates of the
     # projections onto it, its voltage, the current terms onto it (whole-population terms first,
     # then slices, each in network order, as the scan sums them) and its neurons. A population's
@@ -507,6 +504,14 @@ def _plan(net, params, dt, monitors, state):
             buf(f"{raw}_obs_{_c(m.key)}", u.sizes[space], ctype(dt_))
         loop += lines
         observed.append((m.key, u.out_tree, leaves))
+    # Trace monitors, on the state after the step that ends a window of `every` steps (the end of
+    # the run, when a shorter window ends it, is read by the engine from the final state)
+    for m, (ids_p, out_p, j) in zip(traces, trace_ptrs):
+        src = pops[m.pop][2][j]
+        width = len(np.atleast_1d(m.ids)) if m.ids is not None else pop_n[m.pop]
+        loop += [f"if ((done + k + 1) % {m.every} == 0) {{  // Trace {m.key}",
+                 f"  for (int64_t q = 0; q < {width}; ++q) {out_p}[row_{_c(m.key)} * {width} + q] = {src}[{ids_p}[q]];",
+                 f"  ++row_{_c(m.key)};", "}"]
 
     body += [f"{t}* __restrict {name} = ({t}*)std::calloc({max(n, 1)}, sizeof({t}));" for name, (n, t) in scratch.items()]
     body += [f"int64_t row_{_c(m.key)} = 0;" for m in traces]
@@ -615,7 +620,7 @@ class NativeEngine(Runner):
     name = "native"
 
     def __init__(self, plan: NativePlan, monitors, n_steps: int, chunk_steps: int | None, max_chunk_bytes: float):
-        self.nplan = plan
+        self.nplan, self.n_steps = plan, n_steps
         per_step = 4 * plan.n_words + sum(n * plan.dtype.itemsize for _, _, n in plan.tabulated)
         per_step += sum(8 * (len(np.atleast_1d(m.ids)) if m.ids is not None else plan.net.population(m.pop).n) / m.every
                         for m in plan.traces)
@@ -623,7 +628,7 @@ class NativeEngine(Runner):
         if plan.tabulated:
             longest = max(1, min(longest, int(TABLE_BYTES // sum(n * plan.dtype.itemsize for _, _, n in plan.tabulated))))
         chunk = longest if chunk_steps is None else min(chunk_steps, MAX_CHUNK)
-        # Weights monitors read the state at chunk starts (as the fused engine's): chunks of g steps
+        # Weights monitors read the state at chunk ends (as the fused engine's): chunks of g steps
         # at most (g the gcd of their `every`), or a divisor of g when g is longer than a chunk may be
         self.weights = [m for m in monitors if isinstance(m, Weights)]
         if self.weights:
@@ -649,7 +654,6 @@ class NativeEngine(Runner):
 
     def run(self, fn, params, state, done):
         n_steps, prep, hoist = fn
-        weights = {m.key: m.read(state) for m in self.weights if done % m.every == 0}   # due at this chunk's start
         key, (rows, subkeys) = prep(params.inputs, state.key, state.inputs, state.t)   # the inputs' params only
         hoisted = [np.ascontiguousarray(np.asarray(x)) for x in hoist(params)]
         if self._fixed is None or self._fixed[0] is not params:    # the connectivity and weights, once per run
@@ -657,7 +661,15 @@ class NativeEngine(Runner):
         fixed = {**self._fixed[1], "subkeys": np.ascontiguousarray(np.asarray(subkeys), np.uint32)}
         state, (bits, sampled, observed) = _call(self.nplan, fixed, state, hoisted, key, rows, done, n_steps,
                                                  bool(self.spike_pops or self.rate_pops))
-        sampled.update({k_: (np.zeros((1,), np.int64), np.asarray(v)[None]) for k_, v in weights.items()})
+        # read from the state at this chunk's end: the Weights monitors due there, and the Trace
+        # monitors' last sample when a window shorter than `every` ends the run
+        end = done + n_steps
+        due = [m for m in self.weights if end % m.every == 0 or end == self.n_steps]
+        due += [m for m in self.nplan.traces if end == self.n_steps and end % m.every != 0]
+        for m in due:
+            at, values = sampled.get(m.key, (np.zeros((0,), np.int64), None))
+            value = np.asarray(m.read(state))[None]
+            sampled[m.key] = (np.append(at, n_steps), value if values is None else np.concatenate([values, value]))
         return state, (bits, sampled, observed)
 
     def to_host(self, raw, item, done):
@@ -712,7 +724,7 @@ def _call(plan: NativePlan, fixed: dict, state, hoisted, key, rows, done, n_step
             by_name[f"observe {name} {j}"] = arr
         observed[name] = (tree, arrays_)
     for m in plan.traces:
-        idx = np.arange(n_steps)
+        idx = np.arange(n_steps) + 1          # steps into the call after each step
         rows_m = idx[(idx + done) % m.every == 0]
         ids = np.arange(plan.net.population(m.pop).n) if m.ids is None else np.atleast_1d(np.asarray(m.ids))
         leaf = jax.tree.leaves(state.neurons[m.pop])[plan.trace_leaf[m.key]]
