@@ -68,6 +68,9 @@ def whole_steps(name: str, value_ms: float, dt: float, minimum: int = 0) -> int:
         raise ValueError(f"{name} must be finite, got {value_ms!r}")
     steps = v / dt
     n = int(round(steps))
+    if steps < minimum - 1e-6:
+        raise ValueError(f"{name} = {value_ms!r} ms is {steps:.6g} steps of dt = {dt!r} ms; expected at least {minimum} "
+                         f"step(s) ({minimum * dt:.6g} ms)")
     if abs(steps - n) > 1e-6 * max(1.0, abs(steps)):
         raise ValueError(
             f"{name} = {value_ms!r} ms is not a whole number of steps of dt = {dt!r} ms "
@@ -113,10 +116,9 @@ def finite_numbers(name: str, value):
 
 def sign_rules(name: str, params, field: str, value) -> None:
     """The sign a params class asks of ``field`` (its ``POSITIVE`` / ``NON_NEGATIVE`` lists)."""
-    arr = np.asarray(value)
-    if field in getattr(params, "POSITIVE", ()) and not np.all(arr > 0):
+    if field in getattr(params, "POSITIVE", ()) and not np.all(np.asarray(value) > 0):
         raise ValueError(f"{name} must be > 0, got {value!r}")
-    if field in getattr(params, "NON_NEGATIVE", ()) and not np.all(arr >= 0):
+    if field in getattr(params, "NON_NEGATIVE", ()) and not np.all(np.asarray(value) >= 0):
         raise ValueError(f"{name} must be >= 0, got {value!r}")
 
 
@@ -135,7 +137,7 @@ def params_values(name: str, params) -> None:
     is finite and has the sign and range its class asks (``POSITIVE``, ``NON_NEGATIVE``,
     ``UNIT_INTERVAL``: in [0, 1], ``BELOW``). Traced leaves (under ``jit``/``vmap``/``grad``)
     have no values and are passed over; they are checked where they are concrete."""
-    if _traced(params):
+    if traced(params):
         return
     if hasattr(params, "_fields"):
         for field, value in zip(params._fields, params):
@@ -155,7 +157,9 @@ def params_values(name: str, params) -> None:
         finite_numbers(name, params)
 
 
-def _traced(tree) -> bool:
+def traced(tree) -> bool:
+    """Whether some leaf of ``tree`` is traced (under ``jit``/``vmap``/``grad``): its values are
+    then unknown here, and the checks of values pass it over."""
     import jax
     return any(isinstance(x, jax.core.Tracer) for x in jax.tree.leaves(tree))
 

@@ -79,6 +79,11 @@ def _plastic(rule, output="current", weights=0.5):
                                            synapse=Synapse("exponential", output), plasticity=rule)])
 
 
+def _additive(w_max=1.0):
+    """Additive pair STDP kept in [0, w_max] (Song et al. 2000)."""
+    return ns.plasticity.chain(ns.plasticity.stdp_pair(w_max=w_max), ns.plasticity.clip_weights(0.0, w_max))
+
+
 def _with_dynamics(net, key, **changes):
     p = net.params()
     pp = p.projections[net.projections[0].name]
@@ -317,11 +322,11 @@ CASES = [
       for who, load, files in [
           ("load_checkpoint", lambda p: ns.load_checkpoint(p, _net()),
            {"truncated.npz": "a zip archive cut short", "no_keys.npz": "no __header__ entry",
-            "bad_json.npz": "its header is not JSON", "bad_content.npz": r"its header lacks or garbles \['dt'"}),
+            "bad_json.npz": "its header is not JSON", "bad_content.npz": r"its header's 'dt' is -1, where a positive number \(ms\) is expected"}),
           ("fit(resume=True)", lambda p: T.fit(_layer_net(), np.zeros((4, 5, 3)), np.zeros(4, int), batch_size=2,
                                                progress=False, checkpoint=p, resume=True),
            {"truncated.npz": "a zip archive cut short", "no_keys.npz": "no meta entry",
-            "bad_json.npz": "its meta is not JSON", "bad_content.npz": "its meta lacks or garbles"}),
+            "bad_json.npz": "its meta is not JSON", "bad_content.npz": "its meta's 'epoch' is 'three', where int is expected"}),
           ("sweep(resume=...)", lambda p: ns.sweep(_net(), {"neurons.E.v_th": [-50.0]}, 100.0, progress=False, resume=p),
            {"truncated.npz": "a zip archive cut short", "no_keys.npz": "no __design__ entry",
             "bad_json.npz": "its design is not JSON", "bad_content.npz": "its design is list JSON, not an object"}),
@@ -361,11 +366,11 @@ CASES = [
     ("params: a NaN STP parameter", lambda: _with_dynamics(_pair(stp=ns.synapses.TsodyksMarkram()), "stp", U=NAN),
      r"dynamics\['stp'\].U must be finite"),
     ("params: initial weights 5x an additive rule's w_max", lambda: _sim(
-        _plastic(ns.plasticity.stdp_pair()), params=_plastic(ns.plasticity.stdp_pair()).params().with_weights({"PE": 5.0})),
+        _plastic(_additive()), params=_plastic(_additive()).params().with_weights({"PE": 5.0})),
      r"params.projections\['PE'\].weights: 1 initial weight\(s\) lie outside the bounds \[0, 1\]"),
     ("a rule that makes conductance weights negative", lambda: _sim(
         _plastic(ns.plasticity.normalize_incoming(-1.0), "conductance"), duration=20.0),
-     r"projection 'PE', variable weights became NaN or infinite \(or negative: its synapses are conductances"),
+     r"projection 'PE', variable weights fell below 0 in step \d+ .*: its synapses are conductances, which must stay >= 0"),
     ("LIF v_reset above v_th", lambda: ns.Population("E", 3, LIF(), LIF.Params(v_reset=-40.0, v_th=-50.0)),
      r"v_reset must be below v_th, got v_reset=-40.0 and v_th=-50.0"),
     ("params: v_reset above v_th", lambda: _with_neuron(v_reset=-40.0), r"v_reset must be below v_th"),
@@ -373,7 +378,8 @@ CASES = [
      r"c must be below v_peak"),
     ("an Izhikevich current of -1e20 pA", lambda: _sim(ns.Network(
         [ns.Population("E", 10, Izhikevich())], inputs=[ns.Input("d", "E", ConstantCurrent(), ConstantCurrent.Params(-1e20))])),
-     r"Input 'd': a current of 1e\+20 pA would move the membrane of population 'E' by 1e\+19 mV in one step"),
+     r"Input 'd': params.inputs\['d'\].amplitude = 1e\+20 pA would move the membrane of population 'E' by 1e\+19 mV "
+     r"in one step of 0.1 ms.* within 1e\+05 pA"),
     ("a rate reservoir fed NaN input", lambda: ns.builders.run_reservoir(ns.builders.esn(10, n_inputs=1),
                                                                           np.full((5, 1), NAN)), r"inputs must be finite"),
     ("an E/I reservoir fed NaN input", lambda: ns.builders.run_ei_reservoir(ns.builders.ei_reservoir(20),
@@ -424,8 +430,10 @@ CASES = [
     ("simulate duration '-5ms'", lambda: _sim(duration="-5ms"), r"duration: must be a positive time, got '-5ms' = -5 ms"),
     ("simulate duration '0 s'", lambda: _sim(duration="0 s"), r"duration: must be a positive time, got '0 s' = 0 ms"),
     ("simulate duration '1e400 s'", lambda: _sim(duration="1e400 s"), r"duration: must be a positive time, got '1e400 s' = inf ms"),
-    ("simulate duration '0.05 ms' (not whole steps)", lambda: _sim(duration="0.05 ms"),
-     r"duration = 0.05 ms is not a whole number of steps of dt = 0.1 ms"),
+    ("simulate duration '0.05 ms' (under a step)", lambda: _sim(duration="0.05 ms"),
+     r"duration = 0.05 ms is 0.5 steps of dt = 0.1 ms; expected at least 1 step"),
+    ("simulate duration '0.15 ms' (not whole steps)", lambda: _sim(duration="0.15 ms"),
+     r"duration = 0.15 ms is not a whole number of steps of dt = 0.1 ms"),
     ("simulate duration b'1s'", lambda: _sim(duration=b"1s"), r"duration must be a positive finite number, got b'1s'"),
     ("simulate max_rate_hz=0", lambda: _sim(max_rate_hz=0.0), r"max_rate_hz must be a positive finite number, got 0.0"),
     ("simulate max_rate_hz NaN", lambda: _sim(monitors=[ns.Spikes("E")], max_rate_hz=NAN), r"max_rate_hz must be a positive finite"),
@@ -439,6 +447,35 @@ CASES = [
      r"would hold 3.2 GB on the host .*max_rate_hz = 100 Hz.*spill_to="),
     ("SpikeEvents of arrays of two lengths", lambda: ns.network.SpikeEvents([1, 2], [1], 0.1),
      r"SpikeEvents: steps and ids must be 1-D arrays of one length"),
+    # ---------------------------------------------------------------- per-synapse delays
+    ("delay_ms array of the wrong length", lambda: _pair(delay_ms=np.ones(3)),
+     r"Projection 'PE': delay_ms must be one number, or one per synapse: shape \(\d+,\) in CSR order, got shape \(3,\)"),
+    ("delay_ms array with a NaN", lambda: _pair(delay_ms=np.r_[np.nan, np.ones(conn(5, 10, 0.5, seed=1).nnz - 1)]),
+     r"delay_ms must be positive and finite at every synapse; delay_ms\[0\] = nan"),
+    ("delay_ms array with a negative delay", lambda: _pair(delay_ms=np.r_[np.ones(2), -1.0,
+                                                                          np.ones(conn(5, 10, 0.5, seed=1).nnz - 3)]),
+     r"delay_ms\[2\] = -1.0"),
+    ("delay_ms array not in whole steps", lambda: _sim(_pair(delay_ms=np.r_[0.15, np.ones(conn(5, 10, 0.5, seed=1).nnz - 1)])),
+     r"Projection 'PE': delay_ms\[0\] = 0.15 ms is not a whole number of steps of dt = 0.1 ms"),
+    ("delay_ms array below one step", lambda: _sim(_pair(delay_ms=np.r_[0.04, np.ones(conn(5, 10, 0.5, seed=1).nnz - 1)]),
+                                                   dt=0.1),
+     r"delay_ms\[0\] = 0.04 ms is shorter than one step of dt = 0.1 ms"),
+    ("delay_ms array on a JitConn", lambda: ns.Projection("X", "E", "E", ns.events.JitConn(4, 4, 0.5, seed=1), 1.0,
+                                                          delay_ms=np.ones(3)),
+     r"delay_ms gives one delay per synapse, which a JitConn"),
+    ("per-synapse delays with plasticity", lambda: _plastic(ns.plasticity.stdp_pair()).__class__(
+        _plastic(ns.plasticity.stdp_pair()).populations,
+        [ns.Projection("PE", "P", "E", conn(20, 10, 0.5, seed=1), 0.5, plasticity=ns.plasticity.stdp_pair(),
+                       delay_ms=np.ones(conn(20, 10, 0.5, seed=1).nnz))]),
+     r"per-synapse delays with per-synapse dynamics \(long-term plasticity\) are not supported yet"),
+    ("a ring of delays larger than memory", lambda: _sim(ns.Network(
+        [ns.Population("P", 5, PoissonSource()), ns.Population("E", 10**6, LIF())],
+        [ns.Projection("PE", "P", "E", conn(5, 10**6, 1e-5, seed=1), 1.0,
+                       delay_ms=np.full(conn(5, 10**6, 1e-5, seed=1).nnz, 1e7))])),
+     r"the ring of per-synapse delays up to 100000000 steps onto 1000000 neurons .* needs ~.*, more than the"),
+    ("normal_delays with a negative std", lambda: ns.events.delays.normal_delays(10, 1.5, -0.5, 0.1),
+     r"std_ms must be >= 0, got -0.5"),
+    ("the scalar delay 0", lambda: _pair(delay_ms=0.0), r"Projection 'PE': delay_ms must be a positive finite number"),
     # ---------------------------------------------------------------- plots, docs and the public API
     ("raster of times and ids of different lengths", lambda: ns.plot.raster(np.zeros(3), np.zeros(2)), r"times and ids"),
     ("raster max_points=0", lambda: ns.plot.raster(np.zeros(3), np.zeros(3), max_points=0), r"max_points"),

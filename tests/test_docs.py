@@ -16,7 +16,7 @@ import pytest
 ROOT = Path(__file__).resolve().parents[1]
 PAGES = ["README.md", "docs/getting_started.md", "docs/models.md", "docs/builders_reservoir.md", "docs/ei_ratio.md", "docs/jitconn.md",
          "docs/plasticity.md", "docs/astrocytes.md", "docs/training.md", "docs/sweeps.md", "docs/io.md",
-         "docs/extending.md"]
+         "docs/extending.md", "docs/delays.md"]
 
 # An opening fence with its info string, the body, and a closing fence of the same indentation.
 _FENCE = re.compile(r"^(?P<indent>[ \t]*)```(?P<info>[^\n`]*)\n(?P<body>.*?)^(?P=indent)```[ \t]*$", re.M | re.S)

@@ -253,7 +253,7 @@ def test_simulate_takes_a_duration_with_its_unit():
     ("-5ms", r"duration: must be a positive time, got '-5ms' = -5 ms"),
     ("0 s", r"duration: must be a positive time, got '0 s' = 0 ms"),
     ("1e400 s", r"duration: must be a positive time, got '1e400 s' = inf ms"),
-    ("0.05 ms", r"duration = 0.05 ms is not a whole number of steps of dt = 0.1 ms"),
+    ("0.05 ms", r"duration = 0.05 ms is 0.5 steps of dt = 0.1 ms; expected at least 1 step"),
     (b"1s", r"duration must be a positive finite number, got b'1s'"),
 ])
 def test_a_bad_duration_is_refused_naming_the_argument_and_the_value(duration, message):
@@ -273,3 +273,22 @@ def test_the_summary_and_the_progress_line_give_their_units(capsys):
     with warnings.catch_warnings():
         warnings.simplefilter("error")
         assert str(res) == text
+
+
+def test_the_guard_offers_ids_and_every_only_to_monitors_that_take_them():
+    net = ns.Network([ns.Population("E", 4000, LIF())])
+    with pytest.raises(MemoryError) as err:
+        ns.simulate(net, 1e7, monitors=[ns.Spikes("E")], max_host_bytes=1e6, progress=False)
+    assert "ids=" not in str(err.value) and "max_rate_hz=" in str(err.value)
+
+
+def test_spike_events_are_the_pair_for_jax():
+    import jax
+    net = ns.Network([ns.Population("E", 20, LIF())],
+                     inputs=[ns.Input("d", "E", ConstantCurrent(), ConstantCurrent.Params(300.0))])
+    res = ns.simulate(net, 50.0, monitors=[ns.Spikes("E")], progress=False)
+    t, i = res.spikes["E"]
+    on_device = jax.device_put(res.spikes)
+    assert len(jax.tree.leaves(res.spikes)) == 2 and t.size > 0
+    np.testing.assert_array_equal(np.asarray(on_device["E"][0]), np.asarray(jax.device_put(t)))
+    np.testing.assert_array_equal(np.asarray(on_device["E"][1]), i)

@@ -353,8 +353,10 @@ def test_delay_not_a_whole_number_of_steps():
 
 @pytest.mark.parametrize("delay", [0.0, -0.1])
 def test_delay_shorter_than_one_step(delay):
-    net = ns.Network([lif_pop()], [one_proj(delay_ms=delay)])
-    with pytest.raises(ValueError, match=r"Projection 'EE': delay_ms .* expected at least 1 step"):
+    with pytest.raises(ValueError, match=r"Projection 'EE': delay_ms must be a positive finite number"):
+        one_proj(delay_ms=delay)                     # refused when the projection is built
+    net = ns.Network([lif_pop()], [one_proj(delay_ms=0.04)])
+    with pytest.raises(ValueError, match=r"Projection 'EE': delay_ms = 0.04 ms is 0.4 steps .* expected at least 1 step"):
         ns.init_state(net, net.params(), 0, DT)
 
 

@@ -56,6 +56,16 @@ def test_weight_snapshots_of_a_plastic_network(tmp_path):
     np.testing.assert_array_equal(back["traces"]["stdp.weights"][2], [0, 3, 7])
 
 
+def test_a_last_sample_inside_a_window_keeps_its_time(tmp_path):
+    net = ns.builders.brunel2000("C", scale=0.05, seed=2)
+    r = ns.simulate(net, 25.5, monitors=[ns.Trace("neurons", "v", ids=[0, 1], every=100)], progress=False)
+    t = r.traces["neurons.v"][0]
+    np.testing.assert_allclose(t, [10.0, 20.0, 25.5])                      # the end of each window, and of the run
+    back = ns.io.read_nwb(ns.io.to_nwb(r, net, tmp_path / "short.nwb"))
+    np.testing.assert_allclose(back["traces"]["neurons.v"][0], t, atol=1e-9)
+    np.testing.assert_array_equal(back["traces"]["neurons.v"][1], r.traces["neurons.v"][1])
+
+
 def test_the_file_passes_nwbinspector_without_critical_findings_or_errors(run, tmp_path):
     from nwbinspector import Importance, inspect_nwbfile
 

@@ -221,7 +221,7 @@ def test_a_key_that_is_not_a_seed_or_a_key():
 def test_the_memory_guard_refuses_monitors_that_would_not_fit_with_the_figure_and_the_fix():
     net = ns.Network([ns.Population("E", 4000, LIF())])
     with pytest.raises(MemoryError, match=r"would hold 1.6 TB on the host for 1e\+07 ms.*Trace\('E', 'v'\), grows "
-                                          r"160 MB per simulated second. Record fewer neurons"):
+                                          r"160 MB per simulated second. Options: record fewer neurons \(ids=...\)"):
         ns.simulate(net, 1e7, monitors=[ns.Trace("E", "v")], max_host_bytes=1e11, progress=False)
     with pytest.raises(MemoryError, match=r"more than 1 MB \(max_host_bytes\)"):
         ns.simulate(net, 1000.0, monitors=[ns.Trace("E", "v")], max_host_bytes=1e6, progress=False)

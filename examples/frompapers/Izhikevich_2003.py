@@ -261,7 +261,7 @@ def make_figure(path, spikes, traces, times, ids, st, duration_ms):
         ax = fig.add_subplot(grid[k // 4, k % 4])
         t, v = traces[name]
         v = v.copy()
-        # Traces are sampled at the start of each step, after the reset; draw each spike as a
+        # Traces are sampled at the end of each window of `every` steps, after the reset; draw each spike as a
         # stroke to the 30 mV peak at the sample that follows it (as net.m plots v(fired) = 30).
         idx = np.round((spikes[name] - t[0]) / CELL_DT).astype(int) + 1
         v[idx[idx < v.size]] = 30.0

@@ -64,6 +64,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from .. import _checks
 from ..init import draw
 from ..neurons.spike import spike
 
@@ -206,18 +207,32 @@ def derivatives(p: AstrocyteParams, c, h, ip3, gamma_a, glutamate, ip3_in, clamp
     return dc, dh, dip3, dgamma
 
 
-def fastest_rate(params: AstrocyteParams) -> float:
+def fastest_rate(params: AstrocyteParams, clamped: bool = False) -> float:
     """The largest |eigenvalue| (1/s) of the Jacobian of the calcium, h, IP3 and receptor
-    equations over calcium 0.05-2 uM (h 0.9, glutamate 0 and 1), for each distinct set of
-    per-astrocyte parameters: how fast the stiffest mode relaxes, which bounds an explicit
-    integrator's step."""
+    equations (calcium and h alone when IP3 is ``clamped``) over calcium 0.05-2 uM (h 0.9,
+    glutamate 0 and 1), for each distinct set of per-astrocyte parameters: how fast the
+    stiffest mode relaxes, which bounds an explicit integrator's step. Remembered per set of
+    parameter values, so a network pays for it once."""
     flat = [np.ravel(np.asarray(x, float)) for x in params]
     n = max(x.size for x in flat)
     rows = np.unique(np.stack([np.broadcast_to(x, (n,)) for x in flat], axis=1), axis=0)   # distinct astrocytes
+    key = (rows.shape, rows.tobytes(), clamped)
+    if key not in _RATES:
+        padded = np.concatenate([rows, np.repeat(rows[-1:], _pad(len(rows)) - len(rows), axis=0)])
+        with jax.ensure_compile_time_eval():       # concrete values, also when called inside a trace
+            jac = np.asarray(_jacobians(jnp.asarray(padded.T)), float)     # (rows, calcium, glutamate, 4, 4)
+        if clamped:
+            jac = jac[..., :2, :2]
+        _RATES[key] = float(np.max(np.abs(np.linalg.eigvals(jac))))
+    return _RATES[key]
 
-    with jax.ensure_compile_time_eval():       # concrete values, also when called inside a trace
-        jac = np.asarray(_jacobians(jnp.asarray(rows.T)), float)          # (rows, calcium, glutamate, 4, 4)
-    return float(np.max(np.abs(np.linalg.eigvals(jac))))
+
+_RATES: dict = {}
+
+
+def _pad(n: int) -> int:
+    """The next power of two: one compiled Jacobian program serves every row count up to it."""
+    return 1 << max(0, (n - 1).bit_length())
 
 
 @jax.jit
@@ -276,9 +291,9 @@ class Astrocyte:
         ~4-5 /s with the Li-Rinzel parameters) times the step must stay inside the method's
         stability interval (Euler 2, RK4 2.78) with a margin: at most 1 for Euler (dt <= ~200
         ms), 2.5 for RK4. Beyond it calcium oscillates wrongly or goes negative without a NaN."""
-        if any(isinstance(x, jax.core.Tracer) for x in jax.tree.leaves(params)) or self.ip3 == "clamped":
+        if _checks.traced(params):
             return
-        rate = fastest_rate(params)
+        rate = fastest_rate(params, clamped=self.ip3 == "clamped")
         limit = 1.0 if self.integrator == "euler" else 2.5
         if rate * dt * 1e-3 > limit:
             raise ValueError(

@@ -20,6 +20,13 @@ from ..network.monitors import OBSERVERS, Observe, SpikeEvents, Weights
 MIN_SAMPLE_STEPS = 100
 
 
+def sample_due(end, every: int, n_steps: int):
+    """Whether a sampled monitor (Trace, Weights) of period ``every`` records the state after
+    ``end`` steps of a run of ``n_steps``: at the end of each window of ``every`` steps and at
+    the end of the run. ``end`` may be an array of step counts."""
+    return (end % every == 0) | (end == n_steps)
+
+
 def sampling_chunk(chunk: int, every: list) -> int:
     """The chunk length (at most ``chunk`` steps) that puts a chunk end on every sample of
     monitors sampling every ``every`` steps, read at chunk ends: ``g`` (the gcd of ``every``)

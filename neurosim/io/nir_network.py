@@ -112,6 +112,9 @@ def network_to_nir(net, dt: float, params=None):
         if pr.chain:
             raise ValueError(f"network_to_nir: projection {pr.name!r} has per-synapse dynamics "
                              f"{[m.kind for m in pr.chain]}, which NIR does not express")
+        if np.ndim(pr.delay_ms) > 0:
+            raise ValueError(f"network_to_nir: projection {pr.name!r} has per-synapse delays; NIR's Delay node holds one "
+                             "delay per neuron")
         w = np.asarray(pr.conn.to_dense(np.asarray(params.projections[pr.name].weights)), np.float64).T
         nodes[pr.name] = nir.Linear(weight=w)
         steps = 1 if pr.delay_ms is None else int(round(pr.delay_ms / dt))

@@ -9,7 +9,8 @@ What goes where (times in seconds, as NWB wants them; neurosim's are ms):
 - **spikes** -> the ``units`` table: one unit per neuron of every population with a ``Spikes``
   monitor, its ``spike_times``, and the columns ``population`` and ``neuron_id``;
 - **traces** (``Trace``, ``Weights``) -> a ``TimeSeries`` per monitor in the processing module
-  ``misc`` (regularly sampled: ``starting_time`` and ``rate``), with the unit of its
+  ``misc`` (regularly sampled: ``starting_time`` and ``rate``; ``timestamps`` where a run ends
+  inside a sampling window and its last sample is the final state), with the unit of its
   variable, and beside it a table ``<name>.columns`` giving the neuron (or synapse) of each
   column;
 - **rates** (``Rate``) -> a ``TimeSeries`` ``<pop>.rate`` in Hz in the same module;
@@ -98,9 +99,14 @@ def to_nwb(result, net, path, *, session_description: str = "a neurosim simulati
         what, _, var = key.partition(".")
         unit = _weight_unit(net, what) if var.startswith("weights") else UNITS.get(var, "n.a.")
         step = float(t[1] - t[0]) if len(t) > 1 else result.dt
-        module.add(TimeSeries(name=key, data=np.asarray(values), unit=unit, starting_time=float(t[0]) / 1000.0,
-                              rate=1000.0 / step, description=f"neurosim monitor {key}: {var} of {what}, sampled "
-                                                               f"every {step:g} ms"))
+        # regular samples as a start and a rate; a run that ends inside a window has a last sample
+        # closer than the others (at the end of the run), so its times are written as they are
+        regular = len(t) < 3 or np.allclose(np.diff(t), step, rtol=1e-9, atol=1e-9 * step)
+        timing = (dict(starting_time=float(t[0]) / 1000.0, rate=1000.0 / step) if regular
+                  else dict(timestamps=np.asarray(t, np.float64) / 1000.0))
+        module.add(TimeSeries(name=key, data=np.asarray(values), unit=unit, **timing,
+                              description=f"neurosim monitor {key}: {var} of {what}, sampled every {step:g} ms"
+                                          + ("" if regular else " and at the end of the run")))
         column = "bin_edge" if var == "weights_hist" else ("synapse_id" if var == "weights" else "neuron_id")
         module.add(DynamicTable(name=f"{key}.columns", description=f"what each column of {key} is",
                                 columns=[VectorData(name=column, data=np.asarray(labels),
@@ -218,7 +224,8 @@ def read_nwb(path) -> dict:
                 if name.endswith(".columns"):
                     continue
                 data = np.asarray(obj.data[:])
-                t = (obj.starting_time + np.arange(data.shape[0]) / obj.rate) * 1000.0
+                t = (np.asarray(obj.timestamps[:], np.float64) if obj.timestamps is not None
+                     else obj.starting_time + np.arange(data.shape[0]) / obj.rate) * 1000.0
                 if name.endswith(".rate") and f"{name}.columns" not in module.data_interfaces:
                     out["rates"][name[:-len(".rate")]] = (t, data)
                 else:

@@ -87,7 +87,7 @@ def describe(net: Network) -> dict:
                  "indices": _digest(conn.indices)}
         projections[pr.name] = {"pre": _plain(pr.pre), "post": _plain(pr.post), "conn": c,
                                 "weights": _digest(np.asarray(pr.weights, float)), "synapse": _options(pr.synapse),
-                                "delay_ms": pr.delay_ms, "chain": [_options(m) for m in pr.chain]}
+                                "delay_ms": pr.delay_ms if np.ndim(pr.delay_ms) == 0 else _digest(pr.delay_ms), "chain": [_options(m) for m in pr.chain]}
     inputs = {i.name: {"target": _plain(i.target), "source": _options(i.source)} for i in net.inputs}
     modulators = {m.name: {"size": m.size, "tau": m.tau} for m in net.modulators}
     return {"populations": pops, "projections": projections, "inputs": inputs, "modulators": modulators}
@@ -160,6 +160,9 @@ def _fill(template, prefix: str, stored, where: str):
 
 
 # what a header holds: its fields and a check of each value
+_WANTED = {"dt": "a positive number (ms)", "t_steps": "an integer >= 0 (the step)",
+           "key_impl": "a string (the PRNG's name)", "fingerprint": "a string (the network's fingerprint)",
+           "description": "an object (the network's description)"}
 _FIELDS = {"dt": lambda v: isinstance(v, (int, float)) and not isinstance(v, bool) and 0 < v < float("inf"),
            "t_steps": lambda v: isinstance(v, int) and not isinstance(v, bool) and v >= 0,
            "key_impl": lambda v: isinstance(v, str), "fingerprint": lambda v: isinstance(v, str),
@@ -181,7 +184,10 @@ def _header(stored: dict, path) -> dict:
         raise bad(f"its header names the format {found!r}; this version reads {FORMAT!r}")
     wrong = [k for k, ok in _FIELDS.items() if k not in header or not ok(header[k])]
     if wrong:
-        raise bad(f"its header lacks or garbles {wrong}")
+        k = wrong[0]
+        found = f"{header[k]!r}" if k in header else "nothing"
+        raise bad(f"its header's {k!r} is {found}, where {_WANTED[k]} is expected"
+                  + (f" (and {len(wrong) - 1} more field(s) are wrong: {wrong[1:]})" if len(wrong) > 1 else ""))
     return header
 
 

@@ -68,7 +68,7 @@ import numpy as np
 
 from .. import _kernels
 from ..engines.base import Runner
-from ..engines.chunks import (MIN_SAMPLE_STEPS, Chunk, sampling_chunk, signature, spike_events,  # noqa: F401
+from ..engines.chunks import (MIN_SAMPLE_STEPS, Chunk, sample_due, sampling_chunk, signature, spike_events,  # noqa: F401
                               spikes_and_rates)   # (spike_events: the kernel's bits)
 from ..events import CSR
 from ..events.csr import rows_are_unique
@@ -82,7 +82,7 @@ from ..plasticity.mechanism import Plasticity
 from ..plasticity.modulators import Modulator, ModulatorState
 from ..synapses import Synapse, SynapseParams
 from .monitors import OBSERVERS, SAMPLED, Rate, Spikes
-from .step import NetworkState, delay_steps, sliced
+from .step import NetworkState, delay_steps, per_synapse_delays, sliced
 
 TARGET, PLASTIC_TARGET = _kernels.TARGETS["fused"]
 ENGINES = ("auto", "scan", "fused", "parallel")
@@ -350,6 +350,10 @@ def _reason(net, params, monitors, dt) -> str | None:
     """Why the fused engine cannot run this network and these monitors, or None."""
     if jax.dtypes.canonicalize_dtype(jnp.float64) == jnp.float64:
         return "64-bit mode (jax_enable_x64) is on, and the fused kernel computes in float32"
+    for pr in net.projections:
+        if per_synapse_delays(pr):
+            return (f"projection {pr.name!r} has per-synapse delays (a ring of postsynaptic input), which the fused kernel does not "
+                    "implement yet")
     for p in net.populations:
         if type(p.model) is PoissonSource and PoissonSource.Params._fields == ALLOWED["PoissonSource.Params"] \
                 and not _fields(p.model):
@@ -834,7 +838,7 @@ class FusedEngine(Runner):
         state, bits = fn(params, state, self.fplan.indptr, self.fplan.indices)
         # the sampled monitors due at this chunk's end, done + item steps into the run
         end = done + item
-        samples = {m.key: m.read(state) for m in self.sampled if end % m.every == 0 or end == self.n_steps}
+        samples = {m.key: m.read(state) for m in self.sampled if sample_due(end, m.every, self.n_steps)}
         return state, ((bits if (self.spike_pops or self.rate_pops) else None), samples)
 
     def to_host(self, raw, item, done):

@@ -28,7 +28,7 @@ def check_input_values(params, label) -> None:
     ``synapse`` of ``PoissonInput``) as a synapse's. Traced leaves (under ``jit``/``vmap``)
     have no values to check and are passed over."""
     for f, v in zip(params._fields, params):
-        if any(isinstance(x, jax.core.Tracer) for x in jax.tree.leaves(v)):
+        if _checks.traced(v):
             continue
         if isinstance(v, SynapseParams):
             check_params(v, 1, label(f))
@@ -84,7 +84,10 @@ class Population:
 class Projection:
     """Spikes of ``pre`` delivered through ``conn`` (a CSR of shape pre x post) with
     ``weights`` (scalar or (nnz,); None means 1.0) into a synapse on ``post``, after
-    ``delay_ms`` (a whole number of steps, at least one; None means one step).
+    ``delay_ms`` (a whole number of steps, at least one; None means one step). ``delay_ms``
+    may also give one delay per synapse, an (nnz,) array in CSR order (each a whole number of
+    steps; :func:`neurosim.events.delays.normal_delays` draws them, rounded to steps): the
+    projection then keeps a ring of postsynaptic input (:mod:`neurosim.events.delays`).
 
     ``conn`` may also be a :class:`~neurosim.events.JitConn` (procedural connectivity, no
     synapse stored); ``weights`` is then its ``[wa, wb]`` (shape (2,); a scalar w means
@@ -156,6 +159,8 @@ class Projection:
         elif self.stp_params is not None:
             raise ValueError(f"{where}: stp_params given without stp; pass stp=TsodyksMarkram() too")
         chain, initial = _dynamics_chain(self, where)
+        if self.delay_ms is not None:
+            object.__setattr__(self, "delay_ms", _delay_value(self, chain, where))
         object.__setattr__(self, "chain", chain)   # derived; dataclasses.replace rebuilds it from the arguments
         object.__setattr__(self, "_initial", initial)
         plastic = [m for m in chain if m.plastic]
@@ -177,6 +182,34 @@ class Projection:
     def initial_dynamics_params(self) -> dict:
         """Mechanism key -> its initial parameters (the projection's entries of net.params())."""
         return dict(self._initial)
+
+
+def _delay_value(pr, chain, where):
+    """``delay_ms`` checked: a positive number (whole steps are checked against the run's dt),
+    or one positive delay per synapse, as a read-only float64 array."""
+    if np.ndim(pr.delay_ms) == 0:
+        _checks.positive_finite(f"{where}: delay_ms", pr.delay_ms)
+        return pr.delay_ms
+    if isinstance(pr.conn, JitConn):
+        raise ValueError(f"{where}: delay_ms gives one delay per synapse, which a JitConn (procedural connectivity) "
+                         "does not store; use conn.to_csr(), or one delay for the projection")
+    try:
+        d = np.array(pr.delay_ms, np.float64)
+    except (TypeError, ValueError):
+        raise ValueError(f"{where}: delay_ms must be a number or an array of numbers (ms), got {pr.delay_ms!r}") from None
+    if d.shape != (pr.conn.nnz,):
+        raise ValueError(f"{where}: delay_ms must be one number, or one per synapse: shape ({pr.conn.nnz},) in CSR "
+                         f"order, got shape {d.shape}")
+    bad = ~np.isfinite(d) | (d <= 0)
+    if np.any(bad):
+        k = int(np.argmax(bad))
+        raise ValueError(f"{where}: delay_ms must be positive and finite at every synapse; delay_ms[{k}] = {float(d[k])!r} "
+                         f"({int(bad.sum())} synapse(s) like it)")
+    if chain:
+        raise ValueError(f"{where}: per-synapse delays with per-synapse dynamics ({', '.join(m.kind for m in chain)}) "
+                         "are not supported yet; give one delay for the projection")
+    d.setflags(write=False)
+    return d
 
 
 def _dynamics_chain(pr, where):
@@ -368,7 +401,8 @@ class Network:
         for pr in self.projections:
             w = _short(pr.weights)
             chain = "".join(f", {m.kind}" for m in pr.chain)
-            delay = f", delay {pr.delay_ms:g} ms" if pr.delay_ms is not None else ""
+            delay = "" if pr.delay_ms is None else (f", delay {pr.delay_ms:g} ms" if np.ndim(pr.delay_ms) == 0 else
+                                                    f", delays {_short(pr.delay_ms)} ms")
             lines.append(f"  projection {pr.name!r}: {pr.pre!r} -> {pr.post!r}, {pr.conn.nnz:,} synapses "
                          f"({pr.synapse.kinetics} {pr.synapse.output}), weights {w}{delay}{chain}")
         for i in self.inputs:

@@ -34,6 +34,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+import jax
 import jax.numpy as jnp
 import numpy as np
 
@@ -57,8 +58,9 @@ class SpikeEvents:
     and the neuron's index in the population (``ids``), 4 bytes each (int32; ``steps`` int64 for
     a run past 2**31 steps). ``times`` (ms, float64, ``steps * dt``: the same numbers as ever) is
     computed on each access and not kept, so read it once (``t, i = res.spikes[pop]``) rather
-    than in a loop; ``ids`` and ``steps`` are read-only views, never copies. Spikes are sorted by
-    step, then neuron."""
+    than in a loop; ``ids`` and ``steps`` are read-only views, never copies (``ids`` are int32, where
+    the tuple held int64: cast before integer arithmetic that could pass 2**31). Spikes are
+    sorted by step, then neuron. As a JAX pytree it is the pair's two leaves."""
 
     __slots__ = ("steps", "ids", "dt")
 
@@ -112,6 +114,12 @@ class SpikeEvents:
             return f"SpikeEvents(no spikes; dt {self.dt:g} ms)"
         return (f"SpikeEvents({self.n_spikes:,} spikes from t = {int(self.steps[0]) * self.dt:g} ms to "
                 f"{int(self.steps[-1]) * self.dt:g} ms, dt {self.dt:g} ms; {self.nbytes / self.n_spikes:g} B a spike held)")
+
+
+# A pytree of two leaves, (times, ids), as the tuple it stands for: jax.device_put, jax.tree.map
+# and the like see the pair (and give back a plain tuple).
+jax.tree_util.register_pytree_node(SpikeEvents, lambda ev: ((ev.times, ev.ids), None),
+                                   lambda _, children: tuple(children))
 
 
 @dataclass(frozen=True, eq=False)

@@ -62,7 +62,7 @@ from ..engines.base import Runner
 from ..engines.chunks import Chunk, signature, spike_events
 from .model import Network, float_dtype
 from .monitors import Rate, Spikes
-from .step import advance, delay_steps
+from .step import advance, delay_steps, per_synapse_delays
 
 AXIS = "neurons"
 
@@ -177,6 +177,9 @@ def parallel_reason(net: Network, monitors, n_devices: int) -> str | None:
     for pr in net.projections:
         if not isinstance(pr.conn, CSR):
             return f"projection {pr.name!r} has procedural connectivity ({type(pr.conn).__name__}); a stored CSR is needed"
+        if per_synapse_delays(pr):
+            return (f"projection {pr.name!r} has per-synapse delays (a ring of postsynaptic input), which the neuron-parallel engine does not "
+                    "implement yet")
         if pr.chain:
             kinds = ", ".join(m.key for m in pr.chain)
             return (f"projection {pr.name!r} has per-synapse dynamics ({kinds}); neuron-parallel runs take static "

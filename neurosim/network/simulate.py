@@ -183,14 +183,15 @@ def check_host_memory(net, monitors, n_steps, dt, max_host_bytes, observed_bytes
     bound = (f" (Spikes monitors counted at up to max_rate_hz = {max_rate_hz:g} Hz a neuron, {per_spike} B a spike; "
              "their real size depends on the rates)") if spikes else ""
     lower = "state a lower rate bound if the rates are known to stay below it (max_rate_hz=...), " if spikes else ""
+    fewer = ("record fewer neurons (ids=...), sample less often (every=...), "
+             if any(isinstance(m, SAMPLED) for m in monitors) else "")
     if disk is not None:
         import shutil
         free = shutil.disk_usage(disk).free
         if total > 0.9 * free:
             raise MemoryError(f"simulate: the monitors would write up to {_size(total)} to {str(disk)!r}{bound}, which has "
                               f"{_size(free)} free; the largest, {big}, grows {_size(rate)} per simulated second. "
-                              f"Record fewer neurons (ids=...), sample less often (every=...), {lower}or stream to "
-                              "another disk")
+                              f"Options: {fewer}{lower}or stream to another disk")
         return None
     limit = max_host_bytes
     if limit is None:
@@ -206,8 +207,8 @@ def check_host_memory(net, monitors, n_steps, dt, max_host_bytes, observed_bytes
     raise MemoryError(
         f"simulate: the monitors would hold {_size(total)} on the host for {n_steps * dt:g} ms{bound}, more than "
         f"{_size(limit)} ({'max_host_bytes' if max_host_bytes is not None else '80 % of the memory available'}); "
-        f"the largest, {big}, grows {_size(rate)} per simulated second. Record fewer neurons (ids=...), sample "
-        f"less often (every=...), reduce on the device (Observe, Rate), {lower}stream the monitors to disk "
+        f"the largest, {big}, grows {_size(rate)} per simulated second. Options: {fewer}reduce on the device "
+        f"(Observe, Rate), {lower}stream the monitors to disk "
         "(stream_to='run.h5'; or spill_to='run.h5' or True, a temporary file, to stream only when this estimate "
         "is over the limit), or run in shorter pieces that you save (state=res.state, ns.save_checkpoint); "
         "max_host_bytes=... overrides the limit")
@@ -404,12 +405,19 @@ def simulate(
     params = net.params() if params is None else check_structure(net, params)
     if state is None:
         state = init_state(net, params, key, dt)
-    else:                       # a state made earlier: these params are new to this dt
+    else:                       # a state made earlier (checked): these params are new to this dt
         check_params_for_dt(net, params, dt)
-    check_state(net, state, dt)
+        check_state(net, state, dt, params)
     check_periods(net, n_steps, state)
     check_monitors(net, monitors, state)
-    sink = None
+    from ..engines import ENGINES
+    from ..engines.base import AUTO_ORDER, REGISTRY, Refusal
+    if engine not in ENGINES:
+        raise ValueError(f"engine must be one of {list(ENGINES)}, got {engine!r}")
+    if devices is not None and engine != "parallel":
+        raise ValueError(f"devices={devices!r} is for engine='parallel' (neuron-parallel runs), but engine={engine!r}")
+    chunk = None if chunk_steps is None else _checks.count("chunk_steps", chunk_steps, minimum=1)
+    sink = None      # (after every argument check: a stream or spill file is made only for a run that starts)
     if stream_to is not None or stream_overwrite is not False:
         from ..io.stream import StreamSink
         sink = StreamSink(stream_to, net, monitors, dt, overwrite=stream_overwrite)
@@ -420,13 +428,6 @@ def simulate(
                              spill=spill_to is not None)
     if over is not None:         # spill_to: the monitors go to disk instead
         sink = _spill(spill_to, over, net, monitors, n_steps, dt, observed_bytes, max_rate_hz)
-    from ..engines import ENGINES
-    from ..engines.base import AUTO_ORDER, REGISTRY, Refusal
-    if engine not in ENGINES:
-        raise ValueError(f"engine must be one of {list(ENGINES)}, got {engine!r}")
-    if devices is not None and engine != "parallel":
-        raise ValueError(f"devices={devices!r} is for engine='parallel' (neuron-parallel runs), but engine={engine!r}")
-    chunk = None if chunk_steps is None else _checks.count("chunk_steps", chunk_steps, minimum=1)
     options = dict(devices=devices, observed_bytes=observed_bytes)
     for name in (AUTO_ORDER if engine == "auto" else (engine,)):    # the first engine with a plan runs it
         plan = REGISTRY[name].prepare(net, params, dt, monitors, state, **options)
@@ -532,31 +533,33 @@ def _locate(net, params, state, n_steps, dt):
     return k, leaf, int(bad[k, leaf])
 
 
-def _limit_note(path, net) -> str:
-    if _is_voltage(path):
-        return f" (or left +-{V_LIMIT_MV:g} mV)"
-    if _is_conductance(path, conductances(net)):
-        return (" (or negative: its synapses are conductances, >= 0, and its plasticity rule let them fall below 0; "
-                "chain neurosim.plasticity.clip_weights(0, w_max) or dale(+1) after the rule)")
-    return ""
+def _limit_note(path) -> str:
+    return f" (or left +-{V_LIMIT_MV:g} mV)" if _is_voltage(path) else ""
 
 
 def _nonfinite_error(net, params, before, after, done, steps, dt, res):
     paths = [path for path, _ in _float_leaves(after)]
+    signs = conductances(net)
     try:
         k, leaf, count = _locate(net, params, before, steps, dt)
         where = f"in step {done + k} (the step ending at t = {(float(before.t) + k + 1) * dt:g} ms), in {count} entries"
     except Exception:                              # noqa: BLE001 (locating is a courtesy)
-        leaf = int(np.argmin(np.asarray(_finite_flags(after, conductances(net)))))
+        leaf = int(np.argmin(np.asarray(_finite_flags(after, signs))))
         where = (f"between steps {done} and {done + steps} (t = {float(before.t) * dt:g}-"
                  f"{(float(before.t) + steps) * dt:g} ms)")
+    partial = (f"The results up to step {done} are in this error's .partial"
+               f"{'' if res is not None else ' (None: nothing before this chunk)'}; check_finite=False runs on regardless")
+    value = _float_leaves(after)[leaf][1]
+    if _is_conductance(paths[leaf], signs) and bool(jnp.all(jnp.isfinite(value))):
+        return NonFiniteError(
+            f"simulate: {_describe_path(paths[leaf])} fell below 0 {where} (min {float(jnp.min(value)):.4g} at the end "
+            f"of the chunk): its synapses are conductances, which must stay >= 0, and its plasticity rule let them go "
+            f"negative; chain neurosim.plasticity.clip_weights(0, w_max) or dale(+1) after the rule, or use smaller "
+            f"amplitudes (with mu > 0 an amplitude is per unit of (w_max - w_min)^mu). {partial}", res)
     return NonFiniteError(
-        f"simulate: {_describe_path(paths[leaf])} became NaN or infinite{_limit_note(paths[leaf], net)} {where}. "
-        f"Usual causes: weights or "
-        f"currents too large for the model (an overflow), a NaN in params or inputs, a time step too large for an "
-        f"explicit integrator. The results up to step {done} are in this error's .partial"
-        f"{'' if res is not None else ' (None: nothing before this chunk)'}; check_finite=False runs on regardless",
-        res)
+        f"simulate: {_describe_path(paths[leaf])} became NaN or infinite{_limit_note(paths[leaf])} {where}. "
+        f"Usual causes: weights or currents too large for the model (an overflow), a NaN in params or inputs, a time "
+        f"step too large for an explicit integrator. {partial}", res)
 
 
 def drive(engine, net, params, state, monitors, *, dt, duration, progress, t_build, check_finite=True,
@@ -571,6 +574,7 @@ def drive(engine, net, params, state, monitors, *, dt, duration, progress, t_bui
     from ..io.stream import StreamWriteError
 
     record(engine.name)
+    signs = conductances(net)        # the projections whose weights must stay >= 0
     first_step = int(state.t)       # times are (first_step + k) dt, so a resumed run's equal the whole run's
     t_start = first_step * dt
     if progress is None:
@@ -612,7 +616,7 @@ def drive(engine, net, params, state, monitors, *, dt, duration, progress, t_bui
             raw = jax.device_get(raw)
             jax.block_until_ready(state)   # run_s is the run's, also when no monitor brings data back
             run_s += time.perf_counter() - t0
-            if check_finite and not bool(np.all(np.asarray(_finite_flags(state, conductances(net))))):
+            if check_finite and not bool(np.all(np.asarray(_finite_flags(state, signs)))):
                 raise _nonfinite_error(net, params, good, state, done, engine.steps(item), dt, partial(good))
             chunk = engine.to_host(raw, item, done)
             if sink is None:
@@ -755,7 +759,7 @@ def check_structure(net: Network, params: dict) -> dict:
 
 def _concrete(tree) -> bool:
     """No leaf of ``tree`` is traced (values can be checked on the host)."""
-    return not any(isinstance(x, jax.core.Tracer) for x in jax.tree.leaves(tree))
+    return not _checks.traced(tree)
 
 
 def _observed_bytes(net, params, state, dt, monitors) -> int:

@@ -37,7 +37,8 @@ import jax.numpy as jnp
 import numpy as np
 
 from .. import _checks
-from ..events import propagate
+from ..events import default_capacity, propagate
+from ..events.delays import DelayRing, deliver, ring_state, synapse_steps
 from ..synapses.dynamics import SynapseShape, SynapticEvents
 from .model import Network, float_dtype
 
@@ -70,13 +71,22 @@ jax.tree_util.register_dataclass(
 
 
 def delay_steps(net: Network, dt: float) -> dict:
+    """Projection name -> its delay in steps of ``dt``: an int, or an (nnz,) array for a
+    projection with per-synapse delays."""
     out = {}
     for pr in net.projections:
         if pr.delay_ms is None:
             out[pr.name] = 1
+        elif per_synapse_delays(pr):
+            out[pr.name] = synapse_steps(f"Projection {pr.name!r}: delay_ms", pr.delay_ms, dt)
         else:
             out[pr.name] = _checks.whole_steps(f"Projection {pr.name!r}: delay_ms", pr.delay_ms, dt, minimum=1)
     return out
+
+
+def per_synapse_delays(pr) -> bool:
+    """Whether ``pr`` gives each synapse its own delay (its state is then a :class:`DelayRing`)."""
+    return pr.delay_ms is not None and np.ndim(pr.delay_ms) > 0
 
 
 def _cast(tree, dtype):
@@ -108,7 +118,7 @@ def init_state(net: Network, params: dict, key, dt: float) -> NetworkState:
         pp = params.projections[pr.name]
         n_pre, n_post = pre[2] - pre[1], post[2] - post[1]
         synapses[pr.name] = pr.synapse.init(pp.synapse, n_post, k)
-        delays[pr.name] = jnp.zeros((d - 1, n_pre), dtype)
+        delays[pr.name] = ring_state(pr.conn, d, dtype) if np.ndim(d) else jnp.zeros((d - 1, n_pre), dtype)
         if pr.chain:
             shape = SynapseShape(n_pre, n_post, pr.conn.nnz, dtype)
             dynamics[pr.name] = {m.key: m.init(pp.dynamics[m.key], shape) for m in pr.chain}
@@ -162,7 +172,7 @@ def _check_current(net: Network, inp, params, dt: float) -> None:
     a model like Izhikevich's would fire every other step without any variable leaving range."""
     values = params.inputs[inp.name]
     fields = [getattr(values, f) for f in getattr(values, "CURRENTS", ())]
-    if not fields or any(isinstance(x, jax.core.Tracer) for x in jax.tree.leaves(fields)):
+    if not fields or _checks.traced(fields):
         return
     top = max(float(np.max(np.abs(np.asarray(x, float)))) for x in fields)
     target = net._refs[inp.name][0][0]
@@ -171,14 +181,18 @@ def _check_current(net: Network, inp, params, dt: float) -> None:
         return
     jump = top * dt / float(np.min(np.asarray(c_m, float)))
     if jump > V_LIMIT_MV:
-        raise ValueError(f"Input {inp.name!r}: a current of {top:g} pA would move the membrane of population {target!r} by "
-                         f"{jump:.3g} mV in one step of {dt:g} ms, beyond the +-{V_LIMIT_MV:g} mV any membrane reaches; "
-                         f"currents are in pA")
+        field = next(f for f in values.CURRENTS if float(np.max(np.abs(np.asarray(getattr(values, f), float)))) == top)
+        raise ValueError(f"Input {inp.name!r}: params.inputs[{inp.name!r}].{field} = {top:g} pA would move the membrane of "
+                         f"population {target!r} by {jump:.3g} mV in one step of {dt:g} ms, beyond the +-{V_LIMIT_MV:g} "
+                         f"mV any membrane reaches; at this dt and capacitance a current must stay within "
+                         f"{V_LIMIT_MV * float(np.min(np.asarray(c_m, float))) / dt:.3g} pA (currents are in pA)")
 
 
-def check_state(net: Network, state, dt: float) -> None:
+def check_state(net: Network, state, dt: float, params=None) -> None:
     """``state`` must be a NetworkState made for ``net`` (same populations, projections,
-    plastic weights, mechanisms and modulators) and for this ``dt``."""
+    plastic weights, mechanisms and modulators) and for this ``dt``, its floating-point
+    variables still floating point and its variables of a declared sign (``NON_NEGATIVE``:
+    concentrations) of that sign. ``params``: the run's (default ``net.params()``)."""
     if not isinstance(state, NetworkState):
         raise ValueError(f"state must be a NetworkState from init_state(net, params, key, dt), got {type(state).__name__}")
     if state.dt is not None and not isinstance(dt, jax.core.Tracer) and abs(state.dt - dt) > 1e-12 * dt:
@@ -204,21 +218,25 @@ def check_state(net: Network, state, dt: float) -> None:
     for pr in net.projections:
         pre = net._refs[pr.name][0]
         buf = state.delays[pr.name]
-        if np.shape(buf)[1:] != (pre[2] - pre[1],):
+        if per_synapse_delays(pr):
+            if not isinstance(buf, DelayRing) or np.shape(buf.slot) != (pr.conn.nnz,):
+                raise ValueError(f"state was made for another network: projection {pr.name!r} has per-synapse delays, "
+                                 f"but its delay state is {type(buf).__name__}")
+        elif isinstance(buf, DelayRing) or np.shape(buf)[1:] != (pre[2] - pre[1],):
             raise ValueError(f"state was made for another network: the delay buffer of projection {pr.name!r} has "
                              f"shape {np.shape(buf)}")
         if pr.plastic and np.shape(state.weights[pr.name]) != (pr.conn.nnz,):
             raise ValueError(f"state was made for another network: state.weights[{pr.name!r}] has shape "
                              f"{np.shape(state.weights[pr.name])}, the projection has {pr.conn.nnz} synapses")
-    _check_types(net, state, dt)
+    _check_types(net, state, dt, params)
     for p in net.populations:      # the signs a model's state asks (concentrations), where the values are known
         st = state.neurons[p.name]
-        if hasattr(st, "_fields") and not any(isinstance(x, jax.core.Tracer) for x in jax.tree.leaves(st)):
+        if hasattr(st, "_fields") and not _checks.traced(st):
             for f, v in zip(st._fields, st):
                 _checks.sign_rules(f"state.neurons[{p.name!r}].{f}", st, f, v)
 
 
-def _check_types(net: Network, state, dt) -> None:
+def _check_types(net: Network, state, dt, params=None) -> None:
     """Every floating-point variable of ``state`` is still floating point (a state edited by
     hand with an integer array would fail deep inside the step's loop): compared with the
     types ``init_state`` gives, found once per network, dt and precision without running it."""
@@ -227,14 +245,19 @@ def _check_types(net: Network, state, dt) -> None:
     cache_key = ("state types", float(dt), np.dtype(float_dtype()).name)
     spec = net._cache.get(cache_key)
     if spec is None:
-        shapes = jax.eval_shape(lambda: init_state(net, net.params(), 0, float(dt)))
-        spec = {jax.tree_util.keystr(path): x.dtype for path, x in jax.tree_util.tree_flatten_with_path(shapes)[0]}
-        net._cache[cache_key] = spec
-    for path, x in jax.tree_util.tree_flatten_with_path(state)[0]:
-        want = spec.get(jax.tree_util.keystr(path))
-        if want is not None and jnp.issubdtype(want, jnp.floating) and not jnp.issubdtype(jnp.result_type(x), jnp.floating):
-            raise ValueError(f"state{jax.tree_util.keystr(path)} must be floating point ({np.dtype(want).name}, as "
-                             f"init_state makes it), got {jnp.result_type(x)}")
+        p = net.params() if params is None else params
+        leaves, treedef = jax.tree.flatten(jax.eval_shape(lambda: init_state(net, p, 0, float(dt))))
+        spec = net._cache[cache_key] = (treedef, tuple(bool(jnp.issubdtype(x.dtype, jnp.floating)) for x in leaves),
+                                        tuple(x.dtype for x in leaves))
+    treedef, floating, dtypes = spec
+    leaves, got = jax.tree.flatten(state)
+    if got != treedef:            # another structure: check_state's other checks speak for it
+        return
+    for (k, x), want_float, want in zip(enumerate(leaves), floating, dtypes):
+        if want_float and not jnp.issubdtype(jnp.result_type(x), jnp.floating):
+            path = jax.tree_util.keystr(jax.tree_util.tree_flatten_with_path(state)[0][k][0])
+            raise ValueError(f"state{path} must be floating point ({np.dtype(want).name}, as init_state makes it), "
+                             f"got {jnp.result_type(x)}")
 
 
 def sliced(net: Network, ref) -> bool:
@@ -346,7 +369,12 @@ def advance(net: Network, params, state: NetworkState, dt: float, conns: dict, l
     delays, dynamics, weights = {}, dict(state.dynamics), dict(state.weights)
     for pr in net.projections:
         pre_ref, (post, c, d) = net._refs[pr.name]
-        delayed, delays[pr.name] = layout.delayed(pr, pre_ref, state.delays[pr.name], state.t, spikes)
+        ring = per_synapse_delays(pr)
+        if ring:       # the spikes go into the ring now; the drive is what arrives in this step
+            name, a, b = pre_ref
+            delayed = spikes[name][a:b]
+        else:
+            delayed, delays[pr.name] = layout.delayed(pr, pre_ref, state.delays[pr.name], state.t, spikes)
         pp = params.projections[pr.name]
         w = state.weights[pr.name] if pr.plastic else pp.weights
         delivered = w
@@ -356,7 +384,11 @@ def advance(net: Network, params, state: NetworkState, dt: float, conns: dict, l
             dyn = dict(state.dynamics[pr.name])
             for m in pr.chain:
                 dyn[m.key], delivered = m.modulate(pp.dynamics[m.key], dyn[m.key], delivered, ev)
-        drive = propagate(conns[pr.name], delivered, delayed, backend=pr.backend, capacity=pr.capacity)
+        if ring:
+            capacity = default_capacity(pr.conn.n_pre) if pr.capacity is None else pr.capacity
+            drive, delays[pr.name] = deliver(conns[pr.name], delivered, delayed, state.delays[pr.name], state.t, capacity)
+        else:
+            drive = propagate(conns[pr.name], delivered, delayed, backend=pr.backend, capacity=pr.capacity)
         if pr.plastic:
             # the update comes after the propagation has read w: said as a data dependency (both
             # outputs of the barrier are used, so it is kept), it lets XLA update the loop-carried

@@ -27,8 +27,8 @@ from typing import Callable
 class Rule:
     """A plasticity rule: ``init(params, shape) -> state`` and ``update(params, dw, state,
     weights, ev) -> (dw, state)`` with its default ``params``. ``bounds``: the ``(w_min,
-    w_max)`` the rule is written for (None: any weight): initial weights outside them are refused
-    (a soft-bounded rule keeps weights there; an additive one needs a clipping constraint after it);
+    w_max)`` the rule keeps weights in (None: none), checked against the initial weights (also
+    those given later, through ``simulate(params=...)``);
     ``modulators``: the network modulators it reads; ``sign``: +1 or -1 where the rule keeps
     every weight of that sign (Dale's law), else None; ``event_driven``: the rule's ``update``
     changes neither the weight nor its per-synapse state at a synapse whose presynaptic neuron

@@ -163,9 +163,8 @@ def stdp_pair(a_plus=0.01, a_minus=0.0105, tau_plus=20.0, tau_minus=20.0, *, w_m
                 jnp.exp(-dt / jnp.asarray(p.tau_minus, jnp.float32)), 1.0, 1.0)
 
     compiled = PairForm(PairOptions(lo, hi, mu_p, mu_m), trace=kind, coefficients=coefficients)
-    # [w_min, w_max] is the range the rule is written for: soft bounds keep the weights in it, an
-    # additive rule needs clip_weights after it; either way initial weights outside it are refused
-    return Rule(f"stdp_pair({form}, {kind})", params, init, update, bounds=(lo, hi), event_driven=True, kernel=kernel,
+    bounds = (lo, hi) if (mu_p > 0 and mu_m > 0) else None   # soft bounds keep [w_min, w_max]
+    return Rule(f"stdp_pair({form}, {kind})", params, init, update, bounds=bounds, event_driven=True, kernel=kernel,
                 reads_weights=not (mu_p == mu_m == 0), form=compiled)
 
 

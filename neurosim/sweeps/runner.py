@@ -359,9 +359,9 @@ def _loop_batch(nets, des, idx, pops, dt, warmup_ms, duration, bin_ms, psd_bin_m
         start = int(r.state.t) - int(round(duration / dt))
         for p in pops:
             n = net.population(p).n
-            t, i = r.spikes[p]
-            k = np.round(t / dt).astype(np.int64) - start          # the step (0-based, measured part) of each spike
-            one = _spike_sums(k, np.asarray(i), n, dt, int(round(bin_ms / dt)), int(round(psd_bin_ms / dt)),
+            events = r.spikes[p]
+            k = events.steps.astype(np.int64) - start              # the step (0-based, measured part) of each spike
+            one = _spike_sums(k, np.asarray(events.ids), n, dt, int(round(bin_ms / dt)), int(round(psd_bin_ms / dt)),
                               n_coarse, n_fine)
             for name in M.SUMS:
                 sums[p][name].append(one[name])

@@ -334,9 +334,16 @@ def _load(path, params, opt_state):
         meta = json.loads(meta.tobytes().decode())
     except (UnicodeDecodeError, json.JSONDecodeError) as e:
         raise bad(f"its meta is not JSON: {e}") from None
-    if (not isinstance(meta, dict) or any(not isinstance(meta.get(k), t) for k, t in _META.items())
-            or any(not isinstance(meta["history"].get(k), list) for k in _HISTORY)):
-        raise bad(f"its meta lacks or garbles some of {list(_META)} (a history of {list(_HISTORY)})")
+    if not isinstance(meta, dict):
+        raise bad(f"its meta is {type(meta).__name__}, where a JSON object is expected")
+    for k, t in _META.items():
+        if not isinstance(meta.get(k), t):
+            found = f"{meta[k]!r}" if k in meta else "nothing"
+            raise bad(f"its meta's {k!r} is {found}, where {' or '.join(x.__name__ for x in (t if isinstance(t, tuple) else (t,)))} "
+                      "is expected")
+    for k in _HISTORY:
+        if not isinstance(meta["history"].get(k), list):
+            raise bad(f"its history's {k!r} is {meta['history'].get(k, 'nothing')!r}, where a list is expected")
     layout = {"params": _describe(params), "opt": _describe(opt_state)}
     try:
         saved = {k: [tuple((a[0], tuple(a[1]), a[2])) for a in v] for k, v in meta["layout"].items()}

@@ -25,9 +25,9 @@ import numpy as np
 from ...events import CSR
 from ...network.model import float_dtype
 from ...network.monitors import OBSERVERS, Observe, Rate, Spikes, Trace, Weights
-from ...network.step import NetworkState, delay_steps, sliced
+from ...network.step import NetworkState, delay_steps, per_synapse_delays, sliced
 from ..base import Runner
-from ..chunks import MIN_SAMPLE_STEPS, Chunk, describe_monitors, sampling_chunk, signature, spikes_and_rates
+from ..chunks import MIN_SAMPLE_STEPS, Chunk, describe_monitors, sample_due, sampling_chunk, signature, spikes_and_rates
 from . import compiler
 from . import mechanisms
 from .lower import Unlowerable, ctype, lower
@@ -112,6 +112,9 @@ def _refusal(net, monitors) -> str | None:
     for pr in net.projections:
         if not isinstance(pr.conn, CSR):
             return f"projection {pr.name!r} uses {type(pr.conn).__name__} connectivity; the native engine reads a CSR"
+        if per_synapse_delays(pr):
+            return (f"projection {pr.name!r} has per-synapse delays (a ring of postsynaptic input), which the native engine does not "
+                    "implement yet")
     for m in monitors:
         if isinstance(m, OBSERVERS) and not isinstance(m, Observe):
             return f"{type(m).__name__} monitors ({m.key!r}) are not recorded by the native engine"
@@ -664,8 +667,8 @@ class NativeEngine(Runner):
         # read from the state at this chunk's end: the Weights monitors due there, and the Trace
         # monitors' last sample when a window shorter than `every` ends the run
         end = done + n_steps
-        due = [m for m in self.weights if end % m.every == 0 or end == self.n_steps]
-        due += [m for m in self.nplan.traces if end == self.n_steps and end % m.every != 0]
+        due = [m for m in self.weights if sample_due(end, m.every, self.n_steps)]
+        due += [m for m in self.nplan.traces if end == self.n_steps and end % m.every != 0]   # in-loop otherwise
         for m in due:
             at, values = sampled.get(m.key, (np.zeros((0,), np.int64), None))
             value = np.asarray(m.read(state))[None]

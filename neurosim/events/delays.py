@@ -1,0 +1,189 @@
+"""Per-synapse delays: a ring of postsynaptic input.
+
+A projection whose synapses each have their own delay ``d_k`` (whole steps, 1 <= d_k <= D)
+keeps a ring ``R`` of ``D`` rows of postsynaptic input, ``(D, n_post)``, indexed by the step
+an input arrives at, modulo ``D``. In step ``t`` a presynaptic spike adds the weight of each
+synapse ``k`` of its row to ``R[(t + d_k - 1) mod D, post_k]``; the step's drive is then the row
+``R[t mod D]``, which is cleared for the inputs of step ``t + D``::
+
+    R[(t + d_k - 1) mod D, j_k] += s_i(t) w_k      for each synapse k = (i -> j_k) of a spiking i
+    drive(t) = R[t mod D];   R[t mod D] = 0
+
+So ``d_k = 1`` delivers in the step of the spike, as a projection with one delay of one step
+does (its input reaches the membrane in the next step), and a projection whose synapses all
+have the delay ``d`` gives the drive of the same projection with ``delay_ms = d dt``. Memory is
+``D x n_post`` (it does not grow with synapses x delay, as a ring of presynaptic spikes
+indexed per synapse would); a step costs O(spikes x fan-out + n_post): the rows of the spiking
+neurons are gathered through the same ladder of capacities as the event product of
+:mod:`neurosim.events.reference`, and the full path over every synapse is taken when more
+neurons spike than the largest rung holds.
+
+Autodiff: the operation is linear in the ring, the weights and the spikes; its tangent is the
+same scatter of ``s w_dot + s_dot w`` over every synapse (the derivative with respect to float,
+surrogate spikes is not sparse), so ``jax.grad`` with respect to weights and spikes is exact.
+"""
+from __future__ import annotations
+
+import functools
+from typing import NamedTuple
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+
+
+def synapse_steps(name: str, delay_ms, dt: float) -> np.ndarray:
+    """Per-synapse delays (ms) as whole steps of ``dt`` (>= 1 each), refusing any that is not:
+    the message names the first such synapse, its value and the nearest whole-step delay."""
+    d = np.asarray(delay_ms, np.float64)
+    steps = d / dt
+    n = np.rint(steps)
+    short = steps < 1 - 1e-6
+    if np.any(short):
+        k = int(np.argmax(short))
+        raise ValueError(f"{name}[{k}] = {float(d[k])!r} ms is shorter than one step of dt = {dt!r} ms "
+                         f"({int(short.sum())} synapse(s) like it); every delay is at least one step")
+    off = np.abs(steps - n) > 1e-6 * np.maximum(1.0, np.abs(steps))
+    if np.any(off):
+        k = int(np.argmax(off))
+        raise ValueError(f"{name}[{k}] = {float(d[k])!r} ms is not a whole number of steps of dt = {dt!r} ms "
+                         f"({int(off.sum())} synapse(s) like it); round the delays to steps first, e.g. "
+                         f"neurosim.events.delays.to_steps(delay_ms, dt) * dt (nearest: {n[k] * dt:.6g} ms)")
+    return n.astype(np.int64)
+
+
+def to_steps(delay_ms, dt: float, *, minimum: int = 1) -> np.ndarray:
+    """Delays (ms) rounded to the nearest whole step of ``dt`` and clipped below at ``minimum``
+    steps (NEST rounds delays to the grid in the same way): ``(nnz,)`` int64."""
+    d = np.asarray(delay_ms, np.float64)
+    if not np.all(np.isfinite(d)):
+        raise ValueError(f"delay_ms must be finite, got {int(np.sum(~np.isfinite(d)))} NaN or infinite value(s)")
+    return np.maximum(np.rint(d / dt), minimum).astype(np.int64)
+
+
+def normal_delays(n: int, mean_ms: float, std_ms: float, dt: float, seed: int = 0) -> np.ndarray:
+    """``n`` delays (ms) drawn from a normal distribution of ``mean_ms`` and ``std_ms``, rounded
+    to whole steps of ``dt`` and clipped below at one step (the cortical microcircuit's rule,
+    Potjans & Diesmann 2014): ``(n,)`` float64, each a multiple of ``dt``."""
+    from .. import _checks
+    n = _checks.count("n", n, minimum=0)
+    mean_ms, std_ms = _checks.positive_finite("mean_ms", mean_ms), _checks.finite("std_ms", std_ms)
+    if std_ms < 0:
+        raise ValueError(f"std_ms must be >= 0, got {std_ms!r}")
+    dt = _checks.positive_finite("dt", dt)
+    draws = np.random.default_rng(_checks.seed("seed", seed)).normal(mean_ms, std_ms, n)
+    return to_steps(draws, dt) * dt
+
+
+class DelayRing(NamedTuple):
+    """The state of a projection with per-synapse delays (a pytree): ``ring`` ((D * n_post,)
+    input still to arrive, row ``r`` = entries ``r n_post ... (r + 1) n_post - 1`` holding what
+    arrives in the steps t with t mod D = r); ``slot`` ((nnz,) int32, ``(d_k - 1) n_post + j_k``:
+    where synapse k's input lands, relative to the current step's row). The ring is flat so that
+    reading and clearing a row updates it in place."""
+
+    ring: jax.Array   # (D * n_post,) input still to arrive, by arrival step mod D
+    slot: jax.Array   # (nnz,) int32: (d_k - 1) * n_post + post_k
+
+    def rows(self, n_post: int) -> jax.Array:
+        """The ring as (D, n_post): row r arrives in the steps t with t mod D = r."""
+        return self.ring.reshape(-1, n_post)
+
+
+def ring_state(conn, steps, dtype) -> DelayRing:
+    """The empty ring of a projection through ``conn`` whose synapses have ``steps`` ((nnz,)
+    ints >= 1) of delay."""
+    from .._checks import fits_in_memory
+    steps = np.asarray(steps, np.int64)
+    depth = int(steps.max()) if steps.size else 1
+    fits_in_memory(f"the ring of per-synapse delays up to {depth} steps onto {conn.n_post} neurons ({depth} x "
+                   f"{conn.n_post} inputs)", depth * conn.n_post * np.dtype(dtype).itemsize,
+                   "use shorter delays or a longer dt")
+    if depth * conn.n_post >= 2**31:
+        raise ValueError(f"a ring of {depth} x {conn.n_post} inputs does not fit int32 indices; use a shorter "
+                         "maximum delay or split the projection")
+    slot = ((steps - 1) * conn.n_post + np.asarray(conn.indices, np.int64)).astype(np.int32)
+    return DelayRing(jnp.zeros((depth * conn.n_post,), dtype), jnp.asarray(slot))
+
+
+def deliver(conn, weights, spikes, state: DelayRing, t, capacity: int):
+    """``(drive (n_post,), state)``: this step's spikes ``spikes`` (n_pre,) through ``conn`` with
+    ``weights`` (scalar or (nnz,)) put into the ring, and the input arriving in step ``t`` taken
+    out of it (module docstring)."""
+    n_post = conn.n_post
+    start = (t % (state.ring.shape[0] // n_post)) * n_post
+    ring = _add(state.ring, state.slot, conn.indptr, conn.rows, jnp.asarray(weights, state.ring.dtype), spikes, start,
+                capacity, conn.max_row)
+    drive = jax.lax.dynamic_slice(ring, (start,), (n_post,))
+    drive, ring = jax.lax.optimization_barrier((drive, ring))     # read, then clear in place (no copy of the ring)
+    ring = jax.lax.dynamic_update_slice(ring, jnp.zeros((n_post,), ring.dtype), (start,))
+    return drive, DelayRing(ring, state.slot)
+
+
+def _targets(slot, shift, size):
+    return (slot + shift) % size
+
+
+def _dense(flat, slot, indptr, rows, weights, spikes, shift):
+    w = jnp.broadcast_to(weights, slot.shape)
+    return flat.at[_targets(slot, shift, flat.shape[0])].add(spikes.astype(w.dtype)[rows] * w)
+
+
+BLOCK = 16   # presynaptic neurons whose rows one scatter takes
+
+
+def _add_events(flat, slot, indptr, rows, weights, spikes, shift, max_row: int):
+    """The rows of the spiking neurons, BLOCK neurons at a time (the first BLOCK still pending,
+    found by ``top_k``: cheaper on a CPU than compacting every index with ``nonzero``), added into
+    the ring in a loop that carries it, so that it is updated in place."""
+    n_pre = spikes.shape[0]
+    indptr, weights, spikes = jnp.asarray(indptr), jnp.asarray(weights), jnp.asarray(spikes)
+    rank = jnp.arange(n_pre, 0, -1, dtype=jnp.float32)       # top_k takes the lowest pending index first
+    size = flat.shape[0]
+    offset = jnp.arange(max_row, dtype=indptr.dtype)
+    per_synapse = jnp.ndim(weights) > 0
+
+    def block(carry):
+        flat, pending = carry
+        key, ids = jax.lax.top_k(jnp.where(pending, rank, 0.0), min(BLOCK, n_pre))
+        live = key > 0
+        start = indptr[ids]
+        length = jnp.where(live, indptr[ids + 1] - start, 0)
+        valid = offset[None, :] < length[:, None]
+        pos = jnp.where(valid, start[:, None] + offset[None, :], 0)
+        target = jnp.where(valid, _targets(slot[pos], shift, size), size)        # padding is dropped
+        w = weights[pos] if per_synapse else weights
+        contrib = jnp.where(valid, spikes[ids].astype(flat.dtype)[:, None] * w, 0)
+        flat = flat.at[target.ravel()].add(contrib.ravel(), mode="drop")
+        return flat, pending.at[ids].set(False)
+
+    flat, _ = jax.lax.while_loop(lambda c: jnp.any(c[1]), block, (flat, spikes != 0))
+    return flat
+
+
+@functools.partial(jax.custom_jvp, nondiff_argnums=(7, 8))
+def _add(flat, slot, indptr, rows, weights, spikes, shift, capacity: int, max_row: int):
+    if max_row == 0 or slot.shape[0] == 0 or capacity <= 0:
+        return _dense(flat, slot, indptr, rows, weights, spikes, shift)
+    return _add_events(flat, slot, indptr, rows, weights, spikes, shift, max_row)
+
+
+@_add.defjvp
+def _add_jvp(capacity, max_row, primals, tangents):
+    flat, slot, indptr, rows, weights, spikes, shift = primals
+    flat_dot, _, _, _, w_dot, s_dot, _ = tangents
+    out = _add(flat, slot, indptr, rows, weights, spikes, shift, capacity, max_row)
+    dtype = out.dtype
+    w = jnp.broadcast_to(weights, slot.shape).astype(dtype)
+    contrib = jnp.zeros(slot.shape, dtype)
+    if not _zero(w_dot):
+        contrib = contrib + spikes.astype(dtype)[rows] * jnp.broadcast_to(w_dot, slot.shape).astype(dtype)
+    if not _zero(s_dot):
+        contrib = contrib + s_dot.astype(dtype)[rows] * w
+    base = jnp.zeros_like(out) if _zero(flat_dot) else jnp.asarray(flat_dot, dtype)
+    return out, base.at[_targets(slot, shift, out.shape[0])].add(contrib)
+
+
+def _zero(tangent) -> bool:
+    return type(tangent) is jax.custom_derivatives.SymbolicZero or getattr(tangent, "dtype", None) == jax.dtypes.float0

@@ -1,0 +1,174 @@
+"""Per-synapse delays (neurosim.events.delays): the ring operation against a brute-force
+schedule of every spike, its gradients and batching, and a network whose synapses have their
+own delays against the same network split into one projection per delay value (an independent
+construction that uses only the one-delay machinery)."""
+import numpy as np
+import pytest
+import jax
+import jax.numpy as jnp
+from jax.test_util import check_grads
+
+import neurosim as ns
+from neurosim.events.delays import DelayRing, deliver, normal_delays, ring_state, to_steps
+from neurosim.inputs import PoissonSource
+from neurosim.neurons import LIF
+from neurosim.synapses import Synapse
+
+DT = 0.1
+
+
+def _conn_and_steps(seed=0, n_pre=50, n_post=30, max_steps=6):
+    rng = np.random.default_rng(seed)
+    conn = ns.events.fixed_probability(n_pre, n_post, 0.2, seed=seed + 1)
+    return conn, rng.integers(1, max_steps + 1, conn.nnz), rng
+
+
+def _scheduled(conn, steps, w, spikes):
+    """Every spike's every synapse added at the step it arrives (t + d - 1): (T, n_post)."""
+    T = spikes.shape[0]
+    out = np.zeros((T + int(steps.max()), conn.n_post))
+    rows, cols = np.asarray(conn.rows), np.asarray(conn.indices)
+    for t in range(T):
+        for k in np.flatnonzero(spikes[t][rows]):
+            out[t + steps[k] - 1, cols[k]] += w[k] * spikes[t, rows[k]]
+    return out[:T]
+
+
+@pytest.mark.parametrize("capacity", [0, 16, 64, 1000])
+def test_the_ring_delivers_every_spike_at_its_synapse_s_delay(capacity):
+    conn, steps, rng = _conn_and_steps()
+    w = rng.normal(size=conn.nnz).astype(np.float32)
+    spikes = (rng.random((40, 50)) < 0.15).astype(np.float32)
+    state, got = ring_state(conn, steps, jnp.float32), []
+    for t in range(40):
+        drive, state = deliver(conn, w, spikes[t], state, jnp.int32(t), capacity)
+        got.append(np.asarray(drive))
+    np.testing.assert_allclose(np.array(got), _scheduled(conn, steps, w, spikes), atol=1e-5)
+    assert state.ring.shape == (int(steps.max()) * conn.n_post,)          # D x n_post, not synapses x D
+
+
+def test_the_ring_has_exact_gradients_in_both_modes():
+    conn, steps, rng = _conn_and_steps(1)
+    state = ring_state(conn, steps, jnp.float32)
+    ring = jnp.asarray(rng.normal(size=state.ring.shape), jnp.float32)
+    w = jnp.asarray(rng.normal(size=conn.nnz), jnp.float32)
+    s = jnp.asarray((rng.random(50) < 0.2) * rng.random(50), jnp.float32)     # float (surrogate) spikes
+
+    def f(w_, s_, r_):
+        drive, st = deliver(conn, w_, s_, DelayRing(r_, state.slot), jnp.int32(4), 16)
+        return drive + 0.5 * jnp.sum(st.rows(conn.n_post), axis=0)
+
+    check_grads(f, (w, s, ring), order=1, modes=["fwd", "rev"], atol=2e-2, rtol=2e-2)
+    # d drive / d s_i reaches silent neurons too (the surrogate gradient is not sparse)
+    g = jax.grad(lambda s_: jnp.sum(f(w, s_, ring)))(s)
+    silent = np.asarray(s) == 0
+    assert np.any(np.asarray(g)[silent] != 0)
+
+
+def test_the_ring_batches_as_a_loop():
+    conn, steps, rng = _conn_and_steps(2)
+    w = jnp.asarray(rng.normal(size=conn.nnz), jnp.float32)
+    spikes = jnp.asarray(rng.random((6, 50)) < 0.2, jnp.float32)
+    state = ring_state(conn, steps, jnp.float32)
+    one = lambda s: deliver(conn, w, s, state, jnp.int32(2), 16)[1].ring
+    np.testing.assert_allclose(jax.vmap(one)(spikes), np.stack([one(s) for s in spikes]), atol=1e-6)
+
+
+def _pair(delay_ms, conn, w=40.0, rate=60.0, output="current"):
+    pops = [ns.Population("P", conn.n_pre, PoissonSource(), PoissonSource.Params(rate)),
+            ns.Population("E", conn.n_post, LIF())]
+    return pops, ns.Projection("PE", "P", "E", conn, w, delay_ms=delay_ms, synapse=Synapse("exponential", output))
+
+
+def _split(conn, steps, w, **kw):
+    """The same network with one projection per delay value."""
+    rows, cols = np.asarray(conn.rows), np.asarray(conn.indices)
+    projs = []
+    for d in np.unique(steps):
+        k = steps == d
+        sub = ns.events.from_arrays(rows[k], cols[k], conn.n_pre, conn.n_post)
+        pops, pr = _pair(float(d) * DT, sub, np.asarray(w)[k] if np.ndim(w) else w, **kw)
+        projs.append(ns.Projection(f"PE{d}", "P", "E", sub, pr.weights, delay_ms=pr.delay_ms, synapse=pr.synapse))
+    return ns.Network(pops, projs)
+
+
+@pytest.mark.parametrize("output", ["current", "conductance"])
+def test_a_network_with_per_synapse_delays_is_the_network_split_by_delay(output):
+    conn, steps, rng = _conn_and_steps(3, n_pre=200, n_post=60, max_steps=30)
+    w = rng.uniform(20.0, 60.0, conn.nnz) if output == "current" else rng.uniform(1.0, 4.0, conn.nnz)
+    pops, pr = _pair(steps * DT, conn, w, output=output)
+    net = ns.Network(pops, [pr])
+    mon = [ns.Spikes("E"), ns.Trace("E", "v", every=50)]
+    a = ns.simulate(net, 300.0, DT, key=4, monitors=mon, progress=False)
+    b = ns.simulate(_split(conn, steps, w, output=output), 300.0, DT, key=4, monitors=mon, progress=False)
+    assert a.timings["engine"] == "scan" and len(a.spikes["E"][0]) > 50
+    np.testing.assert_array_equal(a.spikes["E"][0], b.spikes["E"][0])
+    np.testing.assert_array_equal(a.spikes["E"][1], b.spikes["E"][1])
+    np.testing.assert_allclose(a.traces["E.v"][1], b.traces["E.v"][1], atol=1e-4)
+
+
+def test_one_delay_for_every_synapse_is_the_projection_s_delay():
+    conn, _, _ = _conn_and_steps(4, n_pre=200, n_post=60)
+    pops, same = _pair(np.full(conn.nnz, 1.5), conn)
+    _, one = _pair(1.5, conn)
+    a = ns.simulate(ns.Network(pops, [same]), 200.0, DT, key=1, monitors=[ns.Spikes("E")], progress=False)
+    b = ns.simulate(ns.Network(pops, [one]), 200.0, DT, key=1, monitors=[ns.Spikes("E")], engine="scan",
+                    progress=False)
+    assert len(a.spikes["E"][0]) > 20
+    np.testing.assert_array_equal(a.spikes["E"][0], b.spikes["E"][0])
+
+
+def test_gradients_through_a_run_equal_the_split_network_s():
+    conn, steps, rng = _conn_and_steps(5, n_pre=100, n_post=20, max_steps=12)
+    w = rng.uniform(20.0, 60.0, conn.nnz)
+    pops, pr = _pair(steps * DT, conn, w)
+    net, split = ns.Network(pops, [pr]), _split(conn, steps, w)
+
+    def loss(net, weights):
+        p = net.params().with_weights(weights)
+        s, _ = ns.run(net, p, ns.init_state(net, p, 2, DT), 300, DT)
+        return jnp.sum(s.neurons["E"].v)
+
+    g = jax.grad(lambda w_: loss(net, {"PE": w_}))(jnp.asarray(w, jnp.float32))
+    gs = jax.grad(lambda ws: loss(split, ws))({p.name: jnp.asarray(split.params().projections[p.name].weights)
+                                               for p in split.projections})
+    expected = np.zeros(conn.nnz)
+    rows, cols = np.asarray(conn.rows), np.asarray(conn.indices)
+    for d in np.unique(steps):
+        expected[steps == d] = np.asarray(gs[f"PE{d}"])
+    assert np.any(expected != 0)
+    np.testing.assert_allclose(np.asarray(g), expected, rtol=1e-4, atol=1e-6)
+
+
+def test_the_other_engines_refuse_by_name_and_auto_runs_the_scan():
+    conn, steps, _ = _conn_and_steps(6)
+    pops, pr = _pair(steps * DT, conn)
+    net = ns.Network(pops, [pr])
+    for engine in ("fused", "native"):
+        with pytest.raises(ValueError, match=rf"engine='{engine}' cannot run this simulation: projection 'PE' has "
+                                             r"per-synapse delays"):
+            ns.simulate(net, 10.0, DT, engine=engine, progress=False)
+    assert ns.simulate(net, 10.0, DT, progress=False).timings["engine"] == "scan"
+
+
+def test_a_checkpoint_keeps_the_spikes_in_flight(tmp_path):
+    conn, steps, _ = _conn_and_steps(7, n_pre=200, n_post=60, max_steps=40)
+    pops, pr = _pair(steps * DT, conn)
+    net = ns.Network(pops, [pr])
+    whole = ns.simulate(net, 100.0, DT, key=3, monitors=[ns.Spikes("E")], progress=False)
+    first = ns.simulate(net, 50.0, DT, key=3, progress=False)
+    ns.save_checkpoint(tmp_path / "c.npz", net, first)
+    state = ns.load_checkpoint(tmp_path / "c.npz", net).state
+    assert float(jnp.sum(state.delays["PE"].ring)) > 0                    # inputs still to arrive
+    rest = ns.simulate(net, 50.0, DT, state=state, monitors=[ns.Spikes("E")], progress=False)
+    t = whole.spikes["E"][0]
+    np.testing.assert_array_equal(rest.spikes["E"][0], t[t >= 50.0 - 1e-9])
+
+
+def test_normal_delays_are_whole_steps_clipped_at_one():
+    d = normal_delays(20000, 1.5, 0.75, DT, seed=1)
+    steps = d / DT
+    np.testing.assert_allclose(steps, np.round(steps), atol=1e-9)
+    assert d.min() == pytest.approx(DT) and abs(d.mean() - 1.5) < 0.02
+    np.testing.assert_array_equal(normal_delays(10, 1.5, 0.75, DT, seed=1), normal_delays(10, 1.5, 0.75, DT, seed=1))
+    np.testing.assert_array_equal(to_steps([0.04, 0.16, 0.25], DT), [1, 2, 2])
