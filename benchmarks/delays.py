@@ -7,7 +7,8 @@ same network with each projection's mean delay, on the same engine.
 
 One JSON line per (workload, engine): ``run_s_min``/``run_s_median`` over ``--repeat`` runs in
 this process (pinned to one core, XLA's multi-threaded Eigen off) and, for the per-synapse
-workload, ``ratio_vs_one_delay`` (its median over the one-delay network's, same engine).
+workload, ``ratio_vs_one_delay`` (its median over the one-delay network's, same ``--engines``
+entry; ``ran_on`` says which engine ``auto`` picked).
 """
 from __future__ import annotations
 
@@ -68,7 +69,7 @@ def main(argv=None):
             times = sorted(t["run_s"] for t in runs)
             median = float(np.median(times))
             line = {**base, "run_s_min": round(times[0], 4), "run_s_median": round(median, 4),
-                    "compile_s": round(runs[0]["compile_s"], 3),
+                    "compile_s": round(runs[0]["compile_s"], 3), "ran_on": runs[0]["engine"],
                     "rate_hz": round(res.spikes["neurons"][0].size / 4000 / args.duration, 3),
                     "device": C.cpu_device(), "version": f"neurosim {ns.__version__}, jax {jax.__version__}",
                     "load_1min": C.load_1min()}

@@ -25,13 +25,13 @@ ENABLED = os.environ.get("NEUROSIM_KERNELS", "on").lower() not in ("0", "off", "
 
 # library -> its FFI targets (the contracts of kernels/README.md)
 TARGETS = {
-    "events": ("neurosim_csr_event", "neurosim_csr_transposed"),
+    "events": ("neurosim_csr_event", "neurosim_csr_transposed", "neurosim_ring_add"),
     "jitconn": ("neurosim_jit_event", "neurosim_jit_transposed"),
     "fused": ("neurosim_fused_lif", "neurosim_fused_lif_plastic"),
     "plasticity": ("neurosim_stdp_pair",),
 }
 # targets whose CUDA library does not export them (they exist for CPUs only)
-CPU_ONLY = {"neurosim_fused_lif_plastic"}
+CPU_ONLY = {"neurosim_fused_lif_plastic", "neurosim_ring_add"}
 _FFI_PLATFORM = {"cpu": "cpu", "cuda": "CUDA"}  # library suffix -> jax.ffi platform name
 
 

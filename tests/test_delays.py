@@ -140,15 +140,34 @@ def test_gradients_through_a_run_equal_the_split_network_s():
     np.testing.assert_allclose(np.asarray(g), expected, rtol=1e-4, atol=1e-6)
 
 
-def test_the_other_engines_refuse_by_name_and_auto_runs_the_scan():
+@pytest.mark.parametrize("output", ["current", "conductance"])
+def test_the_native_engine_runs_them_as_the_scan_does(output):
+    from neurosim.engines.native import compiler
+    if compiler.compiler() is None:
+        pytest.skip("no C++ compiler")
+    conn, steps, rng = _conn_and_steps(6, n_pre=200, n_post=60, max_steps=30)
+    w = rng.uniform(20.0, 60.0, conn.nnz) if output == "current" else rng.uniform(1.0, 4.0, conn.nnz)
+    pops, pr = _pair(steps * DT, conn, w, output=output)
+    net = ns.Network(pops, [pr])
+    runs = {e: ns.simulate(net, 300.0, DT, key=4, engine=e, monitors=[ns.Spikes("E")], chunk_steps=700,
+                           progress=False) for e in ("scan", "native")}
+    assert runs["native"].timings["engine"] == "native" and len(runs["scan"].spikes["E"][0]) > 50
+    np.testing.assert_array_equal(runs["native"].spikes["E"][0], runs["scan"].spikes["E"][0])
+    np.testing.assert_array_equal(runs["native"].spikes["E"][1], runs["scan"].spikes["E"][1])
+    np.testing.assert_allclose(np.asarray(runs["native"].state.delays["PE"].ring),
+                               np.asarray(runs["scan"].state.delays["PE"].ring), rtol=1e-6, atol=1e-6)
+
+
+def test_the_other_engines_refuse_by_name():
     conn, steps, _ = _conn_and_steps(6)
     pops, pr = _pair(steps * DT, conn)
     net = ns.Network(pops, [pr])
-    for engine in ("fused", "native"):
-        with pytest.raises(ValueError, match=rf"engine='{engine}' cannot run this simulation: projection 'PE' has "
-                                             r"per-synapse delays"):
-            ns.simulate(net, 10.0, DT, engine=engine, progress=False)
-    assert ns.simulate(net, 10.0, DT, progress=False).timings["engine"] == "scan"
+    with pytest.raises(ValueError, match=r"engine='fused' cannot run this simulation: projection 'PE' has "
+                                         r"per-synapse delays"):
+        ns.simulate(net, 10.0, DT, engine="fused", progress=False)
+    with pytest.raises(ValueError, match=r"engine='parallel' cannot run this simulation: projection 'PE' has "
+                                         r"per-synapse delays"):
+        ns.simulate(net, 10.0, DT, engine="parallel", progress=False)
 
 
 def test_a_checkpoint_keeps_the_spikes_in_flight(tmp_path):
@@ -172,3 +191,19 @@ def test_normal_delays_are_whole_steps_clipped_at_one():
     assert d.min() == pytest.approx(DT) and abs(d.mean() - 1.5) < 0.02
     np.testing.assert_array_equal(normal_delays(10, 1.5, 0.75, DT, seed=1), normal_delays(10, 1.5, 0.75, DT, seed=1))
     np.testing.assert_array_equal(to_steps([0.04, 0.16, 0.25], DT), [1, 2, 2])
+
+
+def test_the_compiled_kernel_is_the_pure_jax_form():
+    from neurosim.events import delays as D
+    if not D._kernel_ready(jnp.zeros(1, jnp.float32), jnp.float32(1)):
+        pytest.skip("no compiled CPU kernel")
+    conn, steps, rng = _conn_and_steps(8, n_pre=300, n_post=40, max_steps=9)
+    state = ring_state(conn, steps, jnp.float32)
+    ring = jnp.asarray(rng.normal(size=state.ring.shape), jnp.float32)
+    for w in (jnp.asarray(rng.normal(size=conn.nnz), jnp.float32), jnp.float32(0.7)):
+        for spikes in (rng.random(300) < 0.1, ((rng.random(300) < 0.1) * rng.random(300)).astype(np.float32)):
+            s = jnp.asarray(spikes)
+            shift = jnp.int32(5 * conn.n_post)
+            got = D._kernel_add(ring, state.slot, conn.indptr, w, s, shift)
+            want = D._add_events(ring, state.slot, conn.indptr, conn.rows, w, s, shift, conn.max_row)
+            np.testing.assert_allclose(np.asarray(got), np.asarray(want), rtol=1e-6, atol=1e-6)

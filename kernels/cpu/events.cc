@@ -2,6 +2,7 @@
 //
 //   neurosim_csr_event_cpu:      out[b, j] = sum over synapses k = (i -> j): spikes[b, i] w[b, k]
 //   neurosim_csr_transposed_cpu: out[b, i] = sum over k in row i:            w[b, k] x[b, indices[k]]
+//   neurosim_ring_add_cpu:       ring[(slot[k] + shift) mod size] += spikes[i] w[k]  (per-synapse delays)
 //
 // Operands and results follow kernels/README.md: indptr i32[n_pre + 1], indices i32[nnz],
 // weights f32[Bw, W] (W = 1: one homogeneous weight, W = nnz: one per synapse; Bw in {1, B}),
@@ -227,6 +228,52 @@ ffi::Error CsrTransposed(ffi::Buffer<ffi::S32> indptr, ffi::Buffer<ffi::S32> ind
   return ffi::Error::Success();
 }
 
+// The ring of per-synapse delays (neurosim/events/delays.py): every synapse k of a spiking row
+// adds its weight into the ring at (slot[k] + shift) mod size, in place (the result is the ring
+// operand, aliased by the caller; copied first where XLA gave it another buffer).
+ffi::Error RingAdd(ffi::Buffer<ffi::S32> indptr, ffi::Buffer<ffi::S32> slot, ffi::Buffer<ffi::F32> weights,
+                   ffi::AnyBuffer spikes, ffi::Buffer<ffi::S32> shift, ffi::Buffer<ffi::F32> ring,
+                   ffi::ResultBuffer<ffi::F32> out) {
+  auto fail = [](const std::string& what) { return ffi::Error::InvalidArgument("neurosim_ring_add: " + what); };
+  if (indptr.dimensions().size() != 1 || indptr.dimensions()[0] < 1) return fail("indptr must be i32[n_pre + 1]");
+  const int64_t n_pre = indptr.dimensions()[0] - 1;
+  const int64_t nnz = slot.element_count();
+  const int64_t size = ring.element_count();
+  const int64_t wlen = weights.element_count();
+  if (wlen != 1 && wlen != nnz) return fail("weights must hold 1 or nnz values");
+  if (static_cast<int64_t>(spikes.element_count()) != n_pre) return fail("spikes must have n_pre entries");
+  if (out->element_count() != static_cast<size_t>(size)) return fail("the result must be the ring's size");
+  if (shift.element_count() != 1) return fail("shift must be a scalar");
+  const ffi::DataType dtype = spikes.element_type();
+  if (dtype != ffi::DataType::PRED && dtype != ffi::DataType::F32) return fail("spikes must be pred (bool) or f32");
+  float* o = out->typed_data();
+  if (o != ring.typed_data()) std::memcpy(o, ring.typed_data(), sizeof(float) * static_cast<size_t>(size));
+  const int64_t sh = shift.typed_data()[0];
+  if (sh < 0 || sh >= size) return fail("shift must lie in [0, size)");
+  const int32_t* ip = indptr.typed_data();
+  const int32_t* sl = slot.typed_data();
+  const float* w = weights.typed_data();
+  int64_t bad_row = -1;
+  auto visit = [&](int64_t i, float value) {
+    const int64_t start = ip[i], end = ip[i + 1];
+    if (start < 0 || end < start || end > nnz) {
+      bad_row = i;
+      return false;
+    }
+    for (int64_t k = start; k < end; ++k) {
+      int64_t t = static_cast<int64_t>(sl[k]) + sh;
+      if (t >= size) t -= size;
+      if (static_cast<uint64_t>(t) < static_cast<uint64_t>(size)) o[t] += value * w[wlen == 1 ? 0 : k];
+    }
+    return true;
+  };
+  const bool ok = dtype == ffi::DataType::PRED
+                      ? for_each_bool_spike(static_cast<const uint8_t*>(spikes.untyped_data()), n_pre, visit)
+                      : for_each_f32_spike(static_cast<const float*>(spikes.untyped_data()), n_pre, visit);
+  if (!ok) return fail("indptr of row " + std::to_string(bad_row) + " is outside [0, nnz] or decreasing");
+  return ffi::Error::Success();
+}
+
 }  // namespace
 
 // The handlers are exported by name: neurosim._kernels looks them up with ctypes.
@@ -248,6 +295,17 @@ XLA_FFI_DEFINE_HANDLER_SYMBOL(neurosim_csr_transposed_cpu, CsrTransposed,
                                   .Arg<ffi::Buffer<ffi::F32>>()  // weights [Bw, W]
                                   .Arg<ffi::Buffer<ffi::F32>>()  // x [B, n_post]
                                   .Ret<ffi::Buffer<ffi::F32>>()  // [B, n_pre]
+);
+
+XLA_FFI_DEFINE_HANDLER_SYMBOL(neurosim_ring_add_cpu, RingAdd,
+                              ffi::Ffi::Bind()
+                                  .Arg<ffi::Buffer<ffi::S32>>()  // indptr
+                                  .Arg<ffi::Buffer<ffi::S32>>()  // slot [nnz]
+                                  .Arg<ffi::Buffer<ffi::F32>>()  // weights [1] or [nnz]
+                                  .Arg<ffi::AnyBuffer>()         // spikes [n_pre], pred or f32
+                                  .Arg<ffi::Buffer<ffi::S32>>()  // shift []
+                                  .Arg<ffi::Buffer<ffi::F32>>()  // ring [size]
+                                  .Ret<ffi::Buffer<ffi::F32>>()  // the ring, updated (aliased to the operand)
 );
 
 #pragma GCC visibility pop

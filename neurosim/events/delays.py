@@ -13,10 +13,10 @@ So ``d_k = 1`` delivers in the step of the spike, as a projection with one delay
 does (its input reaches the membrane in the next step), and a projection whose synapses all
 have the delay ``d`` gives the drive of the same projection with ``delay_ms = d dt``. Memory is
 ``D x n_post`` (it does not grow with synapses x delay, as a ring of presynaptic spikes
-indexed per synapse would); a step costs O(spikes x fan-out + n_post): the rows of the spiking
-neurons are gathered through the same ladder of capacities as the event product of
-:mod:`neurosim.events.reference`, and the full path over every synapse is taken when more
-neurons spike than the largest rung holds.
+indexed per synapse would); a step costs O(spikes x fan-out + n_post). On a CPU the compiled
+kernel ``neurosim_ring_add`` (kernels/cpu/events.cc) adds the rows of the spiking neurons into
+the ring in place; elsewhere (and in float64) the pure-JAX form finds them 16 at a time with
+``top_k`` and adds them in a loop that carries the ring, so it too is updated in place.
 
 Autodiff: the operation is linear in the ring, the weights and the spikes; its tangent is the
 same scatter of ``s w_dot + s_dot w`` over every synapse (the derivative with respect to float,
@@ -30,6 +30,9 @@ from typing import NamedTuple
 import jax
 import jax.numpy as jnp
 import numpy as np
+
+from .. import _kernels
+from . import ops
 
 
 
@@ -162,10 +165,29 @@ def _add_events(flat, slot, indptr, rows, weights, spikes, shift, max_row: int):
     return flat
 
 
+def _kernel_add(flat, slot, indptr, weights, spikes, shift):
+    """The same addition by the compiled CPU kernel (``neurosim_ring_add``, kernels/cpu/events.cc),
+    in place; under ``vmap`` one call per member."""
+    if spikes.dtype not in (jnp.bool_, jnp.float32):
+        spikes = spikes.astype(jnp.float32)
+    call = jax.ffi.ffi_call(ops.RING_TARGET, jax.ShapeDtypeStruct(flat.shape, flat.dtype),
+                            input_output_aliases={5: 0}, vmap_method="sequential")
+    return call(jnp.asarray(indptr, jnp.int32), slot, jnp.reshape(weights, (-1,)).astype(jnp.float32), spikes,
+                jnp.asarray(shift, jnp.int32), flat)
+
+
+def _kernel_ready(flat, weights) -> bool:
+    """Whether the compiled kernel takes this call: float32 values, on a CPU, its library loaded."""
+    return (flat.dtype == jnp.float32 and jnp.result_type(weights) == jnp.float32
+            and _kernels.device_platform() == "cpu" and ops.kernel_ready("cpu"))
+
+
 @functools.partial(jax.custom_jvp, nondiff_argnums=(7, 8))
 def _add(flat, slot, indptr, rows, weights, spikes, shift, capacity: int, max_row: int):
     if max_row == 0 or slot.shape[0] == 0 or capacity <= 0:
         return _dense(flat, slot, indptr, rows, weights, spikes, shift)
+    if _kernel_ready(flat, weights):
+        return _kernel_add(flat, slot, indptr, weights, spikes, shift)
     return _add_events(flat, slot, indptr, rows, weights, spikes, shift, max_row)
 
 

@@ -45,7 +45,7 @@ from jax.interpreters import ad, batching, mlir
 from .. import _kernels
 from .reference import csr_event_reference, csr_transposed_reference, rows_of
 
-EVENT_TARGET, TRANSPOSED_TARGET = _kernels.TARGETS["events"]
+EVENT_TARGET, TRANSPOSED_TARGET, RING_TARGET = _kernels.TARGETS["events"]
 
 csr_event_p = Primitive(EVENT_TARGET)
 csr_transposed_p = Primitive(TRANSPOSED_TARGET)

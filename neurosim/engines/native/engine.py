@@ -25,6 +25,7 @@ import numpy as np
 from ...events import CSR
 from ...network.model import float_dtype
 from ...network.monitors import OBSERVERS, Observe, Rate, Spikes, Trace, Weights
+from ...events.delays import DelayRing
 from ...network.step import NetworkState, delay_steps, per_synapse_delays, sliced
 from ..base import Runner
 from ..chunks import MIN_SAMPLE_STEPS, Chunk, describe_monitors, sample_due, sampling_chunk, signature, spikes_and_rates
@@ -112,9 +113,6 @@ def _refusal(net, monitors) -> str | None:
     for pr in net.projections:
         if not isinstance(pr.conn, CSR):
             return f"projection {pr.name!r} uses {type(pr.conn).__name__} connectivity; the native engine reads a CSR"
-        if per_synapse_delays(pr):
-            return (f"projection {pr.name!r} has per-synapse delays (a ring of postsynaptic input), which the native engine does not "
-                    "implement yet")
     for m in monitors:
         if isinstance(m, OBSERVERS) and not isinstance(m, Observe):
             return f"{type(m).__name__} monitors ({m.key!r}) are not recorded by the native engine"
@@ -283,6 +281,8 @@ def _plan(net, params, dt, monitors, state):
         conns.append((pr.name, ip_, ix_, w_))
         weights[pr.name] = np.size(params.projections[pr.name].weights) == 1
     delays = {pr.name: slots.add(f"delays {pr.name}", dtype) for pr in net.projections}
+    ring_slots = {pr.name: slots.add(f"ring slots {pr.name}", np.int32) for pr in net.projections
+                  if per_synapse_delays(pr)}
     state_slots += [("delays", pr.name, 0) for pr in net.projections]
     tables = {name: slots.add(f"table {name}", dtype) for _, name, _ in tabulated}
     traces = [m for m in monitors if isinstance(m, Trace)]
@@ -398,11 +398,22 @@ def _plan(net, params, dt, monitors, state):
     # per postsynaptic population for the projections onto all of it; a drive is zeroed as read
     depth = delay_steps(net, dt)
     steps_onto = {}
+
+    def schedule_synapses(pr, post, n_post):
+        """The projection's synapse step, in the loop over its postsynaptic population (or its slice)."""
+        whole = not sliced(net, net._refs[pr.name][1])
+        steps_onto.setdefault(post if whole else pr.name, []).append((syn_parts[pr.name], n_post, pr.name))
+
     for (name, ip_, ix_, w_), pr in zip(conns, net.projections):
         (pre, a, b), (post, c, d) = net._refs[pr.name]
-        n_pre, n_post, dd = b - a, d - c, depth[pr.name] - 1
         cur_u, step_u, ptrs, el = syns[pr.name]
         arrive = f"(spk_{_c(pre)} + {a})"
+        if pr.name in ring_slots:      # per-synapse delays: this step's spikes into the ring of postsynaptic input
+            loop += _ring_code(pr.name, b - a, d - c, int(np.max(depth[pr.name])), arrive, ip_, w_, weights[pr.name],
+                               delays[pr.name], ring_slots[pr.name], buf(f"drive_{_c(pr.name)}", d - c), ft)
+            schedule_synapses(pr, post, d - c)
+            continue
+        n_pre, n_post, dd = b - a, d - c, depth[pr.name] - 1
         loop.append(f"{{  // projection {pr.name}: delay ring ({dd} deep), delivery")
         if dd:
             buf(f"ring_{_c(pr.name)}", n_pre)
@@ -477,8 +488,7 @@ def _plan(net, params, dt, monitors, state):
             else:
                 loop += update
         loop.append("}")
-        whole = not sliced(net, net._refs[pr.name][1])
-        steps_onto.setdefault(post if whole else pr.name, []).append((syn_parts[pr.name], n_post, pr.name))
+        schedule_synapses(pr, post, n_post)
     after = []      # the synapse updates of the last step, after the step loop
     for key, group in steps_onto.items():
         block = loop_block([part for part, _, _ in group], group[0][1],
@@ -681,6 +691,29 @@ class NativeEngine(Runner):
         return Chunk(item, spikes, rates, sampled, observed)
 
 
+def _ring_code(name, n_pre, n_post, depth, arrive, ip_, w_, one_w, ring, slot, drive, ft) -> list:
+    """The C++ of a projection with per-synapse delays (neurosim.events.delays): every synapse
+    of a neuron that spiked in this step adds into the ring of postsynaptic input at its slot;
+    then the row of this step moves into the drive and is cleared."""
+    size = depth * n_post
+    w = f"{w_}[0]" if one_w else f"{w_}[q]"
+    return [f"{{  // projection {name}: per-synapse delays, a ring of {depth} x {n_post} inputs",
+            f"  const int64_t start = (int64_t)(t % {depth}) * {n_post};",
+            f"  for (int64_t base = 0; base < {n_pre}; base += 32) {{",
+            f"    uint32_t m = ns_nonzero32({arrive} + base, {n_pre} - base);",
+            "    while (m) {",
+            "      const int64_t j = base + __builtin_ctz(m);",
+            "      m &= m - 1;",
+            f"      const {ft} s = {arrive}[j];",
+            f"      for (int32_t q = {ip_}[j]; q < {ip_}[j + 1]; ++q) {{",
+            f"        int64_t k = (int64_t){slot}[q] + start;",
+            f"        if (k >= {size}) k -= {size};",
+            f"        {ring}[k] += s * {w};",
+            "      }", "    }", "  }",
+            f"  for (int64_t i = 0; i < {n_post}; ++i) {{ {drive}[i] += {ring}[start + i]; {ring}[start + i] = 0; }}",
+            "}"]
+
+
 def _connectivity(plan: NativePlan, params) -> dict:
     """The CSR index arrays and the weights of every projection, as the program reads them."""
     out, conns = {}, plan.net.connectivity()
@@ -714,9 +747,11 @@ def _call(plan: NativePlan, fixed: dict, state, hoisted, key, rows, done, n_step
         if (group, name) not in leaves:
             leaves[(group, name)] = [np.array(x) for x in jax.tree.leaves(groups[group][name])]
         by_name[f"state {group} {name} {j}"] = leaves[(group, name)][j]
-    delays = {pr.name: np.array(state.delays[pr.name], plan.dtype) for pr in plan.net.projections}
+    delays = {pr.name: np.array(_ring_or_buffer(state.delays[pr.name]), plan.dtype) for pr in plan.net.projections}
     for name, x in delays.items():
         by_name[f"delays {name}"] = x
+        if isinstance(state.delays[name], DelayRing):
+            by_name[f"ring slots {name}"] = np.ascontiguousarray(np.asarray(state.delays[name].slot), np.int32)
     for (_, name, _), r in zip(plan.tabulated, rows):
         by_name[f"table {name}"] = np.ascontiguousarray(np.asarray(r))
     samples = {}
@@ -758,8 +793,14 @@ def _call(plan: NativePlan, fixed: dict, state, hoisted, key, rows, done, n_step
         dynamics={**state.dynamics, **new.get("dynamics", {})},
         weights={**state.weights, **new.get("weights", {})},
         modulators={**state.modulators, **new.get("modulators", {})},
-        delays={k: jax.device_put(v) for k, v in delays.items()})
+        delays={k: (state.delays[k]._replace(ring=jax.device_put(v)) if isinstance(state.delays[k], DelayRing)
+                    else jax.device_put(v)) for k, v in delays.items()})
     return out_state, (by_name["bits"], samples, {k: jax.tree.unflatten(t_, a_) for k, (t_, a_) in observed.items()})
+
+
+def _ring_or_buffer(delays):
+    """What the program reads of a projection's delay state: a ring's inputs, or the buffer."""
+    return delays.ring if isinstance(delays, DelayRing) else delays
 
 
 def cached_plan(net, params, dt, monitors, state):
