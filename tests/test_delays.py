@@ -99,8 +99,9 @@ def test_a_network_with_per_synapse_delays_is_the_network_split_by_delay(output)
     pops, pr = _pair(steps * DT, conn, w, output=output)
     net = ns.Network(pops, [pr])
     mon = [ns.Spikes("E"), ns.Trace("E", "v", every=50)]
-    a = ns.simulate(net, 300.0, DT, key=4, monitors=mon, progress=False)
-    b = ns.simulate(_split(conn, steps, w, output=output), 300.0, DT, key=4, monitors=mon, progress=False)
+    a = ns.simulate(net, 300.0, DT, key=4, monitors=mon, engine="scan", progress=False)
+    b = ns.simulate(_split(conn, steps, w, output=output), 300.0, DT, key=4, monitors=mon, engine="scan",
+                    progress=False)
     assert a.timings["engine"] == "scan" and len(a.spikes["E"][0]) > 50
     np.testing.assert_array_equal(a.spikes["E"][0], b.spikes["E"][0])
     np.testing.assert_array_equal(a.spikes["E"][1], b.spikes["E"][1])
