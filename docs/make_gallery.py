@@ -2,6 +2,9 @@
 
     .venv/bin/python docs/make_gallery.py [--full] [--only NAME ...]
 
+``--only`` runs the examples named and replaces (or adds) their sections of the page, keeping
+every other section as it was.
+
 Each example writes ``NAME.png`` and ``NAME.json`` (``{"paper", "checks", "runtime_s"}``); the
 figure is copied to ``docs/img/gallery/NAME.png`` and the page lists, per example, its paper,
 the figure and every check with its value, target and outcome. ``--full`` runs the full-size
@@ -51,8 +54,10 @@ def main():
              f"`make gallery` ({'full size' if a.full else 'the `--quick` forms the tests run'}; the full-size numbers "
              "are in each script's docstring and in [papers.md](papers.md)). Regenerate with "
              "`.venv/bin/python docs/make_gallery.py`.", ""]
+    kept = _sections((ROOT / "docs" / "gallery.md").read_text()) if a.only else {}
     for script in examples():
         if a.only and script.stem not in a.only:
+            lines += kept.get(script.stem, [])
             continue
         print(f"gallery: {script.stem} ...", flush=True)
         with tempfile.TemporaryDirectory() as d:
@@ -71,8 +76,20 @@ def main():
         for c in rep.get("checks", []):
             lines.append(f"| {c['name']} | {fmt(c['value'])} | {c['target']} | {'yes' if c['ok'] else '**no**'} |")
         lines += ["", f"Runtime {rep.get('runtime_s', float('nan')):.1f} s on the machine that built this page.", ""]
-    (ROOT / "docs" / "gallery.md").write_text("\n".join(lines))
+    (ROOT / "docs" / "gallery.md").write_text("\n".join(lines).rstrip("\n") + "\n")
     print("gallery: wrote docs/gallery.md")
+
+
+def _sections(page: str) -> dict:
+    """The page's ``## NAME`` sections, each as its list of lines."""
+    out, name = {}, None
+    for line in page.splitlines():
+        if line.startswith("## "):
+            name = line[3:].strip()
+            out[name] = []
+        if name is not None:
+            out[name].append(line)
+    return out
 
 
 if __name__ == "__main__":
