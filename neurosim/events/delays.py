@@ -107,7 +107,8 @@ def ring_state(conn, steps, dtype) -> DelayRing:
         raise ValueError(f"a ring of {depth} x {conn.n_post} inputs does not fit int32 indices; use a shorter "
                          "maximum delay or split the projection")
     slot = ((steps - 1) * conn.n_post + np.asarray(conn.indices, np.int64)).astype(np.int32)
-    return DelayRing(jnp.zeros((depth * conn.n_post,), dtype), jnp.asarray(slot))
+    # device_put of numpy arrays: an eager jnp.zeros or jnp.asarray compiles a program per size
+    return DelayRing(jax.device_put(np.zeros((depth * conn.n_post,), dtype)), jax.device_put(slot))
 
 
 def deliver(conn, weights, spikes, state: DelayRing, t, capacity: int):

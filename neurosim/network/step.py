@@ -92,6 +92,10 @@ def per_synapse_delays(pr) -> bool:
 def _cast(tree, dtype):
     """Every floating leaf of ``tree`` in ``dtype`` (the network's float dtype)."""
     def cast(x):
+        if isinstance(x, (np.ndarray, np.generic, float, int)):     # on the host: cast there, then one
+            x = np.asarray(x)                                       # transfer (jnp.asarray of a numpy array
+            x = x.astype(dtype) if np.issubdtype(x.dtype, np.floating) else x    # compiles a program per shape)
+            return jax.device_put(x)
         x = jnp.asarray(x)
         return x.astype(dtype) if jnp.issubdtype(x.dtype, jnp.floating) else x
     return jax.tree.map(cast, tree)
