@@ -205,6 +205,48 @@ def test_the_compiled_kernel_is_the_pure_jax_form():
         for spikes in (rng.random(300) < 0.1, ((rng.random(300) < 0.1) * rng.random(300)).astype(np.float32)):
             s = jnp.asarray(spikes)
             shift = jnp.int32(5 * conn.n_post)
-            got = D._kernel_add(ring, state.slot, conn.indptr, w, s, shift)
+            got = D._kernel_add(conn.max_row)(ring, state.slot, conn.indptr, w, s, shift)
             want = D._add_events(ring, state.slot, conn.indptr, conn.rows, w, s, shift, conn.max_row)
             np.testing.assert_allclose(np.asarray(got), np.asarray(want), rtol=1e-6, atol=1e-6)
+
+
+def test_a_state_of_another_network_is_refused():
+    conn, steps, _ = _conn_and_steps(9)
+    pops, short = _pair(np.full(conn.nnz, 0.1), conn)
+    _, long = _pair(np.full(conn.nnz, 5.0), conn)
+    _, one = _pair(5.0, conn)
+    nets = {k: ns.Network(pops, [pr]) for k, pr in (("short", short), ("long", long), ("one", one))}
+    states = {k: ns.init_state(n, n.params(), 0, DT) for k, n in nets.items()}
+    for engine in ("scan", "native"):
+        with pytest.raises(ValueError, match=r"projection 'PE''s per-synapse delays or connectivity differ"):
+            ns.simulate(nets["long"], 5.0, DT, state=states["short"], engine=engine, progress=False)
+        with pytest.raises(ValueError, match=r"projection 'PE' has one delay, but its delay state is a DelayRing"):
+            ns.simulate(nets["one"], 5.0, DT, state=states["long"], engine=engine, progress=False)
+        with pytest.raises(ValueError, match=r"projection 'PE' has per-synapse delays, but its delay state is a"):
+            ns.simulate(nets["long"], 5.0, DT, state=states["one"], engine=engine, progress=False)
+    # a one-delay state of another delay (same shapes but its depth) is refused too
+    _, other = _pair(1.0, conn)
+    net_other = ns.Network(pops, [other])
+    with pytest.raises(ValueError, match=r"the delay buffer of projection 'PE' has shape \(49, 50\), this network's"):
+        ns.simulate(net_other, 5.0, DT, state=states["one"], progress=False)
+
+
+def test_a_projection_with_no_synapses_runs_on_every_engine():
+    conn = ns.events.from_arrays([], [], 5, 4)
+    pops, pr = _pair(np.zeros(0), conn)
+    net = ns.Network(pops, [pr])
+    for engine in ("scan", "native"):
+        res = ns.simulate(net, 5.0, DT, engine=engine, progress=False)
+        assert float(np.sum(np.asarray(res.state.synapses["PE"].g))) == 0.0
+
+
+def test_a_sweep_over_per_seed_draws_refuses_vmap():
+    conn, steps, _ = _conn_and_steps(10)
+
+    def build(seed):
+        c = ns.events.fixed_indegree(50, 30, 8, seed=seed)
+        pops, pr = _pair(ns.events.normal_delays(c.nnz, 1.0, 0.5, DT, seed=seed), c)
+        return ns.Network(pops, [pr])
+
+    with pytest.raises(ValueError, match=r"engine='vmap' with a network drawn per seed cannot batch projection 'PE'"):
+        ns.sweep(build, {"neurons.E.v_th": [-50.0]}, 100.0, seeds=2, engine="vmap", progress=False)

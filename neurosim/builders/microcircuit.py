@@ -69,8 +69,9 @@ CONNECTION_PROBABILITIES = np.array([
     [0.0364, 0.001, 0.0034, 0.0005, 0.0277, 0.008, 0.0658, 0.1443],
 ])
 K_EXT = (1600, 1500, 2100, 1900, 2000, 1900, 2900, 2100)   # external Poisson inputs per neuron
-# Mean rates of the full-scale model with Poisson background (NEST's reference run, as its
-# microcircuit example records them): the DC compensation of a downscaled network uses them.
+# Mean rates of the full-scale model with Poisson background (NEST's reference run, as an earlier
+# release of its microcircuit example records them; the current one lists 0.903, 2.965, 4.414,
+# 5.876, 7.569, 8.633, 1.105, 7.829 Hz): the DC compensation of a downscaled network uses them.
 FULL_SCALE_RATES_HZ = (0.943, 3.026, 4.368, 5.882, 7.733, 8.664, 1.096, 7.851)
 V0_MEAN_MV = (-68.28, -63.16, -63.33, -63.45, -63.11, -61.66, -66.72, -61.43)
 V0_STD_MV = (5.36, 4.57, 4.74, 4.94, 4.94, 4.55, 5.46, 4.48)

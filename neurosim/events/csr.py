@@ -88,6 +88,8 @@ class CSR:
         ``weights`` is given, ``(csr, weights)`` with the weights reordered to match."""
         pre = np.asarray(pre)
         post = np.asarray(post)
+        if pre.size == 0:             # an empty list is float64 to numpy: no synapse, as integers
+            pre, post = pre.astype(np.int64), post.astype(np.int64)
         if pre.ndim != 1 or post.shape != pre.shape:
             raise ValueError(f"pre and post must be 1-D arrays of equal length, got shapes {pre.shape} and {post.shape}")
         _check_range("pre", pre, n_pre)

@@ -94,21 +94,23 @@ class DelayRing(NamedTuple):
         return self.ring.reshape(-1, n_post)
 
 
-def ring_state(conn, steps, dtype) -> DelayRing:
-    """The empty ring of a projection through ``conn`` whose synapses have ``steps`` ((nnz,)
-    ints >= 1) of delay."""
+def ring_state(conn, steps, dtype, name: str = "projection", *, on_device: bool = True) -> DelayRing:
+    """The empty ring of the projection ``name`` through ``conn`` whose synapses have ``steps``
+    ((nnz,) ints >= 1) of delay (numpy arrays where ``on_device`` is False)."""
     from .._checks import fits_in_memory
     steps = np.asarray(steps, np.int64)
     depth = int(steps.max()) if steps.size else 1
-    fits_in_memory(f"the ring of per-synapse delays up to {depth} steps onto {conn.n_post} neurons ({depth} x "
-                   f"{conn.n_post} inputs)", depth * conn.n_post * np.dtype(dtype).itemsize,
+    size = depth * conn.n_post
+    fits_in_memory(f"projection {name!r}: the ring of per-synapse delays up to {depth} steps onto {conn.n_post} "
+                   f"neurons ({depth} x {conn.n_post} inputs)", size * np.dtype(dtype).itemsize,
                    "use shorter delays or a longer dt")
-    if depth * conn.n_post >= 2**31:
-        raise ValueError(f"a ring of {depth} x {conn.n_post} inputs does not fit int32 indices; use a shorter "
-                         "maximum delay or split the projection")
+    if size >= 2**30:           # (slot + shift) is computed in int32: both below 2**30, their sum fits
+        raise ValueError(f"projection {name!r}: a ring of {depth} x {conn.n_post} inputs exceeds 2**30 entries; use "
+                         "shorter delays, a longer dt, or split the projection")
     slot = ((steps - 1) * conn.n_post + np.asarray(conn.indices, np.int64)).astype(np.int32)
+    ring = np.zeros((size,), dtype)
     # device_put of numpy arrays: an eager jnp.zeros or jnp.asarray compiles a program per size
-    return DelayRing(jax.device_put(np.zeros((depth * conn.n_post,), dtype)), jax.device_put(slot))
+    return DelayRing(jax.device_put(ring), jax.device_put(slot)) if on_device else DelayRing(ring, slot)
 
 
 def deliver(conn, weights, spikes, state: DelayRing, t, capacity: int):
@@ -166,15 +168,28 @@ def _add_events(flat, slot, indptr, rows, weights, spikes, shift, max_row: int):
     return flat
 
 
-def _kernel_add(flat, slot, indptr, weights, spikes, shift):
+@functools.lru_cache(maxsize=None)
+def _kernel_add(max_row: int):
     """The same addition by the compiled CPU kernel (``neurosim_ring_add``, kernels/cpu/events.cc),
-    in place; under ``vmap`` one call per member."""
-    if spikes.dtype not in (jnp.bool_, jnp.float32):
-        spikes = spikes.astype(jnp.float32)
-    call = jax.ffi.ffi_call(ops.RING_TARGET, jax.ShapeDtypeStruct(flat.shape, flat.dtype),
-                            input_output_aliases={5: 0}, vmap_method="sequential")
-    return call(jnp.asarray(indptr, jnp.int32), slot, jnp.reshape(weights, (-1,)).astype(jnp.float32), spikes,
-                jnp.asarray(shift, jnp.int32), flat)
+    in place: ``op(flat, slot, indptr, weights, spikes, shift)``. Under ``vmap`` the pure-JAX
+    form runs batched instead (a loop of kernel calls would copy each member's ring)."""
+    @jax.custom_batching.custom_vmap
+    def op(flat, slot, indptr, weights, spikes, shift):
+        if spikes.dtype not in (jnp.bool_, jnp.float32):
+            spikes = spikes.astype(jnp.float32)
+        call = jax.ffi.ffi_call(ops.RING_TARGET, jax.ShapeDtypeStruct(flat.shape, flat.dtype),
+                                input_output_aliases={5: 0})
+        return call(jnp.asarray(indptr, jnp.int32), slot, jnp.reshape(weights, (-1,)).astype(jnp.float32), spikes,
+                    jnp.asarray(shift, jnp.int32), flat)
+
+    @op.def_vmap
+    def op_vmap(axis_size, in_batched, flat, slot, indptr, weights, spikes, shift):
+        def one(f, sl, ip, w, sp, sh):
+            return _add_events(f, sl, ip, None, w, sp, sh, max_row)
+        axes = [0 if b else None for b in in_batched]
+        return jax.vmap(one, in_axes=axes, axis_size=axis_size)(flat, slot, indptr, weights, spikes, shift), True
+
+    return op
 
 
 def _kernel_ready(flat, weights) -> bool:
@@ -188,7 +203,7 @@ def _add(flat, slot, indptr, rows, weights, spikes, shift, capacity: int, max_ro
     if max_row == 0 or slot.shape[0] == 0 or capacity <= 0:
         return _dense(flat, slot, indptr, rows, weights, spikes, shift)
     if _kernel_ready(flat, weights):
-        return _kernel_add(flat, slot, indptr, weights, spikes, shift)
+        return _kernel_add(max_row)(flat, slot, indptr, weights, spikes, shift)
     return _add_events(flat, slot, indptr, rows, weights, spikes, shift, max_row)
 
 
@@ -197,15 +212,14 @@ def _add_jvp(capacity, max_row, primals, tangents):
     flat, slot, indptr, rows, weights, spikes, shift = primals
     flat_dot, _, _, _, w_dot, s_dot, _ = tangents
     out = _add(flat, slot, indptr, rows, weights, spikes, shift, capacity, max_row)
-    dtype = out.dtype
-    w = jnp.broadcast_to(weights, slot.shape).astype(dtype)
-    contrib = jnp.zeros(slot.shape, dtype)
+    # linear in each: the same scatter over every synapse of (s w_dot) and of (s_dot w)
+    tangent = jnp.zeros_like(out) if _zero(flat_dot) else jnp.asarray(flat_dot, out.dtype)
     if not _zero(w_dot):
-        contrib = contrib + spikes.astype(dtype)[rows] * jnp.broadcast_to(w_dot, slot.shape).astype(dtype)
+        tangent = _dense(tangent, slot, indptr, rows, jnp.asarray(w_dot, out.dtype), spikes, shift)
     if not _zero(s_dot):
-        contrib = contrib + s_dot.astype(dtype)[rows] * w
-    base = jnp.zeros_like(out) if _zero(flat_dot) else jnp.asarray(flat_dot, dtype)
-    return out, base.at[_targets(slot, shift, out.shape[0])].add(contrib)
+        tangent = _dense(tangent, slot, indptr, rows, jnp.asarray(weights, out.dtype), jnp.asarray(s_dot, out.dtype),
+                         shift)
+    return out, tangent
 
 
 def _zero(tangent) -> bool:

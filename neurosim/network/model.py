@@ -205,6 +205,9 @@ def _delay_value(pr, chain, where):
         k = int(np.argmax(bad))
         raise ValueError(f"{where}: delay_ms must be positive and finite at every synapse; delay_ms[{k}] = {float(d[k])!r} "
                          f"({int(bad.sum())} synapse(s) like it)")
+    if pr.backend is not None:
+        raise ValueError(f"{where}: backend={pr.backend!r} chooses the one-delay event product; a projection with "
+                         "per-synapse delays delivers through its ring (neurosim.events.delays): leave backend=None")
     if chain:
         raise ValueError(f"{where}: per-synapse delays with per-synapse dynamics ({', '.join(m.kind for m in chain)}) "
                          "are not supported yet; give one delay for the projection")

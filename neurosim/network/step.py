@@ -122,7 +122,7 @@ def init_state(net: Network, params: dict, key, dt: float) -> NetworkState:
         pp = params.projections[pr.name]
         n_pre, n_post = pre[2] - pre[1], post[2] - post[1]
         synapses[pr.name] = pr.synapse.init(pp.synapse, n_post, k)
-        delays[pr.name] = ring_state(pr.conn, d, dtype) if np.ndim(d) else jnp.zeros((d - 1, n_pre), dtype)
+        delays[pr.name] = ring_state(pr.conn, d, dtype, pr.name) if np.ndim(d) else jnp.zeros((d - 1, n_pre), dtype)
         if pr.chain:
             shape = SynapseShape(n_pre, n_post, pr.conn.nnz, dtype)
             dynamics[pr.name] = {m.key: m.init(pp.dynamics[m.key], shape) for m in pr.chain}
@@ -219,16 +219,23 @@ def check_state(net: Network, state, dt: float, params=None) -> None:
                 f"state was made for another network: its {what} are {sorted(have)}, this network's are {sorted(names)}; "
                 "make the state with init_state(net, ...)"
             )
+    depths = None if isinstance(dt, jax.core.Tracer) else delay_steps(net, dt)
     for pr in net.projections:
         pre = net._refs[pr.name][0]
         buf = state.delays[pr.name]
         if per_synapse_delays(pr):
-            if not isinstance(buf, DelayRing) or np.shape(buf.slot) != (pr.conn.nnz,):
+            if not isinstance(buf, DelayRing):
                 raise ValueError(f"state was made for another network: projection {pr.name!r} has per-synapse delays, "
-                                 f"but its delay state is {type(buf).__name__}")
-        elif isinstance(buf, DelayRing) or np.shape(buf)[1:] != (pre[2] - pre[1],):
+                                 f"but its delay state is a {type(buf).__name__}, not a DelayRing")
+            if depths is not None:
+                _check_ring(net, pr, buf, depths[pr.name], dt)
+        elif isinstance(buf, DelayRing):
+            raise ValueError(f"state was made for another network: projection {pr.name!r} has one delay, but its delay "
+                             f"state is a DelayRing (per-synapse delays)")
+        elif np.shape(buf) != ((depths[pr.name] - 1 if depths is not None else np.shape(buf)[0]), pre[2] - pre[1]):
             raise ValueError(f"state was made for another network: the delay buffer of projection {pr.name!r} has "
-                             f"shape {np.shape(buf)}")
+                             f"shape {np.shape(buf)}, this network's (delay - 1, n_pre) is "
+                             f"({depths[pr.name] - 1}, {pre[2] - pre[1]})")
         if pr.plastic and np.shape(state.weights[pr.name]) != (pr.conn.nnz,):
             raise ValueError(f"state was made for another network: state.weights[{pr.name!r}] has shape "
                              f"{np.shape(state.weights[pr.name])}, the projection has {pr.conn.nnz} synapses")
@@ -238,6 +245,21 @@ def check_state(net: Network, state, dt: float, params=None) -> None:
         if hasattr(st, "_fields") and not _checks.traced(st):
             for f, v in zip(st._fields, st):
                 _checks.sign_rules(f"state.neurons[{p.name!r}].{f}", st, f, v)
+
+
+def _check_ring(net: Network, pr, ring: DelayRing, steps, dt) -> None:
+    """A per-synapse delay state holds this projection's ring size and slots (each synapse's
+    delay and target), not another network's: its slots are compared with the network's own
+    (computed once per network and dt)."""
+    key = ("ring slots", pr.name, float(dt))
+    if key not in net._cache:
+        net._cache[key] = ring_state(pr.conn, steps, np.float32, pr.name, on_device=False)
+    want = net._cache[key]
+    if np.shape(ring.ring) != np.shape(want.ring) or (
+            not _checks.traced(ring.slot) and not np.array_equal(np.asarray(ring.slot), want.slot)):
+        raise ValueError(f"state was made for another network: projection {pr.name!r}'s per-synapse delays or "
+                         f"connectivity differ from this network's (ring of {np.shape(ring.ring)} inputs, this "
+                         f"network's {np.shape(want.ring)}); make the state with init_state(net, ...)")
 
 
 def _check_types(net: Network, state, dt, params=None) -> None:

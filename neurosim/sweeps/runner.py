@@ -138,6 +138,11 @@ class _Networks:
         from ..events.csr import CSR
 
         nets = [self.get(s) for s in seeds]
+        for pr in nets[0].projections:
+            if pr.delay_ms is not None and np.ndim(pr.delay_ms) > 0:
+                raise ValueError(f"engine='vmap' with a network drawn per seed cannot batch projection {pr.name!r}'s "
+                                 "per-synapse delays (each draw has its own ring of delays and targets); use "
+                                 "engine='loop'")
         conns = [n.connectivity() for n in nets]
         for name in conns[0]:
             nnz = {c[name].nnz for c in conns if isinstance(c[name], CSR)}

@@ -409,7 +409,8 @@ def _plan(net, params, dt, monitors, state):
         cur_u, step_u, ptrs, el = syns[pr.name]
         arrive = f"(spk_{_c(pre)} + {a})"
         if pr.name in ring_slots:      # per-synapse delays: this step's spikes into the ring of postsynaptic input
-            loop += _ring_code(pr.name, b - a, d - c, int(np.max(depth[pr.name])), arrive, ip_, w_, weights[pr.name],
+            loop += _ring_code(pr.name, b - a, d - c, max(1, int(np.max(depth[pr.name], initial=1))), arrive, ip_,
+                               w_, weights[pr.name],
                                delays[pr.name], ring_slots[pr.name], buf(f"drive_{_c(pr.name)}", d - c), ft)
             schedule_synapses(pr, post, d - c)
             continue
