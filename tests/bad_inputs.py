@@ -476,6 +476,16 @@ CASES = [
     ("normal_delays with a negative std", lambda: ns.events.delays.normal_delays(10, 1.5, -0.5, 0.1),
      r"std_ms must be >= 0, got -0.5"),
     ("the scalar delay 0", lambda: _pair(delay_ms=0.0), r"Projection 'PE': delay_ms must be a positive finite number"),
+    ("per-synapse delays with a backend", lambda: _pair(delay_ms=np.ones(conn(5, 10, 0.5, seed=1).nnz), backend="reference"),
+     r"backend='reference' chooses the one-delay event product"),
+    ("a state with another network's per-synapse delays", lambda: _sim(
+        _pair(delay_ms=np.full(conn(5, 10, 0.5, seed=1).nnz, 0.5)),
+        state=ns.init_state(_pair(delay_ms=np.full(conn(5, 10, 0.5, seed=1).nnz, 0.1)),
+                            _pair(delay_ms=np.full(conn(5, 10, 0.5, seed=1).nnz, 0.1)).params(), 0, 0.1)),
+     r"projection 'PE''s per-synapse delays or connectivity differ from this network's"),
+    ("a state with another one-delay depth", lambda: _sim(_pair(delay_ms=0.5), state=ns.init_state(
+        _pair(delay_ms=0.3), _pair(delay_ms=0.3).params(), 0, 0.1)),
+     r"the delay buffer of projection 'PE' has shape \(2, 5\), this network's \(delay - 1, n_pre\) is \(4, 5\)"),
     # ---------------------------------------------------------------- plots, docs and the public API
     ("raster of times and ids of different lengths", lambda: ns.plot.raster(np.zeros(3), np.zeros(2)), r"times and ids"),
     ("raster max_points=0", lambda: ns.plot.raster(np.zeros(3), np.zeros(3), max_points=0), r"max_points"),
