@@ -5,7 +5,8 @@
 In order, each step with its own time limit and all of them within ``--budget-s`` (8 minutes by
 default, so a 15-minute lease leaves room to rerun):
 
-1. ``pytest -m gpu`` (the tests that skip without a GPU: CUDA kernels against the CPU ones);
+1. ``pytest -m gpu`` (the tests that skip without a GPU: CUDA kernels against the CPU ones, and the
+   ring of per-synapse delays, pure JAX on a GPU, against the CPU kernel);
 2. COBA-4000, 1 s, on the GPU (``benchmarks/coba.py --tools neurosim --device gpu --engine
    fused,scan --record counts``);
 3. the Izhikevich (2003) 1000-neuron network and the AdEx COBA network

@@ -250,3 +250,22 @@ def test_a_sweep_over_per_seed_draws_refuses_vmap():
 
     with pytest.raises(ValueError, match=r"engine='vmap' with a network drawn per seed cannot batch projection 'PE'"):
         ns.sweep(build, {"neurons.E.v_th": [-50.0]}, 100.0, seeds=2, engine="vmap", progress=False)
+
+
+@pytest.mark.gpu
+def test_the_ring_on_a_gpu_is_the_cpu_s():
+    """On a GPU the ring is the pure-JAX form (the compiled kernel is CPU-only): the same drive as
+    the CPU's kernel, step by step, for a random spike train."""
+    conn, steps, rng = _conn_and_steps(11, n_pre=400, n_post=100, max_steps=40)
+    w = rng.normal(size=conn.nnz).astype(np.float32)
+    spikes = (rng.random((60, 400)) < 0.05).astype(np.float32)
+
+    def run(device):
+        with jax.default_device(device):
+            state, out = ring_state(conn, steps, jnp.float32), []
+            for t in range(60):
+                drive, state = deliver(conn, jnp.asarray(w), jnp.asarray(spikes[t]), state, jnp.int32(t), 64)
+                out.append(np.asarray(drive))
+        return np.array(out)
+
+    np.testing.assert_allclose(run(jax.devices("gpu")[0]), run(jax.devices("cpu")[0]), rtol=1e-5, atol=1e-4)
