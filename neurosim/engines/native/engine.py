@@ -318,9 +318,13 @@ def _plan(net, params, dt, monitors, state):
     # zeroed) runs at the start of the next step's loop over its postsynaptic neurons, so the
     # synaptic state is read and written once per step; after the call's last step, once more
     syn_parts = {}
+    ring_drives = {}     # per-synapse delays: the synapse step reads (and clears) the ring's row in place
     for idx, pr in enumerate(net.projections):
         _, step_u, ptrs, el = syns[pr.name]
-        drive = buf(f"drive_{_c(pr.name)}", net._refs[pr.name][1][2] - net._refs[pr.name][1][1])
+        if pr.name in ring_slots:
+            drive = ring_drives[pr.name] = f"rdrive_{_c(pr.name)}"
+        else:
+            drive = buf(f"drive_{_c(pr.name)}", net._refs[pr.name][1][2] - net._refs[pr.name][1][1])
         n_static = len(jax.tree.leaves(params.projections[pr.name].synapse))
         in_b = [None] * n_static + [("ptr", q) for q in ptrs] + [("ptr", drive)]
         out_b = [("ptr", q, e) for q, e in zip(ptrs, jax.tree.leaves(el))]
@@ -410,8 +414,7 @@ def _plan(net, params, dt, monitors, state):
         arrive = f"(spk_{_c(pre)} + {a})"
         if pr.name in ring_slots:      # per-synapse delays: this step's spikes into the ring of postsynaptic input
             loop += _ring_code(pr.name, b - a, d - c, max(1, int(np.max(depth[pr.name], initial=1))), arrive, ip_,
-                               w_, weights[pr.name],
-                               delays[pr.name], ring_slots[pr.name], buf(f"drive_{_c(pr.name)}", d - c), ft)
+                               w_, weights[pr.name], delays[pr.name], ring_slots[pr.name], ring_drives[pr.name], ft)
             schedule_synapses(pr, post, d - c)
             continue
         n_pre, n_post, dd = b - a, d - c, depth[pr.name] - 1
@@ -529,6 +532,7 @@ def _plan(net, params, dt, monitors, state):
 
     body += [f"{t}* __restrict {name} = ({t}*)std::calloc({max(n, 1)}, sizeof({t}));" for name, (n, t) in scratch.items()]
     body += [f"int64_t row_{_c(m.key)} = 0;" for m in traces]
+    body += [f"{ft}* {ptr} = {delays[name]};" for name, ptr in ring_drives.items()]
     body.append("for (int64_t k = 0; k < n_steps; ++k) {")
     body += ["  " + s for s in loop]
     body.append("}")
@@ -695,7 +699,8 @@ class NativeEngine(Runner):
 def _ring_code(name, n_pre, n_post, depth, arrive, ip_, w_, one_w, ring, slot, drive, ft) -> list:
     """The C++ of a projection with per-synapse delays (neurosim.events.delays): every synapse
     of a neuron that spiked in this step adds into the ring of postsynaptic input at its slot;
-    then the row of this step moves into the drive and is cleared."""
+    then ``drive`` points at this step's row, which the synapse step reads and clears in place
+    (in this step, or at the start of the next one where the synapse step is deferred)."""
     size = depth * n_post
     w = f"{w_}[0]" if one_w else f"{w_}[q]"
     return [f"{{  // projection {name}: per-synapse delays, a ring of {depth} x {n_post} inputs",
@@ -711,7 +716,7 @@ def _ring_code(name, n_pre, n_post, depth, arrive, ip_, w_, one_w, ring, slot, d
             f"        if (k >= {size}) k -= {size};",
             f"        {ring}[k] += s * {w};",
             "      }", "    }", "  }",
-            f"  for (int64_t i = 0; i < {n_post}; ++i) {{ {drive}[i] += {ring}[start + i]; {ring}[start + i] = 0; }}",
+            f"  {drive} = {ring} + start;   // this step's row: the synapse step reads it and clears it",
             "}"]
 
 
