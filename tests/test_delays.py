@@ -206,7 +206,7 @@ def test_the_compiled_kernel_is_the_pure_jax_form():
             s = jnp.asarray(spikes)
             shift = jnp.int32(5 * conn.n_post)
             got = D._kernel_add(conn.max_row)(ring, state.slot, conn.indptr, w, s, shift)
-            want = D._add_events(ring, state.slot, conn.indptr, conn.rows, w, s, shift, conn.max_row)
+            want = D._add_events(ring, state.slot, conn.indptr, w, s, shift, conn.max_row)
             np.testing.assert_allclose(np.asarray(got), np.asarray(want), rtol=1e-6, atol=1e-6)
 
 

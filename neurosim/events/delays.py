@@ -94,23 +94,30 @@ class DelayRing(NamedTuple):
         return self.ring.reshape(-1, n_post)
 
 
-def ring_state(conn, steps, dtype, name: str = "projection", *, on_device: bool = True) -> DelayRing:
-    """The empty ring of the projection ``name`` through ``conn`` whose synapses have ``steps``
-    ((nnz,) ints >= 1) of delay (numpy arrays where ``on_device`` is False)."""
-    from .._checks import fits_in_memory
+def ring_layout(conn, steps) -> tuple[int, np.ndarray]:
+    """``(size, slot)``: the ring's length ``D n_post`` and each synapse's slot ``(d_k - 1) n_post
+    + j_k`` (int32) for a projection through ``conn`` whose synapses have ``steps`` ((nnz,) ints
+    >= 1) of delay."""
     steps = np.asarray(steps, np.int64)
     depth = int(steps.max()) if steps.size else 1
-    size = depth * conn.n_post
+    slot = ((steps - 1) * conn.n_post + np.asarray(conn.indices, np.int64)).astype(np.int32)
+    return depth * conn.n_post, slot
+
+
+def ring_state(conn, steps, dtype, name: str = "projection") -> DelayRing:
+    """The empty ring of the projection ``name`` through ``conn`` whose synapses have ``steps``
+    ((nnz,) ints >= 1) of delay."""
+    from .._checks import fits_in_memory
+    size, slot = ring_layout(conn, steps)
+    depth = size // conn.n_post
     fits_in_memory(f"projection {name!r}: the ring of per-synapse delays up to {depth} steps onto {conn.n_post} "
                    f"neurons ({depth} x {conn.n_post} inputs)", size * np.dtype(dtype).itemsize,
                    "use shorter delays or a longer dt")
     if size >= 2**30:           # (slot + shift) is computed in int32: both below 2**30, their sum fits
         raise ValueError(f"projection {name!r}: a ring of {depth} x {conn.n_post} inputs exceeds 2**30 entries; use "
                          "shorter delays, a longer dt, or split the projection")
-    slot = ((steps - 1) * conn.n_post + np.asarray(conn.indices, np.int64)).astype(np.int32)
-    ring = np.zeros((size,), dtype)
     # device_put of numpy arrays: an eager jnp.zeros or jnp.asarray compiles a program per size
-    return DelayRing(jax.device_put(ring), jax.device_put(slot)) if on_device else DelayRing(ring, slot)
+    return DelayRing(jax.device_put(np.zeros((size,), dtype)), jax.device_put(slot))
 
 
 def deliver(conn, weights, spikes, state: DelayRing, t, capacity: int):
@@ -139,7 +146,7 @@ def _dense(flat, slot, indptr, rows, weights, spikes, shift):
 BLOCK = 16   # presynaptic neurons whose rows one scatter takes
 
 
-def _add_events(flat, slot, indptr, rows, weights, spikes, shift, max_row: int):
+def _add_events(flat, slot, indptr, weights, spikes, shift, max_row: int):
     """The rows of the spiking neurons, BLOCK neurons at a time (the first BLOCK still pending,
     found by ``top_k``: cheaper on a CPU than compacting every index with ``nonzero``), added into
     the ring in a loop that carries it, so that it is updated in place."""
@@ -185,7 +192,7 @@ def _kernel_add(max_row: int):
     @op.def_vmap
     def op_vmap(axis_size, in_batched, flat, slot, indptr, weights, spikes, shift):
         def one(f, sl, ip, w, sp, sh):
-            return _add_events(f, sl, ip, None, w, sp, sh, max_row)
+            return _add_events(f, sl, ip, w, sp, sh, max_row)
         axes = [0 if b else None for b in in_batched]
         return jax.vmap(one, in_axes=axes, axis_size=axis_size)(flat, slot, indptr, weights, spikes, shift), True
 
@@ -204,7 +211,7 @@ def _add(flat, slot, indptr, rows, weights, spikes, shift, capacity: int, max_ro
         return _dense(flat, slot, indptr, rows, weights, spikes, shift)
     if _kernel_ready(flat, weights):
         return _kernel_add(max_row)(flat, slot, indptr, weights, spikes, shift)
-    return _add_events(flat, slot, indptr, rows, weights, spikes, shift, max_row)
+    return _add_events(flat, slot, indptr, weights, spikes, shift, max_row)
 
 
 @_add.defjvp

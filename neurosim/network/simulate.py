@@ -597,7 +597,7 @@ def drive(engine, net, params, state, monitors, *, dt, duration, progress, t_bui
             res.sizes.update(sink.sizes)
         return res
 
-    def partial(at_state):
+    def so_far(at_state):
         """What an interrupted run hands back: the finished chunks (None before the first)."""
         return result(at_state, done * dt) if done else None
 
@@ -617,7 +617,7 @@ def drive(engine, net, params, state, monitors, *, dt, duration, progress, t_bui
             jax.block_until_ready(state)   # run_s is the run's, also when no monitor brings data back
             run_s += time.perf_counter() - t0
             if check_finite and not bool(np.all(np.asarray(_finite_flags(state, signs)))):
-                raise _nonfinite_error(net, params, good, state, done, engine.steps(item), dt, partial(good))
+                raise _nonfinite_error(net, params, good, state, done, engine.steps(item), dt, so_far(good))
             chunk = engine.to_host(raw, item, done)
             if sink is None:
                 for pop, kept in spikes.items():
@@ -635,9 +635,9 @@ def drive(engine, net, params, state, monitors, *, dt, duration, progress, t_bui
             f"simulate was interrupted after {done} of {sum(engine.steps(i) for i in engine.plan)} steps "
             f"({done * dt:g} of {duration:g} ms): this error's .partial holds the results so far, and "
             f"simulate(net, {duration - done * dt:g}, dt, state=err.partial.state, ...) runs the rest "
-            f"(bitwise as the uninterrupted run)", partial(good)) from None
+            f"(bitwise as the uninterrupted run)", so_far(good)) from None
     except StreamWriteError as e:    # a full disk, say: the file holds the chunks before this one
-        e.partial = partial(good)
+        e.partial = so_far(good)
         raise
     finally:
         if sink is not None:
@@ -723,17 +723,17 @@ def check_structure(net: Network, params: dict) -> dict:
     for p in net.populations:
         for f, v in zip(p.params._fields, params.neurons[p.name]):
             _checks.per_neuron(f"params.neurons[{p.name!r}].{f}", v, p.n)
-        if _concrete(params.neurons[p.name]):     # values too (finite, signs), where they are known
+        if not _checks.traced(params.neurons[p.name]):     # values too (finite, signs), where they are known
             check_params(params.neurons[p.name], p.n, f"params.neurons[{p.name!r}]")
     for pr in net.projections:
         where = f"params.projections[{pr.name!r}]"
         syn = params.projections[pr.name].synapse
-        if isinstance(syn, SynapseParams) and _concrete(syn):
+        if isinstance(syn, SynapseParams) and not _checks.traced(syn):
             check_params(syn, 1, f"{where}.synapse")
         if isinstance(pr.conn, CSR):         # each mechanism's params, as the projection checked its own
             for m in pr.chain:
                 value = params.projections[pr.name].dynamics[m.key]
-                if _concrete(value):
+                if not _checks.traced(value):
                     m.check_params(value, pr.conn.nnz, f"{where}.dynamics[{m.key!r}]")
     for i in net.inputs:
         check_input_values(params.inputs[i.name], lambda f, name=i.name: f"params.inputs[{name!r}].{f}")
@@ -750,16 +750,11 @@ def check_structure(net: Network, params: dict) -> dict:
             raise ValueError(f"params.projections[{pr.name!r}].weights of a conductance synapse must be >= 0, got min "
                              f"{float(np.min(np.asarray(w)))!r}; inhibition comes from syn_params.e_rev below rest")
         plastic = [m for m in pr.chain if m.plastic]
-        if plastic and _concrete(w):          # a plastic projection's initial weights, within its rule's bounds
+        if plastic and not _checks.traced(w):          # a plastic projection's initial weights, within its rule's bounds
             clipped = plastic[0].initial_weights(w, f"params.projections[{pr.name!r}].weights")
             if clipped is not w:              # Plasticity(rule, clip_initial=True): clipped, as at build time
                 params = params.with_weights({pr.name: clipped})
     return params
-
-
-def _concrete(tree) -> bool:
-    """No leaf of ``tree`` is traced (values can be checked on the host)."""
-    return not _checks.traced(tree)
 
 
 def _observed_bytes(net, params, state, dt, monitors) -> int:

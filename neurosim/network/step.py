@@ -38,7 +38,7 @@ import numpy as np
 
 from .. import _checks
 from ..events import default_capacity, propagate
-from ..events.delays import DelayRing, deliver, ring_state, synapse_steps
+from ..events.delays import DelayRing, deliver, ring_layout, ring_state, synapse_steps
 from ..synapses.dynamics import SynapseShape, SynapticEvents
 from .model import Network, float_dtype
 
@@ -228,7 +228,7 @@ def check_state(net: Network, state, dt: float, params=None) -> None:
                 raise ValueError(f"state was made for another network: projection {pr.name!r} has per-synapse delays, "
                                  f"but its delay state is a {type(buf).__name__}, not a DelayRing")
             if depths is not None:
-                _check_ring(net, pr, buf, depths[pr.name], dt)
+                _check_ring(pr, buf, depths[pr.name])
         elif isinstance(buf, DelayRing):
             raise ValueError(f"state was made for another network: projection {pr.name!r} has one delay, but its delay "
                              f"state is a DelayRing (per-synapse delays)")
@@ -247,19 +247,14 @@ def check_state(net: Network, state, dt: float, params=None) -> None:
                 _checks.sign_rules(f"state.neurons[{p.name!r}].{f}", st, f, v)
 
 
-def _check_ring(net: Network, pr, ring: DelayRing, steps, dt) -> None:
+def _check_ring(pr, ring: DelayRing, steps) -> None:
     """A per-synapse delay state holds this projection's ring size and slots (each synapse's
-    delay and target), not another network's: its slots are compared with the network's own
-    (computed once per network and dt)."""
-    key = ("ring slots", pr.name, float(dt))
-    if key not in net._cache:
-        net._cache[key] = ring_state(pr.conn, steps, np.float32, pr.name, on_device=False)
-    want = net._cache[key]
-    if np.shape(ring.ring) != np.shape(want.ring) or (
-            not _checks.traced(ring.slot) and not np.array_equal(np.asarray(ring.slot), want.slot)):
+    delay and target), not another network's."""
+    size, slot = ring_layout(pr.conn, steps)
+    if np.shape(ring.ring) != (size,) or (not _checks.traced(ring.slot) and not np.array_equal(np.asarray(ring.slot), slot)):
         raise ValueError(f"state was made for another network: projection {pr.name!r}'s per-synapse delays or "
                          f"connectivity differ from this network's (ring of {np.shape(ring.ring)} inputs, this "
-                         f"network's {np.shape(want.ring)}); make the state with init_state(net, ...)")
+                         f"network's ({size},)); make the state with init_state(net, ...)")
 
 
 def _check_types(net: Network, state, dt, params=None) -> None:

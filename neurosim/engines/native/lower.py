@@ -73,6 +73,15 @@ def ptype(dtype) -> str:
     return PTYPES[np.dtype(dtype)]
 
 
+def shared_reads(node, kind: str, p: str) -> list:
+    """The C++ that binds a shared (not per-element) value ``node``: a scalar given as the
+    expression ``p`` (``kind`` "val"), or each of its entries read from the array ``p``."""
+    t = ctype(node.dtype)
+    if kind == "val":
+        return [f"const {t} {node.names[0]} = {p};"]
+    return [f"const {t} {name} = {p}[{j}];" for j, name in enumerate(node.names)]
+
+
 def literal(value, dtype) -> str:
     """A C++ literal of ``value`` in ``dtype``, exact (hexadecimal floats)."""
     dtype = np.dtype(dtype)

@@ -21,7 +21,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from .lower import PRELUDE, Lowered, ctype, ptype
+from .lower import PRELUDE, Lowered, ctype, ptype, shared_reads
 
 
 @dataclass
@@ -79,16 +79,13 @@ def unit_parts(u: Lowered, ins: list, outs: list, hz: list, title: str, prefix: 
             pre.append(f"const {t}* {node.names[0]} = {p};")
         elif node.elem:
             reads.append(f"const {t} {node.names[0]} = {p if kind == 'local' else p + '[i]'};")
-        elif kind == "val":
-            pre.append(f"const {t} {node.names[0]} = {p};")
         else:
-            pre += [f"const {t} {name} = {p}[{j}];" for j, name in enumerate(node.names)]
+            pre += shared_reads(node, kind, p)
     for node, p in zip(u.hoisted, hz):
-        t = ctype(node.dtype)
         if node.elem:
-            reads.append(f"const {t} {node.names[0]} = {p}[i];")
+            reads.append(f"const {ctype(node.dtype)} {node.names[0]} = {p}[i];")
         else:
-            pre += [f"const {t} {name} = {p}[{j}];" for j, name in enumerate(node.names)]
+            pre += shared_reads(node, "ptr", p)
     pre += u.shared
     for node, b in zip(u.outputs, outs):
         if b is None:

@@ -31,7 +31,7 @@ from dataclasses import dataclass, field
 import jax
 import numpy as np
 
-from .lower import MAX_SHARED, Lowered, Node, Unlowerable, _abstract, _Emitter, _key_words, ctype, flatten_args, literal
+from .lower import MAX_SHARED, Lowered, Node, Unlowerable, _abstract, _Emitter, _key_words, ctype, flatten_args, literal, shared_reads
 
 _REDUCTIONS = {"reduce_sum": ("+=", "0"), "reduce_max": ("max", "-INFINITY"), "reduce_min": ("min", "INFINITY")}
 
@@ -394,16 +394,13 @@ def space_code(u: SpaceLowered, ins: list, outs: list, hz: list, title: str, vis
         if node.elem:
             bound[k] = p
             lines.append(f"{t}* {node.array} = ({t}*)({p});")
-        elif kind == "val":
-            lines.append(f"const {t} {node.names[0]} = {p};")
         else:
-            lines += [f"const {t} {name} = {p}[{j}];" for j, name in enumerate(node.names)]
+            lines += shared_reads(node, kind, p)
     for node, p in zip(u.hoisted, hz):
-        t = ctype(node.dtype)
         if node.elem:
-            lines.append(f"const {t}* {node.array} = {p};")
+            lines.append(f"const {ctype(node.dtype)}* {node.array} = {p};")
         else:
-            lines += [f"const {t} {name} = {p}[{j}];" for j, name in enumerate(node.names)]
+            lines += shared_reads(node, "ptr", p)
 
     def segment_for(space, lo):
         for j in range(lo, len(segs)):
