@@ -1051,7 +1051,19 @@ NS_FN double ns_expm1_core(double x) {
   const double r = u == 1.0 ? x : (u - 1.0) * x / ns_log(u);
   return x > 709.0 ? (x != x ? x : INFINITY) : (x < -40.0 ? -1.0 : (u - 1.0 == -1.0 ? -1.0 : r));
 }
-NS_FN float ns_expm1(float x) { return (float)ns_expm1_core((double)x); }
+NS_FN float ns_expm1(float x) {   // float: a Taylor polynomial below |x| = 0.5 (error < 1e-8), exp(x) - 1 above
+  const float ax = x < 0 ? -x : x;
+  float p = 2.48015873015873e-05f;
+  p = p * x + 1.98412698412698e-04f;
+  p = p * x + 1.38888888888889e-03f;
+  p = p * x + 8.33333333333333e-03f;
+  p = p * x + 4.16666666666667e-02f;
+  p = p * x + 1.66666666666667e-01f;
+  p = p * x + 0.5f;
+  const float small = x + x * x * p;
+  const float big = ns_exp(x) - 1.0f;
+  return x != x ? x : (ax < 0.5f ? small : (x < -40.0f ? -1.0f : big));
+}
 NS_FN double ns_expm1(double x) { return ns_expm1_core(x); }
 NS_FN double ns_tanh_core(double x) {
   const double ax = x < 0 ? -x : x;
