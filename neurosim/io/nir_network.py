@@ -79,6 +79,9 @@ def network_to_nir(net, dt: float, params=None):
         raise ValueError(f"network_to_nir takes an ns.Network, got {type(net).__name__}")
     _check_dt("network_to_nir", dt)
     params = net.params() if params is None else params
+    if net.gap_junctions:
+        raise ValueError(f"network_to_nir: gap junctions {[gj.name for gj in net.gap_junctions]} have no NIR node "
+                         "(NIR's edges carry spikes through weights, not currents between membrane potentials)")
     if net.inputs or net.modulators:
         raise ValueError(f"network_to_nir: inputs and modulators {[x.name for x in net.inputs + net.modulators]} have no "
                          "NIR node; drive the network from RasterSource populations instead")

@@ -73,7 +73,7 @@ def _options(obj) -> dict:
 def describe(net: Network) -> dict:
     """The structure a checkpoint must match: populations (size, model and its options),
     projections (endpoints, connectivity and weights by digest, synapse, per-synapse
-    mechanisms, delay), inputs and modulators."""
+    mechanisms, delay), inputs, modulators and gap junctions (if any)."""
     if not isinstance(net, Network):
         raise ValueError(f"net must be an ns.Network, got {type(net).__name__}")
     pops = {p.name: {"n": p.n, "model": _options(p.model)} for p in net.populations}
@@ -90,7 +90,15 @@ def describe(net: Network) -> dict:
                                 "delay_ms": pr.delay_ms if np.ndim(pr.delay_ms) == 0 else _digest(pr.delay_ms), "chain": [_options(m) for m in pr.chain]}
     inputs = {i.name: {"target": _plain(i.target), "source": _options(i.source)} for i in net.inputs}
     modulators = {m.name: {"size": m.size, "tau": m.tau} for m in net.modulators}
-    return {"populations": pops, "projections": projections, "inputs": inputs, "modulators": modulators}
+    out = {"populations": pops, "projections": projections, "inputs": inputs, "modulators": modulators}
+    if net.gap_junctions:       # (only then: the fingerprints of networks without them stay what they were)
+        out["gap_junctions"] = {
+            gj.name: {"pre": _plain(gj.pre), "post": _plain(gj.post), "symmetric": bool(gj.symmetric),
+                      "conn": {"type": "CSR", "n_pre": gj.conn.n_pre, "n_post": gj.conn.n_post,
+                               "indptr": _digest(gj.conn.indptr), "indices": _digest(gj.conn.indices)},
+                      "weights": _digest(np.asarray(gj.weights, float))}
+            for gj in net.gap_junctions}
+    return out
 
 
 def fingerprint(net: Network) -> str:

@@ -350,6 +350,9 @@ def _reason(net, params, monitors, dt) -> str | None:
     """Why the fused engine cannot run this network and these monitors, or None."""
     if jax.dtypes.canonicalize_dtype(jnp.float64) == jnp.float64:
         return "64-bit mode (jax_enable_x64) is on, and the fused kernel computes in float32"
+    if net.gap_junctions:
+        return (f"gap junction {net.gap_junctions[0].name!r}: the fused kernel has no electrical synapses (a current "
+                "read from presynaptic membrane potentials every step)")
     for pr in net.projections:
         if per_synapse_delays(pr):
             return (f"projection {pr.name!r} has per-synapse delays (a ring of postsynaptic input), which the fused kernel does not "
@@ -378,8 +381,9 @@ def _reason(net, params, monitors, dt) -> str | None:
         if not isinstance(pr.conn, CSR):
             return f"{where} uses {type(pr.conn).__name__} (procedural) connectivity; the fused kernel reads a stored CSR"
         if type(pr.synapse) is not Synapse:    # a subclass may override any method: the kernel runs Synapse's own
-            return (f"{where}: its synapse is a {type(pr.synapse).__name__}, a subclass of Synapse; the fused kernel "
-                    "runs Synapse's own code only (the native engine runs the subclass's)")
+            what = f"a {type(pr.synapse).__name__}" if isinstance(pr.synapse, Synapse) else repr(pr.synapse)
+            return (f"{where}: its synapse is {what}, not neurosim.synapses.Synapse itself; the fused kernel "
+                    "runs Synapse's own code only (the native engine runs the model's own)")
         if _fields(pr.synapse) != ALLOWED["Synapse.options"] or SynapseParams._fields != ALLOWED["SynapseParams"]:
             return f"{where}: its synapse has options or parameters the fused kernel does not implement"
         if pr.synapse.kinetics not in ALLOWED["Synapse.kinetics"]:

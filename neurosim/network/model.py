@@ -16,9 +16,10 @@ from .. import _checks
 from ..events import CSR, available_backends
 from ..events.jitconn import JitConn
 from ..neurons import check_params
-from ..synapses import Synapse, SynapseParams
+from ..synapses import Synapse, SynapseParams, is_synapse_model
 from ..synapses.dynamics import AbstractSynapseDynamics
 from ..synapses.short_term import TsodyksMarkram
+from .gap import GapJunction, describe as _describe_gap
 from .params import NetParams, ProjectionParams
 
 
@@ -115,8 +116,8 @@ class Projection:
     post: object
     conn: CSR | JitConn
     weights: object = None
-    synapse: Synapse = field(default_factory=Synapse)
-    syn_params: SynapseParams = SynapseParams()
+    synapse: object = field(default_factory=Synapse)
+    syn_params: object = None
     delay_ms: float | None = None
     backend: str | None = None
     capacity: int | None = None
@@ -130,10 +131,16 @@ class Projection:
         if not isinstance(self.conn, (CSR, JitConn)):
             raise ValueError(f"{where}: conn must be a CSR (ns.events.fixed_probability, from_arrays, ...) or a JitConn, "
                              f"got {type(self.conn).__name__}")
-        if not isinstance(self.synapse, Synapse):
-            raise ValueError(f"{where}: synapse must be a Synapse instance, e.g. Synapse('exponential', 'current'), got {self.synapse!r}")
-        if not isinstance(self.syn_params, SynapseParams):
-            raise ValueError(f"{where}: syn_params must be a SynapseParams, e.g. SynapseParams(tau=5.0), got {self.syn_params!r}")
+        if not is_synapse_model(self.synapse):
+            raise ValueError(f"{where}: synapse must be a Synapse instance, e.g. Synapse('exponential', 'current'), or a "
+                             f"synapse model (Params, init, step, current, output: ns.equations.Synapse), "
+                             f"got {self.synapse!r}")
+        if self.syn_params is None:
+            object.__setattr__(self, "syn_params", self.synapse.Params())
+        if not isinstance(self.syn_params, self.synapse.Params):
+            example = "SynapseParams(tau=5.0)" if isinstance(self.synapse, Synapse) else "synapse.Params()"
+            raise ValueError(f"{where}: syn_params must be a {self.synapse.Params.__name__}, e.g. {example}, "
+                             f"got {self.syn_params!r}")
         for f, v in zip(self.syn_params._fields, self.syn_params):
             if np.shape(v) not in ((), (1,)):
                 raise ValueError(f"{where}: syn_params.{f} must be one value for the whole projection (a scalar), got "
@@ -304,19 +311,21 @@ def _parse_ref(ref, pops: dict, what: str):
 
 @dataclass(frozen=True, eq=False)
 class Network:
-    """A checked network: populations, projections and inputs, each with a unique name."""
+    """A checked network: populations, projections, inputs, modulators and gap junctions
+    (:class:`~neurosim.network.gap.GapJunction`: electrical synapses), each with a unique name."""
 
     populations: tuple
     projections: tuple = ()
     inputs: tuple = ()
     modulators: tuple = ()
     dt: float | None = None      # ms: the only step it may run at (weights chosen for it), or None: any
+    gap_junctions: tuple = ()
 
     def __post_init__(self):
         from ..plasticity import Modulator
 
         for what, kind in (("populations", Population), ("projections", Projection), ("inputs", Input),
-                           ("modulators", Modulator)):
+                           ("modulators", Modulator), ("gap_junctions", GapJunction)):
             items = getattr(self, what)
             if isinstance(items, kind) or not isinstance(items, (list, tuple)):
                 raise ValueError(f"Network: {what} must be a list of {kind.__name__} objects, got {items!r}")
@@ -329,12 +338,14 @@ class Network:
         object.__setattr__(self, "projections", tuple(self.projections))
         object.__setattr__(self, "inputs", tuple(self.inputs))
         object.__setattr__(self, "modulators", tuple(self.modulators))
+        object.__setattr__(self, "gap_junctions", tuple(self.gap_junctions))
         if self.dt is not None:
             _checks.positive_finite("Network: dt", self.dt)
-        names = [x.name for x in self.populations + self.projections + self.inputs + self.modulators]
+        names = [x.name for x in self.populations + self.projections + self.inputs + self.modulators + self.gap_junctions]
         dup = {x for x in names if names.count(x) > 1}
         if dup:
-            raise ValueError(f"names must be unique across populations, projections, inputs and modulators; repeated: {sorted(dup)}")
+            raise ValueError("names must be unique across populations, projections, inputs, modulators and gap junctions; "
+                             f"repeated: {sorted(dup)}")
         pops = {p.name: p for p in self.populations}
         mods = {m.name: m for m in self.modulators}
         refs = {}
@@ -388,6 +399,10 @@ class Network:
             if getattr(pops[tgt[0]].model, "is_source", False):
                 raise ValueError(f"Input {inp.name!r}: target {tgt[0]!r} is a spike source and cannot receive input")
             refs[inp.name] = (tgt,)
+        for gj in self.gap_junctions:
+            refs[gj.name] = (_parse_ref(gj.pre, pops, f"GapJunction {gj.name!r}: pre"),
+                             _parse_ref(gj.post, pops, f"GapJunction {gj.name!r}: post"))
+            gj.check(*refs[gj.name], pops)
         object.__setattr__(self, "_refs", refs)
         object.__setattr__(self, "_pops", pops)
         object.__setattr__(self, "_cache", {})
@@ -398,7 +413,9 @@ class Network:
         synapses = sum(pr.conn.nnz for pr in self.projections)
         lines = [f"Network: {len(self.populations)} population(s), {sum(p.n for p in self.populations):,} neurons; "
                  f"{len(self.projections)} projection(s), {synapses:,} synapses; {len(self.inputs)} input(s); "
-                 f"{len(self.modulators)} modulator(s)" + (f"; built for dt = {self.dt:g} ms" if self.dt else "")]
+                 f"{len(self.modulators)} modulator(s)"
+                 + (f"; {len(self.gap_junctions)} gap junction(s)" if self.gap_junctions else "")
+                 + (f"; built for dt = {self.dt:g} ms" if self.dt else "")]
         for p in self.populations:
             lines.append(f"  population {p.name!r}: {p.n} x {type(p.model).__name__}")
         for pr in self.projections:
@@ -407,11 +424,12 @@ class Network:
             delay = "" if pr.delay_ms is None else (f", delay {pr.delay_ms:g} ms" if np.ndim(pr.delay_ms) == 0 else
                                                     f", delays {_short(pr.delay_ms)} ms")
             lines.append(f"  projection {pr.name!r}: {pr.pre!r} -> {pr.post!r}, {pr.conn.nnz:,} synapses "
-                         f"({pr.synapse.kinetics} {pr.synapse.output}), weights {w}{delay}{chain}")
+                         f"({getattr(pr.synapse, 'kinetics', type(pr.synapse).__name__)} {pr.synapse.output}), weights {w}{delay}{chain}")
         for i in self.inputs:
             lines.append(f"  input {i.name!r}: {type(i.source).__name__} -> {i.target!r}")
         for m in self.modulators:
             lines.append(f"  modulator {m.name!r}")
+        lines += [_describe_gap(gj) for gj in self.gap_junctions]
         return "\n".join(lines)
 
     # The cache holds compiled programs (and device arrays derived from the connectivity): a
@@ -436,13 +454,14 @@ class Network:
         return _parse_ref(ref, self._pops, what)
 
     def connectivity(self) -> dict:
-        """Projection name -> CSR (or JitConn, which holds no arrays): the non-differentiable
-        connectivity a step reads."""
-        return {pr.name: pr.conn for pr in self.projections}
+        """Projection (and gap junction) name -> CSR (or JitConn, which holds no arrays): the
+        non-differentiable connectivity a step reads."""
+        return {pr.name: pr.conn for pr in self.projections} | {gj.name: gj.conn for gj in self.gap_junctions}
 
     def params(self) -> NetParams:
         """The differentiable parameters, initialised from the description: a
-        :class:`~neurosim.network.params.NetParams` (``.neurons``, ``.projections``, ``.inputs``).
+        :class:`~neurosim.network.params.NetParams` (``.neurons``, ``.projections``, ``.inputs``,
+        ``.gap_junctions``).
         Change leaves (``_replace``, ``with_weights``, ``jax.tree.map``) and pass it to
         ``simulate``/``run``; the structure must stay the same."""
         return NetParams(
@@ -453,4 +472,5 @@ class Network:
                 for pr in self.projections
             },
             inputs={inp.name: inp.params for inp in self.inputs},
+            gap_junctions={gj.name: jnp.asarray(gj.weights, float_dtype()) for gj in self.gap_junctions},
         )

@@ -186,6 +186,9 @@ def parallel_reason(net: Network, monitors, n_devices: int) -> str | None:
                     "projections only")
         if not _whole(net, net._refs[pr.name][1]):
             return f"projection {pr.name!r} targets a slice of population {net._refs[pr.name][1][0]!r}; it must target a whole population"
+    if net.gap_junctions:
+        return (f"gap junction {net.gap_junctions[0].name!r} reads membrane potentials of neurons on other devices "
+                "every step; the neuron-parallel engine exchanges spikes only, once per window")
     for inp in net.inputs:
         if isinstance(kinds[inp.name], str):
             return (f"input {inp.name!r}: its source {type(inp.source).__name__} does not say how a block of neurons "

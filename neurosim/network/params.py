@@ -6,6 +6,7 @@
     params.projections["EE"].synapse         # the synapse's params (e.g. SynapseParams)
     params.projections["EE"].dynamics["plasticity"]   # per-synapse mechanisms, by key
     params.inputs["drive"]                   # the input's params
+    params.gap_junctions["gj"]               # scalar or (nnz,): conductances (nS) of the gap junctions
 
 Both types are NamedTuples, so they are pytrees (``jax.grad`` returns a ``NetParams`` of
 gradients) and ``_replace`` makes a changed copy. The groups are dicts keyed by name.
@@ -57,6 +58,7 @@ class NetParams(NamedTuple):
     neurons: dict       # population name -> neuron params
     projections: dict   # projection name -> ProjectionParams
     inputs: dict        # input name -> input params
+    gap_junctions: dict = {}    # gap junction name -> conductances (nS), scalar or (nnz,)
 
     def __getitem__(self, key):
         return _no_items(self, key)

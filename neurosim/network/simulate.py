@@ -42,13 +42,13 @@ from ..engines.base import Runner
 from ..engines.chunks import Chunk, SpikeBuffer, describe_monitors as _describe, signature as _signature, spike_events
 from ..events.csr import CSR
 from ..events.jitconn import JitConn
+from .gap import check_params as check_gap_conductances
 from .model import Network, check_input_values
 from .params import NetParams
 from .monitors import MONITORS, OBSERVERS, SAMPLED, Observe, Rate, SpikeEvents, Spikes, Trace, Weights, check_monitors
 from ..neurons.multirate import check_periods
 from .step import V_LIMIT_MV, NetworkState, check_params_for_dt, check_state, init_state, step
 from ..neurons import check_params
-from ..synapses import SynapseParams
 
 
 def run(net: Network, params: dict, state: NetworkState, n_steps: int, dt: float, conns: dict | None = None,
@@ -728,7 +728,7 @@ def check_structure(net: Network, params: dict) -> dict:
     for pr in net.projections:
         where = f"params.projections[{pr.name!r}]"
         syn = params.projections[pr.name].synapse
-        if isinstance(syn, SynapseParams) and not _checks.traced(syn):
+        if isinstance(syn, pr.synapse.Params) and not _checks.traced(syn):
             check_params(syn, 1, f"{where}.synapse")
         if isinstance(pr.conn, CSR):         # each mechanism's params, as the projection checked its own
             for m in pr.chain:
@@ -737,6 +737,7 @@ def check_structure(net: Network, params: dict) -> dict:
                     m.check_params(value, pr.conn.nnz, f"{where}.dynamics[{m.key!r}]")
     for i in net.inputs:
         check_input_values(params.inputs[i.name], lambda f, name=i.name: f"params.inputs[{name!r}].{f}")
+    check_gap_conductances(net, params)
     for pr in net.projections:
         if isinstance(pr.conn, JitConn):  # [wa, wb] (or a scalar for a homogeneous JitConn)
             what = f"params.projections[{pr.name!r}].weights"

@@ -5,7 +5,8 @@
 In data-flow order, for every population:
   1. current  = sum of its synapses' outputs (at the membrane potential of the step's start)
                and external inputs: first those onto the whole population (projections, then
-               inputs, in network order), then those onto a slice of it
+               inputs, in network order), then those onto a slice of it; then the currents of
+               the gap junctions (:mod:`neurosim.network.gap`), from the same potentials
   2. neurons  : (params, state, current, dt) -> (state, spikes)                [stage 1]
   3. modulators: decay, scheduled jumps and closed-loop drive from this step's spikes
   then for every projection:
@@ -40,6 +41,8 @@ from .. import _checks
 from ..events import default_capacity, propagate
 from ..events.delays import DelayRing, deliver, ring_layout, ring_state, synapse_steps
 from ..synapses.dynamics import SynapseShape, SynapticEvents
+from ..synapses.kinetics import decay_time
+from .gap import add_currents as add_gap_currents
 from .model import Network, float_dtype
 
 
@@ -375,6 +378,7 @@ def advance(net: Network, params, state: NetworkState, dt: float, conns: dict, l
             **_with_first(layout.first(inp.name)))
         current[tgt] = _add(current[tgt], jnp.broadcast_to(i, (b - a,)), a, b, current[tgt].shape[0])
     inputs = {inp.name: inputs[inp.name] for inp in net.inputs}
+    current = add_gap_currents(net, params, v, current, conns)     # electrical synapses, from v at the start
     # 2. neurons
     neurons, spikes = {}, {}
     for p in net.populations:
@@ -401,7 +405,7 @@ def advance(net: Network, params, state: NetworkState, dt: float, conns: dict, l
         delivered = w
         if pr.chain:
             ev = SynapticEvents(pre=delayed, post=spikes[post][c:d], conn=conns[pr.name], t=state.t, dt=dt,
-                                tau_syn=pp.synapse.tau, modulators=mod_values, populations=neurons, backend=pr.backend)
+                                tau_syn=decay_time(pp.synapse), modulators=mod_values, populations=neurons, backend=pr.backend)
             dyn = dict(state.dynamics[pr.name])
             for m in pr.chain:
                 dyn[m.key], delivered = m.modulate(pp.dynamics[m.key], dyn[m.key], delivered, ev)

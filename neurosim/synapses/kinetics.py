@@ -88,3 +88,21 @@ class Synapse:
         g = (state.g + state.x * dt / params.tau) * decay
         x = state.x * decay + math.e * drive
         return SynapseState(g=g, x=x)
+
+
+def is_synapse_model(obj) -> bool:
+    """Whether ``obj`` follows the synapse contract a Projection runs: a ``Params`` class and pure
+    ``init(params, n, key)``, ``step(params, state, drive, dt)`` and ``current(params, state, v)``,
+    and an ``output`` ("current", or "conductance" when the current depends on the membrane
+    potential: its weights must then be >= 0). :class:`Synapse` is one; a synapse written as
+    equations (``ns.equations.Synapse``) is another."""
+    return (isinstance(obj, Synapse) or (not isinstance(obj, type) and isinstance(getattr(obj, "Params", None), type)
+            and all(callable(getattr(obj, m, None)) for m in ("init", "step", "current"))
+            and getattr(obj, "output", None) in OUTPUTS))
+
+
+def decay_time(params):
+    """The synapse's decay time constant (ms) as per-synapse mechanisms read it
+    (``SynapticEvents.tau_syn``: a Tsodyks-Markram release with recovery 'inactive'): ``tau`` of a
+    :class:`Synapse`'s params; NaN for a synapse model without one (those mechanisms refuse it)."""
+    return getattr(params, "tau", jnp.float32(jnp.nan))

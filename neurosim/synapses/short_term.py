@@ -221,10 +221,11 @@ class TsodyksMarkram(AbstractSynapseDynamics):
         if not hasattr(projection.conn, "rows"):
             raise ValueError(f"{where}: short-term plasticity keeps state per synapse, which a JitConn (procedural "
                              "connectivity) does not store; use conn.to_csr() for a stored CSR, or stp=None")
-        if self.recovery == "inactive" and projection.synapse.kinetics != "exponential":
+        kinetics = getattr(projection.synapse, "kinetics", type(projection.synapse).__name__)
+        if self.recovery == "inactive" and kinetics != "exponential":
             raise ValueError(
                 f"{where}: TsodyksMarkram(recovery='inactive') needs exponential synapse kinetics (its tau is the "
-                f"PSC decay tau_in), got kinetics {projection.synapse.kinetics!r}; use recovery='instant' for other "
+                f"PSC decay tau_in), got kinetics {kinetics!r}; use recovery='instant' for other "
                 "kinetics"
             )
 

@@ -8,7 +8,9 @@ cannot (the model and the primitive). Draws from the step's PRNG key are lowered
 implementation's own code; each call is given the subkeys of its steps. An input whose
 ``current`` cannot be lowered (a draw needing a function without a C++ form) but reads neither
 the membrane nor its state is *tabulated*: before each call, JAX computes its values for every
-step of the call with the scan's keys, and the program adds a row per step. What the program
+step of the call with the scan's keys, and the program adds a row per step. Gap junctions
+read the coupled populations' membrane potentials at the step's start (:func:`_gap_voltages`)
+and add their currents after a population's other terms (:func:`_gap_code`). What the program
 does not model (procedural connectivity, mechanisms reading other populations' state,
 per-neuron modulators, Observe/LFP/Weights monitors) is refused by name.
 """
@@ -27,13 +29,14 @@ from ...network.model import float_dtype
 from ...network.monitors import OBSERVERS, Observe, Rate, Spikes, Trace, Weights
 from ...events.delays import DelayRing
 from ...network.step import NetworkState, delay_steps, per_synapse_delays, sliced
+from ...synapses.kinetics import decay_time
 from ..base import Runner
 from ..chunks import MIN_SAMPLE_STEPS, Chunk, describe_monitors, sample_due, sampling_chunk, signature, spikes_and_rates
 from . import compiler
 from . import mechanisms
 from .lower import Unlowerable, ctype, lower
 from .spaces import space_code
-from .program import Parts, Slots, loop_block, program, unit_parts
+from .program import Parts, Slots, loop_block, program, unit_block, unit_parts
 
 TABLE_BYTES = 32e6      # tabulated input values per call, at most
 MAX_CHUNK = 20_000      # steps per call, at most
@@ -265,7 +268,7 @@ def _plan(net, params, dt, monitors, state):
 
             def statics(prm, pr=pr):
                 pp = prm.projections[pr.name]
-                return jax.tree.leaves((tuple(pp.dynamics[m.key] for m in pr.chain), pp.synapse.tau))
+                return jax.tree.leaves((tuple(pp.dynamics[m.key] for m in pr.chain), decay_time(pp.synapse)))
             for what in ("modulate", "update", "tick_update"):
                 if getattr(code, what) is not None:
                     hz[(what, pr.name)] = add_unit(getattr(code, what), statics)
@@ -280,6 +283,10 @@ def _plan(net, params, dt, monitors, state):
         w_ = slots.add(f"weights {pr.name}", dtype)
         conns.append((pr.name, ip_, ix_, w_))
         weights[pr.name] = np.size(params.projections[pr.name].weights) == 1
+    # gap junctions: their CSR and conductances (one for all, or one per junction)
+    gaps = {gj.name: (slots.add(f"gap indptr {gj.name}", np.int32), slots.add(f"gap indices {gj.name}", np.int32),
+                      slots.add(f"gap g {gj.name}", dtype), np.size(params.gap_junctions[gj.name]) == 1)
+            for gj in net.gap_junctions}
     delays = {pr.name: slots.add(f"delays {pr.name}", dtype) for pr in net.projections}
     ring_slots = {pr.name: slots.add(f"ring slots {pr.name}", np.int32) for pr in net.projections
                   if per_synapse_delays(pr)}
@@ -308,9 +315,10 @@ def _plan(net, params, dt, monitors, state):
     # 1-2. per population, one loop over its neurons: the last step's synapse updates of the
     # projections onto it, its voltage, the current terms onto it (whole-population terms first,
     # then slices, each in network order, as the scan sums them) and its neurons. A population's
-    # currents read only its own state and the synapses onto it, so populations can go one after
-    # another. Where terms cover slices, the loop is cut at their bounds, each piece running the
-    # terms that cover it (a slice's code sees its own element index).
+    # currents read only its own state and the synapses onto it (and, for gap junctions, the
+    # potentials taken at the step's start), so populations can go one after another. Where terms
+    # cover slices, the loop is cut at their bounds, each piece running the terms that cover it (a
+    # slice's code sees its own element index).
     terms = sorted([(sliced(net, net._refs[pr.name][1]), k, pr) for k, pr in enumerate(net.projections)]
                    + [(sliced(net, net._refs[inp.name][0]), len(net.projections) + j, inp)
                       for j, inp in enumerate(net.inputs)], key=lambda term: term[:2])
@@ -331,6 +339,12 @@ def _plan(net, params, dt, monitors, state):
         part = unit_parts(step_u, in_b, out_b, hz[("syn", pr.name)], f"synapses of {pr.name}", f"s{idx}_")
         part.body.append(f"{drive}[i] = ({ft})0;")
         syn_parts[pr.name] = part
+    # gap junctions read the membrane potentials at the start of the step: a population's, where
+    # a later population's currents read it (it is stepped before them), copied first
+    vgap = _gap_voltages(net, pops, hz, buf, ft)
+    for _, lines in vgap.values():
+        loop += lines
+    vgap = {name: ptr for name, (ptr, _) in vgap.items()}
     for p in net.populations:
         step_u, volt_u, ptrs, el = pops[p.name]
         onto = [(k, obj) for _, k, obj in terms
@@ -371,10 +385,19 @@ def _plan(net, params, dt, monitors, state):
                 out_b = [("ptr", q, e) for q, e in zip(iptrs, jax.tree.leaves(iel))] + [add]
                 part = unit_parts(u, in_b, out_b, hz[("inp", obj.name)], f"input {obj.name}", f"t{j}_")
             ranged.append((a, b, part))
+        # the gap junctions' currents come after every other term (as the scan adds them): the
+        # terms' sum is stored, the junctions add into it, and then the neurons step in a loop of their own
+        gap = _gap_code(net, p.name, gaps, vgap, f"gcur_{_c(p.name)}", ft)
+        if gap:
+            buf(f"gcur_{_c(p.name)}", p.n)
+            ranged.append((0, p.n, Parts([], [f"gcur_{_c(p.name)}[i] = acc;"], [])))
         n_static = len(jax.tree.leaves(params.neurons[p.name]))
-        in_b = [None] * n_static + [("ptr", q) for q in ptrs] + [("local", "acc")]
+        current = ("ptr", f"gcur_{_c(p.name)}") if gap else ("local", "acc")
+        in_b = [None] * n_static + [("ptr", q) for q in ptrs] + [current]
         out_b = [("ptr", q, e) for q, e in zip(ptrs, jax.tree.leaves(el))] + [("ptr", f"spk_{_c(p.name)}", True)]
-        ranged.append((0, p.n, unit_parts(step_u, in_b, out_b, hz[("step", p.name)], f"neurons of {p.name}", "n_")))
+        neurons = unit_parts(step_u, in_b, out_b, hz[("step", p.name)], f"neurons of {p.name}", "n_")
+        if not gap:
+            ranged.append((0, p.n, neurons))
         first = [f"{ft} acc = ({ft})0;"] + ([f"{ft} v_here;"] if vbind == ("local", "v_here") else [])
         cuts = sorted({0, p.n} | {x for a, b, _ in ranged for x in (a, b)})
         # every function's shared values are read once before the pieces and its shared outputs
@@ -383,7 +406,10 @@ def _plan(net, params, dt, monitors, state):
         for lo, hi in zip(cuts[:-1], cuts[1:]):
             here = [_local(Parts([], part.body, []), a) for a, b, part in ranged if a <= lo and hi <= b]
             what = "" if (lo, hi) == (0, p.n) else f" [{lo}, {hi})"
-            loop += loop_block(here, hi, f"population {p.name}{what}: synapses, currents and neurons", first, start=lo)
+            loop += loop_block(here, hi, f"population {p.name}{what}: synapses, currents"
+                               + ("" if gap else " and neurons"), first, start=lo)
+        if gap:
+            loop += gap + loop_block([neurons], p.n, f"population {p.name}: neurons")
         loop += [x for _, _, part in ranged for x in part.post] + ["}"]
         loop += [f"if (bits) ns_spike_bits(spk_{_c(p.name)}, {p.n}, bits + k * {n_words}, {offsets[p.name]});"]
     # 3. modulators, from this step's spikes (their state in place: shared values, read first)
@@ -433,7 +459,7 @@ def _plan(net, params, dt, monitors, state):
             if pr.plastic:
                 w_deliver, one_w = wptr, False
             n_static = len(jax.tree.leaves((tuple(params.projections[pr.name].dynamics[m.key] for m in pr.chain),
-                                            params.projections[pr.name].synapse.tau)))
+                                            decay_time(params.projections[pr.name].synapse))))
             rows_ = csr_extra[pr.name]["rows"]
             ev_b = [("ptr", w_deliver), ("ptr", arrive), ("ptr", f"(spk_{_c(post)} + {c})"), ("ptr", rows_),
                     ("ptr", ix_), ("val", "t")] + mod_values + [("ptr", q) for name in read for q in pops[name][2]]
@@ -543,6 +569,69 @@ def _plan(net, params, dt, monitors, state):
     return NativePlan(net, dt, dtype, source, slots, units, state_slots, conns, tabulated,
                       [(p.name, offsets[p.name], p.n) for p in net.populations], n_words, traces, trace_leaf,
                       observed=observed)
+
+
+def _gap_voltages(net, pops, hz, buf, ft) -> dict:
+    """Population name -> ``(pointer, lines)``: where the gap junctions read the membrane
+    potentials of a coupled population at the start of the step, and the statements (at the
+    step's start) that put them there. A population's junction currents are added in its own
+    section of the step, before its neurons step; a junction's currents read both of its
+    populations, so a population that a later population's section reads is copied (its
+    ``voltage`` computed) before any steps. A voltage that is a state leaf and is read by no later
+    population is read in place."""
+    order = {p.name: k for k, p in enumerate(net.populations)}
+    snapshot = {}
+    for gj in net.gap_junctions:
+        (pre, _, _), (post, _, _) = net._refs[gj.name]
+        readers = {post, pre} if gj.symmetric else {post}      # the sections that add its currents
+        for x in (pre, post):
+            snapshot[x] = snapshot.get(x, False) or any(order[r] > order[x] for r in readers)
+    out = {}
+    for p in net.populations:
+        if p.name not in snapshot:
+            continue
+        _, volt_u, ptrs, _ = pops[p.name]
+        if volt_u is None:        # (the network refuses such a junction already)
+            raise Unlowerable(f"population {p.name!r}", None, "a gap junction couples it, but it has no voltage")
+        same = [j for j, x in enumerate(volt_u.inputs) if x is volt_u.outputs[0]]
+        if same and not snapshot[p.name]:
+            out[p.name] = (ptrs[same[0]], [])
+            continue
+        ptr = buf(f"vgap_{_c(p.name)}", p.n)
+        if same:
+            lines = [f"std::memcpy({ptr}, {ptrs[same[0]]}, sizeof({ft}) * {p.n});  // gap junctions: v of {p.name}"]
+        else:
+            lines = unit_block(volt_u, p.n, [("ptr", q) for q in ptrs], [("ptr", ptr, True)], hz[("volt", p.name)],
+                               f"gap junctions: the membrane potential of {p.name}")
+        out[p.name] = (ptr, lines)
+    return out
+
+
+def _gap_code(net, name: str, gaps: dict, v: dict, cur: str, ft: str) -> list:
+    """The C++ that adds the gap junctions' currents into population ``name``'s input current
+    ``cur`` (the sum of its other terms), from the membrane potentials ``v`` (population name ->
+    pointer) at the start of the step, junction by junction in network order. The sums are
+    XLA's for the scan's ``current + segment_sum(flow)`` (``neurosim.network.gap``), which it
+    rewrites into a scatter-add into the current: each junction's current ``g (V_pre -
+    V_post)`` is added to its postsynaptic neuron's total in CSR order. A symmetric junction's
+    reverse current, the negated sum of a row's currents (from 0), is subtracted from its
+    presynaptic neuron's total before (XLA's order when both sides are one population)."""
+    lines = []
+    for gj in net.gap_junctions:
+        (pre, a, b), (post, c, _) = net._refs[gj.name]
+        ip_, ix_, g_, one = gaps[gj.name]
+        flow = f"{g_}[{'0' if one else 'q'}] * (vj - {v[post]}[{c} + {ix_}[q]])"
+        row = [f"  for (int64_t j = 0; j < {b - a}; ++j) {{", f"    const {ft} vj = {v[pre]}[{a} + j];"]
+        if gj.symmetric and pre == name:
+            lines += [f"{{  // gap junction {gj.name}: the current back into its presynaptic neurons"] + row
+            lines += [f"    {ft} s = ({ft})0;",
+                      f"    for (int32_t q = {ip_}[j]; q < {ip_}[j + 1]; ++q) s += {flow};",
+                      f"    {cur}[{a} + j] -= s;", "  }", "}"]
+        if post == name:
+            lines += [f"{{  // gap junction {gj.name}: the current into its postsynaptic neurons"] + row
+            lines += [f"    for (int32_t q = {ip_}[j]; q < {ip_}[j + 1]; ++q) {cur}[{c} + {ix_}[q]] += {flow};",
+                      "  }", "}"]
+    return lines
 
 
 def _local(part: Parts, start: int) -> Parts:
@@ -721,7 +810,8 @@ def _ring_code(name, n_pre, n_post, depth, arrive, ip_, w_, one_w, ring, slot, d
 
 
 def _connectivity(plan: NativePlan, params) -> dict:
-    """The CSR index arrays and the weights of every projection, as the program reads them."""
+    """The CSR index arrays and the weights of every projection, and of every gap junction its
+    CSR and conductances, as the program reads them."""
     out, conns = {}, plan.net.connectivity()
     for name, *_ in plan.conns:
         out[f"indptr {name}"] = np.ascontiguousarray(conns[name].indptr, np.int32)
@@ -731,6 +821,10 @@ def _connectivity(plan: NativePlan, params) -> dict:
             conn = conns[name].with_columns()
             for k in ("rows", "col_ptr", "col_perm"):
                 out[f"{k} {name}"] = np.ascontiguousarray(getattr(conn, k), np.int32)
+    for gj in plan.net.gap_junctions:      # the gap junctions' CSR and conductances
+        out[f"gap indptr {gj.name}"] = np.ascontiguousarray(conns[gj.name].indptr, np.int32)
+        out[f"gap indices {gj.name}"] = np.ascontiguousarray(conns[gj.name].indices, np.int32)
+        out[f"gap g {gj.name}"] = np.ascontiguousarray(np.asarray(params.gap_junctions[gj.name], plan.dtype))
     return out
 
 

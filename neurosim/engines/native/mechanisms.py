@@ -27,6 +27,7 @@ import jax
 import numpy as np
 
 from ...synapses.dynamics import AbstractSynapseDynamics, SynapseShape, SynapticEvents
+from ...synapses.kinetics import decay_time
 from .lower import Unlowerable
 from .spaces import lower_spaces
 
@@ -125,7 +126,7 @@ def lower_chain(pr, params, state, dt, sizes, dtype, modulators=(), populations=
                    for m, p in zip(chain, dyn_params))
     w = state.weights[pr.name] if pr.plastic else params.weights
     w_space = "syn" if np.ndim(w) else None
-    statics = (dyn_params, params.synapse.tau)
+    statics = (dyn_params, decay_time(params.synapse))
     n_pre, n_post = sizes["pre"], sizes["post"]
 
     def events(pre, post, rows, cols, t, tau, mods, pops):
