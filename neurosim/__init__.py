@@ -9,7 +9,8 @@ The top level is deliberately small (``__all__`` below): the subpackages, and th
 script needs to build, run, keep and sweep a network. Everything else (models, connectivity
 formats, engine internals) is imported from its subpackage: ``from neurosim.neurons import LIF``,
 ``from neurosim.engines.native import ...``. ``ns.plot`` is imported on first use, so
-``import neurosim`` does not pay for matplotlib.
+``import neurosim`` does not pay for matplotlib; ``ns.equations`` (models from equations with units)
+likewise for sympy.
 """
 from . import analysis, astrocytes, builders, engines, events, init, inputs, io, network, neurons, plasticity, sweeps, synapses, train
 from .events import CSR, propagate
@@ -27,7 +28,7 @@ __version__ = "0.1.0"
 __all__ = [
     # subpackages, in data-flow order, then the ones around the step
     "neurons", "events", "synapses", "plasticity", "network", "inputs", "astrocytes", "builders", "init",
-    "train", "sweeps", "analysis", "plot", "io", "engines",
+    "train", "sweeps", "analysis", "plot", "io", "engines", "equations",
     # a network: populations, projections, inputs, initialisers, connectivity and its one operator
     "Network", "Population", "Projection", "Input", "Normal", "Uniform", "CSR", "propagate",
     # its parameters and the pure step
@@ -38,7 +39,7 @@ __all__ = [
     "Checkpoint", "save_checkpoint", "load_checkpoint", "fingerprint", "sweep",
 ]
 
-_LAZY = {"plot"}   # submodules imported on first attribute access (matplotlib is slow to import)
+_LAZY = {"plot", "equations"}   # submodules imported on first use (matplotlib and sympy are slow to import)
 
 
 def __getattr__(name):

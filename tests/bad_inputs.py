@@ -22,7 +22,7 @@ import neurosim as ns
 from neurosim import train as T
 from neurosim.builders import RasterSource
 from neurosim.inputs import ConstantCurrent, GaussianCurrent, PoissonInput, PoissonSource, StepCurrent
-from neurosim.neurons import AdEx, AdaptiveLIF, Izhikevich, LIF
+from neurosim.neurons import AdEx, AdaptiveLIF, HodgkinHuxley, Izhikevich, LIF
 from neurosim.synapses import Synapse, SynapseParams
 
 conn = ns.events.fixed_probability
@@ -136,6 +136,15 @@ CASES = [
     ("LIF t_ref shorter than dt", lambda: _sim(ns.Network([ns.Population("E", 3, LIF(), LIF.Params(t_ref=0.05))])), r"t_ref"),
     ("LIF unknown surrogate", lambda: LIF(surrogate="gauss"), r"surrogate"),
     ("AdEx delta_t=0", lambda: ns.Population("E", 3, AdEx(), AdEx.Params(delta_t=0.0)), r"delta_t"),
+    ("HodgkinHuxley c_m=-200", lambda: ns.Population("E", 3, HodgkinHuxley(), HodgkinHuxley.Params(c_m=-200.0)),
+     r"params.c_m must be > 0, got -200.0"),
+    ("HodgkinHuxley g_na=-1", lambda: ns.Population("E", 3, HodgkinHuxley(), HodgkinHuxley.Params(g_na=-1.0)),
+     r"params.g_na must be >= 0, got -1.0"),
+    ("HodgkinHuxley e_k above e_na", lambda: ns.Population("E", 3, HodgkinHuxley(), HodgkinHuxley.Params(e_k=60.0)),
+     r"e_k must be below e_na, got e_k=60.0 and e_na=50.0"),
+    ("HodgkinHuxley t_ref shorter than dt", lambda: _sim(ns.Network(
+        [ns.Population("E", 3, HodgkinHuxley(), HodgkinHuxley.Params(t_ref=0.05))])), r"t_ref = 0.05 ms is shorter than one step"),
+    ("HodgkinHuxley unknown surrogate", lambda: HodgkinHuxley(surrogate="gauss"), r"HodgkinHuxley: surrogate must be one of"),
     ("AdaptiveLIF tau_theta=-5", lambda: ns.Population("E", 3, AdaptiveLIF(), AdaptiveLIF.Params(tau_theta=-5.0)),
      r"params.tau_theta must be > 0, got -5.0"),
     ("Izhikevich unknown integrator", lambda: Izhikevich(integrator="rk9"), r"integrator"),
@@ -522,6 +531,34 @@ CASES = [
         "E.rate", "neurons.E.v_th", "neurons.E.g_l"), r"'neurons.E.g_l' is not an axis"),
     ("demo on a device that is not one", lambda: __import__("neurosim.demo").demo.run_coba(n=20, device="tpu"),
      r"device must be 'cpu' or 'gpu'"),
+    # -- models from equations (ns.equations)
+    ("equation adding a voltage to a current", lambda: ns.equations.Neuron(
+        "dv/dt = (g*(E - v) + v)/C : volt", params=dict(g="1*nS", E="0*mV", C="1*pF")),
+     r"dv/dt = \(g\*\(E - v\) \+ v\)/C.*different units"),
+    ("equation with an undeclared name", lambda: ns.equations.Neuron("dv/dt = -v/tau : volt"),
+     r"unknown identifier 'tau'"),
+    ("equation parameter with the wrong unit", lambda: ns.equations.Neuron(
+        "dv/dt = -v/tau : volt\ntau : second", params=dict(tau="5*mV")), r"params\['tau'\] = '5\*mV' has units volt"),
+    ("equation solved 'exact' that is not linear", lambda: ns.equations.Neuron(
+        "dv/dt = -v*v/(tau*mV) : volt", params=dict(tau="5*ms"), method="exact"), r"'exact' needs linear equations"),
+    ("equation with a function the lowering has not", lambda: ns.equations.Neuron(
+        "dv/dt = -gamma(v/mV)*mV/ms : volt"), r"unknown function 'gamma'"),
+    ("equation string that tries to run code", lambda: ns.equations.Neuron(
+        "dv/dt = __import__('os').getcwd()*mV/ms : volt"), r"not allowed|unknown function '__import__'"),
+    ("equation synapse whose event sets a variable", lambda: ns.equations.Synapse(
+        "dg/dt = -g/tau : siemens", on_pre="g = w", current_expr="g*(E - v_post)", params=dict(tau="5*ms", E="0*mV")),
+     r"on_pre 'g = w'.*can only add"),
+    ("equation synapse current not in amp", lambda: ns.equations.Synapse(
+        "dg/dt = -g/tau : siemens", on_pre="g += w", current_expr="g", params=dict(tau="5*ms")),
+     r"current_expr 'g' has units siemens, expected amp"),
+    ("equation rule that transmits", lambda: ns.equations.rule(
+        "dx/dt = -x/tau : 1 (event-driven)", on_pre="ge += w; x += 1", on_post="w += x", params=dict(tau="20*ms")),
+     r"on_pre 'ge \+= w' changes 'ge'.*projection's synapse"),
+    ("negative weights on an equation conductance synapse", lambda: _pair(-1.0, synapse=ns.equations.Synapse(
+        "dg/dt = -g/tau : siemens", on_pre="g += w", current_expr="g*(E - v_post)", params=dict(tau="5*ms", E="0*mV"))),
+     r"weights.*>= 0|must be >= 0|below 0|negative"),
+    ("equation neuron params of the wrong shape", lambda: ns.Population("E", 3, ns.equations.Neuron(
+        "dv/dt = -v/tau : volt", params=dict(tau=[5.0, 6.0]))), r"tau"),
 ]
 
 

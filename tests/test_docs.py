@@ -16,7 +16,8 @@ import pytest
 ROOT = Path(__file__).resolve().parents[1]
 PAGES = ["README.md", "docs/getting_started.md", "docs/models.md", "docs/builders_reservoir.md", "docs/ei_ratio.md", "docs/jitconn.md",
          "docs/plasticity.md", "docs/astrocytes.md", "docs/training.md", "docs/sweeps.md", "docs/io.md",
-         "docs/extending.md", "docs/delays.md"]
+         "docs/extending.md", "docs/delays.md", "docs/equations.md", "docs/migration_brian2.md"]
+# docs/migration_snntorch.md runs in tests/test_migration_snntorch.py, which checks its numbers too
 
 # An opening fence with its info string, the body, and a closing fence of the same indentation.
 _FENCE = re.compile(r"^(?P<indent>[ \t]*)```(?P<info>[^\n`]*)\n(?P<body>.*?)^(?P=indent)```[ \t]*$", re.M | re.S)
@@ -55,7 +56,9 @@ def test_page_runs(page, tmp_path, monkeypatch):
     try:
         for first_line, source in blocks:
             # Pad with blank lines so tracebacks point at the line of the page.
-            code = compile("\n" * (first_line - 1) + source, str(path), "exec")
+            # dont_inherit: this module's `from __future__ import annotations` must not leak into
+            # the page (a page's dataclass would then see its annotations as strings)
+            code = compile("\n" * (first_line - 1) + source, str(path), "exec", dont_inherit=True)
             exec(code, namespace)
     finally:
         jax.config.update("jax_enable_x64", x64)
@@ -67,6 +70,7 @@ LINKED_PAGES = [
     "docs/index.md", "docs/getting_started.md", "docs/models.md", "docs/builders_balanced.md",
     "docs/builders_reservoir.md", "docs/builders_lsm.md", "docs/ei_ratio.md", "docs/performance.md",
     "docs/plasticity.md", "docs/astrocytes.md", "docs/training.md", "docs/sweeps.md", "docs/io.md",
+    "docs/equations.md", "docs/migration_brian2.md", "docs/migration_snntorch.md",
 ]
 # Pages other engineers are writing; a link to one is checked once the page exists.
 PENDING = set()

@@ -23,7 +23,7 @@ def _cases():
     import neurosim as ns
     from neurosim import inputs as I
     from neurosim.astrocytes import Astrocyte
-    from neurosim.neurons import LIF, AdaptiveLIF, AdEx, Izhikevich
+    from neurosim.neurons import LIF, AdaptiveLIF, AdEx, HodgkinHuxley, Izhikevich
     from neurosim.neurons.multirate import MultiRate
     from neurosim.synapses import Synapse, SynapseParams, TsodyksMarkram
 
@@ -45,6 +45,17 @@ def _cases():
         rule = ns.plasticity.chain(ns.plasticity.stdp_pair(), ns.plasticity.reward_modulated("dopamine"))
         return pair(plasticity=rule, modulators=[ns.plasticity.Modulator("dopamine")])
 
+    def from_strings():
+        """A neuron, a synapse and a rule written as equations (ns.equations)."""
+        eq = ns.equations
+        neuron = eq.Neuron("dv/dt = (g_l*(E_l - v) + I)/C : volt", threshold="v > -50*mV", reset="v = -60*mV",
+                           params=dict(g_l="10*nS", E_l="-60*mV", C="200*pF"))
+        synapse = eq.Synapse("dg/dt = -g/tau : siemens", on_pre="g += w", current_expr="g*(E - v_post)",
+                             params=dict(tau="5*ms", E="0*mV"))
+        rule = eq.rule("dx/dt = -x/tau : 1 (event-driven)\ndy/dt = -y/tau : 1 (event-driven)",
+                       on_pre="x += 1; w -= a*y", on_post="y += 1; w += a*x", params=dict(tau="20*ms", a=0.01))
+        return neuron, synapse, rule
+
     cases = [
         ("neuron", "LIF", lambda: one(LIF(), [drive()])),
         ("neuron", "AdaptiveLIF", lambda: one(AdaptiveLIF(), [drive()])),
@@ -53,6 +64,8 @@ def _cases():
         ("neuron", "AdEx", lambda: one(AdEx(), [drive()])),
         ("neuron", "MultiRate(LIF)", lambda: one(MultiRate(LIF(), 2), [drive()])),
         ("neuron", "Astrocyte (Li-Rinzel)", lambda: one(Astrocyte())),
+        ("neuron", "HodgkinHuxley", lambda: one(HodgkinHuxley(), [drive()])),
+        ("neuron", "ns.equations.Neuron (from strings)", lambda: one(from_strings()[0], [drive()])),
         ("source", "PoissonSource", lambda: one(I.PoissonSource())),
         ("source", "SpikeTimes", lambda: one(I.SpikeTimes(times_ms=(1.0,), ids=(0,)))),
         ("source", "RasterSource", lambda: one(I.RasterSource())),
@@ -61,6 +74,7 @@ def _cases():
         ("synapse", "Synapse alpha", lambda: pair(synapse=Synapse("alpha", "current"))),
         ("synapse", "Synapse delta", lambda: pair(synapse=Synapse("delta", "current"))),
         ("synapse", "a Synapse subclass", lambda: pair(synapse=type("MySynapse", (Synapse,), {})())),
+        ("synapse", "ns.equations.Synapse (from strings)", lambda: pair(synapse=from_strings()[1])),
         ("input", "ConstantCurrent", lambda: one(LIF(), [drive()])),
         ("input", "GaussianCurrent", lambda: one(LIF(), [ns.Input("i", "p", I.GaussianCurrent(),
                                                                   I.GaussianCurrent.Params())])),
@@ -72,6 +86,7 @@ def _cases():
         ("mechanism", "TsodyksMarkram (STP)", lambda: pair(stp=TsodyksMarkram())),
         ("mechanism", "stdp_pair", lambda: pair(plasticity=ns.plasticity.stdp_pair())),
         ("mechanism", "stdp_triplet", lambda: pair(plasticity=ns.plasticity.stdp_triplet())),
+        ("mechanism", "ns.equations.rule (pair STDP from strings)", lambda: pair(plasticity=from_strings()[2])),
         ("mechanism", "inhibitory_stdp", lambda: pair(plasticity=ns.plasticity.inhibitory_stdp())),
         ("mechanism", "synaptic_scaling", lambda: pair(plasticity=ns.plasticity.synaptic_scaling())),
         ("mechanism", "stdp_pair, normalize_incoming", lambda: pair(plasticity=ns.plasticity.chain(
@@ -80,6 +95,9 @@ def _cases():
         ("mechanism", "Gliotransmission (tripartite)", lambda: ns.builders.tripartite(8)),
         ("connectivity", "JitConn (procedural)", lambda: ns.Network(
             [pop(LIF())], [ns.Projection("pq", "p", "p", ns.events.JitConn(8, 8, 0.5, seed=0), 1.0)], [drive()])),
+        ("coupling", "GapJunction (electrical)", lambda: ns.Network(
+            [pop(LIF())], [], [drive()], gap_junctions=[ns.network.GapJunction(
+                "gj", "p", "p", ns.CSR.from_arrays(range(7), range(1, 8), 8, 8), 1.0, symmetric=True)])),
     ]
     _ = SynapseParams
     return cases
