@@ -557,6 +557,15 @@ CASES = [
     ("negative weights on an equation conductance synapse", lambda: _pair(-1.0, synapse=ns.equations.Synapse(
         "dg/dt = -g/tau : siemens", on_pre="g += w", current_expr="g*(E - v_post)", params=dict(tau="5*ms", E="0*mV"))),
      r"weights.*>= 0|must be >= 0|below 0|negative"),
+    ("equation model named with a space", lambda: ns.equations.Neuron(
+        "dv/dt = -v/tau : volt", params=dict(tau="10*ms"), name="my neuron"), r"name must be an identifier"),
+    ("equation params as a list of pairs", lambda: ns.equations.Neuron(
+        "dv/dt = -v/tau : volt", params=[("tau", "10*ms")]), r"params must be a dict"),
+    ("equation parameter that overflows", lambda: ns.equations.Neuron(
+        "dv/dt = -v/tau : volt", params=dict(tau="1e400*ms")), r"not finite"),
+    ("equation rule drawing random initial values", lambda: ns.equations.rule(
+        "dx/dt = -x/tau : 1 (event-driven)", on_pre="x += 1", params=dict(tau="20*ms"), initial=dict(x="rand()")),
+     r"rand\(\) and randn\(\) are not available"),
     ("equation neuron params of the wrong shape", lambda: ns.Population("E", 3, ns.equations.Neuron(
         "dv/dt = -v/tau : volt", params=dict(tau=[5.0, 6.0]))), r"tau"),
 ]

@@ -438,3 +438,104 @@ def test_a_rule_of_statements_only():
     rule = ns.equations.rule(on_pre="w = clip(w + a, 0, wmax)", params=dict(a=0.01, wmax=0.52))
     w, _ = _plastic_net(rule)
     assert np.all(w == np.float32(0.52))          # 15 Hz x 2 s: every synapse reached the bound
+
+
+# -- what a review found (each once silently wrong or unclear) ----------------------------------------
+
+@pytest.mark.parametrize("tau_s", [10.0, 10.0001, 3.0])
+def test_exact_coupled_system_with_equal_or_close_time_constants(tau_s):
+    # a current-based LIF with its synaptic current inside: J triangular, rates 1/tau_m and 1/tau_s;
+    # a symbolic solution divides by tau_m - tau_s (NaN when equal); the numeric one does not
+    m = Neuron("dv/dt = (E_l - v + R*I_s)/tau_m : volt\ndI_s/dt = -I_s/tau_s : amp",
+               params=dict(E_l="-70*mV", R="100*Mohm", tau_m="10*ms", tau_s=f"{tau_s}*ms"),
+               initial=dict(v="-70*mV", I_s="100*pA"))
+    assert m.integration_method == "exact"
+    traj = _trajectory(m, None, 100, 0.1, v=-70.0, I_s=100.0)
+    t, tm = 10.0, 10.0
+    ri = 10.0                                                  # 100 Mohm x 100 pA = 10 mV
+    exact = -70 + (ri * t / tm * math.exp(-t / tm) if tau_s == tm else
+                   ri * tau_s / (tau_s - tm) * (math.exp(-t / tau_s) - math.exp(-t / tm)))
+    assert float(traj.v[-1, 0]) == pytest.approx(exact, abs=2e-4)
+
+
+def test_exact_adaptive_lif_with_complex_rates_builds_fast_and_matches_rk4():
+    # not triangular: sympy's symbolic matrix exponential of it once hung; resonant (complex) rates
+    model = "dv/dt = (g_l*(E_l - v) - w + I)/C : volt\ndw/dt = (a*(v - E_l) - w)/tau_w : amp"
+    kw = dict(threshold="v > -50*mV", reset="v = -60*mV; w += b", initial=dict(v="-70*mV"),
+              params=dict(g_l="10*nS", E_l="-70*mV", C="200*pF", a="10*nS", tau_w="100*ms", b="50*pA"))
+    exact, rk4 = Neuron(model, **kw), Neuron(model, method="rk4", **kw)
+    assert exact.integration_method == "exact"
+    a = spikes(drive(exact, exact.Params(), [400.0, 600.0], duration=300.0))
+    b = spikes(drive(rk4, rk4.Params(), [400.0, 600.0], duration=300.0, dt=0.01))   # the reference
+    for k in (0, 1):
+        ta, tb = a[0][a[1] == k], b[0][b[1] == k]
+        assert len(ta) >= 4 and abs(len(ta) - len(tb)) <= 1
+        n = min(len(ta), len(tb), 6)
+        np.testing.assert_allclose(ta[:n], tb[:n], atol=0.25)    # a step and a half of dt = 0.1
+
+
+def test_two_random_draws_are_two_draws():
+    m = Neuron("dv/dt = -v/tau : volt", params=dict(tau="10*ms", E_l="-60*mV"),
+               initial=dict(v="E_l + (randn()*3 + randn()*4)*mV"))
+    v = m.init(m.Params(), 100_000, jax.random.PRNGKey(0)).v
+    assert float(jnp.std(v)) == pytest.approx(5.0, rel=0.02)    # sqrt(3^2 + 4^2), not 7
+    m = Neuron("dv/dt = -v/tau : volt", params=dict(tau="10*ms"), initial=dict(v="(rand() - rand())*mV"))
+    assert float(jnp.std(m.init(m.Params(), 100_000, jax.random.PRNGKey(0)).v)) == pytest.approx(0.408, rel=0.03)
+
+
+def test_exponential_euler_where_both_rates_underflow():
+    m = Neuron("""
+        dn/dt = alpha*(1 - n) - beta*n : 1
+        alpha = exp(-((v + 40*mV)/(5*mV))**2)/ms : Hz
+        beta = exp(-((v + 60*mV)/(5*mV))**2)/ms : Hz
+        dv/dt = -v/second : volt
+    """, method="exponential_euler", initial=dict(v="40*mV", n=0.3))
+    s, _ = m.step(m.Params(), m.init(m.Params(), 1, jax.random.PRNGKey(0)), jnp.zeros(1), 0.1)
+    assert float(s.n[0]) == pytest.approx(0.3)                  # both rates are 0 in float32: n stays
+
+
+def test_a_strict_threshold_does_not_fire_at_equality():
+    strict = Neuron("dv/dt = -v/tau : volt", threshold="v > 0*mV", reset="v = -5*mV", params=dict(tau="10*ms"))
+    loose = Neuron("dv/dt = -v/tau : volt", threshold="v >= 0*mV", reset="v = -5*mV", params=dict(tau="10*ms"))
+    for model, fired in ((strict, 0.0), (loose, 1.0)):
+        _, s = model.step(model.Params(), model.init(model.Params(), 1, jax.random.PRNGKey(0)), jnp.zeros(1), 0.1)
+        assert float(s[0]) == fired
+
+
+def test_a_rule_with_a_rate_weight_and_a_clock_driven_trace():
+    # 'w : Hz': weights are stored in Hz like every rate; a clock-driven trace uses the method asked
+    rule = ns.equations.rule("w : Hz", on_pre="w += A", params=dict(A="1*Hz"))
+    w, _ = _plastic_net(rule)
+    pre_counts = w - 0.5                                           # one A (1 Hz) per presynaptic spike
+    assert np.allclose(pre_counts, np.round(pre_counts)) and pre_counts.min() > 10
+    with pytest.raises(EquationError, match="method must be one of"):
+        ns.equations.rule("dx/dt = -x/tau : 1", on_pre="x += 1", params=dict(tau="20*ms"), method="milstein")
+    with pytest.raises(EquationError, match="is clock-driven but uses apre"):
+        ns.equations.rule("dapre/dt = -apre/tau : 1 (event-driven)\nde/dt = (apre - e)/tau : 1",
+                          on_pre="apre += 1", on_post="w += e", params=dict(tau="20*ms"))
+
+
+@pytest.mark.parametrize("model, kwargs, message", [
+    ("dv/dt = (-v + int(v > -50*mV)*20*mV)/tau : volt", dict(params=dict(tau="10*ms"), method="exact"),
+     r"'exact' needs linear"),
+    ("dv/dt = -v/tau : volt", dict(params=dict(tau="10*ms"), name="my neuron"), r"name must be an identifier"),
+    ("dv/dt = -v/tau : volt", dict(params=[("tau", "10*ms")]), r"params must be a dict"),
+    ("dv/dt = -v/tau*1e400 : volt", dict(params=dict(tau="10*ms")), r"not finite"),
+    ("dv/dt = -v/tau : volt", dict(params=dict(tau="1e400*ms")), r"not finite"),
+    ("dv/dt = -v/tau*9**9**9 : volt", dict(params=dict(tau="10*ms")), r"exponent beyond 64"),
+])
+def test_more_bad_strings(model, kwargs, message):
+    with pytest.raises(EquationError, match=message):
+        Neuron(model, **kwargs)
+
+
+def test_units_with_brackets_zero_resets_and_e():
+    m = Neuron("dv/dt = (I*R - v)/tau : volt\nR : volt/(amp)", threshold="v > 10*mV", reset="v = 0",
+               params=dict(R="100*Mohm", tau="10*ms"))
+    assert m.Params().R == pytest.approx(0.1)                    # 100 MOhm = 0.1 GOhm, mV / pA
+    e = Neuron("dv/dt = -v/tau*exp(1) : volt", params=dict(tau="10*ms"))
+    s, _ = e.step(e.Params(), e.State(v=jnp.ones(1)), jnp.zeros(1), 0.01)
+    assert float(s.v[0]) == pytest.approx(1 - 0.01 * math.e / 10, rel=1e-4)
+    with pytest.raises(EquationError, match="rand"):
+        ns.equations.rule("dx/dt = -x/tau : 1 (event-driven)", on_pre="x += 1", params=dict(tau="20*ms"),
+                          initial=dict(x="rand()"))

@@ -340,7 +340,7 @@ def test_inconsistent_options_are_clear_value_errors():
     conn = ns.CSR.from_arrays([0], [0], 1, 1)
     with pytest.raises(ValueError, match="recovery must be one of"):
         TsodyksMarkram("slow")
-    with pytest.raises(ValueError, match="needs exponential synapse kinetics"):
+    with pytest.raises(ValueError, match="needs a neurosim.synapses.Synapse with exponential kinetics"):
         ns.Projection("syn", "a", "b", conn, 1.0, Synapse("delta"), stp=TsodyksMarkram("inactive"))
     with pytest.raises(ValueError, match="stp_params given without stp"):
         ns.Projection("syn", "a", "b", conn, 1.0, stp_params=TsodyksMarkramParams())

@@ -97,8 +97,8 @@ def _eval(e, env, where):
         if e in (sympy.oo, -sympy.oo):
             return float(e)
         return float(e)
-    if e is sympy.pi:
-        return float(sympy.pi)
+    if e in (sympy.pi, sympy.E):
+        return float(e)
     if isinstance(e, sympy.Add):      # a - b for terms with a negative coefficient, not a + (-1) b
         out = None
         for a in sorted(e.args, key=lambda a: _negative(a)):

@@ -10,14 +10,17 @@ For a system dx_k/dt = f_k(x, p) over one step dt (inputs and parameters held co
                        values at the start of the step, x_k + dt f_k exprel(A_k dt)
                        (= -B/A + (x + B/A) exp(A dt), safe at A = 0)
 ``exact``              linear equations with coefficients free of the state: dx/dt = J x + b.
-                       Decoupled (J diagonal): the formula above, exact. Coupled: the matrix
-                       exponential of [[J, b], [0, 0]] dt, derived once with sympy.
+                       Decoupled (J diagonal): the formula above, exact. Coupled:
+                       x + ... = exp(J dt) x + (integral_0^dt exp(J s) ds) b, both computed
+                       numerically (scaling and squaring), safe for equal or complex rates.
 
 ``None`` picks ``exact`` where the equations are linear, else ``euler`` (Brian2's default).
 Reference: Brian2's documentation, "State update"; Hochbruck & Ostermann (2010), Acta Numerica
 19:209 (exponential integrators).
 """
 from __future__ import annotations
+
+import math
 
 import sympy
 
@@ -35,6 +38,10 @@ def jacobian(rhs: dict):
     xs = [symbol(n) for n in names]
     J = sympy.Matrix([[sympy.diff(rhs[a], x) for x in xs] for a in names])
     linear = all(not (J[i, j].free_symbols & set(xs)) for i in range(len(xs)) for j in range(len(xs)))
+    # int(v > x), clip, minimum, floor ... of a variable: piecewise, their derivative says nothing
+    kinks = (sympy.Piecewise, sympy.Min, sympy.Max, sympy.Abs, sympy.floor, sympy.ceiling, sympy.sign)
+    if any(k.free_symbols & set(xs) for f in rhs.values() for k in f.atoms(*kinks)):
+        linear = False
     return J, linear
 
 
@@ -54,9 +61,10 @@ def update(rhs: dict, method: str, texts: dict, where: str):
     names = list(rhs)
     if not names:
         return lambda env: {}
-    if method in ("exact", "exponential_euler"):
-        exprs = _exact(rhs, texts, where) if method == "exact" else _exponential_euler(rhs, texts, where)
-        run = compile_exprs(exprs, where)
+    if method == "exact":
+        return _exact(rhs, texts, where)
+    if method == "exponential_euler":
+        run = compile_exprs(_exponential_euler(rhs, texts, where), where)
         return lambda env: dict(zip(names, run(env)))
     f = compile_exprs([rhs[n] for n in names], where)
 
@@ -89,41 +97,78 @@ def _exponential_euler(rhs, texts, where):
             why = f"d f/d {n} = {a}" if len(str(a)) < 120 else f"d f/d {n} still depends on {n}"
             raise EquationError(f"{where}: method 'exponential_euler' needs each equation linear in its own variable; "
                                 f"{texts[n]!r} is not linear in {n} ({why}); use 'euler', 'rk2' or 'rk4'")
-        # a rate sympy can prove non-zero (HH gates: -(alpha + beta)) needs no branch at a = 0
+        # a rate of known sign (HH gates: -(alpha + beta) < 0) needs no branch at a = 0, only a
+        # nudge away from 0 for when it underflows there (the update is then x + dt f, its limit);
+        # 1e-30 is lost in any rate that has not underflowed
+        if a.is_negative:
+            a = a - sympy.Float(1e-30)
+        elif a.is_positive:
+            a = a + sympy.Float(1e-30)
         out.append(x + f * expm1(a * DT) / a if a.is_nonzero else x + DT * f * exprel(a * DT))
     return out
 
 
 def _exact(rhs, texts, where):
+    """The update of a linear system dx/dt = J x + b (J and b free of x, held over the step).
+    Decoupled (J diagonal): each variable in closed form. Coupled: x(dt) = E x + F b with
+    E = exp(J dt) and F = integral_0^dt exp(J s) ds, computed numerically at run time (scaling
+    and squaring of their Taylor series; no division by a difference of rates, so equal or
+    complex eigenvalues are as safe as any others). Where J depends only on shared parameters,
+    E and F are the same for every element, and the native engine computes them once a step."""
     names = list(rhs)
     xs = [symbol(n) for n in names]
     J, linear = jacobian(rhs)
     if not linear:
+        kinks = (sympy.Piecewise, sympy.Min, sympy.Max, sympy.Abs, sympy.floor, sympy.ceiling, sympy.sign)
         for i, n in enumerate(names):
-            bad = [names[j] for j in range(len(names)) if J[i, j].free_symbols & set(xs)]
+            bad = {names[j] for j in range(len(names)) if J[i, j].free_symbols & set(xs)}
+            bad |= {s.name for k in rhs[n].atoms(*kinks) for s in k.free_symbols & set(xs)}
             if bad:
-                raise EquationError(f"{where}: method 'exact' needs linear equations; {texts[n]!r} is not linear in "
-                                    f"{', '.join(bad)}; use 'exponential_euler' (conductance-based models), 'euler', "
-                                    f"'rk2' or 'rk4'")
-    b = [sympy.expand(rhs[n] - sum(J[i, j] * xs[j] for j in range(len(xs)))) for i, n in enumerate(names)]
+                raise EquationError(f"{where}: method 'exact' needs linear equations; {texts[n]!r} is not linear "
+                                    f"in {', '.join(sorted(bad))}; use 'exponential_euler' (conductance-based "
+                                    f"models), 'euler', 'rk2' or 'rk4'")
     if J.is_diagonal():
-        return [x + DT * rhs[n] * exprel(J[i, i] * DT) for i, (n, x) in enumerate(zip(names, xs))]
+        run = compile_exprs([x + DT * rhs[n] * exprel(J[i, i] * DT) for i, (n, x) in enumerate(zip(names, xs))], where)
+        return lambda env: dict(zip(names, run(env)))
     k = len(names)
-    M = sympy.zeros(k + 1, k + 1)
-    M[:k, :k] = J * DT
-    for i in range(k):
-        M[i, k] = b[i] * DT
-    try:
-        E = M.exp()
-    except Exception as e:   # sympy cannot always diagonalise a symbolic matrix
-        raise EquationError(f"{where}: method 'exact' could not solve the coupled linear system of "
-                            f"{', '.join(names)} symbolically ({type(e).__name__}); use 'rk4' or "
-                            f"'exponential_euler'") from None
-    new = E * sympy.Matrix([*xs, 1])
-    out = []
-    for i in range(k):   # an oscillating system comes out in complex exponentials: back to cos and sin
-        e = sympy.simplify(sympy.expand_complex(new[i])) if new[i].has(sympy.I) else sympy.simplify(new[i])
-        if e.has(sympy.I):
-            raise EquationError(f"{where}: method 'exact' gave a complex solution for {names[i]}; use 'rk4'")
-        out.append(e)
-    return out
+    b = [sympy.expand(rhs[n] - sum(J[i, j] * xs[j] for j in range(k))) for i, n in enumerate(names)]
+    coefficients = compile_exprs([J[i, j] for i in range(k) for j in range(k)] + b, where)
+
+    def step(env):
+        vals = coefficients(env)
+        Jm = [vals[i * k:(i + 1) * k] for i in range(k)]
+        D, F = _exp_and_integral(Jm, env["dt"])
+        x = [env[n] for n in names]
+        bv = vals[k * k:]
+        return {n: x[i] + sum(D[i][j] * x[j] + F[i][j] * bv[j] for j in range(k)) for i, n in enumerate(names)}
+
+    return step
+
+
+SQUARINGS, TAYLOR = 8, 12     # exact to float64 rounding for |J dt| up to ~2^8 (dt 256 x the fastest rate)
+
+
+def _exp_and_integral(J, dt):
+    """(exp(J dt) - I, integral_0^dt exp(J s) ds) for a small matrix of arrays (lists of rows),
+    elementwise: the Taylor series of phi1(A) = sum A^n / (n+1)! at A = J h, h = dt / 2^S, then
+    S doublings. The identity is kept out (D = E - I: D(2h) = 2 D + D^2, F(2h) = 2 F + D F), so
+    a step much shorter than the time constants loses nothing to 1 + tiny in float32."""
+    k = len(J)
+    h = dt / 2.0 ** SQUARINGS
+    A = [[J[i][j] * h for j in range(k)] for i in range(k)]
+    eye = [[1.0 if i == j else 0.0 for j in range(k)] for i in range(k)]
+
+    def matmul(P, Q):
+        return [[sum(P[i][m] * Q[m][j] for m in range(k)) for j in range(k)] for i in range(k)]
+
+    phi = [[e / math.factorial(TAYLOR + 1) for e in row] for row in eye]       # Horner on phi1
+    for n in range(TAYLOR, 0, -1):
+        phi = matmul(A, phi)
+        phi = [[phi[i][j] + eye[i][j] / math.factorial(n) for j in range(k)] for i in range(k)]
+    D = matmul(A, phi)
+    F = [[q * h for q in row] for row in phi]
+    for _ in range(SQUARINGS):
+        DF, DD = matmul(D, F), matmul(D, D)
+        F = [[2.0 * F[i][j] + DF[i][j] for j in range(k)] for i in range(k)]
+        D = [[2.0 * D[i][j] + DD[i][j] for j in range(k)] for i in range(k)]
+    return D, F

@@ -30,7 +30,7 @@ from .errors import EquationError
 from .evaluate import compile_exprs
 from .methods import choose, update
 from .parse import condition, expression, statements, symbol
-from .system import System, keep_used, quantity
+from .system import System, check_name, keep_used, quantity
 from .types import params_type, state_type
 
 _VOLTAGE_NAMES = ("v", "V", "vm", "Vm", "v_m", "V_m", "u_m")
@@ -71,6 +71,7 @@ class Neuron:
 
     def __post_init__(self):
         check_gradient_options(self)
+        check_name(self.name, "Neuron")
         where = f"{self.name} neuron"
         if not isinstance(self.current, str) or not self.current.isidentifier():
             raise EquationError(f"{where}: current must be a name (the input current's symbol), got {self.current!r}")
@@ -89,7 +90,7 @@ class Neuron:
         var_dims = {e.name: e.dim for e in sys.diff}
 
         # threshold: spike(lhs - rhs) (or rhs - lhs for < and <=)
-        spike_fn, slope_dim = None, None
+        spike_fn, slope_dim, strict = None, None, False
         used = {s.name for e in sys.eqs if e.expr is not None for s in e.expr.free_symbols}
         if self.threshold is not None:
             op, lhs, rhs_ = condition(self.threshold, f"{where}: threshold")
@@ -97,6 +98,7 @@ class Neuron:
             d = sys.check(lhs - rhs_, None, f"threshold {self.threshold!r}")
             slope_dim = U.DIMENSIONLESS / d
             diff = sys.inline(lhs - rhs_ if op in (">", ">=") else rhs_ - lhs)
+            strict = op in (">", "<")             # 'v > v_th' does not fire at v == v_th
             spike_fn = compile_exprs([diff], f"{where}: threshold {self.threshold!r}")
         elif self.reset is not None or self.refractory is not None:
             raise EquationError(f"{where}: reset and refractory need a threshold")
@@ -190,7 +192,7 @@ class Neuron:
         var_factors = {n: U.storage_factor(d) for n, d in var_dims.items()}
         spec = dict(sys=sys, method=method, advance=advance, held=held, spike_fn=spike_fn, resets=resets,
                     t_ref_name=t_ref_name, names=names, factors=factors, var_factors=var_factors, inits=inits,
-                    voltage=voltage, slope_dim=slope_dim, var_dims=var_dims)
+                    voltage=voltage, slope_dim=slope_dim, var_dims=var_dims, strict=strict)
         object.__setattr__(self, "Params", Params)
         object.__setattr__(self, "State", State)
         object.__setattr__(self, "_spec", spec)
@@ -242,6 +244,8 @@ class Neuron:
         else:
             (x,) = sp["spike_fn"](after)
             s = spike(x, params.slope, self.surrogate)
+            if sp["strict"]:
+                s = s * (x != 0).astype(s.dtype)
             if refractory is not None:
                 s = s * (1.0 - refractory.astype(s.dtype))
             for var, fn in sp["resets"]:

@@ -14,6 +14,7 @@ accepted, so a model string is never executed (no ``eval``, no ``sympy.sympify``
 from __future__ import annotations
 
 import ast
+import math
 import re
 from typing import NamedTuple
 
@@ -53,13 +54,14 @@ def _clip(x, low, high):
 
 
 class rand(sympy.Function):
-    """A uniform draw in [0, 1) per element (initial values only)."""
-    nargs = 0
+    """A uniform draw in [0, 1) per element (initial values only). Its argument is a fresh
+    symbol per call, so that sympy does not merge two calls into one draw."""
+    nargs = 1
 
 
 class randn(sympy.Function):
-    """A standard normal draw per element (initial values only)."""
-    nargs = 0
+    """A standard normal draw per element (initial values only); a fresh symbol per call, as rand."""
+    nargs = 1
 
 
 FUNCTIONS = {
@@ -67,7 +69,8 @@ FUNCTIONS = {
     "sin": sympy.sin, "cos": sympy.cos, "tan": sympy.tan, "sinh": sympy.sinh, "cosh": sympy.cosh,
     "tanh": sympy.tanh, "arcsin": sympy.asin, "arccos": sympy.acos, "arctan": sympy.atan, "abs": sympy.Abs,
     "sign": sympy.sign, "floor": sympy.floor, "ceil": sympy.ceiling, "exprel": exprel, "clip": _clip,
-    "minimum": sympy.Min, "maximum": sympy.Max, "rand": rand, "randn": randn,
+    "minimum": sympy.Min, "maximum": sympy.Max, "rand": lambda: rand(sympy.Dummy("draw")),
+    "randn": lambda: randn(sympy.Dummy("draw")),
 }
 _ARITY = {"clip": 3, "minimum": 2, "maximum": 2, "rand": 0, "randn": 0}
 CONSTANTS = {"pi": sympy.pi, "inf": sympy.oo}
@@ -221,7 +224,8 @@ def _split_line(line: str, where: str):
                             f"(': 1' for a dimensionless variable)")
     body, rest = line.rsplit(":", 1)
     flags = frozenset()
-    if m := re.match(r"^(.*?)\((.*)\)\s*$", rest.strip()):
+    m = re.match(r"^(.*?)\(([A-Za-z ,-]*)\)\s*$", rest.strip())
+    if m and m.group(1).strip() and not m.group(1).rstrip().endswith(("*", "/", "(")):   # not 'volt/(amp)'
         unit, flag_text = m.group(1), m.group(2)
         flags = frozenset(f.strip() for f in flag_text.split(","))
         for f in flags:
@@ -244,11 +248,17 @@ def _expr(node, where: str, keep_zero: bool = False):
     if isinstance(node, ast.Constant) and isinstance(node.value, (int, float)) and not isinstance(node.value, bool):
         if keep_zero and node.value == 0:
             return ZERO
+        if not math.isfinite(node.value):
+            raise EquationError(f"{where}: the number {ast.unparse(node)} is not finite in float64")
         return sympy.Integer(node.value) if isinstance(node.value, int) else sympy.Float(node.value)
     if isinstance(node, ast.Name):
         return CONSTANTS.get(node.id) or symbol(node.id)
     if isinstance(node, ast.BinOp) and type(node.op) in _BINOPS:
-        return _BINOPS[type(node.op)](_expr(node.left, where, keep_zero), _expr(node.right, where, keep_zero))
+        left, right = _expr(node.left, where, keep_zero), _expr(node.right, where, keep_zero)
+        if isinstance(node.op, ast.Pow) and left.is_Number and right.is_Number and abs(right) > 64:
+            raise EquationError(f"{where}: {ast.unparse(node)!r}: a power of a number with an exponent beyond 64 "
+                                f"(sympy would compute it exactly)")
+        return _BINOPS[type(node.op)](left, right)
     if isinstance(node, ast.UnaryOp) and isinstance(node.op, (ast.USub, ast.UAdd)):
         x = _expr(node.operand, where, keep_zero)
         return -x if isinstance(node.op, ast.USub) else x

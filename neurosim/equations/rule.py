@@ -28,15 +28,17 @@ every step.
 """
 from __future__ import annotations
 
+import math
+
 import jax.numpy as jnp
 
 from ..plasticity.rules import Rule, store_visited, visited
 from . import units as U
 from .errors import EquationError
 from .evaluate import compile_exprs
-from .methods import update
-from .parse import expression, statements, symbol
-from .system import System, keep_used
+from .methods import choose, update
+from .parse import expression, rand, randn, statements, symbol
+from .system import System, check_name, keep_used
 from .types import params_type, state_type
 
 
@@ -48,6 +50,7 @@ def rule(model: str = "", on_pre: str = "", on_post: str = "", *, params: dict |
     units); ``on_pre`` / ``on_post``: statements (``x += A``, ``w = clip(w + x, 0, wmax)``);
     ``params``, ``initial`` (numbers or strings of parameters; variables start at 0 otherwise)
     and ``method`` (for clock-driven variables) as for :class:`~neurosim.equations.Neuron`."""
+    check_name(name, "rule")
     where = f"{name} rule"
     w_dim = U.DIMENSIONLESS
     lines = []
@@ -68,14 +71,15 @@ def rule(model: str = "", on_pre: str = "", on_post: str = "", *, params: dict |
     var_dims = {e.name: e.dim for e in diff}
     texts = {e.name: e.text for e in diff}
     rhs = sys.rhs()
-    closed = update({n: rhs[n] for n in event}, "exact", texts, where) if event else None
-    stepped = update({n: rhs[n] for n in clock}, method or "euler", texts, where) if clock else None
-    if event:
-        for n in event:
-            uses = {s.name for s in rhs[n].free_symbols} & set(clock)
+    for group, other, what in ((event, clock, "event-driven"), (clock, event, "clock-driven")):
+        for n in group:     # each kind is brought to the present its own way: they may not mix
+            uses = {s.name for s in rhs[n].free_symbols} & set(other)
             if uses:
-                raise EquationError(f"{where}: {texts[n]!r} is event-driven but uses the clock-driven "
-                                    f"{', '.join(sorted(uses))}")
+                raise EquationError(f"{where}: {texts[n]!r} is {what} but uses {', '.join(sorted(uses))}, which "
+                                    f"{'is' if len(uses) == 1 else 'are'} not; flag both (event-driven) or neither")
+    closed = update({n: rhs[n] for n in event}, "exact", texts, where) if event else None
+    clock_rhs = {n: rhs[n] for n in clock}
+    stepped = update(clock_rhs, choose(clock_rhs, method, texts, where), texts, where) if clock else None
 
     targets = set(var_dims) | {"w"}
     used = {s.name for e in sys.eqs if e.expr is not None for s in e.expr.free_symbols}
@@ -106,17 +110,25 @@ def rule(model: str = "", on_pre: str = "", on_post: str = "", *, params: dict |
             raise EquationError(f"{where}: initial[{var!r}]: not a variable of the rule ({', '.join(var_dims)})")
         if isinstance(value, str):
             e = expression(value, f"{where}: initial[{var!r}]")
+            if e.has(rand, randn):
+                raise EquationError(f"{where}: initial[{var!r}] = {value!r}: a rule's initial values are the same at "
+                                    f"every synapse (numbers, or strings of parameters); rand() and randn() are not "
+                                    f"available here")
             sys.check(e, var_dims[var], f"initial[{var!r}] = {value!r}")
             used.update(s.name for s in e.free_symbols)
             inits[var] = compile_exprs([sys.inline(e)], f"{where}: initial[{var!r}]", cse=False)
-        else:
+        elif isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value):
             inits[var] = float(value)
+        else:
+            raise EquationError(f"{where}: initial[{var!r}] must be a finite number or a string of parameters with "
+                                f"units, got {value!r}")
     names = keep_used(sys, used, where)
     defaults = tuple(sys.constants[n].stored for n in names)
     Params = params_type(f"{name.capitalize()}RuleParams", tuple(names), defaults)
     state_fields = tuple(var_dims) + (("t_last",) if event else ())
     State = state_type(f"{name.capitalize()}RuleState", state_fields)
     factors = {n: U.storage_factor(sys.constants[n].dim) for n in names}
+    w_factor = U.storage_factor(w_dim)
     var_factors = {n: U.storage_factor(d) for n, d in var_dims.items()}
 
     def env_of(p):
@@ -140,7 +152,7 @@ def rule(model: str = "", on_pre: str = "", on_post: str = "", *, params: dict |
         env = env_of(p)
         x = {n: visited(conn, getattr(state, n)) * var_factors[n] for n in var_dims}
         env.update(x)
-        env["w"] = weights + dw
+        env["w"] = (weights + dw) * w_factor
         if clock:
             env.update(stepped({**env, "dt": ev.dt}))
         if event:
@@ -158,7 +170,7 @@ def rule(model: str = "", on_pre: str = "", on_post: str = "", *, params: dict |
                for n in var_dims}
         if event:
             new["t_last"] = store_visited(conn, state.t_last, jnp.where(pre | post, ev.t, t_last).astype(jnp.int32))
-        return env["w"] - weights, State(**new)
+        return env["w"] / w_factor - weights, State(**new)
 
     params_value = Params(*defaults)
     return Rule(f"equations:{name}", params_value, init, step_update, event_driven=not clock)

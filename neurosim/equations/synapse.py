@@ -26,7 +26,7 @@ from .errors import EquationError
 from .evaluate import compile_exprs
 from .methods import choose, update
 from .parse import expression, statements, symbol
-from .system import System, keep_used
+from .system import System, check_name, keep_used
 from .types import params_type, state_type
 
 W = symbol("w")
@@ -53,6 +53,7 @@ class Synapse:
     name: str = "EquationSynapse"
 
     def __post_init__(self):
+        check_name(self.name, "Synapse")
         where = f"{self.name} synapse"
         sys = System(self.model, self.params, {"v_post": U.VOLTAGE, "dt": U.TIME}, where, flags=())
         if not sys.diff:

@@ -6,6 +6,7 @@ Everything here happens once, when a model is built; nothing is traced.
 from __future__ import annotations
 
 import collections
+import math
 import numbers
 
 import numpy as np
@@ -75,8 +76,10 @@ class System:
 
     def check(self, expr, dim, label: str):
         """Check that ``expr`` has ``dim`` (None: any); ``label`` names it in messages
-        (``"reset 'v = 0*mV'"``). Its dimension."""
+        (``"reset 'v = 0*mV'"``). Its dimension. A bare 0 fits every unit."""
         got = dimension_of(expr, self.dims, f"{self.where}: {label}")
+        if dim is not None and expr == 0:
+            return dim
         if dim is not None and got != dim:
             raise EquationError(f"{self.where}: {label} has units {U.name_of(got)}, expected {U.name_of(dim)}")
         return got
@@ -134,14 +137,20 @@ def quantity(text: str, where: str, known: dict | None = None):
         raise EquationError(f"{where}: {text!r} must be a number with units; {', '.join(names)} "
                             f"{'is' if len(names) == 1 else 'are'} not known here")
     try:
-        return float(expr), dim
+        value = float(expr)
     except TypeError:
         raise EquationError(f"{where}: {text!r} is not a real number") from None
+    if not math.isfinite(value):
+        raise EquationError(f"{where}: {text!r} is not finite ({value})")
+    return value, dim
 
 
 def resolve_params(params, declared: dict, variables: set, special: dict, where: str) -> dict:
     """The values of the parameters: declared ones (``name : unit``) and external constants
     (names only given in ``params``), each stored in neurosim's unit of its dimension."""
+    if params is not None and not isinstance(params, dict):
+        raise EquationError(f"{where}: params must be a dict of name -> value (a string with units or a number), "
+                            f"got {type(params).__name__}")
     params = dict(params or {})
     for name in params:
         if not isinstance(name, str) or not name.isidentifier() or name.startswith("_"):
@@ -191,6 +200,13 @@ def resolve_params(params, declared: dict, variables: set, special: dict, where:
     for name in pending:
         resolve(name, [])
     return {n: out[n] for n in [*declared, *[k for k in params if k not in declared]]}
+
+
+def check_name(name, what: str) -> None:
+    """A model's name becomes the name of its Params and State types: it must be an identifier."""
+    if not isinstance(name, str) or not name.isidentifier() or name.startswith("_"):
+        raise EquationError(f"{what}: name must be an identifier such as 'HH' or 'my_neuron' (it names the model's "
+                            f"Params and State types), got {name!r}")
 
 
 def keep_used(sys: System, used: set, where: str, also=()) -> list:

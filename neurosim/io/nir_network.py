@@ -40,6 +40,7 @@ from __future__ import annotations
 import numpy as np
 
 from .nir import _arr, _nir, read_graph
+from ..synapses import Synapse
 
 
 def _check_dt(where, dt) -> None:
@@ -55,6 +56,9 @@ def _synapse_tau(net, params, pop):
         if pr.post != pop.name:
             continue
         syn = pr.synapse
+        if type(syn) is not Synapse:
+            raise ValueError(f"network_to_nir: projection {pr.name!r} has the synapse model {syn!r}; NIR maps "
+                             "neurosim.synapses.Synapse only (exponential current synapses: CubaLIF; delta: LIF)")
         if syn.output != "current" or syn.kinetics not in ("exponential", "delta"):
             raise ValueError(f"network_to_nir: projection {pr.name!r} has a {syn.kinetics} {syn.output} synapse; NIR "
                              "maps exponential current synapses (CubaLIF) and delta synapses (LIF)")

@@ -221,12 +221,12 @@ class TsodyksMarkram(AbstractSynapseDynamics):
         if not hasattr(projection.conn, "rows"):
             raise ValueError(f"{where}: short-term plasticity keeps state per synapse, which a JitConn (procedural "
                              "connectivity) does not store; use conn.to_csr() for a stored CSR, or stp=None")
-        kinetics = getattr(projection.synapse, "kinetics", type(projection.synapse).__name__)
+        kinetics = getattr(projection.synapse, "kinetics", None)
         if self.recovery == "inactive" and kinetics != "exponential":
+            got = f"kinetics {kinetics!r}" if kinetics is not None else f"the synapse model {projection.synapse!r}"
             raise ValueError(
-                f"{where}: TsodyksMarkram(recovery='inactive') needs exponential synapse kinetics (its tau is the "
-                f"PSC decay tau_in), got kinetics {kinetics!r}; use recovery='instant' for other "
-                "kinetics"
+                f"{where}: TsodyksMarkram(recovery='inactive') needs a neurosim.synapses.Synapse with exponential "
+                f"kinetics (its tau is the PSC decay tau_in), got {got}; use recovery='instant' otherwise"
             )
 
     def check_params(self, params, nnz: int, where: str) -> None:
