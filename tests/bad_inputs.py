@@ -118,6 +118,58 @@ def _rngs():
     return nnx.Rngs(0)
 
 
+def _event_file(name: str, data: bytes) -> str:
+    """``data`` written to ``name`` in a temporary directory of this process (event readers' cases)."""
+    import atexit
+    import os
+    import shutil
+    import tempfile
+    folder = os.path.join(tempfile.gettempdir(), f"neurosim-bad-inputs-{os.getpid()}")
+    if not os.path.isdir(folder):
+        os.makedirs(folder)
+        atexit.register(shutil.rmtree, folder, True)
+    path = os.path.join(folder, name)
+    with open(path, "wb") as f:
+        f.write(data)
+    return path
+
+
+def _nmnist(records) -> str:
+    """An N-MNIST file of (x, y, p, t) records: 40 bits each, most significant byte first."""
+    return _event_file("sample.bin", b"".join(((x << 32) | (y << 24) | (p << 23) | t).to_bytes(5, "big")
+                                              for x, y, p, t in records))
+
+
+def _aedat(version=b"#!AER-DAT3.1", number=None, x=5) -> str:
+    """An AEDAT file: header lines, then one polarity packet of two events (the second at ``x``)."""
+    import struct
+    body = struct.pack("<IiIi", (3 << 17) | (4 << 2) | 3, 10, (x << 17) | (4 << 2) | 1, 20)
+    head = struct.pack("<hhiiiiii", 1, 1, 8, 4, 0, 2 if number is None else number, 2 if number is None else number, 2)
+    return _event_file("gesture.aedat", version + b"\r\n#Format: RAW\r\n#!END-HEADER\r\n" + head + body)
+
+
+def _shd(labels=(0, 1), units=((1, 2), (3,)), skip=()) -> str:
+    """An SHD file (HDF5) of two samples."""
+    import h5py
+    path = _event_file("shd.h5", b"")
+    with h5py.File(path, "w") as f:
+        for name, dtype, values in (("spikes/times", np.float32, [[0.1] * len(u) for u in units]),
+                                    ("spikes/units", np.uint16, units)):
+            if name not in skip:
+                d = f.create_dataset(name, (len(values),), dtype=h5py.vlen_dtype(dtype))
+                for i, v in enumerate(values):
+                    d[i] = np.asarray(v, dtype)
+        if "labels" not in skip:
+            f["labels"] = np.asarray(labels, np.uint16)
+    return path
+
+
+def _events(n=3, x=1):
+    ev = np.zeros(n, ns.io.EVENTS)
+    ev["t"], ev["x"], ev["y"], ev["p"] = np.arange(n) * 10, x, 2, 1
+    return ev
+
+
 NAN = float("nan")
 INF = float("inf")
 
@@ -347,9 +399,51 @@ CASES = [
             "bad_json.nwb": "its notes field is not the JSON to_nwb writes"}),
           ("from_nir", lambda p: ns.io.from_nir(p, dt=1.0),
            {"truncated.h5": "an HDF5 file cut short", "no_keys.h5": "nir.read cannot read it"}),
-          ("network_from_nir", lambda p: ns.io.network_from_nir(p, dt=0.1, n_steps=10), {"no_keys.h5": "nir.read"})]
+          ("network_from_nir", lambda p: ns.io.network_from_nir(p, dt=0.1, n_steps=10), {"no_keys.h5": "nir.read"}),
+          ("read_nmnist", ns.io.read_nmnist,
+           {"text.txt": "39 bytes is not a whole number of 5-byte records", "random.bin": "512 bytes is not a whole number"}),
+          ("read_aedat", ns.io.read_aedat,
+           {"text.txt": "it does not start with the version line", "random.bin": "it does not start with the version line"}),
+          ("read_shd", ns.io.read_shd,
+           {"truncated.h5": "an HDF5 file cut short", "no_keys.h5": "it has no dataset spikes/times"})]
       for name, why in {"empty": "an empty file", "text.txt": "not (a zip archive|an HDF5 file): it holds text",
                         "random.bin": r"not (a zip archive|an HDF5 file)\)", **files}.items()],
+    # ---------------------------------------------------------------- event data (neurosim.io.events)
+    ("read_nmnist of a record beyond the 34 x 34 sensor", lambda: ns.io.read_nmnist(_nmnist([(1, 1, 1, 5), (40, 3, 0, 9)])),
+     r"read_nmnist: '.*sample.bin' is not an N-MNIST event file of a 34 x 34 sensor \(record 1 \(bytes 5-9\) has x = 40, "
+     r"y = 3"),
+    ("read_nmnist of a file cut mid-record", lambda: ns.io.read_nmnist(_event_file("cut.bin", b"\x01" * 12)),
+     r"read_nmnist: '.*cut.bin' is not .* \(12 bytes is not a whole number of 5-byte records: 2 records and 2 byte"),
+    ("read_aedat of an AEDAT 2.0 file", lambda: ns.io.read_aedat(_aedat(version=b"#!AER-DAT2.0")),
+     r"read_aedat: '.*gesture.aedat' is not an AEDAT 3.1 file \(it is AEDAT 2.0; this reader reads AEDAT 3.1"),
+    ("read_aedat of a packet claiming more events than follow", lambda: ns.io.read_aedat(_aedat(number=9)),
+     r"read_aedat: '.*gesture.aedat' is not an AEDAT 3.1 file \(packet 0 at byte 42 \(eventType 1\) claims 9 events of "
+     r"8 bytes \(72 bytes\), but only 16 bytes follow"),
+    ("read_aedat of an event beyond the 128 x 128 sensor", lambda: ns.io.read_aedat(_aedat(x=200)),
+     r"read_aedat: '.*gesture.aedat' is not an AEDAT 3.1 file of a 128 x 128 sensor \(packet 0 at byte 42 \(eventType 1\), "
+     r"event 1 \(byte 78\) has x = 200, y = 4"),
+    ("read_shd of a file without labels", lambda: ns.io.read_shd(_shd(skip=("labels",))),
+     r"read_shd: '.*shd.h5' is not an SHD file .*\(it has no dataset labels"),
+    ("read_shd of a label out of range", lambda: ns.io.read_shd(_shd(labels=(0, 25))),
+     r"read_shd: '.*shd.h5' is not an SHD file .*\(its labels\[1\] = 25 lies outside the classes 0-19"),
+    ("open_shd, a sample with unit 700", lambda: ns.io.open_shd(_shd(units=((1, 700), (3,))))[0],
+     r"open_shd: '.*shd.h5' is not an SHD file .*\(its sample 0, spike 1 is of unit 700, outside the 700 channels"),
+    ("write_nmnist of a time past 23 bits", lambda: ns.io.write_nmnist("/tmp/x.bin", np.array(
+        [(2 ** 23, 0, 0, 0)], ns.io.EVENTS)), r"write_nmnist: event 0 has t = 8388608, which the format cannot hold"),
+    ("to_raster of an event beyond the sensor", lambda: ns.io.to_raster(_events(x=34), (34, 34), 1000),
+     r"to_raster: event 0 has x = 34, y = 2, outside the 34 x 34 sensor"),
+    ("to_raster dt_us=0", lambda: ns.io.to_raster(_events(), (34, 34), 0), r"to_raster: dt_us must be a positive finite"),
+    ("to_raster channels='rgb'", lambda: ns.io.to_raster(_events(), (34, 34), 1000, channels="rgb"),
+     r"to_raster: channels must be 'polarity' \(ON and OFF apart\) or 'merge', got 'rgb'"),
+    ("to_raster of a plain array", lambda: ns.io.to_raster(np.zeros((3, 4)), (34, 34), 1000),
+     r"to_raster: events must be a 1-D structured array with fields \(t, x, y, p\) or \(t, channel\)"),
+    ("to_raster sensor_size (34,)", lambda: ns.io.to_raster(_events(), (34,), 1000),
+     r"to_raster: camera events \(t, x, y, p\) need sensor_size=\(width, height\)"),
+    ("denoise filter_time_us=-5", lambda: ns.io.denoise(_events(), -5), r"denoise: filter_time_us must be a positive"),
+    ("time_surface tau_us=NaN", lambda: ns.io.time_surface(_events(), (34, 34), NAN, 10), r"time_surface: tau_us must be"),
+    ("downsample factor=0", lambda: ns.io.downsample(_events(), (34, 34), 0), r"downsample: factor must be an integer >= 1"),
+    ("crop a box beyond the sensor", lambda: ns.io.crop(_events(), (34, 34), (30, 30), (10, 10)),
+     r"crop: origin must be 2 integer\(s\) >= 0 placing the box of size \(10, 10\) inside the sensor \(34, 34\)"),
     ("from_nir of a number", lambda: ns.io.from_nir(42, dt=1.0), r"from_nir takes a nir.NIRGraph or the path of a .nir file, got int"),
     ("simulate stream_to a file that exists", lambda: _sim(monitors=[ns.Spikes("E")], stream_to=__file__.replace(
         "bad_inputs.py", "data/damaged/text.txt")), r"stream_to: '.*text.txt' exists; .* stream_overwrite=True"),

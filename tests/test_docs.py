@@ -16,7 +16,7 @@ import pytest
 ROOT = Path(__file__).resolve().parents[1]
 PAGES = ["README.md", "docs/getting_started.md", "docs/models.md", "docs/builders_reservoir.md", "docs/ei_ratio.md", "docs/jitconn.md",
          "docs/plasticity.md", "docs/astrocytes.md", "docs/training.md", "docs/sweeps.md", "docs/io.md",
-         "docs/extending.md", "docs/delays.md", "docs/equations.md", "docs/migration_brian2.md"]
+         "docs/event_data.md", "docs/extending.md", "docs/delays.md", "docs/equations.md", "docs/migration_brian2.md"]
 # docs/migration_snntorch.md runs in tests/test_migration_snntorch.py, which checks its numbers too
 
 # An opening fence with its info string, the body, and a closing fence of the same indentation.
@@ -70,7 +70,7 @@ LINKED_PAGES = [
     "docs/index.md", "docs/getting_started.md", "docs/models.md", "docs/builders_balanced.md",
     "docs/builders_reservoir.md", "docs/builders_lsm.md", "docs/ei_ratio.md", "docs/performance.md",
     "docs/plasticity.md", "docs/astrocytes.md", "docs/training.md", "docs/sweeps.md", "docs/io.md",
-    "docs/equations.md", "docs/migration_brian2.md", "docs/migration_snntorch.md",
+    "docs/event_data.md", "docs/equations.md", "docs/migration_brian2.md", "docs/migration_snntorch.md",
 ]
 # Pages other engineers are writing; a link to one is checked once the page exists.
 PENDING = set()
