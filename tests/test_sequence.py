@@ -1,0 +1,220 @@
+"""neurosim.train.sequence: the spiking RWKV language model (SpikeGPT). Its LIF equals
+spikingjelly's multi-step LIF written out; the recurrent form equals the parallel one; the
+non-spiking option removes the LIFs; gradients reach every parameter; generation is seeded;
+metrics; bad input."""
+import math
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import optax
+import pytest
+from flax import nnx
+
+from neurosim.train.corpus import Vocabulary, text_corpus
+from neurosim.train.sequence import (
+    SpikingRWKV,
+    bits_per_character,
+    fit_language_model,
+    generate,
+    lif_over_tokens,
+    lm_loss,
+    operation_counts,
+    perplexity,
+    token_lif,
+)
+
+V, C, L, T = 11, 16, 2, 12
+
+
+def _model(spiking=True, seed=0, dtype=jnp.float32, context=T):
+    return SpikingRWKV(V, n_embd=C, n_layer=L, context=context, spiking=spiking, rngs=nnx.Rngs(seed), dtype=dtype)
+
+
+def _excite(model, scale=3.0, seed=1):
+    """Give the zero-initialised matrices random values, so the LIFs fire and every path is used."""
+    keys = iter(jax.random.split(jax.random.key(seed), 64))
+    for _, p in nnx.iter_graph(model):
+        if isinstance(p, nnx.Param) and p.ndim == 2 and p.shape[0] != V:
+            p[...] = scale * jax.random.normal(next(keys), p.shape, p.dtype) / math.sqrt(p.shape[0])
+    return model
+
+
+def _tokens(b=3, t=T, seed=2):
+    return jax.random.randint(jax.random.key(seed), (b, t), 0, V)
+
+
+def _spikingjelly_lif(x, tau=2.0, v_th=1.0):
+    """spikingjelly's MultiStepLIFNode (decay_input, v_reset 0, hard reset) in numpy, x (T, ...)."""
+    v, out = np.zeros(x.shape[1:]), []
+    for xt in x:
+        v = v + (xt - v) / tau
+        s = (v >= v_th).astype(float)
+        v = v * (1 - s)
+        out.append(s)
+    return np.stack(out)
+
+
+def test_token_lif_is_spikingjelly_multistep_lif(x64):
+    model, params = token_lif(2.0)
+    x = 1.5 * np.asarray(jax.random.normal(jax.random.key(0), (4, 200, 7), jnp.float64)) + 0.8
+    s = np.asarray(lif_over_tokens(model, params, jnp.asarray(x)))
+    ref = np.swapaxes(_spikingjelly_lif(np.swapaxes(x, 0, 1)), 0, 1)
+    assert 0.05 < s.mean() < 0.6
+    np.testing.assert_array_equal(s, ref)
+    assert params.c_m == pytest.approx(1 / math.log(2))      # kappa = exp(-1 / tau_m) = 1 - 1/2
+
+
+def test_token_lif_surrogate_is_spikingjelly_atan_alpha_2(x64):
+    model, params = token_lif(2.0)
+    x = jnp.linspace(-2, 2, 9)
+    # one step from rest: V = x / 2, s = spike(V - 1); d s / d x = 1/2 * g'(x / 2 - 1), g' = ATan(alpha=2)'
+    g = jax.vmap(jax.grad(lambda xi: lif_over_tokens(model, params, xi[None, None, None])[0, 0, 0]))(x)
+    z = x / 2 - 1
+    alpha = 2.0
+    np.testing.assert_allclose(g, 0.5 * (alpha / 2) / (1 + (math.pi / 2 * alpha * z) ** 2), rtol=1e-12)
+
+
+def test_bad_lif_options():
+    with pytest.raises(ValueError, match="tau must be > 1"):
+        token_lif(1.0)
+    with pytest.raises(ValueError, match="surrogate"):
+        token_lif(2.0, surrogate="nope")
+
+
+@pytest.mark.parametrize("spiking", [True, False])
+def test_shapes_and_rates(spiking):
+    m = _excite(_model(spiking))
+    out = m(_tokens())
+    assert out.logits.shape == (3, T, V) and out.rates.shape == (2 * L,)
+    if spiking:
+        assert np.all((np.asarray(out.rates) > 0) & (np.asarray(out.rates) < 1))
+        assert 0 < float(out.embedding_rate) < 1
+    else:
+        assert np.all(np.asarray(out.rates) == 0) and float(out.embedding_rate) == 0
+
+
+def test_causal():
+    # changing a later token changes nothing before it
+    m = _excite(_model())
+    x = _tokens(1)
+    y = x.at[0, 7].set((x[0, 7] + 1) % V)
+    a, b = m(x).logits, m(y).logits
+    np.testing.assert_array_equal(a[:, :7], b[:, :7])
+    assert not np.allclose(a[:, 7:], b[:, 7:])
+
+
+@pytest.mark.parametrize("spiking", [True, False])
+def test_recurrent_form_equals_parallel_form(spiking, x64):
+    m = _excite(_model(spiking, dtype=jnp.float64))
+    x = _tokens(2)
+    par = np.asarray(m(x).logits)
+    graphdef, params = nnx.split(m)
+    step = jax.jit(lambda p, s, t: nnx.merge(graphdef, p).step(s, t))
+    state, rec = m.init_state(2), []
+    for t in range(T):
+        state, logits = step(params, state, x[:, t])
+        rec.append(np.asarray(logits))
+    np.testing.assert_allclose(np.stack(rec, 1), par, rtol=1e-10, atol=1e-10)
+
+
+def test_non_spiking_is_the_model_without_lif():
+    # same weights: spiking=False is the spiking model with the LIFs and the embedding's spike
+    # replaced by the identity
+    a, b = _excite(_model(True)), _excite(_model(False))
+    nnx.update(b, nnx.state(a, nnx.Param))
+    x = _tokens()
+    import neurosim.train.sequence as seq
+    orig_fire, orig_embed = seq.SpikingRWKV._fire, seq.SpikingRWKV._embed
+    try:
+        seq.SpikingRWKV._fire = lambda self, y: y
+        seq.SpikingRWKV._embed = lambda self, t: self.embed[...][t]
+        ident = a(x).logits
+    finally:
+        seq.SpikingRWKV._fire, seq.SpikingRWKV._embed = orig_fire, orig_embed
+    np.testing.assert_allclose(np.asarray(b(x).logits), np.asarray(ident), rtol=1e-6, atol=1e-6)
+
+
+@pytest.mark.parametrize("spiking", [True, False])
+def test_gradient_reaches_every_parameter(spiking):
+    m = _excite(_model(spiking), scale=1.5)
+    x, y = _tokens(), _tokens(seed=3)
+    graphdef, params, rest = nnx.split(m, nnx.Param, ...)
+    g = jax.grad(lambda p: lm_loss(nnx.merge(graphdef, p, rest)(x).logits, y))(params)
+    for path, leaf in jax.tree_util.tree_flatten_with_path(g)[0]:
+        assert np.all(np.isfinite(np.asarray(leaf))), path
+        assert np.any(np.asarray(leaf) != 0), f"no gradient reaches {jax.tree_util.keystr(path)}"
+
+
+def test_lm_loss_bits_and_perplexity():
+    logits = jnp.zeros((2, 5, V))                       # uniform: log2 V bits, perplexity V
+    y = _tokens(2, 5)
+    assert float(lm_loss(logits, y)) == pytest.approx(math.log(V), rel=1e-6)
+    assert perplexity(math.log2(V)) == pytest.approx(V)
+    m = _model()
+    nnx.update(m, jax.tree.map(jnp.zeros_like, nnx.state(m, nnx.Param)))   # every weight 0: uniform logits
+    x = _tokens(5)
+    assert bits_per_character(m, x, x, batch_size=2) == pytest.approx(math.log2(V), rel=1e-6)
+
+
+def test_operation_counts():
+    m = _model()
+    rates = np.array([0.1, 0.2, 0.3, 0.4])
+    ops = operation_counts(m, rates, embedding_rate=0.5)
+    fans = [3 * C, 5 * C, 3 * C, 5 * C, V]
+    r = [0.5, 0.1, 0.2, 0.3, 0.4]
+    assert ops["sops"] == pytest.approx(sum(ri * C * f for ri, f in zip(r, fans)))
+    assert ops["macs_same_inputs"] == pytest.approx(C * sum(fans))
+    assert ops["sop_per_mac"] == pytest.approx(ops["sops"] / ops["macs_same_inputs"])
+    assert ops["dense_macs"] == L * 13 * C * C + C * V
+    assert [p[0] for p in ops["per_layer"]][:3] == ["embedding", "block 1 time mix", "block 1 channel mix"]
+    with pytest.raises(ValueError, match="2 x 2 layer rates"):
+        operation_counts(m, rates[:3])
+
+
+def test_generate_is_seeded_and_stays_in_vocabulary():
+    vocab = Vocabulary("abcdefghij ")
+    m = _excite(_model())
+    a = generate(m, vocab, "abc", 30, temperature=1.0, seed=4)
+    assert a == generate(m, vocab, "abc", 30, temperature=1.0, seed=4)
+    assert a.startswith("abc") and len(a) == 33 and set(a) <= set(vocab.chars)
+    assert a != generate(m, vocab, "abc", 30, temperature=1.0, seed=5)
+    greedy = generate(m, vocab, "abc", 10, temperature=0)
+    assert greedy == generate(m, vocab, "abc", 10, temperature=0, seed=9)
+    assert generate(m, vocab, "abc", 0) == "abc"
+    # the text may run past the context (the recurrent form carries its state)
+    assert len(generate(m, vocab, "a", 3 * T)) == 3 * T + 1
+
+
+def test_bad_input():
+    vocab = Vocabulary("abcdefghij ")
+    m = _model()
+    with pytest.raises(ValueError, match=r"not in the vocabulary of 11: 'X', 'é'"):
+        generate(m, vocab, "abXcé", 5)
+    with pytest.raises(ValueError, match="longer than the model's context of 12"):
+        m(_tokens(1, T + 1))
+    with pytest.raises(ValueError, match="more than the model's context of 12"):
+        generate(m, vocab, "a" * (T + 1), 5)
+    with pytest.raises(ValueError, match="non-empty string"):
+        generate(m, vocab, "", 5)
+    with pytest.raises(ValueError, match="temperature"):
+        generate(m, vocab, "a", 5, temperature=-1)
+    with pytest.raises(ValueError, match=r"\[0, 11\)"):
+        m(jnp.array([[0, 11]]))
+    with pytest.raises(ValueError, match="integers of shape"):
+        m(jnp.zeros((2, 3)))
+
+
+def test_fit_language_model_learns_a_small_text():
+    text = "the cat sat on the mat. " * 60
+    corpus = text_corpus(text, held_out=0.2)
+    m = SpikingRWKV(corpus.vocab.size, n_embd=16, n_layer=1, context=16, rngs=nnx.Rngs(0))
+    h = fit_language_model(m, corpus, steps=60, batch_size=8, optimizer=optax.adam(1e-2), eval_every=20,
+                           progress=False)
+    assert h["step"] == [20, 40, 60]
+    assert h["held_out_bpc"][-1] < 0.6 * corpus.unigram_entropy()
+    assert len(h["rates"][-1]) == 2
+    assert corpus.vocab.size == 11
+    other = SpikingRWKV(13, n_embd=8, n_layer=1, context=16, rngs=nnx.Rngs(0))
+    with pytest.raises(ValueError, match="the corpus has 11 characters but the model's vocabulary has 13"):
+        fit_language_model(other, corpus, steps=1)
