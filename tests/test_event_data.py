@@ -398,3 +398,18 @@ def test_nmnist_sample_drives_a_network(tmp_path):
     rows, cols = np.nonzero(raster)
     np.testing.assert_allclose(np.sort(t_in), np.sort(rows * dt))          # row k: the spikes of step k, at k dt
     assert t_lif.min() > t_in.min()
+
+
+def test_a_float_time_is_refused_and_fractional_bins_are_exact():
+    # review: float seconds were truncated to 0 us silently; dt_us = 0.1 put events one row early
+    ev = np.zeros(3, dtype=[("t", "f8"), ("x", "u2"), ("y", "u2"), ("p", "i1")])
+    ev["t"] = [0.0005, 0.0015, 0.0025]
+    with pytest.raises(ValueError, match=r"events\['t'\] must be integer microseconds"):
+        ns.io.to_raster(ev, (4, 1), dt_us=1000, channels="merge")
+    ev = np.zeros(3, dtype=[("t", "i8"), ("x", "u2"), ("y", "u2"), ("p", "i1")])
+    ev["t"] = [3, 7, 10]
+    raster = ns.io.to_raster(ev, (4, 1), dt_us=0.1, channels="merge")
+    assert raster.shape[0] == 101 and list(np.nonzero(raster[:, 0])[0]) == [30, 70, 100]
+    ev["t"] = [0, 1000, 2010]
+    raster = ns.io.to_raster(ev, (4, 1), dt_us=2.01 * 1000, channels="merge")   # 2010.0000000000002 us
+    assert list(np.nonzero(raster[:, 0])[0]) == [0, 1]

@@ -15,6 +15,7 @@ from neurosim.train.corpus import Vocabulary, text_corpus
 from neurosim.train.sequence import (
     SpikingRWKV,
     bits_per_character,
+    evaluate_language_model,
     fit_language_model,
     generate,
     lif_over_tokens,
@@ -218,3 +219,15 @@ def test_fit_language_model_learns_a_small_text():
     other = SpikingRWKV(13, n_embd=8, n_layer=1, context=16, rngs=nnx.Rngs(0))
     with pytest.raises(ValueError, match="the corpus has 11 characters but the model's vocabulary has 13"):
         fit_language_model(other, corpus, steps=1)
+
+
+def test_fit_language_model_stops_at_the_steps_asked_and_scores_one_sequence():
+    # review: the last chunk ran eval_every updates past `steps`; a 1-D x and y were refused
+    text = "the cat sat on the mat. " * 40
+    corpus = text_corpus(text, held_out=0.2)
+    m = SpikingRWKV(corpus.vocab.size, n_embd=8, n_layer=1, context=8, rngs=nnx.Rngs(0))
+    h = fit_language_model(m, corpus, steps=3, batch_size=2, eval_every=2, progress=False)
+    assert h["step"] == [2, 3]
+    x, y = corpus.contexts(8, "held_out", limit=1)
+    one = evaluate_language_model(m, x[0], y[0])["bits_per_character"]
+    assert one == pytest.approx(evaluate_language_model(m, x, y)["bits_per_character"], rel=1e-6)

@@ -110,10 +110,12 @@ def _events(events, who: str) -> str:
     """``"camera"`` or ``"channel"``: which kind of structured event array ``events`` is."""
     names = getattr(getattr(events, "dtype", None), "names", None) or ()
     if isinstance(events, np.ndarray) and events.ndim == 1:
-        if {"t", "x", "y", "p"} <= set(names):
-            return "camera"
-        if {"t", "channel"} <= set(names):
-            return "channel"
+        kind = "camera" if {"t", "x", "y", "p"} <= set(names) else "channel" if {"t", "channel"} <= set(names) else None
+        if kind is not None:
+            if events.dtype["t"].kind not in "iu":     # float seconds would be truncated to 0 us, silently
+                raise ValueError(f"{who}: events['t'] must be integer microseconds, got {events.dtype['t']} (times in "
+                                 f"seconds? multiply by 1e6 and round)")
+            return kind
     raise ValueError(f"{who}: events must be a 1-D structured array with fields (t, x, y, p) or (t, channel), as "
                      f"the readers of neurosim.io return, got "
                      f"{type(events).__name__}{' with fields ' + str(names) if names else ''}"
@@ -560,7 +562,10 @@ def to_raster(events, sensor_size, dt_us, n_steps: int | None = None, channels: 
         raise ValueError(f"{who}: t_start must be an integer (us), got {t_start!r}")
     index, n_inputs = _index(events, sensor, kind, channels, who)
     rel = events["t"].astype(np.int64) - int(t_start)
-    step = (rel // dt_us).astype(np.int64) if dt_us != int(dt_us) else rel // int(dt_us)
+    if abs(dt_us - round(dt_us)) <= 1e-9 * dt_us:        # whole microseconds: exact integer bins
+        step = rel // max(int(round(dt_us)), 1)
+    else:                     # true division, not //: 3 // 0.1 is 29.0 (0.1 is stored a little above 0.1)
+        step = np.floor(rel / dt_us).astype(np.int64)
     if n_steps is None:
         later = step[step >= 0]
         if later.size == 0:
@@ -569,7 +574,9 @@ def to_raster(events, sensor_size, dt_us, n_steps: int | None = None, channels: 
         n_steps = int(later.max()) + 1
     n_steps = _checks.integer_at_least(f"{who}: n_steps", n_steps)
     _checks.fits_in_memory(f"{who}: a raster of {n_steps} steps x {n_inputs} inputs", 12.0 * n_steps * n_inputs,
-                           "use a longer dt_us, channels='merge', downsample() or crop()")
+                           f"start at the first event (t_start={int(events['t'].min()) if len(events) else 0}: "
+                           f"camera timestamps are absolute), use a longer dt_us, channels='merge', downsample() "
+                           f"or crop()")
     inside = (step >= 0) & (step < n_steps)
     counts = np.bincount(step[inside] * n_inputs + index[inside], minlength=n_steps * n_inputs)
     raster = counts.reshape(n_steps, n_inputs).astype(np.float32)
@@ -625,7 +632,8 @@ def denoise(events, filter_time_us) -> np.ndarray:
 
 def time_surface(events, sensor_size, tau_us, t, channels: str = "polarity") -> np.ndarray:
     """The time surface of ``events`` at time ``t`` (us): ``exp(-(t - t_last) / tau_us)`` at each
-    pixel, ``t_last`` the time of its last event at or before ``t`` (0 where none has come).
+    pixel, ``t_last`` the time of its last event at or before ``t``; the surface is 0 at a pixel
+    with no event at or before ``t``.
     float32, of shape ``(2, H, W)`` (``channels="polarity"``: OFF, then ON), ``(H, W)``
     (``"merge"``) or ``(n_channels,)`` for a cochlea (Lagorce et al. 2017, HOTS)."""
     who = "time_surface"

@@ -319,7 +319,10 @@ def evaluate_language_model(model, x, y, batch_size: int = 64) -> dict:
     position scored, in batches: ``{"bits_per_character", "perplexity", "rates" (2 L,),
     "embedding_rate"}`` (mean cross-entropy in bits per token, ``2^bits``, and the LIF layers'
     spikes per neuron per token, and the binary embedding's fraction of ones)."""
-    x, y = model.check_tokens(x), jnp.asarray(y)
+    y = jnp.asarray(y)
+    if y.ndim == 1 and jnp.ndim(x) == 1:      # one sequence: a batch of one, for both
+        y = y[None]
+    x = model.check_tokens(x)
     if y.shape != x.shape:
         raise ValueError(f"evaluate_language_model: x and y must have the same shape, got {x.shape} and {y.shape}")
     batch_size = _checks.integer_at_least("batch_size", batch_size)
@@ -470,8 +473,8 @@ def fit_language_model(model, corpus, *, steps: int, batch_size: int = 32, optim
     elif not (hasattr(key, "dtype") and jnp.issubdtype(key.dtype, jax.dtypes.prng_key)):
         raise ValueError(f"fit_language_model: key must be an integer seed or a jax.random.key, got {key!r}")
 
-    @jax.jit
-    def chunk(params, opt_state, first):
+    @partial(jax.jit, static_argnums=3)
+    def chunk(params, opt_state, first, length):
         def body(carry, i):
             params, opt_state = carry
             x, y = sample_contexts(train_tokens, jax.random.fold_in(key, i), batch_size, ctx)
@@ -486,20 +489,21 @@ def fit_language_model(model, corpus, *, steps: int, batch_size: int = 32, optim
             updates, opt_state = optimizer.update(grads, opt_state, params)
             return (optax.apply_updates(params, updates), opt_state), (value, rates)
 
-        (params, opt_state), (values, rates) = jax.lax.scan(body, (params, opt_state), first + jnp.arange(eval_every))
+        (params, opt_state), (values, rates) = jax.lax.scan(body, (params, opt_state), first + jnp.arange(length))
         return params, opt_state, jnp.mean(values), jnp.mean(rates, axis=0)
 
     history = {"step": [], "train_bpc": [], "held_out_bpc": [], "rates": [], "time_s": [], "tokens_per_s": []}
     done = 0
     while done < steps:
         t0 = time.perf_counter()
-        params, opt_state, value, rates = chunk(params, opt_state, done)
+        length = min(eval_every, steps - done)          # the last chunk stops at ``steps`` exactly
+        params, opt_state, value, rates = chunk(params, opt_state, done, length)
         value = float(value)
         if not math.isfinite(value):
-            raise FloatingPointError(f"fit_language_model: the loss became {value} before step {done + eval_every}; "
+            raise FloatingPointError(f"fit_language_model: the loss became {value} before step {done + length}; "
                                      f"lower the learning rate")
         seconds = time.perf_counter() - t0
-        done += eval_every
+        done += length
         nnx.update(model, params)
         held = bits_per_character(model, xe, ye)
         history["step"].append(done)
@@ -507,7 +511,7 @@ def fit_language_model(model, corpus, *, steps: int, batch_size: int = 32, optim
         history["held_out_bpc"].append(held)
         history["rates"].append(np.asarray(rates).tolist())
         history["time_s"].append(seconds)
-        history["tokens_per_s"].append(eval_every * batch_size * ctx / seconds)
+        history["tokens_per_s"].append(length * batch_size * ctx / seconds)
         if progress:
             print(f"step {done}/{steps}  train {history['train_bpc'][-1]:.3f}  held-out {held:.3f} bits/char  "
                   f"rates {np.round(np.asarray(rates), 3).tolist()}  ({seconds:.1f} s)", file=sys.stderr, flush=True)
