@@ -18,19 +18,16 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-import jax
 import jax.numpy as jnp
 
-from ..init import draw
 from ..neurons.base import check_gradient_options, reset as _blend
 from ..neurons.spike import spike
 from . import units as U
-from .dims import dimension_of
 from .errors import EquationError
 from .evaluate import compile_exprs
 from .methods import choose, update
-from .parse import condition, expression, statements, symbol
-from .system import System, check_name, keep_used, quantity
+from .parse import condition, statements, symbol
+from .system import System, check_name, draw_initial, initial_values, keep_used, quantity
 from .types import params_type, state_type
 
 _VOLTAGE_NAMES = ("v", "V", "vm", "Vm", "v_m", "V_m", "u_m")
@@ -141,22 +138,7 @@ class Neuron:
             raise EquationError(f"{where}: {', '.join(held)} {'is' if len(held) == 1 else 'are'} flagged "
                                 f"'(unless refractory)' but no refractory period is given (refractory='2*ms')")
 
-        # initial values
-        init = dict(self.initial or {})
-        inits = {}
-        for var, value in init.items():
-            if var not in var_dims:
-                raise EquationError(f"{where}: initial[{var!r}]: {var!r} is not a variable of the model ({', '.join(var_dims)})")
-            if isinstance(value, str):
-                e = expression(value, f"{where}: initial[{var!r}]")
-                got = dimension_of(e, {k: c.dim for k, c in sys.constants.items()}, f"{where}: initial[{var!r}] = {value!r}")
-                if got != var_dims[var] and not (e.is_Number and e == 0):
-                    raise EquationError(f"{where}: initial[{var!r}] = {value!r} has units {U.name_of(got)}, but {var} is in "
-                                        f"{U.name_of(var_dims[var])}")
-                used |= {s.name for s in e.free_symbols}
-                inits[var] = ("expr", compile_exprs([sys.inline(e)], f"{where}: initial[{var!r}]", cse=False))
-            else:
-                inits[var] = ("rule", value)
+        inits = initial_values(sys, self.initial, var_dims, used, where)
 
         # params and state types
         names = keep_used(sys, used, where, also={t_ref_name})
@@ -212,17 +194,7 @@ class Neuron:
 
     def init(self, params, n: int, key):
         sp = self._spec
-        env = self._env(params)
-        values = {}
-        for i, var in enumerate(sp["var_dims"]):
-            kind, how = sp["inits"].get(var, ("rule", None))
-            k = jax.random.fold_in(key, i)
-            if kind == "expr":
-                (v,) = how({**env, "__key__": k, "__shape__": (n,)})
-                v = jnp.broadcast_to(jnp.asarray(v, jnp.float32), (n,)) / sp["var_factors"][var]
-            else:
-                v = draw(how, 0.0, n, k)
-            values[var] = jnp.asarray(v, jnp.float32)
+        values = draw_initial(sp["inits"], sp["var_dims"], sp["var_factors"], self._env(params), n, key)
         if "t_left" in self.State._fields:
             values["t_left"] = jnp.zeros((n,), jnp.float32)
         return self.State(**values)

@@ -16,17 +16,15 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-import jax
 import jax.numpy as jnp
 import sympy
 
-from ..init import draw
 from . import units as U
 from .errors import EquationError
 from .evaluate import compile_exprs
 from .methods import choose, update
 from .parse import expression, statements, symbol
-from .system import System, check_name, keep_used
+from .system import System, check_name, draw_initial, initial_values, keep_used
 from .types import params_type, state_type
 
 W = symbol("w")
@@ -103,21 +101,10 @@ class Synapse:
         used = {s.name for e in sys.eqs if e.expr is not None for s in e.expr.free_symbols}
         used |= {s.name for s in expression(self.current_expr, where).free_symbols}
         used |= {s.name for st in statements(self.on_pre, where) for s in st.expr.free_symbols}
-        used |= {s.name for v in dict(self.initial or {}).values() if isinstance(v, str)
-                 for s in expression(v, where).free_symbols}
+        inits = initial_values(sys, self.initial, var_dims, used, where)
         names = keep_used(sys, used, where)
         Params = params_type(f"{self.name}Params", tuple(names), tuple(sys.constants[n].stored for n in names))
         State = state_type(f"{self.name}State", tuple(var_dims))
-        inits = {}
-        for var, value in dict(self.initial or {}).items():
-            if var not in var_dims:
-                raise EquationError(f"{where}: initial[{var!r}]: not a variable of the synapse ({', '.join(var_dims)})")
-            if isinstance(value, str):
-                e = expression(value, f"{where}: initial[{var!r}]")
-                sys.check(e, var_dims[var], f"initial[{var!r}] = {value!r}")
-                inits[var] = ("expr", compile_exprs([sys.inline(e)], f"{where}: initial[{var!r}]", cse=False))
-            else:
-                inits[var] = ("rule", value)
         spec = dict(sys=sys, method=method, advance=advance, increments=increments, current=current_fn,
                     names=names, factors={n: U.storage_factor(sys.constants[n].dim) for n in names},
                     var_factors={n: U.storage_factor(d) for n, d in var_dims.items()}, inits=inits,
@@ -145,18 +132,7 @@ class Synapse:
 
     def init(self, params, n: int, key):
         sp = self._spec
-        env = self._env(params)
-        values = {}
-        for i, var in enumerate(sp["var_dims"]):
-            kind, how = sp["inits"].get(var, ("rule", None))
-            k = jax.random.fold_in(key, i)
-            if kind == "expr":
-                (v,) = how({**env, "__key__": k, "__shape__": (n,)})
-                v = jnp.broadcast_to(jnp.asarray(v, jnp.float32), (n,)) / sp["var_factors"][var]
-            else:
-                v = draw(how, 0.0, n, k)
-            values[var] = jnp.asarray(v, jnp.float32)
-        return self.State(**values)
+        return self.State(**draw_initial(sp["inits"], sp["var_dims"], sp["var_factors"], self._env(params), n, key))
 
     def current(self, params, state, v):
         env = self._env(params, state)

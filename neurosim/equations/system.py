@@ -9,11 +9,16 @@ import collections
 import math
 import numbers
 
+import jax
+import jax.numpy as jnp
 import numpy as np
 import sympy
 
+from ..init import draw
+
 from . import units as U
 from .dims import dimension_of
+from .evaluate import compile_exprs
 from .errors import EquationError
 from .parse import ZERO, equations, expression, symbol
 
@@ -218,3 +223,41 @@ def keep_used(sys: System, used: set, where: str, also=()) -> list:
         raise EquationError(f"{where}: params {', '.join(repr(n) for n in unused)} {'is' if len(unused) == 1 else 'are'} "
                             f"not used by the model (a misspelt name?)")
     return [n for n in sys.constants if n in used or n in also]
+
+
+def initial_values(sys: System, initial, var_dims: dict, used: set, where: str) -> dict:
+    """``initial`` (variable -> a string with units of parameters, ``rand()``, ``randn()``; a
+    number; a rule of :mod:`neurosim.init`) checked and compiled: variable -> ``("expr", f)`` or
+    ``("rule", value)``. The parameters a string uses are added to ``used``."""
+    out = {}
+    for var, value in dict(initial or {}).items():
+        if var not in var_dims:
+            raise EquationError(f"{where}: initial[{var!r}]: {var!r} is not a variable of the model "
+                                f"({', '.join(var_dims)})")
+        if isinstance(value, str):
+            e = expression(value, f"{where}: initial[{var!r}]")
+            got = dimension_of(e, {k: c.dim for k, c in sys.constants.items()}, f"{where}: initial[{var!r}] = {value!r}")
+            if got != var_dims[var] and e != 0:
+                raise EquationError(f"{where}: initial[{var!r}] = {value!r} has units {U.name_of(got)}, but {var} is "
+                                    f"in {U.name_of(var_dims[var])}")
+            used |= {s.name for s in e.free_symbols}
+            out[var] = ("expr", compile_exprs([sys.inline(e)], f"{where}: initial[{var!r}]", cse=False))
+        else:
+            out[var] = ("rule", value)
+    return out
+
+
+def draw_initial(inits: dict, var_dims: dict, var_factors: dict, env: dict, n: int, key) -> dict:
+    """The (n,) float32 starting value of every variable, stored in neurosim's units: a compiled
+    string evaluated with the parameters in ``env`` (its draws from ``key``), a rule drawn, or 0."""
+    values = {}
+    for i, var in enumerate(var_dims):
+        kind, how = inits.get(var, ("rule", None))
+        k = jax.random.fold_in(key, i)
+        if kind == "expr":
+            (v,) = how({**env, "__key__": k, "__shape__": (n,)})
+            v = jnp.broadcast_to(jnp.asarray(v, jnp.float32), (n,)) / var_factors[var]
+        else:
+            v = draw(how, 0.0, n, k)
+        values[var] = jnp.asarray(v, jnp.float32)
+    return values
