@@ -7,6 +7,8 @@ methods, central finite differences (gradients through a Hodgkin-Huxley network)
 per class of bad model string.
 """
 import math
+import sys
+from pathlib import Path
 
 import jax
 import jax.numpy as jnp
@@ -18,21 +20,9 @@ from neurosim.equations import EquationError, Neuron, Synapse
 from neurosim.equations import units as U
 from neurosim.synapses import Synapse as BuiltinSynapse, SynapseParams
 
-HH = """
-dv/dt = (gl*(El - v) - g_na*(m*m*m)*h*(v - ENa) - g_kd*(n*n*n*n)*(v - EK) + I)/Cm : volt
-dm/dt = alpha_m*(1 - m) - beta_m*m : 1
-dn/dt = alpha_n*(1 - n) - beta_n*n : 1
-dh/dt = alpha_h*(1 - h) - beta_h*h : 1
-alpha_m = 0.32*(mV**-1)*4*mV/exprel((13*mV - v + VT)/(4*mV))/ms : Hz
-beta_m = 0.28*(mV**-1)*5*mV/exprel((v - VT - 40*mV)/(5*mV))/ms : Hz
-alpha_h = 0.128*exp((17*mV - v + VT)/(18*mV))/ms : Hz
-beta_h = 4./(1 + exp((40*mV - v + VT)/(5*mV)))/ms : Hz
-alpha_n = 0.032*(mV**-1)*5*mV/exprel((15*mV - v + VT)/(5*mV))/ms : Hz
-beta_n = .5*exp((10*mV - v + VT)/(40*mV))/ms : Hz
-"""
-HH_PARAMS = dict(area="20000*umetre**2", Cm="1*ufarad*cm**-2*area", gl="5e-5*siemens*cm**-2*area", El="-60*mV",
-                 EK="-90*mV", ENa="50*mV", g_na="100*msiemens*cm**-2*area", g_kd="30*msiemens*cm**-2*area",
-                 VT="-63*mV")
+# Brian2's COBAHH strings, as examples/frompapers/Brette_2007.py pastes them (one copy)
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "examples" / "frompapers"))
+from Brette_2007 import NEURON as HH, NEURON_PARAMS as HH_PARAMS  # noqa: E402
 
 
 def drive(model, params, currents, duration=1000.0, dt=0.1, engine=None, monitors=None):

@@ -14,6 +14,9 @@
 - central finite differences (jax.grad w.r.t. g_na through 20 ms);
 - the catalogue of bad inputs (tests/bad_inputs.py): every HodgkinHuxley case gets a clear error.
 """
+import sys
+from pathlib import Path
+
 import jax
 import jax.numpy as jnp
 import numpy as np
@@ -137,21 +140,9 @@ def test_at_cobahhs_step_the_count_follows_the_first_order_error(reference, simu
 
 # ------------------------------------------------------------------ the string model of COBAHH
 
-HH = """
-dv/dt = (gl*(El - v) - g_na*(m*m*m)*h*(v - ENa) - g_kd*(n*n*n*n)*(v - EK) + I)/Cm : volt
-dm/dt = alpha_m*(1 - m) - beta_m*m : 1
-dn/dt = alpha_n*(1 - n) - beta_n*n : 1
-dh/dt = alpha_h*(1 - h) - beta_h*h : 1
-alpha_m = 0.32*(mV**-1)*4*mV/exprel((13*mV - v + VT)/(4*mV))/ms : Hz
-beta_m = 0.28*(mV**-1)*5*mV/exprel((v - VT - 40*mV)/(5*mV))/ms : Hz
-alpha_h = 0.128*exp((17*mV - v + VT)/(18*mV))/ms : Hz
-beta_h = 4./(1 + exp((40*mV - v + VT)/(5*mV)))/ms : Hz
-alpha_n = 0.032*(mV**-1)*5*mV/exprel((15*mV - v + VT)/(5*mV))/ms : Hz
-beta_n = .5*exp((10*mV - v + VT)/(40*mV))/ms : Hz
-"""
-HH_PARAMS = dict(area="20000*umetre**2", Cm="1*ufarad*cm**-2*area", gl="5e-5*siemens*cm**-2*area", El="-60*mV",
-                 EK="-90*mV", ENa="50*mV", g_na="100*msiemens*cm**-2*area", g_kd="30*msiemens*cm**-2*area",
-                 VT="-63*mV")
+# Brian2's COBAHH strings, as examples/frompapers/Brette_2007.py pastes them (one copy)
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "examples" / "frompapers"))
+from Brette_2007 import NEURON as HH, NEURON_PARAMS as HH_PARAMS  # noqa: E402
 
 
 def test_the_equations_model_of_cobahh_spikes_at_the_same_times():
