@@ -193,6 +193,118 @@ def test_aedat_bad_files(tmp_path):
     assert len(ns.io.read_aedat(path, sensor_size=(240, 180)).events) == 4
 
 
+# ----------------------------------------------------------------------------- DVS Gesture labels
+
+GESTURE_HEADER = "class,startTime_usec,endTime_usec"
+
+
+def test_dvs_gesture_label_file_as_the_dataset_writes_it(tmp_path):
+    # written by hand: CR LF line ends and a blank last line are accepted; classes 1-11 become 0-10
+    path = tmp_path / "user01_fluorescent_labels.csv"
+    path.write_bytes(b"class,startTime_usec,endTime_usec\r\n1,80048239,85092709\r\n11,85092710,87500000\r\n"
+                     b"8, 90000000 ,91000000\r\n\r\n")
+    labels = ns.io.read_dvs_gesture_labels(path)
+    assert labels.dtype == E.GESTURE_LABELS and labels.dtype.names == ("label", "start_us", "end_us")
+    assert labels.tolist() == [(0, 80048239, 85092709), (10, 85092710, 87500000), (7, 90000000, 91000000)]
+    assert [E.DVS_GESTURE_CLASSES[k] for k in labels["label"]] == ["hand clapping", "other gestures", "arm roll"]
+    assert len(ns.io.DVS_GESTURE_CLASSES) == 11 and ns.io.DVS_GESTURE_CLASSES[3] == "right arm clockwise"
+    header_only = tmp_path / "none_labels.csv"
+    header_only.write_text(GESTURE_HEADER + "\n")
+    assert len(ns.io.read_dvs_gesture_labels(header_only)) == 0
+
+
+def test_dvs_gesture_recording_split_into_its_gestures(tmp_path):
+    rng = np.random.default_rng(6)
+    n = 3000
+    t = np.sort(rng.integers(1_000_000, 9_000_000, n))
+    ev = camera(t, rng.integers(0, 128, n), rng.integers(0, 128, n), rng.integers(0, 2, n))
+    aedat = ns.io.write_aedat(tmp_path / "user07_led.aedat", ev, packet_events=500)
+    rows = [(0, 1_500_000, 3_000_000), (4, 3_000_000, 4_200_000), (9, 4_000_000, 5_000_000),  # the last two overlap
+            (10, 8_500_000, 9_500_000),                                                      # past the last event
+            (2, 500_000, 1_200_000)]                                                         # before the first
+    csv = ns.io.write_dvs_gesture_labels(tmp_path / "user07_led_labels.csv", rows)
+    assert csv.read_text().splitlines() == [GESTURE_HEADER, "1,1500000,3000000", "5,3000000,4200000",
+                                            "10,4000000,5000000", "11,8500000,9500000", "3,500000,1200000"]
+    recording = ns.io.read_aedat(aedat)
+    labels = ns.io.read_dvs_gesture_labels(csv)
+    assert labels.tolist() == rows
+    gestures = ns.io.split_gestures(recording.events, labels)
+    kept = ns.io.split_gestures(recording.events, labels, relative=False)
+    assert [label for _, label in gestures] == [label for _, label in kept] == [0, 4, 9, 10, 2]
+    for (segment, _), (absolute, _), (_, start, end) in zip(gestures, kept, rows):
+        expected = ev[(ev["t"] >= start) & (ev["t"] < end)]
+        assert len(expected) > 0 and len(segment) == len(absolute) == len(expected)
+        np.testing.assert_array_equal(absolute, expected)
+        np.testing.assert_array_equal(segment["t"], expected["t"] - start)
+        for k in "xyp":
+            np.testing.assert_array_equal(segment[k], expected[k])
+        assert segment["t"].min() >= 0 and segment["t"].max() < end - start
+    assert sum(len(s) for s, _ in gestures[:2]) == int(((t >= 1_500_000) & (t < 4_200_000)).sum())   # [a, b) [b, c)
+    np.testing.assert_array_equal(recording.events, ev)             # the recording itself is left as it was
+    # a structured array goes back out as it came in, and to_raster takes a segment from t = 0
+    again = ns.io.write_dvs_gesture_labels(tmp_path / "again.csv", labels)
+    assert again.read_bytes() == csv.read_bytes()
+    raster = ns.io.to_raster(gestures[0][0], recording.sensor_size, dt_us=100_000, n_steps=15)
+    assert raster.sum() == len(gestures[0][0])
+
+
+def test_dvs_gesture_label_file_refusals(tmp_path):
+    def refused(name, text, pattern):
+        path = tmp_path / name
+        path.write_bytes(text.encode() if isinstance(text, str) else text)
+        with pytest.raises(ValueError, match=rf"read_dvs_gesture_labels: '.*{name}' is not a DVS Gesture label file "
+                                             rf"\({pattern}"):
+            ns.io.read_dvs_gesture_labels(path)
+
+    head = GESTURE_HEADER + "\n"
+    refused("empty.csv", "", r"an empty file\)")
+    refused("noheader.csv", "1,100,200\n2,300,400\n",
+            r"line 1 is '1,100,200', not the header 'class,startTime_usec,endTime_usec'\)")
+    refused("header.csv", "label,start,end\n1,100,200\n", r"line 1 is 'label,start,end', not the header")
+    refused("fields.csv", head + "1,100,200\n2,300\n", r"line 3 is '2,300', not 3 integers")
+    refused("float.csv", head + "1,100,200.5\n", r"line 2 is '1,100,200.5', not 3 integers")
+    refused("text.csv", head + "1,100,200\n\nclapping,300,400\n", r"line 4 is 'clapping,300,400', not 3 integers")
+    refused("twelve.csv", head + "1,100,200\n12,300,400\n", r"line 3 has class 12, outside 1-11\)")
+    refused("zero.csv", head + "0,100,200\n", r"line 2 has class 0, outside 1-11\)")
+    refused("order.csv", head + "1,100,200\n3,400,400\n", r"line 3 has end 400 us <= start 400 us")
+    refused("negative.csv", head + "1,-100,200\n", r"line 2 has start -100 us and end 200 us; times lie in \[0, 2\*\*62\)")
+    refused("huge.csv", head + "1,100,99999999999999999999\n", r"line 2 has start 100 us and end 99999999999999999999 us")
+    refused("binary.csv", b"\x89\xff\x00\x01", r"byte 0 is not text")
+    with pytest.raises(ValueError, match=r"read_dvs_gesture_labels: no file"):
+        ns.io.read_dvs_gesture_labels(tmp_path / "missing.csv")
+
+
+def test_dvs_gesture_writer_and_split_refusals(tmp_path):
+    w = ns.io.write_dvs_gesture_labels
+    with pytest.raises(ValueError, match=r"write_dvs_gesture_labels: labels row 1 has label 11, outside 0-10"):
+        w(tmp_path / "x.csv", [(0, 0, 10), (11, 20, 30)])
+    with pytest.raises(ValueError, match=r"labels row 0 has start -5 us and end 10 us; times lie in"):
+        w(tmp_path / "x.csv", [(0, -5, 10)])
+    with pytest.raises(ValueError, match=r"labels row 2 has end 20 us <= start 30 us"):
+        w(tmp_path / "x.csv", [(0, 0, 10), (1, 10, 20), (2, 30, 20)])
+    with pytest.raises(ValueError, match=r"labels must be rows of 3 integers .* of dtype float64 and shape \(1, 3\)"):
+        w(tmp_path / "x.csv", [(0.0, 0.5, 10.0)])
+    with pytest.raises(ValueError, match=r"labels must be rows of 3 integers .* shape \(1, 2\)"):
+        w(tmp_path / "x.csv", [(0, 10)])
+    assert not (tmp_path / "x.csv").exists()
+
+    ev = camera([100, 200, 300], [1, 2, 3], [1, 2, 3], [1, 0, 1])
+    with pytest.raises(ValueError, match=r"split_gestures: labels row 1 \(right arm clockwise, \[301, 400\) us\) lies "
+                                         r"outside the recording, whose events span 100-300 us"):
+        ns.io.split_gestures(ev, [(0, 0, 150), (3, 301, 400)])          # starts after the last event
+    with pytest.raises(ValueError, match=r"labels row 0 \(hand clapping, \[0, 100\) us\) lies outside the recording"):
+        ns.io.split_gestures(ev, [(0, 0, 100)])                           # ends where the first event is
+    with pytest.raises(ValueError, match=r"labels row 0 .* lies outside the recording, which has no events"):
+        ns.io.split_gestures(ev[:0], [(0, 0, 100)])
+    with pytest.raises(ValueError, match=r"split_gestures: labels row 0 has label 11, outside 0-10"):
+        ns.io.split_gestures(ev, [(11, 0, 100)])
+    with pytest.raises(ValueError, match=r"split_gestures: events must be a 1-D structured array"):
+        ns.io.split_gestures(np.arange(3), [(0, 0, 100)])
+    # overlapping the span in part: the events there are (from 300, the last: [0]); none inside: empty
+    cut = ns.io.split_gestures(ev, [(0, 250, 301), (1, 300, 900), (2, 110, 190)])
+    assert [s["t"].tolist() for s, _ in cut] == [[50], [0], []] and [s.dtype for s, _ in cut] == [E.EVENTS] * 3
+
+
 # ----------------------------------------------------------------------------- SHD
 
 def test_shd_whole_and_lazy(tmp_path):

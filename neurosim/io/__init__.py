@@ -2,10 +2,13 @@
 streamed to HDF5 during a run (:mod:`~neurosim.io.stream`, needs h5py), spiking networks to
 and from NIR (:mod:`~neurosim.io.nir` for training layers, :mod:`~neurosim.io.nir_network` for
 whole ``ns.Network``s; both need nir), and neuromorphic event data (:mod:`~neurosim.io.events`:
-readers of N-MNIST, AEDAT 3.1 and SHD files, and the transforms to rasters; numpy, and h5py for SHD)."""
+readers of N-MNIST, AEDAT 3.1, DVS Gesture label and SHD files, and the transforms to rasters;
+numpy, and h5py for SHD)."""
 from .events import (
     CHANNEL_EVENTS,
+    DVS_GESTURE_CLASSES,
     EVENTS,
+    GESTURE_LABELS,
     Recording,
     SHDFile,
     SHDSamples,
@@ -14,11 +17,14 @@ from .events import (
     downsample,
     open_shd,
     read_aedat,
+    read_dvs_gesture_labels,
     read_nmnist,
     read_shd,
+    split_gestures,
     time_surface,
     to_raster,
     write_aedat,
+    write_dvs_gesture_labels,
     write_nmnist,
     write_shd,
 )
@@ -27,6 +33,8 @@ from .nir_network import network_from_nir, network_to_nir
 from .nwb import read_nwb, to_nwb
 from .stream import StreamWriteError, read_stream
 
-__all__ = ["CHANNEL_EVENTS", "EVENTS", "Recording", "SHDFile", "SHDSamples", "StreamWriteError", "crop", "denoise", "downsample",
-           "from_nir", "network_from_nir", "network_to_nir", "open_shd", "read_aedat", "read_nmnist", "read_nwb", "read_shd",
-           "read_stream", "time_surface", "to_nir", "to_nwb", "to_raster", "write_aedat", "write_nmnist", "write_shd"]
+__all__ = ["CHANNEL_EVENTS", "DVS_GESTURE_CLASSES", "EVENTS", "GESTURE_LABELS", "Recording", "SHDFile", "SHDSamples",
+           "StreamWriteError", "crop", "denoise", "downsample", "from_nir", "network_from_nir", "network_to_nir",
+           "open_shd", "read_aedat", "read_dvs_gesture_labels", "read_nmnist", "read_nwb", "read_shd", "read_stream",
+           "split_gestures", "time_surface", "to_nir", "to_nwb", "to_raster", "write_aedat", "write_dvs_gesture_labels",
+           "write_nmnist", "write_shd"]

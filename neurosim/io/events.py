@@ -21,11 +21,15 @@ is wrong, down to the record):
   records, sensor 34 x 34;
 - :func:`read_aedat`: AEDAT 3.1 (iniVation's cAER, as DVS128 Gesture is recorded; Amir et al.
   2017): header lines, then event packets; polarity events are kept, sensor 128 x 128;
+- :func:`read_dvs_gesture_labels`: the CSV label file beside each DVS128 Gesture recording
+  (class, start and end in us), as a :data:`GESTURE_LABELS` array with 0-based labels
+  (:data:`DVS_GESTURE_CLASSES` names them); :func:`split_gestures` cuts the recording's events
+  into one segment per gesture;
 - :func:`read_shd` and :func:`open_shd`: the Spiking Heidelberg Digits (Cramer et al. 2020),
   HDF5 (h5py, of the ``nwb`` extra), 700 channels and 20 classes; whole or a sample at a time.
 
-:func:`write_nmnist`, :func:`write_aedat` and :func:`write_shd` write the same formats (for
-tests, and for cutting a recording down).
+:func:`write_nmnist`, :func:`write_aedat`, :func:`write_dvs_gesture_labels` and :func:`write_shd`
+write the same formats (for tests, and for cutting a recording down).
 
 **Transforms:** :func:`to_raster` (events binned into a (T, n_inputs) raster), :func:`denoise`
 (the background-activity filter), :func:`time_surface` (the exponentially decaying time of each
@@ -34,6 +38,7 @@ pixel's last event), :func:`crop` and :func:`downsample`.
 from __future__ import annotations
 
 import math
+import re
 import struct
 from datetime import datetime, timezone
 from typing import NamedTuple
@@ -50,6 +55,14 @@ NMNIST_SENSOR = (34, 34)
 DVS128_SENSOR = (128, 128)
 SHD_CHANNELS = 700
 SHD_CLASSES = 20
+
+# DVS128 Gesture (Amir et al. 2017): the 11 classes, index 0 = the label files' class 1
+DVS_GESTURE_CLASSES = ("hand clapping", "right hand wave", "left hand wave", "right arm clockwise",
+                       "right arm counter-clockwise", "left arm clockwise", "left arm counter-clockwise", "arm roll",
+                       "air drums", "air guitar", "other gestures")
+GESTURE_LABELS = np.dtype([("label", "<i8"), ("start_us", "<i8"), ("end_us", "<i8")])
+_GESTURE_HEADER = ("class", "startTime_usec", "endTime_usec")
+_INTEGER = re.compile(r"[+-]?[0-9]+")
 
 # N-MNIST: a record whose y byte is 240 marks a timestamp overflow in the dataset authors' own
 # Python reader (eventvision.py): it adds 2**13 us to its own time and every later record's.
@@ -361,6 +374,129 @@ def write_aedat(path, events, *, source: str = "DVS128", packet_events: int = 40
         body[:, 0], body[:, 1] = word[a:b], stamp[a:b]
         chunks.append(body.tobytes())
     return write_atomically(path, lambda f: f.write(b"".join(chunks)), who)
+
+
+# ----------------------------------------------------------------------------- DVS Gesture labels
+
+
+def _gesture_problem(cls: int, start: int, end: int, name: str, first: int):
+    """What is wrong with one gesture ``(cls, start, end)`` (``name`` is "class", from ``first`` =
+    1, in a file; "label", from 0, in an array), or None."""
+    if not first <= cls < first + len(DVS_GESTURE_CLASSES):
+        return f"{name} {cls}, outside {first}-{first + len(DVS_GESTURE_CLASSES) - 1}"
+    if not (0 <= start < 2 ** 62 and 0 <= end < 2 ** 62):
+        return f"start {start} us and end {end} us; times lie in [0, 2**62) us (the recording's clock)"
+    if end <= start:
+        return f"end {end} us <= start {start} us; a gesture ends after it starts"
+    return None
+
+
+def _gesture_labels(labels, who: str) -> np.ndarray:
+    """``labels`` (:data:`GESTURE_LABELS`, or rows of 3 integers) as :data:`GESTURE_LABELS`, each
+    row checked."""
+    names = getattr(getattr(labels, "dtype", None), "names", None)
+    if names is not None and set(GESTURE_LABELS.names) <= set(names):
+        rows = np.stack([np.asarray(labels[k]) for k in GESTURE_LABELS.names], axis=-1)
+    else:
+        rows = np.asarray(labels)
+    if rows.dtype.kind not in "iu" or rows.ndim != 2 or rows.shape[1] != 3:
+        raise ValueError(f"{who}: labels must be rows of 3 integers (label 0-10, start_us, end_us), as "
+                         f"read_dvs_gesture_labels returns, got {type(labels).__name__} of dtype {rows.dtype} and "
+                         f"shape {rows.shape}")
+    out = np.empty(len(rows), GESTURE_LABELS)
+    for i, (label, start, end) in enumerate(rows.astype(np.int64).tolist()):
+        problem = _gesture_problem(label, start, end, "label", 0)
+        if problem:
+            raise ValueError(f"{who}: labels row {i} has {problem}")
+        out[i] = label, start, end
+    return out
+
+
+def read_dvs_gesture_labels(path) -> np.ndarray:
+    """The gestures of a DVS128 Gesture label file, ``userXX_<lighting>_labels.csv`` (Amir et
+    al. 2017): a :data:`GESTURE_LABELS` array, one row ``(label, start_us, end_us)`` per
+    gesture, in file order.
+
+    **The labels are 0-based:** the file's ``class`` 1-11 becomes ``label`` 0-10, the index of
+    its name in :data:`DVS_GESTURE_CLASSES`. The times are kept as they are: microseconds on the
+    clock of the recording's events (``read_aedat(userXX_<lighting>.aedat)``); a gesture is the
+    events with ``start_us <= t < end_us`` (:func:`split_gestures`).
+
+    The file is CSV text: the header line ``class,startTime_usec,endTime_usec``, then one line
+    ``class,start,end`` of integers per gesture (blank lines and CR LF endings are accepted; a
+    header alone is zero gestures). Refused with a ValueError naming the file, and the line
+    (counted from 1, the header's) and its value: an empty file, a missing or other header, a
+    line that is not 3 integers, a class outside 1-11, a time outside [0, 2**62) us, an end not
+    after its start."""
+    who, kind = "read_dvs_gesture_labels", "a DVS Gesture label file"
+    data = _read_bytes(path, who, kind)
+
+    def bad(why):
+        return bad_file(who, path, kind, why)
+
+    try:
+        lines = data.decode("utf-8-sig").splitlines()
+    except UnicodeDecodeError as e:
+        raise bad(f"byte {e.start} is not text (UTF-8): not a CSV file?") from None
+    first = lines[0] if lines else ""
+    if [f.strip() for f in first.split(",")] != list(_GESTURE_HEADER):
+        raise bad(f"line 1 is {first[:60]!r}, not the header {','.join(_GESTURE_HEADER)!r}")
+    rows = []
+    for n, line in enumerate(lines[1:], start=2):
+        if not line.strip():
+            continue
+        fields = [f.strip() for f in line.split(",")]
+        if len(fields) != 3 or not all(_INTEGER.fullmatch(f) for f in fields):
+            raise bad(f"line {n} is {line[:60]!r}, not 3 integers (class, startTime_usec, endTime_usec)")
+        cls, start, end = (int(f) for f in fields)
+        problem = _gesture_problem(cls, start, end, "class", 1)
+        if problem:
+            raise bad(f"line {n} has {problem}")
+        rows.append((cls - 1, start, end))
+    return np.array(rows, GESTURE_LABELS)
+
+
+def write_dvs_gesture_labels(path, labels):
+    """Write ``labels`` (a :data:`GESTURE_LABELS` array, or rows of 3 integers ``(label,
+    start_us, end_us)``, the label 0-based as :func:`read_dvs_gesture_labels` returns it) to
+    ``path`` as a DVS Gesture label file, the class written as ``label + 1``, whole or not at
+    all. Labels that file could not hold (a label outside 0-10, a time outside [0, 2**62) us,
+    an end not after its start) are refused, naming the row. Returns the path."""
+    who = "write_dvs_gesture_labels"
+    rows = _gesture_labels(labels, who)
+    text = "".join([",".join(_GESTURE_HEADER) + "\n"]
+                   + [f"{label + 1},{start},{end}\n" for label, start, end in rows.tolist()])
+    return write_atomically(path, lambda f: f.write(text.encode("ascii")), who)
+
+
+def split_gestures(events, labels, *, relative: bool = True) -> list[tuple[np.ndarray, int]]:
+    """The ``events`` of a recording cut into its gestures: ``[(segment, label), ...]``, one per
+    row of ``labels`` (:func:`read_dvs_gesture_labels`), in their order. A segment holds the
+    events with ``start_us <= t < end_us``, in their given order (a copy); with
+    ``relative=True`` (the default) its times are shifted to start at the gesture's start,
+    ``t - start_us``, ready for :func:`to_raster` with ``t_start=0``; ``relative=False`` keeps the
+    recording's clock. ``label`` is the 0-based int of the row.
+
+    Gestures may overlap (each takes its own events). A row whose interval lies entirely
+    outside the time span of ``events`` (the labels of another recording, or times in other
+    units) is refused, naming the row; one that overlaps the span only in part gives the
+    events there are."""
+    who = "split_gestures"
+    _events(events, who)
+    rows = _gesture_labels(labels, who)
+    t = events["t"].astype(np.int64)
+    first, last = (int(t.min()), int(t.max())) if len(t) else (None, None)
+    out = []
+    for i, (label, start, end) in enumerate(rows.tolist()):
+        if first is None or end <= first or start > last:
+            span = f"whose events span {first}-{last} us" if first is not None else "which has no events"
+            raise ValueError(f"{who}: labels row {i} ({DVS_GESTURE_CLASSES[label]}, [{start}, {end}) us) lies outside "
+                             f"the recording, {span}: the labels of another recording?")
+        segment = events[(t >= start) & (t < end)]
+        if relative:
+            segment["t"] -= start
+        out.append((segment, label))
+    return out
 
 
 # ----------------------------------------------------------------------------- SHD (HDF5)
