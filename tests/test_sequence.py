@@ -19,9 +19,11 @@ from neurosim.train.sequence import (
     fit_language_model,
     generate,
     lif_over_tokens,
+    lm_gradient,
     lm_loss,
     operation_counts,
     perplexity,
+    sequence_loss,
     token_lif,
 )
 
@@ -126,13 +128,13 @@ def test_non_spiking_is_the_model_without_lif():
     nnx.update(b, nnx.state(a, nnx.Param))
     x = _tokens()
     import neurosim.train.sequence as seq
-    orig_fire, orig_embed = seq.SpikingRWKV._fire, seq.SpikingRWKV._embed
+    orig_fire, orig_embed = seq.lif_over_tokens, seq.SpikingRWKV._embed
     try:
-        seq.SpikingRWKV._fire = lambda self, y: y
+        seq.lif_over_tokens = lambda model, params, y, state=None: y if state is None else (state, y)
         seq.SpikingRWKV._embed = lambda self, t: self.embed[...][t]
         ident = a(x).logits
     finally:
-        seq.SpikingRWKV._fire, seq.SpikingRWKV._embed = orig_fire, orig_embed
+        seq.lif_over_tokens, seq.SpikingRWKV._embed = orig_fire, orig_embed
     np.testing.assert_allclose(np.asarray(b(x).logits), np.asarray(ident), rtol=1e-6, atol=1e-6)
 
 
@@ -231,3 +233,88 @@ def test_fit_language_model_stops_at_the_steps_asked_and_scores_one_sequence():
     x, y = corpus.contexts(8, "held_out", limit=1)
     one = evaluate_language_model(m, x[0], y[0])["bits_per_character"]
     assert one == pytest.approx(evaluate_language_model(m, x, y)["bits_per_character"], rel=1e-6)
+
+
+# chunked BPTT -------------------------------------------------------------------------------------
+
+@pytest.mark.parametrize("spiking", [True, False])
+def test_consecutive_segments_equal_one_call(spiking, x64):
+    m = _excite(_model(spiking, dtype=jnp.float64))
+    x = _tokens(2)
+    whole = m(x)
+    state, parts = m.init_state(2), []
+    for a, b in ((0, 5), (5, 8), (8, T)):
+        state, out = m.segment(state, x[:, a:b])
+        parts.append(np.asarray(out.logits))
+    np.testing.assert_allclose(np.concatenate(parts, 1), np.asarray(whole.logits), rtol=1e-12, atol=1e-12)
+
+
+@pytest.mark.parametrize("spiking", [True, False])
+def test_chunked_gradient_equals_the_whole_sequence(spiking, x64):
+    # bptt_chunk with truncate=False: the same loss, rates and gradient as one backward pass over
+    # the whole sequence (checkpointed segments recompute, they do not approximate)
+    m = _excite(_model(spiking, dtype=jnp.float64), scale=1.5)
+    x, y = _tokens(), _tokens(seed=3)
+    full = lm_gradient(m, x, y, rate_penalty=0.5)
+    for chunk in (3, 4, 6):
+        part = lm_gradient(m, x, y, bptt_chunk=chunk, rate_penalty=0.5)
+        np.testing.assert_allclose(float(part[0]), float(full[0]), rtol=1e-12)
+        if not spiking:     # the rates are per-segment means: equal to the whole's only as a mean of equal parts
+            np.testing.assert_allclose(np.asarray(part[1]), 0.0)
+        for (path, a), b in zip(jax.tree_util.tree_flatten_with_path(part[2])[0], jax.tree.leaves(full[2])):
+            np.testing.assert_allclose(np.asarray(a), np.asarray(b), rtol=1e-9, atol=1e-12,
+                                       err_msg=jax.tree_util.keystr(path))
+    loss, rates = sequence_loss(m, x, y, bptt_chunk=4)
+    np.testing.assert_allclose(float(loss), float(full[0]), rtol=1e-12)
+    # the loss is an independent computation: lm_loss of the plain call
+    np.testing.assert_allclose(float(full[0]), float(lm_loss(m(x).logits, y)), rtol=1e-12)
+
+
+def test_truncated_gradient_is_the_sum_of_per_segment_gradients(x64):
+    # truncate=True: each segment's loss differentiated with the state it starts from held
+    # constant, the gradients averaged; written out here segment by segment
+    m = _excite(_model(True, dtype=jnp.float64), scale=1.5)
+    x, y = _tokens(), _tokens(seed=3)
+    loss, _, g = lm_gradient(m, x, y, bptt_chunk=4, truncate=True)
+    graphdef, params, rest = nnx.split(m, nnx.Param, ...)
+    state, total, losses = m.init_state(3), None, []
+    for a in range(0, T, 4):
+        def f(p, state=state, a=a):
+            after, out = nnx.merge(graphdef, p, rest).segment(state, x[:, a:a + 4])
+            return lm_loss(out.logits, y[:, a:a + 4]), after
+        (value, state), gi = jax.value_and_grad(f, has_aux=True)(params)
+        state = jax.lax.stop_gradient(state)
+        losses.append(float(value))
+        total = gi if total is None else jax.tree.map(jnp.add, total, gi)
+    np.testing.assert_allclose(float(loss), np.mean(losses), rtol=1e-12)
+    np.testing.assert_allclose(float(loss), float(lm_loss(m(x).logits, y)), rtol=1e-12)   # the forward pass is exact
+    for a, b in zip(jax.tree.leaves(g), jax.tree.leaves(total)):
+        np.testing.assert_allclose(np.asarray(a), np.asarray(b) / 3, rtol=1e-9, atol=1e-12)
+    full = lm_gradient(m, x, y)[2]
+    assert not all(np.allclose(a, b) for a, b in zip(jax.tree.leaves(g), jax.tree.leaves(full)))
+
+
+def test_bad_bptt_chunk():
+    m = _model()
+    x = _tokens()
+    with pytest.raises(ValueError, match="bptt_chunk=5 must divide the sequence length 12"):
+        lm_gradient(m, x, x, bptt_chunk=5)
+    with pytest.raises(ValueError, match="bptt_chunk"):
+        sequence_loss(m, x, x, bptt_chunk=0)
+    with pytest.raises(ValueError, match="targets y must have the tokens' shape"):
+        lm_gradient(m, x, x[:, :4])
+
+
+def test_fit_language_model_with_chunked_bptt_follows_the_whole_gradient():
+    # the same seed and data: the chunked (exact) backward pass takes the same steps
+    text = "the cat sat on the mat. " * 40
+    corpus = text_corpus(text, held_out=0.2)
+    hist = []
+    for chunk in (None, 4):
+        m = SpikingRWKV(corpus.vocab.size, n_embd=8, n_layer=1, context=8, rngs=nnx.Rngs(0))
+        hist.append(fit_language_model(m, corpus, steps=4, batch_size=4, eval_every=2, bptt_chunk=chunk,
+                                       optimizer=optax.adam(1e-2), progress=False))
+    np.testing.assert_allclose(hist[1]["train_bpc"], hist[0]["train_bpc"], rtol=1e-4)
+    np.testing.assert_allclose(hist[1]["held_out_bpc"], hist[0]["held_out_bpc"], rtol=1e-4)
+    with pytest.raises(ValueError, match="bptt_chunk=3 must divide the sequence length 8"):
+        fit_language_model(m, corpus, steps=1, bptt_chunk=3, progress=False)

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 from jax.test_util import check_grads
 
-from neurosim.train.wkv import wkv, wkv_init, wkv_reference, wkv_step
+from neurosim.train.wkv import wkv, wkv_init, wkv_reference, wkv_segment, wkv_step
 
 
 def _inputs(key, t=9, c=5, batch=(), scale=1.0, dtype=jnp.float64):
@@ -123,3 +123,20 @@ def test_bad_shapes():
         wkv(w[:2], u, k, v)
     with pytest.raises(ValueError, match="same shape"):
         wkv(w, u, k[0], v[0])
+
+
+def test_consecutive_segments_equal_the_whole_scan(x64):
+    w, u, k, v = _inputs(13, t=11, c=4, batch=(2,))
+    state, ys = wkv_init((2, 4), jnp.float64), []
+    for a, b in ((0, 4), (4, 5), (5, 11)):
+        state, y = wkv_segment(state, w, u, k[:, a:b], v[:, a:b])
+        ys.append(np.asarray(y))
+    np.testing.assert_allclose(np.concatenate(ys, 1), np.asarray(wkv(w, u, k, v)), rtol=1e-12, atol=1e-12)
+    # the state after the segments is the state after the token-by-token steps
+    s2 = wkv_init((2, 4), jnp.float64)
+    for t in range(11):
+        s2, _ = wkv_step(s2, w, u, k[:, t], v[:, t])
+    for a, b in zip(state, s2):
+        np.testing.assert_allclose(np.asarray(a), np.asarray(b), rtol=1e-12, atol=1e-12)
+    with pytest.raises(ValueError, match="wkv_segment: the state's fields must have shape"):
+        wkv_segment(wkv_init((3, 4), jnp.float64), w, u, k, v)

@@ -66,11 +66,11 @@ from flax import nnx
 from .. import _checks
 from ..neurons import LIF, LIFParams
 from ..neurons.spike import spike
-from .wkv import wkv, wkv_init, wkv_step
+from .wkv import wkv_init, wkv_segment, wkv_step
 
 __all__ = [
     "ChannelMix", "LMOutputs", "SpikingRWKV", "TimeMix", "bits_per_character", "evaluate_language_model", "generate", "lif_over_tokens",
-    "fit_language_model", "lm_loss", "operation_counts", "perplexity", "token_lif",
+    "fit_language_model", "lm_gradient", "lm_loss", "operation_counts", "perplexity", "sequence_loss", "token_lif",
 ]
 
 
@@ -95,19 +95,23 @@ def _lif_state(shape, dtype):
     return LIF.State(v=z, t_left=z)
 
 
-def lif_over_tokens(model, params, x):
+def lif_over_tokens(model, params, x, state=None):
     """Spikes (B, T, C) of LIF neurons driven by ``x`` (B, T, C), one step (dt = 1 ms) per token,
-    from rest: ``(model, params)`` as :func:`token_lif` makes them."""
-    def body(state, i_t):
-        return model.step(params, state, i_t, 1.0)
+    from rest (or from ``state``, and then ``(state after, spikes)`` is returned): ``(model,
+    params)`` as :func:`token_lif` makes them."""
+    def body(st, i_t):
+        return model.step(params, st, i_t, 1.0)
 
-    _, s = jax.lax.scan(body, _lif_state(x.shape[:1] + x.shape[2:], x.dtype), jnp.swapaxes(x, 0, 1))
-    return jnp.swapaxes(s, 0, 1)
+    start = _lif_state(x.shape[:1] + x.shape[2:], x.dtype) if state is None else state
+    end, s = jax.lax.scan(body, start, jnp.swapaxes(x, 0, 1))
+    s = jnp.swapaxes(s, 0, 1)
+    return s if state is None else (end, s)
 
 
-def _shift(x):
-    """Each position's previous one (zeros before the first), x (B, T, C)."""
-    return jnp.concatenate([jnp.zeros_like(x[:, :1]), x[:, :-1]], axis=1)
+def _shift(x, prev=None):
+    """Each position's previous one, x (B, T, C): ``prev`` (B, C) before the first (zeros if None)."""
+    first = jnp.zeros_like(x[:, :1]) if prev is None else prev[:, None].astype(x.dtype)
+    return jnp.concatenate([first, x[:, :-1]], axis=1)
 
 
 def _mix(x, prev, mu):
@@ -153,8 +157,14 @@ class TimeMix(nnx.Module):
         return jax.nn.sigmoid(r), k, v
 
     def __call__(self, x):
-        sr, k, v = self._rkv(x, _shift(x))
-        return (sr * wkv(self.w[...], self.u[...], k, v)) @ self.wo[...]
+        return self.segment(self.init_state(x.shape[0], x.dtype), x)[1]
+
+    def segment(self, state, x):
+        """``(state after, output (B, T, C))`` for the tokens ``x`` (B, T, C) that follow ``state``."""
+        prev, s = state
+        sr, k, v = self._rkv(x, _shift(x, prev))
+        s, y = wkv_segment(s, self.w[...], self.u[...], k, v)
+        return (x[:, -1], s), (sr * y) @ self.wo[...]
 
     def init_state(self, batch, dtype):
         """``(previous input (B, C), WKV state)`` before the first token."""
@@ -187,6 +197,10 @@ class ChannelMix(nnx.Module):
 
     def __call__(self, x):
         return self._out(x, _shift(x))
+
+    def segment(self, prev, x):
+        """``(last input (B, C), output (B, T, C))`` for ``x`` (B, T, C) after the input ``prev`` (B, C)."""
+        return x[:, -1], self._out(x, _shift(x, prev))
 
     def step(self, prev, x_t):
         """One token: ``(x_t, output (B, C))``; the state is the previous input (B, C)."""
@@ -243,9 +257,6 @@ class SpikingRWKV(nnx.Module):
         e = self.embed[...][tokens]
         return spike(e, jnp.asarray(1.0, e.dtype), "arctan") if self.spiking else e
 
-    def _fire(self, y):
-        return lif_over_tokens(self.lif, self.lif_params, y) if self.spiking else y
-
     def check_tokens(self, tokens):
         """``tokens`` as an integer array (B, T), or a ValueError saying what is wrong."""
         tokens = jnp.asarray(tokens)
@@ -267,17 +278,33 @@ class SpikingRWKV(nnx.Module):
     def __call__(self, tokens) -> LMOutputs:
         """Logits and firing rates for integer tokens (B, T) with T <= ``context``."""
         tokens = self.check_tokens(tokens)
+        return self.segment(self.init_state(tokens.shape[0]), tokens)[1]
+
+    def segment(self, state, tokens):
+        """``(state after, LMOutputs)`` for tokens (B, T), T <= ``context``, that follow ``state``
+        (:meth:`init_state`, or the state a previous segment returned): a sequence run in
+        consecutive segments gives the logits of one call over all of it (chunked BPTT,
+        :func:`lm_gradient`); the rates are those of this segment."""
+        tokens = self.check_tokens(tokens)
         x = self._embed(tokens)
         emb_rate = jnp.mean(x) if self.spiking else jnp.zeros((), x.dtype)
-        rates = []
-        for blk in self.blocks:
+        rates, new = [], []
+        for blk, (att_s, lif1, ffn_prev, lif2) in zip(self.blocks, state):
             if blk.ln0 is not None:
                 x = blk.ln0(x)
-            for ln, sub in ((blk.ln1, blk.att), (blk.ln2, blk.ffn)):
-                s = self._fire(sub(ln(x)))
-                rates.append(jnp.mean(s) if self.spiking else jnp.zeros((), x.dtype))
-                x = x + s
-        return LMOutputs(logits=self.ln_out(x) @ self.head[...], rates=jnp.stack(rates), embedding_rate=emb_rate)
+            att_s, y = blk.att.segment(att_s, blk.ln1(x))
+            if self.spiking:
+                lif1, y = lif_over_tokens(self.lif, self.lif_params, y, lif1)
+            rates.append(jnp.mean(y) if self.spiking else jnp.zeros((), x.dtype))
+            x = x + y
+            ffn_prev, y = blk.ffn.segment(ffn_prev, blk.ln2(x))
+            if self.spiking:
+                lif2, y = lif_over_tokens(self.lif, self.lif_params, y, lif2)
+            rates.append(jnp.mean(y) if self.spiking else jnp.zeros((), x.dtype))
+            x = x + y
+            new.append((att_s, lif1, ffn_prev, lif2))
+        out = LMOutputs(logits=self.ln_out(x) @ self.head[...], rates=jnp.stack(rates), embedding_rate=emb_rate)
+        return tuple(new), out
 
     # the recurrent form: one token at a time ------------------------------------------------
     def init_state(self, batch: int = 1):
@@ -312,6 +339,126 @@ def lm_loss(logits, targets):
     """Mean cross-entropy (nats per token) of ``logits`` (..., V) against integer ``targets`` (...)."""
     logp = jax.nn.log_softmax(logits, axis=-1)
     return -jnp.mean(jnp.take_along_axis(logp, targets[..., None], axis=-1))
+
+
+def _rate_penalty(rate_penalty: float, rate_target: float) -> tuple:
+    """``(coefficient, target)``, checked (hashable: a static argument of the compiled step)."""
+    rate_penalty = float(rate_penalty)
+    if not (math.isfinite(rate_penalty) and rate_penalty >= 0):
+        raise ValueError(f"rate_penalty must be >= 0, got {rate_penalty}")
+    rate_target = float(rate_target)
+    if not math.isfinite(rate_target):
+        raise ValueError(f"rate_target must be finite, got {rate_target}")
+    return rate_penalty, rate_target
+
+
+def _segments(x, chunk: int):
+    """(B, T) -> (T / chunk, B, chunk)."""
+    b, t = x.shape
+    return jnp.swapaxes(x.reshape(b, t // chunk, chunk), 0, 1)
+
+
+def _check_chunk(bptt_chunk, length: int):
+    if bptt_chunk is None:
+        return None
+    chunk = _checks.integer_at_least("bptt_chunk", bptt_chunk)
+    if length % chunk:
+        raise ValueError(f"bptt_chunk={chunk} must divide the sequence length {length} (the segments are equal)")
+    return None if chunk >= length else chunk
+
+
+def sequence_loss(model, x, y, *, bptt_chunk: int | None = None):
+    """``(loss, rates)``: the mean next-token cross-entropy (nats) of ``model`` on tokens ``x``
+    (B, T) against ``y`` (B, T) and the LIF layers' mean rates. With ``bptt_chunk`` (a divisor of
+    T) the sequence runs in segments of that many tokens, each from the state the previous one
+    left (:meth:`SpikingRWKV.segment`) and each under ``jax.checkpoint``: the same value and the
+    same gradient, but the backward pass keeps one state per segment and recomputes a segment's
+    activations when it needs them, instead of keeping the whole sequence's."""
+    x, y = model.check_tokens(x), jnp.asarray(y)
+    if y.shape != x.shape:
+        raise ValueError(f"targets y must have the tokens' shape {x.shape}, got {y.shape}")
+    chunk = _check_chunk(bptt_chunk, x.shape[1])
+    if chunk is None:
+        out = model(x)
+        return lm_loss(out.logits, y), out.rates
+
+    @jax.checkpoint
+    def run(state, xc, yc):
+        state, out = model.segment(state, xc)
+        return state, (lm_loss(out.logits, yc), out.rates)
+
+    _, (losses, rates) = jax.lax.scan(lambda s, xy: run(s, *xy), model.init_state(x.shape[0]),
+                                      (_segments(x, chunk), _segments(y, chunk)))
+    return jnp.mean(losses), jnp.mean(rates, axis=0)
+
+
+def _loss_and_grad(graphdef, params, rest, x, y, chunk, truncate, rate_penalty):
+    """``(loss, rates, grads)``: the mean next-token loss (nats) of tokens ``x`` (B, T) against
+    ``y`` and its gradient with respect to ``params``, whole or segment by segment (:func:`lm_gradient`)."""
+    batch = x.shape[0]
+
+    def penalty(rates):
+        return coefficient * jnp.sum(jnp.square(jax.nn.relu(rates - target)))
+
+    coefficient, target = rate_penalty
+    if chunk is None or not truncate:
+        def objective(p):
+            loss, rates = sequence_loss(nnx.merge(graphdef, p, rest), x, y, bptt_chunk=chunk)
+            return loss + penalty(rates), (loss, rates)
+
+        (_, (loss, rates)), grads = jax.value_and_grad(objective, has_aux=True)(params)
+        return loss, rates, grads
+    xs, ys = _segments(x, chunk), _segments(y, chunk)
+    state0 = nnx.merge(graphdef, params, rest).init_state(batch)
+
+    def run(p, state, xc, yc):
+        state, out = nnx.merge(graphdef, p, rest).segment(state, xc)
+        return state, lm_loss(out.logits, yc), out.rates
+
+    def body(carry, xy):
+        state, total = carry
+
+        def objective(p):
+            after, loss, rates = run(p, state, *xy)
+            return loss + penalty(rates), (after, loss, rates)
+
+        (_, (state, loss, rates)), g = jax.value_and_grad(objective, has_aux=True)(params)
+        return (state, jax.tree.map(jnp.add, total, g)), (loss, rates)
+
+    zeros = jax.tree.map(jnp.zeros_like, params)
+    (_, total), (losses, rates) = jax.lax.scan(body, (state0, zeros), (xs, ys))
+    n = xs.shape[0]
+    return jnp.mean(losses), jnp.mean(rates, axis=0), jax.tree.map(lambda g: g / n, total)
+
+
+def lm_gradient(model, x, y, *, bptt_chunk: int | None = None, truncate: bool = False, rate_penalty: float = 0.0,
+                rate_target: float = 0.0):
+    """``(loss, rates, grads)``: the mean next-token cross-entropy (nats) of ``model`` on tokens
+    ``x`` (B, T) against ``y`` (B, T), the LIF layers' mean rates, and the gradient of the loss
+    (plus the rate penalty of :func:`fit_language_model`) with respect to the ``nnx.Param`` of
+    ``model`` (an ``nnx.State``).
+
+    ``bptt_chunk`` (a divisor of T): the sequence runs in segments of that many tokens, each from
+    the state the previous one left (:meth:`SpikingRWKV.segment`), so the memory of the backward
+    pass is that of one segment plus one state per segment instead of the whole sequence's
+    activations:
+
+    - ``truncate=False``: each segment under ``jax.checkpoint`` (recomputed in the backward pass);
+      the gradient is that of the whole sequence (the same numbers as ``bptt_chunk=None`` to
+      rounding).
+    - ``truncate=True``: truncated BPTT; the gradient of each segment's loss is taken at once and
+      does not flow into earlier segments (the state is passed on as a constant). Memory no
+      longer grows with T at all; the gradient is an approximation that ignores dependencies
+      longer than a segment (the forward pass, and so the loss, are exact). The rate penalty is
+      then the mean of the segments' penalties.
+    """
+    x, y = model.check_tokens(x), jnp.asarray(y)
+    if y.shape != x.shape:
+        raise ValueError(f"lm_gradient: targets y must have the tokens' shape {x.shape}, got {y.shape}")
+    chunk = _check_chunk(bptt_chunk, x.shape[1])
+    graphdef, params, rest = nnx.split(model, nnx.Param, ...)
+    fn = jax.jit(_loss_and_grad, static_argnums=(0, 5, 6, 7))
+    return fn(graphdef, params, rest, x, y, chunk, bool(truncate), _rate_penalty(rate_penalty, rate_target))
 
 
 def evaluate_language_model(model, x, y, batch_size: int = 64) -> dict:
@@ -429,7 +576,8 @@ def _sample(graphdef, n_new, greedy, state, tokens, key, temperature):
 
 def fit_language_model(model, corpus, *, steps: int, batch_size: int = 32, optimizer=None, key=0,
                        eval_every: int = 100, eval_contexts: int = 64, rate_penalty: float = 0.0,
-                       rate_target: float = 0.0, progress: bool = True) -> dict:
+                       rate_target: float = 0.0, bptt_chunk: int | None = None, truncate: bool = False,
+                       progress: bool = True) -> dict:
     """Train ``model`` in place on next-character prediction over a
     :class:`~neurosim.train.corpus.CharCorpus`: ``steps`` updates on batches of ``batch_size``
     random contexts of ``model.context`` characters from the training part (on the device,
@@ -440,7 +588,9 @@ def fit_language_model(model, corpus, *, steps: int, batch_size: int = 32, optim
     contexts, the LIF layers' mean firing rates and the seconds taken. ``optimizer``: an optax
     transformation (default Adam, 1e-3). ``key``: an integer seed. ``rate_penalty`` > 0 adds
     ``rate_penalty * sum_l max(0, r_l - rate_target)^2`` over the LIF layers' mean rates ``r_l``
-    to the loss (the rates are differentiable through the surrogate), to keep the layers sparse. Returns the history
+    to the loss (the rates are differentiable through the surrogate), to keep the layers sparse.
+    ``bptt_chunk``, ``truncate``: the backward pass segment by segment, to bound its memory
+    (:func:`lm_gradient`). Returns the history
     ``{"step", "train_bpc", "held_out_bpc", "rates", "time_s", "tokens_per_s"}``.
     """
     import optax
@@ -456,11 +606,9 @@ def fit_language_model(model, corpus, *, steps: int, batch_size: int = 32, optim
     from .corpus import sample_contexts
 
     optimizer = optax.adam(1e-3) if optimizer is None else optimizer
-    rate_penalty = float(rate_penalty)
-    if not (math.isfinite(rate_penalty) and rate_penalty >= 0):
-        raise ValueError(f"rate_penalty must be >= 0, got {rate_penalty}")
-    rate_target = float(rate_target)
+    penalty = _rate_penalty(rate_penalty, rate_target)
     ctx = model.context
+    segment, truncate = _check_chunk(bptt_chunk, ctx), bool(truncate)
     train_tokens = jnp.asarray(corpus.train)
     if train_tokens.shape[0] < ctx + 1:
         raise ValueError(f"fit_language_model: the training part has {train_tokens.shape[0]} characters, fewer than "
@@ -478,14 +626,7 @@ def fit_language_model(model, corpus, *, steps: int, batch_size: int = 32, optim
         def body(carry, i):
             params, opt_state = carry
             x, y = sample_contexts(train_tokens, jax.random.fold_in(key, i), batch_size, ctx)
-
-            def objective(p):
-                out = nnx.merge(graphdef, p, rest)(x)
-                loss = lm_loss(out.logits, y)
-                penalty = rate_penalty * jnp.sum(jnp.square(jax.nn.relu(out.rates - rate_target)))
-                return loss + penalty, (loss, out.rates)
-
-            (_, (value, rates)), grads = jax.value_and_grad(objective, has_aux=True)(params)
+            value, rates, grads = _loss_and_grad(graphdef, params, rest, x, y, segment, truncate, penalty)
             updates, opt_state = optimizer.update(grads, opt_state, params)
             return (optax.apply_updates(params, updates), opt_state), (value, rates)
 

@@ -27,7 +27,9 @@ held out of differentiation (``stop_gradient``): the gradient is the exact one o
 above, by autodiff through the scan (no hand-written backward pass).
 
 :func:`wkv_reference` is the formula written out, O(T^2), for tests; :func:`wkv_step` is one
-token of the recurrence, for running a model token by token (generation).
+token of the recurrence, for running a model token by token (generation); :func:`wkv_segment`
+runs a stretch of tokens from a given state and returns the state after it, so a long sequence
+can be processed piece by piece (chunked BPTT) with the same result as in one piece.
 """
 from __future__ import annotations
 
@@ -36,7 +38,7 @@ from typing import NamedTuple
 import jax
 import jax.numpy as jnp
 
-__all__ = ["WKVState", "wkv", "wkv_init", "wkv_reference", "wkv_step"]
+__all__ = ["WKVState", "wkv", "wkv_init", "wkv_reference", "wkv_segment", "wkv_step"]
 
 
 class WKVState(NamedTuple):
@@ -92,14 +94,26 @@ def wkv(w, u, k, v):
             by ``vmap``; any number of leading axes).
     """
     w, u, k, v = _check(w, u, k, v)
+    return wkv_segment(wkv_init(k.shape[:-2] + k.shape[-1:], k.dtype), w, u, k, v)[1]
+
+
+def wkv_segment(state: WKVState, w, u, k, v):
+    """``(state after, y)``: the tokens ``k``, ``v`` (..., T, C) run from ``state`` (each field
+    (..., C), the state of the tokens before them, e.g. :func:`wkv_init` or the state a previous
+    segment returned). Running a sequence in consecutive segments gives the numbers of one
+    :func:`wkv` call over all of it; ``w``, ``u`` as in :func:`wkv`."""
+    w, u, k, v = _check(w, u, k, v)
+    state = WKVState(*(jnp.asarray(a, k.dtype) for a in state))
+    if any(a.shape != k.shape[:-2] + k.shape[-1:] for a in state):
+        raise ValueError(f"wkv_segment: the state's fields must have shape {k.shape[:-2] + k.shape[-1:]} (the keys' "
+                         f"shape without the token axis), got {[a.shape for a in state]}")
     if k.ndim > 2:
-        return jax.vmap(wkv, in_axes=(None, None, 0, 0))(w, u, k, v)
+        return jax.vmap(wkv_segment, in_axes=(0, None, None, 0, 0))(state, w, u, k, v)
 
-    def body(state, kv):
-        return wkv_step(state, w, u, *kv)
+    def body(s, kv):
+        return wkv_step(s, w, u, *kv)
 
-    _, y = jax.lax.scan(body, wkv_init(k.shape[-1:], k.dtype), (k, v))
-    return y
+    return jax.lax.scan(body, state, (k, v))
 
 
 def wkv_reference(w, u, k, v):
