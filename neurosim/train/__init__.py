@@ -2,8 +2,10 @@
 
 * :mod:`~neurosim.train.layers` — flax nnx layers made of neurosim's neuron and synapse models
   (:class:`SpikingLayer`, :class:`LeakyReadout`, :class:`SpikingNetwork` with bounded-memory BPTT);
+* :mod:`~neurosim.train.astro` — :class:`AstrocyteLayer`, a spiking layer modulated by trainable
+  astrocytes (slow leaky integrators of its spikes that feed back a current);
 * :mod:`~neurosim.train.encoders` — rate, latency, delta and current encoders;
-* :mod:`~neurosim.train.datasets` — synthetic spiking datasets (Randman);
+* :mod:`~neurosim.train.datasets` — synthetic spiking datasets (Randman, pattern generation, cue recall);
 * :mod:`~neurosim.train.losses` — cross-entropy on readouts or counts, first-spike, rate and
   trace errors, rate regularisers;
 * :mod:`~neurosim.train.network_model` — a whole ``ns.Network`` as a trainable model;
@@ -22,9 +24,10 @@
 
 The surrogate shapes (``SURROGATES``) live with the spike function in :mod:`neurosim.neurons.spike`.
 """
-from . import corpus, datasets, encoders, eprop, layers, losses, loop, network_model, readouts, sequence, three_factor, wkv
+from . import astro, corpus, datasets, encoders, eprop, layers, losses, loop, network_model, readouts, sequence, three_factor, wkv
 from ..neurons.spike import SURROGATES
-from .datasets import pattern_generation, randman
+from .astro import AstrocyteLayer, AstrocyteParams
+from .datasets import cue_recall, pattern_generation, randman
 from .encoders import bernoulli, current, delta, latency
 from .eprop import eprop_gradients
 from .three_factor import three_factor_gradients
@@ -32,7 +35,7 @@ from .layers import LeakyReadout, NeuronParams, Outputs, SpikingLayer, SpikingNe
 from .losses import CrossEntropy, FirstSpike, RateMSE, StepMSE, first_spike_times, rate_regulariser
 from .loop import evaluate, fit
 from .network_model import NetworkModel, NetworkParams
-from .wkv import WKVState, wkv_init, wkv_reference, wkv_step
+from .wkv import WKVState, wkv_init, wkv_reference, wkv_segment, wkv_step
 from .corpus import CharCorpus, Vocabulary, load_text, pydoc_topics, sample_contexts, shakespeare, text_corpus
 from .sequence import (
     ChannelMix,
@@ -44,9 +47,11 @@ from .sequence import (
     fit_language_model,
     generate,
     lif_over_tokens,
+    lm_gradient,
     lm_loss,
     operation_counts,
     perplexity,
+    sequence_loss,
     token_lif,
 )
 from .readouts import (
@@ -73,15 +78,16 @@ from .readouts import (
 )
 
 __all__ = [
-    "CrossEntropy", "FirstSpike", "NetworkModel", "NetworkParams", "LMSState", "LeakyReadout", "NeuronParams", "Outputs", "RLSState", "RateMSE",
+    "AstrocyteLayer", "AstrocyteParams", "CrossEntropy", "FirstSpike", "NetworkModel", "NetworkParams", "LMSState", "LeakyReadout", "NeuronParams", "Outputs", "RLSState", "RateMSE",
     "Readout", "RidgeCV", "SURROGATES", "SpikingLayer", "SpikingNetwork", "StepMSE", "accuracy", "bernoulli",
-    "classify", "current", "datasets", "delta", "network_model", "encoders", "eprop", "eprop_gradients", "evaluate", "first_spike_times", "fit",
+    "astro", "classify", "cue_recall", "current", "datasets", "delta", "network_model", "encoders", "eprop", "eprop_gradients", "evaluate", "first_spike_times", "fit",
     "force_update", "latency", "layers", "lif", "lms_fit", "lms_init", "lms_update", "losses", "loop", "pattern_generation", "predict", "randman",
     "rate_regulariser", "readouts", "ridge", "ridge_classifier", "ridge_cv", "rls_fit", "rls_init", "rls_update",
     "softmax_classifier", "three_factor", "three_factor_gradients", "time_series_folds", "train_test_split",
     # sequences: the WKV recurrence, the spiking RWKV language model, character corpora
-    "wkv", "WKVState", "wkv_init", "wkv_reference", "wkv_step",
+    "wkv", "WKVState", "wkv_init", "wkv_reference", "wkv_segment", "wkv_step",
     "sequence", "ChannelMix", "LMOutputs", "SpikingRWKV", "TimeMix", "bits_per_character", "evaluate_language_model",
-    "fit_language_model", "generate", "lif_over_tokens", "lm_loss", "operation_counts", "perplexity", "token_lif",
+    "fit_language_model", "generate", "lif_over_tokens", "lm_gradient", "lm_loss", "operation_counts", "perplexity",
+    "sequence_loss", "token_lif",
     "corpus", "CharCorpus", "Vocabulary", "load_text", "pydoc_topics", "sample_contexts", "shakespeare", "text_corpus",
 ]

@@ -24,6 +24,17 @@ frozen Poisson input (``n_inputs`` trains at ``rate_hz`` in steps of ``dt``) and
 scaled to a peak of 1, which a network must reproduce from the input.
 Reference: G. Bellec et al., "A solution to the learning dilemma for recurrent networks of
 spiking neurons", Nat. Commun. 11:3625 (2020).
+
+:func:`cue_recall` — a memory-retention task: a cue names one of ``n_classes`` classes at the
+start of a trial, a delay of background noise follows, and a recall signal at the end asks for
+the class. The inputs come in ``n_classes + 1`` groups of ``group`` channels: group ``c`` fires
+at ``cue_hz`` for the first ``cue_steps`` steps when the class is ``c``; the last group fires at
+``cue_hz`` during the last ``recall_steps`` steps of every trial (the same for all classes);
+every channel fires at ``noise_hz`` throughout (Poisson, Bernoulli per step). Between cue and
+recall lie ``delay`` steps that carry no information about the class: a network answers above
+chance only if it holds the cue that long. (The store-and-recall shape of the working-memory
+tasks of Bellec et al. 2018, NeurIPS, "Long short-term memory and learning-to-learn in networks
+of spiking neurons", reduced to one cue.)
 """
 from __future__ import annotations
 
@@ -33,7 +44,7 @@ import numpy as np
 
 from .. import _checks
 
-__all__ = ["pattern_generation", "randman"]
+__all__ = ["cue_recall", "pattern_generation", "randman"]
 
 
 def randman(n_classes: int = 10, n_units: int = 20, dim: int = 1, *, alpha: float = 2.0, n_steps: int = 50,
@@ -86,3 +97,35 @@ def pattern_generation(n_inputs: int = 50, n_steps: int = 1000, *, dt: float = 1
     t = np.arange(n_steps) * dt / 1000.0
     y = sum(rng.uniform(0.5, 2.0) * np.sin(2 * np.pi * f * t + rng.uniform(0, 2 * np.pi)) for f in freqs_hz)
     return x, (y / np.abs(y).max()).astype(np.float32)[None, :, None]
+
+
+def cue_recall(n_samples: int, *, delay: int = 200, n_classes: int = 2, group: int = 10, cue_steps: int = 20,
+               recall_steps: int = 20, cue_hz: float = 100.0, noise_hz: float = 5.0, dt: float = 1.0, seed: int = 0):
+    """``(x, labels)``: input spikes (n_samples, T, (n_classes + 1) * group) float32 with ``T =
+    cue_steps + delay + recall_steps``, and labels (n_samples,) int32, balanced classes in random
+    order (module docstring). The answer is read in the last ``recall_steps`` steps, e.g.
+    ``CrossEntropy("mean", window=(T - recall_steps, T))``. Same seed, same data."""
+    n_samples = _checks.integer_at_least("n_samples", n_samples)
+    delay = _checks.integer_at_least("delay", delay, 0)
+    n_classes = _checks.integer_at_least("n_classes", n_classes, 2)
+    group = _checks.integer_at_least("group", group)
+    cue_steps = _checks.integer_at_least("cue_steps", cue_steps)
+    recall_steps = _checks.integer_at_least("recall_steps", recall_steps)
+    dt = _checks.positive_finite("dt", dt)
+    p_cue = _checks.positive_finite("cue_hz", cue_hz) * dt / 1000.0
+    noise_hz = float(noise_hz)
+    if not (math.isfinite(noise_hz) and noise_hz >= 0):
+        raise ValueError(f"noise_hz must be >= 0 (Hz), got {noise_hz!r}")
+    p_noise = noise_hz * dt / 1000.0
+    if p_cue > 1 or p_noise > 1:
+        raise ValueError(f"cue_hz = {cue_hz!r} and noise_hz = {noise_hz!r} at dt = {dt!r} ms must stay below one "
+                         f"spike per step ({1000.0 / dt:g} Hz)")
+    rng = np.random.default_rng(seed)
+    labels = rng.permutation(np.arange(n_samples) % n_classes).astype(np.int32)
+    n_steps = cue_steps + delay + recall_steps
+    rate = np.full((n_samples, n_steps, (n_classes + 1) * group), p_noise)
+    for c in range(n_classes):
+        rate[labels == c, :cue_steps, c * group:(c + 1) * group] = p_cue
+    rate[:, n_steps - recall_steps:, n_classes * group:] = p_cue
+    x = (rng.uniform(size=rate.shape) < rate).astype(np.float32)
+    return x, labels
