@@ -303,6 +303,8 @@ def test_bad_bptt_chunk():
         sequence_loss(m, x, x, bptt_chunk=0)
     with pytest.raises(ValueError, match="targets y must have the tokens' shape"):
         lm_gradient(m, x, x[:, :4])
+    with pytest.raises(ValueError, match="truncate=True needs bptt_chunk"):
+        lm_gradient(m, x, x, truncate=True)
 
 
 def test_fit_language_model_with_chunked_bptt_follows_the_whole_gradient():

@@ -66,7 +66,7 @@ from flax import nnx
 from .. import _checks
 from ..neurons import LIF, LIFParams
 from ..neurons.spike import spike
-from .wkv import wkv_init, wkv_segment, wkv_step
+from .wkv import wkv_init, wkv_segment
 
 __all__ = [
     "ChannelMix", "LMOutputs", "SpikingRWKV", "TimeMix", "bits_per_character", "evaluate_language_model", "generate", "lif_over_tokens",
@@ -172,11 +172,9 @@ class TimeMix(nnx.Module):
         return jnp.zeros((batch, c), dtype), wkv_init((batch, c), dtype)
 
     def step(self, state, x_t):
-        """One token: ``(state, output (B, C))`` from ``x_t`` (B, C)."""
-        prev, s = state
-        sr, k, v = self._rkv(x_t, prev)
-        s, y = wkv_step(s, self.w[...], self.u[...], k, v)
-        return (x_t, s), (sr * y) @ self.wo[...]
+        """One token: ``(state, output (B, C))`` from ``x_t`` (B, C): a segment of one token."""
+        state, y = self.segment(state, x_t[:, None])
+        return state, y[:, 0]
 
 
 class ChannelMix(nnx.Module):
@@ -293,18 +291,23 @@ class SpikingRWKV(nnx.Module):
             if blk.ln0 is not None:
                 x = blk.ln0(x)
             att_s, y = blk.att.segment(att_s, blk.ln1(x))
-            if self.spiking:
-                lif1, y = lif_over_tokens(self.lif, self.lif_params, y, lif1)
-            rates.append(jnp.mean(y) if self.spiking else jnp.zeros((), x.dtype))
+            lif1, y, r1 = self._fire(lif1, y)
             x = x + y
             ffn_prev, y = blk.ffn.segment(ffn_prev, blk.ln2(x))
-            if self.spiking:
-                lif2, y = lif_over_tokens(self.lif, self.lif_params, y, lif2)
-            rates.append(jnp.mean(y) if self.spiking else jnp.zeros((), x.dtype))
+            lif2, y, r2 = self._fire(lif2, y)
             x = x + y
+            rates += [r1, r2]
             new.append((att_s, lif1, ffn_prev, lif2))
         out = LMOutputs(logits=self.ln_out(x) @ self.head[...], rates=jnp.stack(rates), embedding_rate=emb_rate)
         return tuple(new), out
+
+    def _fire(self, lif_state, y):
+        """A sublayer's output ``y`` (B, T, C) through the LIFs from ``lif_state``: ``(LIF state
+        after, spikes, their mean rate)``; without spiking, ``y`` itself and a rate of 0."""
+        if not self.spiking:
+            return lif_state, y, jnp.zeros((), y.dtype)
+        lif_state, s = lif_over_tokens(self.lif, self.lif_params, y, lif_state)
+        return lif_state, s, jnp.mean(s)
 
     # the recurrent form: one token at a time ------------------------------------------------
     def init_state(self, batch: int = 1):
@@ -315,23 +318,10 @@ class SpikingRWKV(nnx.Module):
                       _lif_state((batch, c), dtype)) for blk in self.blocks)
 
     def step(self, state, token):
-        """One token per sequence: ``(state, logits (B, V))`` from integer ``token`` (B,). The same
-        numbers as the parallel form, position by position."""
-        x = self._embed(jnp.asarray(token))
-        new = []
-        for blk, (att_s, lif1, ffn_prev, lif2) in zip(self.blocks, state):
-            if blk.ln0 is not None:
-                x = blk.ln0(x)
-            att_s, y = blk.att.step(att_s, blk.ln1(x))
-            if self.spiking:
-                lif1, y = self.lif.step(self.lif_params, lif1, y, 1.0)
-            x = x + y
-            ffn_prev, y = blk.ffn.step(ffn_prev, blk.ln2(x))
-            if self.spiking:
-                lif2, y = self.lif.step(self.lif_params, lif2, y, 1.0)
-            x = x + y
-            new.append((att_s, lif1, ffn_prev, lif2))
-        return tuple(new), self.ln_out(x) @ self.head[...]
+        """One token per sequence: ``(state, logits (B, V))`` from integer ``token`` (B,), a
+        :meth:`segment` of one token. The same numbers as the parallel form, position by position."""
+        state, out = self.segment(state, jnp.asarray(token)[:, None])
+        return state, out.logits[:, 0]
 
 
 # losses and metrics --------------------------------------------------------------------------
@@ -358,8 +348,11 @@ def _segments(x, chunk: int):
     return jnp.swapaxes(x.reshape(b, t // chunk, chunk), 0, 1)
 
 
-def _check_chunk(bptt_chunk, length: int):
+def _check_chunk(bptt_chunk, length: int, truncate: bool = False):
+    """The segment length (None: the whole sequence at once), checked against ``length``."""
     if bptt_chunk is None:
+        if truncate:
+            raise ValueError("truncate=True needs bptt_chunk, the length of the segments the gradient is truncated to")
         return None
     chunk = _checks.integer_at_least("bptt_chunk", bptt_chunk)
     if length % chunk:
@@ -431,6 +424,9 @@ def _loss_and_grad(graphdef, params, rest, x, y, chunk, truncate, rate_penalty):
     return jnp.mean(losses), jnp.mean(rates, axis=0), jax.tree.map(lambda g: g / n, total)
 
 
+_loss_and_grad_jit = jax.jit(_loss_and_grad, static_argnums=(0, 5, 6, 7))
+
+
 def lm_gradient(model, x, y, *, bptt_chunk: int | None = None, truncate: bool = False, rate_penalty: float = 0.0,
                 rate_target: float = 0.0):
     """``(loss, rates, grads)``: the mean next-token cross-entropy (nats) of ``model`` on tokens
@@ -446,7 +442,7 @@ def lm_gradient(model, x, y, *, bptt_chunk: int | None = None, truncate: bool = 
     - ``truncate=False``: each segment under ``jax.checkpoint`` (recomputed in the backward pass);
       the gradient is that of the whole sequence (the same numbers as ``bptt_chunk=None`` to
       rounding).
-    - ``truncate=True``: truncated BPTT; the gradient of each segment's loss is taken at once and
+    - ``truncate=True`` (with ``bptt_chunk``): truncated BPTT; the gradient of each segment's loss is taken at once and
       does not flow into earlier segments (the state is passed on as a constant). Memory no
       longer grows with T at all; the gradient is an approximation that ignores dependencies
       longer than a segment (the forward pass, and so the loss, are exact). The rate penalty is
@@ -455,10 +451,9 @@ def lm_gradient(model, x, y, *, bptt_chunk: int | None = None, truncate: bool = 
     x, y = model.check_tokens(x), jnp.asarray(y)
     if y.shape != x.shape:
         raise ValueError(f"lm_gradient: targets y must have the tokens' shape {x.shape}, got {y.shape}")
-    chunk = _check_chunk(bptt_chunk, x.shape[1])
+    chunk = _check_chunk(bptt_chunk, x.shape[1], bool(truncate))
     graphdef, params, rest = nnx.split(model, nnx.Param, ...)
-    fn = jax.jit(_loss_and_grad, static_argnums=(0, 5, 6, 7))
-    return fn(graphdef, params, rest, x, y, chunk, bool(truncate), _rate_penalty(rate_penalty, rate_target))
+    return _loss_and_grad_jit(graphdef, params, rest, x, y, chunk, bool(truncate), _rate_penalty(rate_penalty, rate_target))
 
 
 def evaluate_language_model(model, x, y, batch_size: int = 64) -> dict:
@@ -608,7 +603,7 @@ def fit_language_model(model, corpus, *, steps: int, batch_size: int = 32, optim
     optimizer = optax.adam(1e-3) if optimizer is None else optimizer
     penalty = _rate_penalty(rate_penalty, rate_target)
     ctx = model.context
-    segment, truncate = _check_chunk(bptt_chunk, ctx), bool(truncate)
+    segment, truncate = _check_chunk(bptt_chunk, ctx, bool(truncate)), bool(truncate)
     train_tokens = jnp.asarray(corpus.train)
     if train_tokens.shape[0] < ctx + 1:
         raise ValueError(f"fit_language_model: the training part has {train_tokens.shape[0]} characters, fewer than "

@@ -94,7 +94,7 @@ def wkv(w, u, k, v):
             by ``vmap``; any number of leading axes).
     """
     w, u, k, v = _check(w, u, k, v)
-    return wkv_segment(wkv_init(k.shape[:-2] + k.shape[-1:], k.dtype), w, u, k, v)[1]
+    return _scan(wkv_init(k.shape[:-2] + k.shape[-1:], k.dtype), w, u, k, v)[1]
 
 
 def wkv_segment(state: WKVState, w, u, k, v):
@@ -107,13 +107,14 @@ def wkv_segment(state: WKVState, w, u, k, v):
     if any(a.shape != k.shape[:-2] + k.shape[-1:] for a in state):
         raise ValueError(f"wkv_segment: the state's fields must have shape {k.shape[:-2] + k.shape[-1:]} (the keys' "
                          f"shape without the token axis), got {[a.shape for a in state]}")
+    return _scan(state, w, u, k, v)
+
+
+def _scan(state, w, u, k, v):
+    """:func:`wkv_step` over the token axis of checked inputs (``vmap`` over leading axes)."""
     if k.ndim > 2:
-        return jax.vmap(wkv_segment, in_axes=(0, None, None, 0, 0))(state, w, u, k, v)
-
-    def body(s, kv):
-        return wkv_step(s, w, u, *kv)
-
-    return jax.lax.scan(body, state, (k, v))
+        return jax.vmap(_scan, in_axes=(0, None, None, 0, 0))(state, w, u, k, v)
+    return jax.lax.scan(lambda s, kv: wkv_step(s, w, u, *kv), state, (k, v))
 
 
 def wkv_reference(w, u, k, v):
