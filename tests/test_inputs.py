@@ -218,3 +218,21 @@ def test_uniform_init_of_poisson_input_synapse_is_keyed():
     c = inp.init(PoissonInputParams(), 100, jax.random.key(1)).g
     np.testing.assert_array_equal(a, b)
     assert np.all(np.asarray(a) != np.asarray(c))
+
+
+def test_poisson_inversion_stops_where_the_cdf_reaches_one_and_counts_as_all_40_terms():
+    """The inversion sums u > F(j) only up to the first of POISSON_HEADS whose last F is >= 1
+    (u < 1 counts nothing beyond): the counts are those of all POISSON_TERMS terms, exactly."""
+    from neurosim.inputs.currents import POISSON_INVERSION_MAX, POISSON_TERMS, poisson_cdf, poisson_from_uniform
+
+    rng = np.random.default_rng(0)
+    u = np.concatenate([rng.random(20000), 1.0 - 2.0 ** -24 * np.arange(1, 200)]).astype(np.float32)
+    for lam in [0.0, 1e-3, 0.3, 2.0, 4.9, 7.5, POISSON_INVERSION_MAX - 0.01,
+                rng.uniform(0.0, POISSON_INVERSION_MAX, u.size).astype(np.float32)]:
+        lam = np.broadcast_to(np.float32(lam), u.shape)
+        cdf = np.stack([np.asarray(f) for f in poisson_cdf(jnp.asarray(lam))])      # (POISSON_TERMS, n)
+        assert cdf.shape[0] == POISSON_TERMS
+        want = (u[None, :] > cdf).sum(axis=0).astype(np.float32)
+        got = np.asarray(jax.jit(poisson_from_uniform)(jnp.asarray(u), jnp.asarray(lam)))
+        np.testing.assert_array_equal(got, want)
+        assert want.max() >= 1 or lam.max() < 1e-2

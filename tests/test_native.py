@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import ctypes
 import os
+import re
 from dataclasses import dataclass
 from typing import NamedTuple
 
@@ -564,3 +565,81 @@ def test_a_raster_source_reads_one_row_of_its_table_per_step():
         np.testing.assert_array_equal(native.spikes[pop][0], scan.spikes[pop][0])
         np.testing.assert_array_equal(native.spikes[pop][1], scan.spikes[pop][1])
     assert int(native.state.neurons["src"].t) == int(scan.state.neurons["src"].t) == 400
+
+
+# --------------------------------------------------------------------------- fused multiply-adds
+def _sources(fn, n=8):
+    return "\n".join(lower("test", fn, [np.zeros(n, np.float32)] * 3, ["dynamic"] * 3, [True] * 3, n).body)
+
+
+def test_a_product_read_once_fuses_into_its_sum_as_xla_fuses_it():
+    x, y, z = (_values(257, np.float32, seed) for seed in range(3))
+    # fused: a * b + c, c - a * b; exactly as one rounding (float64 product, then the sum)
+    for fn, want in [(lambda a, b, c: a * b + c, np.float64(x) * y + z), (lambda a, b, c: c - a * b, z - np.float64(x) * y)]:
+        assert "std::fma" in _sources(fn)
+        np.testing.assert_array_equal(run_lowered(fn, [x, y, z], 257)[0], np.float32(want))
+    # not fused: a product behind an optimisation barrier (the model asks for it rounded), or read twice
+    barrier = lambda a, b, c: jax.lax.optimization_barrier(a * b) + c              # noqa: E731
+
+    def twice(a, b, c):
+        p = a * b
+        return (p + c) * p
+    for fn in (barrier, twice):
+        assert "std::fma" not in _sources(fn)
+    np.testing.assert_array_equal(run_lowered(barrier, [x, y, z], 257)[0], x * y + z)
+
+
+# Models whose step the native engine computes with XLA's own roundings: every product and sum, and
+# the products XLA's CPU compiler fuses into multiply-adds (the left operand first, a product read
+# once). A jaxlib that changed where XLA fuses would fail here (the others, within the contract).
+BITWISE = ("LIF-alpha-current", "LIF-delta", "QIF (user model)")
+
+
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+@pytest.mark.parametrize("name", BITWISE)
+def test_where_xla_fuses_the_same_products_the_engines_agree_bit_for_bit(name, dtype, request):
+    if dtype == "float64":
+        request.getfixturevalue("x64")
+    net = MODELS[name]()
+    mon = [ns.Spikes("E"), ns.Trace("E", "v", every=1)]
+    res = {e: ns.simulate(net, HORIZON_MS, DT, engine=e, monitors=mon, key=4, progress=False) for e in ("scan", "native")}
+    np.testing.assert_array_equal(res["scan"].traces["E.v"][1], res["native"].traces["E.v"][1])
+    for a, b in zip(jax.tree.leaves(res["scan"].state), jax.tree.leaves(res["native"].state)):
+        if jnp.issubdtype(jnp.result_type(a), jnp.floating):
+            np.testing.assert_array_equal(np.asarray(a), np.asarray(b))
+
+
+# --------------------------------------------------------------------------- branches on shared values
+class Switched(NamedTuple):
+    mode: jax.Array = jnp.int32(0)
+    i: jax.Array = jnp.float32(1.0)
+
+
+@dataclass(frozen=True)
+class SwitchedCurrent:
+    """A current whose form a parameter picks (``lax.switch`` on a value shared by every neuron)."""
+
+    Params = Switched
+    State = type(None)
+
+    def init(self, params, n, key):
+        return None
+
+    def current(self, params, state, t, dt, key, v, first=0):
+        i = jax.lax.switch(params.mode, [lambda: params.i * jnp.ones_like(v), lambda: params.i * (1.0 - 0.01 * v),
+                                         lambda: jnp.full_like(v, 3.0 * params.i)])
+        return state, i
+
+
+@pytest.mark.parametrize("mode", [0, 1, 2])
+def test_a_branch_on_a_shared_value_is_a_loop_per_branch_and_the_scan_s_result(mode):
+    net = _net(LIF(), extra_inputs=[ns.Input("sw", "E", SwitchedCurrent(), Switched(jnp.int32(mode), jnp.float32(90.0)))])
+    plan = native_plan(net, net.params(), DT, [], ns.init_state(net, net.params(), 0, DT))
+    # one copy of the population's loop per branch, in which the branch index is a constant
+    versions = re.findall(r"const int32_t (t\d+_hz\d+) = (\d);", plan.source)
+    assert len({name for name, _ in versions}) == 1 and sorted(b for _, b in versions) == ["0", "1", "2"]
+    mon = [ns.Spikes("E")]
+    res = {e: ns.simulate(net, 50.0, DT, engine=e, monitors=mon, key=4, progress=False) for e in ("scan", "native")}
+    assert res["native"].timings["engine"] == "native" and res["scan"].spikes["E"][0].size > 0
+    for a, b in zip(res["scan"].spikes["E"], res["native"].spikes["E"]):
+        np.testing.assert_array_equal(a, b)

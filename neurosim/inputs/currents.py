@@ -189,6 +189,7 @@ class PoissonInputParams(NamedTuple):
 # POISSON_TERMS terms; P(k >= 40 | lam = 12) = 1.6e-10 is the (only) truncation error.
 POISSON_INVERSION_MAX = 12.0
 POISSON_TERMS = 40
+POISSON_HEADS = (8, 16, 24, POISSON_TERMS)   # the lengths the inversion's sum may stop at
 
 
 def poisson_cdf(lam):
@@ -217,11 +218,21 @@ def poisson_from_uniform(u, lam):
     shape = jnp.shape(u)
 
     def inversion():
-        # k = #{j < POISSON_TERMS : u > F(j)} (F is non-decreasing: the first F(j) >= u ends it)
-        k = jnp.zeros(shape, dtype)
-        for f in poisson_cdf(lam):
-            k = k + (u > f).astype(dtype)
-        return k
+        # k = #{j < POISSON_TERMS : u > F(j)} (F is non-decreasing: the first F(j) >= u ends it).
+        # u < 1, so the terms from the first F(j) >= 1 on count nothing: the sum stops at the
+        # first of POISSON_HEADS whose last F is >= 1 everywhere (the same counts, fewer terms)
+        cdf = poisson_cdf(lam)
+
+        def count(n):
+            def terms():
+                k = jnp.zeros(shape, dtype)
+                for f in cdf[:n]:
+                    k = k + (u > f).astype(dtype)
+                return k
+            return terms
+
+        short = sum(jnp.any(cdf[n - 1] < 1.0).astype(jnp.int32) for n in POISSON_HEADS[:-1])
+        return jax.lax.switch(short, [count(n) for n in POISSON_HEADS])
 
     def normal():
         z = jnp.clip(jax.scipy.special.ndtri(jnp.clip(u, 1e-7, 1.0 - 1e-7)), -6.0, 6.0)

@@ -146,7 +146,8 @@ def stdp_pair(a_plus=0.01, a_minus=0.0105, tau_plus=20.0, tau_minus=20.0, *, w_m
         x, y_decayed, y = traces(p, state, ev)
         depress = p.a_minus * _dependence(weights - lo, mu_m) * ev.pre[rows] * y_decayed[cols]
         potentiate = p.a_plus * _dependence(hi - weights, mu_p) * ev.post[cols] * x[rows]
-        return dw + potentiate - depress, StdpPairState(x, y)
+        # both rounded before they are summed, as the compiled kernel sums them (no multiply-add)
+        return dw + _traces.rounded(potentiate) - _traces.rounded(depress), StdpPairState(x, y)
 
     def kernel(p, state, weights, ev, clip=None):
         x, y_decayed, y = traces(p, state, ev)

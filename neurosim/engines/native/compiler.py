@@ -22,7 +22,7 @@ import subprocess
 import tempfile
 from pathlib import Path
 
-FLAGS = ["-O3", "-std=c++17", "-shared", "-fPIC", "-ffp-contract=off", "-fno-math-errno", "-fno-trapping-math", "-fwrapv",
+FLAGS = ["-O3", "-std=c++17", "-shared", "-fPIC", "-fopenmp-simd", "-ffp-contract=off", "-fno-math-errno", "-fno-trapping-math", "-fwrapv",
          "-march=native"]
 # GCC only: if-convert selects with many cases (a lax.switch, the segments of ndtri), so such loops vectorise
 GCC_FLAGS = ["--param=max-tree-if-conversion-phi-args=64"]

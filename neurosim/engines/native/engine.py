@@ -40,6 +40,9 @@ from .program import Parts, Slots, loop_block, program, unit_block, unit_parts
 
 TABLE_BYTES = 32e6      # tabulated input values per call, at most
 MAX_CHUNK = 20_000      # steps per call, at most
+# a plastic projection's column index: the presynaptic neuron of each synapse (CSR order), a
+# column's first entry, the synapses of each column, and their presynaptic neurons (column order)
+COLUMN_ARRAYS = ("rows", "col_ptr", "col_perm", "col_rows")
 
 
 def _per_element(init, params, n) -> object:
@@ -277,7 +280,7 @@ def _plan(net, params, dt, monitors, state):
     conns, weights, csr_extra = [], {}, {}
     for pr in net.projections:
         if pr.name in chains:
-            csr_extra[pr.name] = {k: slots.add(f"{k} {pr.name}", np.int32) for k in ("rows", "col_ptr", "col_perm")}
+            csr_extra[pr.name] = {k: slots.add(f"{k} {pr.name}", np.int32) for k in COLUMN_ARRAYS}
         ip_ = slots.add(f"indptr {pr.name}", np.int32)
         ix_ = slots.add(f"indices {pr.name}", np.int32)
         w_ = slots.add(f"weights {pr.name}", dtype)
@@ -354,7 +357,8 @@ def _plan(net, params, dt, monitors, state):
             if k < len(net.projections) and defer:
                 _, a, b = net._refs[obj.name][1]
                 sp_ = syn_parts[obj.name]
-                ranged.append((a, b, Parts(sp_.pre, ["if (k > 0) {"] + ["  " + x for x in sp_.body] + ["}"], sp_.post)))
+                ranged.append((a, b, Parts(sp_.pre, ["if (k > 0) {"] + ["  " + x for x in sp_.body] + ["}"], sp_.post,
+                                           sp_.switches)))
         # the membrane potential the terms read: a state leaf where it is one, else computed
         vbind = ("local", f"(({ft})0)")
         if volt_u is not None:
@@ -404,7 +408,7 @@ def _plan(net, params, dt, monitors, state):
         # written once after them (a step counter is advanced once, whatever the pieces)
         loop += [f"{{  // population {p.name}"] + [x for _, _, part in ranged for x in part.pre]
         for lo, hi in zip(cuts[:-1], cuts[1:]):
-            here = [_local(Parts([], part.body, []), a) for a, b, part in ranged if a <= lo and hi <= b]
+            here = [_local(Parts([], part.body, [], part.switches), a) for a, b, part in ranged if a <= lo and hi <= b]
             what = "" if (lo, hi) == (0, p.n) else f" [{lo}, {hi})"
             loop += loop_block(here, hi, f"population {p.name}{what}: synapses, currents"
                                + ("" if gap else " and neurons"), first, start=lo)
@@ -473,19 +477,23 @@ def _plan(net, params, dt, monitors, state):
                 return ["  " + x for x in lines]
 
             # the synapses an event-driven modulate or update visits: the rows of the spikes that
-            # arrive (and, for the update, then the columns of the neurons that fired), each once
-            visit = {"syn": (f"nv_{tag}", f"vis_{tag}")}
-            if code.modulate_rows or code.event_driven:
-                vis = buf(f"vis_{tag}", sizes["syn"], "int64_t")
-                loop += [f"  int64_t nv_{tag} = 0;",
-                         f"  for (int64_t base = 0; base < {n_pre}; base += 32) {{",
-                         f"    uint32_t m = ns_nonzero32({arrive} + base, {n_pre} - base);",
-                         "    while (m) {", "      const int64_t j = base + __builtin_ctz(m);", "      m &= m - 1;",
-                         f"      for (int32_t q = {ip_}[j]; q < {ip_}[j + 1]; ++q) {vis}[nv_{tag}++] = q;", "    }", "  }"]
+            # arrive (and, for the update, then the columns of the neurons that fired, less the
+            # synapses of those rows), each once
+            cx = csr_extra[pr.name]
+            rows_visit = {"syn": [_spiking(arrive, n_pre, f"for (int64_t i = {ip_}[j]; i < {ip_}[j + 1]; ++i) {{",
+                                           known={rows_: "(int32_t)j"})]}
+            both_visit = {"syn": rows_visit["syn"] + [_spiking(
+                f"(spk_{_c(post)} + {c})", n_post, f"for (int32_t r = {cx['col_ptr']}[j]; r < {cx['col_ptr']}[j + 1]; ++r) {{",
+                f"  const int64_t i = {cx['col_perm']}[r];",
+                # a column's synapses lie scattered over the CSR: ask for their weights a few ahead
+                *([f"  if (r + 8 < {cx['col_ptr']}[j + 1]) __builtin_prefetch({wptr} + {cx['col_perm']}[r + 8]);"]
+                  if pr.plastic else []),
+                f"  if ({arrive}[{cx['col_rows']}[r]] != 0) continue;",
+                known={ix_: "(int32_t)j", rows_: f"{cx['col_rows']}[r]"})]}
             if code.modulate is not None:
                 dlv = buf(f"dlv_{tag}", sizes["syn"])
                 loop += emit(code.modulate, [("ptr", q) for q in dptrs] + [("ptr", dlv)], "modulate",
-                             visit if code.modulate_rows else None)
+                             rows_visit if code.modulate_rows else None)
                 w_deliver, one_w = dlv, False
         # the presynaptic neurons whose spikes arrive, 32 at a time (a branch-free mask, then its set bits)
         loop += [f"  for (int64_t base = 0; base < {n_pre}; base += 32) {{",
@@ -499,15 +507,7 @@ def _plan(net, params, dt, monitors, state):
                  "    }", "  }"]
         if pr.name in chains and code.update is not None:
             outs = [("ptr", q) for q in dptrs] + [("ptr", wptr) if pr.plastic else None]
-            update = emit(code.update, outs, "update", visit if code.event_driven else None)
-            if code.event_driven:
-                cx = csr_extra[pr.name]
-                loop += [f"  for (int64_t base = 0; base < {n_post}; base += 32) {{",
-                         f"    uint32_t m = ns_nonzero32(spk_{_c(post)} + {c} + base, {n_post} - base);",
-                         "    while (m) {", "      const int64_t j = base + __builtin_ctz(m);", "      m &= m - 1;",
-                         f"      for (int32_t r = {cx['col_ptr']}[j]; r < {cx['col_ptr']}[j + 1]; ++r) {{",
-                         f"        const int32_t q = {cx['col_perm']}[r];",
-                         f"        if ({arrive}[{cx['rows']}[q]] == 0) {vis}[nv_{tag}++] = q;", "      }", "    }", "  }"]
+            update = emit(code.update, outs, "update", both_visit if code.event_driven else None)
             if code.tick_update is not None and code.tick_after:     # the update, then on due steps the tick
                 loop += update + [f"  if ((t + 1) % {code.tick_steps} == 0) {{"]
                 loop += ["  " + x for x in emit(code.tick_update, outs, "tick_update")] + ["  }"]
@@ -569,6 +569,20 @@ def _plan(net, params, dt, monitors, state):
     return NativePlan(net, dt, dtype, source, slots, units, state_slots, conns, tabulated,
                       [(p.name, offsets[p.name], p.n) for p in net.populations], n_words, traces, trace_leaf,
                       observed=observed)
+
+
+def _spiking(spikes: str, n: int, loop: str, *inner: str, known: dict):
+    """A loop nest over the neurons ``j`` whose entry of ``spikes`` (``n`` of them) is not 0, 32
+    at a time (a branch-free mask, then its set bits), ending in the loop ``loop`` and the lines
+    ``inner`` (which define ``int64_t i``): a visit of :func:`spaces.space_code`, in which the
+    arrays of ``known`` hold the given expressions at ``i`` (a row's presynaptic index is ``j``)."""
+    def nest(pragma):
+        head = [f"for (int64_t base = 0; base < {n}; base += 32) {{",
+                f"  uint32_t m = ns_nonzero32({spikes} + base, {n} - base);",
+                "  while (m) {", "    const int64_t j = base + __builtin_ctz(m);", "    m &= m - 1;"]
+        return (head + ["    " + x for x in pragma] + ["    " + loop] + ["    " + x for x in inner],
+                ["    }", "  }", "}"], known)
+    return nest
 
 
 def _gap_voltages(net, pops, hz, buf, ft) -> dict:
@@ -640,7 +654,7 @@ def _local(part: Parts, start: int) -> Parts:
     if not start:
         return part
     return Parts(part.pre, [f"{{ const int64_t i_slice = i - {start};", "  { const int64_t i = i_slice;"]
-                 + ["    " + x for x in part.body] + ["  }", "}"], part.post)
+                 + ["    " + x for x in part.body] + ["  }", "}"], part.post, part.switches)
 
 
 def _dynamics(pr, dynamics: dict) -> tuple:
@@ -821,6 +835,7 @@ def _connectivity(plan: NativePlan, params) -> dict:
             conn = conns[name].with_columns()
             for k in ("rows", "col_ptr", "col_perm"):
                 out[f"{k} {name}"] = np.ascontiguousarray(getattr(conn, k), np.int32)
+            out[f"col_rows {name}"] = np.ascontiguousarray(out[f"rows {name}"][out[f"col_perm {name}"]])
     for gj in plan.net.gap_junctions:      # the gap junctions' CSR and conductances
         out[f"gap indptr {gj.name}"] = np.ascontiguousarray(conns[gj.name].indptr, np.int32)
         out[f"gap indices {gj.name}"] = np.ascontiguousarray(conns[gj.name].indices, np.int32)

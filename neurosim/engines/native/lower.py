@@ -22,14 +22,18 @@ Nested ``jit``s and ``custom_jvp``/``custom_vjp`` functions are inlined (their p
 the forward value is all a simulation needs).
 
 Float operations are emitted one by one, in the jaxpr's order, and compiled without
-contraction (``-ffp-contract=off``): the result is the IEEE value of each operation. XLA's
-CPU compiler fuses some products and sums into FMAs and computes transcendentals with its own
-polynomials, so the last bit can differ from the scan's; docs/engines.md states the parity
-contract this gives.
+contraction (``-ffp-contract=off``): the result is the IEEE value of each operation, except
+that a product read once and added to (or subtracted from) another value is one ``std::fma``,
+where XLA's CPU compiler (LLVM) fuses it (:func:`contraction`; not through an optimisation
+barrier). XLA computes transcendentals with its own polynomials, so the last bit can still
+differ from the scan's; docs/engines.md states the parity contract this gives. A branch on a
+value every element shares is recorded in :attr:`Lowered.switches`, so that the program writes
+the loop once per branch taken (:func:`program.loop_block`).
 """
 from __future__ import annotations
 
 import math
+import re
 from dataclasses import dataclass, field
 
 import jax
@@ -166,10 +170,10 @@ PRELUDE = r"""
 #include <cstdlib>
 #include <limits>
 #include <type_traits>
-template <class T> NS_FN T ns_max(T a, T b) {     // one expression: selects, no branches
-  return a != a ? a : (b != b ? b : (a > b ? a : b)); }
+template <class T> NS_FN T ns_max(T a, T b) {     // one expression: selects, no branches; XLA's NaN
+  return a != a ? a : (a > b ? a : b); }           // propagation (b NaN: a > b is false, b is taken)
 template <class T> NS_FN T ns_min(T a, T b) {
-  return a != a ? a : (b != b ? b : (a < b ? a : b)); }
+  return a != a ? a : (a < b ? a : b); }
 template <class T> NS_FN T ns_abs(T a) {
   if constexpr (std::is_floating_point<T>::value) return std::fabs(a); else return a < 0 ? -a : a; }
 template <class T> NS_FN T ns_sign(T a) {
@@ -217,6 +221,7 @@ class Node:
     seg: int = -1           # (several spaces, :mod:`.spaces`) the segment computing it; -1: given
     after: bool = False     # ... available only after its segment (a sum over elements)
     array: str | None = None    # ... the array holding it, where one does
+    product: tuple | None = None    # a float product used once: its factors (contracted into an fma)
 
     @property
     def size(self) -> int:
@@ -249,6 +254,8 @@ class Lowered:
     literals: dict            # value id -> literal value, for the static evaluation
     primitives: set           # the primitives emitted as C++
     draws: bool = False       # it draws from a PRNG key argument (whose data the caller then binds)
+    switches: tuple = ()      # (index name, branches, enclosing (name, branch) or None): the
+                              # branches on a value shared by every element, known before the loop
 
     def hoist(self, static_leaves: list) -> list:
         """The hoisted values (arrays, XLA's) from the static argument leaves (in argument
@@ -320,6 +327,7 @@ class _Emitter:
         self.shared, self.body, self.hoisted, self.hoisted_ids = [], [], [], []
         self.static_ops, self.static_in, self.literals = [], [], {}
         self.ids, self.count, self.prims, self.draws = {}, 0, set(), False
+        self.switches, self.branch_of = [], []     # shared branches; the (name, branch) being walked
 
     # ------------------------------------------------------------------ values
     def new_id(self, node) -> int:
@@ -364,7 +372,7 @@ class _Emitter:
         outs = self.walk(closed_a.jaxpr, closed_b.jaxpr, inputs, consts)
         outs = [self.materialise(o) for o in outs]
         return Lowered(self.label, inputs, self.hoisted, self.shared, self.body, outs, out_tree, self.static_ops,
-                       self.static_in, self.hoisted_ids, self.literals, self.prims, self.draws)
+                       self.static_in, self.hoisted_ids, self.literals, self.prims, self.draws, tuple(self.switches))
 
     def constant(self, value):
         value = np.asarray(value)
@@ -377,6 +385,13 @@ class _Emitter:
         node = Node(np.dtype(v.aval.dtype), tuple(v.aval.shape), static=True, elem=False, literal=value)
         self.literals[self.new_id(node)] = value
         return node
+
+    def rounded(self, node) -> Node:
+        """``node``'s value, no longer known as a product (so not fused into a sum)."""
+        copy = Node(node.dtype, node.shape, node.static, node.elem, list(node.names), seg=node.seg, after=node.after,
+                    array=node.array)
+        self.ids[id(copy)] = self.vid(node)
+        return copy
 
     def materialise(self, node) -> Node:
         """A static node read by dynamic code or returned: a literal inline, else hoisted."""
@@ -410,6 +425,10 @@ class _Emitter:
 
         for var, node in zip(jaxpr_a.invars, in_nodes):
             env[var] = node
+        uses = {}       # how often each value is read in this jaxpr (as an output: once)
+        for v in [v for eqn in jaxpr_a.eqns for v in eqn.invars] + list(jaxpr_a.outvars):
+            if not isinstance(v, jcore.Literal):
+                uses[v] = uses.get(v, 0) + 1
         if len(jaxpr_a.eqns) != len(jaxpr_b.eqns):
             self.fail(None, "its code depends on the number of elements")
         for ea, eb in zip(jaxpr_a.eqns, jaxpr_b.eqns):
@@ -451,8 +470,8 @@ class _Emitter:
                 nin = len(sub_a.jaxpr.invars)
                 consts = [self.constant(c) for c in sub_a.consts]
                 res = self.walk(sub_a.jaxpr, sub_b.jaxpr, ins[len(ins) - nin:], consts)
-                for o, x in zip(outs_a, res):
-                    env[o] = x
+                for o, x in zip(outs_a, res):    # a product is fused only where it is read once in all
+                    env[o] = x if x.product is None or uses.get(o, 0) == 1 else self.rounded(x)
                 continue
             if prim in KEY_OPS:
                 for o, x in zip(outs_a, self.expand_key_op(ea, eb, ins)):
@@ -467,9 +486,9 @@ class _Emitter:
                 for o, x in zip(outs_a, self.cond(ea, eb, ins, elem)):
                     env[o] = x
                 continue
-            if prim in IDENTITY:
+            if prim in IDENTITY:    # an optimisation barrier: the value as it is, rounded (no fma through it)
                 for o, x in zip(outs_a, ins):
-                    env[o] = x
+                    env[o] = x if x.product is None else self.rounded(x)
                 continue
             ins = [self.materialise(x) for x in ins]
             out = outs_a[0]
@@ -481,9 +500,15 @@ class _Emitter:
                 t = ctype(node.dtype)
             except KeyError:
                 self.fail(prim, f"dtype {node.dtype} has no C++ type here")
-            exprs = self.emit(prim, ea.params, ins, node, t)
+            fma = contraction(prim, ins, node)
+            if fma is not None:     # a product and a sum as XLA's CPU compiler fuses them
+                ins, exprs = fma
+            else:
+                exprs = self.emit(prim, ea.params, ins, node, t)
             names = [f"x{self.count}" if len(exprs) == 1 else f"x{self.count}_{j}" for j in range(len(exprs))]
             node.names = names
+            if prim == "mul" and node.dtype.kind == "f" and node.size == 1 and uses.get(out, 0) == 1:
+                node.product = (ins[0], ins[1])
             self.place(node, ins, [f"const {t} {name} = {expr};" for name, expr in zip(names, exprs)])
             env[out] = node
         return [read(v) for v in jaxpr_a.outvars]
@@ -636,9 +661,16 @@ class _Emitter:
 
     def cond(self, ea, eb, ins, elem) -> list:
         """``lax.cond``/``switch``: an ``if`` on the branch index around each branch's code,
-        in the statements before the loop and in the loop alike (a static index, the usual
-        case, is the same for every element, and the compiler hoists the test)."""
+        in the statements before the loop and in the loop alike. An index shared by every
+        element and defined before the loop (a static one, the usual case, or one computed
+        outside any branch) is recorded in ``switches``: the loop is then written once per
+        branch taken (:func:`program.loop_block`), so that no test is left in it."""
         index = self.materialise(ins[0])
+        name = index.names[0]
+        known = not index.elem and index.size == 1 and re.fullmatch(r"[A-Za-z_]\w*", name) is not None and (
+            index.static or not self.branch_of)
+        if known:
+            self.switches.append((name, len(ea.params["branches"]), self.branch_of[-1] if self.branch_of else None))
         ops = ins[1:]
         outs = []
         for o, e in zip(ea.outvars, elem):
@@ -654,7 +686,9 @@ class _Emitter:
                       f"}} else if ({index.names[0]} == {b}) {{" if b < len(branches) - 1 else "} else {")
             self.shared.append(opener)
             self.body.append(opener)
+            self.branch_of.append((name, b) if known else None)
             res = self.walk(ba.jaxpr, bb.jaxpr, ops, [self.constant(c) for c in ba.consts])
+            self.branch_of.pop()
             for node, r in zip(outs, res):
                 r = self.materialise(r)
                 target = self.body if node.elem else self.shared
@@ -826,6 +860,28 @@ def _position(rank: int, dims_and_values) -> tuple:
     for d, v in dims_and_values:
         out[d] = v
     return tuple(out)
+
+
+def contraction(prim: str, ins: list, out: Node):
+    """``a * b + c`` (and ``a * b - c``, ``c - a * b``) as one fused multiply-add, where XLA's
+    CPU compiler (LLVM) forms one: a float sum or difference one of whose operands is a product
+    read by nothing else, the left operand first. Returns ``(inputs, [expression])`` or None.
+    Products behind an optimisation barrier are not fused (the model asks for them rounded)."""
+    if prim not in ("add", "sub") or out.dtype.kind != "f" or out.size != 1:
+        return None
+    x, y = ins
+    if x.product is not None:
+        (a, b), c, neg_ab = x.product, y, False
+        neg_c = prim == "sub"
+    elif y.product is not None:
+        (a, b), c, neg_c = y.product, x, False
+        neg_ab = prim == "sub"
+    else:
+        return None
+    if any(v.size != 1 for v in (a, b, c)):
+        return None
+    fa, fb, fc = a.names[0], b.names[0], c.names[0]
+    return [a, b, c], [f"std::fma({'-' if neg_ab else ''}{fa}, {fb}, {'-' if neg_c else ''}{fc})"]
 
 
 def _integer_pow(x, y, t) -> str:

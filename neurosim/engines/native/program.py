@@ -56,6 +56,7 @@ class Parts:
     pre: list
     body: list
     post: list
+    switches: tuple = ()    # the lowered function's branches on shared values (Lowered.switches)
 
 
 def unit_parts(u: Lowered, ins: list, outs: list, hz: list, title: str, prefix: str = "") -> Parts:
@@ -97,16 +98,37 @@ def unit_parts(u: Lowered, ins: list, outs: list, hz: list, title: str, prefix: 
             post += [f"{p}[{j}] = {name};" for j, name in enumerate(node.names)]
         elif not (node.elem or node.size == 1):
             raise ValueError(f"{title}: an output of shape {node.shape} where one value per element is expected")
+        elif kind == "addlocal" and node.product is not None:    # the sum of terms, as XLA fuses it
+            a, b = node.product
+            writes.append(f"{p} = std::fma({a.names[0]}, {b.names[0]}, {p});")
         elif kind in ("local", "addlocal"):
             writes.append(f"{p} {'+=' if kind == 'addlocal' else '='} {node.names[0]};")
         else:
             writes.append(f"{p}[i] {'+=' if kind == 'add' else '='} {node.names[0]};")
-    parts = Parts(pre, [f"// {title}"] + reads + u.body + writes, post)
+    parts = Parts(pre, [f"// {title}"] + reads + u.body + writes, post, u.switches)
     if prefix:
         def rename(lines):
             return [_NAMES.sub(lambda m: prefix + m.group(0), line) for line in lines]
-        parts = Parts(rename(parts.pre), rename(parts.body), rename(parts.post))
+        switches = tuple((prefix + name, n, None if up is None else (prefix + up[0], up[1]))
+                         for name, n, up in u.switches)
+        parts = Parts(rename(parts.pre), rename(parts.body), rename(parts.post), switches)
     return parts
+
+
+MAX_VERSIONS = 16   # the most copies of one loop written for its shared branches
+
+
+def versions(switches) -> list:
+    """Every combination of branches that the shared branches ``switches`` (``(index name,
+    branches, enclosing (name, branch) or None)``) can take, each a dict name -> branch; a
+    branch inside another one is only taken with it."""
+    def within(up):
+        combos = [{}]
+        for name, n, parent in switches:
+            if parent == up:
+                combos = [{**c, name: b, **inner} for c in combos for b in range(n) for inner in within((name, b))]
+        return combos
+    return within(None)
 
 
 def loop_block(parts: list, n: int, title: str, before_each: list = (), start: int = 0) -> list:
@@ -118,10 +140,18 @@ def loop_block(parts: list, n: int, title: str, before_each: list = (), start: i
         lines += p.pre
     body = list(before_each) + [s for p in parts for s in p.body]
     if any(not s.lstrip().startswith("//") for s in body):
-        lines.append("#pragma GCC ivdep")   # element i reads and writes index i only: no dependence between elements
-        lines.append(f"for (int64_t i = {start}; i < {n}; ++i) {{")
-        lines += ["  " + s for s in body]
-        lines.append("}")
+        loop = ["#pragma GCC ivdep",   # element i reads and writes index i only: no dependence between elements
+                f"for (int64_t i = {start}; i < {n}; ++i) {{"] + ["  " + s for s in body] + ["}"]
+        combos = versions([s for p in parts for s in p.switches])
+        if len(combos) == 1 or len(combos) > MAX_VERSIONS:
+            lines += loop
+        else:   # one copy of the loop per combination of branches, each index a constant in it
+            for j, combo in enumerate(combos):
+                test = " && ".join(f"{name} == {b}" for name, b in combo.items())
+                lines.append(f"{'if' if j == 0 else '} else if'} ({test}) {{")
+                lines += [f"  const int32_t {name} = {b};" for name, b in combo.items()]
+                lines += ["  " + x for x in loop]
+            lines.append("}")
     for p in parts:
         lines += p.post
     lines.append("}")

@@ -20,8 +20,9 @@ postsynaptic traces, then the synapses, which gather the new traces.
 
 :func:`space_code` writes the C++: pointers for the inputs, the segments in order, the outputs
 stored in place where no later segment reads what they overwrite (else through an array). A
-space may be *visited* instead of swept: its loops then run over a list of element indices (the
-synapses of the neurons that spiked, for an event-driven rule).
+space may be *visited* instead of swept: its loops then run inside loop nests that name the
+elements to visit (the rows of the spikes that arrive, then the columns of the neurons that
+fired, for an event-driven rule), so a row's synapses are read as one contiguous run.
 """
 from __future__ import annotations
 
@@ -296,8 +297,8 @@ class _SpaceEmitter(_Emitter):
             fill = ea.params.get("fill_value")
             fill = literal(np.nan if fill is None and node.dtype.kind == "f" else (fill or 0), node.dtype)
             expr = f"((uint64_t){q} < (uint64_t){n} ? {arr}[{q}] : {fill})"
-        elif "PROMISE" in mode:     # the caller's indices are in bounds (a CSR's)
-            expr = f"{arr}[{q}]"
+        elif "PROMISE" in mode:     # the caller's indices are in bounds (a CSR's): as they are
+            expr = f"{arr}[{idx.names[0]}]"     # (32-bit indices give the compiler 16-lane gathers)
         else:   # clip
             expr = f"{arr}[{q} < 0 ? 0 : ({q} >= {n} ? {n - 1} : {q})]"
         node.names = [f"x{self.count}"]
@@ -368,14 +369,34 @@ class _SpaceEmitter(_Emitter):
         return [node]
 
 
+def _sweep(n: int):
+    """The loop nest over every element of a space of ``n`` elements."""
+    return lambda pragma: (pragma + [f"for (int64_t i = 0; i < {n}; ++i) {{"], ["}"], {})
+
+
+def _substitute(body: list, bound: dict, known: dict) -> list:
+    """``body`` with the reads ``in{k}[i]`` of the inputs bound to an array whose entry ``i``
+    the loop nest knows (``known``: array -> C++ expression, e.g. a CSR row's presynaptic
+    index) replaced by that expression: a value the same for the whole row, not a gather."""
+    subs = {f"in{k}": known[p] for k, p in bound.items() if p in known}
+    if not subs:
+        return body
+    pattern = re.compile(r"\b(" + "|".join(map(re.escape, subs)) + r")\[i\]")
+    return [pattern.sub(lambda m: f"({subs[m.group(1)]})", line) for line in body]
+
+
 def space_code(u: SpaceLowered, ins: list, outs: list, hz: list, title: str, visits: dict | None = None,
                temp=lambda name: name) -> tuple:
     """The C++ block running ``u``. ``ins``: per input leaf None (static, or not read),
     ``("ptr", P)`` (an array: a space's values, or a shared array's entries) or ``("val", E)`` (a
     shared scalar). ``outs``: per output leaf None or ``("ptr", P)`` (stored in P: per element of
     its space, or a shared value's entries). ``hz``: the pointer of each hoisted value.
-    ``visits``: space -> ``(count, ids)`` C++ expressions: loops over that space run over
-    ``ids[0:count]`` instead of every element. Returns ``(lines, arrays)``: ``arrays`` the
+    ``visits``: space -> a list of loop nests, each a function ``nest(pragma) -> (head, tail,
+    known)``: C++ lines ``head`` open loops whose innermost one defines ``int64_t i`` (preceded
+    by the lines ``pragma``), ``tail`` closes them, ``known`` maps an input array to the C++
+    expression of its entry ``i`` in the nest; a loop over that space then runs its body in
+    each nest, in order, instead of over every element (the nests name each element at most
+    once). Returns ``(lines, arrays)``: ``arrays`` the
     temporary arrays the code uses (raw name -> (dtype, space)), which the caller allocates
     (``sizes[space]`` elements) under the names ``temp(raw name)``."""
     visits = visits or {}
@@ -386,6 +407,7 @@ def space_code(u: SpaceLowered, ins: list, outs: list, hz: list, title: str, vis
             raise ValueError(f"{title}: a sum over the elements of {s.space!r} needs every element, not a visit list")
     lines = [f"{{  // {title}"]
     bound = {}
+    written = {b[1] for b in outs if b is not None}
     for k, (node, b) in enumerate(zip(u.inputs, ins)):
         if node.static or b is None:
             continue
@@ -393,7 +415,10 @@ def space_code(u: SpaceLowered, ins: list, outs: list, hz: list, title: str, vis
         t = ctype(node.dtype)
         if node.elem:
             bound[k] = p
-            lines.append(f"{t}* {node.array} = ({t}*)({p});")
+            # an array this code does not write is read-only here: the compiler may keep its
+            # values in registers across the stores (a row's presynaptic trace)
+            lines.append(f"{t}* {node.array} = ({t}*)({p});" if p in written else
+                         f"const {t}* __restrict {node.array} = (const {t}*)({p});")
         else:
             lines += shared_reads(node, kind, p)
     for node, p in zip(u.hoisted, hz):
@@ -440,15 +465,14 @@ def space_code(u: SpaceLowered, ins: list, outs: list, hz: list, title: str, vis
             lines += s.pre + s.body
             continue
         lines += s.pre
-        count, ids = visits.get(s.space, (None, None))
-        if not s.scatters:      # element i reads and writes index i only; a visit lists each element once
-            lines.append("#pragma GCC ivdep")
-        if ids is None:
-            lines.append(f"for (int64_t i = 0; i < {u.sizes[s.space]}; ++i) {{")
-        else:
-            lines += [f"for (int64_t vq = 0; vq < {count}; ++vq) {{", f"  const int64_t i = {ids}[vq];"]
-        lines += ["  " + x for x in list(s.imports.values()) + s.body + list(s.stores.values())]
-        lines.append("}")
+        # element i reads and writes index i only; a visit names each element once (there,
+        # `omp simd`: the compiler's cost model would keep the gathers of a row scalar)
+        body = ["  " + x for x in list(s.imports.values()) + s.body + list(s.stores.values())]
+        nests = visits.get(s.space)
+        pragma = [] if s.scatters else ["#pragma omp simd" if nests else "#pragma GCC ivdep"]
+        for nest in nests or [_sweep(u.sizes[s.space])]:
+            head, tail, known = nest(pragma)
+            lines += head + _substitute(body, bound, known) + tail
     lines += shared_out
     lines.append("}")
     names = re.compile(r"\b(ta\d+|to\d+)\b")
