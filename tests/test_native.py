@@ -592,7 +592,8 @@ def test_a_product_read_once_fuses_into_its_sum_as_xla_fuses_it():
 # Models whose step the native engine computes with XLA's own roundings: every product and sum, and
 # the products XLA's CPU compiler fuses into multiply-adds (the left operand first, a product read
 # once). A jaxlib that changed where XLA fuses would fail here (the others, within the contract).
-BITWISE = ("LIF-alpha-current", "LIF-delta", "QIF (user model)")
+BITWISE = ("LIF", "LIF-alpha-current", "LIF-delta", "AdaptiveLIF", "QIF (user model)", "PoissonSource + PoissonInput",
+           "key-drawn uniform noise (lowered)")
 
 
 @pytest.mark.parametrize("dtype", ["float32", "float64"])

@@ -36,7 +36,7 @@ from . import compiler
 from . import mechanisms
 from .lower import Unlowerable, ctype, lower
 from .spaces import space_code
-from .program import Parts, Slots, loop_block, program, unit_block, unit_parts
+from .program import Parts, Slots, Sum, loop_block, program, unit_block, unit_parts
 
 TABLE_BYTES = 32e6      # tabulated input values per call, at most
 MAX_CHUNK = 20_000      # steps per call, at most
@@ -369,10 +369,13 @@ def _plan(net, params, dt, monitors, state):
                 ranged.append((0, p.n, unit_parts(volt_u, [("ptr", q) for q in ptrs], [("local", "v_here", True)],
                                                   hz[("volt", p.name)], f"voltage of {p.name}", "v_")))
                 vbind = ("local", "v_here")
-        add = ("addlocal", "acc", True)
+        # the terms onto the whole population are one sum, as XLA computes it; a term onto a slice
+        # is added to it after them (the sum so far is then a value, not a product)
+        whole = Sum("acc")
         for j, (k, obj) in enumerate(onto):
             ref = net._refs[obj.name][1 if k < len(net.projections) else 0]
             a, b, n = ref[1], ref[2], ref[2] - ref[1]
+            add = ("term", whole if (a, b) == (0, p.n) else Sum("acc", started=True), True)
             v = vbind if vbind[0] == "local" else ("ptr", f"({vbind[1]} + {a})")
             if k < len(net.projections):
                 cur_u, _, sptrs, _ = syns[obj.name]
@@ -381,7 +384,7 @@ def _plan(net, params, dt, monitors, state):
                 part = unit_parts(cur_u, in_b, [add], hz[("cur", obj.name)], f"current of projection {obj.name}",
                                   f"t{j}_")
             elif ins[obj.name] is None:
-                part = Parts([], [f"acc += {tables[obj.name]}[k * {n} + i];  // tabulated input {obj.name}"], [])
+                part = Parts([], [add[1].add(f"{tables[obj.name]}[k * {n} + i]", None) + f"  // tabulated input {obj.name}"], [])
             else:
                 u, iptrs, iel = ins[obj.name]
                 n_static = len(jax.tree.leaves(params.inputs[obj.name]))

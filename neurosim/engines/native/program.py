@@ -59,6 +59,30 @@ class Parts:
     switches: tuple = ()    # the lowered function's branches on shared values (Lowered.switches)
 
 
+class Sum:
+    """A sum of terms ``t1 + t2 + ...`` into the variable ``var``, one statement per term, as XLA's
+    CPU compiler computes it: the first term is the sum so far (no ``0 +``); a product read
+    once is fused into the addition that reads it, the left operand's first (so a first term
+    that is a product is fused into the second addition)."""
+
+    def __init__(self, var: str, started: bool = False):
+        self.var, self.started, self.pending = var, started, None
+
+    def add(self, value: str, factors: tuple | None) -> str:
+        """The statement adding the term ``value`` (a C++ expression), whose factors are
+        ``factors`` (C++ expressions) when it is a product read once."""
+        v = self.var
+        if not self.started:
+            self.started, self.pending = True, factors
+            return f"{v} = {value};"
+        if self.pending is not None:
+            (a, b), self.pending = self.pending, None
+            return f"{v} = std::fma({a}, {b}, {value});"
+        if factors is not None:
+            return f"{v} = std::fma({factors[0]}, {factors[1]}, {v});"
+        return f"{v} += {value};"
+
+
 def unit_parts(u: Lowered, ins: list, outs: list, hz: list, title: str, prefix: str = "") -> Parts:
     """The code of lowered function ``u`` for one loop over its elements.
 
@@ -67,8 +91,9 @@ def unit_parts(u: Lowered, ins: list, outs: list, hz: list, title: str, prefix: 
     shared scalar given as an expression) or ``("local", E)`` (a per-element value given as an
     expression of element ``i``). ``outs``: per output leaf, None (discarded), ``("ptr", P,
     elem)`` (stored: as ``P[i]`` when ``elem``, else as the entries ``P[j]`` of a shared value),
-    ``("add", P, True)`` (added to ``P[i]``) or ``("local", V, True)`` / ``("addlocal", V,
-    True)`` (assigned / added to the variable ``V``). ``hz``: the pointer of each hoisted value.
+    ``("add", P, True)`` (added to ``P[i]``), ``("local", V, True)`` / ``("addlocal", V,
+    True)`` (assigned / added to the variable ``V``) or ``("term", S, True)`` (the next term of
+    the :class:`Sum` ``S``). ``hz``: the pointer of each hoisted value.
     ``prefix`` renames the generated identifiers, so that several functions share one loop."""
     pre, reads, writes, post = [], [], [], []
     for node, b in zip(u.inputs, ins):
@@ -98,9 +123,10 @@ def unit_parts(u: Lowered, ins: list, outs: list, hz: list, title: str, prefix: 
             post += [f"{p}[{j}] = {name};" for j, name in enumerate(node.names)]
         elif not (node.elem or node.size == 1):
             raise ValueError(f"{title}: an output of shape {node.shape} where one value per element is expected")
-        elif kind == "addlocal" and node.product is not None:    # the sum of terms, as XLA fuses it
-            a, b = node.product
-            writes.append(f"{p} = std::fma({a.names[0]}, {b.names[0]}, {p});")
+        elif kind == "term":                    # a term of a sum (``p``: its Sum)
+            rename = (lambda x: _NAMES.sub(lambda m: prefix + m.group(0), x)) if prefix else (lambda x: x)
+            factors = None if node.product is None else tuple(rename(f.names[0]) for f in node.product)
+            writes.append(p.add(node.names[0], factors))
         elif kind in ("local", "addlocal"):
             writes.append(f"{p} {'+=' if kind == 'addlocal' else '='} {node.names[0]};")
         else:
