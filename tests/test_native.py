@@ -575,7 +575,8 @@ def _sources(fn, n=8):
 def test_a_product_read_once_fuses_into_its_sum_as_xla_fuses_it():
     x, y, z = (_values(257, np.float32, seed) for seed in range(3))
     # fused: a * b + c, c - a * b; exactly as one rounding (float64 product, then the sum)
-    for fn, want in [(lambda a, b, c: a * b + c, np.float64(x) * y + z), (lambda a, b, c: c - a * b, z - np.float64(x) * y)]:
+    for fn, want in [(lambda a, b, c: a * b + c, np.float64(x) * y + z), (lambda a, b, c: c - a * b, z - np.float64(x) * y),
+                     (lambda a, b, c: a * b - c, np.float64(x) * y - z)]:
         assert "std::fma" in _sources(fn)
         np.testing.assert_array_equal(run_lowered(fn, [x, y, z], 257)[0], np.float32(want))
     # not fused: a product behind an optimisation barrier (the model asks for it rounded), or read twice
@@ -584,8 +585,21 @@ def test_a_product_read_once_fuses_into_its_sum_as_xla_fuses_it():
     def twice(a, b, c):
         p = a * b
         return (p + c) * p
-    for fn in (barrier, twice):
+    @jax.jit
+    def inner(p, c):
+        return p + c, p - c
+
+    def passed_on(a, b, c):         # read twice inside the function it is passed to
+        return inner(a * b, c)[0] * inner(a * b, c)[1]
+
+    def across_a_branch(a, b, c):   # fused by XLA only within one block of code
+        p = a * b
+        return jax.lax.cond(c > 0, lambda: p + c, lambda: p - c)
+
+    for fn in (barrier, twice, passed_on):
         assert "std::fma" not in _sources(fn)
+    assert "std::fma" not in "\n".join(
+        lower("test", across_a_branch, [np.float32(0)] * 3, ["dynamic"] * 3, [False] * 3, 8).shared)
     np.testing.assert_array_equal(run_lowered(barrier, [x, y, z], 257)[0], x * y + z)
 
 

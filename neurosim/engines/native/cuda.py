@@ -71,8 +71,8 @@ def nvcc() -> str | None:
 
 def compile_check(source: str) -> None:
     """Compile ``source`` with nvcc (an object file, thrown away); raises RuntimeError with
-    nvcc's message if it does not compile. Float operations are not fused (``-fmad=false``),
-    as on the CPU."""
+    nvcc's message if it does not compile. Float operations are fused only where the lowering
+    writes ``std::fma`` (``-fmad=false``), as on the CPU."""
     cc = nvcc()
     if cc is None:
         raise RuntimeError("nvcc was not found")

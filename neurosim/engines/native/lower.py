@@ -423,12 +423,12 @@ class _Emitter:
                 return self.lit(v)
             return env[v]
 
-        for var, node in zip(jaxpr_a.invars, in_nodes):
-            env[var] = node
         uses = {}       # how often each value is read in this jaxpr (as an output: once)
         for v in [v for eqn in jaxpr_a.eqns for v in eqn.invars] + list(jaxpr_a.outvars):
             if not isinstance(v, jcore.Literal):
                 uses[v] = uses.get(v, 0) + 1
+        for var, node in zip(jaxpr_a.invars, in_nodes):     # (an inlined function's arguments)
+            env[var] = node if node.product is None or uses.get(var, 0) == 1 else self.rounded(node)
         if len(jaxpr_a.eqns) != len(jaxpr_b.eqns):
             self.fail(None, "its code depends on the number of elements")
         for ea, eb in zip(jaxpr_a.eqns, jaxpr_b.eqns):
@@ -667,6 +667,7 @@ class _Emitter:
         branch taken (:func:`program.loop_block`), so that no test is left in it."""
         index = self.materialise(ins[0])
         name = index.names[0]
+        ins = [ins[0]] + [x if x.product is None else self.rounded(x) for x in ins[1:]]   # no fma across a branch
         known = not index.elem and index.size == 1 and re.fullmatch(r"[A-Za-z_]\w*", name) is not None and (
             index.static or not self.branch_of)
         if known:

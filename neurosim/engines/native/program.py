@@ -168,8 +168,13 @@ def loop_block(parts: list, n: int, title: str, before_each: list = (), start: i
     if any(not s.lstrip().startswith("//") for s in body):
         loop = ["#pragma GCC ivdep",   # element i reads and writes index i only: no dependence between elements
                 f"for (int64_t i = {start}; i < {n}; ++i) {{"] + ["  " + s for s in body] + ["}"]
-        combos = versions([s for p in parts for s in p.switches])
-        if len(combos) == 1 or len(combos) > MAX_VERSIONS:
+        # the parts' shared branches, as many parts' as fit in MAX_VERSIONS copies (in order)
+        switches, combos = [], [{}]
+        for p in parts:
+            more = versions(switches + list(p.switches))
+            if len(more) <= MAX_VERSIONS:
+                switches, combos = switches + list(p.switches), more
+        if len(combos) == 1:
             lines += loop
         else:   # one copy of the loop per combination of branches, each index a constant in it
             for j, combo in enumerate(combos):
@@ -177,7 +182,7 @@ def loop_block(parts: list, n: int, title: str, before_each: list = (), start: i
                 lines.append(f"{'if' if j == 0 else '} else if'} ({test}) {{")
                 lines += [f"  const int32_t {name} = {b};" for name, b in combo.items()]
                 lines += ["  " + x for x in loop]
-            lines.append("}")
+            lines += ["} else {  // (no other values: a branch index is clamped)"] + ["  " + x for x in loop] + ["}"]
     for p in parts:
         lines += p.post
     lines.append("}")
