@@ -240,6 +240,11 @@ MODELS = {
 HORIZON_MS = 100.0     # the parity contract's horizon for identical spike trains (docs/engines.md)
 
 
+def scan_and_native(net, monitors, ms=HORIZON_MS) -> dict:
+    """Engine name -> its run of ``net`` for ``ms`` with ``monitors`` (the same key)."""
+    return {e: ns.simulate(net, ms, DT, engine=e, monitors=monitors, key=4, progress=False) for e in ("scan", "native")}
+
+
 @pytest.mark.parametrize("dtype", ["float32", "float64"])
 @pytest.mark.parametrize("name", list(MODELS))
 def test_parity_with_the_scan(name, dtype, request):
@@ -247,7 +252,7 @@ def test_parity_with_the_scan(name, dtype, request):
         request.getfixturevalue("x64")
     net = MODELS[name]()
     mon = [ns.Spikes("E"), ns.Trace("E", "v", every=50)]
-    res = {e: ns.simulate(net, HORIZON_MS, DT, engine=e, monitors=mon, key=4, progress=False) for e in ("scan", "native")}
+    res = scan_and_native(net, mon)
     assert res["native"].timings["engine"] == "native"
     (ta, ia), (tb, ib) = res["scan"].spikes["E"], res["native"].spikes["E"]
     assert len(ta) > 20, "the test network must fire"
@@ -617,7 +622,7 @@ def test_where_xla_fuses_the_same_products_the_engines_agree_bit_for_bit(name, d
         request.getfixturevalue("x64")
     net = MODELS[name]()
     mon = [ns.Spikes("E"), ns.Trace("E", "v", every=1)]
-    res = {e: ns.simulate(net, HORIZON_MS, DT, engine=e, monitors=mon, key=4, progress=False) for e in ("scan", "native")}
+    res = scan_and_native(net, mon)
     np.testing.assert_array_equal(res["scan"].traces["E.v"][1], res["native"].traces["E.v"][1])
     for a, b in zip(jax.tree.leaves(res["scan"].state), jax.tree.leaves(res["native"].state)):
         if jnp.issubdtype(jnp.result_type(a), jnp.floating):
@@ -654,7 +659,7 @@ def test_a_branch_on_a_shared_value_is_a_loop_per_branch_and_the_scan_s_result(m
     versions = re.findall(r"const int32_t (t\d+_hz\d+) = (\d);", plan.source)
     assert len({name for name, _ in versions}) == 1 and sorted(b for _, b in versions) == ["0", "1", "2"]
     mon = [ns.Spikes("E")]
-    res = {e: ns.simulate(net, 50.0, DT, engine=e, monitors=mon, key=4, progress=False) for e in ("scan", "native")}
+    res = scan_and_native(net, mon, 50.0)
     assert res["native"].timings["engine"] == "native" and res["scan"].spikes["E"][0].size > 0
     for a, b in zip(res["scan"].spikes["E"], res["native"].spikes["E"]):
         np.testing.assert_array_equal(a, b)

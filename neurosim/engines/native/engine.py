@@ -498,16 +498,10 @@ def _plan(net, params, dt, monitors, state):
                 loop += emit(code.modulate, [("ptr", q) for q in dptrs] + [("ptr", dlv)], "modulate",
                              rows_visit if code.modulate_rows else None)
                 w_deliver, one_w = dlv, False
-        # the presynaptic neurons whose spikes arrive, 32 at a time (a branch-free mask, then its set bits)
-        loop += [f"  for (int64_t base = 0; base < {n_pre}; base += 32) {{",
-                 f"    uint32_t m = ns_nonzero32({arrive} + base, {n_pre} - base);",
-                 "    while (m) {",
-                 "      const int64_t j = base + __builtin_ctz(m);",
-                 "      m &= m - 1;",
-                 f"      const {ft} s = {arrive}[j];"]
-        loop += [f"      ns_row({drive}, {ix_}, {w_deliver}, {'true' if one_w else 'false'}, s, {ip_}[j], "
-                 f"{ip_}[j + 1]);",
-                 "    }", "  }"]
+        # the presynaptic neurons whose spikes arrive deliver their rows
+        loop += ["  " + x for x in _each_spike(arrive, n_pre, [
+            f"const {ft} s = {arrive}[j];",
+            f"ns_row({drive}, {ix_}, {w_deliver}, {'true' if one_w else 'false'}, s, {ip_}[j], {ip_}[j + 1]);"])]
         if pr.name in chains and code.update is not None:
             outs = [("ptr", q) for q in dptrs] + [("ptr", wptr) if pr.plastic else None]
             update = emit(code.update, outs, "update", both_visit if code.event_driven else None)
@@ -574,17 +568,29 @@ def _plan(net, params, dt, monitors, state):
                       observed=observed)
 
 
+def _spike_nest(spikes: str, n: int) -> tuple:
+    """``(head, tail)``: C++ lines opening and closing a loop over the neurons ``j`` whose entry
+    of ``spikes`` (``n`` of them) is not 0, in order, 32 at a time (a branch-free mask, then its
+    set bits); the lines between them are indented by 4."""
+    return ([f"for (int64_t base = 0; base < {n}; base += 32) {{",
+             f"  uint32_t m = ns_nonzero32({spikes} + base, {n} - base);",
+             "  while (m) {", "    const int64_t j = base + __builtin_ctz(m);", "    m &= m - 1;"], ["  }", "}"])
+
+
+def _each_spike(spikes: str, n: int, body: list) -> list:
+    """The lines running ``body`` for every neuron ``j`` of :func:`_spike_nest`."""
+    head, tail = _spike_nest(spikes, n)
+    return head + ["    " + x for x in body] + tail
+
+
 def _spiking(spikes: str, n: int, loop: str, *inner: str, known: dict):
-    """A loop nest over the neurons ``j`` whose entry of ``spikes`` (``n`` of them) is not 0, 32
-    at a time (a branch-free mask, then its set bits), ending in the loop ``loop`` and the lines
-    ``inner`` (which define ``int64_t i``): a visit of :func:`spaces.space_code`, in which the
-    arrays of ``known`` hold the given expressions at ``i`` (a row's presynaptic index is ``j``)."""
+    """A loop nest (:func:`_spike_nest`) ending in the loop ``loop`` over the synapses of each
+    such neuron and the lines ``inner`` (which define ``int64_t i``): a visit of
+    :func:`spaces.space_code`, in which the arrays of ``known`` hold the given expressions at
+    ``i`` (a row's presynaptic index is ``j``)."""
     def nest(pragma):
-        head = [f"for (int64_t base = 0; base < {n}; base += 32) {{",
-                f"  uint32_t m = ns_nonzero32({spikes} + base, {n} - base);",
-                "  while (m) {", "    const int64_t j = base + __builtin_ctz(m);", "    m &= m - 1;"]
-        return (head + ["    " + x for x in pragma] + ["    " + loop] + ["    " + x for x in inner],
-                ["    }", "  }", "}"], known)
+        head, tail = _spike_nest(spikes, n)
+        return head + ["    " + x for x in [*pragma, loop, *inner]], ["    }"] + tail, known
     return nest
 
 
@@ -811,17 +817,13 @@ def _ring_code(name, n_pre, n_post, depth, arrive, ip_, w_, one_w, ring, slot, d
     w = f"{w_}[0]" if one_w else f"{w_}[q]"
     return [f"{{  // projection {name}: per-synapse delays, a ring of {depth} x {n_post} inputs",
             f"  const int64_t start = (int64_t)(t % {depth}) * {n_post};",
-            f"  for (int64_t base = 0; base < {n_pre}; base += 32) {{",
-            f"    uint32_t m = ns_nonzero32({arrive} + base, {n_pre} - base);",
-            "    while (m) {",
-            "      const int64_t j = base + __builtin_ctz(m);",
-            "      m &= m - 1;",
-            f"      const {ft} s = {arrive}[j];",
-            f"      for (int32_t q = {ip_}[j]; q < {ip_}[j + 1]; ++q) {{",
-            f"        int64_t k = (int64_t){slot}[q] + start;",
-            f"        if (k >= {size}) k -= {size};",
-            f"        {ring}[k] += s * {w};",
-            "      }", "    }", "  }",
+            *["  " + x for x in _each_spike(arrive, n_pre, [
+                f"const {ft} s = {arrive}[j];",
+                f"for (int32_t q = {ip_}[j]; q < {ip_}[j + 1]; ++q) {{",
+                f"  int64_t k = (int64_t){slot}[q] + start;",
+                f"  if (k >= {size}) k -= {size};",
+                f"  {ring}[k] += s * {w};",
+                "}"])],
             f"  {drive} = {ring} + start;   // this step's row: the synapse step reads it and clears it",
             "}"]
 

@@ -96,6 +96,10 @@ def unit_parts(u: Lowered, ins: list, outs: list, hz: list, title: str, prefix: 
     the :class:`Sum` ``S``). ``hz``: the pointer of each hoisted value.
     ``prefix`` renames the generated identifiers, so that several functions share one loop."""
     pre, reads, writes, post = [], [], [], []
+
+    def rename(text: str) -> str:
+        return _NAMES.sub(lambda m: prefix + m.group(0), text) if prefix else text
+
     for node, b in zip(u.inputs, ins):
         if node.static or b is None:    # a PRNG key's data (2 words) is bound like a small shared array
             continue
@@ -123,8 +127,7 @@ def unit_parts(u: Lowered, ins: list, outs: list, hz: list, title: str, prefix: 
             post += [f"{p}[{j}] = {name};" for j, name in enumerate(node.names)]
         elif not (node.elem or node.size == 1):
             raise ValueError(f"{title}: an output of shape {node.shape} where one value per element is expected")
-        elif kind == "term":                    # a term of a sum (``p``: its Sum)
-            rename = (lambda x: _NAMES.sub(lambda m: prefix + m.group(0), x)) if prefix else (lambda x: x)
+        elif kind == "term":                    # a term of a sum (``p``: its Sum), renamed below
             factors = None if node.product is None else tuple(rename(f.names[0]) for f in node.product)
             writes.append(p.add(node.names[0], factors))
         elif kind in ("local", "addlocal"):
@@ -133,11 +136,9 @@ def unit_parts(u: Lowered, ins: list, outs: list, hz: list, title: str, prefix: 
             writes.append(f"{p}[i] {'+=' if kind == 'add' else '='} {node.names[0]};")
     parts = Parts(pre, [f"// {title}"] + reads + u.body + writes, post, u.switches)
     if prefix:
-        def rename(lines):
-            return [_NAMES.sub(lambda m: prefix + m.group(0), line) for line in lines]
         switches = tuple((prefix + name, n, None if up is None else (prefix + up[0], up[1]))
                          for name, n, up in u.switches)
-        parts = Parts(rename(parts.pre), rename(parts.body), rename(parts.post), switches)
+        parts = Parts(*([rename(x) for x in lines] for lines in (parts.pre, parts.body, parts.post)), switches)
     return parts
 
 
