@@ -10,9 +10,13 @@ script needs to build, run, keep and sweep a network. Everything else (models, c
 formats, engine internals) is imported from its subpackage: ``from neurosim.neurons import LIF``,
 ``from neurosim.engines.native import ...``. ``ns.plot`` is imported on first use, so
 ``import neurosim`` does not pay for matplotlib; ``ns.equations`` (models from equations with units)
-likewise for sympy.
+likewise for sympy, and ``ns.train`` for flax and optax.
 """
-from . import analysis, astrocytes, builders, engines, events, init, inputs, io, network, neurons, plasticity, sweeps, synapses, train
+from . import _jax_cache
+
+_jax_cache.configure()   # JAX's persistent compilation cache (NEUROSIM_JAX_CACHE=0 turns it off)
+
+from . import analysis, astrocytes, builders, engines, events, init, inputs, io, network, neurons, plasticity, sweeps, synapses
 from .events import CSR, propagate
 from .init import Normal, Uniform
 from .sweeps import sweep
@@ -39,7 +43,7 @@ __all__ = [
     "Checkpoint", "save_checkpoint", "load_checkpoint", "fingerprint", "sweep",
 ]
 
-_LAZY = {"plot", "equations"}   # submodules imported on first use (matplotlib and sympy are slow to import)
+_LAZY = {"plot", "equations", "train"}   # imported on first use (matplotlib, sympy, flax and optax are slow to import)
 
 
 def __getattr__(name):

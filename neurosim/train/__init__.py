@@ -24,58 +24,44 @@
 
 The surrogate shapes (``SURROGATES``) live with the spike function in :mod:`neurosim.neurons.spike`.
 """
-from . import astro, corpus, datasets, encoders, eprop, layers, losses, loop, network_model, readouts, sequence, three_factor, wkv
+import importlib
+
 from ..neurons.spike import SURROGATES
-from .astro import AstrocyteLayer, AstrocyteParams
-from .datasets import cue_recall, pattern_generation, randman
-from .encoders import bernoulli, current, delta, latency
-from .eprop import eprop_gradients
-from .three_factor import three_factor_gradients
-from .layers import LeakyReadout, NeuronParams, Outputs, SpikingLayer, SpikingNetwork, lif
-from .losses import CrossEntropy, FirstSpike, RateMSE, StepMSE, first_spike_times, rate_regulariser
-from .loop import evaluate, fit
-from .network_model import NetworkModel, NetworkParams
-from .wkv import WKVState, wkv_init, wkv_reference, wkv_segment, wkv_step
-from .corpus import CharCorpus, Vocabulary, load_text, pydoc_topics, sample_contexts, shakespeare, text_corpus
-from .sequence import (
-    ChannelMix,
-    LMOutputs,
-    SpikingRWKV,
-    TimeMix,
-    bits_per_character,
-    evaluate_language_model,
-    fit_language_model,
-    generate,
-    lif_over_tokens,
-    lm_gradient,
-    lm_loss,
-    operation_counts,
-    perplexity,
-    sequence_loss,
-    token_lif,
-)
-from .readouts import (
-    LMSState,
-    Readout,
-    RidgeCV,
-    RLSState,
-    accuracy,
-    classify,
-    force_update,
-    lms_fit,
-    lms_init,
-    lms_update,
-    predict,
-    ridge,
-    ridge_classifier,
-    ridge_cv,
-    rls_fit,
-    rls_init,
-    rls_update,
-    softmax_classifier,
-    time_series_folds,
-    train_test_split,
-)
+
+# Submodules and names are imported on first use: ``import neurosim`` does not pay for flax, optax
+# and treescope (about 0.35 s of CPU) until a script touches ``neurosim.train``'s layers or loop.
+_SUBMODULES = ("astro", "datasets", "network_model", "encoders", "eprop", "layers", "losses", "loop", "readouts", "three_factor", "wkv", "sequence", "corpus")
+_NAMES = {   # submodule: the names it gives the package
+    "astro": ("AstrocyteLayer", "AstrocyteParams"),
+    "corpus": ("CharCorpus", "Vocabulary", "load_text", "pydoc_topics", "sample_contexts", "shakespeare", "text_corpus"),
+    "datasets": ("cue_recall", "pattern_generation", "randman"),
+    "encoders": ("bernoulli", "current", "delta", "latency"),
+    "eprop": ("eprop_gradients",),
+    "layers": ("LeakyReadout", "NeuronParams", "Outputs", "SpikingLayer", "SpikingNetwork", "lif"),
+    "loop": ("evaluate", "fit"),
+    "losses": ("CrossEntropy", "FirstSpike", "RateMSE", "StepMSE", "first_spike_times", "rate_regulariser"),
+    "network_model": ("NetworkModel", "NetworkParams"),
+    "readouts": ("LMSState", "RLSState", "Readout", "RidgeCV", "accuracy", "classify", "force_update", "lms_fit", "lms_init", "lms_update", "predict", "ridge", "ridge_classifier", "ridge_cv", "rls_fit", "rls_init", "rls_update", "softmax_classifier", "time_series_folds", "train_test_split"),
+    "sequence": ("ChannelMix", "LMOutputs", "SpikingRWKV", "TimeMix", "bits_per_character", "evaluate_language_model", "fit_language_model", "generate", "lif_over_tokens", "lm_gradient", "lm_loss", "operation_counts", "perplexity", "sequence_loss", "token_lif"),
+    "three_factor": ("three_factor_gradients",),
+    "wkv": ("WKVState", "wkv_init", "wkv_reference", "wkv_segment", "wkv_step"),
+}
+_WHERE = {name: module for module, names in _NAMES.items() for name in names}
+
+
+def __getattr__(name):
+    if name in _SUBMODULES:
+        return importlib.import_module(f"{__name__}.{name}")
+    if name in _WHERE:
+        value = getattr(importlib.import_module(f"{__name__}.{_WHERE[name]}"), name)
+        globals()[name] = value        # found once
+        return value
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
+def __dir__():
+    return sorted(set(globals()) | set(_SUBMODULES) | set(_WHERE))
+
 
 __all__ = [
     "AstrocyteLayer", "AstrocyteParams", "CrossEntropy", "FirstSpike", "NetworkModel", "NetworkParams", "LMSState", "LeakyReadout", "NeuronParams", "Outputs", "RLSState", "RateMSE",

@@ -40,14 +40,16 @@ tracing (there a NaN propagates to the result instead).
 """
 from __future__ import annotations
 
-from typing import NamedTuple
+from typing import TYPE_CHECKING, NamedTuple
 
 import jax
 import jax.numpy as jnp
 import numpy as np
-import optax
 
 from .. import _checks
+
+if TYPE_CHECKING:     # optax is imported where it is used (softmax_classifier)
+    import optax
 
 __all__ = [
     "Readout", "predict", "ridge", "ridge_cv", "RidgeCV", "train_test_split", "time_series_folds",
@@ -436,6 +438,8 @@ def softmax_classifier(states, labels, n_classes: int, *, steps: int = 500, lear
     cross-entropy plus ``weight_decay / 2 * |w|^2``, from ``w = b = 0``, in one ``lax.scan``."""
     x, labels, n_classes = _check_labels(states, labels, n_classes, "softmax_classifier")
     steps = _checks.integer_at_least("steps", steps)
+    import optax   # here, not at the top: analysis.reservoir imports this module for its ridge solver
+
     opt = optax.adam(learning_rate) if optimizer is None else optimizer
     params = Readout(jnp.zeros((x.shape[1], n_classes), x.dtype), jnp.zeros((n_classes,), x.dtype))
 

@@ -1,0 +1,70 @@
+"""JAX's persistent compilation cache, on by default for neurosim's users.
+
+A network's first ``simulate`` compiles its programs (the engine's chunk, the initial state,
+the finiteness checks): 0.3-1.5 s of CPU that every new process paid again. With the cache, a
+second process with the same network and jaxlib loads the compiled programs from disk.
+
+Where: ``$NEUROSIM_JAX_CACHE`` when set to a directory; else ``neurosim/jax`` under
+``$XDG_CACHE_HOME`` (default ``~/.cache``). Off: ``NEUROSIM_JAX_CACHE=0`` (or ``off``,
+``false``, ``no``). The cache is kept under ``MAX_BYTES`` (JAX evicts the least recently
+used programs). neurosim leaves JAX alone when its cache is already configured (the
+``JAX_COMPILATION_CACHE_DIR`` variable, or ``jax.config.update("jax_compilation_cache_dir", ...)``
+before ``import neurosim``), and when the default directory cannot be written. Every program is kept, however fast
+it compiled (``MIN_COMPILE_S``: JAX's own default keeps only those over 1 s, which left out most
+of a simulation's programs, whose compilations add up to a second); a user's own setting of that
+threshold or of the size is kept.
+
+Measured (one core, jax 0.12.1): the first ``simulate`` of Brunel's network at scale 0.1 took
+1.5 s of CPU in a new process, 0.21 s with the cache; COBA-4000 0.42 s, then 0.15 s.
+"""
+from __future__ import annotations
+
+import importlib.util
+import os
+from pathlib import Path
+
+import jax
+
+MIN_COMPILE_S = 0.0
+MAX_BYTES = 2 * 2**30
+OFF = {"0", "off", "false", "no"}
+JAX_DEFAULT_MIN_COMPILE_S = 1.0
+
+
+def directory() -> Path | None:
+    """The cache directory neurosim would set, or None when it is turned off or cannot be used."""
+    asked = os.environ.get("NEUROSIM_JAX_CACHE", "").strip()
+    if asked.lower() in OFF:
+        return None
+    if asked:
+        path = Path(asked).expanduser()
+        try:
+            path.mkdir(parents=True, exist_ok=True)
+        except OSError as err:
+            raise ValueError(f"NEUROSIM_JAX_CACHE={asked!r} cannot be created ({err.strerror}); set it to a writable "
+                             "directory, to 0 to turn the compilation cache off, or unset it") from None
+        return path
+    try:
+        path = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "neurosim" / "jax"
+        path.mkdir(parents=True, exist_ok=True)
+        return path if os.access(path, os.W_OK | os.X_OK) else None
+    except (OSError, RuntimeError):      # no home directory, or one that cannot be written: no cache
+        return None
+
+
+def configure() -> Path | None:
+    """Turn JAX's persistent compilation cache on (module docstring); returns the directory in
+    use, None when off or left to the user's own configuration."""
+    if os.environ.get("JAX_COMPILATION_CACHE_DIR") or jax.config.jax_compilation_cache_dir:
+        return None
+    path = directory()
+    if path is None:
+        return None
+    jax.config.update("jax_compilation_cache_dir", str(path))
+    if ("JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS" not in os.environ
+            and jax.config.jax_persistent_cache_min_compile_time_secs == JAX_DEFAULT_MIN_COMPILE_S):
+        jax.config.update("jax_persistent_cache_min_compile_time_secs", MIN_COMPILE_S)
+    if ("JAX_COMPILATION_CACHE_MAX_SIZE" not in os.environ and jax.config.jax_compilation_cache_max_size == -1
+            and importlib.util.find_spec("filelock") is not None):     # JAX evicts only with filelock
+        jax.config.update("jax_compilation_cache_max_size", MAX_BYTES)
+    return path
