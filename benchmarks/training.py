@@ -9,12 +9,15 @@ Workloads (benchmarks/peers/neurosim_training.py, spyx_training.py, snntorch_tra
   LIF layer of N neurons, forward and backward of a spike-count loss over T steps at batch B
   (``fwd_bwd_s``: median over 5 calls, compilation excluded; the benchmark's own size is N =
   16384, B = 16, T = 500; the default N = 2048 fits this 2-core CPU). ``jax`` is the same model
-  written as a bare ``lax.scan``: the ratio neurosim / jax is the layers' overhead.
+  written as a bare ``lax.scan`` (the product ``x W`` in it, as Spyx and snnTorch compute it):
+  the ratio jax / neurosim is what computing the product for all steps at once outside the scan
+  gains. ``neurosim-bf16``: the same with the product in bfloat16 (``product_dtype``), summed in
+  float32. ``fwd_bwd_s`` is the median of 5 calls, ``fwd_bwd_min_s`` their minimum.
 - ``digits``: one epoch of the Neftci_2019 classifier (64 -> 128 LIF -> 10 readout, batch 128,
   25 Bernoulli steps), ``neurosim.train.fit`` against a hand-written jitted epoch of the same
   model (``epoch_s``: median over epochs 2-6).
 
-Each tool runs in its own process, one after another; every line carries ``ratio_vs_neurosim``
+Each tool runs in its own process, one after another, on ``--threads`` cores (default 1); every line carries ``ratio_vs_neurosim``
 (the tool's time / neurosim's). Spyx and snnTorch run from ``.peers/spyx`` and ``.peers/snntorch``
 (``bash benchmarks/peers/install.sh spyx snntorch``), on the ``lif`` workload. With ``--out DIR`` the lines are appended to
 ``DIR/training.json`` and plotted in ``DIR/training.png``.
@@ -30,7 +33,7 @@ from driver import peer_python, run_json, save_lines
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 RUNNERS = os.path.join(HERE, "peers")
-TOOLS = {"neurosim": None, "jax": None, "spyx": "spyx", "snntorch": "snntorch"}
+TOOLS = {"neurosim": None, "neurosim-bf16": None, "jax": None, "spyx": "spyx", "snntorch": "snntorch"}
 
 
 def plot(lines, path):
@@ -38,11 +41,16 @@ def plot(lines, path):
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    fig, axes = plt.subplots(1, 2, figsize=(9, 3.5))
-    for ax, workload, key in ((axes[0], "lif", "fwd_bwd_s"), (axes[1], "digits", "epoch_s")):
+    fig, axes = plt.subplots(1, 2, figsize=(9, 3.8))
+    panels = ((axes[0], "lif", "fwd_bwd_s", "forward + backward (s)", "Linear + LIF"),
+              (axes[1], "digits", "epoch_s", "one training epoch (s)", "digits classifier"))
+    for ax, workload, key, ylabel, title in panels:
         rows = [d for d in lines if d.get("workload") == workload and key in d]
-        ax.bar([d["tool"] for d in rows], [d[key] for d in rows], color="C0")
-        ax.set(ylabel=f"{key} (s)", title=workload)
+        ax.bar([d["tool"] for d in rows], [d[key] for d in rows], color=["C1" if d["tool"].startswith("neurosim") else "C0" for d in rows])
+        size = f", N = {rows[0]['neurons']}, B = {rows[0]['batch']}, T = {rows[0]['steps']}" if rows and "neurons" in rows[0] else ""
+        ax.set(ylabel=ylabel, title=f"{title}{size} (median, lower is faster)")
+        ax.title.set_fontsize(9)
+        ax.tick_params(axis="x", labelrotation=20)
     fig.tight_layout()
     fig.savefig(path, dpi=110)
 
@@ -55,9 +63,12 @@ def main():
     ap.add_argument("--batch", type=int, default=16)
     ap.add_argument("--steps", type=int, default=500)
     ap.add_argument("--timeout", type=float, default=3600.0)
+    ap.add_argument("--threads", type=int, default=1, help="cores every tool may use (this process and its children are pinned)")
     ap.add_argument("--out", default=None)
     a = ap.parse_args()
     tools = [t.strip() for t in a.tools.split(",")]
+    if hasattr(os, "sched_setaffinity"):      # children inherit the pinning
+        os.sched_setaffinity(0, set(sorted(os.sched_getaffinity(0))[:max(1, a.threads)]))
     for t in tools:
         if t not in TOOLS:
             raise SystemExit(f"unknown tool {t!r}; choose from {', '.join(TOOLS)}")

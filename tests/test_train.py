@@ -113,6 +113,55 @@ def test_remat_with_a_remainder_chunk_gives_the_same_outputs():
     np.testing.assert_array_equal(np.asarray(_net()(x).y), np.asarray(_net(remat_chunk=10)(x).y))
 
 
+def _one_scan(net, x):
+    """The network as it was stepped before issue 26: every layer's whole ``step`` (its own
+    product x W included) in one ``lax.scan`` over time."""
+    def body(carry, xt):
+        carry, (y, outs) = net.step(carry, xt)
+        return carry, (y, outs)
+    _, (y, outs) = jax.lax.scan(body, net.init_carry(x.shape[1]), x)
+    return y, outs
+
+
+class _Shifted(T.SpikingLayer):
+    """A user's layer that overrides ``step`` only: it must be stepped by its own step."""
+
+    def step(self, carry, x, dt):
+        return super().step(carry, x + 0.5, dt)
+
+
+@pytest.mark.parametrize("kind", ["feedforward", "dense", "csr", "astrocyte", "remat", "user_step"])
+def test_hoisted_products_give_the_one_scan_network_bit_for_bit(kind):
+    """SpikingNetwork computes each layer's x W for all steps in one matrix product (issue 26):
+    its spikes equal stepping every layer in one scan, to the last bit; its readout too, to the
+    last bit where XLA sums a step's rows as it sums them in the product of all steps (here the
+    5 x 16 by 16 x 3 readout product is not: one ulp); its gradient equals that network's to
+    rounding (the weight gradient is summed in another order)."""
+    r = nnx.Rngs(3)
+    recurrent = {"dense": "dense", "csr": ns.events.fixed_probability(24, 24, 0.2, seed=2)}.get(kind)
+    first = {"astrocyte": T.AstrocyteLayer(8, 24, n_astrocytes=4, tau_astrocyte=20.0, rngs=r),
+             "user_step": _Shifted(8, 24, rngs=r)}.get(kind) or T.SpikingLayer(8, 24, recurrent=recurrent, rngs=r)
+    layers = (first, T.SpikingLayer(24, 16, recurrent="dense" if kind == "dense" else None, rngs=r), T.LeakyReadout(16, 3, rngs=r))
+    net = T.SpikingNetwork(*layers, record_spikes=True, remat_chunk=7 if kind == "remat" else None)
+    x = _inputs(t=40, b=5, n=8, p=0.4)
+    out = jax.jit(lambda x: net(x))(x)
+    y, outs = jax.jit(lambda x: _one_scan(net, x))(x)
+    assert 0.02 < float(out.spikes[0].mean()) < 0.6 and float(out.spikes[1].mean()) > 0.01
+    np.testing.assert_allclose(np.asarray(out.y), np.asarray(y), rtol=1e-6, atol=1e-6)
+    for k in range(2):
+        np.testing.assert_array_equal(np.asarray(out.spikes[k]), np.asarray(outs[k]))
+        np.testing.assert_array_equal(np.asarray(out.counts[k]), np.asarray(outs[k]).sum(0))
+    lab = jnp.array([0, 1, 2, 0, 1])
+    loss = T.CrossEntropy("mean")
+    graphdef, params, rest = nnx.split(net, nnx.Param, ...)
+    g_new = jax.grad(lambda p: loss(nnx.merge(graphdef, p, rest)(x), lab))(params)
+    g_old = jax.grad(lambda p: loss(T.layers.Outputs(_one_scan(nnx.merge(graphdef, p, rest), x)[0], (), ()), lab))(params)
+    for a, b in zip(jax.tree.leaves(g_new), jax.tree.leaves(g_old)):
+        scale = float(jnp.abs(b).max())
+        assert scale > 0
+        np.testing.assert_allclose(np.asarray(a), np.asarray(b), rtol=1e-4, atol=1e-5 * scale)
+
+
 @pytest.mark.parametrize("model", ["adaptive_lif", "izhikevich", "adex"])
 def test_layers_take_any_neurosim_neuron_model(model):
     models = {
@@ -574,3 +623,52 @@ def test_network_model_refusals():
         T.NetworkModel(net, input="in", output="hid", projections=["XY"])
     with pytest.raises(ValueError, match=r"x_seq must have shape \(T, B, 20\)"):
         T.NetworkModel(net, input="in", output="hid")(jnp.zeros((30, 2, 7)))
+
+
+def _bf16(a):
+    return np.asarray(jnp.asarray(a).astype(jnp.bfloat16).astype(jnp.float32), np.float64)
+
+
+def test_bfloat16_product_is_the_product_of_the_rounded_operands_forward_backward_and_vmapped():
+    """``product_dtype="bfloat16"``: x and W rounded to bfloat16, products summed in float32; the
+    backward products likewise with the cotangent rounded (reference: float64 sums of the
+    rounded operands)."""
+    from neurosim.train.layers import _bf16_product, _cpu_flags, BF16_CPU_FLAGS
+
+    x = jax.random.normal(jax.random.key(0), (40, 33))
+    w = jax.random.normal(jax.random.key(1), (33, 17))
+    g = jax.random.normal(jax.random.key(2), (40, 17))
+    y, vjp = jax.vjp(_bf16_product, x, w)
+    np.testing.assert_allclose(np.asarray(y), _bf16(x) @ _bf16(w), rtol=1e-5, atol=1e-5)
+    assert not np.allclose(np.asarray(y), np.asarray(x, np.float64) @ np.asarray(w, np.float64), rtol=1e-4, atol=0)
+    dx, dw = vjp(g)
+    assert dx.dtype == x.dtype and dw.dtype == w.dtype
+    np.testing.assert_allclose(np.asarray(dx), _bf16(g) @ _bf16(w).T, rtol=1e-5, atol=1e-5)
+    np.testing.assert_allclose(np.asarray(dw), _bf16(x).T @ _bf16(g), rtol=1e-5, atol=1e-5)
+    xs = jax.random.normal(jax.random.key(3), (3, 40, 33))
+    batched = jax.vmap(_bf16_product, in_axes=(0, None))(xs, w)
+    for k in range(3):
+        np.testing.assert_array_equal(np.asarray(batched[k]), np.asarray(_bf16_product(xs[k], w)))
+    if _cpu_flags() & set(BF16_CPU_FLAGS) or jax.default_backend() != "cpu":
+        r = nnx.Rngs(0)
+        net = T.SpikingNetwork(T.SpikingLayer(8, 24, product_dtype="bfloat16", rngs=r), T.LeakyReadout(24, 3, rngs=r))
+        ref = T.SpikingNetwork(T.SpikingLayer(8, 24, rngs=nnx.Rngs(0)), T.LeakyReadout(24, 3, rngs=nnx.Rngs(0)))
+        ref.layers[0].w[...] = jnp.asarray(_bf16(net.layers[0].w[...]), jnp.float32)
+        ref.layers[1].w[...] = net.layers[1].w[...]
+        x_in = _inputs(t=30, b=4, n=8, p=0.4)        # spikes: exact in bfloat16
+        a, b = net(x_in), ref(x_in)
+        np.testing.assert_array_equal(np.asarray(a.counts[0]), np.asarray(b.counts[0]))
+        np.testing.assert_allclose(np.asarray(a.y), np.asarray(b.y), rtol=1e-5, atol=1e-5)
+
+
+def test_bfloat16_is_refused_where_the_cpu_would_emulate_it(monkeypatch):
+    from neurosim.train import layers
+
+    with pytest.raises(ValueError, match="product_dtype must be None .* or 'bfloat16', got 'float16'"):
+        T.SpikingLayer(4, 4, product_dtype="float16", rngs=nnx.Rngs(0))
+    monkeypatch.setattr(layers, "_cpu_flags", lambda: {"avx2", "avx512f"})
+    monkeypatch.setattr(layers.jax, "default_backend", lambda: "cpu")
+    for make in (lambda: T.SpikingLayer(4, 4, product_dtype="bfloat16", rngs=nnx.Rngs(0)),
+                 lambda: T.LeakyReadout(4, 2, product_dtype="bfloat16", rngs=nnx.Rngs(0))):
+        with pytest.raises(ValueError, match="product_dtype='bfloat16' needs a CPU that multiplies bfloat16 natively"):
+            make()

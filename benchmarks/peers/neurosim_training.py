@@ -2,7 +2,8 @@
 hand-written pure-JAX loop (tool "jax"): prints one JSON line.
 
 Workloads: ``lif`` (one Linear + one LIF layer, forward + backward of a spike-count loss over
-``--steps`` steps, batch ``--batch``; median over ``--repeats`` calls, compilation excluded) and
+``--steps`` steps, batch ``--batch``; median and min over ``--repeats`` calls, compilation
+excluded; tool ``neurosim-bf16``: the layer's product in bfloat16, summed in float32) and
 ``digits`` (one training epoch of the Neftci_2019 classifier, 64 -> 128 LIF -> 10 readout, batch
 128, 25 steps; median over epochs after the first).
 """
@@ -50,6 +51,7 @@ def hand_lif_counts(w, x, decay):
 
 
 def median_time(fn, args, repeats):
+    """(median, min, compile) seconds of ``fn(*args)`` over ``repeats`` calls after the first."""
     t0 = time.perf_counter()
     jax.block_until_ready(fn(*args))
     compile_s = time.perf_counter() - t0
@@ -58,7 +60,7 @@ def median_time(fn, args, repeats):
         t0 = time.perf_counter()
         jax.block_until_ready(fn(*args))
         times.append(time.perf_counter() - t0)
-    return float(np.median(times)), compile_s
+    return float(np.median(times)), float(np.min(times)), compile_s
 
 
 def lif_workload(tool, n, batch, steps, repeats):
@@ -67,8 +69,10 @@ def lif_workload(tool, n, batch, steps, repeats):
 
     key = jax.random.key(0)
     x = jax.random.normal(key, (steps, batch, n)) * 2.0
-    if tool == "neurosim":
-        layer = train.SpikingLayer(n, n, bias=False, w_std=3.0 / np.sqrt(n) / (1 - np.exp(-0.1)), rngs=nnx.Rngs(0))
+    if tool.startswith("neurosim"):
+        product = "bfloat16" if tool == "neurosim-bf16" else None
+        layer = train.SpikingLayer(n, n, bias=False, w_std=3.0 / np.sqrt(n) / (1 - np.exp(-0.1)), product_dtype=product,
+                                   rngs=nnx.Rngs(0))
         net = train.SpikingNetwork(layer, dt=1.0)
         graphdef, params, rest = nnx.split(net, nnx.Param, ...)
         fn = jax.jit(jax.value_and_grad(lambda p: nnx.merge(graphdef, p, rest)(x).counts[0].mean()))
@@ -78,9 +82,9 @@ def lif_workload(tool, n, batch, steps, repeats):
         decay = float(np.exp(-1.0 / TAU))
         fn = jax.jit(jax.value_and_grad(lambda w: hand_lif_counts(w, x, decay).sum(0).mean()))
         arg = w
-    run_s, compile_s = median_time(fn, (arg,), repeats)
+    run_s, min_s, compile_s = median_time(fn, (arg,), repeats)
     mem = fn.lower(arg).compile().memory_analysis()
-    return {"fwd_bwd_s": run_s, "compile_s": compile_s, "xla_temp_mb": mem.temp_size_in_bytes / 2**20,
+    return {"fwd_bwd_s": run_s, "fwd_bwd_min_s": min_s, "compile_s": compile_s, "xla_temp_mb": mem.temp_size_in_bytes / 2**20,
             "value": float(fn(arg)[0])}
 
 
@@ -149,7 +153,7 @@ def digits_workload(tool, epochs):
 
 def main():
     ap = argparse.ArgumentParser()
-    ap.add_argument("--tool", choices=["neurosim", "jax"], required=True)
+    ap.add_argument("--tool", choices=["neurosim", "neurosim-bf16", "jax"], required=True)
     ap.add_argument("--workload", choices=["lif", "digits"], required=True)
     ap.add_argument("--neurons", type=int, default=2048)
     ap.add_argument("--batch", type=int, default=16)
@@ -162,7 +166,7 @@ def main():
         out.update(neurons=a.neurons, batch=a.batch, steps=a.steps)
     else:
         out = digits_workload(a.tool, a.epochs)
-    out.update(tool=a.tool, workload=a.workload, dtype="float32", device=jax.devices()[0].platform,
+    out.update(tool=a.tool, workload=a.workload, dtype="float32" if a.tool != "neurosim-bf16" else "bfloat16 product", device=jax.devices()[0].platform,
                jax=jax.__version__, peak_mem_mb=resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024)
     print(json.dumps(out))
 

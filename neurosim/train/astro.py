@@ -88,8 +88,15 @@ class AstrocyteLayer(SpikingLayer):
         return state, past, jnp.zeros((batch, self.m), self.w[...].dtype)
 
     def step(self, carry, x, dt):
+        return self._modulated(carry, self.drive(x, carry[1]), dt)
+
+    def step_fed(self, carry, i, dt):
+        """:meth:`step` from the feed-forward current ``i = feed(x)`` (B, n)."""
+        return self._modulated(carry, self.recurrent_drive(i, carry[1]), dt)
+
+    def _modulated(self, carry, i, dt):
         state, past, a = carry
-        i = self.drive(x, past) + a @ self.w_an[...]
+        i = i + a @ self.w_an[...]
         state, z = self.neuron_step(state, i, dt)
         keep = jnp.exp(-dt / self.tau_a.get_value()).astype(a.dtype)
         a = keep[None] * a + (1 - keep[None]) * (z.astype(a.dtype) @ self.w_na[...])
