@@ -6,27 +6,28 @@ second process with the same network and jaxlib loads the compiled programs from
 
 Where: ``$NEUROSIM_JAX_CACHE`` when set to a directory; else ``neurosim/jax`` under
 ``$XDG_CACHE_HOME`` (default ``~/.cache``). Off: ``NEUROSIM_JAX_CACHE=0`` (or ``off``,
-``false``, ``no``). The cache is kept under ``MAX_BYTES`` (JAX evicts the least recently
-used programs). neurosim leaves JAX alone when its cache is already configured (the
-``JAX_COMPILATION_CACHE_DIR`` variable, or ``jax.config.update("jax_compilation_cache_dir", ...)``
-before ``import neurosim``), and when the default directory cannot be written. Every program is kept, however fast
-it compiled (``MIN_COMPILE_S``: JAX's own default keeps only those over 1 s, which left out most
-of a simulation's programs, whose compilations add up to a second); a user's own setting of that
-threshold or of the size is kept.
+``false``, ``no``). The directory is not capped (JAX's capped cache scans the whole
+directory at every write: with the test suite's ~5,000 programs, a few hundred milliseconds
+per compiled program); delete it to reclaim the space. neurosim leaves JAX alone when its cache
+is already configured (the ``JAX_COMPILATION_CACHE_DIR`` variable, or
+``jax.config.update("jax_compilation_cache_dir", ...)`` before ``import neurosim``), and when
+the default directory cannot be written. Programs that took at least ``MIN_COMPILE_S`` (10 ms)
+to compile are kept: JAX's own default keeps only those over 1 s,
+which left out most of a simulation's programs, whose compilations add up to a second; the
+eager operations below 10 ms, most of the programs a session compiles, are not worth a file
+each. A user's own setting of that threshold is kept.
 
 Measured (one core, jax 0.12.1): the first ``simulate`` of Brunel's network at scale 0.1 took
-1.5 s of CPU in a new process, 0.21 s with the cache; COBA-4000 0.42 s, then 0.15 s.
+1.4 s of CPU in a new process, 0.2 s with the cache; COBA-4000 0.55 s, then 0.15-0.2 s.
 """
 from __future__ import annotations
 
-import importlib.util
 import os
 from pathlib import Path
 
 import jax
 
-MIN_COMPILE_S = 0.0
-MAX_BYTES = 2 * 2**30
+MIN_COMPILE_S = 0.01
 OFF = {"0", "off", "false", "no"}
 JAX_DEFAULT_MIN_COMPILE_S = 1.0
 
@@ -64,7 +65,4 @@ def configure() -> Path | None:
     if ("JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS" not in os.environ
             and jax.config.jax_persistent_cache_min_compile_time_secs == JAX_DEFAULT_MIN_COMPILE_S):
         jax.config.update("jax_persistent_cache_min_compile_time_secs", MIN_COMPILE_S)
-    if ("JAX_COMPILATION_CACHE_MAX_SIZE" not in os.environ and jax.config.jax_compilation_cache_max_size == -1
-            and importlib.util.find_spec("filelock") is not None):     # JAX evicts only with filelock
-        jax.config.update("jax_compilation_cache_max_size", MAX_BYTES)
     return path

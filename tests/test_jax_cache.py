@@ -11,13 +11,20 @@ import pytest
 from neurosim import _jax_cache
 
 RUN = """
-import os, sys, jax, neurosim as ns
+import logging, os, sys, jax, neurosim as ns
 from neurosim.builders.vogels_abbott import coba
+hits = []
+class Hits(logging.Handler):
+    def emit(self, record):
+        if record.getMessage().startswith("Persistent compilation cache hit"):
+            hits.append(1)
+logging.getLogger("jax").addHandler(Hits())
+logging.getLogger("jax").setLevel(logging.DEBUG)
 print(jax.config.jax_compilation_cache_dir)
 net = coba(400, seed=1)
 r = ns.simulate(net, 5.0, 0.1, monitors=[ns.Spikes("neurons")])
 t, i = r.spikes["neurons"]
-print(len(i))
+print(len(i), len(hits))
 """
 
 
@@ -31,12 +38,12 @@ def _run(env, code=RUN):
 def test_a_new_process_writes_the_programs_there_and_the_next_reads_them_back(tmp_path):
     where = tmp_path / "cache"
     first = _run({"NEUROSIM_JAX_CACHE": str(where)})
-    assert first[0] == str(where)
-    kept = sorted(p.name for p in where.iterdir() if p.name.endswith("-cache"))
-    assert len(kept) >= 2           # the engine's chunk and the small programs of the first call
+    assert first[0] == str(where) and first[2] == "0"     # nothing to read yet
+    kept = [p.name for p in where.iterdir() if p.name.endswith("-cache")]
+    assert len(kept) >= 2           # the engine's chunk and the initial state, at least
     second = _run({"NEUROSIM_JAX_CACHE": str(where)})
-    assert second == first          # same spikes from the programs read back
-    assert sorted(p.name for p in where.iterdir() if p.name.endswith("-cache")) == kept   # nothing compiled anew
+    assert second[:2] == first[:2]  # same spikes from the programs read back
+    assert int(second[2]) >= len(kept)    # every program the first process kept was read back
 
 
 @pytest.mark.parametrize("off", ["0", "off", "False", "no"])
