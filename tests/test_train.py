@@ -672,3 +672,116 @@ def test_bfloat16_is_refused_where_the_cpu_would_emulate_it(monkeypatch):
                  lambda: T.LeakyReadout(4, 2, product_dtype="bfloat16", rngs=nnx.Rngs(0))):
         with pytest.raises(ValueError, match="product_dtype='bfloat16' needs a CPU that multiplies bfloat16 natively"):
             make()
+
+
+# ----------------------------------------------------------------------------- learnable input delays
+
+
+def _delayed_reference(x, w, b, d, top):
+    """I[t, b, j] = sum_i W_ij [(1 - f) x_i(t - n) + f x_i(t - n - 1)] + b_j, n = floor(d), f = d - n,
+    with x = 0 before the first step and d clipped to [0, top] (numpy, float64)."""
+    x, w, d = np.asarray(x, np.float64), np.asarray(w, np.float64), np.clip(np.asarray(d, np.float64), 0, top)
+    steps = x.shape[0]
+    out = np.zeros((steps, x.shape[1], w.shape[1])) + np.asarray(b, np.float64)
+    n, f = np.floor(d).astype(int), d - np.floor(d)
+    for i in range(w.shape[0]):
+        for j in range(w.shape[1]):
+            for lag, share in ((n[i, j], 1 - f[i, j]), (n[i, j] + 1, f[i, j])):
+                if share and lag <= top:
+                    out[lag:, :, j] += w[i, j] * share * x[: steps - lag, :, i]
+    return out
+
+
+def _delayed_layer(top=5, n_in=4, n=3, seed=0, **kw):
+    return T.SpikingLayer(n_in, n, max_delay=top, rngs=nnx.Rngs(seed), **kw)
+
+
+def test_learnable_delays_read_the_input_between_steps_and_carry_it_across_blocks():
+    layer = _delayed_layer(top=5)
+    layer.d[...] = jnp.asarray([[0.0, 1.5, 5.0], [2.25, 7.0, -1.0], [4.75, 0.5, 3.0], [1.0, 2.0, 4.2]])   # 7 and -1: clipped
+    layer.b[...] = jnp.asarray([0.1, -0.2, 0.3])
+    x = jax.random.normal(jax.random.key(0), (30, 2, 4))
+    ref = _delayed_reference(x, layer.w[...], layer.b[...], layer.d[...], 5)
+    carry = layer.init_carry(2)
+    _, whole = layer.feed_block(carry, x)
+    np.testing.assert_allclose(np.asarray(whole), ref, rtol=1e-5, atol=1e-5)
+    c, first = layer.feed_block(carry, x[:11])                   # two blocks: the carry holds the last 5 inputs
+    _, second = layer.feed_block(c, x[11:])
+    np.testing.assert_allclose(np.asarray(jnp.concatenate([first, second])), ref, rtol=1e-5, atol=1e-5)
+    # integer delays shift the input exactly
+    layer.d[...] = jnp.full((4, 3), 3.0)
+    _, shifted = layer.feed_block(carry, x)
+    want = np.concatenate([np.zeros((3, 2, 3)), np.asarray(x[:-3]) @ np.asarray(layer.w[...])]) + np.asarray(layer.b[...])
+    np.testing.assert_allclose(np.asarray(shifted), want, rtol=1e-5, atol=1e-5)
+
+
+def test_learnable_delays_gradient_vmap_and_the_network_equals_stepping():
+    from jax.test_util import check_grads
+
+    layer = _delayed_layer(top=4, n_in=3, n=2, seed=1)
+    d0 = jnp.asarray([[0.3, 1.6], [2.4, 3.7], [1.2, 0.8]])       # away from whole steps (the kinks)
+    x = jax.random.normal(jax.random.key(2), (12, 2, 3))
+    graphdef, params, rest = nnx.split(layer, nnx.Param, ...)
+
+    def current(w, d):
+        p = jax.tree.map(lambda v: v, params)
+        p["w"][...], p["d"][...] = w, d
+        m = nnx.merge(graphdef, p, rest)
+        return m.feed_block(m.init_carry(2), x)[1]
+
+    check_grads(current, (layer.w[...], d0), order=1, modes=("fwd", "rev"), eps=1e-3, atol=2e-2, rtol=2e-2)
+    # the delay gradient against finite differences of the float64 reference
+    g = jax.grad(lambda d: jnp.sum(current(layer.w[...], d) ** 2))(d0)
+    eps = 1e-4
+    for (i, j) in [(0, 0), (1, 1), (2, 0)]:
+        up, down = np.asarray(d0, np.float64).copy(), np.asarray(d0, np.float64).copy()
+        up[i, j] += eps
+        down[i, j] -= eps
+        num = (np.sum(_delayed_reference(x, layer.w[...], layer.b[...], up, 4) ** 2)
+               - np.sum(_delayed_reference(x, layer.w[...], layer.b[...], down, 4) ** 2)) / (2 * eps)
+        np.testing.assert_allclose(float(g[i, j]), num, rtol=1e-3, atol=1e-3)
+    # vmap over a batch of input sequences equals a loop
+    xs = jax.random.normal(jax.random.key(3), (3, 12, 2, 3))
+    layer.d[...] = d0
+    batched = jax.vmap(lambda xx: layer.feed_block(layer.init_carry(2), xx)[1])(xs)
+    for k in range(3):
+        np.testing.assert_array_equal(np.asarray(batched[k]), np.asarray(layer.feed_block(layer.init_carry(2), xs[k])[1]))
+    # a network with a delayed layer equals stepping it (one step at a time), and chunked BPTT equals plain
+    r = nnx.Rngs(4)
+    net = T.SpikingNetwork(T.SpikingLayer(6, 5, max_delay=7, rngs=r), T.LeakyReadout(5, 2, rngs=r), record_spikes=True)
+    xin = _inputs(t=40, b=3, n=6, p=0.4)
+    out = net(xin)
+    carry, ys = net.init_carry(3), []
+    for t in range(40):
+        carry, (y, _) = net.step(carry, xin[t])
+        ys.append(y)
+    np.testing.assert_allclose(np.asarray(out.y), np.asarray(jnp.stack(ys)), rtol=1e-5, atol=1e-5)
+    assert 0.02 < float(out.spikes[0].mean()) < 0.8
+    chunked = T.SpikingNetwork(*net.layers, remat_chunk=9, record_spikes=True)
+    np.testing.assert_array_equal(np.asarray(chunked(xin).spikes[0]), np.asarray(out.spikes[0]))
+
+
+def test_learnable_delays_are_trained_by_fit_and_refused_where_they_cannot_run():
+    r = nnx.Rngs(0)
+    net = T.SpikingNetwork(T.SpikingLayer(6, 8, max_delay=5, rngs=r), T.LeakyReadout(8, 3, rngs=r))
+    d0 = np.asarray(net.layers[0].d[...]).copy()
+    assert d0.min() >= 0 and d0.max() <= 5
+    x = _inputs(t=30, b=48, n=6, p=0.3).transpose(1, 0, 2)
+    T.fit(net, x, np.arange(48) % 3, epochs=2, batch_size=16, progress=False)
+    assert np.abs(np.asarray(net.layers[0].d[...]) - d0).max() > 0       # nnx.Param: trained with the weights
+    with pytest.raises(ValueError, match="max_delay must be an integer >= 1, got 0"):
+        T.SpikingLayer(3, 2, max_delay=0, rngs=nnx.Rngs(0))
+    with pytest.raises(ValueError, match=r"delay_init must be one value or \(3, 2\) .*in \[0, max_delay = 4\]"):
+        T.SpikingLayer(3, 2, max_delay=4, delay_init=np.full((3, 2), 5.0), rngs=nnx.Rngs(0))
+    with pytest.raises(ValueError, match="delay_init must be one value or"):
+        T.SpikingLayer(3, 2, max_delay=4, delay_init=np.zeros((2, 3)), rngs=nnx.Rngs(0))
+    with pytest.raises(ValueError, match="delay_init is given but max_delay is None"):
+        T.SpikingLayer(3, 2, delay_init=1.0, rngs=nnx.Rngs(0))
+    with pytest.raises(ValueError, match="AstrocyteLayer does not take max_delay"):
+        T.AstrocyteLayer(3, 4, max_delay=3, rngs=nnx.Rngs(0))
+    layer = T.SpikingLayer(3, 2, max_delay=2, delay_init=1.5, rngs=nnx.Rngs(0))
+    np.testing.assert_array_equal(np.asarray(layer.d[...]), np.full((3, 2), 1.5))
+    with pytest.raises(ValueError, match=r"drive\(x, past\) cannot give the current of a layer with input delays"):
+        layer.drive(jnp.zeros((1, 3)), jnp.zeros((1, 1, 2)))
+    with pytest.raises(ValueError, match="the online rules do not learn input delays"):
+        T.eprop_gradients(net, x.transpose(1, 0, 2)[:, :4], jnp.arange(4) % 3)

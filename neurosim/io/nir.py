@@ -83,6 +83,9 @@ def to_nir(net, dt: float):
     nodes, edges = {"input": nir.Input(input_type={"input": np.array([net.layers[0].n_in])})}, []
     prev = "input"
     for k, layer in enumerate(net.layers):
+        if getattr(layer, "max_delay", None) is not None:
+            raise ValueError(f"to_nir: layer {k} has learnable input delays (max_delay = {layer.max_delay}), which this "
+                             "export does not write; export a network without them")
         w = np.asarray(layer.w[...], np.float64)
         b = None if layer.b is None else np.asarray(layer.b[...], np.float64)
         fc = f"fc{k}"

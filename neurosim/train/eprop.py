@@ -80,6 +80,9 @@ def _online_inputs(net, x_seq, target, loss, feedback):
     """What an online rule (e-prop, the three-factor rule) checks and needs: ``(hidden, readout,
     x_seq, target, step_loss, feedback matrix)``."""
     hidden, readout = _check_network(net)
+    if getattr(hidden, "max_delay", None) is not None:
+        raise ValueError(f"the online rules do not learn input delays (the hidden layer has max_delay = {hidden.max_delay}): "
+                         "train it by BPTT (fit(..., gradient='bptt'), the default)")
     loss = CrossEntropy(readout="steps") if loss is None else loss
     x_seq = jnp.asarray(x_seq)
     if x_seq.ndim != 3 or x_seq.shape[2] != hidden.n_in:

@@ -94,12 +94,17 @@ class SpikingLayer(nnx.Module):
         product_dtype: None (the product ``x W`` in the weights' dtype) or ``"bfloat16"``: ``x``
             and ``W`` rounded to bfloat16 for the product, summed in float32 (about 1.8x faster
             on a CPU with AVX512-BF16 or AMX; refused on a CPU without them, where XLA emulates it).
-        rngs: ``nnx.Rngs`` for the initial weights.
+        max_delay: None (no input delays) or D >= 1: every input synapse gets a learnable delay
+            ``d_ij`` in [0, D] steps (an ``nnx.Param``, trained with the weights), fractional
+            delays read between two steps by linear interpolation (module docstring).
+        delay_init: the initial delays, (n_in, n) steps in [0, max_delay]; default uniform on
+            [0, max_delay].
+        rngs: ``nnx.Rngs`` for the initial weights (and delays).
     """
 
     def __init__(self, n_in: int, n: int, *, neuron=None, params=None, recurrent=None, delay: int = 1,
                  w_std: float | None = None, w_rec_std: float | None = None, bias: bool = True,
-                 product_dtype: str | None = None, rngs: nnx.Rngs):
+                 product_dtype: str | None = None, max_delay: int | None = None, delay_init=None, rngs: nnx.Rngs):
         self.n_in, self.n = _checks.integer_at_least("n_in", n_in), _checks.integer_at_least("n", n)
         self.product_dtype = _check_product_dtype(product_dtype)
         if neuron is None and params is None:
@@ -128,6 +133,12 @@ class SpikingLayer(nnx.Module):
             self.w_rec = nnx.Param(w_rec_std * jax.random.normal(rngs.params(), (recurrent.nnz,)))
         elif isinstance(self.recurrent, events.JitConn):
             self.w_rec = nnx.Param(jnp.asarray(self.recurrent.weight_params()))
+        self.max_delay = None if max_delay is None else _checks.integer_at_least("max_delay", max_delay)
+        if self.max_delay is not None:
+            self.d = nnx.Param(_initial_delays(delay_init, self.max_delay, (self.n_in, self.n), rngs))
+        elif delay_init is not None:
+            raise ValueError("delay_init is given but max_delay is None: give max_delay (the largest delay, in steps) "
+                             "to learn input delays")
 
     # the (carry, x) -> (carry, y) contract -----------------------------------------------
     def init_carry(self, batch: int, key=None):
@@ -138,7 +149,32 @@ class SpikingLayer(nnx.Module):
         dtype = self.w[...].dtype                    # the state follows the weights' dtype
         state = jax.tree.map(lambda a: jnp.broadcast_to(a, (batch, self.n)).astype(dtype), state)
         past = jnp.zeros((self.delay, batch, self.n), dtype)
-        return state, past
+        if self.max_delay is None:
+            return state, past
+        return state, past, jnp.zeros((self.max_delay, batch, self.n_in), dtype)   # the last max_delay inputs
+
+    def feed_block(self, carry, xs):
+        """The feed-forward currents of a block of steps ``xs`` (t, B, n_in): ``(carry, (t, B,
+        n))``, one matrix product for all t steps. With input delays the block is read together
+        with the carry's last ``max_delay`` inputs, and the carry keeps the block's last ones."""
+        t, b = xs.shape[:2]
+        if self.max_delay is None:
+            return carry, self.feed(xs.reshape((t * b,) + xs.shape[2:])).reshape(t, b, self.n)
+        top = self.max_delay
+        full = jnp.concatenate([carry[-1], xs.astype(carry[-1].dtype)], axis=0)       # (D + t, B, n_in)
+        shifted = jnp.stack([full[top - s: top - s + t] for s in range(top + 1)], axis=-1)   # x(t - s): (t, B, n_in, D + 1)
+        i = _product(shifted.reshape(t * b, -1), self.delay_kernel().reshape(-1, self.n), self.product_dtype)
+        if self.b is not None:
+            i = i + self.b[...][None]
+        return carry[:-1] + (full[t:],), i.reshape(t, b, self.n)
+
+    def delay_kernel(self):
+        """``K[i, s, j] = W_ij max(0, 1 - |s - d_ij|)`` (n_in, D + 1, n): the weight of input i's
+        value s steps ago in neuron j's current, the delay clipped to [0, D]."""
+        d = jnp.clip(self.d[...], 0.0, float(self.max_delay))
+        s = jnp.arange(self.max_delay + 1, dtype=d.dtype)
+        hat = jnp.maximum(0.0, 1.0 - jnp.abs(s[None, :, None] - d[:, None, :]))
+        return self.w[...][:, None, :] * hat
 
     def feed(self, x):
         """The feed-forward current ``x W + b`` of inputs ``x`` (rows, n_in): one product for any
@@ -147,7 +183,11 @@ class SpikingLayer(nnx.Module):
         return i + self.b[...][None] if self.b is not None else i
 
     def drive(self, x, past):
-        """Input current ``I^t`` (B, n) from inputs ``x`` (B, n_in) and the spike history."""
+        """Input current ``I^t`` (B, n) from inputs ``x`` (B, n_in) and the spike history (a
+        layer without input delays: with them the current depends on earlier inputs too)."""
+        if self.max_delay is not None:
+            raise ValueError("drive(x, past) cannot give the current of a layer with input delays (max_delay): it "
+                             "needs the earlier inputs; step the layer with step(carry, x) or a SpikingNetwork")
         return self.recurrent_drive(self.feed(x), past)
 
     def recurrent_drive(self, i, past):
@@ -170,17 +210,20 @@ class SpikingLayer(nnx.Module):
         return jax.vmap(lambda s, ib: self.neuron.step(params, s, ib, dt))(state, i)
 
     def step(self, carry, x, dt):
+        if self.max_delay is not None:
+            carry, i = self.feed_block(carry, x[None])
+            return self.step_fed(carry, i[0], dt)
         return self._advance(carry, self.drive(x, carry[1]), dt)
 
     def step_fed(self, carry, i, dt):
-        """:meth:`step` from the feed-forward current ``i = feed(x)`` (B, n)."""
+        """:meth:`step` from the feed-forward current ``i`` (B, n) of :meth:`feed_block`."""
         return self._advance(carry, self.recurrent_drive(i, carry[1]), dt)
 
     def _advance(self, carry, i, dt):
-        state, past = carry
+        state, past = carry[:2]
         state, z = self.neuron_step(state, i, dt)
         past = jnp.concatenate([past[1:], z[None].astype(past.dtype)], axis=0)
-        return (state, past), z
+        return (state, past) + tuple(carry[2:]), z
 
 
 PRODUCT_DTYPES = (None, "bfloat16")
@@ -240,6 +283,19 @@ def _bf16_product_bwd(res, g):
 _bf16_product.defvjp(_bf16_product_fwd, _bf16_product_bwd)
 
 
+def _initial_delays(delay_init, max_delay, shape, rngs):
+    if delay_init is None:
+        return jax.random.uniform(rngs.params(), shape, maxval=float(max_delay))
+    d = np.asarray(delay_init, np.float64)
+    if d.shape != shape:
+        d = np.broadcast_to(d, shape) if d.ndim == 0 else d
+    if d.shape != shape or not np.all(np.isfinite(d)) or np.any(d < 0) or np.any(d > max_delay):
+        raise ValueError(f"delay_init must be one value or {shape} (n_in, n) delays in [0, max_delay = {max_delay}] "
+                         f"steps, got shape {np.shape(delay_init)}, range "
+                         f"[{np.nanmin(d) if d.size else 'empty'}, {np.nanmax(d) if d.size else 'empty'}]")
+    return jnp.asarray(d, jnp.result_type(float))
+
+
 def _check_recurrent(recurrent, n):
     if recurrent is None or recurrent == "dense":
         return recurrent
@@ -275,6 +331,11 @@ class LeakyReadout(nnx.Module):
         return y + self.b[...][None] if self.b is not None else y
 
     drive = feed
+
+    def feed_block(self, carry, xs):
+        """``(carry, x W + b)`` for a block of steps ``xs`` (t, B, n_in), one product."""
+        t, b = xs.shape[:2]
+        return carry, self.feed(xs.reshape((t * b,) + xs.shape[2:])).reshape(t, b, self.n)
 
     def step(self, carry, x, dt):
         return self.step_fed(carry, self.feed(x), dt)
@@ -367,22 +428,22 @@ def _over_time(layer, carry, xs, dt):
     at once when it has one (:func:`_splits`), else its ``step`` in a scan."""
     if not _splits(layer):
         return jax.lax.scan(lambda c, x: layer.step(c, x, dt), carry, xs)
-    t, b = xs.shape[:2]
-    i = layer.feed(xs.reshape((t * b,) + xs.shape[2:]))
-    return jax.lax.scan(lambda c, it: layer.step_fed(c, it, dt), carry, i.reshape((t, b) + i.shape[1:]))
+    carry, i = layer.feed_block(carry, xs)
+    return jax.lax.scan(lambda c, it: layer.step_fed(c, it, dt), carry, i)
 
 
 def _splits(layer) -> bool:
-    """Whether ``layer``'s step is ``step_fed(carry, feed(x))``: it defines both, and neither
-    ``step`` nor ``drive`` is overridden in a subclass below them (a user's subclass that
-    overrides ``step`` or ``drive`` alone is stepped by its own ``step``, never bypassed)."""
+    """Whether ``layer``'s step is ``step_fed`` of ``feed_block``'s current: it defines both, and
+    neither ``step`` nor ``drive`` is overridden in a subclass below the one that defines
+    ``step_fed`` (a user's subclass that overrides ``step`` or ``drive`` alone is stepped by its
+    own ``step``, never bypassed)."""
     mro = type(layer).__mro__
 
     def depth(name):     # how far up the class hierarchy ``name`` is defined (len(mro): nowhere)
         return next((k for k, c in enumerate(mro) if name in vars(c)), len(mro))
 
-    fed = max(depth("step_fed"), depth("feed"))
-    return fed < len(mro) and fed <= depth("step") and fed <= depth("drive")
+    fed = depth("step_fed")
+    return fed < len(mro) and depth("feed_block") < len(mro) and fed <= depth("step") and fed <= depth("drive")
 
 
 def _chunks(block, init, xs, chunk):
