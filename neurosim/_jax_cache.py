@@ -18,7 +18,7 @@ eager operations below 10 ms, most of the programs a session compiles, are not w
 each. A user's own setting of that threshold is kept.
 
 Measured (one core, jax 0.12.1): the first ``simulate`` of Brunel's network at scale 0.1 took
-1.4 s of CPU in a new process, 0.2 s with the cache; COBA-4000 0.55 s, then 0.15-0.2 s.
+1.6 s of CPU in a new process, 0.27 s with the cache; COBA-4000 0.7 s, then 0.2 s.
 """
 from __future__ import annotations
 

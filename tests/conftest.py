@@ -10,11 +10,22 @@
 - **Strict JAX:** implicit rank promotion raises (``(B, n) + (n,)`` must be written
   ``(B, n) + (n,)[None]``), in this process and, through the environment, in the example
   scripts the tests start. ``NEUROSIM_TEST_RANK_PROMOTION=allow`` turns it off by hand.
+- **A compilation cache of the run's own:** ``NEUROSIM_JAX_CACHE`` (the persistent JAX cache
+  ``import neurosim`` turns on) points at a new temporary directory per test process, shared
+  with the example scripts it starts, unless it is set already: a file left cut short in the
+  user's cache by an interrupted run would make JAX warn on reading it, and warnings are errors
+  here.
 - ``requires_gpu``: a decorator that marks a test ``gpu`` and skips it when ``jax.devices()``
   has no GPU. Tests marked ``@pytest.mark.gpu`` directly are skipped the same way.
 """
+import atexit
 import os
+import shutil
+import tempfile
 
+if "NEUROSIM_JAX_CACHE" not in os.environ:
+    os.environ["NEUROSIM_JAX_CACHE"] = tempfile.mkdtemp(prefix="neurosim-test-jax-cache-")
+    atexit.register(shutil.rmtree, os.environ["NEUROSIM_JAX_CACHE"], ignore_errors=True)
 os.environ["JAX_NUMPY_RANK_PROMOTION"] = os.environ.get("NEUROSIM_TEST_RANK_PROMOTION", "raise")
 
 import jax  # noqa: E402  (after the environment above, so jax reads it)

@@ -130,6 +130,27 @@ class _Shifted(T.SpikingLayer):
         return super().step(carry, x + 0.5, dt)
 
 
+class _Silenced(T.LeakyReadout):
+    """A user's readout that overrides ``drive`` only: it must be honoured, never bypassed."""
+
+    def drive(self, x):
+        return 0.0 * super().drive(x)
+
+
+def test_a_readout_overriding_drive_is_honoured_and_bool_inputs_count_in_floats():
+    r = nnx.Rngs(5)
+    net = T.SpikingNetwork(T.SpikingLayer(8, 12, rngs=r), _Silenced(12, 3, rngs=r))
+    x = _inputs(t=20, b=2, n=8, p=0.5)
+    out = net(x)
+    assert float(out.counts[0].sum()) > 0
+    np.testing.assert_array_equal(np.asarray(out.y), 0.0)
+    carry = net.step(net.init_carry(2), x[0])[0]
+    assert float(jnp.abs(net.step(carry, x[1])[1][0]).max()) == 0.0
+    counts = T.SpikingNetwork(T.SpikingLayer(8, 12, rngs=nnx.Rngs(5)), T.LeakyReadout(12, 3, rngs=nnx.Rngs(5)))(
+        x.astype(bool)).counts[0]
+    assert jnp.issubdtype(counts.dtype, jnp.floating) and float(counts.max()) > 1
+
+
 @pytest.mark.parametrize("kind", ["feedforward", "dense", "csr", "astrocyte", "remat", "user_step"])
 def test_hoisted_products_give_the_one_scan_network_bit_for_bit(kind):
     """SpikingNetwork computes each layer's x W for all steps in one matrix product (issue 26):
@@ -761,6 +782,30 @@ def test_learnable_delays_gradient_vmap_and_the_network_equals_stepping():
     np.testing.assert_array_equal(np.asarray(chunked(xin).spikes[0]), np.asarray(out.spikes[0]))
 
 
+@pytest.mark.parametrize("whole", [0.0, 1.0, 3.0, 4.0])
+def test_a_whole_step_delay_has_the_one_sided_slope_towards_the_next_step(whole):
+    """At d = k the derivative is the slope of moving towards reading k + 1 (at D = 4, towards
+    D - 1): the finite difference on that side, not an average with a spurious term."""
+    layer = _delayed_layer(top=4, n_in=3, n=2, seed=2, delay_init=np.full((3, 2), 1.5))
+    x = jax.random.normal(jax.random.key(5), (12, 2, 3))
+    d0 = jnp.asarray(layer.d[...]).at[1, 0].set(whole)
+    graphdef, params, rest = nnx.split(layer, nnx.Param, ...)
+
+    def loss(d):
+        p = jax.tree.map(lambda v: v, params)
+        p["d"][...] = d
+        m = nnx.merge(graphdef, p, rest)
+        return jnp.sum(m.feed_block(m.init_carry(2), x)[1] ** 2)
+
+    g = float(jax.grad(loss)(d0)[1, 0])
+    step = -1e-3 if whole == 4.0 else 1e-3
+    d1 = np.asarray(d0, np.float64).copy()
+    d1[1, 0] += step
+    ref = lambda d: np.sum(_delayed_reference(x, layer.w[...], layer.b[...], d, 4) ** 2)   # noqa: E731
+    one_sided = (ref(d1) - ref(np.asarray(d0, np.float64))) / step
+    np.testing.assert_allclose(g, one_sided, rtol=2e-3, atol=2e-3)
+
+
 def test_learnable_delays_are_trained_by_fit_and_refused_where_they_cannot_run():
     r = nnx.Rngs(0)
     net = T.SpikingNetwork(T.SpikingLayer(6, 8, max_delay=5, rngs=r), T.LeakyReadout(8, 3, rngs=r))
@@ -777,7 +822,9 @@ def test_learnable_delays_are_trained_by_fit_and_refused_where_they_cannot_run()
         T.SpikingLayer(3, 2, max_delay=4, delay_init=np.zeros((2, 3)), rngs=nnx.Rngs(0))
     with pytest.raises(ValueError, match="delay_init is given but max_delay is None"):
         T.SpikingLayer(3, 2, delay_init=1.0, rngs=nnx.Rngs(0))
-    with pytest.raises(ValueError, match="AstrocyteLayer does not take max_delay"):
+    with pytest.raises(ValueError, match="delay_init must be numbers"):
+        T.SpikingLayer(3, 2, max_delay=4, delay_init="soon", rngs=nnx.Rngs(0))
+    with pytest.raises(ValueError, match="AstrocyteLayer does not take max_delay .*got max_delay=3"):
         T.AstrocyteLayer(3, 4, max_delay=3, rngs=nnx.Rngs(0))
     layer = T.SpikingLayer(3, 2, max_delay=2, delay_init=1.5, rngs=nnx.Rngs(0))
     np.testing.assert_array_equal(np.asarray(layer.d[...]), np.full((3, 2), 1.5))

@@ -114,21 +114,9 @@ def init_state(net: Network, params: dict, key, dt: float) -> NetworkState:
     elif not (isinstance(key, jax.Array) and (jnp.issubdtype(key.dtype, jax.dtypes.prng_key)
                                               or (key.dtype == jnp.uint32 and key.shape == (2,)))):
         raise ValueError(f"key must be an integer seed or a jax.random.key(...), got {key!r}")
-    check_params_for_dt(net, params, dt)
-    if any(isinstance(x, jax.core.Tracer) for x in jax.tree.leaves((params, key, dt))):
-        return _draw_state(net, params, key, dt, dtype)       # inside the caller's transformation
-    # one compiled program per network, dt and precision (cached on the network, and on disk by
-    # JAX's compilation cache), instead of a few dozen eager operations, each compiled on first use
-    cache_key = ("init_state", float(dt), jnp.dtype(dtype).name, jax.tree.structure(params))
-    draw = net._cache.get(cache_key)
-    if draw is None:
-        draw = net._cache[cache_key] = jax.jit(lambda p, k: _draw_state(net, p, k, dt, dtype))
-    return draw(params, key)
-
-
-def _draw_state(net: Network, params, key, dt: float, dtype) -> NetworkState:
     keys = jax.random.split(key, 3)
     k_pop = jax.random.split(keys[0], len(net.populations))
+    check_params_for_dt(net, params, dt)
     neurons = {p.name: p.model.init(params.neurons[p.name], p.n, k) for p, k in zip(net.populations, k_pop)}
     k_syn = jax.random.split(keys[1], len(net.projections) + len(net.inputs))
     synapses, delays, dynamics, weights = {}, {}, {}, {}

@@ -25,6 +25,7 @@
 The surrogate shapes (``SURROGATES``) live with the spike function in :mod:`neurosim.neurons.spike`.
 """
 import importlib
+from typing import TYPE_CHECKING
 
 from ..neurons.spike import SURROGATES
 
@@ -46,6 +47,21 @@ _NAMES = {   # submodule: the names it gives the package
     "three_factor": ("three_factor_gradients",),
     "wkv": ("WKVState", "wkv_init", "wkv_reference", "wkv_segment", "wkv_step"),
 }
+if TYPE_CHECKING:     # what tools that read the source (mkdocstrings, type checkers) see: every name, imported
+    from . import astro, corpus, datasets, encoders, eprop, layers, loop, losses, network_model, readouts, sequence, three_factor, wkv
+    from .astro import AstrocyteLayer, AstrocyteParams
+    from .corpus import CharCorpus, Vocabulary, load_text, pydoc_topics, sample_contexts, shakespeare, text_corpus
+    from .datasets import cue_recall, pattern_generation, randman
+    from .encoders import bernoulli, current, delta, latency
+    from .eprop import eprop_gradients
+    from .layers import LeakyReadout, NeuronParams, Outputs, SpikingLayer, SpikingNetwork, lif
+    from .loop import evaluate, fit
+    from .losses import CrossEntropy, FirstSpike, RateMSE, StepMSE, first_spike_times, rate_regulariser
+    from .network_model import NetworkModel, NetworkParams
+    from .readouts import LMSState, RLSState, Readout, RidgeCV, accuracy, classify, force_update, lms_fit, lms_init, lms_update, predict, ridge, ridge_classifier, ridge_cv, rls_fit, rls_init, rls_update, softmax_classifier, time_series_folds, train_test_split
+    from .sequence import ChannelMix, LMOutputs, SpikingRWKV, TimeMix, bits_per_character, evaluate_language_model, fit_language_model, generate, lif_over_tokens, lm_gradient, lm_loss, operation_counts, perplexity, sequence_loss, token_lif
+    from .three_factor import three_factor_gradients
+    from .wkv import WKVState, wkv_init, wkv_reference, wkv_segment, wkv_step
 _WHERE = {name: module for module, names in _NAMES.items() for name in names}
 
 

@@ -69,7 +69,8 @@ class AstrocyteLayer(SpikingLayer):
     def __init__(self, n_in: int, n: int, *, n_astrocytes: int | None = None, tau_astrocyte=500.0,
                  w_na_std: float | None = None, w_an_std: float | None = None, rngs: nnx.Rngs, **layer):
         if layer.get("max_delay") is not None:
-            raise ValueError("AstrocyteLayer does not take max_delay (learnable input delays): use a SpikingLayer for them")
+            raise ValueError(f"AstrocyteLayer does not take max_delay (learnable input delays), got max_delay="
+                             f"{layer['max_delay']!r}: use a SpikingLayer for them")
         super().__init__(n_in, n, rngs=rngs, **layer)
         m = max(1, self.n // 4) if n_astrocytes is None else _checks.integer_at_least("n_astrocytes", n_astrocytes)
         self.m = m

@@ -169,12 +169,19 @@ class SpikingLayer(nnx.Module):
         return carry[:-1] + (full[t:],), i.reshape(t, b, self.n)
 
     def delay_kernel(self):
-        """``K[i, s, j] = W_ij max(0, 1 - |s - d_ij|)`` (n_in, D + 1, n): the weight of input i's
-        value s steps ago in neuron j's current, the delay clipped to [0, D]."""
-        d = jnp.clip(self.d[...], 0.0, float(self.max_delay))
-        s = jnp.arange(self.max_delay + 1, dtype=d.dtype)
-        hat = jnp.maximum(0.0, 1.0 - jnp.abs(s[None, :, None] - d[:, None, :]))
-        return self.w[...][:, None, :] * hat
+        """``K[i, s, j]`` (n_in, D + 1, n): the weight of input i's value s steps ago in neuron j's
+        current, ``W_ij (1 - f_ij)`` at ``s = n_ij`` and ``W_ij f_ij`` at ``s = n_ij + 1`` with
+        ``n_ij = min(floor(d_ij), D - 1)``, ``f_ij = d_ij - n_ij``, the delay first clipped to
+        [0, D]. Its derivative in ``d`` is the slope towards the next whole step (at a whole
+        step too: ``d = k`` moves towards reading ``s = k + 1``; at ``D`` towards ``D - 1``)."""
+        top = float(self.max_delay)
+        d = self.d[...]
+        d = jnp.where(d < 0.0, 0.0, jnp.where(d > top, top, d))        # clipped; slope 1 inside [0, D], bounds included
+        lo = jax.lax.stop_gradient(jnp.minimum(jnp.floor(d), top - 1.0))
+        f = d - lo
+        s = jnp.arange(self.max_delay + 1, dtype=d.dtype)[None, :, None]
+        share = (1.0 - f)[:, None, :] * (s == lo[:, None, :]) + f[:, None, :] * (s == lo[:, None, :] + 1.0)
+        return self.w[...][:, None, :] * share
 
     def feed(self, x):
         """The feed-forward current ``x W + b`` of inputs ``x`` (rows, n_in): one product for any
@@ -243,8 +250,8 @@ def _check_product_dtype(product_dtype):
         raise ValueError(f"product_dtype must be None (the weights' dtype) or 'bfloat16', got {product_dtype!r}")
     if product_dtype == "bfloat16" and jax.default_backend() == "cpu" and not _cpu_flags() & set(BF16_CPU_FLAGS):
         raise ValueError("product_dtype='bfloat16' needs a CPU that multiplies bfloat16 natively (flags "
-                         f"{' or '.join(BF16_CPU_FLAGS)}); this one has neither, and XLA would emulate it, slower than "
-                         "float32: use product_dtype=None, or a GPU or TPU")
+                         f"{' or '.join(BF16_CPU_FLAGS)} in /proc/cpuinfo); this one lists neither (or has no "
+                         "/proc/cpuinfo), and XLA would emulate it, slower than float32: use product_dtype=None, or a GPU or TPU")
     return product_dtype
 
 
@@ -261,7 +268,8 @@ def _dot_bf16(a, b, contract, dtype):
 
 @jax.custom_vjp
 def _bf16_product(x, w):
-    """``x @ w`` with both rounded to bfloat16 and the products summed in ``w``'s dtype; its
+    """``x @ w`` (x: rows x n_in) with both rounded to bfloat16 and the products summed in ``w``'s
+    dtype (float32 for float32 weights); its
     backward products likewise, the cotangent rounded to bfloat16 (mixed-precision training's
     usual rule: without it the weight gradient, as large a product as the forward one, would run
     in float32)."""
@@ -286,7 +294,10 @@ _bf16_product.defvjp(_bf16_product_fwd, _bf16_product_bwd)
 def _initial_delays(delay_init, max_delay, shape, rngs):
     if delay_init is None:
         return jax.random.uniform(rngs.params(), shape, maxval=float(max_delay))
-    d = np.asarray(delay_init, np.float64)
+    try:
+        d = np.asarray(delay_init, np.float64)
+    except (TypeError, ValueError):
+        raise ValueError(f"delay_init must be numbers (delays in steps), got {delay_init!r}") from None
     if d.shape != shape:
         d = np.broadcast_to(d, shape) if d.ndim == 0 else d
     if d.shape != shape or not np.all(np.isfinite(d)) or np.any(d < 0) or np.any(d > max_delay):
@@ -330,7 +341,9 @@ class LeakyReadout(nnx.Module):
         y = _product(x, self.w[...], self.product_dtype)
         return y + self.b[...][None] if self.b is not None else y
 
-    drive = feed
+    def drive(self, x):
+        """The input current at one step: :meth:`feed` (a subclass may override either)."""
+        return self.feed(x)
 
     def feed_block(self, carry, xs):
         """``(carry, x W + b)`` for a block of steps ``xs`` (t, B, n_in), one product."""
@@ -338,7 +351,7 @@ class LeakyReadout(nnx.Module):
         return carry, self.feed(xs.reshape((t * b,) + xs.shape[2:])).reshape(t, b, self.n)
 
     def step(self, carry, x, dt):
-        return self.step_fed(carry, self.feed(x), dt)
+        return self.step_fed(carry, self.drive(x), dt)
 
     def step_fed(self, carry, i, dt):
         params = self.params.get_value()
@@ -354,7 +367,9 @@ class Outputs(NamedTuple):
 
 
 class SpikingNetwork(nnx.Module):
-    """Layers stepped together in one ``lax.scan``: each layer's output is the next one's input.
+    """Layers in series, each layer's output the next one's input at the same step (run layer
+    by layer over the sequence, each layer's feed-forward product for all steps at once:
+    :meth:`__call__`).
 
     Args:
         layers: :class:`SpikingLayer` / :class:`LeakyReadout` instances, sizes chained.
@@ -406,7 +421,8 @@ class SpikingNetwork(nnx.Module):
         if x_seq.ndim != 3 or x_seq.shape[2] != self.n_in:
             raise ValueError(f"x_seq must have shape (T, B, {self.n_in}) (time, batch, inputs), got {x_seq.shape}")
         batch = x_seq.shape[1]
-        counts0 = tuple(jnp.zeros((batch, layer.n), x_seq.dtype) for layer in self.layers)
+        dtype = x_seq.dtype if jnp.issubdtype(x_seq.dtype, jnp.floating) else jnp.result_type(float)   # counts of bool or int input
+        counts0 = tuple(jnp.zeros((batch, layer.n), dtype) for layer in self.layers)
         (_, counts), (y, spikes) = _chunks(self._block, (self.init_carry(batch, key), counts0), x_seq, self.remat_chunk)
         return Outputs(y=y, counts=counts, spikes=spikes)
 
