@@ -822,6 +822,12 @@ def test_learnable_delays_are_trained_by_fit_and_refused_where_they_cannot_run()
         T.SpikingLayer(3, 2, max_delay=4, delay_init=np.zeros((2, 3)), rngs=nnx.Rngs(0))
     with pytest.raises(ValueError, match="delay_init is given but max_delay is None"):
         T.SpikingLayer(3, 2, delay_init=1.0, rngs=nnx.Rngs(0))
+    from neurosim import _checks
+
+    huge = T.SpikingLayer(1000, 2, max_delay=10_000, rngs=nnx.Rngs(0))
+    if _checks.available_host_bytes() is not None:     # 10^4 steps x 64 x 1000 x 10^4 lags: 25 TB
+        with pytest.raises(MemoryError, match=r"SpikingLayer\(max_delay=10000\): the 10000 x 64 x 1000 x 10001 lagged.*remat_chunk"):
+            jax.eval_shape(T.SpikingNetwork(huge), jax.ShapeDtypeStruct((10_000, 64, 1000), jnp.float32))   # traced only
     with pytest.raises(ValueError, match="delay_init must be numbers"):
         T.SpikingLayer(3, 2, max_delay=4, delay_init="soon", rngs=nnx.Rngs(0))
     with pytest.raises(ValueError, match="AstrocyteLayer does not take max_delay .*got max_delay=3"):

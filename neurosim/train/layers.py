@@ -161,6 +161,9 @@ class SpikingLayer(nnx.Module):
         if self.max_delay is None:
             return carry, self.feed(xs.reshape((t * b,) + xs.shape[2:])).reshape(t, b, self.n)
         top = self.max_delay
+        _checks.fits_in_memory(f"SpikingLayer(max_delay={top}): the {t} x {b} x {self.n_in} x {top + 1} lagged inputs of a "
+                               f"block of {t} steps", t * b * self.n_in * (top + 1) * jnp.dtype(carry[-1].dtype).itemsize,
+                               "bound the block with SpikingNetwork(remat_chunk=...), or use a smaller max_delay or batch")
         full = jnp.concatenate([carry[-1], xs.astype(carry[-1].dtype)], axis=0)       # (D + t, B, n_in)
         shifted = jnp.stack([full[top - s: top - s + t] for s in range(top + 1)], axis=-1)   # x(t - s): (t, B, n_in, D + 1)
         i = _product(shifted.reshape(t * b, -1), self.delay_kernel().reshape(-1, self.n), self.product_dtype)
