@@ -24,7 +24,7 @@ from .. import _checks
 from ..network.model import Network
 from ..network.simulate import run
 from ..network.step import init_state
-from .layers import LeakyReadout, Outputs
+from .layers import LeakyReadout, Outputs, _over_time
 
 
 class NetworkParams(nnx.Variable):
@@ -93,10 +93,5 @@ class NetworkModel(nnx.Module):
         if self.readout is None:
             return Outputs(y=z, counts=(counts,), spikes=(z,))
         r0 = self.readout.init_carry(batch)
-
-        def body(r, zt):
-            r, y = self.readout.step(r, zt, dt)
-            return r, y
-
-        _, y = jax.lax.scan(body, r0, z.astype(r0.g.dtype))
+        _, y = _over_time(self.readout, r0, z.astype(r0.g.dtype), dt)     # its product for all steps at once
         return Outputs(y=y, counts=(counts,), spikes=(z,))
