@@ -8,6 +8,9 @@
   reader, the file and what it holds instead: ``"load_checkpoint: '/x/y.npz' is not a neurosim
   checkpoint (not a zip archive: it holds text)"``.
 - :func:`bad_file`: that ValueError, for the readers' own checks of what the file holds.
+- :func:`cache_dir`: a cache directory, ``$VARIABLE`` when set, else ``neurosim/<name>`` under
+  ``$XDG_CACHE_HOME`` (default ``~/.cache``); used by the native engine's compiled libraries and
+  by JAX's compilation cache.
 """
 from __future__ import annotations
 
@@ -51,6 +54,30 @@ def write_atomically(path, write, who: str) -> Path:
         finally:
             os.close(fd)
     return path
+
+
+def cache_dir(variable: str, name: str, unset: str) -> Path | None:
+    """``$variable`` when set, created if need be: a ValueError naming it when it cannot be created
+    or written (the user asked for it; ``unset`` ends the message with what else to do); else
+    ``neurosim/<name>`` under ``$XDG_CACHE_HOME`` (default ``~/.cache``), or None when that cannot
+    be made or written (no home directory, a read-only one): the caller decides what then."""
+    asked = os.environ.get(variable, "").strip()
+    if asked:
+        path = Path(asked).expanduser()
+        try:
+            path.mkdir(parents=True, exist_ok=True)
+        except OSError as err:
+            raise ValueError(f"{variable}={asked!r} cannot be created ({err.strerror}); set it to a writable "
+                             f"directory, {unset}") from None
+        if not os.access(path, os.W_OK | os.X_OK):
+            raise ValueError(f"{variable}={asked!r} is not writable; set it to a writable directory, {unset}")
+        return path
+    try:
+        path = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "neurosim" / name
+        path.mkdir(parents=True, exist_ok=True)
+        return path if os.access(path, os.W_OK | os.X_OK) else None
+    except (OSError, RuntimeError):       # no home directory, or one that cannot be written
+        return None
 
 
 def bad_file(who: str, path, kind: str, why: str) -> ValueError:

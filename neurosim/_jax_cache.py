@@ -5,7 +5,8 @@ the finiteness checks): 0.3-1.5 s of CPU that every new process paid again. With
 second process with the same network and jaxlib loads the compiled programs from disk.
 
 Where: ``$NEUROSIM_JAX_CACHE`` when set to a directory; else ``neurosim/jax`` under
-``$XDG_CACHE_HOME`` (default ``~/.cache``). Off: ``NEUROSIM_JAX_CACHE=0`` (or ``off``,
+``$XDG_CACHE_HOME`` (default ``~/.cache``); a directory asked for that cannot be created or
+written is a ValueError naming the variable. Off: ``NEUROSIM_JAX_CACHE=0`` (or ``off``,
 ``false``, ``no``). The directory is not capped (JAX's capped cache scans the whole
 directory at every write: with the test suite's ~5,000 programs, a few hundred milliseconds
 per compiled program); delete it to reclaim the space. neurosim leaves JAX alone when its cache
@@ -27,6 +28,8 @@ from pathlib import Path
 
 import jax
 
+from ._files import cache_dir
+
 MIN_COMPILE_S = 0.01
 OFF = {"0", "off", "false", "no"}
 JAX_DEFAULT_MIN_COMPILE_S = 1.0
@@ -34,23 +37,9 @@ JAX_DEFAULT_MIN_COMPILE_S = 1.0
 
 def directory() -> Path | None:
     """The cache directory neurosim would set, or None when it is turned off or cannot be used."""
-    asked = os.environ.get("NEUROSIM_JAX_CACHE", "").strip()
-    if asked.lower() in OFF:
+    if os.environ.get("NEUROSIM_JAX_CACHE", "").strip().lower() in OFF:
         return None
-    if asked:
-        path = Path(asked).expanduser()
-        try:
-            path.mkdir(parents=True, exist_ok=True)
-        except OSError as err:
-            raise ValueError(f"NEUROSIM_JAX_CACHE={asked!r} cannot be created ({err.strerror}); set it to a writable "
-                             "directory, to 0 to turn the compilation cache off, or unset it") from None
-        return path
-    try:
-        path = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "neurosim" / "jax"
-        path.mkdir(parents=True, exist_ok=True)
-        return path if os.access(path, os.W_OK | os.X_OK) else None
-    except (OSError, RuntimeError):      # no home directory, or one that cannot be written: no cache
-        return None
+    return cache_dir("NEUROSIM_JAX_CACHE", "jax", "to 0 to turn the compilation cache off, or unset it")
 
 
 def configure() -> Path | None:

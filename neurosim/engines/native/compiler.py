@@ -22,6 +22,8 @@ import subprocess
 import tempfile
 from pathlib import Path
 
+from ... import _files
+
 FLAGS = ["-O3", "-std=c++17", "-shared", "-fPIC", "-fopenmp-simd", "-ffp-contract=off", "-fno-math-errno", "-fno-trapping-math", "-fwrapv",
          "-march=native"]
 # GCC only: if-convert selects with many cases (a lax.switch, the segments of ndtri), so such loops vectorise
@@ -69,26 +71,9 @@ def _cpu() -> str:
 def cache_dir() -> Path:
     """Where compiled libraries are kept (see the module docstring); raises ``ValueError`` for
     an unwritable ``$NEUROSIM_CACHE_DIR``."""
-    asked = os.environ.get("NEUROSIM_CACHE_DIR")
-    if asked:
-        path = Path(asked).expanduser()
-        try:
-            path.mkdir(parents=True, exist_ok=True)
-        except OSError as err:
-            raise ValueError(f"NEUROSIM_CACHE_DIR={asked!r} cannot be created ({err.strerror}); set it to a writable "
-                             "directory, or unset it to use ~/.cache/neurosim/native") from None
-        if not os.access(path, os.W_OK | os.X_OK):
-            raise ValueError(f"NEUROSIM_CACHE_DIR={asked!r} is not writable; set it to a writable directory, or unset "
-                             "it to use ~/.cache/neurosim/native")
+    path = _files.cache_dir("NEUROSIM_CACHE_DIR", "native", "or unset it to use ~/.cache/neurosim/native")
+    if path is not None:
         return path
-    try:
-        base = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache")
-        path = base / "neurosim" / "native"
-        path.mkdir(parents=True, exist_ok=True)
-        if os.access(path, os.W_OK | os.X_OK):
-            return path
-    except (OSError, RuntimeError):       # no home directory, or one that cannot be written
-        pass
     if not _fallback_dir:
         _fallback_dir.append(Path(tempfile.mkdtemp(prefix="neurosim-native-")))
     return _fallback_dir[0]
