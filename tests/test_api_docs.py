@@ -56,6 +56,25 @@ def test_the_top_level_is_the_documented_list():
         assert getattr(neurosim, name) is not None
 
 
+def test_neurosim_train_says_the_same_names_to_python_and_to_tools_that_read_the_source():
+    """``neurosim.train`` imports its names on first use (``_NAMES``); its ``TYPE_CHECKING`` block
+    and its literal ``__all__`` say the same to mkdocstrings and type checkers. The three must
+    agree, and every name must resolve."""
+    import ast
+    import inspect
+
+    from neurosim import train
+
+    static = {}
+    for node in ast.walk(ast.parse(inspect.getsource(train))):
+        if isinstance(node, ast.ImportFrom) and node.level == 1 and node.module in train._NAMES:
+            static[node.module] = tuple(a.name for a in node.names)
+    assert static == {m: tuple(n) for m, n in train._NAMES.items()}
+    assert set(train.__all__) == set(train._SUBMODULES) | set(train._WHERE) | {"SURROGATES"}
+    for name in train.__all__:
+        assert getattr(train, name) is not None
+
+
 def _ns_names(source: str) -> set:
     """The names read as ``ns.NAME`` in Python source (code only: not strings or comments)."""
     import io

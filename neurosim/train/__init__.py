@@ -31,8 +31,7 @@ from ..neurons.spike import SURROGATES
 
 # Submodules and names are imported on first use: ``import neurosim`` does not pay for flax, optax
 # and treescope (about 0.35 s of CPU) until a script touches ``neurosim.train``'s layers or loop.
-_SUBMODULES = ("astro", "datasets", "network_model", "encoders", "eprop", "layers", "losses", "loop", "readouts", "three_factor", "wkv", "sequence", "corpus")
-_NAMES = {   # submodule: the names it gives the package
+_NAMES = {   # submodule: the names it gives the package (the TYPE_CHECKING block below says the same to static tools)
     "astro": ("AstrocyteLayer", "AstrocyteParams"),
     "corpus": ("CharCorpus", "Vocabulary", "load_text", "pydoc_topics", "sample_contexts", "shakespeare", "text_corpus"),
     "datasets": ("cue_recall", "pattern_generation", "randman"),
@@ -62,6 +61,7 @@ if TYPE_CHECKING:     # what tools that read the source (mkdocstrings, type chec
     from .sequence import ChannelMix, LMOutputs, SpikingRWKV, TimeMix, bits_per_character, evaluate_language_model, fit_language_model, generate, lif_over_tokens, lm_gradient, lm_loss, operation_counts, perplexity, sequence_loss, token_lif
     from .three_factor import three_factor_gradients
     from .wkv import WKVState, wkv_init, wkv_reference, wkv_segment, wkv_step
+_SUBMODULES = tuple(_NAMES)
 _WHERE = {name: module for module, names in _NAMES.items() for name in names}
 
 
@@ -79,6 +79,7 @@ def __dir__():
     return sorted(set(globals()) | set(_SUBMODULES) | set(_WHERE))
 
 
+# a literal list, as the block above is literal imports: what tools that read the source go by
 __all__ = [
     "AstrocyteLayer", "AstrocyteParams", "CrossEntropy", "FirstSpike", "NetworkModel", "NetworkParams", "LMSState", "LeakyReadout", "NeuronParams", "Outputs", "RLSState", "RateMSE",
     "Readout", "RidgeCV", "SURROGATES", "SpikingLayer", "SpikingNetwork", "StepMSE", "accuracy", "bernoulli",

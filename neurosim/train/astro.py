@@ -90,18 +90,11 @@ class AstrocyteLayer(SpikingLayer):
         state, past = super().init_carry(batch, key)
         return state, past, jnp.zeros((batch, self.m), self.w[...].dtype)
 
-    def step(self, carry, x, dt):
-        return self._modulated(carry, self.drive(x, carry[1]), dt)
-
-    def step_fed(self, carry, i, dt):
-        """:meth:`step` from the feed-forward current ``i = feed(x)`` (B, n)."""
-        return self._modulated(carry, self.recurrent_drive(i, carry[1]), dt)
-
-    def _modulated(self, carry, i, dt):
+    def _advance(self, carry, i, dt):
+        """The step after the input current ``i`` (SpikingLayer's ``step`` and ``step_fed`` end
+        here): the astrocytes' feedback added to ``i``, then the neurons, then the astrocytes."""
         state, past, a = carry
-        i = i + a @ self.w_an[...]
-        state, z = self.neuron_step(state, i, dt)
+        (state, past), z = super()._advance((state, past), i + a @ self.w_an[...], dt)
         keep = jnp.exp(-dt / self.tau_a.get_value()).astype(a.dtype)
         a = keep[None] * a + (1 - keep[None]) * (z.astype(a.dtype) @ self.w_na[...])
-        past = jnp.concatenate([past[1:], z[None].astype(past.dtype)], axis=0)
         return (state, past, a), z

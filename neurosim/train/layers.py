@@ -3,7 +3,7 @@
 A layer holds its weights as ``nnx.Param`` and its neuron model's parameters as
 :class:`NeuronParams` (an ``nnx.Variable`` that optimisers leave alone unless a filter selects
 it, e.g. to learn membrane time constants). It steps in time with the ``(carry, x) -> (carry,
-y)`` contract; a layer whose step splits into a feed-forward product and the rest (``feed`` and
+y)`` contract; a layer whose step splits into a feed-forward product and the rest (``feed_block`` and
 ``step_fed``) lets :class:`SpikingNetwork` compute that product for every step at once, outside
 the time scan, where one large matrix product reads the weights once instead of T times.
 
@@ -157,9 +157,9 @@ class SpikingLayer(nnx.Module):
         """The feed-forward currents of a block of steps ``xs`` (t, B, n_in): ``(carry, (t, B,
         n))``, one matrix product for all t steps. With input delays the block is read together
         with the carry's last ``max_delay`` inputs, and the carry keeps the block's last ones."""
-        t, b = xs.shape[:2]
         if self.max_delay is None:
-            return carry, self.feed(xs.reshape((t * b,) + xs.shape[2:])).reshape(t, b, self.n)
+            return carry, _over_rows(self.feed, xs)
+        t, b = xs.shape[:2]
         top = self.max_delay
         _checks.fits_in_memory(f"SpikingLayer(max_delay={top}): the {t} x {b} x {self.n_in} x {top + 1} lagged inputs of a "
                                f"block of {t} steps", t * b * self.n_in * (top + 1) * jnp.dtype(carry[-1].dtype).itemsize,
@@ -187,8 +187,8 @@ class SpikingLayer(nnx.Module):
         return self.w[...][:, None, :] * share
 
     def feed(self, x):
-        """The feed-forward current ``x W + b`` of inputs ``x`` (rows, n_in): one product for any
-        number of rows, so :class:`SpikingNetwork` computes it for a whole block of steps at once."""
+        """The feed-forward current ``x W + b`` of inputs ``x`` (rows, n_in), without input delays
+        (with them, :meth:`feed_block`): one product for any number of rows."""
         i = _product(x, self.w[...], self.product_dtype)
         return i + self.b[...][None] if self.b is not None else i
 
@@ -272,10 +272,9 @@ def _dot_bf16(a, b, contract, dtype):
 @jax.custom_vjp
 def _bf16_product(x, w):
     """``x @ w`` (x: rows x n_in) with both rounded to bfloat16 and the products summed in ``w``'s
-    dtype (float32 for float32 weights); its
-    backward products likewise, the cotangent rounded to bfloat16 (mixed-precision training's
-    usual rule: without it the weight gradient, as large a product as the forward one, would run
-    in float32)."""
+    dtype (float32 for float32 weights); its backward products likewise, the cotangent rounded to
+    bfloat16 (mixed-precision training's usual rule: without it the weight gradient, as large a
+    product as the forward one, would run in float32)."""
     return _dot_bf16(x, w, ((1,), (0,)), w.dtype)
 
 
@@ -350,8 +349,7 @@ class LeakyReadout(nnx.Module):
 
     def feed_block(self, carry, xs):
         """``(carry, x W + b)`` for a block of steps ``xs`` (t, B, n_in), one product."""
-        t, b = xs.shape[:2]
-        return carry, self.feed(xs.reshape((t * b,) + xs.shape[2:])).reshape(t, b, self.n)
+        return carry, _over_rows(self.feed, xs)
 
     def step(self, carry, x, dt):
         return self.step_fed(carry, self.drive(x), dt)
@@ -418,8 +416,10 @@ class SpikingNetwork(nnx.Module):
         The layers run one after another over the sequence (a layer's output at step t is the
         next one's input at step t, so nothing is lost): each layer's feed-forward product is
         one (T B) x n_in by n_in x n matrix product for all steps, and only its recurrence and
-        neurons step in ``lax.scan``; the same numbers as stepping every layer in one scan, to
-        the last bit (tests/test_train.py). With ``remat_chunk`` this is done chunk by chunk."""
+        neurons step in ``lax.scan``. The spikes are those of stepping every layer in one scan,
+        bit for bit; a readout can differ in the last bit where XLA sums a small product of one
+        step's rows in another order (tests/test_train.py). With ``remat_chunk`` this is done
+        chunk by chunk."""
         x_seq = jnp.asarray(x_seq)
         if x_seq.ndim != 3 or x_seq.shape[2] != self.n_in:
             raise ValueError(f"x_seq must have shape (T, B, {self.n_in}) (time, batch, inputs), got {x_seq.shape}")
@@ -440,6 +440,13 @@ class SpikingNetwork(nnx.Module):
             total.append(n + jnp.sum(xs, axis=0).astype(n.dtype) if isinstance(layer, SpikingLayer) else n)
             kept.append(xs)
         return (tuple(new), tuple(total)), (xs, tuple(kept) if self.record_spikes else ())
+
+
+def _over_rows(feed, xs):
+    """``feed`` (rows, n_in) -> (rows, n) of a block ``xs`` (t, B, n_in), as one product: (t, B, n)."""
+    t, b = xs.shape[:2]
+    i = feed(xs.reshape((t * b,) + xs.shape[2:]))
+    return i.reshape((t, b) + i.shape[1:])
 
 
 def _over_time(layer, carry, xs, dt):
