@@ -3,7 +3,11 @@ projections carry every synapse's own delay (normal, mean 1.5 ms for E and 0.75 
 half the mean, rounded to steps and clipped at one step: the microcircuit's rule) against the
 same network with one delay per projection (1.5 ms and 0.8 ms, the means rounded to steps).
 
-    .venv/bin/python benchmarks/delays.py [--duration S] [--repeat K] [--engines scan]
+    .venv/bin/python benchmarks/delays.py [--duration S] [--repeat K] [--engines scan] [--workloads coba,coba-stdp]
+
+``coba-stdp``: the same with pair STDP on the E -> E synapses (the plasticity benchmark's
+network, benchmarks/peers/neurosim_plasticity.py): with per-synapse delays the plastic
+projection runs as one group of synapses per delay, on the scan engine.
 
 One JSON line per (workload, engine): ``run_s_min``/``run_s_median`` over ``--repeat`` runs in
 this process (pinned to one core, XLA's multi-threaded Eigen off) and, for the per-synapse
@@ -26,15 +30,20 @@ MEAN_MS = {"exc": 1.5, "inh": 0.75}         # the per-synapse draws: the microci
 ONE_DELAY_MS = {"exc": 1.5, "inh": 0.8}     # one delay per projection must be whole steps: 0.75 -> 0.8
 
 
-def networks(ns, seed):
-    base = ns.builders.coba(4000, seed=seed)
+def networks(ns, seed, workload="coba"):
+    if workload == "coba-stdp":
+        import neurosim_plasticity as NP
+        base, _ = NP.coba_stdp(ns, ns.plasticity, seed, static=False)
+    else:
+        base = ns.builders.coba(4000, seed=seed)
 
     def with_delays(per_synapse):
         projs = []
         for k, pr in enumerate(base.projections):
-            mean = MEAN_MS[pr.name]
+            kind = "inh" if pr.name == "inh" else "exc"
+            mean = MEAN_MS[kind]
             delay = (ns.events.normal_delays(pr.conn.nnz, mean, mean / 2, 0.1, seed=seed + k) if per_synapse
-                     else ONE_DELAY_MS[pr.name])
+                     else ONE_DELAY_MS[kind])
             projs.append(dataclasses.replace(pr, delay_ms=delay))
         return ns.Network(list(base.populations), projs, list(base.inputs))
 
@@ -47,6 +56,7 @@ def main(argv=None):
     ap.add_argument("--repeat", type=int, default=3)
     ap.add_argument("--engines", default="scan")
     ap.add_argument("--seed", type=int, default=1)
+    ap.add_argument("--workloads", default="coba", help="coba, coba-stdp (comma-separated)")
     args = ap.parse_args(argv)
     import common as C
 
@@ -57,11 +67,10 @@ def main(argv=None):
 
     import neurosim as ns
 
-    nets = networks(ns, args.seed)
-    for engine in args.engines.split(","):
+    for workload, engine in [(w, e) for w in args.workloads.split(",") for e in args.engines.split(",")]:
         reference = None
-        for name, net in nets.items():
-            base = {"tool": "neurosim", "workload": f"coba-{name}", "engine": engine, "duration_s": args.duration}
+        for name, net in networks(ns, args.seed, workload).items():
+            base = {"tool": "neurosim", "workload": f"{workload}-{name}", "engine": engine, "duration_s": args.duration}
             runs = []
             for _ in range(args.repeat):
                 res = ns.simulate(net, args.duration * 1e3, 0.1, key=args.seed, monitors=[ns.Spikes("neurons")],

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import re
 import sys
+from typing import NamedTuple
 
 import numpy as np
 
@@ -71,6 +72,18 @@ def _states():
 
 def _layer_net():
     return T.SpikingNetwork(T.SpikingLayer(3, 4, rngs=_rngs()), T.LeakyReadout(4, 2, rngs=_rngs()), dt=1.0)
+
+
+class _PerNeuronParams(ns.synapses.dynamics.AbstractSynapseDynamics):
+    """A user's mechanism with a parameter of one value per presynaptic neuron."""
+
+    key = "per_neuron"
+
+    class Params(NamedTuple):
+        g: object
+
+    def initial_params(self):
+        return self.Params(np.ones(20))
 
 
 def _plastic(rule, output="current", weights=0.5):
@@ -566,11 +579,17 @@ CASES = [
     ("delay_ms array on a JitConn", lambda: ns.Projection("X", "E", "E", ns.events.JitConn(4, 4, 0.5, seed=1), 1.0,
                                                           delay_ms=np.ones(3)),
      r"delay_ms gives one delay per synapse, which a JitConn"),
-    ("per-synapse delays with plasticity", lambda: _plastic(ns.plasticity.stdp_pair()).__class__(
-        _plastic(ns.plasticity.stdp_pair()).populations,
-        [ns.Projection("PE", "P", "E", conn(20, 10, 0.5, seed=1), 0.5, plasticity=ns.plasticity.stdp_pair(),
-                       delay_ms=np.ones(conn(20, 10, 0.5, seed=1).nnz))]),
-     r"per-synapse delays with per-synapse dynamics \(long-term plasticity\) are not supported yet"),
+    ("per-synapse delays with a rule coupling a neuron's synapses", lambda: ns.Projection(
+        "PE", "P", "E", conn(20, 10, 0.5, seed=1), 0.5,
+        plasticity=ns.plasticity.chain(ns.plasticity.stdp_pair(), ns.plasticity.normalize_incoming(5.0)),
+        delay_ms=np.ones(conn(20, 10, 0.5, seed=1).nnz)),
+     r"Projection 'PE': chain\(stdp_pair.*normalize_incoming\(5\)\) couples the synapses of a neuron, which "
+     r"per-synapse delays split into one group per delay value"),
+    ("per-synapse delays with a mechanism parameter per neuron", lambda: ns.Projection(
+        "PE", "P", "E", conn(20, 10, 0.5, seed=1), 0.5, dynamics=_PerNeuronParams(),
+        delay_ms=np.ones(conn(20, 10, 0.5, seed=1).nnz)),
+     r"Projection 'PE': per_neuron\.g: with per-synapse delays a mechanism's parameter must be a scalar or one "
+     r"value per synapse, shape \(\d+,\), got shape \(20,\)"),
     ("a ring of delays larger than memory", lambda: _sim(ns.Network(
         [ns.Population("P", 5, PoissonSource()), ns.Population("E", 10**6, LIF())],
         [ns.Projection("PE", "P", "E", conn(5, 10**6, 1e-5, seed=1), 1.0,

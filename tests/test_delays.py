@@ -4,6 +4,7 @@ own delays against the same network split into one projection per delay value (a
 construction that uses only the one-delay machinery)."""
 import numpy as np
 import pytest
+from dataclasses import replace as dataclasses_replace
 import jax
 import jax.numpy as jnp
 from jax.test_util import check_grads
@@ -269,3 +270,107 @@ def test_the_ring_on_a_gpu_is_the_cpu_s():
         return np.array(out)
 
     np.testing.assert_allclose(run(jax.devices("gpu")[0]), run(jax.devices("cpu")[0]), rtol=1e-5, atol=1e-4)
+
+
+# ----------------------------------------------------------------- per-synapse delays with dynamics
+
+
+def _dynamics_pair(conn, steps, w, chain, split_by=None):
+    """A Poisson population onto LIF cells through ``conn`` with per-synapse delays and the
+    mechanisms ``chain`` (kwargs of Projection); ``split_by``: the same synapses as one
+    projection per delay value instead, each mechanism parameter of one value per synapse
+    taken at its synapses."""
+    pops = [ns.Population("P", conn.n_pre, PoissonSource(), PoissonSource.Params(50.0)),
+            ns.Population("E", conn.n_post, LIF())]
+    drive = ns.Input("I", "E", ns.inputs.ConstantCurrent(), ns.inputs.ConstantCurrent.Params(300.0))
+    if split_by is None:
+        return ns.Network(pops, [ns.Projection("PE", "P", "E", conn, w, delay_ms=steps * DT, **chain)], [drive])
+    rows, cols = np.asarray(conn.rows), np.asarray(conn.indices)
+    projs = []
+    for d in np.unique(steps):
+        k = steps == d
+        sub = ns.events.from_arrays(rows[k], cols[k], conn.n_pre, conn.n_post)
+        kw = {key: (jax.tree.map(lambda x: np.asarray(x)[k] if np.shape(x) == (conn.nnz,) else x, v)
+                    if key == "stp_params" else v) for key, v in chain.items()}
+        projs.append(ns.Projection(f"PE{d}", "P", "E", sub, np.asarray(w)[k], delay_ms=float(d) * DT, **kw))
+    return ns.Network(pops, projs, [drive])
+
+
+def _chains(nnz, rng):
+    stdp = ns.plasticity.stdp_pair(2.0, 2.2, w_max=80.0)
+    stp_params = ns.synapses.TsodyksMarkramParams(U=rng.uniform(0.1, 0.6, nnz))
+    return {
+        "pair STDP (event-driven)": dict(plasticity=stdp),
+        "pair STDP (every synapse)": dict(plasticity=ns.plasticity.Plasticity(stdp, event_driven=False)),
+        "triplet STDP": dict(plasticity=ns.plasticity.stdp_triplet(a2_plus=1.0, a3_plus=1.0, a2_minus=1.0,
+                                                                   a3_minus=0.1)),
+        "STP per synapse": dict(stp=ns.synapses.TsodyksMarkram(), stp_params=stp_params),
+        "STP and STDP": dict(stp=ns.synapses.TsodyksMarkram(), stp_params=stp_params, plasticity=stdp),
+    }
+
+
+@pytest.mark.parametrize("which", ["pair STDP (event-driven)", "pair STDP (every synapse)", "triplet STDP",
+                                   "STP per synapse", "STP and STDP"])
+def test_dynamics_with_per_synapse_delays_are_the_network_split_by_delay(which, x64):
+    """Each spike meets the mechanisms when it arrives: the same spikes and final weights as one
+    one-delay projection per delay value (float64: the two sum the drive in another order)."""
+    conn, steps, rng = _conn_and_steps(12, n_pre=120, n_post=40, max_steps=10)
+    w = rng.uniform(10.0, 40.0, conn.nnz)
+    chain = _chains(conn.nnz, rng)[which]
+    net, split = _dynamics_pair(conn, steps, w, chain), _dynamics_pair(conn, steps, w, chain, split_by=True)
+    mon = [ns.Spikes("E")]
+    a = ns.simulate(net, 100.0, DT, key=3, monitors=mon, progress=False)
+    b = ns.simulate(split, 100.0, DT, key=3, monitors=mon, progress=False)
+    assert a.timings["engine"] == "scan" and len(a.spikes["E"][0]) > 50
+    np.testing.assert_array_equal(a.spikes["E"][0], b.spikes["E"][0])
+    np.testing.assert_array_equal(a.spikes["E"][1], b.spikes["E"][1])
+    if "STDP" in which:
+        got = np.asarray(a.state.weights["PE"])
+        want = np.empty(conn.nnz)
+        for d in np.unique(steps):
+            k = np.flatnonzero(steps == d)    # from_arrays keeps CSR order within a group
+            want[k] = np.asarray(b.state.weights[f"PE{d}"])
+        np.testing.assert_allclose(got, want, rtol=1e-10, atol=1e-10)
+        assert np.abs(got - w).max() > 1.0     # the weights did move
+    st = a.state.dynamics["PE"]["stp" if "STP" in which else "plasticity"]
+    assert isinstance(st, tuple) and len(st) == len(np.unique(steps))     # one state per delay group
+
+
+def test_a_plastic_projection_with_per_synapse_delays_checkpoints_and_refuses_other_engines(tmp_path):
+    conn, steps, rng = _conn_and_steps(13, n_pre=120, n_post=40, max_steps=10)
+    net = _dynamics_pair(conn, steps, rng.uniform(10.0, 40.0, conn.nnz), _chains(conn.nnz, rng)["STP and STDP"])
+    whole = ns.simulate(net, 60.0, DT, key=3, monitors=[ns.Spikes("E")], progress=False)
+    first = ns.simulate(net, 30.0, DT, key=3, progress=False)
+    ns.save_checkpoint(tmp_path / "c.npz", net, first)
+    state = ns.load_checkpoint(tmp_path / "c.npz", net).state
+    rest = ns.simulate(net, 30.0, DT, state=state, monitors=[ns.Spikes("E")], progress=False)
+    t = whole.spikes["E"][0]
+    np.testing.assert_array_equal(rest.spikes["E"][0], t[t >= 30.0 - 1e-9])
+    np.testing.assert_array_equal(np.asarray(rest.state.weights["PE"]), np.asarray(whole.state.weights["PE"]))
+    for engine, what in (("native", "per-synapse delays and per-synapse dynamics"), ("fused", "per-synapse delays"),
+                         ("parallel", "per-synapse delays")):
+        with pytest.raises(ValueError, match=rf"engine='{engine}' cannot run this simulation: projection 'PE' has "
+                                             rf"{what}"):
+            ns.simulate(net, 5.0, DT, engine=engine, progress=False)
+    # a state whose mechanisms hold another grouping (same buffer depth) is refused by name
+    longest = ns.Network(net.populations, [dataclasses_replace(net.projections[0], delay_ms=float(steps.max()) * DT)],
+                         net.inputs)
+    with pytest.raises(ValueError, match=r"projection 'PE' has per-synapse delays and dynamics, so each mechanism's "
+                                         r"state holds one entry per delay group \(10 groups"):
+        ns.simulate(net, 5.0, DT, state=ns.init_state(longest, longest.params(), 0, DT), progress=False)
+    # the step traced over dt (the groups' lags come from the state's dt)
+    st = ns.init_state(net, net.params(), 0, DT)
+    t = jax.jit(lambda s, dt: ns.step(net, net.params(), s, dt)[0].t)(st, DT)
+    assert int(t) == 1
+    # dataclasses.replace regroups for other delays, and ungroups without the dynamics
+    import dataclasses
+    from neurosim.events.delays import GroupedCSR
+    pr = net.projections[0]
+    assert type(dataclasses.replace(pr, stp=None, stp_params=None, plasticity=None).conn) is ns.events.CSR
+    assert len(dataclasses.replace(pr, delay_ms=np.full(conn.nnz, 0.2)).conn.groups) == 1
+    assert isinstance(pr.conn, GroupedCSR) and len(pr.conn.groups) == len(np.unique(steps))
+    # a state made for the same network without the dynamics (a ring) is refused by name
+    ring = ring_state(conn, steps, jnp.float32)
+    with pytest.raises(ValueError, match=r"projection 'PE' has per-synapse delays and dynamics, so its delay state is "
+                                         r"a \(9, 120\) buffer of past spikes, got a DelayRing"):
+        ns.simulate(net, 5.0, DT, state=first.state._replace(delays={"PE": ring}), progress=False)

@@ -104,6 +104,29 @@ def test_pair_stdp_equals_the_sum_over_spike_pairs(traces, delay_ms):
     assert np.ptp(expected) > 0.05   # the weights did move, differently per synapse
 
 
+@pytest.mark.parametrize("traces", ["all_to_all", "nearest"])
+def test_pair_stdp_with_per_synapse_delays_pairs_each_spike_at_its_arrival(traces):
+    """Every synapse has its own delay (up to 6 ms): its presynaptic spikes meet the
+    postsynaptic trace when they arrive, ``d_k - 1`` steps after they were sent (the whole
+    delay is axonal, as for one delay per projection)."""
+    nnz = ns.events.fixed_probability(N_PRE, N_POST, 0.6, seed=0).nnz
+    steps = np.random.default_rng(5).integers(1, 61, nnz)
+    rule = pl.stdp_pair(0.01, 0.012, 16.8, 33.7, w_min=-10.0, w_max=10.0, traces=traces)
+    net = make_net(rule, delay_ms=steps * DT)
+    final, spikes = run_net(net)
+    rows, cols = conn_of(net)
+    expected = np.empty(nnz)
+    for k in range(nnz):
+        pre = np.zeros_like(spikes["pre"])
+        pre[steps[k] - 1:] = spikes["pre"][:pre.shape[0] - steps[k] + 1]
+        expected[k] = 0.5 + pair_sum(pre, spikes["post"], rows[k:k + 1], cols[k:k + 1], 0.01, 0.012, 16.8, 33.7,
+                                     nearest=traces == "nearest")[0]
+    np.testing.assert_allclose(np.asarray(final.weights["syn"]), expected, rtol=2e-5, atol=2e-6)
+    # against the pairing at the time the spike was sent, the delays change the weights
+    assert np.abs(expected - 0.5 - pair_sum(spikes["pre"], spikes["post"], rows, cols, 0.01, 0.012, 16.8, 33.7,
+                                            nearest=traces == "nearest")).max() > 0.02
+
+
 def numpy_rule_loop(pre, post, rows, cols, w0, update):
     """Run ``update(k, pre_k, post_k, w) -> dw`` over the steps (numpy, float64)."""
     w = np.full(rows.size, w0, float)

@@ -270,3 +270,32 @@ def test_tripartite_builder_bad_input():
     net = ns.builders.tripartite(5)
     with pytest.raises(ValueError, match="rates_hz must be a non-empty list of rates >= 0 Hz"):
         ns.builders.run_tripartite(net, rates_hz=[1.0, -2.0])
+
+
+def test_gliotransmission_with_per_synapse_delays_is_the_network_split_by_delay():
+    """Each delay group reads the astrocytes of its own synapses (``for_synapses`` takes their
+    rows of the domain map): the same release as one projection per delay value."""
+    net, times, ids, conn, domain = tripartite_net(1.0)
+    steps = np.random.default_rng(2).integers(1, 4, conn.nnz)
+    (pre, astro, post), proj = net.populations, net.projections[0]
+    glio = proj.chain[0]
+    grouped = ns.Network([pre, astro, post], [ns.Projection("syn", "pre", "post", conn, 100.0, proj.synapse,
+                                                            proj.syn_params, delay_ms=steps * DT, dynamics=[glio])])
+    rows, cols = np.asarray(conn.rows), np.asarray(conn.indices)
+    split = []
+    for d in np.unique(steps):
+        k = steps == d
+        sub = ns.events.from_arrays(rows[k], cols[k], conn.n_pre, conn.n_post)
+        split.append(ns.Projection(f"syn{d}", "pre", "post", sub, 100.0, proj.synapse, proj.syn_params,
+                                   delay_ms=float(d) * DT, dynamics=[Gliotransmission("astro", domain[k],
+                                                                                      initial=glio.initial)]))
+    split = ns.Network([pre, astro, post], split)
+    a = ns.simulate(grouped, 3000.0, DT, key=0, progress=False)
+    b = ns.simulate(split, 3000.0, DT, key=0, progress=False)
+    gamma = [np.asarray(s.gamma_s) for s in a.state.dynamics["syn"]["glio"]]
+    for d, g in zip(np.unique(steps), gamma):
+        np.testing.assert_allclose(g, np.asarray(b.state.dynamics[f"syn{d}"]["glio"].gamma_s), rtol=1e-6)
+    assert np.ptp(np.concatenate(gamma)) > 1e-4       # the astrocytes' synapses differ
+    np.testing.assert_allclose(np.asarray(a.state.synapses["syn"].g),
+                               sum(np.asarray(b.state.synapses[f"syn{d}"].g) for d in np.unique(steps)), rtol=1e-5,
+                               atol=1e-6)

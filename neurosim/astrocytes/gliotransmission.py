@@ -36,7 +36,7 @@ release; M. De Pitta, V. Volman, H. Berry & E. Ben-Jacob, PLoS Comput Biol 7:e10
 """
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import NamedTuple
 
 import jax
@@ -151,6 +151,10 @@ class Gliotransmission(AbstractSynapseDynamics):
             if not np.all(np.isfinite(arr)) or np.any(arr < 0) or (name == "alpha" and np.any(arr > 1)):
                 bound = "in [0, 1]" if name == "alpha" else ">= 0"
                 raise ValueError(f"{where}[1].{name} must be finite and {bound}, got {value!r}")
+
+    def for_synapses(self, ids) -> "Gliotransmission":
+        """The mechanism for the synapses ``ids`` alone: their rows of the domain map."""
+        return replace(self, domain=self.domain[np.asarray(ids)])
 
     def init(self, params, shape: SynapseShape) -> GliotransmissionState:
         return GliotransmissionState(self.release.init(params[0], shape), jnp.zeros((shape.nnz,), shape.dtype))

@@ -18,6 +18,13 @@ kernel ``neurosim_ring_add`` (kernels/cpu/events.cc) adds the rows of the spikin
 the ring in place; elsewhere (and in float64) the pure-JAX form finds them 16 at a time with
 ``top_k`` and adds them in a loop that carries the ring, so it too is updated in place.
 
+**Delay groups.** A projection whose synapses also carry per-synapse dynamics (plasticity,
+short-term plasticity) delivers differently: such a mechanism must see each spike when it
+*arrives* at the synapse, with the weight and release of that step, so the projection is run as
+the sum of its one-delay parts. :func:`group_by_delay` keeps, beside the whole CSR, one sub-CSR
+per distinct delay (a :class:`GroupedCSR`); the step reads each group's presynaptic spikes from a
+buffer of past spikes ``D - 1`` deep, as a one-delay projection does (``neurosim.network.step``).
+
 Autodiff: the operation is linear in the ring, the weights and the spikes; its tangent is the
 same scatter of ``s w_dot + s_dot w`` over every synapse (the derivative with respect to float,
 surrogate spikes is not sparse), so ``jax.grad`` with respect to weights and spikes is exact.
@@ -33,6 +40,7 @@ import numpy as np
 
 from .. import _kernels
 from . import ops
+from .csr import CSR
 
 
 
@@ -77,6 +85,68 @@ def normal_delays(n: int, mean_ms: float, std_ms: float, dt: float, seed: int = 
     dt = _checks.positive_finite("dt", dt)
     draws = np.random.default_rng(_checks.seed("seed", seed)).normal(mean_ms, std_ms, n)
     return to_steps(draws, dt) * dt
+
+
+@jax.tree_util.register_pytree_node_class
+class GroupedCSR(CSR):
+    """A CSR whose synapses are also kept grouped by delay (module docstring): ``groups[g]``
+    is the sub-CSR (with its column index) of the synapses whose delay is ``delays_ms[g]``,
+    ascending; ``ids[g]`` their indices in this CSR (ascending). Everywhere else it is the CSR
+    it was made from."""
+
+    groups: tuple = ()
+    ids: tuple = ()
+    delays_ms: tuple = ()
+
+    def with_columns(self) -> "GroupedCSR":
+        if self.has_columns:
+            return self
+        return _grouped(CSR.with_columns(self), self.ids, self.delays_ms)
+
+    def ungrouped(self) -> CSR:
+        """The CSR it was made from."""
+        leaves, aux = CSR.tree_flatten(self)
+        return CSR.tree_unflatten(aux, leaves)
+
+    def tree_flatten(self):
+        leaves, aux = CSR.tree_flatten(self)
+        return (leaves, self.groups, self.ids), (aux, self.delays_ms)
+
+    @classmethod
+    def tree_unflatten(cls, aux, children):
+        leaves, groups, ids = children
+        obj = CSR.tree_unflatten.__func__(cls, aux[0], leaves)
+        obj.groups, obj.ids, obj.delays_ms = groups, ids, aux[1]
+        return obj
+
+    def __repr__(self):
+        return f"{CSR.__repr__(self)[:-1]}, delay groups={len(self.groups)})"
+
+
+def group_by_delay(conn: CSR, delay_ms) -> GroupedCSR:
+    """``conn`` with its synapses grouped by their delays ``delay_ms`` ((nnz,) ms, in CSR
+    order): one group per distinct value, in increasing order."""
+    d = np.asarray(delay_ms, np.float64)
+    values, which = np.unique(d, return_inverse=True)
+    ids = tuple(np.flatnonzero(which == g).astype(np.int32) for g in range(values.size))
+    return _grouped(conn, ids, tuple(float(v) for v in values))
+
+
+def _grouped(conn: CSR, ids: tuple, delays_ms: tuple) -> GroupedCSR:
+    rows, cols = np.asarray(conn.rows), np.asarray(conn.indices)
+    groups = []
+    for k in ids:
+        k = np.asarray(k)
+        counts = np.bincount(rows[k], minlength=conn.n_pre)
+        indptr = np.concatenate([[0], np.cumsum(counts)]).astype(np.int32)
+        groups.append(CSR(indptr, cols[k], conn.n_pre, conn.n_post, rows=rows[k],
+                          max_row=int(counts.max()) if counts.size else 0, check=False).with_columns())
+    columns = (conn.col_ptr, conn.col_perm, conn.max_col) if conn.has_columns else None
+    out = GroupedCSR(conn.indptr, conn.indices, conn.n_pre, conn.n_post, rows=conn.rows, max_row=conn.max_row,
+                     check=False, columns=columns)
+    out.groups, out.delays_ms = tuple(groups), tuple(delays_ms)
+    out.ids = tuple(jax.device_put(np.asarray(k, np.int32)) for k in ids)
+    return out
 
 
 class DelayRing(NamedTuple):

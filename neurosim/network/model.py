@@ -14,6 +14,7 @@ import numpy as np
 
 from .. import _checks
 from ..events import CSR, available_backends
+from ..events.delays import GroupedCSR, group_by_delay
 from ..events.jitconn import JitConn
 from ..neurons import check_params
 from ..synapses import Synapse, SynapseParams, is_synapse_model
@@ -107,7 +108,14 @@ class Projection:
       here are their initial values, a differentiable parameter.
 
     Each mechanism's parameters are ``net.params().projections[name].dynamics[mechanism.key]``
-    (``"stp"``, ``"plasticity"``) and its state ``state.dynamics[name][mechanism.key]``."""
+    (``"stp"``, ``"plasticity"``) and its state ``state.dynamics[name][mechanism.key]``.
+
+    With per-synapse delays *and* a chain, each spike meets the mechanisms when it arrives at
+    its synapse (the whole delay is axonal): the projection runs as one one-delay projection per
+    distinct delay (``conn`` becomes a :class:`~neurosim.events.delays.GroupedCSR`), each
+    mechanism's state is then a tuple with one state per delay group (increasing delay), its
+    parameters each a scalar or one value per synapse, and ``state.weights[name]`` stays in CSR
+    order."""
 
     __repr__ = _repr
 
@@ -167,7 +175,7 @@ class Projection:
             raise ValueError(f"{where}: stp_params given without stp; pass stp=TsodyksMarkram() too")
         chain, initial = _dynamics_chain(self, where)
         if self.delay_ms is not None:
-            object.__setattr__(self, "delay_ms", _delay_value(self, chain, where))
+            object.__setattr__(self, "delay_ms", _delay_value(self, where))
         object.__setattr__(self, "chain", chain)   # derived; dataclasses.replace rebuilds it from the arguments
         object.__setattr__(self, "_initial", initial)
         plastic = [m for m in chain if m.plastic]
@@ -175,6 +183,13 @@ class Projection:
             object.__setattr__(self, "weights", plastic[0].initial_weights(self.weights, f"{where}: weights"))
             if isinstance(self.conn, CSR):  # event-driven updates reach a neuron's incoming synapses by column
                 object.__setattr__(self, "conn", self.conn.with_columns())
+        if isinstance(self.conn, GroupedCSR):     # grouped for other delays or dynamics (dataclasses.replace)
+            object.__setattr__(self, "conn", self.conn.ungrouped())
+        if chain and self.delay_ms is not None and np.ndim(self.delay_ms) > 0:
+            # per-synapse dynamics see each spike when it arrives: one group of synapses per delay
+            for m in chain:
+                _per_synapse_params(initial[m.key], self.conn.nnz, f"{where}: {m.key}")
+            object.__setattr__(self, "conn", group_by_delay(self.conn, self.delay_ms))
         if self.synapse.output == "conductance" and not isinstance(self.conn, JitConn) and np.any(np.asarray(self.weights) < 0):
             raise ValueError(
                 f"{where}: weights of a conductance synapse must be >= 0 (a conductance; inhibition comes from "
@@ -191,7 +206,7 @@ class Projection:
         return dict(self._initial)
 
 
-def _delay_value(pr, chain, where):
+def _delay_value(pr, where):
     """``delay_ms`` checked: a positive number (whole steps are checked against the run's dt),
     or one positive delay per synapse, as a read-only float64 array."""
     if np.ndim(pr.delay_ms) == 0:
@@ -215,11 +230,17 @@ def _delay_value(pr, chain, where):
     if pr.backend is not None:
         raise ValueError(f"{where}: backend={pr.backend!r} chooses the one-delay event product; a projection with "
                          "per-synapse delays delivers through its ring (neurosim.events.delays): leave backend=None")
-    if chain:
-        raise ValueError(f"{where}: per-synapse delays with per-synapse dynamics ({', '.join(m.kind for m in chain)}) "
-                         "are not supported yet; give one delay for the projection")
     d.setflags(write=False)
     return d
+
+
+def _per_synapse_params(params, nnz: int, where: str) -> None:
+    """A mechanism's params on a projection with per-synapse delays: each leaf a scalar or one
+    value per synapse ``(nnz,)``, which the delay groups split."""
+    for path, leaf in jax.tree_util.tree_flatten_with_path(params)[0]:
+        if np.shape(leaf) not in ((), (nnz,)):
+            raise ValueError(f"{where}{jax.tree_util.keystr(path)}: with per-synapse delays a mechanism's parameter "
+                             f"must be a scalar or one value per synapse, shape ({nnz},), got shape {np.shape(leaf)}")
 
 
 def _dynamics_chain(pr, where):

@@ -14,7 +14,12 @@ In data-flow order, for every population:
   5. events   : delayed presynaptic spikes x CSR x delivered weights -> drive  [stage 2]
   6. synapses : drive -> synaptic state (used by the next step's current)       [stage 3]
   7. dynamics : each mechanism's ``update`` -> stored weights (plasticity)      [stage 4]
-Delays are ring buffers of presynaptic spike vectors, ``delay - 1`` deep. A projection whose
+Delays are ring buffers of presynaptic spike vectors, ``delay - 1`` deep; a projection with
+per-synapse delays keeps a ring of postsynaptic input instead (:mod:`neurosim.events.delays`),
+unless it also has per-synapse dynamics: it then runs as one one-delay projection per distinct
+delay (:func:`_deliver_groups`, :func:`_update_groups`), reading each group's presynaptic
+spikes from one buffer as deep as its longest delay, so that every mechanism sees a spike when
+it arrives at the synapse (the whole delay is axonal). A projection whose
 chain (:mod:`neurosim.synapses.dynamics`) holds a plastic mechanism keeps its weights in
 ``state.weights``; every other projection reads ``params``.
 
@@ -39,7 +44,7 @@ import numpy as np
 
 from .. import _checks
 from ..events import default_capacity, propagate
-from ..events.delays import DelayRing, deliver, ring_layout, ring_state, synapse_steps
+from ..events.delays import DelayRing, GroupedCSR, deliver, ring_layout, ring_state, synapse_steps
 from ..synapses.dynamics import SynapseShape, SynapticEvents
 from ..synapses.kinetics import decay_time
 from .gap import add_currents as add_gap_currents
@@ -88,8 +93,34 @@ def delay_steps(net: Network, dt: float) -> dict:
 
 
 def per_synapse_delays(pr) -> bool:
-    """Whether ``pr`` gives each synapse its own delay (its state is then a :class:`DelayRing`)."""
+    """Whether ``pr`` gives each synapse its own delay (its state is then a :class:`DelayRing`,
+    or a buffer of past spikes where it has :func:`delay_groups`)."""
     return pr.delay_ms is not None and np.ndim(pr.delay_ms) > 0
+
+
+def delay_groups(pr) -> bool:
+    """Whether ``pr`` runs as one group of synapses per delay (per-synapse delays and per-synapse
+    dynamics; its ``conn`` is then a :class:`~neurosim.events.delays.GroupedCSR`)."""
+    return isinstance(pr.conn, GroupedCSR)
+
+
+def _group_lags(pr, dt: float) -> np.ndarray:
+    """Each delay group's delay in steps, less one: how many steps back its spikes were sent
+    (``dt``: the step the state was made for, known when the step is traced)."""
+    return np.rint(np.asarray(pr.conn.delays_ms) / dt).astype(np.int64) - 1
+
+
+def _in_group(tree, ids, nnz: int, where: str):
+    """``tree`` (weights, a mechanism's params) for one delay group: each leaf with one value per
+    synapse taken at the group's synapses ``ids``, scalars as they are."""
+    def take(x):
+        if np.shape(x) == ():
+            return x
+        if np.shape(x) != (nnz,):
+            raise ValueError(f"{where}: with per-synapse delays every value must be a scalar or one per synapse, "
+                             f"shape ({nnz},), got shape {np.shape(x)}")
+        return jnp.asarray(x)[ids]
+    return jax.tree.map(take, tree)
 
 
 def _cast(tree, dtype):
@@ -125,8 +156,20 @@ def init_state(net: Network, params: dict, key, dt: float) -> NetworkState:
         pp = params.projections[pr.name]
         n_pre, n_post = pre[2] - pre[1], post[2] - post[1]
         synapses[pr.name] = pr.synapse.init(pp.synapse, n_post, k)
-        delays[pr.name] = ring_state(pr.conn, d, dtype, pr.name) if np.ndim(d) else jnp.zeros((d - 1, n_pre), dtype)
-        if pr.chain:
+        if delay_groups(pr):        # one buffer of past spikes, as deep as the longest delay
+            delays[pr.name] = jax.device_put(np.zeros((int(np.max(d, initial=1)) - 1, n_pre), dtype))
+        elif np.ndim(d):
+            delays[pr.name] = ring_state(pr.conn, d, dtype, pr.name)
+        else:
+            delays[pr.name] = jnp.zeros((d - 1, n_pre), dtype)
+        if delay_groups(pr):        # each mechanism: one state per delay group
+            conn = pr.conn
+            dynamics[pr.name] = {m.key: tuple(
+                m.for_synapses(ids).init(_in_group(pp.dynamics[m.key], ids, conn.nnz,
+                                                   f"Projection {pr.name!r}: dynamics[{m.key!r}]"),
+                                         SynapseShape(n_pre, n_post, int(ids.shape[0]), dtype))
+                for ids in conn.ids) for m in pr.chain}
+        elif pr.chain:
             shape = SynapseShape(n_pre, n_post, pr.conn.nnz, dtype)
             dynamics[pr.name] = {m.key: m.init(pp.dynamics[m.key], shape) for m in pr.chain}
         if pr.plastic:
@@ -226,7 +269,11 @@ def check_state(net: Network, state, dt: float, params=None) -> None:
     for pr in net.projections:
         pre = net._refs[pr.name][0]
         buf = state.delays[pr.name]
-        if per_synapse_delays(pr):
+        if delay_groups(pr):
+            if depths is not None:
+                _check_groups(net, pr, state, buf, int(np.max(depths[pr.name], initial=1)) - 1, pre[2] - pre[1],
+                              dt, params)
+        elif per_synapse_delays(pr):
             if not isinstance(buf, DelayRing):
                 raise ValueError(f"state was made for another network: projection {pr.name!r} has per-synapse delays, "
                                  f"but its delay state is a {type(buf).__name__}, not a DelayRing")
@@ -248,6 +295,29 @@ def check_state(net: Network, state, dt: float, params=None) -> None:
         if hasattr(st, "_fields") and not _checks.traced(st):
             for f, v in zip(st._fields, st):
                 _checks.sign_rules(f"state.neurons[{p.name!r}].{f}", st, f, v)
+
+
+def _check_groups(net, pr, state, buf, depth: int, n_pre: int, dt: float, params) -> None:
+    """A projection run as one group per delay: its delay state is a ``(depth, n_pre)`` buffer
+    of past spikes, and each mechanism's state one entry per delay group, as ``init_state``
+    makes them."""
+    if isinstance(buf, DelayRing) or np.shape(buf) != (depth, n_pre):
+        got = "a DelayRing" if isinstance(buf, DelayRing) else f"shape {np.shape(buf)}"
+        raise ValueError(f"state was made for another network: projection {pr.name!r} has per-synapse delays and "
+                         f"dynamics, so its delay state is a ({depth}, {n_pre}) buffer of past spikes, got {got}")
+    cache_key = ("state shapes", float(dt), np.dtype(float_dtype()).name)
+    want = net._cache.get(cache_key)
+    if want is None:
+        p = net.params() if params is None else params
+        want = net._cache[cache_key] = jax.eval_shape(lambda: init_state(net, p, 0, float(dt)))
+    have = state.dynamics[pr.name]
+    shapes = lambda tree: jax.tree.map(np.shape, tree)      # noqa: E731
+    if (jax.tree.structure(have) != jax.tree.structure(want.dynamics[pr.name])
+            or shapes(have) != shapes(want.dynamics[pr.name])):
+        raise ValueError(f"state was made for another network: projection {pr.name!r} has per-synapse delays and "
+                         f"dynamics, so each mechanism's state holds one entry per delay group "
+                         f"({len(pr.conn.groups)} groups, of {', '.join(str(g.nnz) for g in pr.conn.groups)} "
+                         "synapses); make the state with init_state(net, ...)")
 
 
 def _check_ring(pr, ring: DelayRing, steps) -> None:
@@ -394,6 +464,20 @@ def advance(net: Network, params, state: NetworkState, dt: float, conns: dict, l
     delays, dynamics, weights = {}, dict(state.dynamics), dict(state.weights)
     for pr in net.projections:
         pre_ref, (post, c, d) = net._refs[pr.name]
+        if delay_groups(pr):    # per-synapse delays and dynamics: one one-delay projection per delay
+            pp = params.projections[pr.name]
+            w = state.weights[pr.name] if pr.plastic else pp.weights
+            ev = SynapticEvents(pre=None, post=spikes[post][c:d], conn=None, t=state.t, dt=dt,
+                                tau_syn=decay_time(pp.synapse), modulators=mod_values, populations=neurons)
+            name, a, b = pre_ref
+            lags = _group_lags(pr, dt if state.dt is None else state.dt)     # state.dt: static under jit over dt
+            drive, delays[pr.name], dyn, evs = _deliver_groups(pr, conns[pr.name], pp, w, spikes[name][a:b], lags,
+                                                               state.delays[pr.name], state.dynamics[pr.name], ev)
+            synapses[pr.name] = pr.synapse.step(pp.synapse, state.synapses[pr.name], drive, dt)
+            dynamics[pr.name], w = _update_groups(pr, conns[pr.name], pp, w, dyn, evs)
+            if pr.plastic:
+                weights[pr.name] = w
+            continue
         ring = per_synapse_delays(pr)
         if ring:       # the spikes go into the ring now; the drive is what arrives in this step
             name, a, b = pre_ref
@@ -428,3 +512,44 @@ def advance(net: Network, params, state: NetworkState, dt: float, conns: dict, l
                 weights[pr.name] = w
     new = NetworkState(state.t + 1, key, neurons, synapses, delays, inputs, dynamics, weights, modulators, state.dt)
     return new, spikes
+
+
+def _deliver_groups(pr, conn: GroupedCSR, pp, w, spikes, lags, buf, dyn_state, ev: SynapticEvents):
+    """The events of a projection run as one group per delay: each group's presynaptic spikes
+    from ``lags[g]`` steps back (from ``buf``, this step's for a lag of 0) through the group's
+    mechanisms' ``modulate`` and its sub-CSR. Returns ``(drive, buf, dyn, evs)``: the summed
+    drive, the buffer with this step's spikes in, the mechanisms' states after ``modulate``
+    (key -> tuple by group) and each group's events (for :func:`_update_groups`)."""
+    depth = buf.shape[0]
+    drive = jnp.zeros((conn.n_post,), float_dtype())
+    dyn = {m.key: list(dyn_state[m.key]) for m in pr.chain}
+    evs = []
+    for g, (sub, ids, lag) in enumerate(zip(conn.groups, conn.ids, lags)):
+        pre = spikes if lag == 0 else buf[(ev.t - int(lag)) % depth]
+        ev_g = ev._replace(pre=pre, conn=sub)
+        delivered = _in_group(w, ids, conn.nnz, f"Projection {pr.name!r}: weights")
+        for m in pr.chain:
+            m_g = m.for_synapses(pr.conn.ids[g])
+            p_g = _in_group(pp.dynamics[m.key], ids, conn.nnz, f"Projection {pr.name!r}: dynamics[{m.key!r}]")
+            dyn[m.key][g], delivered = m_g.modulate(p_g, dyn[m.key][g], delivered, ev_g)
+        drive = drive + propagate(sub, delivered, pre, capacity=pr.capacity)
+        evs.append(ev_g)
+    if depth:
+        buf = buf.at[ev.t % depth].set(spikes)
+    return drive, buf, dyn, evs
+
+
+def _update_groups(pr, conn: GroupedCSR, pp, w, dyn, evs):
+    """Each group's mechanisms' ``update`` on its synapses' weights, written back at their places
+    in CSR order. Returns ``(dynamics, weights)``."""
+    new_w = w
+    for g, (ids, ev_g) in enumerate(zip(conn.ids, evs)):
+        w_g = _in_group(w, ids, conn.nnz, f"Projection {pr.name!r}: weights")
+        for m in pr.chain:
+            m_g = m.for_synapses(pr.conn.ids[g])
+            p_g = _in_group(pp.dynamics[m.key], ids, conn.nnz, f"Projection {pr.name!r}: dynamics[{m.key!r}]")
+            dyn[m.key][g], w_g = m_g.update(p_g, dyn[m.key][g], w_g, ev_g)
+        if pr.plastic:
+            new_w = new_w.at[ids].set(w_g, unique_indices=True, indices_are_sorted=True)
+    w = new_w
+    return {key: tuple(states) for key, states in dyn.items()}, w

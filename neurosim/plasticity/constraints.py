@@ -58,6 +58,6 @@ def normalize_incoming(total) -> Rule:
         scale = jnp.where(sums != 0, total / jnp.where(sums != 0, sums, 1.0), 1.0)
         return new * scale[cols] - w
 
-    return _stateless(f"normalize_incoming({total:g})", edit)
+    return _stateless(f"normalize_incoming({total:g})", edit, local=False)
 
 

@@ -66,6 +66,10 @@ class Plasticity(AbstractSynapseDynamics):
         if not hasattr(projection.conn, "rows"):
             raise ValueError(f"{where}: plasticity changes a weight per synapse, which a JitConn (procedural "
                              "connectivity) does not store; use conn.to_csr() for a stored CSR")
+        if not self.rule.local and projection.delay_ms is not None and np.ndim(projection.delay_ms) > 0:
+            raise ValueError(f"{where}: {self.rule.name} couples the synapses of a neuron, which per-synapse delays "
+                             "split into one group per delay value (each group would be treated on its own); give "
+                             "one delay for the projection, or leave this rule out")
 
     def initial_weights(self, weights, where: str):
         """The initial weights, checked against (or, with ``clip_initial``, clipped to) the

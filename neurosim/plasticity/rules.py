@@ -48,7 +48,10 @@ class Rule:
     (the stored weights, ``clip=(lo, hi)`` applied), which :class:`~neurosim.plasticity.Plasticity`
     uses where it is available; ``clip``: the ``(lo, hi)`` of a clipping constraint; ``form``:
     what the rule is in terms a compiled engine implements itself (a
-    :class:`~neurosim.plasticity.kernels.PairForm` for pair STDP, alone or clipped), or None."""
+    :class:`~neurosim.plasticity.kernels.PairForm` for pair STDP, alone or clipped), or None;
+    ``local``: the update at a synapse reads only that synapse and its two neurons (False for
+    a rule that couples a neuron's synapses, as ``normalize_incoming`` sums its incoming
+    weights: such a rule cannot be split into the delay groups of per-synapse delays)."""
 
     name: str
     params: object
@@ -66,6 +69,7 @@ class Rule:
     clip: tuple | None = None
     form: object = None
     parts: tuple = field(default=())
+    local: bool = True
 
     def __repr__(self):
         return f"Rule({self.name})"
@@ -122,6 +126,7 @@ def chain(*rules: Rule) -> Rule:
         kernel=_chain_kernel(rules),
         form=_chain_form(rules),
         parts=tuple(rules),
+        local=all(r.local for r in rules),
     )
 
 

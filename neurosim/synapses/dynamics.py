@@ -28,6 +28,10 @@ A mechanism is a small frozen dataclass (its fields are options) with:
 ``check_population(projection, name, population)``  raise a ValueError for a population it
                        names but cannot read (a domain map that does not fit it, say)
 ``init(params, shape)``  its state for a projection of ``shape`` (:class:`SynapseShape`)
+``for_synapses(ids)``  the same mechanism for the synapses ``ids`` of its projection alone
+                       (a projection with per-synapse delays runs one group per delay); the
+                       default returns it unchanged: override it where the mechanism holds
+                       data of its own per synapse (a domain map, say)
 ``modulate``, ``update``  as above; the defaults change nothing
 =====================  ==================================================================
 
@@ -106,6 +110,9 @@ class AbstractSynapseDynamics:
 
     def init(self, params, shape: SynapseShape):
         return ()
+
+    def for_synapses(self, ids) -> "AbstractSynapseDynamics":
+        return self
 
     def modulate(self, params, state, weights, ev: SynapticEvents):
         return state, weights

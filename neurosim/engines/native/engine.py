@@ -28,7 +28,7 @@ from ...events import CSR
 from ...network.model import float_dtype
 from ...network.monitors import OBSERVERS, Observe, Rate, Spikes, Trace, Weights
 from ...events.delays import DelayRing
-from ...network.step import NetworkState, delay_steps, per_synapse_delays, sliced
+from ...network.step import NetworkState, delay_groups, delay_steps, per_synapse_delays, sliced
 from ...synapses.kinetics import decay_time
 from ..base import Runner
 from ..chunks import MIN_SAMPLE_STEPS, Chunk, describe_monitors, sample_due, sampling_chunk, signature, spikes_and_rates
@@ -119,6 +119,10 @@ def _refusal(net, monitors) -> str | None:
     for pr in net.projections:
         if not isinstance(pr.conn, CSR):
             return f"projection {pr.name!r} uses {type(pr.conn).__name__} connectivity; the native engine reads a CSR"
+        if delay_groups(pr):
+            return (f"projection {pr.name!r} has per-synapse delays and per-synapse dynamics "
+                    f"({', '.join(m.kind for m in pr.chain)}), which the native engine does not run yet (the scan "
+                    "runs them as one group of synapses per delay)")
     for m in monitors:
         if isinstance(m, OBSERVERS) and not isinstance(m, Observe):
             return f"{type(m).__name__} monitors ({m.key!r}) are not recorded by the native engine"
