@@ -9,9 +9,13 @@ simulator speed.
 20,683 / 5,834 / 21,915 / 5,479 / 4,850 / 1,065 / 14,395 / 2,948 neurons. Neurons: LIF with
 C_m 250 pF, tau_m 10 ms (g_l 25 nS), E_L = V_reset = -65 mV, V_th -50 mV, t_ref 2 ms, initial
 V normal per population (van Albada et al.'s "optimized" means and spreads). Synapses:
-exponential currents, tau_syn 0.5 ms; a weight is the current that gives a 0.15 mV PSP (87.8
-pA) with a relative spread of 10 % (normal, clipped at 0 to keep its sign), -4 times that for
-inhibitory sources, and twice that from L4E onto L23E. Delays: normal, 1.5 ± 0.75 ms
+exponential currents, tau_syn 0.5 ms; a weight is the current that gives a 0.15 mV PSP with a
+relative spread of 10 % (normal, clipped at 0 to keep its sign), -4 times that for inhibitory
+sources, and twice that from L4E onto L23E. The PSP is 0.15 mV *as neurosim integrates it*:
+87.8 pA integrated exactly (NEST's ``iaf_psc_exp``), 79.6 pA at dt = 0.1 ms in neurosim, whose
+``LIF`` holds the synaptic current at its value at the start of each step. With tau_syn only 5
+steps long, 87.8 pA would give 0.166 mV here: 10 % more charge per spike, and rates 10-50 %
+above NEST's on the same network (:func:`psc_per_psp`). Delays: normal, 1.5 ± 0.75 ms
 from excitatory and 0.75 ± 0.375 ms from inhibitory sources, rounded to the step and clipped at
 one step (one per synapse: :mod:`neurosim.events.delays`). Connectivity: the connection
 probabilities ``P`` of the paper's Table 5; the number of synapses between two populations is
@@ -32,7 +36,9 @@ in-degrees (possible while every ``K`` fits in its scaled presynaptic population
 populations' synapses with a fixed probability ``K / N_pre`` (binomial in-degrees, no
 multapses) where NEST places a fixed total number with multapses; weights and delays outside
 their range are clipped where NEST redraws them. The mean in-degrees, weights and delays are
-the same.
+the same. A delay counts from the start of the spike's step here, from its end in NEST (the
+same ``delay_ms`` arrives one step earlier here: docs/delays.md); the delays are the paper's
+numbers in neurosim's terms.
 
 References: T. C. Potjans, M. Diesmann, Cereb. Cortex 24:785-806 (2014); S. J. van Albada, M.
 Helias, M. Diesmann, PLoS Comput. Biol. 11:e1004490 (2015).
@@ -82,13 +88,23 @@ PSP_MV, WEIGHT_REL_STD, G, BG_RATE_HZ = 0.15, 0.1, -4.0, 8.0
 DELAY_E_MS, DELAY_I_MS, DELAY_REL_STD = 1.5, 0.75, 0.5
 
 
-def psc_per_psp(c_m: float = C_M, tau_m: float = TAU_M, tau_syn: float = TAU_SYN) -> float:
+def psc_per_psp(c_m: float = C_M, tau_m: float = TAU_M, tau_syn: float = TAU_SYN, dt: float | None = None) -> float:
     """The amplitude (pA) of an exponential synaptic current whose PSP peaks at 1 mV in a LIF
-    neuron of capacitance ``c_m`` (pF) and time constants ``tau_m``, ``tau_syn`` (ms): the peak of
-    ``v(t) = w tau_m tau_syn / (c_m (tau_m - tau_syn)) (e^{-t/tau_m} - e^{-t/tau_syn})``."""
-    t_peak = tau_m * tau_syn / (tau_m - tau_syn) * math.log(tau_m / tau_syn)
-    peak = tau_m * tau_syn / (c_m * (tau_m - tau_syn)) * (math.exp(-t_peak / tau_m) - math.exp(-t_peak / tau_syn))
-    return 1.0 / peak
+    neuron of capacitance ``c_m`` (pF) and time constants ``tau_m``, ``tau_syn`` (ms).
+
+    ``dt=None``: integrated exactly (as NEST's ``iaf_psc_exp``), the peak of ``v(t) = w tau_m
+    tau_syn / (c_m (tau_m - tau_syn)) (e^{-t/tau_m} - e^{-t/tau_syn})``. ``dt`` (ms): as
+    neurosim's step integrates it (``LIF`` holds the current at its value at the start of each
+    step, ``g_k = w b^k``, ``b = e^{-dt/tau_syn}``), the peak over whole steps of ``v_n = w (1 - a)
+    (a^n - b^n) / (g_l (a - b))``, ``a = e^{-dt/tau_m}``. The two differ where ``tau_syn`` is
+    short against ``dt``: 87.8 pA and 79.6 pA for the microcircuit's 0.15 mV at dt = 0.1 ms."""
+    if dt is None:
+        t_peak = tau_m * tau_syn / (tau_m - tau_syn) * math.log(tau_m / tau_syn)
+        peak = tau_m * tau_syn / (c_m * (tau_m - tau_syn)) * (math.exp(-t_peak / tau_m) - math.exp(-t_peak / tau_syn))
+        return 1.0 / peak
+    a, b, g_l = math.exp(-dt / tau_m), math.exp(-dt / tau_syn), c_m / tau_m
+    n = np.arange(1, int(20 * max(tau_m, tau_syn) / dt) + 2)
+    return 1.0 / float(np.max((1.0 - a) * (a ** n - b ** n) / (g_l * (a - b))))
 
 
 def indegrees(sizes=FULL_SIZES) -> np.ndarray:
@@ -118,9 +134,13 @@ def microcircuit(scale: float = 0.1, *, k_scale: float | None = None, background
     seed = _checks.seed("seed", seed)
     sizes = [max(1, int(round(n * scale))) for n in FULL_SIZES]
     k_full = indegrees()
-    w_exc = PSP_MV * psc_per_psp()
-    w_full = np.where(np.arange(8)[None, :] % 2 == 0, w_exc, G * w_exc) * np.ones((8, 8))
-    w_full[0, 2] *= 2.0                                        # L4E -> L23E: twice the weight
+    # a PSP of 0.15 mV as neurosim's step integrates it (module docstring). The DC terms need the
+    # mean charge a spike brings: w_model tau_syn, equal within 0.01 % at dt = 0.1 ms to the
+    # charge w_exc dt / (1 - e^{-dt/tau_syn}) of neurosim's step
+    w_exc, w_model = PSP_MV * psc_per_psp(dt=dt), PSP_MV * psc_per_psp()
+    sign = np.where(np.arange(8)[None, :] % 2 == 0, 1.0, G) * np.ones((8, 8))
+    sign[0, 2] *= 2.0                                          # L4E -> L23E: twice the weight
+    w_full, w_charge = w_exc * sign, w_model * sign
     w_scaled = w_full / math.sqrt(k_scale)
     rng = np.random.default_rng(seed)
 
@@ -151,8 +171,8 @@ def microcircuit(scale: float = 0.1, *, k_scale: float | None = None, background
     tau_s = TAU_SYN * 1e-3
     for i, target in enumerate(POPULATIONS):
         # the mean current that k_scale removed, restored as DC (van Albada et al. 2015, eq. 5)
-        recurrent = sum(k_full[i, j] * w_full[i, j] * FULL_SCALE_RATES_HZ[j] for j in range(8))
-        external = K_EXT[i] * w_exc * BG_RATE_HZ
+        recurrent = sum(k_full[i, j] * w_charge[i, j] * FULL_SCALE_RATES_HZ[j] for j in range(8))
+        external = K_EXT[i] * w_model * BG_RATE_HZ
         dc = (1.0 - math.sqrt(k_scale)) * tau_s * (recurrent + external)
         if background == "poisson":
             n_src = max(1, int(round(K_EXT[i] * k_scale)))
