@@ -319,7 +319,7 @@ def test_dynamics_with_per_synapse_delays_are_the_network_split_by_delay(which, 
     chain = _chains(conn.nnz, rng)[which]
     net, split = _dynamics_pair(conn, steps, w, chain), _dynamics_pair(conn, steps, w, chain, split_by=True)
     mon = [ns.Spikes("E")]
-    a = ns.simulate(net, 100.0, DT, key=3, monitors=mon, progress=False)
+    a = ns.simulate(net, 100.0, DT, key=3, monitors=mon, engine="scan", progress=False)
     b = ns.simulate(split, 100.0, DT, key=3, monitors=mon, progress=False)
     assert a.timings["engine"] == "scan" and len(a.spikes["E"][0]) > 50
     np.testing.assert_array_equal(a.spikes["E"][0], b.spikes["E"][0])
@@ -336,7 +336,7 @@ def test_dynamics_with_per_synapse_delays_are_the_network_split_by_delay(which, 
     assert isinstance(st, tuple) and len(st) == len(np.unique(steps))     # one state per delay group
 
 
-def test_a_plastic_projection_with_per_synapse_delays_checkpoints_and_refuses_other_engines(tmp_path):
+def test_a_plastic_projection_with_per_synapse_delays_checkpoints_and_refuses_the_fused_engines(tmp_path):
     conn, steps, rng = _conn_and_steps(13, n_pre=120, n_post=40, max_steps=10)
     net = _dynamics_pair(conn, steps, rng.uniform(10.0, 40.0, conn.nnz), _chains(conn.nnz, rng)["STP and STDP"])
     whole = ns.simulate(net, 60.0, DT, key=3, monitors=[ns.Spikes("E")], progress=False)
@@ -347,8 +347,7 @@ def test_a_plastic_projection_with_per_synapse_delays_checkpoints_and_refuses_ot
     t = whole.spikes["E"][0]
     np.testing.assert_array_equal(rest.spikes["E"][0], t[t >= 30.0 - 1e-9])
     np.testing.assert_array_equal(np.asarray(rest.state.weights["PE"]), np.asarray(whole.state.weights["PE"]))
-    for engine, what in (("native", "per-synapse delays and per-synapse dynamics"), ("fused", "per-synapse delays"),
-                         ("parallel", "per-synapse delays")):
+    for engine, what in (("fused", "per-synapse delays"), ("parallel", "per-synapse delays")):
         with pytest.raises(ValueError, match=rf"engine='{engine}' cannot run this simulation: projection 'PE' has "
                                              rf"{what}"):
             ns.simulate(net, 5.0, DT, engine=engine, progress=False)
@@ -374,3 +373,55 @@ def test_a_plastic_projection_with_per_synapse_delays_checkpoints_and_refuses_ot
     with pytest.raises(ValueError, match=r"projection 'PE' has per-synapse delays and dynamics, so its delay state is "
                                          r"a \(9, 120\) buffer of past spikes, got a DelayRing"):
         ns.simulate(net, 5.0, DT, state=first.state._replace(delays={"PE": ring}), progress=False)
+
+
+@pytest.mark.parametrize("which", ["pair STDP (event-driven)", "triplet STDP", "STP and STDP"])
+def test_the_native_engine_runs_them_split_by_delay_as_the_scan_does(which):
+    """The native engine runs a projection with per-synapse delays and dynamics as one one-delay
+    projection per delay value, converting the state at every call (several calls here): the
+    same spikes, weights, mechanism states and spike buffer as the scan."""
+    from neurosim.engines.native import compiler
+    if compiler.compiler() is None:
+        pytest.skip("no C++ compiler")
+    conn, steps, rng = _conn_and_steps(14, n_pre=120, n_post=40, max_steps=10)
+    chain = dict(_chains(conn.nnz, rng)[which])
+    if "stp_params" in chain:                # (per-synapse STP parameters are not lowered yet)
+        chain["stp_params"] = ns.synapses.TsodyksMarkramParams(U=0.3)
+    net = _dynamics_pair(conn, steps, rng.uniform(10.0, 40.0, conn.nnz), chain)
+    runs = {e: ns.simulate(net, 100.0, DT, key=3, engine=e, monitors=[ns.Spikes("E")], chunk_steps=300,
+                           progress=False) for e in ("scan", "native")}
+    a, b = runs["scan"], runs["native"]
+    assert b.timings["engine"] == "native" and len(a.spikes["E"][0]) > 50
+    assert ns.simulate(net, 1.0, DT, progress=False).timings["engine"] == "native"        # auto
+    np.testing.assert_array_equal(a.spikes["E"][0], b.spikes["E"][0])
+    np.testing.assert_array_equal(a.spikes["E"][1], b.spikes["E"][1])
+    if "STDP" in which:
+        np.testing.assert_allclose(np.asarray(b.state.weights["PE"]), np.asarray(a.state.weights["PE"]), rtol=1e-6,
+                                   atol=1e-6)
+    np.testing.assert_array_equal(np.asarray(b.state.delays["PE"]), np.asarray(a.state.delays["PE"]))
+    np.testing.assert_allclose(np.asarray(b.state.synapses["PE"].g), np.asarray(a.state.synapses["PE"].g), rtol=1e-5,
+                               atol=1e-4)
+    for x, y in zip(jax.tree.leaves(a.state.dynamics), jax.tree.leaves(b.state.dynamics)):
+        np.testing.assert_allclose(np.asarray(y), np.asarray(x), rtol=1e-6, atol=1e-6)
+    # a Weights or Observe monitor is refused by the native engine, taken by the scan
+    with pytest.raises(ValueError, match=r"engine='native' cannot run this simulation: Weights monitor .* of "
+                                         r"projection 'PE', which has per-synapse delays and dynamics"):
+        ns.simulate(net, 5.0, DT, engine="native", monitors=[ns.Weights("PE", every=100)], progress=False)
+    observe = ns.Observe("g", lambda s, spk: {k: v.g for k, v in s.synapses.items()})
+    with pytest.raises(ValueError, match=r"Observe monitor 'g': the native engine runs the projections with "
+                                         r"per-synapse delays and dynamics split by delay"):
+        ns.simulate(net, 5.0, DT, engine="native", monitors=[observe], progress=False)
+    assert ns.simulate(net, 5.0, DT, monitors=[observe], progress=False).timings["engine"] == "scan"
+    # a run with other monitors after one whose compiled chunk it finds (the same program)
+    again = ns.simulate(net, 30.0, DT, key=3, engine="native", chunk_steps=300, progress=False)
+    scan = ns.simulate(net, 30.0, DT, key=3, engine="scan", progress=False)
+    np.testing.assert_array_equal(np.asarray(again.state.delays["PE"]), np.asarray(scan.state.delays["PE"]))
+
+
+def test_a_plastic_projection_with_no_synapses_runs_on_the_scan():
+    conn = ns.events.from_arrays([], [], 20, 10)
+    net = _dynamics_pair(conn, np.zeros(0, int), np.zeros(0), dict(plasticity=ns.plasticity.stdp_pair()))
+    res = ns.simulate(net, 5.0, DT, progress=False)
+    assert res.timings["engine"] == "scan"
+    with pytest.raises(ValueError, match=r"projection 'PE' has per-synapse delays and dynamics but no synapse"):
+        ns.simulate(net, 5.0, DT, engine="native", progress=False)

@@ -663,3 +663,14 @@ def test_a_branch_on_a_shared_value_is_a_loop_per_branch_and_the_scan_s_result(m
     assert res["native"].timings["engine"] == "native" and res["scan"].spikes["E"][0].size > 0
     for a, b in zip(res["scan"].spikes["E"], res["native"].spikes["E"]):
         np.testing.assert_array_equal(a, b)
+
+
+def test_a_second_run_with_other_monitors_finds_the_compiled_chunk_and_runs():
+    """Two plans of one program (other monitors) share a compiled chunk: the second run loads
+    the program before calling it (it once called a program never loaded)."""
+    net = MODELS["LIF"]()
+    first = ns.simulate(net, 5.0, 0.1, engine="native", monitors=[ns.Spikes("E")], chunk_steps=50, progress=False)
+    second = ns.simulate(net, 5.0, 0.1, engine="native", state=first.state, chunk_steps=50, progress=False)
+    scan = ns.simulate(net, 10.0, 0.1, engine="scan", progress=False)
+    np.testing.assert_allclose(np.asarray(second.state.neurons["E"].v), np.asarray(scan.state.neurons["E"].v),
+                               rtol=1e-5, atol=1e-4)

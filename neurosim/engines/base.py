@@ -105,14 +105,27 @@ class NativeEngine(Engine):
     name = "native"
 
     def prepare(self, net, params, dt, monitors, state, **options):
-        from .native import engine as native
+        from .native import engine as native, split
 
+        if split.grouped(net):   # per-synapse delays and dynamics: the network split into one-delay parts
+            reason = split.refusal(net, monitors)
+            if reason is not None:
+                return Refusal(reason)
+            parts = net._cache.get(("native split", dt))
+            if parts is None:
+                parts = net._cache[("native split", dt)] = split.Split(net, dt)
+            plan = native.cached_plan(parts.parts, parts.params(params), dt, monitors,
+                                      None if state is None else parts.state(state))
+            return Refusal(plan) if isinstance(plan, str) else (plan, parts)
         plan = native.cached_plan(net, params, dt, monitors, state)
         return Refusal(plan) if isinstance(plan, str) else plan
 
     def runner(self, plan, net, dt, monitors, n_steps, chunk_steps, max_chunk_bytes, **options):
-        from .native import engine as native
+        from .native import engine as native, split
 
+        if isinstance(plan, tuple):
+            plan, parts = plan
+            return split.SplitRunner(native.NativeEngine(plan, monitors, n_steps, chunk_steps, max_chunk_bytes), parts)
         return native.NativeEngine(plan, monitors, n_steps, chunk_steps, max_chunk_bytes)
 
 

@@ -119,10 +119,9 @@ def _refusal(net, monitors) -> str | None:
     for pr in net.projections:
         if not isinstance(pr.conn, CSR):
             return f"projection {pr.name!r} uses {type(pr.conn).__name__} connectivity; the native engine reads a CSR"
-        if delay_groups(pr):
+        if delay_groups(pr):      # (the engine runs such a network split into one-delay parts: .split)
             return (f"projection {pr.name!r} has per-synapse delays and per-synapse dynamics "
-                    f"({', '.join(m.kind for m in pr.chain)}), which the native engine does not run yet (the scan "
-                    "runs them as one group of synapses per delay)")
+                    f"({', '.join(m.kind for m in pr.chain)}); the native engine runs them split by delay")
     for m in monitors:
         if isinstance(m, OBSERVERS) and not isinstance(m, Observe):
             return f"{type(m).__name__} monitors ({m.key!r}) are not recorded by the native engine"
@@ -788,6 +787,7 @@ class NativeEngine(Runner):
 
     def run(self, fn, params, state, done):
         n_steps, prep, hoist = fn
+        build(self.nplan)   # a chunk compiled for another plan of the same program (other monitors) is taken too
         key, (rows, subkeys) = prep(params.inputs, state.key, state.inputs, state.t)   # the inputs' params only
         hoisted = [np.ascontiguousarray(np.asarray(x)) for x in hoist(params)]
         if self._fixed is None or self._fixed[0] is not params:    # the connectivity and weights, once per run
