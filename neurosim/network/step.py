@@ -104,13 +104,14 @@ def delay_groups(pr) -> bool:
     return isinstance(pr.conn, GroupedCSR)
 
 
-def _group_lags(pr, dt: float) -> np.ndarray:
+def group_lags(pr, dt: float) -> np.ndarray:
     """Each delay group's delay in steps, less one: how many steps back its spikes were sent
-    (``dt``: the step the state was made for, known when the step is traced)."""
+    (``dt``: the step the state was made for, known when the step is traced). Also what the
+    native engine's split network (:mod:`neurosim.engines.native.split`) reads."""
     return np.rint(np.asarray(pr.conn.delays_ms) / dt).astype(np.int64) - 1
 
 
-def _in_group(tree, ids, nnz: int, where: str):
+def in_group(tree, ids, nnz: int, where: str):
     """``tree`` (weights, a mechanism's params) for one delay group: each leaf with one value per
     synapse taken at the group's synapses ``ids``, scalars as they are."""
     def take(x):
@@ -165,7 +166,7 @@ def init_state(net: Network, params: dict, key, dt: float) -> NetworkState:
         if delay_groups(pr):        # each mechanism: one state per delay group
             conn = pr.conn
             dynamics[pr.name] = {m.key: tuple(
-                m.for_synapses(ids).init(_in_group(pp.dynamics[m.key], ids, conn.nnz,
+                m.for_synapses(ids).init(in_group(pp.dynamics[m.key], ids, conn.nnz,
                                                    f"Projection {pr.name!r}: dynamics[{m.key!r}]"),
                                          SynapseShape(n_pre, n_post, int(ids.shape[0]), dtype))
                 for ids in conn.ids) for m in pr.chain}
@@ -470,7 +471,7 @@ def advance(net: Network, params, state: NetworkState, dt: float, conns: dict, l
             ev = SynapticEvents(pre=None, post=spikes[post][c:d], conn=None, t=state.t, dt=dt,
                                 tau_syn=decay_time(pp.synapse), modulators=mod_values, populations=neurons)
             name, a, b = pre_ref
-            lags = _group_lags(pr, dt if state.dt is None else state.dt)     # state.dt: static under jit over dt
+            lags = group_lags(pr, dt if state.dt is None else state.dt)     # state.dt: static under jit over dt
             drive, delays[pr.name], dyn, evs = _deliver_groups(pr, conns[pr.name], pp, w, spikes[name][a:b], lags,
                                                                state.delays[pr.name], state.dynamics[pr.name], ev)
             synapses[pr.name] = pr.synapse.step(pp.synapse, state.synapses[pr.name], drive, dt)
@@ -527,10 +528,10 @@ def _deliver_groups(pr, conn: GroupedCSR, pp, w, spikes, lags, buf, dyn_state, e
     for g, (sub, ids, lag) in enumerate(zip(conn.groups, conn.ids, lags)):
         pre = spikes if lag == 0 else buf[(ev.t - int(lag)) % depth]
         ev_g = ev._replace(pre=pre, conn=sub)
-        delivered = _in_group(w, ids, conn.nnz, f"Projection {pr.name!r}: weights")
+        delivered = in_group(w, ids, conn.nnz, f"Projection {pr.name!r}: weights")
         for m in pr.chain:
             m_g = m.for_synapses(pr.conn.ids[g])
-            p_g = _in_group(pp.dynamics[m.key], ids, conn.nnz, f"Projection {pr.name!r}: dynamics[{m.key!r}]")
+            p_g = in_group(pp.dynamics[m.key], ids, conn.nnz, f"Projection {pr.name!r}: dynamics[{m.key!r}]")
             dyn[m.key][g], delivered = m_g.modulate(p_g, dyn[m.key][g], delivered, ev_g)
         drive = drive + propagate(sub, delivered, pre, capacity=pr.capacity)
         evs.append(ev_g)
@@ -544,10 +545,10 @@ def _update_groups(pr, conn: GroupedCSR, pp, w, dyn, evs):
     in CSR order. Returns ``(dynamics, weights)``."""
     new_w = w
     for g, (ids, ev_g) in enumerate(zip(conn.ids, evs)):
-        w_g = _in_group(w, ids, conn.nnz, f"Projection {pr.name!r}: weights")
+        w_g = in_group(w, ids, conn.nnz, f"Projection {pr.name!r}: weights")
         for m in pr.chain:
             m_g = m.for_synapses(pr.conn.ids[g])
-            p_g = _in_group(pp.dynamics[m.key], ids, conn.nnz, f"Projection {pr.name!r}: dynamics[{m.key!r}]")
+            p_g = in_group(pp.dynamics[m.key], ids, conn.nnz, f"Projection {pr.name!r}: dynamics[{m.key!r}]")
             dyn[m.key][g], w_g = m_g.update(p_g, dyn[m.key][g], w_g, ev_g)
         if pr.plastic:
             new_w = new_w.at[ids].set(w_g, unique_indices=True, indices_are_sorted=True)

@@ -23,8 +23,9 @@ import dataclasses
 import jax
 import numpy as np
 
-from ...events.delays import GroupedCSR, synapse_steps
+from ...events.delays import GroupedCSR
 from ...network.params import NetParams, ProjectionParams
+from ...network.step import group_lags, in_group
 from ...synapses import Synapse
 from ..chunks import signature
 
@@ -64,10 +65,6 @@ def part_name(name: str, g: int) -> str:
     return f"{name} [delay group {g}]"
 
 
-def _take(tree, ids, nnz):
-    return jax.tree.map(lambda x: np.asarray(x)[ids] if np.shape(x) == (nnz,) else x, tree)
-
-
 def split_network(net):
     """``net`` with each grouped projection replaced by its one-delay parts (module docstring)."""
     from ...network.model import Network
@@ -81,8 +78,9 @@ def split_network(net):
             ids = np.asarray(ids)
             extra = pr.dynamics if isinstance(pr.dynamics, (list, tuple)) else (pr.dynamics,)
             projections.append(dataclasses.replace(
-                pr, name=part_name(pr.name, g), conn=sub, weights=_take(pr.weights, ids, conn.nnz), delay_ms=d,
-                stp_params=None if pr.stp is None else _take(pr.stp_params, ids, conn.nnz),
+                pr, name=part_name(pr.name, g), conn=sub, weights=in_group(pr.weights, ids, conn.nnz, f"Projection {pr.name!r}: weights"), delay_ms=d,
+                stp_params=None if pr.stp is None else in_group(pr.stp_params, ids, conn.nnz,
+                                                                f"Projection {pr.name!r}: stp_params"),
                 dynamics=tuple(m.for_synapses(ids) for m in extra)))
     return Network(net.populations, tuple(projections), net.inputs, net.modulators, net.dt, net.gap_junctions)
 
@@ -93,8 +91,9 @@ class Split:
     def __init__(self, net, dt: float):
         self.net, self.dt = net, dt
         self.parts = split_network(net)
-        self.groups = {pr.name: (pr, [int(x) - 1 for x in synapse_steps(pr.name, pr.conn.delays_ms, dt)])
-                       for pr in grouped(net)}
+        self.groups = {pr.name: (pr, [int(x) for x in group_lags(pr, dt)]) for pr in grouped(net)}
+        self.parts_of = {name: [part_name(name, g) for g in range(len(lags))]
+                         for name, (_, lags) in self.groups.items()}
         self._params = None
 
     def params(self, params: NetParams) -> NetParams:
@@ -106,31 +105,29 @@ class Split:
                 projections[name] = pp
                 continue
             pr, _ = self.groups[name]
-            for g, ids in enumerate(pr.conn.ids):
-                ids = np.asarray(ids)
-                projections[part_name(name, g)] = ProjectionParams(
-                    _take(pp.weights, ids, pr.conn.nnz), pp.synapse,
-                    {key: _take(value, ids, pr.conn.nnz) for key, value in pp.dynamics.items()})
+            where = f"Projection {name!r}"
+            for part, ids in zip(self.parts_of[name], pr.conn.ids):
+                projections[part] = ProjectionParams(
+                    in_group(pp.weights, ids, pr.conn.nnz, f"{where}: weights"), pp.synapse,
+                    {key: in_group(value, ids, pr.conn.nnz, f"{where}: dynamics[{key!r}]")
+                     for key, value in pp.dynamics.items()})
         self._params = (params, params._replace(projections=projections))
         return self._params[1]
+
+    @staticmethod
+    def _others(state, skip) -> tuple:
+        """``state``'s synapses, delays, dynamics and weights of every projection not in ``skip``."""
+        return tuple({n: v for n, v in getattr(state, f).items() if n not in skip}
+                     for f in ("synapses", "delays", "dynamics", "weights"))
 
     def state(self, state):
         """The projection's state as its parts' (module docstring)."""
         t = int(state.t)
-        synapses, delays, dynamics, weights = {}, {}, {}, {}
-        for name in state.synapses:
-            if name not in self.groups:
-                synapses[name], delays[name] = state.synapses[name], state.delays[name]
-                if name in state.dynamics:
-                    dynamics[name] = state.dynamics[name]
-                if name in state.weights:
-                    weights[name] = state.weights[name]
-                continue
-            pr, lags = self.groups[name]
+        synapses, delays, dynamics, weights = self._others(state, self.groups)
+        for name, (pr, lags) in self.groups.items():
             buf = np.asarray(state.delays[name])
             depth = buf.shape[0]
-            for g, (ids, lag) in enumerate(zip(pr.conn.ids, lags)):
-                part = part_name(name, g)
+            for g, (part, ids, lag) in enumerate(zip(self.parts_of[name], pr.conn.ids, lags)):
                 syn = state.synapses[name]
                 synapses[part] = syn if g == 0 else jax.tree.map(lambda x: np.zeros_like(np.asarray(x)), syn)
                 back = np.arange(1, lag + 1)            # the steps t - 1 ... t - lag, where a lag-deep buffer keeps them
@@ -146,17 +143,10 @@ class Split:
     def unsplit(self, parts_state, like):
         """The parts' state as the projections' (``like``: a state of ``net``, for its structure)."""
         t = int(parts_state.t)
-        synapses, delays, dynamics, weights = {}, {}, {}, {}
-        for name in like.synapses:
-            if name not in self.groups:
-                synapses[name], delays[name] = parts_state.synapses[name], parts_state.delays[name]
-                if name in like.dynamics:
-                    dynamics[name] = parts_state.dynamics[name]
-                if name in like.weights:
-                    weights[name] = parts_state.weights[name]
-                continue
-            pr, lags = self.groups[name]
-            names = [part_name(name, g) for g in range(len(lags))]
+        parts = {n for names in self.parts_of.values() for n in names}
+        synapses, delays, dynamics, weights = self._others(parts_state, parts)
+        for name, (pr, lags) in self.groups.items():
+            names = self.parts_of[name]
             synapses[name] = jax.tree.map(lambda *xs: sum(np.asarray(x) for x in xs),
                                           *[parts_state.synapses[n] for n in names])
             buf = np.zeros(np.shape(like.delays[name]), np.asarray(like.delays[name]).dtype)
