@@ -32,6 +32,7 @@ one core, XLA's multi-threaded Eigen off.
 from __future__ import annotations
 
 import argparse
+import functools
 import json
 import os
 import resource
@@ -42,9 +43,6 @@ import time
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, os.path.join(HERE, "peers"))
 sys.path.insert(1, os.path.dirname(HERE))
-
-
-T0_MS = 200.0     # statistics after the initial transient, as the example
 
 
 def export(net, path: str, scale: float, dt: float) -> None:
@@ -128,23 +126,29 @@ def one(scale: float, duration_s: float, engine: str, seed: int, spikes_path=Non
             "load_1min": C.load_1min()}
 
 
-def statistics(path: str, sizes, names, duration_s: float) -> dict:
-    """Each population's rate, ISI CV and synchrony from a spikes file, as the example measures them."""
-    import numpy as np
+@functools.lru_cache(maxsize=None)
+def example():
+    """examples/frompapers/Potjans_Diesmann_2014.py, whose ``statistics`` and ``T0`` (ms, the
+    start of the measured window) the comparison uses."""
+    import importlib.util
+    script = os.path.join(os.path.dirname(HERE), "examples", "frompapers", "Potjans_Diesmann_2014.py")
+    spec = importlib.util.spec_from_file_location("potjans_diesmann_2014", script)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
 
-    from neurosim.analysis import bin_spikes, mean_isi_cv, mean_rate
+
+def statistics(path: str, sizes, names, duration_s: float) -> dict:
+    """Each population's rate, ISI CV and synchrony from a spikes file, by the example's own
+    ``statistics``, rounded for the JSON line (None where a value is undefined)."""
+    import math
+
+    import numpy as np
     f = np.load(path)
-    t_stop = duration_s * 1e3
-    out = {}
-    for k, (name, n) in enumerate(zip(names, sizes)):
-        t, i = f[f"times {k}"], f[f"ids {k}"]
-        late = t >= T0_MS
-        counts = bin_spikes(t[late], np.zeros(int(late.sum()), np.int64), 1, T0_MS, t_stop, 3.0).ravel()
-        cv = mean_isi_cv(t[late], i[late], n, min_spikes=3)
-        out[name] = {"rate_hz": round(mean_rate(t, i, n, T0_MS, t_stop), 3),
-                     "cv_isi": round(cv, 3) if np.isfinite(cv) else None,
-                     "synchrony": round(float(counts.var() / counts.mean()), 3) if counts.mean() > 0 else None}
-    return out
+    spikes = {name: (f[f"times {k}"], f[f"ids {k}"]) for k, name in enumerate(names)}
+    stats = example().statistics(spikes, dict(zip(names, sizes)), duration_s * 1e3)
+    return {name: {key: round(v, 3) if math.isfinite(v) else None for key, v in values.items()}
+            for name, values in stats.items()}
 
 
 def _child(args_list):
@@ -205,11 +209,11 @@ def main(argv=None):
                     continue
                 print(json.dumps(line), flush=True)
                 sizes = [max(1, int(round(n * scale))) for n in M.FULL_SIZES]
-                if args.duration * 1e3 > T0_MS:
+                if args.duration * 1e3 > example().T0:
                     stats[tool] = statistics(spikes[tool], sizes, M.POPULATIONS, args.duration)
             if stats:
                 print(json.dumps({"tool": "compare", "workload": "microcircuit", "scale": scale,
-                                  "duration_s": args.duration, "t0_ms": T0_MS, "statistics": stats}), flush=True)
+                                  "duration_s": args.duration, "t0_ms": example().T0, "statistics": stats}), flush=True)
 
 
 if __name__ == "__main__":

@@ -105,6 +105,19 @@ def nest_kernel(dt_ms: float, threads: int, seed: int):
     return nest
 
 
+def nest_run(nest, duration_s: float) -> tuple[float, float]:
+    """``(compile_s, run_s)``: ``nest.Prepare()`` (NEST's per-simulation set-up; it compiles
+    nothing) and ``nest.Run`` of ``duration_s`` seconds, timed apart, then ``nest.Cleanup()``."""
+    t0 = now()
+    nest.Prepare()
+    compile_s = now() - t0
+    t0 = now()
+    nest.Run(duration_s * 1000.0)
+    run_s = now() - t0
+    nest.Cleanup()
+    return compile_s, run_s
+
+
 # ---------------------------------------------------------------- threads
 def limit_threads(threads: int, pin: bool = True) -> int:
     """Pin this process (and its future children) to ``threads`` cores and

@@ -55,13 +55,7 @@ def main(argv=None):
         nest.Connect(pop, rec)
         build_s = C.now() - t0
 
-        t0 = C.now()
-        nest.Prepare()
-        compile_s = C.now() - t0
-        t0 = C.now()
-        nest.Run(args.duration * 1000.0)
-        run_s = C.now() - t0
-        nest.Cleanup()
+        compile_s, run_s = C.nest_run(nest, args.duration)
 
         import numpy as np
 

@@ -93,13 +93,7 @@ def main(argv=None):
             n_syn += pre.size
             fan_out[src] += np.bincount(pre, minlength=fan_out[src].size)
         build_s = C.now() - t0
-        t0 = C.now()
-        nest.Prepare()
-        compile_s = C.now() - t0
-        t0 = C.now()
-        nest.Run(args.duration * 1000.0)
-        run_s = C.now() - t0
-        nest.Cleanup()
+        compile_s, run_s = C.nest_run(nest, args.duration)
         out, n_spikes, events = {}, 0, 0.0
         for k, (pop, rec) in enumerate(zip(pops, recs)):
             ev = rec.get("events")

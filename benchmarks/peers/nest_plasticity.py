@@ -82,13 +82,7 @@ def main(argv=None):
         rec = nest.Create("spike_recorder")
         nest.Connect(cells, rec)
         build_s = C.now() - t0
-        t0 = C.now()
-        nest.Prepare()
-        compile_s = C.now() - t0
-        t0 = C.now()
-        nest.Run(args.duration * 1000.0)
-        run_s = C.now() - t0
-        nest.Cleanup()
+        compile_s, run_s = C.nest_run(nest, args.duration)
         spikes = int(rec.get("n_events"))
         stats = {} if plastic is None else P.weight_stats(np.asarray(plastic.get("weight"), float), w_max)
     C.emit({

@@ -61,15 +61,18 @@ RATE_RANGE = (0.8, 1.25)          # full run: rate / NEST's rate
 SYNCHRONY_FACTOR = 1.6            # full run: synchrony / NEST's within [1 / 1.6, 1.6]
 
 
-def statistics(res, net, t_stop):
+def statistics(spikes, sizes, t_stop):
+    """Population name -> its rate, ISI CV and synchrony over [T0, t_stop) (module docstring), from
+    ``spikes`` (name -> (times ms, ids)) and ``sizes`` (name -> neurons). benchmarks/microcircuit.py
+    measures NEST's run with it too."""
     out = {}
-    for p in net.populations:
-        t, i = res.spikes[p.name]
+    for name, n in sizes.items():
+        t, i = spikes[name]
         late = t >= T0
         counts = bin_spikes(t[late], np.zeros(int(late.sum()), np.int64), 1, T0, t_stop, 3.0).ravel()
-        out[p.name] = {"rate_hz": mean_rate(t, i, p.n, T0, t_stop),
-                       "cv_isi": mean_isi_cv(t[late], i[late], p.n, min_spikes=3),
-                       "synchrony": float(counts.var() / counts.mean()) if counts.mean() > 0 else float("nan")}
+        out[name] = {"rate_hz": mean_rate(t, i, n, T0, t_stop),
+                     "cv_isi": mean_isi_cv(t[late], i[late], n, min_spikes=3),
+                     "synchrony": float(counts.var() / counts.mean()) if counts.mean() > 0 else float("nan")}
     return out
 
 
@@ -164,7 +167,7 @@ def main(argv=None) -> int:
     net = M.microcircuit(run["scale"], seed=args.seed, dt=DT)
     res = ns.simulate(net, run["duration"], DT, key=args.seed, monitors=[ns.Spikes(p) for p in M.POPULATIONS],
                       progress=False)
-    stats = statistics(res, net, run["duration"])
+    stats = statistics(res.spikes, {p.name: p.n for p in net.populations}, run["duration"])
     for p, s in stats.items():
         print(f"{p:5s} rate {s['rate_hz']:6.2f} Hz  CV {s['cv_isi']:.2f}  synchrony {s['synchrony']:.2f}")
     args.out.mkdir(parents=True, exist_ok=True)
