@@ -306,11 +306,7 @@ def _check_groups(net, pr, state, buf, depth: int, n_pre: int, dt: float, params
         got = "a DelayRing" if isinstance(buf, DelayRing) else f"shape {np.shape(buf)}"
         raise ValueError(f"state was made for another network: projection {pr.name!r} has per-synapse delays and "
                          f"dynamics, so its delay state is a ({depth}, {n_pre}) buffer of past spikes, got {got}")
-    cache_key = ("state shapes", float(dt), np.dtype(float_dtype()).name)
-    want = net._cache.get(cache_key)
-    if want is None:
-        p = net.params() if params is None else params
-        want = net._cache[cache_key] = jax.eval_shape(lambda: init_state(net, p, 0, float(dt)))
+    want = _initial_shapes(net, dt, params)
     have = state.dynamics[pr.name]
     shapes = lambda tree: jax.tree.map(np.shape, tree)      # noqa: E731
     if (jax.tree.structure(have) != jax.tree.structure(want.dynamics[pr.name])
@@ -331,6 +327,16 @@ def _check_ring(pr, ring: DelayRing, steps) -> None:
                          f"network's ({size},)); make the state with init_state(net, ...)")
 
 
+def _initial_shapes(net: Network, dt: float, params=None):
+    """The shapes and dtypes of ``init_state(net, params, 0, dt)``, found once per network, dt
+    and precision without running it."""
+    cache_key = ("state shapes", float(dt), np.dtype(float_dtype()).name)
+    if cache_key not in net._cache:
+        p = net.params() if params is None else params
+        net._cache[cache_key] = jax.eval_shape(lambda: init_state(net, p, 0, float(dt)))
+    return net._cache[cache_key]
+
+
 def _check_types(net: Network, state, dt, params=None) -> None:
     """Every floating-point variable of ``state`` is still floating point (a state edited by
     hand with an integer array would fail deep inside the step's loop): compared with the
@@ -340,8 +346,7 @@ def _check_types(net: Network, state, dt, params=None) -> None:
     cache_key = ("state types", float(dt), np.dtype(float_dtype()).name)
     spec = net._cache.get(cache_key)
     if spec is None:
-        p = net.params() if params is None else params
-        leaves, treedef = jax.tree.flatten(jax.eval_shape(lambda: init_state(net, p, 0, float(dt))))
+        leaves, treedef = jax.tree.flatten(_initial_shapes(net, dt, params))
         spec = net._cache[cache_key] = (treedef, tuple(bool(jnp.issubdtype(x.dtype, jnp.floating)) for x in leaves),
                                         tuple(x.dtype for x in leaves))
     treedef, floating, dtypes = spec
