@@ -438,6 +438,13 @@ def _plan(net, params, dt, monitors, state):
     # per postsynaptic population for the projections onto all of it; a drive is zeroed as read
     depth = delay_steps(net, dt)
     steps_onto = {}
+    merged = {}     # the deliveries that share a pass over their spikes (_deliveries)
+
+    def deliver_later(name, spikes, n, before, each, after):
+        names, *parts = merged.setdefault((spikes, n), ([], [], [], []))
+        names.append(name)
+        for part, lines in zip(parts, (before, each, after)):
+            part += lines
 
     def schedule_synapses(pr, post, n_post):
         """The projection's synapse step, in the loop over its postsynaptic population (or its slice)."""
@@ -449,11 +456,19 @@ def _plan(net, params, dt, monitors, state):
         cur_u, step_u, ptrs, el = syns[pr.name]
         arrive = f"(spk_{_c(pre)} + {a})"
         if pr.name in ring_slots:      # per-synapse delays: this step's spikes into the ring of postsynaptic input
-            loop += _ring_code(pr.name, b - a, d - c, max(1, int(np.max(depth[pr.name], initial=1))), arrive, ip_,
-                               w_, weights[pr.name], delays[pr.name], ring_slots[pr.name], ring_drives[pr.name], ft)
+            deliver_later(pr.name, arrive, b - a, *_ring_code(
+                pr.name, d - c, max(1, int(np.max(depth[pr.name], initial=1))), ip_, w_, weights[pr.name],
+                delays[pr.name], ring_slots[pr.name], ring_drives[pr.name]))
             schedule_synapses(pr, post, d - c)
             continue
         n_pre, n_post, dd = b - a, d - c, depth[pr.name] - 1
+        if not dd and pr.name not in chains:      # the spikes of this step arrive: delivered with the others
+            drive = buf(f"drive_{_c(pr.name)}", n_post)
+            deliver_later(pr.name, arrive, n_pre, [], [
+                f"ns_row({drive}, {ix_}, {w_}, {'true' if weights[pr.name] else 'false'}, s, {ip_}[j], {ip_}[j + 1]);"
+                f"  // {pr.name}"], [])
+            schedule_synapses(pr, post, n_post)
+            continue
         loop.append(f"{{  // projection {pr.name}: delay ring ({dd} deep), delivery")
         if dd:
             buf(f"ring_{_c(pr.name)}", n_pre)
@@ -519,6 +534,7 @@ def _plan(net, params, dt, monitors, state):
                 loop += update
         loop.append("}")
         schedule_synapses(pr, post, n_post)
+    loop += _deliveries(merged, ft)
     after = []      # the synapse updates of the last step, after the step loop
     for key, group in steps_onto.items():
         block = loop_block([part for part, _, _ in group], group[0][1],
@@ -812,24 +828,35 @@ class NativeEngine(Runner):
         return Chunk(item, spikes, rates, sampled, observed)
 
 
-def _ring_code(name, n_pre, n_post, depth, arrive, ip_, w_, one_w, ring, slot, drive, ft) -> list:
-    """The C++ of a projection with per-synapse delays (neurosim.events.delays): every synapse
-    of a neuron that spiked in this step adds into the ring of postsynaptic input at its slot;
+def _ring_code(name, n_post, depth, ip_, w_, one_w, ring, slot, drive) -> tuple:
+    """The delivery of a projection with per-synapse delays (neurosim.events.delays), as
+    ``(before, each, after)`` lines for :func:`_deliveries`: every synapse of a neuron ``j`` that
+    spiked in this step (its spike ``s``) adds into the ring of postsynaptic input at its slot;
     then ``drive`` points at this step's row, which the synapse step reads and clears in place
     (in this step, or at the start of the next one where the synapse step is deferred)."""
-    size = depth * n_post
+    size, start = depth * n_post, f"start_{_c(name)}"
     w = f"{w_}[0]" if one_w else f"{w_}[q]"
-    return [f"{{  // projection {name}: per-synapse delays, a ring of {depth} x {n_post} inputs",
-            f"  const int64_t start = (int64_t)(t % {depth}) * {n_post};",
-            *["  " + x for x in _each_spike(arrive, n_pre, [
-                f"const {ft} s = {arrive}[j];",
-                f"for (int32_t q = {ip_}[j]; q < {ip_}[j + 1]; ++q) {{",
-                f"  int64_t k = (int64_t){slot}[q] + start;",
-                f"  if (k >= {size}) k -= {size};",
-                f"  {ring}[k] += s * {w};",
-                "}"])],
-            f"  {drive} = {ring} + start;   // this step's row: the synapse step reads it and clears it",
-            "}"]
+    return ([f"// projection {name}: per-synapse delays, a ring of {depth} x {n_post} inputs",
+             f"const int64_t {start} = (int64_t)(t % {depth}) * {n_post};"],
+            [f"for (int32_t q = {ip_}[j]; q < {ip_}[j + 1]; ++q) {{  // {name}",
+             f"  int64_t k = (int64_t){slot}[q] + {start};",
+             f"  if (k >= {size}) k -= {size};",
+             f"  {ring}[k] += s * {w};",
+             "}"],
+            [f"{drive} = {ring} + {start};   // {name}: this step's row, which the synapse step reads and clears"])
+
+
+def _deliveries(merged: dict, ft: str) -> list:
+    """One pass over each spike array for all the deliveries that read it: ``merged`` maps
+    ``(spikes, n)`` to the names and the ``(before, each, after)`` lines of the deliveries of the
+    projections whose spikes arrive there without a delay ring of their own (each adds into its own
+    drive or ring, in row order, so sharing the pass changes no sum)."""
+    lines = []
+    for (spikes, n), (names, before, each, after) in merged.items():
+        lines += [f"{{  // delivery of {', '.join(names)}: one pass over the spikes"] + ["  " + x for x in before]
+        lines += ["  " + x for x in _each_spike(spikes, n, [f"const {ft} s = {spikes}[j];", *each])]
+        lines += ["  " + x for x in after] + ["}"]
+    return lines
 
 
 def _connectivity(plan: NativePlan, params) -> dict:
