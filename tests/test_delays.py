@@ -160,11 +160,15 @@ def test_the_native_engine_runs_them_as_the_scan_does(output):
                                np.asarray(runs["scan"].state.delays["PE"].ring), rtol=1e-6, atol=1e-6)
 
 
-def test_projections_leaving_the_same_neurons_share_one_pass_and_keep_the_scan_s_results():
+@pytest.mark.parametrize("observe", [False, True])
+def test_projections_leaving_the_same_neurons_share_one_pass_and_keep_the_scan_s_results(observe):
     """The native program delivers the projections whose spikes arrive unringed from the same
     neurons in one pass over them (per-synapse delays, and one delay of one step); one with a
     delay ring of its own or a mechanism keeps its own pass. Every projection still adds into
-    its own drive in row order: the scan's spikes and states."""
+    its own drive or ring in row order: the scan's spikes and states. With an Observe monitor of
+    the synapses the synapse steps run within each step (not deferred to the next), after the
+    shared pass."""
+    import jax.numpy as jnp
     from neurosim.engines.native import compiler
     from neurosim.engines.native.engine import native_plan
     from neurosim.synapses import TsodyksMarkram
@@ -172,27 +176,45 @@ def test_projections_leaving_the_same_neurons_share_one_pass_and_keep_the_scan_s
         pytest.skip("no C++ compiler")
     conn, steps, rng = _conn_and_steps(8, n_pre=200, n_post=60, max_steps=30)
     pops, ring = _pair(steps * DT, conn, rng.uniform(20.0, 60.0, conn.nnz))
+    pops = pops + [ns.Population("F", 35, LIF())]
+    to_f = ns.events.fixed_probability(200, 35, 0.2, seed=11)
+    f_steps = np.random.default_rng(12).integers(1, 13, to_f.nnz)     # another ring: other depth, other size
     other = ns.events.fixed_probability(200, 60, 0.05, seed=9)
+    current = Synapse("exponential", "current")
     projs = [ring,
-             ns.Projection("PB", "P", "E", other, 15.0, delay_ms=DT, synapse=Synapse("exponential", "current")),
-             ns.Projection("PC", "P", "E", other, 10.0, delay_ms=1.0, synapse=Synapse("exponential", "current")),
-             ns.Projection("PD", "P", "E", other, 10.0, delay_ms=DT, stp=TsodyksMarkram(),
-                           synapse=Synapse("exponential", "current")),
-             ns.Projection("PS", ("P", 0, 100), "E", ns.events.fixed_probability(100, 60, 0.1, seed=10), 20.0, delay_ms=DT,
-                           synapse=Synapse("exponential", "current"))]
+             ns.Projection("PB", "P", "E", other, 15.0, delay_ms=DT, synapse=current),
+             ns.Projection("PF", "P", "F", to_f, 45.0, delay_ms=f_steps * DT, synapse=current),
+             ns.Projection("PC", "P", "E", other, 10.0, delay_ms=1.0, synapse=current),
+             ns.Projection("PD", "P", "E", other, 10.0, delay_ms=DT, stp=TsodyksMarkram(), synapse=current),
+             ns.Projection("PS", ("P", 0, 100), "E", ns.events.fixed_probability(100, 60, 0.1, seed=10), 20.0,
+                           delay_ms=DT, synapse=current)]
     net = ns.Network(pops, projs)
     source = native_plan(net, net.params(), DT).source
-    assert "delivery of PE, PB: one pass over the spikes" in source
-    assert "delivery of PS: one pass" in source and "projection PC: delay ring" in source
-    mon = [ns.Spikes("E"), ns.Trace("E", "v", every=100)]
+    assert "delivery of PE, PB, PF: one pass over the spikes" in source
+    assert "delivery of PS: one pass" in source and "projection PC: delay ring (9 deep)" in source
+    assert "projection PD: delay ring (0 deep)" in source
+
+    def synapses(state, spikes):
+        return {name: state.synapses[name].g for name in ("PE", "PB", "PF", "PS")}
+
+    mon = [ns.Spikes("E"), ns.Spikes("F"), ns.Trace("E", "v", every=100)]
+    mon += [ns.Observe("g", synapses)] if observe else []
     runs = {e: ns.simulate(net, 300.0, DT, key=4, engine=e, monitors=mon, chunk_steps=700, progress=False)
             for e in ("scan", "native")}
-    assert runs["native"].timings["engine"] == "native" and len(runs["scan"].spikes["E"][0]) > 50
-    for k in (0, 1):
-        np.testing.assert_array_equal(runs["native"].spikes["E"][k], runs["scan"].spikes["E"][k])
+    assert runs["native"].timings["engine"] == "native"
+    assert len(runs["scan"].spikes["E"][0]) > 50 and len(runs["scan"].spikes["F"][0]) > 20
+    for pop in ("E", "F"):
+        for k in (0, 1):
+            np.testing.assert_array_equal(runs["native"].spikes[pop][k], runs["scan"].spikes[pop][k])
     np.testing.assert_allclose(runs["native"].traces["E.v"][1], runs["scan"].traces["E.v"][1], rtol=1e-5, atol=1e-4)
-    np.testing.assert_allclose(np.asarray(runs["native"].state.delays["PE"].ring),
-                               np.asarray(runs["scan"].state.delays["PE"].ring), rtol=1e-6, atol=1e-6)
+    for name in ("PE", "PF"):
+        np.testing.assert_allclose(np.asarray(runs["native"].state.delays[name].ring),
+                                   np.asarray(runs["scan"].state.delays[name].ring), rtol=1e-6, atol=1e-6)
+    if observe:
+        (_, a), (_, b) = runs["scan"].observed["g"], runs["native"].observed["g"]
+        for name in a:
+            assert jnp.max(a[name]) > 0
+            np.testing.assert_allclose(b[name], a[name], rtol=1e-5, atol=1e-5)
 
 
 def test_the_other_engines_refuse_by_name():

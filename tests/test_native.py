@@ -371,6 +371,19 @@ def test_unlowerable_models_are_refused_by_name_and_auto_takes_the_scan():
     assert "primitive 'random_gamma'" in reason and "depends on the membrane potential" in reason, reason
 
 
+def test_names_the_program_cannot_tell_apart_are_refused_not_merged(monkeypatch):
+    """Two projections whose C++ identifiers coincide would share their buffers: refused by
+    name (auto then takes the scan), never run with one buffer for both."""
+    from neurosim.engines.native import engine as native_engine
+
+    net = ns.builders.coba(100, seed=0)
+    assert not isinstance(native_plan(net, net.params(), DT), str)        # a plan, not a refusal
+    monkeypatch.setattr(native_engine, "_c", lambda name: "same" if name in ("exc", "inh") else "n_" + name)
+    reason = native_plan(ns.builders.coba(100, seed=0), net.params(), DT)
+    assert reason == ("the projections 'exc' and 'inh' get the same C++ identifier 'same' in the native program; "
+                      "rename one of them"), reason
+
+
 def test_a_model_that_does_not_trace_per_element_is_refused():
     def bad(*a):
         raise RuntimeError("boom")

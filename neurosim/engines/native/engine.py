@@ -134,7 +134,7 @@ def _refusal(net, monitors) -> str | None:
 
 
 def _plan(net, params, dt, monitors, state):
-    reason = _refusal(net, monitors)
+    reason = _refusal(net, monitors) or _identifier_clash(net, monitors)
     if reason:
         return reason
     dtype = np.dtype(float_dtype())
@@ -695,6 +695,21 @@ def _c(name: str) -> str:
     return "".join(ch if ch.isalnum() else "_" for ch in name) + f"_{zlib.crc32(name.encode()) % 100000}"
 
 
+def _identifier_clash(net, monitors) -> str | None:
+    """Why the program cannot name every population, projection, modulator and monitor apart
+    (two names of one kind with the same :func:`_c`: their buffers would be one), or None."""
+    kinds = {"populations": [p.name for p in net.populations], "projections": [pr.name for pr in net.projections],
+             "modulators": [m.name for m in net.modulators], "monitors": [m.key for m in monitors if hasattr(m, "key")]}
+    for kind, names in kinds.items():
+        seen = {}
+        for name in names:
+            other = seen.setdefault(_c(name), name)
+            if other != name:
+                return (f"the {kind} {other!r} and {name!r} get the same C++ identifier {_c(name)!r} in the native "
+                        "program; rename one of them")
+    return None
+
+
 def _tabulable(fn, args, state) -> str | None:
     """Why an input's current cannot be computed ahead of the kernel call as a table, or None:
     its current must read neither its state nor the membrane, and it must leave its state as it is."""
@@ -839,9 +854,9 @@ def _ring_code(name, n_post, depth, ip_, w_, one_w, ring, slot, drive) -> tuple:
     return ([f"// projection {name}: per-synapse delays, a ring of {depth} x {n_post} inputs",
              f"const int64_t {start} = (int64_t)(t % {depth}) * {n_post};"],
             [f"for (int32_t q = {ip_}[j]; q < {ip_}[j + 1]; ++q) {{  // {name}",
-             f"  int64_t k = (int64_t){slot}[q] + {start};",
-             f"  if (k >= {size}) k -= {size};",
-             f"  {ring}[k] += s * {w};",
+             f"  int64_t at = (int64_t){slot}[q] + {start};",
+             f"  if (at >= {size}) at -= {size};",
+             f"  {ring}[at] += s * {w};",
              "}"],
             [f"{drive} = {ring} + {start};   // {name}: this step's row, which the synapse step reads and clears"])
 
