@@ -475,6 +475,20 @@ def test_the_native_engine_runs_them_split_by_delay_as_the_scan_does(which):
     np.testing.assert_array_equal(np.asarray(again.state.delays["PE"]), np.asarray(scan.state.delays["PE"]))
 
 
+def test_per_synapse_mechanism_parameters_are_refused_by_the_native_engine_by_the_projection_s_name():
+    """One STP parameter per synapse is not lowered: the refusal names the projection and the
+    parameter (not a delay group's part), and auto takes the scan."""
+    from neurosim.engines.native import compiler
+    if compiler.compiler() is None:
+        pytest.skip("no C++ compiler")
+    conn, steps, rng = _conn_and_steps(15, n_pre=120, n_post=40, max_steps=10)
+    net = _dynamics_pair(conn, steps, rng.uniform(10.0, 40.0, conn.nnz), _chains(conn.nnz, rng)["STP per synapse"])
+    with pytest.raises(ValueError, match=r"engine='native' cannot run this simulation: projection 'PE' has per-synapse "
+                                         r"delays and dynamics, and its stp parameter stp\.U has one value per synapse"):
+        ns.simulate(net, 5.0, DT, engine="native", progress=False)
+    assert ns.simulate(net, 5.0, DT, progress=False).timings["engine"] == "scan"
+
+
 def test_a_plastic_projection_with_no_synapses_runs_on_the_scan():
     conn = ns.events.from_arrays([], [], 20, 10)
     net = _dynamics_pair(conn, np.zeros(0, int), np.zeros(0), dict(plasticity=ns.plasticity.stdp_pair()))

@@ -108,7 +108,7 @@ class NativeEngine(Engine):
         from .native import engine as native, split
 
         if split.grouped(net):   # per-synapse delays and dynamics: the network split into one-delay parts
-            reason = split.refusal(net, monitors)
+            reason = split.refusal(net, monitors, params)
             if reason is not None:
                 return Refusal(reason)
             parts = net._cache.get(("native split", dt))

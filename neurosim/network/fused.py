@@ -355,8 +355,8 @@ def _reason(net, params, monitors, dt) -> str | None:
                 "read from presynaptic membrane potentials every step)")
     for pr in net.projections:
         if per_synapse_delays(pr):
-            return (f"projection {pr.name!r} has per-synapse delays (a ring of postsynaptic input), which the fused kernel does not "
-                    "implement yet")
+            return (f"projection {pr.name!r} has per-synapse delays, which the fused kernel does not implement yet "
+                    "(the scan and the native engine run them)")
     for p in net.populations:
         if type(p.model) is PoissonSource and PoissonSource.Params._fields == ALLOWED["PoissonSource.Params"] \
                 and not _fields(p.model):

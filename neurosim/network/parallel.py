@@ -178,8 +178,8 @@ def parallel_reason(net: Network, monitors, n_devices: int) -> str | None:
         if not isinstance(pr.conn, CSR):
             return f"projection {pr.name!r} has procedural connectivity ({type(pr.conn).__name__}); a stored CSR is needed"
         if per_synapse_delays(pr):
-            return (f"projection {pr.name!r} has per-synapse delays (a ring of postsynaptic input), which the neuron-parallel engine does not "
-                    "implement yet")
+            return (f"projection {pr.name!r} has per-synapse delays, which the neuron-parallel engine does not implement yet "
+                    "(the scan and the native engine run them)")
         if pr.chain:
             kinds = ", ".join(m.key for m in pr.chain)
             return (f"projection {pr.name!r} has per-synapse dynamics ({kinds}); neuron-parallel runs take static "

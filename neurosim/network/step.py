@@ -106,9 +106,10 @@ def delay_groups(pr) -> bool:
 
 def group_lags(pr, dt: float) -> np.ndarray:
     """Each delay group's delay in steps, less one: how many steps back its spikes were sent
-    (``dt``: the step the state was made for, known when the step is traced). Also what the
-    native engine's split network (:mod:`neurosim.engines.native.split`) reads."""
-    return np.rint(np.asarray(pr.conn.delays_ms) / dt).astype(np.int64) - 1
+    (``dt``: the step the state was made for, known when the step is traced; a delay that is
+    not whole steps of it is refused by name). Also what the native engine's split network
+    (:mod:`neurosim.engines.native.split`) reads."""
+    return synapse_steps(f"Projection {pr.name!r}: delay_ms", pr.conn.delays_ms, dt) - 1
 
 
 def in_group(tree, ids, nnz: int, where: str):
@@ -477,10 +478,11 @@ def advance(net: Network, params, state: NetworkState, dt: float, conns: dict, l
                                 tau_syn=decay_time(pp.synapse), modulators=mod_values, populations=neurons)
             name, a, b = pre_ref
             lags = group_lags(pr, dt if state.dt is None else state.dt)     # state.dt: static under jit over dt
-            drive, delays[pr.name], dyn, evs = _deliver_groups(pr, conns[pr.name], pp, w, spikes[name][a:b], lags,
+            groups = _groups(pr, conns[pr.name], pp, w)
+            drive, delays[pr.name], dyn, evs = _deliver_groups(pr, groups, d - c, spikes[name][a:b], lags,
                                                                state.delays[pr.name], state.dynamics[pr.name], ev)
             synapses[pr.name] = pr.synapse.step(pp.synapse, state.synapses[pr.name], drive, dt)
-            dynamics[pr.name], w = _update_groups(pr, conns[pr.name], pp, w, dyn, evs)
+            dynamics[pr.name], w = _update_groups(pr, groups, w, dyn, evs)
             if pr.plastic:
                 weights[pr.name] = w
             continue
@@ -520,23 +522,32 @@ def advance(net: Network, params, state: NetworkState, dt: float, conns: dict, l
     return new, spikes
 
 
-def _deliver_groups(pr, conn: GroupedCSR, pp, w, spikes, lags, buf, dyn_state, ev: SynapticEvents):
-    """The events of a projection run as one group per delay: each group's presynaptic spikes
-    from ``lags[g]`` steps back (from ``buf``, this step's for a lag of 0) through the group's
-    mechanisms' ``modulate`` and its sub-CSR. Returns ``(drive, buf, dyn, evs)``: the summed
-    drive, the buffer with this step's spikes in, the mechanisms' states after ``modulate``
-    (key -> tuple by group) and each group's events (for :func:`_update_groups`)."""
+def _groups(pr, conn: GroupedCSR, pp, w) -> list:
+    """Per delay group, what its delivery and its update both read: ``(sub-CSR, synapse ids,
+    the group's weights, [(mechanism for its synapses, its params)] in chain order)``. ``conn``
+    is the step's (traced) connectivity; a mechanism takes its synapses from the projection's own
+    (concrete) ids, as it may slice data of its own with them."""
+    where = f"Projection {pr.name!r}"
+    return [(sub, ids, in_group(w, ids, conn.nnz, f"{where}: weights"),
+             [(m.for_synapses(own), in_group(pp.dynamics[m.key], ids, conn.nnz, f"{where}: dynamics[{m.key!r}]"))
+              for m in pr.chain])
+            for sub, ids, own in zip(conn.groups, conn.ids, pr.conn.ids)]
+
+
+def _deliver_groups(pr, groups: list, n_post: int, spikes, lags, buf, dyn_state, ev: SynapticEvents):
+    """The events of a projection run as one group per delay (:func:`_groups`): each group's
+    presynaptic spikes from ``lags[g]`` steps back (from ``buf``, this step's for a lag of 0)
+    through the group's mechanisms' ``modulate`` and its sub-CSR. Returns ``(drive, buf, dyn,
+    evs)``: the summed drive, the buffer with this step's spikes in, the mechanisms' states after
+    ``modulate`` (key -> list by group) and each group's events (for :func:`_update_groups`)."""
     depth = buf.shape[0]
-    drive = jnp.zeros((conn.n_post,), float_dtype())
+    drive = jnp.zeros((n_post,), float_dtype())
     dyn = {m.key: list(dyn_state[m.key]) for m in pr.chain}
     evs = []
-    for g, (sub, ids, lag) in enumerate(zip(conn.groups, conn.ids, lags)):
+    for g, ((sub, _, delivered, mechanisms), lag) in enumerate(zip(groups, lags)):
         pre = spikes if lag == 0 else buf[(ev.t - int(lag)) % depth]
         ev_g = ev._replace(pre=pre, conn=sub)
-        delivered = in_group(w, ids, conn.nnz, f"Projection {pr.name!r}: weights")
-        for m in pr.chain:
-            m_g = m.for_synapses(pr.conn.ids[g])
-            p_g = in_group(pp.dynamics[m.key], ids, conn.nnz, f"Projection {pr.name!r}: dynamics[{m.key!r}]")
+        for m, (m_g, p_g) in zip(pr.chain, mechanisms):
             dyn[m.key][g], delivered = m_g.modulate(p_g, dyn[m.key][g], delivered, ev_g)
         drive = drive + propagate(sub, delivered, pre, capacity=pr.capacity)
         evs.append(ev_g)
@@ -545,17 +556,12 @@ def _deliver_groups(pr, conn: GroupedCSR, pp, w, spikes, lags, buf, dyn_state, e
     return drive, buf, dyn, evs
 
 
-def _update_groups(pr, conn: GroupedCSR, pp, w, dyn, evs):
-    """Each group's mechanisms' ``update`` on its synapses' weights, written back at their places
-    in CSR order. Returns ``(dynamics, weights)``."""
-    new_w = w
-    for g, (ids, ev_g) in enumerate(zip(conn.ids, evs)):
-        w_g = in_group(w, ids, conn.nnz, f"Projection {pr.name!r}: weights")
-        for m in pr.chain:
-            m_g = m.for_synapses(pr.conn.ids[g])
-            p_g = in_group(pp.dynamics[m.key], ids, conn.nnz, f"Projection {pr.name!r}: dynamics[{m.key!r}]")
+def _update_groups(pr, groups: list, w, dyn, evs):
+    """Each group's mechanisms' ``update`` on its synapses' stored weights, written back at their
+    places in CSR order. Returns ``(dynamics, weights)``."""
+    for g, ((_, ids, w_g, mechanisms), ev_g) in enumerate(zip(groups, evs)):
+        for m, (m_g, p_g) in zip(pr.chain, mechanisms):
             dyn[m.key][g], w_g = m_g.update(p_g, dyn[m.key][g], w_g, ev_g)
         if pr.plastic:
-            new_w = new_w.at[ids].set(w_g, unique_indices=True, indices_are_sorted=True)
-    w = new_w
+            w = w.at[ids].set(w_g, unique_indices=True, indices_are_sorted=True)
     return {key: tuple(states) for key, states in dyn.items()}, w

@@ -35,8 +35,8 @@ def grouped(net) -> list:
     return [pr for pr in net.projections if isinstance(pr.conn, GroupedCSR)]
 
 
-def refusal(net, monitors) -> str | None:
-    """Why the split cannot stand in for ``net`` (None: it can)."""
+def refusal(net, monitors, params) -> str | None:
+    """Why the split cannot stand in for ``net`` run with ``params`` (None: it can)."""
     from ...network.monitors import Observe, Weights
     names = {pr.name for pr in net.projections}
     for m in monitors:
@@ -54,6 +54,12 @@ def refusal(net, monitors) -> str | None:
             return (f"projection {pr.name!r} has per-synapse delays and dynamics, and its synapse "
                     f"{type(pr.synapse).__name__} is not neurosim's Synapse (the native engine runs such a "
                     "projection as one projection per delay, which needs a synapse linear in its drive)")
+        for key, value in params.projections[pr.name].dynamics.items():
+            for path, leaf in jax.tree_util.tree_flatten_with_path(value)[0]:
+                if np.ndim(leaf):
+                    return (f"projection {pr.name!r} has per-synapse delays and dynamics, and its {key} parameter "
+                            f"{key}{jax.tree_util.keystr(path)} has one value per synapse: the native engine lowers "
+                            "mechanism parameters that are one value for the projection")
         for m in monitors:
             if isinstance(m, Weights) and m.proj == pr.name:
                 return (f"Weights monitor {m.key!r} of projection {pr.name!r}, which has per-synapse delays and "
@@ -73,14 +79,14 @@ def split_network(net):
         if not isinstance(pr.conn, GroupedCSR):
             projections.append(pr)
             continue
-        conn = pr.conn
+        conn, where = pr.conn, f"Projection {pr.name!r}"
+        extra = pr.dynamics if isinstance(pr.dynamics, (list, tuple)) else (pr.dynamics,)
         for g, (sub, ids, d) in enumerate(zip(conn.groups, conn.ids, conn.delays_ms)):
             ids = np.asarray(ids)
-            extra = pr.dynamics if isinstance(pr.dynamics, (list, tuple)) else (pr.dynamics,)
             projections.append(dataclasses.replace(
-                pr, name=part_name(pr.name, g), conn=sub, weights=in_group(pr.weights, ids, conn.nnz, f"Projection {pr.name!r}: weights"), delay_ms=d,
-                stp_params=None if pr.stp is None else in_group(pr.stp_params, ids, conn.nnz,
-                                                                f"Projection {pr.name!r}: stp_params"),
+                pr, name=part_name(pr.name, g), conn=sub, delay_ms=d,
+                weights=in_group(pr.weights, ids, conn.nnz, f"{where}: weights"),
+                stp_params=None if pr.stp is None else in_group(pr.stp_params, ids, conn.nnz, f"{where}: stp_params"),
                 dynamics=tuple(m.for_synapses(ids) for m in extra)))
     return Network(net.populations, tuple(projections), net.inputs, net.modulators, net.dt, net.gap_junctions)
 
@@ -92,6 +98,7 @@ class Split:
         self.net, self.dt = net, dt
         self.parts = split_network(net)
         self.groups = {pr.name: (pr, [int(x) for x in group_lags(pr, dt)]) for pr in grouped(net)}
+        self.ids = {name: [np.asarray(ids) for ids in pr.conn.ids] for name, (pr, _) in self.groups.items()}
         self.parts_of = {name: [part_name(name, g) for g in range(len(lags))]
                          for name, (_, lags) in self.groups.items()}
         self._params = None
@@ -106,7 +113,7 @@ class Split:
                 continue
             pr, _ = self.groups[name]
             where = f"Projection {name!r}"
-            for part, ids in zip(self.parts_of[name], pr.conn.ids):
+            for part, ids in zip(self.parts_of[name], self.ids[name]):
                 projections[part] = ProjectionParams(
                     in_group(pp.weights, ids, pr.conn.nnz, f"{where}: weights"), pp.synapse,
                     {key: in_group(value, ids, pr.conn.nnz, f"{where}: dynamics[{key!r}]")
@@ -127,8 +134,9 @@ class Split:
         for name, (pr, lags) in self.groups.items():
             buf = np.asarray(state.delays[name])
             depth = buf.shape[0]
-            for g, (part, ids, lag) in enumerate(zip(self.parts_of[name], pr.conn.ids, lags)):
-                syn = state.synapses[name]
+            syn = state.synapses[name]
+            w = np.asarray(state.weights[name]) if pr.plastic else None
+            for g, (part, ids, lag) in enumerate(zip(self.parts_of[name], self.ids[name], lags)):
                 synapses[part] = syn if g == 0 else jax.tree.map(lambda x: np.zeros_like(np.asarray(x)), syn)
                 back = np.arange(1, lag + 1)            # the steps t - 1 ... t - lag, where a lag-deep buffer keeps them
                 mine = np.zeros((lag,) + buf.shape[1:], buf.dtype)
@@ -137,7 +145,7 @@ class Split:
                 delays[part] = jax.device_put(mine)
                 dynamics[part] = {key: value[g] for key, value in state.dynamics[name].items()}
                 if pr.plastic:
-                    weights[part] = np.asarray(state.weights[name])[np.asarray(ids)]
+                    weights[part] = w[ids]
         return state._replace(synapses=synapses, delays=delays, dynamics=dynamics, weights=weights)
 
     def unsplit(self, parts_state, like):
@@ -158,9 +166,9 @@ class Split:
             delays[name] = jax.device_put(buf)
             dynamics[name] = {key: tuple(parts_state.dynamics[n][key] for n in names) for key in like.dynamics[name]}
             if pr.plastic:
-                w = np.array(like.weights[name])
-                for n, ids in zip(names, pr.conn.ids):
-                    w[np.asarray(ids)] = np.asarray(parts_state.weights[n])
+                w = np.empty(np.shape(like.weights[name]), np.asarray(like.weights[name]).dtype)
+                for n, ids in zip(names, self.ids[name]):
+                    w[ids] = np.asarray(parts_state.weights[n])      # the groups cover every synapse once
                 weights[name] = jax.device_put(w)
         synapses = jax.tree.map(lambda x: jax.device_put(x), synapses)
         return parts_state._replace(synapses=synapses, delays=delays, dynamics=dynamics, weights=weights)
@@ -184,7 +192,9 @@ class SplitRunner:
         return ("native split", nplan.source, signature(params, state), nplan.dt, item)
 
     def compile(self, item, params, state):
-        return self.inner.compile(item, self.split.params(params), self.split.state(state))
+        # the program's compilation reads the inputs, the key and the step of the state, which the
+        # split leaves as they are: no conversion of the rest
+        return self.inner.compile(item, self.split.params(params), state)
 
     def run(self, fn, params, state, done):
         parts, raw = self.inner.run(fn, self.split.params(params), self.split.state(state), done)
