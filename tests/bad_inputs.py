@@ -22,6 +22,7 @@ import numpy as np
 import neurosim as ns
 from neurosim import train as T
 from neurosim.builders import RasterSource
+from neurosim.builders.microcircuit import psc_per_psp
 from neurosim.inputs import ConstantCurrent, GaussianCurrent, PoissonInput, PoissonSource, StepCurrent
 from neurosim.neurons import AdEx, AdaptiveLIF, HodgkinHuxley, Izhikevich, LIF
 from neurosim.synapses import Synapse, SynapseParams
@@ -597,6 +598,9 @@ CASES = [
      r"the ring of per-synapse delays up to 100000000 steps onto 1000000 neurons .* needs ~.*, more than the"),
     ("normal_delays with a negative std", lambda: ns.events.delays.normal_delays(10, 1.5, -0.5, 0.1),
      r"std_ms must be >= 0, got -0.5"),
+    ("psc_per_psp with dt 0", lambda: psc_per_psp(dt=0.0), r"dt must be a positive finite number, got 0.0"),
+    ("psc_per_psp with equal time constants", lambda: psc_per_psp(tau_m=0.5, tau_syn=0.5),
+     r"tau_m and tau_syn must differ .* got both 0.5 ms"),
     ("the scalar delay 0", lambda: _pair(delay_ms=0.0), r"Projection 'PE': delay_ms must be a positive finite number"),
     ("per-synapse delays with a backend", lambda: _pair(delay_ms=np.ones(conn(5, 10, 0.5, seed=1).nnz), backend="reference"),
      r"backend='reference' chooses the one-delay event product"),

@@ -98,10 +98,16 @@ def psc_per_psp(c_m: float = C_M, tau_m: float = TAU_M, tau_syn: float = TAU_SYN
     step, ``g_k = w b^k``, ``b = e^{-dt/tau_syn}``), the peak over whole steps of ``v_n = w (1 - a)
     (a^n - b^n) / (g_l (a - b))``, ``a = e^{-dt/tau_m}``. The two differ where ``tau_syn`` is
     short against ``dt``: 87.8 pA and 79.6 pA for the microcircuit's 0.15 mV at dt = 0.1 ms."""
+    c_m, tau_m, tau_syn = (_checks.positive_finite(n, v) for n, v in (("c_m", c_m), ("tau_m", tau_m),
+                                                                     ("tau_syn", tau_syn)))
+    if tau_m == tau_syn:
+        raise ValueError(f"psc_per_psp: tau_m and tau_syn must differ (the PSP's form divides by tau_m - tau_syn), "
+                         f"got both {tau_m!r} ms")
     if dt is None:
         t_peak = tau_m * tau_syn / (tau_m - tau_syn) * math.log(tau_m / tau_syn)
         peak = tau_m * tau_syn / (c_m * (tau_m - tau_syn)) * (math.exp(-t_peak / tau_m) - math.exp(-t_peak / tau_syn))
         return 1.0 / peak
+    dt = _checks.positive_finite("dt", dt)
     a, b, g_l = math.exp(-dt / tau_m), math.exp(-dt / tau_syn), c_m / tau_m
     n = np.arange(1, int(20 * max(tau_m, tau_syn) / dt) + 2)
     return 1.0 / float(np.max((1.0 - a) * (a ** n - b ** n) / (g_l * (a - b))))
