@@ -7,7 +7,8 @@ same network with one delay per projection (1.5 ms and 0.8 ms, the means rounded
 
 ``coba-stdp``: the same with pair STDP on the E -> E synapses (the plasticity benchmark's
 network, benchmarks/peers/neurosim_plasticity.py): with per-synapse delays the plastic
-projection runs as one group of synapses per delay, on the scan engine.
+projection runs as one group of synapses per delay on the scan, and as the network split by
+delay on the native engine (neurosim/engines/native/split.py).
 
 One JSON line per (workload, engine): ``run_s_min``/``run_s_median`` over ``--repeat`` runs in
 this process (pinned to one core, XLA's multi-threaded Eigen off) and, for the per-synapse
@@ -51,7 +52,7 @@ def networks(ns, seed, workload="coba"):
 
 
 def main(argv=None):
-    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--duration", type=float, default=1.0, help="simulated seconds")
     ap.add_argument("--repeat", type=int, default=3)
     ap.add_argument("--engines", default="scan")

@@ -63,7 +63,7 @@ def build(ns, np, name):
 
 
 def main(argv=None):
-    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--workloads", default=",".join(WORKLOADS))
     ap.add_argument("--engines", default="fused,native")
     ap.add_argument("--repeat", type=int, default=7, help="timed runs per engine (after one untimed)")

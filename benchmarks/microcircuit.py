@@ -11,7 +11,7 @@ before the first chunk), ``compile_s`` (NEST: ``nest.Prepare()``), ``run_s`` and
 seconds per simulated second), the engine that ran, mean rate, ``events_per_s_per_core``
 (spikes x their fan-out, per second of ``run_s`` and per core), and for neurosim
 ``peak_rss_mb`` / ``bytes_per_synapse`` (the peak resident memory of its process over the
-synapses; each scale runs in a fresh process). Then one line per scale comparing the two runs
+synapses, JAX's fixed ~340 MB included; each scale runs in a fresh process). Then one line per scale comparing the two runs
 (``"tool": "compare"``): each population's rate, ISI CV and synchrony (as
 examples/frompapers/Potjans_Diesmann_2014.py measures them, after 200 ms) for both tools.
 
@@ -160,7 +160,7 @@ def _child(args_list):
 
 
 def main(argv=None):
-    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--scales", default="0.02,0.1")
     ap.add_argument("--duration", type=float, default=1.0, help="simulated seconds")
     ap.add_argument("--engine", default="auto")
