@@ -496,3 +496,53 @@ def test_a_plastic_projection_with_no_synapses_runs_on_the_scan():
     assert res.timings["engine"] == "scan"
     with pytest.raises(ValueError, match=r"projection 'PE' has per-synapse delays and dynamics but no synapse"):
         ns.simulate(net, 5.0, DT, engine="native", progress=False)
+
+
+def test_delays_are_checked_in_blocks_and_the_message_counts_them_all(monkeypatch):
+    from neurosim.events import delays as D
+    monkeypatch.setattr(D, "_CHUNK", 8)
+    d = np.full(40, 0.3)
+    d[[21, 35]] = 0.25                         # not whole steps, in two different blocks
+    with pytest.raises(ValueError, match=r"delay_ms\[21\] = 0.25 ms is not a whole number of steps of dt = 0.1 ms "
+                                         r"\(2 synapse\(s\) like it\)"):
+        D.synapse_steps("delay_ms", d, DT)
+    with pytest.raises(ValueError, match=r"delay_ms\[21\]"):
+        D.synapse_depth("delay_ms", d, DT)
+    d[[21, 35]] = [0.3, 0.7]
+    steps = D.synapse_steps("delay_ms", d, DT)
+    assert steps.dtype == np.int32 and steps[35] == 7 and steps.sum() == 39 * 3 + 7
+    assert D.synapse_depth("delay_ms", d, DT) == 7
+
+
+def test_float32_delays_stay_float32_and_give_the_float64_delays_ring():
+    conn = ns.events.fixed_probability(50, 40, 0.2, seed=3)
+    d64 = normal_delays(conn.nnz, 1.5, 0.75, DT, seed=4)
+    nets = {}
+    for dtype in (np.float32, np.float64):
+        pops, pr = _pair(d64.astype(dtype), conn)
+        assert pr.delay_ms.dtype == dtype and not pr.delay_ms.flags.writeable
+        nets[dtype] = ns.Network(pops, [pr])
+    rings = [ns.init_state(net, net.params(), 0, DT).delays["PE"] for net in nets.values()]
+    np.testing.assert_array_equal(rings[0].slot, rings[1].slot)
+    assert rings[0].ring.shape == rings[1].ring.shape
+
+
+def test_a_csr_makes_its_rows_when_first_read_also_under_jit():
+    conn = ns.events.fixed_probability(30, 20, 0.3, seed=5)
+    assert conn._rows is None                   # 4 bytes per synapse not held until read
+    total = jax.jit(lambda c: c.rows.sum())(conn)   # first read while tracing: a concrete array is kept
+    assert not isinstance(conn._rows, jax.core.Tracer)
+    expect = np.repeat(np.arange(30), np.diff(np.asarray(conn.indptr)))
+    np.testing.assert_array_equal(conn.rows, expect)
+    assert int(total) == int(expect.sum())
+
+
+def test_the_native_engine_runs_per_synapse_delays_without_the_rows():
+    from neurosim.engines.native import compiler
+    if compiler.compiler() is None:
+        pytest.skip("no C++ compiler")
+    conn = ns.events.fixed_probability(60, 40, 0.2, seed=6)
+    pops, pr = _pair(normal_delays(conn.nnz, 1.0, 0.5, DT, seed=7).astype(np.float32), conn)
+    net = ns.Network(pops, [pr])
+    res = ns.simulate(net, 50.0, DT, key=1, engine="native", monitors=[ns.Spikes("E")], progress=False)
+    assert res.timings["engine"] == "native" and conn._rows is None

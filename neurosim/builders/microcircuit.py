@@ -47,6 +47,7 @@ from __future__ import annotations
 
 import math
 
+import jax
 import numpy as np
 
 from .. import _checks
@@ -171,8 +172,11 @@ def microcircuit(scale: float = 0.1, *, k_scale: float | None = None, background
             w = np.maximum(w, 0.0) if mean > 0 else np.minimum(w, 0.0)     # each weight keeps its source's sign
             d_mean = DELAY_E_MS if j % 2 == 0 else DELAY_I_MS
             delays = normal_delays(conn.nnz, d_mean, DELAY_REL_STD * d_mean, dt, seed=int(rng.integers(2**31)))
-            projections.append(Projection(f"{source}->{target}", source, target, conn, w.astype(np.float32),
-                                          synapse=synapse, syn_params=syn_params, delay_ms=delays))
+            # the weights as a JAX array, which params() shares (a numpy array would be copied there),
+            # the delays in float32: whole steps exactly, 4 B per synapse
+            projections.append(Projection(f"{source}->{target}", source, target, conn,
+                                          jax.device_put(w.astype(np.float32)), synapse=synapse,
+                                          syn_params=syn_params, delay_ms=delays.astype(np.float32)))
     inputs = []
     tau_s = TAU_SYN * 1e-3
     for i, target in enumerate(POPULATIONS):

@@ -24,8 +24,9 @@ def _from_sorted(row, col, n_pre, n_post) -> CSR:
     counts = np.bincount(row, minlength=n_pre) if row.size else np.zeros(n_pre, np.int64)
     indptr = np.zeros(n_pre + 1, np.int64)
     np.cumsum(counts, out=indptr[1:])
-    return CSR(indptr, col.astype(np.int32, copy=False), n_pre, n_post,
-               rows=row.astype(np.int32, copy=False), max_row=int(counts.max()) if n_pre else 0, check=False)
+    # rows are not passed: CSR makes them from indptr when they are first read
+    return CSR(indptr, col.astype(np.int32, copy=False), n_pre, n_post, max_row=int(counts.max()) if n_pre else 0,
+               check=False)
 
 
 def _sizes(n_pre, n_post):

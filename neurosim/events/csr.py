@@ -28,10 +28,11 @@ class CSR:
             indptr, indices = validate_csr(indptr, indices, n_pre, n_post)
             counts = np.diff(indptr)
             max_row = int(counts.max()) if counts.size else 0
-            rows = np.repeat(np.arange(n_pre, dtype=np.int32), counts)
+        elif max_row is None:
+            raise ValueError("CSR(check=False) needs max_row")
         self.indptr = jnp.asarray(indptr, jnp.int32)
         self.indices = jnp.asarray(indices, jnp.int32)
-        self.rows = jnp.asarray(rows, jnp.int32)  # presynaptic index of each synapse
+        self.rows = None if rows is None else jnp.asarray(rows, jnp.int32)
         self.n_pre = int(n_pre)
         self.n_post = int(n_post)
         self.max_row = int(max_row)
@@ -44,6 +45,21 @@ class CSR:
             self.col_ptr = jnp.asarray(col_ptr, jnp.int32)
             self.col_perm = jnp.asarray(col_perm, jnp.int32)
             self.max_col = int(max_col)
+
+    @property
+    def rows(self) -> jax.Array:
+        """The presynaptic index of each synapse, (nnz,) int32: made from ``indptr`` when first
+        read (and kept), so that a network run by code that reads only the rows' bounds (the
+        native engine) does not hold these 4 bytes per synapse."""
+        if self._rows is None:
+            counts = np.diff(np.asarray(self.indptr))
+            with jax.ensure_compile_time_eval():    # a concrete array, also when first read while tracing
+                self._rows = jax.device_put(np.repeat(np.arange(self.n_pre, dtype=np.int32), counts))
+        return self._rows
+
+    @rows.setter
+    def rows(self, value) -> None:
+        self._rows = value
 
     @property
     def nnz(self) -> int:
@@ -64,7 +80,7 @@ class CSR:
         perm = np.argsort(cols, kind="stable").astype(np.int32)
         counts = np.bincount(cols, minlength=self.n_post)
         col_ptr = np.concatenate([[0], np.cumsum(counts)]).astype(np.int32)
-        return CSR(self.indptr, self.indices, self.n_pre, self.n_post, rows=self.rows, max_row=self.max_row,
+        return CSR(self.indptr, self.indices, self.n_pre, self.n_post, rows=self._rows, max_row=self.max_row,
                    check=False, columns=(col_ptr, perm, int(counts.max()) if counts.size else 0))
 
     def tree_flatten(self):

@@ -44,23 +44,47 @@ from .csr import CSR
 
 
 
+_CHUNK = 1 << 22      # synapses checked at a time: float64 temporaries stay near 100 MB
+
+
 def synapse_steps(name: str, delay_ms, dt: float) -> np.ndarray:
     """Per-synapse delays (ms) as whole steps of ``dt`` (>= 1 each), refusing any that is not:
-    the message names the first such synapse, its value and the nearest whole-step delay."""
-    d = np.asarray(delay_ms, np.float64)
-    steps = d / dt
+    the message names the first such synapse, its value and the nearest whole-step delay.
+    Returns ``(nnz,)`` int32; checked a few million synapses at a time, so its temporaries do
+    not grow with the projection."""
+    d = np.asarray(delay_ms)
+    out = np.empty(d.shape, np.int32)
+    for a in range(0, d.size, _CHUNK):
+        out[a:a + _CHUNK] = _whole_steps(name, d[a:a + _CHUNK], dt, a, d)
+    return out
+
+
+def synapse_depth(name: str, delay_ms, dt: float) -> int:
+    """The longest of the per-synapse delays ``delay_ms`` in whole steps of ``dt`` (1 for no
+    synapse), every delay checked as :func:`synapse_steps` checks it, without keeping the steps."""
+    d = np.asarray(delay_ms)
+    return max((int(_whole_steps(name, d[a:a + _CHUNK], dt, a, d).max()) for a in range(0, d.size, _CHUNK)), default=1)
+
+
+def _whole_steps(name, d, dt, offset, whole=None) -> np.ndarray:
+    """``d`` (the delays in ms of synapses ``offset ...`` of ``whole``) as int64 whole steps."""
+    steps = np.asarray(d, np.float64) / dt
     n = np.rint(steps)
-    short = steps < 1 - 1e-6
-    if np.any(short):
-        k = int(np.argmax(short))
-        raise ValueError(f"{name}[{k}] = {float(d[k])!r} ms is shorter than one step of dt = {dt!r} ms "
-                         f"({int(short.sum())} synapse(s) like it); every delay is at least one step")
-    off = np.abs(steps - n) > 1e-6 * np.maximum(1.0, np.abs(steps))
-    if np.any(off):
-        k = int(np.argmax(off))
-        raise ValueError(f"{name}[{k}] = {float(d[k])!r} ms is not a whole number of steps of dt = {dt!r} ms "
-                         f"({int(off.sum())} synapse(s) like it); round the delays to steps first, e.g. "
-                         f"neurosim.events.delays.to_steps(delay_ms, dt) * dt (nearest: {n[k] * dt:.6g} ms)")
+    for bad, what in ((lambda s, r: s < 1 - 1e-6, "is shorter than one step of dt = {dt!r} ms"),
+                      (lambda s, r: np.abs(s - r) > 1e-6 * np.maximum(1.0, np.abs(s)),
+                       "is not a whole number of steps of dt = {dt!r} ms"),
+                      (lambda s, r: r >= 2**31, "is more than 2**31 - 1 steps of dt = {dt!r} ms")):
+        mask = bad(steps, n)
+        if np.any(mask):
+            k = int(np.argmax(mask))
+            everywhere = d if whole is None else whole
+            count = sum(int(np.count_nonzero(bad(c, np.rint(c)))) for c in
+                        (np.asarray(everywhere[a:a + _CHUNK], np.float64) / dt for a in range(0, len(everywhere), _CHUNK)))
+            hint = ("every delay is at least one step" if "shorter" in what else
+                    "round the delays to steps first, e.g. neurosim.events.delays.to_steps(delay_ms, dt) * dt "
+                    f"(nearest: {n[k] * dt:.6g} ms)")
+            raise ValueError(f"{name}[{offset + k}] = {float(d[k])!r} ms " + what.format(dt=dt) +
+                             f" ({count} synapse(s) like it); {hint}")
     return n.astype(np.int64)
 
 
@@ -164,28 +188,32 @@ class DelayRing(NamedTuple):
         return self.ring.reshape(-1, n_post)
 
 
-def ring_layout(conn, steps) -> tuple[int, np.ndarray]:
+def ring_layout(conn, steps, name: str = "projection") -> tuple[int, np.ndarray]:
     """``(size, slot)``: the ring's length ``D n_post`` and each synapse's slot ``(d_k - 1) n_post
-    + j_k`` (int32) for a projection through ``conn`` whose synapses have ``steps`` ((nnz,) ints
-    >= 1) of delay."""
-    steps = np.asarray(steps, np.int64)
+    + j_k`` (int32, computed in place: 4 bytes per synapse) for the projection ``name`` through
+    ``conn`` whose synapses have ``steps`` ((nnz,) ints >= 1) of delay."""
+    steps = np.asarray(steps)
     depth = int(steps.max()) if steps.size else 1
-    slot = ((steps - 1) * conn.n_post + np.asarray(conn.indices, np.int64)).astype(np.int32)
-    return depth * conn.n_post, slot
+    size = depth * conn.n_post
+    if size >= 2**30:           # (slot + shift) is computed in int32: both below 2**30, their sum fits
+        raise ValueError(f"projection {name!r}: a ring of {depth} x {conn.n_post} inputs exceeds 2**30 entries; use "
+                         "shorter delays, a longer dt, or split the projection")
+    slot = steps.astype(np.int32)
+    slot -= 1
+    slot *= np.int32(conn.n_post)
+    slot += np.asarray(conn.indices, np.int32)
+    return size, slot
 
 
 def ring_state(conn, steps, dtype, name: str = "projection") -> DelayRing:
     """The empty ring of the projection ``name`` through ``conn`` whose synapses have ``steps``
     ((nnz,) ints >= 1) of delay."""
     from .._checks import fits_in_memory
-    size, slot = ring_layout(conn, steps)
-    depth = size // conn.n_post
+    depth = int(np.max(steps)) if np.size(steps) else 1
     fits_in_memory(f"projection {name!r}: the ring of per-synapse delays up to {depth} steps onto {conn.n_post} "
-                   f"neurons ({depth} x {conn.n_post} inputs)", size * np.dtype(dtype).itemsize,
+                   f"neurons ({depth} x {conn.n_post} inputs)", depth * conn.n_post * np.dtype(dtype).itemsize,
                    "use shorter delays or a longer dt")
-    if size >= 2**30:           # (slot + shift) is computed in int32: both below 2**30, their sum fits
-        raise ValueError(f"projection {name!r}: a ring of {depth} x {conn.n_post} inputs exceeds 2**30 entries; use "
-                         "shorter delays, a longer dt, or split the projection")
+    size, slot = ring_layout(conn, steps, name)
     # device_put of numpy arrays: an eager jnp.zeros or jnp.asarray compiles a program per size
     return DelayRing(jax.device_put(np.zeros((size,), dtype)), jax.device_put(slot))
 

@@ -89,7 +89,9 @@ class Projection:
     ``delay_ms`` (a whole number of steps, at least one; None means one step). ``delay_ms``
     may also give one delay per synapse, an (nnz,) array in CSR order (each a whole number of
     steps; :func:`neurosim.events.delays.normal_delays` draws them, rounded to steps): the
-    projection then keeps a ring of postsynaptic input (:mod:`neurosim.events.delays`).
+    projection then keeps a ring of postsynaptic input (:mod:`neurosim.events.delays`). The
+    projection keeps its own read-only copy of such an array: float32 if given float32 (half
+    the memory of float64, exact enough for whole steps), else float64.
 
     ``conn`` may also be a :class:`~neurosim.events.JitConn` (procedural connectivity, no
     synapse stored); ``weights`` is then its ``[wa, wb]`` (shape (2,); a scalar w means
@@ -208,7 +210,7 @@ class Projection:
 
 def _delay_value(pr, where):
     """``delay_ms`` checked: a positive number (whole steps are checked against the run's dt),
-    or one positive delay per synapse, as a read-only float64 array."""
+    or one positive delay per synapse, as a read-only copy (float32 if given float32, else float64)."""
     if np.ndim(pr.delay_ms) == 0:
         _checks.positive_finite(f"{where}: delay_ms", pr.delay_ms)
         return pr.delay_ms
@@ -216,7 +218,7 @@ def _delay_value(pr, where):
         raise ValueError(f"{where}: delay_ms gives one delay per synapse, which a JitConn (procedural connectivity) "
                          "does not store; use conn.to_csr(), or one delay for the projection")
     try:
-        d = np.array(pr.delay_ms, np.float64)
+        d = np.array(pr.delay_ms, np.float32 if np.asarray(pr.delay_ms).dtype == np.float32 else np.float64)
     except (TypeError, ValueError):
         raise ValueError(f"{where}: delay_ms must be a number or an array of numbers (ms), got {pr.delay_ms!r}") from None
     if d.shape != (pr.conn.nnz,):

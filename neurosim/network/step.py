@@ -44,7 +44,7 @@ import numpy as np
 
 from .. import _checks
 from ..events import default_capacity, propagate
-from ..events.delays import DelayRing, GroupedCSR, deliver, ring_layout, ring_state, synapse_steps
+from ..events.delays import DelayRing, GroupedCSR, deliver, ring_state, synapse_depth, synapse_steps
 from ..synapses.dynamics import SynapseShape, SynapticEvents
 from ..synapses.kinetics import decay_time
 from .gap import add_currents as add_gap_currents
@@ -79,17 +79,28 @@ jax.tree_util.register_dataclass(
 
 
 def delay_steps(net: Network, dt: float) -> dict:
-    """Projection name -> its delay in steps of ``dt``: an int, or an (nnz,) array for a
+    """Projection name -> its delay in steps of ``dt``: an int, or an (nnz,) int32 array for a
     projection with per-synapse delays."""
-    out = {}
-    for pr in net.projections:
-        if pr.delay_ms is None:
-            out[pr.name] = 1
-        elif per_synapse_delays(pr):
-            out[pr.name] = synapse_steps(f"Projection {pr.name!r}: delay_ms", pr.delay_ms, dt)
-        else:
-            out[pr.name] = _checks.whole_steps(f"Projection {pr.name!r}: delay_ms", pr.delay_ms, dt, minimum=1)
-    return out
+    return {pr.name: projection_steps(pr, dt) for pr in net.projections}
+
+
+def projection_steps(pr, dt: float):
+    """``pr``'s delay in steps of ``dt``: an int, or an (nnz,) int32 array for per-synapse delays."""
+    if pr.delay_ms is None:
+        return 1
+    if per_synapse_delays(pr):
+        return synapse_steps(f"Projection {pr.name!r}: delay_ms", pr.delay_ms, dt)
+    return _checks.whole_steps(f"Projection {pr.name!r}: delay_ms", pr.delay_ms, dt, minimum=1)
+
+
+def delay_depths(net: Network, dt: float) -> dict:
+    """Projection name -> its longest delay in steps of ``dt`` (every delay checked, none kept:
+    what the rings' depths need), cached on the network for each ``dt``."""
+    key = ("delay depths", float(dt))
+    if key not in net._cache:
+        net._cache[key] = {pr.name: synapse_depth(f"Projection {pr.name!r}: delay_ms", pr.delay_ms, dt)
+                           if per_synapse_delays(pr) else projection_steps(pr, dt) for pr in net.projections}
+    return net._cache[key]
 
 
 def per_synapse_delays(pr) -> bool:
@@ -153,17 +164,18 @@ def init_state(net: Network, params: dict, key, dt: float) -> NetworkState:
     neurons = {p.name: p.model.init(params.neurons[p.name], p.n, k) for p, k in zip(net.populations, k_pop)}
     k_syn = jax.random.split(keys[1], len(net.projections) + len(net.inputs))
     synapses, delays, dynamics, weights = {}, {}, {}, {}
-    for pr, k, d in zip(net.projections, k_syn, delay_steps(net, dt).values()):
+    depths = delay_depths(net, dt)
+    for pr, k in zip(net.projections, k_syn):
         (pre, post) = net._refs[pr.name]
         pp = params.projections[pr.name]
         n_pre, n_post = pre[2] - pre[1], post[2] - post[1]
         synapses[pr.name] = pr.synapse.init(pp.synapse, n_post, k)
         if delay_groups(pr):        # one buffer of past spikes, as deep as the longest delay
-            delays[pr.name] = jax.device_put(np.zeros((int(np.max(d, initial=1)) - 1, n_pre), dtype))
-        elif np.ndim(d):
-            delays[pr.name] = ring_state(pr.conn, d, dtype, pr.name)
+            delays[pr.name] = jax.device_put(np.zeros((depths[pr.name] - 1, n_pre), dtype))
+        elif per_synapse_delays(pr):
+            delays[pr.name] = ring_state(pr.conn, projection_steps(pr, dt), dtype, pr.name)
         else:
-            delays[pr.name] = jnp.zeros((d - 1, n_pre), dtype)
+            delays[pr.name] = jnp.zeros((depths[pr.name] - 1, n_pre), dtype)
         if delay_groups(pr):        # each mechanism: one state per delay group
             conn = pr.conn
             dynamics[pr.name] = {m.key: tuple(
@@ -267,20 +279,20 @@ def check_state(net: Network, state, dt: float, params=None) -> None:
                 f"state was made for another network: its {what} are {sorted(have)}, this network's are {sorted(names)}; "
                 "make the state with init_state(net, ...)"
             )
-    depths = None if isinstance(dt, jax.core.Tracer) else delay_steps(net, dt)
+    depths = None if isinstance(dt, jax.core.Tracer) else delay_depths(net, dt)
     for pr in net.projections:
         pre = net._refs[pr.name][0]
         buf = state.delays[pr.name]
         if delay_groups(pr):
             if depths is not None:
-                _check_groups(net, pr, state, buf, int(np.max(depths[pr.name], initial=1)) - 1, pre[2] - pre[1],
+                _check_groups(net, pr, state, buf, depths[pr.name] - 1, pre[2] - pre[1],
                               dt, params)
         elif per_synapse_delays(pr):
             if not isinstance(buf, DelayRing):
                 raise ValueError(f"state was made for another network: projection {pr.name!r} has per-synapse delays, "
                                  f"but its delay state is a {type(buf).__name__}, not a DelayRing")
             if depths is not None:
-                _check_ring(pr, buf, depths[pr.name])
+                _check_ring(pr, buf, depths[pr.name], dt)
         elif isinstance(buf, DelayRing):
             raise ValueError(f"state was made for another network: projection {pr.name!r} has one delay, but its delay "
                              f"state is a DelayRing (per-synapse delays)")
@@ -318,14 +330,26 @@ def _check_groups(net, pr, state, buf, depth: int, n_pre: int, dt: float, params
                          "synapses); make the state with init_state(net, ...)")
 
 
-def _check_ring(pr, ring: DelayRing, steps) -> None:
+def _check_ring(pr, ring: DelayRing, depth: int, dt: float) -> None:
     """A per-synapse delay state holds this projection's ring size and slots (each synapse's
-    delay and target), not another network's."""
-    size, slot = ring_layout(pr.conn, steps)
-    if np.shape(ring.ring) != (size,) or (not _checks.traced(ring.slot) and not np.array_equal(np.asarray(ring.slot), slot)):
+    delay and target), not another network's: compared a few million synapses at a time."""
+    size = depth * pr.conn.n_post
+    same = np.shape(ring.ring) == (size,) and np.shape(ring.slot) == (pr.conn.nnz,)
+    if same and not _checks.traced(ring.slot):
+        slot, indices = np.asarray(ring.slot), np.asarray(pr.conn.indices)
+        for a in range(0, pr.conn.nnz, _RING_CHUNK):
+            steps = synapse_steps(f"Projection {pr.name!r}: delay_ms", pr.delay_ms[a:a + _RING_CHUNK], dt)
+            expect = (steps - 1) * np.int32(pr.conn.n_post) + indices[a:a + _RING_CHUNK]
+            if not np.array_equal(slot[a:a + _RING_CHUNK], expect):
+                same = False
+                break
+    if not same:
         raise ValueError(f"state was made for another network: projection {pr.name!r}'s per-synapse delays or "
                          f"connectivity differ from this network's (ring of {np.shape(ring.ring)} inputs, this "
                          f"network's ({size},)); make the state with init_state(net, ...)")
+
+
+_RING_CHUNK = 1 << 22
 
 
 def _initial_shapes(net: Network, dt: float, params=None):
