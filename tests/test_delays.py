@@ -525,12 +525,15 @@ def test_float32_delays_stay_float32_and_give_the_float64_delays_ring():
     rings = [ns.init_state(net, net.params(), 0, DT).delays["PE"] for net in nets.values()]
     np.testing.assert_array_equal(rings[0].slot, rings[1].slot)
     assert rings[0].ring.shape == rings[1].ring.shape
+    assert ns.fingerprint(nets[np.float32]) == ns.fingerprint(nets[np.float64])   # the same network
+    pops, pr = _pair(d64 + DT, conn)
+    assert ns.fingerprint(ns.Network(pops, [pr])) != ns.fingerprint(nets[np.float64])
 
 
 def test_a_csr_makes_its_rows_when_first_read_also_under_jit():
     conn = ns.events.fixed_probability(30, 20, 0.3, seed=5)
     assert conn._rows is None                   # 4 bytes per synapse not held until read
-    total = jax.jit(lambda c: c.rows.sum())(conn)   # first read while tracing: a concrete array is kept
+    total = jax.jit(lambda: conn.rows.sum())()      # first read while tracing: a concrete array is kept
     assert not isinstance(conn._rows, jax.core.Tracer)
     expect = np.repeat(np.arange(30), np.diff(np.asarray(conn.indptr)))
     np.testing.assert_array_equal(conn.rows, expect)

@@ -81,6 +81,7 @@ def _whole_steps(name, d, dt, offset, whole=None) -> np.ndarray:
             count = sum(int(np.count_nonzero(bad(c, np.rint(c)))) for c in
                         (np.asarray(everywhere[a:a + _CHUNK], np.float64) / dt for a in range(0, len(everywhere), _CHUNK)))
             hint = ("every delay is at least one step" if "shorter" in what else
+                    "use a longer dt or shorter delays" if "2**31" in what else
                     "round the delays to steps first, e.g. neurosim.events.delays.to_steps(delay_ms, dt) * dt "
                     f"(nearest: {n[k] * dt:.6g} ms)")
             raise ValueError(f"{name}[{offset + k}] = {float(d[k])!r} ms " + what.format(dt=dt) +

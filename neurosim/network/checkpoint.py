@@ -62,6 +62,17 @@ def _digest(array) -> str:
     return f"{a.dtype.str}{list(a.shape)}:" + hashlib.sha256(a.tobytes()).hexdigest()[:16]
 
 
+def _digest_delays(delay_ms) -> str:
+    """Per-synapse delays (ms) digested as float64 rounded to 1e-6 ms, a few million at a time:
+    the same delays given in float32 or float64 give the same digest, and no copy of them all
+    is made."""
+    d = np.asarray(delay_ms)
+    h = hashlib.sha256()
+    for a in range(0, d.size, 1 << 22):
+        h.update(np.ascontiguousarray(np.round(d[a:a + (1 << 22)].astype(np.float64), 6)).tobytes())
+    return f"delays{list(d.shape)}:" + h.hexdigest()[:16]
+
+
 def _options(obj) -> dict:
     out = {"type": type(obj).__qualname__}
     if dataclasses.is_dataclass(obj):
@@ -87,7 +98,7 @@ def describe(net: Network) -> dict:
                  "indices": _digest(conn.indices)}
         projections[pr.name] = {"pre": _plain(pr.pre), "post": _plain(pr.post), "conn": c,
                                 "weights": _digest(np.asarray(pr.weights, float)), "synapse": _options(pr.synapse),
-                                "delay_ms": pr.delay_ms if np.ndim(pr.delay_ms) == 0 else _digest(pr.delay_ms), "chain": [_options(m) for m in pr.chain]}
+                                "delay_ms": pr.delay_ms if np.ndim(pr.delay_ms) == 0 else _digest_delays(pr.delay_ms), "chain": [_options(m) for m in pr.chain]}
     inputs = {i.name: {"target": _plain(i.target), "source": _options(i.source)} for i in net.inputs}
     modulators = {m.name: {"size": m.size, "tau": m.tau} for m in net.modulators}
     out = {"populations": pops, "projections": projections, "inputs": inputs, "modulators": modulators}

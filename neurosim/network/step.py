@@ -37,6 +37,7 @@ from __future__ import annotations
 
 import dataclasses
 import numbers
+import weakref
 
 import jax
 import jax.numpy as jnp
@@ -174,6 +175,9 @@ def init_state(net: Network, params: dict, key, dt: float) -> NetworkState:
             delays[pr.name] = jax.device_put(np.zeros((depths[pr.name] - 1, n_pre), dtype))
         elif per_synapse_delays(pr):
             delays[pr.name] = ring_state(pr.conn, projection_steps(pr, dt), dtype, pr.name)
+            if not _checks.traced(delays[pr.name].slot):   # (eval_shape traces init_state too)
+                # made here for this network: check_structure need not compare it synapse by synapse
+                net._cache[("ring slots", pr.name, float(dt))] = weakref.ref(delays[pr.name].slot)
         else:
             delays[pr.name] = jnp.zeros((depths[pr.name] - 1, n_pre), dtype)
         if delay_groups(pr):        # each mechanism: one state per delay group
@@ -292,7 +296,7 @@ def check_state(net: Network, state, dt: float, params=None) -> None:
                 raise ValueError(f"state was made for another network: projection {pr.name!r} has per-synapse delays, "
                                  f"but its delay state is a {type(buf).__name__}, not a DelayRing")
             if depths is not None:
-                _check_ring(pr, buf, depths[pr.name], dt)
+                _check_ring(net, pr, buf, depths[pr.name], dt)
         elif isinstance(buf, DelayRing):
             raise ValueError(f"state was made for another network: projection {pr.name!r} has one delay, but its delay "
                              f"state is a DelayRing (per-synapse delays)")
@@ -330,12 +334,13 @@ def _check_groups(net, pr, state, buf, depth: int, n_pre: int, dt: float, params
                          "synapses); make the state with init_state(net, ...)")
 
 
-def _check_ring(pr, ring: DelayRing, depth: int, dt: float) -> None:
+def _check_ring(net, pr, ring: DelayRing, depth: int, dt: float) -> None:
     """A per-synapse delay state holds this projection's ring size and slots (each synapse's
     delay and target), not another network's: compared a few million synapses at a time."""
     size = depth * pr.conn.n_post
     same = np.shape(ring.ring) == (size,) and np.shape(ring.slot) == (pr.conn.nnz,)
-    if same and not _checks.traced(ring.slot):
+    made_here = net._cache.get(("ring slots", pr.name, float(dt)), lambda: None)() is ring.slot
+    if same and not made_here and not _checks.traced(ring.slot):
         slot, indices = np.asarray(ring.slot), np.asarray(pr.conn.indices)
         for a in range(0, pr.conn.nnz, _RING_CHUNK):
             steps = synapse_steps(f"Projection {pr.name!r}: delay_ms", pr.delay_ms[a:a + _RING_CHUNK], dt)
