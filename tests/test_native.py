@@ -687,3 +687,57 @@ def test_a_second_run_with_other_monitors_finds_the_compiled_chunk_and_runs():
     scan = ns.simulate(net, 10.0, 0.1, engine="scan", progress=False)
     np.testing.assert_allclose(np.asarray(second.state.neurons["E"].v), np.asarray(scan.state.neurons["E"].v),
                                rtol=1e-5, atol=1e-4)
+
+
+def test_threads_share_the_loops_and_deliveries_and_change_no_result(monkeypatch):
+    """A network over the synapse threshold runs its element loops and deliveries on OpenMP
+    threads (engine.native_threads): each element and each projection's additions are the
+    one-thread program's, so spikes and every state leaf are bitwise the same."""
+    import importlib
+    from neurosim.events.delays import normal_delays
+    from neurosim.synapses import TsodyksMarkram
+    E = importlib.import_module("neurosim.engines.native.engine")
+    P = importlib.import_module("neurosim.engines.native.program")
+    monkeypatch.setattr(P, "PARALLEL_ELEMENTS", 64)        # small loops shared too
+    pops = [ns.Population("P", 400, PoissonSource(), PoissonSource.Params(30.0)),
+            ns.Population("E", 300, LIF()), ns.Population("I", 150, AdEx())]
+    cur = Synapse("exponential", "current")
+    pe = ns.events.fixed_probability(400, 300, 0.1, seed=1)
+    projs = [ns.Projection("PE", "P", "E", pe, 40.0, delay_ms=normal_delays(pe.nnz, 1.0, 0.5, DT, seed=2), synapse=cur),
+             ns.Projection("PI", "P", "I", ns.events.fixed_probability(400, 150, 0.1, seed=3), 30.0, synapse=cur),
+             ns.Projection("EI", "E", "I", ns.events.fixed_probability(300, 150, 0.2, seed=4), 20.0, delay_ms=0.5,
+                           synapse=cur),
+             ns.Projection("IE", "I", "E", ns.events.fixed_probability(150, 300, 0.2, seed=5), -15.0, synapse=cur,
+                           stp=TsodyksMarkram())]
+    inputs = [ns.Input("bg", "E", PoissonInput(n_sources=50, synapse=cur),
+                       PoissonInputParams(rate_hz=8.0, weight=30.0, synapse=SynapseParams(tau=0.5)))]
+    runs = {}
+    for threads in (1, 2):
+        monkeypatch.setattr(E, "native_threads", lambda net, t=threads: t)
+        net = ns.Network(pops, projs, inputs)
+        runs[threads] = ns.simulate(net, 100.0, DT, key=3, engine="native", progress=False,
+                                    monitors=[ns.Spikes("E"), ns.Spikes("I"), ns.Trace("I", "v", every=10)])
+        source = native_plan(net, net.params(), DT).source
+        assert ("#pragma omp parallel" in source) == (threads > 1)
+    assert len(runs[1].spikes["E"][0]) > 100
+    for pop in ("E", "I"):
+        for a, b in zip(runs[1].spikes[pop], runs[2].spikes[pop]):
+            np.testing.assert_array_equal(a, b)
+    np.testing.assert_array_equal(runs[1].traces["I.v"][1], runs[2].traces["I.v"][1])
+    leaves = [jax.tree.leaves(r.state) for r in runs.values()]
+    for a, b in zip(*leaves):
+        if not jax.dtypes.issubdtype(a.dtype, jax.dtypes.prng_key):
+            np.testing.assert_array_equal(np.asarray(a), np.asarray(b))
+
+
+def test_neurosim_threads_must_be_a_whole_number(monkeypatch):
+    import importlib
+    E = importlib.import_module("neurosim.engines.native.engine")
+    monkeypatch.setattr(E, "THREADED_SYNAPSES", 0)
+    net = ns.Network([ns.Population("E", 10, LIF())], [])
+    for bad in ("two", "0"):
+        monkeypatch.setenv("NEUROSIM_THREADS", bad)
+        with pytest.raises(ValueError, match=rf"NEUROSIM_THREADS must be a whole number of threads >= 1, got '{bad}'"):
+            E.native_threads(net)
+    monkeypatch.setenv("NEUROSIM_THREADS", "1")
+    assert E.native_threads(net) == 1

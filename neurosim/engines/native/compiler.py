@@ -30,9 +30,12 @@ FLAGS = ["-O3", "-std=c++17", "-shared", "-fPIC", "-fopenmp-simd", "-ffp-contrac
 GCC_FLAGS = ["--param=max-tree-if-conversion-phi-args=64"]
 
 
-def flags(cxx: str) -> list:
-    """The compile flags for compiler ``cxx``."""
-    return FLAGS + (GCC_FLAGS if "clang" not in _version(cxx).lower() else [])
+def flags(cxx: str, source: str = "") -> list:
+    """The compile flags for compiler ``cxx`` and the program ``source``: OpenMP's runtime
+    (``-fopenmp``) only for a program that opens parallel regions (one that runs on several
+    threads), so a one-thread program needs no OpenMP library."""
+    base = FLAGS + (GCC_FLAGS if "clang" not in _version(cxx).lower() else [])
+    return [("-fopenmp" if f == "-fopenmp-simd" and "#pragma omp parallel" in source else f) for f in base]
 
 _libraries: dict = {}     # digest -> ctypes.CDLL (this process)
 _fallback_dir: list = []  # the temporary directory used when the default cache cannot be written
@@ -83,7 +86,7 @@ def digest(source: str) -> str:
     cxx = compiler()
     if cxx is None:
         raise CompilerMissing("no C++ compiler (g++, c++ or clang++; or $CXX) was found")
-    text = "\n".join([source, cxx, _version(cxx), " ".join(flags(cxx)), _cpu()])
+    text = "\n".join([source, cxx, _version(cxx), " ".join(flags(cxx, source)), _cpu()])
     return hashlib.sha256(text.encode()).hexdigest()[:24]
 
 
@@ -103,7 +106,7 @@ def load(source: str, symbol: str):
         src = directory / f"ns_{key}.{os.getpid()}.cc"
         tmp = directory / f"ns_{key}.{os.getpid()}.so.tmp"
         src.write_text(source)
-        cmd = [compiler(), *flags(compiler()), str(src), "-o", str(tmp)]
+        cmd = [compiler(), *flags(compiler(), source), str(src), "-o", str(tmp)]
         done = subprocess.run(cmd, capture_output=True, text=True)
         if done.returncode != 0:
             keep = directory / f"ns_{key}.failed.cc"

@@ -17,6 +17,7 @@ per-neuron modulators, Observe/LFP/Weights monitors) is refused by name.
 from __future__ import annotations
 
 import ctypes
+import os
 import zlib
 from dataclasses import dataclass, field
 
@@ -28,7 +29,7 @@ from ...events import CSR
 from ...network.model import float_dtype
 from ...network.monitors import OBSERVERS, Observe, Rate, Spikes, Trace, Weights
 from ...events.delays import DelayRing
-from ...network.step import NetworkState, delay_groups, delay_steps, per_synapse_delays, sliced
+from ...network.step import NetworkState, delay_depths, delay_groups, per_synapse_delays, sliced
 from ...synapses.kinetics import decay_time
 from ..base import Runner
 from ..chunks import MIN_SAMPLE_STEPS, Chunk, describe_monitors, sample_due, sampling_chunk, signature, spikes_and_rates
@@ -139,6 +140,7 @@ def _plan(net, params, dt, monitors, state):
         return reason
     dtype = np.dtype(float_dtype())
     ft = ctype(dtype)
+    threads = native_threads(net)     # the element loops and the deliveries of a large network, shared
     if state is None:
         from ...network.step import init_state
         state = init_state(net, params, 0, dt)
@@ -417,9 +419,9 @@ def _plan(net, params, dt, monitors, state):
             here = [_local(Parts([], part.body, [], part.switches), a) for a, b, part in ranged if a <= lo and hi <= b]
             what = "" if (lo, hi) == (0, p.n) else f" [{lo}, {hi})"
             loop += loop_block(here, hi, f"population {p.name}{what}: synapses, currents"
-                               + ("" if gap else " and neurons"), first, start=lo)
+                               + ("" if gap else " and neurons"), first, start=lo, threads=threads)
         if gap:
-            loop += gap + loop_block([neurons], p.n, f"population {p.name}: neurons")
+            loop += gap + loop_block([neurons], p.n, f"population {p.name}: neurons", threads=threads)
         loop += [x for _, _, part in ranged for x in part.post] + ["}"]
         loop += [f"if (bits) ns_spike_bits(spk_{_c(p.name)}, {p.n}, bits + k * {n_words}, {offsets[p.name]});"]
     # 3. modulators, from this step's spikes (their state in place: shared values, read first)
@@ -436,15 +438,13 @@ def _plan(net, params, dt, monitors, state):
     # 4-6. per projection: its delay ring and the delivery of the spikes that arrive; then the
     # synapses (each projection's drive is its own, so all deliveries may come first), one loop
     # per postsynaptic population for the projections onto all of it; a drive is zeroed as read
-    depth = delay_steps(net, dt)
+    depth = delay_depths(net, dt)
+    by_name = {pr.name: pr for pr in net.projections}
     steps_onto = {}
     merged = {}     # the deliveries that share a pass over their spikes (_deliveries)
 
     def deliver_later(name, spikes, n, before, each, after):
-        names, *parts = merged.setdefault((spikes, n), ([], [], [], []))
-        names.append(name)
-        for part, lines in zip(parts, (before, each, after)):
-            part += lines
+        merged.setdefault((spikes, n), []).append((name, by_name[name].conn.nnz, before, each, after))
 
     def schedule_synapses(pr, post, n_post):
         """The projection's synapse step, in the loop over its postsynaptic population (or its slice)."""
@@ -457,7 +457,7 @@ def _plan(net, params, dt, monitors, state):
         arrive = f"(spk_{_c(pre)} + {a})"
         if pr.name in ring_slots:      # per-synapse delays: this step's spikes into the ring of postsynaptic input
             deliver_later(pr.name, arrive, b - a, *_ring_code(
-                pr.name, d - c, max(1, int(np.max(depth[pr.name], initial=1))), ip_, w_, weights[pr.name],
+                pr.name, d - c, depth[pr.name], ip_, w_, weights[pr.name],
                 delays[pr.name], ring_slots[pr.name], ring_drives[pr.name]))
             schedule_synapses(pr, post, d - c)
             continue
@@ -534,11 +534,11 @@ def _plan(net, params, dt, monitors, state):
                 loop += update
         loop.append("}")
         schedule_synapses(pr, post, n_post)
-    loop += _deliveries(merged, ft)
+    loop += _deliveries(merged, ft, threads)
     after = []      # the synapse updates of the last step, after the step loop
     for key, group in steps_onto.items():
         block = loop_block([part for part, _, _ in group], group[0][1],
-                           f"synapses of {', '.join(name for _, _, name in group)}")
+                           f"synapses of {', '.join(name for _, _, name in group)}", threads=threads)
         if defer:
             after += block
         else:
@@ -843,17 +843,29 @@ class NativeEngine(Runner):
         return Chunk(item, spikes, rates, sampled, observed)
 
 
+# How many synapses ahead a ring delivery prefetches its slot: a ring is D x n_post inputs
+# (tens of MB in all at the microcircuit's full scale), so most additions miss the cache; 64
+# ahead measured 19 % faster than none at scale 0.5 (16 and 32: 15 %; docs/performance.md)
+RING_PREFETCH = 64
+
+
 def _ring_code(name, n_post, depth, ip_, w_, one_w, ring, slot, drive) -> tuple:
     """The delivery of a projection with per-synapse delays (neurosim.events.delays), as
     ``(before, each, after)`` lines for :func:`_deliveries`: every synapse of a neuron ``j`` that
-    spiked in this step (its spike ``s``) adds into the ring of postsynaptic input at its slot;
-    then ``drive`` points at this step's row, which the synapse step reads and clears in place
-    (in this step, or at the start of the next one where the synapse step is deferred)."""
+    spiked in this step (its spike ``s``) adds into the ring of postsynaptic input at its slot,
+    prefetching the slot :data:`RING_PREFETCH` synapses on (the row's order of additions, so every
+    sum, is unchanged); then ``drive`` points at this step's row, which the synapse step reads and
+    clears in place (in this step, or at the start of the next one where the synapse step is
+    deferred)."""
     size, start = depth * n_post, f"start_{_c(name)}"
     w = f"{w_}[0]" if one_w else f"{w_}[q]"
     return ([f"// projection {name}: per-synapse delays, a ring of {depth} x {n_post} inputs",
              f"const int64_t {start} = (int64_t)(t % {depth}) * {n_post};"],
-            [f"for (int32_t q = {ip_}[j]; q < {ip_}[j + 1]; ++q) {{  // {name}",
+            [f"for (int32_t q = {ip_}[j], e = {ip_}[j + 1]; q < e; ++q) {{  // {name}",
+             *([f"  if (q + {RING_PREFETCH} < e) {{   // the slot {RING_PREFETCH} synapses on, fetched ahead",
+                f"    int64_t ahead = (int64_t){slot}[q + {RING_PREFETCH}] + {start};",
+                f"    __builtin_prefetch({ring} + (ahead >= {size} ? ahead - {size} : ahead), 1);",
+                "  }"] if RING_PREFETCH else []),
              f"  int64_t at = (int64_t){slot}[q] + {start};",
              f"  if (at >= {size}) at -= {size};",
              f"  {ring}[at] += s * {w};",
@@ -861,17 +873,64 @@ def _ring_code(name, n_post, depth, ip_, w_, one_w, ring, slot, drive) -> tuple:
             [f"{drive} = {ring} + {start};   // {name}: this step's row, which the synapse step reads and clears"])
 
 
-def _deliveries(merged: dict, ft: str) -> list:
-    """One pass over each spike array for all the deliveries that read it: ``merged`` maps
-    ``(spikes, n)`` to the names and the ``(before, each, after)`` lines of the deliveries of the
-    projections whose spikes arrive there without a delay ring of their own (each adds into its own
-    drive or ring, in row order, so sharing the pass changes no sum)."""
+def _deliveries(merged: dict, ft: str, threads: int = 1) -> list:
+    """The deliveries of the projections whose spikes arrive without a delay ring of their own:
+    ``merged`` maps ``(spikes, n)`` to ``(name, nnz, before, each, after)`` for each projection
+    reading that spike array. Each adds into its own drive or ring, in row order, so neither
+    sharing a pass nor running on another thread changes a sum.
+
+    ``threads == 1``: one pass over each spike array for all the deliveries that read it.
+    ``threads > 1``: one task per projection, the largest first, on ``threads`` OpenMP threads
+    (each writes only its own drive or ring: the same additions in the same order)."""
     lines = []
-    for (spikes, n), (names, before, each, after) in merged.items():
+    if threads > 1:
+        tasks = sorted(((nnz, name, spikes, n, parts) for (spikes, n), group in merged.items()
+                        for name, nnz, *parts in group), key=lambda x: -x[0])
+        if len(tasks) > 1:
+            lines += [f"#pragma omp parallel for schedule(dynamic, 1) num_threads({threads})",
+                      f"for (int task = 0; task < {len(tasks)}; ++task) {{", "  switch (task) {"]
+            for k, (_, name, spikes, n, (before, each, after)) in enumerate(tasks):
+                lines += [f"  case {k}: {{  // delivery of {name}"] + ["    " + x for x in before]
+                lines += ["    " + x for x in _each_spike(spikes, n, [f"const {ft} s = {spikes}[j];", *each])]
+                lines += ["    " + x for x in after] + ["  } break;"]
+            return lines + ["  }", "}"]
+    for (spikes, n), group in merged.items():
+        names = [g[0] for g in group]
+        before, each, after = ([x for g in group for x in g[k]] for k in (2, 3, 4))
         lines += [f"{{  // delivery of {', '.join(names)}: one pass over the spikes"] + ["  " + x for x in before]
         lines += ["  " + x for x in _each_spike(spikes, n, [f"const {ft} s = {spikes}[j];", *each])]
         lines += ["  " + x for x in after] + ["}"]
     return lines
+
+
+# Networks of at least this many synapses run on several threads (native_threads)
+THREADED_SYNAPSES = 2_000_000
+
+
+def native_threads(net) -> int:
+    """How many threads run the program's element loops and deliveries, for a network of at
+    least :data:`THREADED_SYNAPSES` synapses (below it a step is too short to share; else 1):
+    the cores this process may run on (``os.sched_getaffinity``), at most ``NEUROSIM_THREADS``
+    and at most ``OMP_NUM_THREADS`` where those are set. The spike trains and states are the
+    same for any number."""
+    if sum(pr.conn.nnz for pr in net.projections if isinstance(pr.conn, CSR)) < THREADED_SYNAPSES:
+        return 1
+    try:
+        cores = len(os.sched_getaffinity(0))
+    except (AttributeError, OSError):
+        cores = os.cpu_count() or 1
+    for var in ("NEUROSIM_THREADS", "OMP_NUM_THREADS"):
+        raw = os.environ.get(var)
+        if raw is None or (var == "OMP_NUM_THREADS" and not raw.strip().isdigit()):
+            continue        # (OpenMP's own list forms, "4,2", are OpenMP's to read)
+        try:
+            limit = int(raw)
+        except ValueError:
+            limit = 0
+        if limit < 1:
+            raise ValueError(f"{var} must be a whole number of threads >= 1, got {raw!r}")
+        cores = min(cores, limit)
+    return max(1, cores)
 
 
 def _connectivity(plan: NativePlan, params) -> dict:
@@ -971,7 +1030,7 @@ def _ring_or_buffer(delays):
 
 def cached_plan(net, params, dt, monitors, state):
     """:func:`native_plan`, kept on the network for these shapes, dt and monitors."""
-    key = ("native-plan", dt, signature(params, state), describe_monitors(monitors))
+    key = ("native-plan", dt, signature(params, state), describe_monitors(monitors), native_threads(net))
     if key not in net._cache:
         net._cache[key] = native_plan(net, params, dt, monitors, state)
     return net._cache[key]

@@ -170,6 +170,10 @@ PRELUDE = r"""
 #include <cstdlib>
 #include <limits>
 #include <type_traits>
+#include <algorithm>
+#if defined(_OPENMP) && !defined(__CUDACC__)
+#include <omp.h>
+#endif
 template <class T> NS_FN T ns_max(T a, T b) {     // one expression: selects, no branches; XLA's NaN
   return a != a ? a : (a > b ? a : b); }           // propagation (b NaN: a > b is false, b is taken)
 template <class T> NS_FN T ns_min(T a, T b) {

@@ -158,10 +158,16 @@ def versions(switches) -> list:
     return within(None)
 
 
-def loop_block(parts: list, n: int, title: str, before_each: list = (), start: int = 0) -> list:
+# A loop over at least this many elements is shared among the program's threads (loop_block)
+PARALLEL_ELEMENTS = 4096
+
+
+def loop_block(parts: list, n: int, title: str, before_each: list = (), start: int = 0, threads: int = 1) -> list:
     """One loop over the elements ``start`` to ``n`` running every function of ``parts``
     (:class:`Parts`, in order) on element ``i``; ``before_each``: statements that open each
-    iteration."""
+    iteration. With ``threads > 1`` a loop of at least :data:`PARALLEL_ELEMENTS` elements is
+    split among that many OpenMP threads (element ``i`` reads and writes index ``i`` only, so
+    every element's arithmetic, and its result, is the same)."""
     lines = [f"{{  // {title}"]
     for p in parts:
         lines += p.pre
@@ -169,6 +175,12 @@ def loop_block(parts: list, n: int, title: str, before_each: list = (), start: i
     if any(not s.lstrip().startswith("//") for s in body):
         loop = ["#pragma GCC ivdep",   # element i reads and writes index i only: no dependence between elements
                 f"for (int64_t i = {start}; i < {n}; ++i) {{"] + ["  " + s for s in body] + ["}"]
+        if threads > 1 and n - start >= PARALLEL_ELEMENTS:    # each thread a run of whole 64-element blocks
+            loop = [f"#pragma omp parallel num_threads({threads})", "{",
+                    "  const int64_t nt = omp_get_num_threads(), id = omp_get_thread_num();",
+                    f"  const int64_t per = (({n - start} + nt - 1) / nt + 63) / 64 * 64;",
+                    f"  const int64_t lo = {start} + id * per, hi = std::min<int64_t>({n}, lo + per);",
+                    "#pragma GCC ivdep", "  for (int64_t i = lo; i < hi; ++i) {"] + ["    " + s for s in body] + ["  }", "}"]
         # the parts' shared branches, as many parts' as fit in MAX_VERSIONS copies (in order)
         switches, combos = [], [{}]
         for p in parts:
