@@ -3,13 +3,13 @@ neurosim and on NEST, side by side: build time, compile time, real-time factor, 
 per-population statistics of the two runs.
 
     .venv/bin/python benchmarks/microcircuit.py [--scales 0.02,0.1] [--duration S] [--engine auto] \
-        [--tools neurosim,nest] [--threads 1]
+        [--tools neurosim,nest] [--threads 1] [--cores 1]
 
 One JSON line per (tool, scale): neurons, synapses, ``build_s`` (the network: connectivity,
 weights, delays; for NEST, Create + Connect of the same network), ``state_s`` (simulate's set-up
 before the first chunk), ``compile_s`` (NEST: ``nest.Prepare()``), ``run_s`` and ``rtf`` (run
 seconds per simulated second), the engine that ran, mean rate, ``events_per_s_per_core``
-(spikes x their fan-out, per second of ``run_s`` and per core), and for neurosim
+(spikes x their fan-out, per second of ``run_s`` and per thread the run used: ``threads``), and for neurosim
 ``peak_rss_mb`` / ``bytes_per_synapse`` (the peak resident memory of its process over the
 synapses, JAX's fixed ~340 MB included; each scale runs in a fresh process). Then one line per scale comparing the two runs
 (``"tool": "compare"``): each population's rate, ISI CV and synchrony (as
@@ -26,8 +26,9 @@ benchmarks/peers/nest_microcircuit.py builds in NEST. What differs besides the r
 - the delays: NEST counts a delay from the end of the spike's step, neurosim (as Brian2) from
   its start, so NEST is given ``delay - dt`` (``dt`` at least: the few percent of synapses of
   one-step delay arrive one step later there).
-NEST runs ``--threads`` threads (``local_num_threads``) pinned to as many cores; neurosim runs on
-one core, XLA's multi-threaded Eigen off.
+NEST runs ``--threads`` threads (``local_num_threads``) pinned to as many cores; neurosim runs
+pinned to ``--cores`` cores (the native engine's element loops and deliveries take as many
+threads for a network of 2 M synapses or more), XLA's multi-threaded Eigen off.
 """
 from __future__ import annotations
 
@@ -83,14 +84,15 @@ def fan_out_events(net, spikes: dict) -> float:
     fan = {p.name: np.zeros(p.n) for p in net.populations}
     for pr in net.projections:
         src = pr.name.split("->")[0]
-        fan[src] += np.bincount(np.asarray(pr.conn.rows), minlength=fan[src].size)
+        fan[src] += np.diff(np.asarray(pr.conn.indptr))        # each neuron's synapses in this projection
     return float(sum(fan[name][np.asarray(ids, np.int64)].sum() for name, (_, ids) in spikes.items()))
 
 
-def one(scale: float, duration_s: float, engine: str, seed: int, spikes_path=None, export_path=None) -> dict:
+def one(scale: float, duration_s: float, engine: str, seed: int, spikes_path=None, export_path=None,
+        cores: int = 1) -> dict:
     import common as C
 
-    C.limit_threads(1, pin=True)
+    cores = C.limit_threads(cores, pin=True)
     os.environ["XLA_FLAGS"] = (os.environ.get("XLA_FLAGS", "") + " --xla_cpu_multi_thread_eigen=false").strip()
     import importlib
 
@@ -112,6 +114,8 @@ def one(scale: float, duration_s: float, engine: str, seed: int, spikes_path=Non
     spikes = sum(res.spikes[p][0].size for p in M.POPULATIONS)
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
     t = res.timings
+    # the cores the run used: the native engine's threads (several for 2 M synapses or more), else one
+    used = importlib.import_module("neurosim.engines.native.engine").native_threads(net) if t["engine"] == "native" else 1
     if spikes_path:
         import numpy as np
         np.savez(spikes_path, **{f"times {k}": res.spikes[p][0] for k, p in enumerate(M.POPULATIONS)},
@@ -120,7 +124,7 @@ def one(scale: float, duration_s: float, engine: str, seed: int, spikes_path=Non
             "synapses": synapses, "duration_s": duration_s, "engine": t["engine"], "build_s": round(build_s, 2),
             "state_s": round(t["build_s"], 2), "compile_s": round(t["compile_s"], 2), "run_s": round(t["run_s"], 3),
             "rtf": round(t["run_s"] / duration_s, 3), "rate_hz": round(spikes / n / duration_s, 3),
-            "events_per_s_per_core": round(fan_out_events(net, res.spikes) / t["run_s"]),
+            "cores": cores, "threads": used, "events_per_s_per_core": round(fan_out_events(net, res.spikes) / t["run_s"] / used),
             "peak_rss_mb": round(peak / 1e6, 1), "bytes_per_synapse": round(peak / max(synapses, 1), 1),
             "device": C.cpu_device(), "version": f"neurosim {ns.__version__}, jax {jax.__version__}",
             "load_1min": C.load_1min()}
@@ -166,13 +170,14 @@ def main(argv=None):
     ap.add_argument("--engine", default="auto")
     ap.add_argument("--seed", type=int, default=1)
     ap.add_argument("--tools", default="neurosim", help="neurosim, nest (comma-separated)")
-    ap.add_argument("--threads", type=int, default=1, help="NEST's local_num_threads (neurosim runs on one core)")
+    ap.add_argument("--threads", type=int, default=1, help="NEST's local_num_threads")
+    ap.add_argument("--cores", type=int, default=1, help="the cores neurosim's process is pinned to")
     ap.add_argument("--one", type=float, default=None, help=argparse.SUPPRESS)    # the child process
     ap.add_argument("--spikes", default=None, help=argparse.SUPPRESS)
     ap.add_argument("--export", default=None, help=argparse.SUPPRESS)
     args = ap.parse_args(argv)
     if args.one is not None:
-        line = one(args.one, args.duration, args.engine, args.seed, args.spikes, args.export)
+        line = one(args.one, args.duration, args.engine, args.seed, args.spikes, args.export, args.cores)
         print(json.dumps(line or {"exported": args.export}), flush=True)
         return
     import importlib
@@ -184,7 +189,7 @@ def main(argv=None):
     nest_python = os.path.join(os.path.dirname(HERE), ".peers", "nest", "bin", "python")
     M = importlib.import_module("neurosim.builders.microcircuit")
     base = [sys.executable, __file__, "--duration", str(args.duration), "--engine", args.engine, "--seed",
-            str(args.seed)]
+            str(args.seed), "--cores", str(args.cores)]
     for scale in (float(s) for s in args.scales.split(",")):
         with tempfile.TemporaryDirectory() as tmp:
             spikes, stats = {}, {}

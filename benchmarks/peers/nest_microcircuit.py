@@ -81,6 +81,11 @@ def main(argv=None):
         first = np.array([pop[0].global_id for pop in pops], np.int64)
         n_syn, longer = 0, 0
         fan_out = [np.zeros(int(n)) for n in f["sizes"]]
+        # one copy of static_synapse per source population: NEST holds at most 134,217,726
+        # connections per virtual process and synapse model (the full model's 0.3e9 synapses
+        # on two threads exceed one model's limit)
+        for name in names:
+            nest.CopyModel("static_synapse", f"static from {name}")
         for k in range(int(f["n_projections"])):
             src, tgt = (int(x) for x in f[f"projection {k}"])
             pre, post = f[f"pre {k}"].astype(np.int64), f[f"post {k}"].astype(np.int64)
@@ -88,7 +93,7 @@ def main(argv=None):
             longer += int(np.sum(delay < dt - 1e-9))
             delay = np.maximum(np.round(delay / dt), 1.0) * dt
             nest.Connect(pre + first[src], post + first[tgt], "one_to_one",
-                         {"synapse_model": "static_synapse", "weight": f[f"weight {k}"].astype(np.float64) * factor,
+                         {"synapse_model": f"static from {names[src]}", "weight": f[f"weight {k}"].astype(np.float64) * factor,
                           "delay": delay})
             n_syn += pre.size
             fan_out[src] += np.bincount(pre, minlength=fan_out[src].size)
