@@ -12,7 +12,10 @@ directory at every write: with the test suite's ~5,000 programs, a few hundred m
 per compiled program); delete it to reclaim the space. neurosim leaves JAX alone when its cache
 is already configured (the ``JAX_COMPILATION_CACHE_DIR`` variable, or
 ``jax.config.update("jax_compilation_cache_dir", ...)`` before ``import neurosim``), and when
-the default directory cannot be written. Programs that took at least ``MIN_COMPILE_S`` (10 ms)
+the default directory cannot be written. JAX writes an entry in place, and without a lock when
+the cache has no size cap: processes started together on one directory can read an entry
+another is writing, warn ``Error reading persistent compilation cache entry`` and compile the
+program again (same results); give them a directory each. Programs that took at least ``MIN_COMPILE_S`` (10 ms)
 to compile are kept: JAX's own default keeps only those over 1 s,
 which left out most of a simulation's programs, whose compilations add up to a second; the
 eager operations below 10 ms, most of the programs a session compiles, are not worth a file

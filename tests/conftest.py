@@ -11,10 +11,12 @@
   ``(B, n) + (n,)[None]``), in this process and, through the environment, in the example
   scripts the tests start. ``NEUROSIM_TEST_RANK_PROMOTION=allow`` turns it off by hand.
 - **A compilation cache of the run's own:** ``NEUROSIM_JAX_CACHE`` (the persistent JAX cache
-  ``import neurosim`` turns on) points at a new temporary directory per test process, shared
-  with the example scripts it starts, unless it is set already: a file left cut short in the
-  user's cache by an interrupted run would make JAX warn on reading it, and warnings are errors
-  here.
+  ``import neurosim`` turns on) points at a new temporary directory per run, unless it is set
+  already: a file left cut short in the user's cache by an interrupted run would make JAX warn
+  on reading it, and warnings are errors here. **Each xdist worker gets a directory of its own**
+  under it (shared with the example scripts it starts): JAX writes an entry in place, without a
+  lock when the cache is not capped, so two workers compiling the same program at once (both
+  collect every module) could read each other's entries half written. That failed CI once.
 - ``requires_gpu``: a decorator that marks a test ``gpu`` and skips it when ``jax.devices()``
   has no GPU. Tests marked ``@pytest.mark.gpu`` directly are skipped the same way.
 """
@@ -26,6 +28,10 @@ import tempfile
 if "NEUROSIM_JAX_CACHE" not in os.environ:
     os.environ["NEUROSIM_JAX_CACHE"] = tempfile.mkdtemp(prefix="neurosim-test-jax-cache-")
     atexit.register(shutil.rmtree, os.environ["NEUROSIM_JAX_CACHE"], ignore_errors=True)
+_WORKER = os.environ.get("PYTEST_XDIST_WORKER")
+if _WORKER and os.environ["NEUROSIM_JAX_CACHE"].strip().lower() not in {"0", "off", "false", "no"}:
+    os.environ["NEUROSIM_JAX_CACHE"] = os.path.join(os.environ["NEUROSIM_JAX_CACHE"], _WORKER)
+    os.makedirs(os.environ["NEUROSIM_JAX_CACHE"], exist_ok=True)
 os.environ["JAX_NUMPY_RANK_PROMOTION"] = os.environ.get("NEUROSIM_TEST_RANK_PROMOTION", "raise")
 
 import jax  # noqa: E402  (after the environment above, so jax reads it)
