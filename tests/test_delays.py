@@ -500,7 +500,7 @@ def test_a_plastic_projection_with_no_synapses_runs_on_the_scan():
 
 def test_delays_are_checked_in_blocks_and_the_message_counts_them_all(monkeypatch):
     from neurosim.events import delays as D
-    monkeypatch.setattr(D, "_CHUNK", 8)
+    monkeypatch.setattr(D, "CHUNK", 8)
     d = np.full(40, 0.3)
     d[[21, 35]] = 0.25                         # not whole steps, in two different blocks
     with pytest.raises(ValueError, match=r"delay_ms\[21\] = 0.25 ms is not a whole number of steps of dt = 0.1 ms "

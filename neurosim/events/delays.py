@@ -44,7 +44,7 @@ from .csr import CSR
 
 
 
-_CHUNK = 1 << 22      # synapses checked at a time: float64 temporaries stay near 100 MB
+CHUNK = 1 << 22       # synapses checked at a time: float64 temporaries stay near 100 MB
 
 
 def synapse_steps(name: str, delay_ms, dt: float) -> np.ndarray:
@@ -54,8 +54,8 @@ def synapse_steps(name: str, delay_ms, dt: float) -> np.ndarray:
     not grow with the projection."""
     d = np.asarray(delay_ms)
     out = np.empty(d.shape, np.int32)
-    for a in range(0, d.size, _CHUNK):
-        out[a:a + _CHUNK] = _whole_steps(name, d[a:a + _CHUNK], dt, a, d)
+    for a in range(0, d.size, CHUNK):
+        out[a:a + CHUNK] = _whole_steps(name, d[a:a + CHUNK], dt, a, d)
     return out
 
 
@@ -63,29 +63,51 @@ def synapse_depth(name: str, delay_ms, dt: float) -> int:
     """The longest of the per-synapse delays ``delay_ms`` in whole steps of ``dt`` (1 for no
     synapse), every delay checked as :func:`synapse_steps` checks it, without keeping the steps."""
     d = np.asarray(delay_ms)
-    return max((int(_whole_steps(name, d[a:a + _CHUNK], dt, a, d).max()) for a in range(0, d.size, _CHUNK)), default=1)
+    return max((int(_whole_steps(name, d[a:a + CHUNK], dt, a, d).max()) for a in range(0, d.size, CHUNK)), default=1)
+
+
+_RULES = ((lambda s, r: s < 1 - 1e-6, "is shorter than one step of dt = {dt!r} ms"),
+          (lambda s, r: np.abs(s - r) > 1e-6 * np.maximum(1.0, np.abs(s)), "is not a whole number of steps of dt = {dt!r} ms"),
+          (lambda s, r: r >= 2**31, "is more than 2**31 - 1 steps of dt = {dt!r} ms"))
 
 
 def _whole_steps(name, d, dt, offset, whole=None) -> np.ndarray:
     """``d`` (the delays in ms of synapses ``offset ...`` of ``whole``) as int64 whole steps."""
+    with np.errstate(invalid="ignore"):     # an infinite delay is refused below, by name
+        return _checked_steps(name, d, dt, offset, whole)
+
+
+def _checked_steps(name, d, dt, offset, whole) -> np.ndarray:
     steps = np.asarray(d, np.float64) / dt
     n = np.rint(steps)
-    for bad, what in ((lambda s, r: s < 1 - 1e-6, "is shorter than one step of dt = {dt!r} ms"),
-                      (lambda s, r: np.abs(s - r) > 1e-6 * np.maximum(1.0, np.abs(s)),
-                       "is not a whole number of steps of dt = {dt!r} ms"),
-                      (lambda s, r: r >= 2**31, "is more than 2**31 - 1 steps of dt = {dt!r} ms")):
-        mask = bad(steps, n)
-        if np.any(mask):
-            k = int(np.argmax(mask))
-            everywhere = d if whole is None else whole
-            count = sum(int(np.count_nonzero(bad(c, np.rint(c)))) for c in
-                        (np.asarray(everywhere[a:a + _CHUNK], np.float64) / dt for a in range(0, len(everywhere), _CHUNK)))
-            hint = ("every delay is at least one step" if "shorter" in what else
-                    "use a longer dt or shorter delays" if "2**31" in what else
-                    "round the delays to steps first, e.g. neurosim.events.delays.to_steps(delay_ms, dt) * dt "
-                    f"(nearest: {n[k] * dt:.6g} ms)")
-            raise ValueError(f"{name}[{offset + k}] = {float(d[k])!r} ms " + what.format(dt=dt) +
-                             f" ({count} synapse(s) like it); {hint}")
+    # one pass for the common case (every delay is fine; NaN fails the first comparison), the
+    # rules one by one only to name what is wrong
+    ok = steps >= 1 - 1e-6
+    ok &= n < 2**31
+    err = steps - n
+    np.abs(err, out=err)
+    np.abs(steps, out=steps)
+    np.maximum(steps, 1.0, out=steps)
+    steps *= 1e-6
+    ok &= err <= steps
+    if not ok.all():
+        steps = np.asarray(d, np.float64) / dt
+        for bad, what in _RULES:
+            mask = bad(steps, n)
+            if np.any(mask):
+                k = int(np.argmax(mask))
+                everywhere = d if whole is None else whole
+                count = sum(int(np.count_nonzero(bad(c, np.rint(c)))) for c in
+                            (np.asarray(everywhere[a:a + CHUNK], np.float64) / dt for a in range(0, len(everywhere), CHUNK)))
+                hint = ("every delay is at least one step" if "shorter" in what else
+                        "use a longer dt or shorter delays" if "2**31" in what else
+                        "round the delays to steps first, e.g. neurosim.events.delays.to_steps(delay_ms, dt) * dt "
+                        f"(nearest: {n[k] * dt:.6g} ms)")
+                raise ValueError(f"{name}[{offset + k}] = {float(d[k])!r} ms " + what.format(dt=dt) +
+                                 f" ({count} synapse(s) like it); {hint}")
+        k = int(np.argmax(np.isnan(steps)))
+        raise ValueError(f"{name}[{offset + k}] = {float(d[k])!r} ms is not a number; every delay must be a finite "
+                         "number of ms")
     return n.astype(np.int64)
 
 
@@ -199,11 +221,17 @@ def ring_layout(conn, steps, name: str = "projection") -> tuple[int, np.ndarray]
     if size >= 2**30:           # (slot + shift) is computed in int32: both below 2**30, their sum fits
         raise ValueError(f"projection {name!r}: a ring of {depth} x {conn.n_post} inputs exceeds 2**30 entries; use "
                          "shorter delays, a longer dt, or split the projection")
-    slot = steps.astype(np.int32)
+    return size, ring_slots(steps, conn.indices, conn.n_post)
+
+
+def ring_slots(steps, indices, n_post: int) -> np.ndarray:
+    """Each synapse's slot in the ring, ``(d_k - 1) n_post + j_k`` (int32, computed in place in
+    a copy: 4 bytes per synapse), from its delay ``steps`` and postsynaptic ``indices``."""
+    slot = np.asarray(steps).astype(np.int32)
     slot -= 1
-    slot *= np.int32(conn.n_post)
-    slot += np.asarray(conn.indices, np.int32)
-    return size, slot
+    slot *= np.int32(n_post)
+    slot += np.asarray(indices, np.int32)
+    return slot
 
 
 def ring_state(conn, steps, dtype, name: str = "projection") -> DelayRing:

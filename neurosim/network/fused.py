@@ -82,7 +82,7 @@ from ..plasticity.mechanism import Plasticity
 from ..plasticity.modulators import Modulator, ModulatorState
 from ..synapses import Synapse, SynapseParams
 from .monitors import OBSERVERS, SAMPLED, Rate, Spikes
-from .step import NetworkState, delay_steps, per_synapse_delays, sliced
+from .step import NetworkState, delay_depths, per_synapse_delays, sliced
 
 TARGET, PLASTIC_TARGET = _kernels.TARGETS["fused"]
 ENGINES = ("auto", "scan", "fused", "parallel")
@@ -192,7 +192,7 @@ def fused_plan(net, params: dict | None = None, dt: float = 0.1, monitors=(), *,
         offsets[p.name] = n
         pops.append((p.name, n, p.n))
         n += p.n
-    depths = delay_steps(net, dt)
+    depths = delay_depths(net, dt)
     rows, projs = [], []
     g_off = d_off = ip_off = ix_off = w_off = 0
     for pr in net.projections:

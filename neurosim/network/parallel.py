@@ -62,7 +62,7 @@ from ..engines.base import Runner
 from ..engines.chunks import Chunk, signature, spike_events
 from .model import Network, float_dtype
 from .monitors import Rate, Spikes
-from .step import advance, delay_steps, per_synapse_delays
+from .step import advance, delay_depths, per_synapse_delays
 
 AXIS = "neurons"
 
@@ -249,7 +249,7 @@ def parallel_plan(net: Network, dt: float, monitors=(), devices=None) -> Paralle
     key = ("parallel-plan", dt, tuple(d.id for d in devs))
     plan = net._cache.get(key)
     if plan is None:
-        delays = delay_steps(net, dt)
+        delays = delay_depths(net, dt)
         conns, max_row = {}, {}
         for pr in net.projections:
             conns[pr.name], max_row[pr.name] = split_csr(pr.conn, len(devs))

@@ -45,7 +45,7 @@ import numpy as np
 
 from .. import _checks
 from ..events import default_capacity, propagate
-from ..events.delays import DelayRing, GroupedCSR, deliver, ring_state, synapse_depth, synapse_steps
+from ..events.delays import CHUNK, DelayRing, GroupedCSR, deliver, ring_slots, ring_state, synapse_depth, synapse_steps
 from ..synapses.dynamics import SynapseShape, SynapticEvents
 from ..synapses.kinetics import decay_time
 from .gap import add_currents as add_gap_currents
@@ -99,9 +99,15 @@ def delay_depths(net: Network, dt: float) -> dict:
     what the rings' depths need), cached on the network for each ``dt``."""
     key = ("delay depths", float(dt))
     if key not in net._cache:
-        net._cache[key] = {pr.name: synapse_depth(f"Projection {pr.name!r}: delay_ms", pr.delay_ms, dt)
-                           if per_synapse_delays(pr) else projection_steps(pr, dt) for pr in net.projections}
+        net._cache[key] = {pr.name: projection_depth(pr, dt) for pr in net.projections}
     return net._cache[key]
+
+
+def projection_depth(pr, dt: float) -> int:
+    """``pr``'s longest delay in steps of ``dt``, every delay checked."""
+    if per_synapse_delays(pr):
+        return synapse_depth(f"Projection {pr.name!r}: delay_ms", pr.delay_ms, dt)
+    return projection_steps(pr, dt)
 
 
 def per_synapse_delays(pr) -> bool:
@@ -165,16 +171,23 @@ def init_state(net: Network, params: dict, key, dt: float) -> NetworkState:
     neurons = {p.name: p.model.init(params.neurons[p.name], p.n, k) for p, k in zip(net.populations, k_pop)}
     k_syn = jax.random.split(keys[1], len(net.projections) + len(net.inputs))
     synapses, delays, dynamics, weights = {}, {}, {}, {}
-    depths = delay_depths(net, dt)
+    cached, depths = net._cache.get(("delay depths", float(dt))), {}
     for pr, k in zip(net.projections, k_syn):
         (pre, post) = net._refs[pr.name]
         pp = params.projections[pr.name]
         n_pre, n_post = pre[2] - pre[1], post[2] - post[1]
         synapses[pr.name] = pr.synapse.init(pp.synapse, n_post, k)
+        ring = per_synapse_delays(pr) and not delay_groups(pr)
+        if ring:    # the steps are checked once, here, and give the depth (full scale: ~5 s less)
+            steps = projection_steps(pr, dt)
+            depths[pr.name] = int(steps.max()) if steps.size else 1
+        else:
+            depths[pr.name] = cached[pr.name] if cached is not None else projection_depth(pr, dt)
         if delay_groups(pr):        # one buffer of past spikes, as deep as the longest delay
             delays[pr.name] = jax.device_put(np.zeros((depths[pr.name] - 1, n_pre), dtype))
-        elif per_synapse_delays(pr):
-            delays[pr.name] = ring_state(pr.conn, projection_steps(pr, dt), dtype, pr.name)
+        elif ring:
+            delays[pr.name] = ring_state(pr.conn, steps, dtype, pr.name)
+            del steps
             if not _checks.traced(delays[pr.name].slot):   # (eval_shape traces init_state too)
                 # made here for this network: check_structure need not compare it synapse by synapse
                 net._cache[("ring slots", pr.name, float(dt))] = weakref.ref(delays[pr.name].slot)
@@ -196,6 +209,7 @@ def init_state(net: Network, params: dict, key, dt: float) -> NetworkState:
     for inp, k in zip(net.inputs, k_syn[len(net.projections):]):
         (tgt,) = net._refs[inp.name]
         inputs[inp.name] = inp.source.init(params.inputs[inp.name], tgt[2] - tgt[1], k)
+    net._cache.setdefault(("delay depths", float(dt)), depths)
     modulators = {m.name: m.init(dtype) for m in net.modulators}
     neurons, synapses, inputs = _cast((neurons, synapses, inputs), dtype)
     return NetworkState(jnp.zeros((), jnp.int32), keys[2], neurons, synapses, delays, inputs, dynamics, weights,
@@ -342,10 +356,9 @@ def _check_ring(net, pr, ring: DelayRing, depth: int, dt: float) -> None:
     made_here = net._cache.get(("ring slots", pr.name, float(dt)), lambda: None)() is ring.slot
     if same and not made_here and not _checks.traced(ring.slot):
         slot, indices = np.asarray(ring.slot), np.asarray(pr.conn.indices)
-        for a in range(0, pr.conn.nnz, _RING_CHUNK):
-            steps = synapse_steps(f"Projection {pr.name!r}: delay_ms", pr.delay_ms[a:a + _RING_CHUNK], dt)
-            expect = (steps - 1) * np.int32(pr.conn.n_post) + indices[a:a + _RING_CHUNK]
-            if not np.array_equal(slot[a:a + _RING_CHUNK], expect):
+        for a in range(0, pr.conn.nnz, CHUNK):
+            steps = synapse_steps(f"Projection {pr.name!r}: delay_ms", pr.delay_ms[a:a + CHUNK], dt)
+            if not np.array_equal(slot[a:a + CHUNK], ring_slots(steps, indices[a:a + CHUNK], pr.conn.n_post)):
                 same = False
                 break
     if not same:
@@ -353,8 +366,6 @@ def _check_ring(net, pr, ring: DelayRing, depth: int, dt: float) -> None:
                          f"connectivity differ from this network's (ring of {np.shape(ring.ring)} inputs, this "
                          f"network's ({size},)); make the state with init_state(net, ...)")
 
-
-_RING_CHUNK = 1 << 22
 
 
 def _initial_shapes(net: Network, dt: float, params=None):
