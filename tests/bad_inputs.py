@@ -17,6 +17,7 @@ import re
 import sys
 from typing import NamedTuple
 
+import jax.numpy as jnp
 import numpy as np
 
 import neurosim as ns
@@ -612,6 +613,26 @@ CASES = [
     ("a state with another one-delay depth", lambda: _sim(_pair(delay_ms=0.5), state=ns.init_state(
         _pair(delay_ms=0.3), _pair(delay_ms=0.3).params(), 0, 0.1)),
      r"the delay buffer of projection 'PE' has shape \(2, 5\), this network's \(delay - 1, n_pre\) is \(4, 5\)"),
+    ("learnable delays without initial delays", lambda: _pair(max_delay_ms=1.0),
+     r"Projection 'PE': max_delay_ms makes the delays learnable; give their initial values too"),
+    ("an initial learnable delay above max_delay_ms", lambda: _pair(delay_ms=1.5, max_delay_ms=1.0),
+     r"the initial learnable delays must be positive, finite and at most max_delay_ms = 1.0; delay_ms\[0\] = 1.5"),
+    ("learnable delays with plasticity", lambda: _pair(delay_ms=0.5, max_delay_ms=1.0, plasticity=ns.plasticity.stdp_pair()),
+     r"learnable delays \(max_delay_ms\) with per-synapse dynamics \(long-term plasticity\) are not supported yet"),
+    ("max_delay_ms of one step", lambda: _sim(_pair(delay_ms=0.1, max_delay_ms=0.1)),
+     r"Projection 'PE': max_delay_ms = 0.1 ms is 1 steps of dt = 0.1 ms; expected at least 2 step\(s\)"),
+    ("max_delay_ms not whole steps", lambda: _sim(_pair(delay_ms=0.1, max_delay_ms=0.55)),
+     r"Projection 'PE': max_delay_ms = 0.55 ms is not a whole number of steps of dt = 0.1 ms"),
+    ("learnable delays of the wrong shape", lambda: _sim(_pair(delay_ms=0.5, max_delay_ms=1.0), params=_pair(
+        delay_ms=0.5, max_delay_ms=1.0).params().with_delays({"PE": jnp.ones(3)})),
+     r"params.projections\['PE'\].delays must have shape \(\d+,\) \(one delay per synapse, ms\), got \(3,\)"),
+    ("a NaN learnable delay", lambda: _sim(_pair(delay_ms=0.5, max_delay_ms=1.0), params=_pair(
+        delay_ms=0.5, max_delay_ms=1.0).params().with_delays({"PE": jnp.full(conn(5, 10, 0.5, seed=1).nnz, jnp.nan)})),
+     r"params.projections\['PE'\].delays must be finite; delays\[0\] = nan"),
+    ("with_delays of a projection that does not learn them", lambda: _pair().params().with_delays({"PE": jnp.ones(3)}),
+     r"with_delays: no projection that learns its delays is named \['PE'\]"),
+    ("learnable delays on the native engine", lambda: _sim(_pair(delay_ms=0.5, max_delay_ms=1.0), engine="native"),
+     r"projection 'PE' learns its delays \(max_delay_ms = 1.0; .*only the scan engine runs them"),
     # ---------------------------------------------------------------- plots, docs and the public API
     ("raster of times and ids of different lengths", lambda: ns.plot.raster(np.zeros(3), np.zeros(2)), r"times and ids"),
     ("raster max_points=0", lambda: ns.plot.raster(np.zeros(3), np.zeros(3), max_points=0), r"max_points"),

@@ -25,9 +25,21 @@ the sum of its one-delay parts. :func:`group_by_delay` keeps, beside the whole C
 per distinct delay (a :class:`GroupedCSR`); the step reads each group's presynaptic spikes from a
 buffer of past spikes ``D - 1`` deep, as a one-delay projection does (``neurosim.network.step``).
 
+**Learnable delays.** A projection that learns its delays (``max_delay_ms``) reads them, in
+ms and fractional, from its params in every step and splits each synapse's weight between the
+two rows around its delay (linear interpolation, :func:`deliver_fractional`): with ``d_k`` in
+steps clipped to ``[1, D]``, ``n_k = min(floor(d_k), D - 1)`` and ``f_k = d_k - n_k``,
+
+    R[(t + n_k - 1) mod D, j_k] += s_i(t) w_k (1 - f_k),    R[(t + n_k) mod D, j_k] += s_i(t) w_k f_k
+
+so a whole-step delay delivers as above, and the drive is piecewise linear in ``d_k``, with the
+derivative ``w_k s_i (R-row cotangent at n_k + 1 - at n_k)``: the slope towards the next
+whole step, at a whole step too (:func:`fractional`). Its ``slot`` holds ``j_k`` only.
+
 Autodiff: the operation is linear in the ring, the weights and the spikes; its tangent is the
 same scatter of ``s w_dot + s_dot w`` over every synapse (the derivative with respect to float,
-surrogate spikes is not sparse), so ``jax.grad`` with respect to weights and spikes is exact.
+surrogate spikes is not sparse), so ``jax.grad`` with respect to weights and spikes is exact,
+and with respect to learnable delays through the weights ``w_k (1 - f_k)`` and ``w_k f_k``.
 """
 from __future__ import annotations
 
@@ -255,10 +267,61 @@ def deliver(conn, weights, spikes, state: DelayRing, t, capacity: int):
     start = (t % (state.ring.shape[0] // n_post)) * n_post
     ring = _add(state.ring, state.slot, conn.indptr, conn.rows, jnp.asarray(weights, state.ring.dtype), spikes, start,
                 capacity, conn.max_row)
+    return _take(ring, start, n_post, state.slot)
+
+
+def fractional(d, low: float, high: float):
+    """``(n, f)``: delays ``d`` (in steps) clipped to ``[low, high]`` and split into a whole
+    part ``n = min(floor(d), high - 1)`` (no gradient) and ``f = d - n`` in [0, 1]. The clip
+    has slope 1 inside, bounds included, so the derivative in ``d`` is the slope towards the
+    next whole step, at a whole step too (``d = k`` moves towards ``k + 1``; ``high`` towards
+    ``high - 1``); a delay outside the bounds gets none."""
+    d = jnp.where(d < low, low, jnp.where(d > high, high, d))
+    n = jax.lax.stop_gradient(jnp.minimum(jnp.floor(d), high - 1.0))
+    return n, d - n
+
+
+def learnable_ring(conn, depth: int, dtype, name: str = "projection") -> DelayRing:
+    """The empty ring of a projection that learns its delays, up to ``depth`` steps (>= 2): its
+    ``slot`` holds each synapse's target ``j_k``; the step adds the delay from the params."""
+    from .._checks import fits_in_memory
+    fits_in_memory(f"projection {name!r}: the ring of learnable delays up to {depth} steps onto {conn.n_post} neurons "
+                   f"({depth} x {conn.n_post} inputs)", depth * conn.n_post * np.dtype(dtype).itemsize,
+                   "use a smaller max_delay_ms or a longer dt")
+    if depth * conn.n_post >= 2**30:
+        raise ValueError(f"projection {name!r}: a ring of {depth} x {conn.n_post} inputs exceeds 2**30 entries; use a "
+                         "smaller max_delay_ms, a longer dt, or split the projection")
+    return DelayRing(jax.device_put(np.zeros((depth * conn.n_post,), dtype)),
+                     jax.device_put(np.asarray(conn.indices, np.int32)))
+
+
+def deliver_fractional(conn, weights, steps, spikes, state: DelayRing, t, capacity: int):
+    """:func:`deliver` for learnable delays: ``steps`` ((nnz,) fractional delays in steps,
+    traced) clipped to [1, D], each synapse's weight split between the two rows around its
+    delay (module docstring). A delay within 1e-5 steps of a whole step delivers at that step
+    (its gradient unchanged), so delays given in whole steps of ms deliver as the ring does."""
+    n_post = conn.n_post
+    depth = state.ring.shape[0] // n_post
+    start = (t % depth) * n_post
+    # a delay within 1e-5 steps of a whole step is that step (ms / dt rounds: 0.3 / 0.1 is
+    # 2.9999998 in float32), with its gradient kept
+    whole = jnp.round(steps)
+    steps = jnp.where(jnp.abs(steps - whole) < 1e-5 * jnp.maximum(1.0, whole),
+                      steps + jax.lax.stop_gradient(whole - steps), steps)
+    n, f = fractional(steps, 1.0, float(depth))
+    low = (n.astype(jnp.int32) - 1) * n_post + state.slot
+    w = jnp.asarray(weights, state.ring.dtype)
+    ring = _add(state.ring, low, conn.indptr, conn.rows, w * (1 - f), spikes, start, capacity, conn.max_row)
+    ring = _add(ring, low + n_post, conn.indptr, conn.rows, w * f, spikes, start, capacity, conn.max_row)
+    return _take(ring, start, n_post, state.slot)
+
+
+def _take(ring, start, n_post: int, slot):
+    """The row of the step (``start``) read out of the ring and cleared: ``(drive, state)``."""
     drive = jax.lax.dynamic_slice(ring, (start,), (n_post,))
     drive, ring = jax.lax.optimization_barrier((drive, ring))     # read, then clear in place (no copy of the ring)
     ring = jax.lax.dynamic_update_slice(ring, jnp.zeros((n_post,), ring.dtype), (start,))
-    return drive, DelayRing(ring, state.slot)
+    return drive, DelayRing(ring, slot)
 
 
 def _targets(slot, shift, size):

@@ -99,6 +99,8 @@ def describe(net: Network) -> dict:
         projections[pr.name] = {"pre": _plain(pr.pre), "post": _plain(pr.post), "conn": c,
                                 "weights": _digest(np.asarray(pr.weights, float)), "synapse": _options(pr.synapse),
                                 "delay_ms": pr.delay_ms if np.ndim(pr.delay_ms) == 0 else _digest_delays(pr.delay_ms), "chain": [_options(m) for m in pr.chain]}
+        if pr.max_delay_ms is not None:     # (only then: the fingerprints of other networks stay what they were)
+            projections[pr.name]["max_delay_ms"] = float(pr.max_delay_ms)
     inputs = {i.name: {"target": _plain(i.target), "source": _options(i.source)} for i in net.inputs}
     modulators = {m.name: {"size": m.size, "tau": m.tau} for m in net.modulators}
     out = {"populations": pops, "projections": projections, "inputs": inputs, "modulators": modulators}

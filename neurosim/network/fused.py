@@ -82,7 +82,7 @@ from ..plasticity.mechanism import Plasticity
 from ..plasticity.modulators import Modulator, ModulatorState
 from ..synapses import Synapse, SynapseParams
 from .monitors import OBSERVERS, SAMPLED, Rate, Spikes
-from .step import NetworkState, delay_depths, per_synapse_delays, sliced
+from .step import NetworkState, delay_depths, learns_delays, per_synapse_delays, sliced
 
 TARGET, PLASTIC_TARGET = _kernels.TARGETS["fused"]
 ENGINES = ("auto", "scan", "fused", "parallel")
@@ -354,6 +354,8 @@ def _reason(net, params, monitors, dt) -> str | None:
         return (f"gap junction {net.gap_junctions[0].name!r}: the fused kernel has no electrical synapses (a current "
                 "read from presynaptic membrane potentials every step)")
     for pr in net.projections:
+        if learns_delays(pr):
+            return (f"projection {pr.name!r} learns its delays (max_delay_ms), which only the scan engine runs")
         if per_synapse_delays(pr):
             return (f"projection {pr.name!r} has per-synapse delays, which the fused kernel does not implement yet "
                     "(the scan and the native engine run them)")

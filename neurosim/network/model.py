@@ -117,7 +117,14 @@ class Projection:
     distinct delay (``conn`` becomes a :class:`~neurosim.events.delays.GroupedCSR`), each
     mechanism's state is then a tuple with one state per delay group (increasing delay), its
     parameters each a scalar or one value per synapse, and ``state.weights[name]`` stays in CSR
-    order."""
+    order.
+
+    ``max_delay_ms`` makes the delays **learnable**: ``delay_ms`` (one number, or one per
+    synapse; fractional) is then their initial value, ``net.params().projections[name].delays``
+    ((nnz,) ms) a differentiable parameter like the weights, and the step splits each synapse's
+    weight between the two steps around its delay (linear interpolation), the delay clipped to
+    ``[dt, max_delay_ms]`` (``max_delay_ms`` a whole number of at least two steps; see
+    :mod:`neurosim.events.delays`). The scan engine runs such a projection; the others refuse it."""
 
     __repr__ = _repr
 
@@ -135,6 +142,7 @@ class Projection:
     stp_params: object = None
     dynamics: tuple = ()
     plasticity: object = None
+    max_delay_ms: float | None = None
 
     def __post_init__(self):
         where = f"Projection {self.name!r}"
@@ -176,7 +184,9 @@ class Projection:
         elif self.stp_params is not None:
             raise ValueError(f"{where}: stp_params given without stp; pass stp=TsodyksMarkram() too")
         chain, initial = _dynamics_chain(self, where)
-        if self.delay_ms is not None:
+        if self.max_delay_ms is not None:
+            object.__setattr__(self, "delay_ms", _learnable_delays(self, chain, where))
+        elif self.delay_ms is not None:
             object.__setattr__(self, "delay_ms", _delay_value(self, where))
         object.__setattr__(self, "chain", chain)   # derived; dataclasses.replace rebuilds it from the arguments
         object.__setattr__(self, "_initial", initial)
@@ -232,6 +242,39 @@ def _delay_value(pr, where):
     if pr.backend is not None:
         raise ValueError(f"{where}: backend={pr.backend!r} chooses the one-delay event product; a projection with "
                          "per-synapse delays delivers through its ring (neurosim.events.delays): leave backend=None")
+    d.setflags(write=False)
+    return d
+
+
+def _learnable_delays(pr, chain, where):
+    """The initial delays of a projection that learns them (``max_delay_ms``): one positive,
+    finite value per synapse, at most ``max_delay_ms``, as a read-only array (float32 if
+    given float32, else float64)."""
+    top = _checks.positive_finite(f"{where}: max_delay_ms", pr.max_delay_ms)
+    if pr.delay_ms is None:
+        raise ValueError(f"{where}: max_delay_ms makes the delays learnable; give their initial values too, delay_ms = "
+                         f"one number or one per synapse (ms, at most {top!r})")
+    if not isinstance(pr.conn, CSR):
+        raise ValueError(f"{where}: learnable delays (max_delay_ms) need a CSR, which stores the synapses; got a "
+                         f"{type(pr.conn).__name__} (use conn.to_csr())")
+    if chain:
+        raise ValueError(f"{where}: learnable delays (max_delay_ms) with per-synapse dynamics "
+                         f"({', '.join(m.kind for m in chain)}) are not supported yet: learn the delays of a static "
+                         "projection, or give whole-step delays without max_delay_ms")
+    if pr.backend is not None:
+        raise ValueError(f"{where}: backend={pr.backend!r} chooses the one-delay event product; a projection that "
+                         "learns its delays delivers through its ring (neurosim.events.delays): leave backend=None")
+    given = np.asarray(pr.delay_ms)
+    d = np.array(np.broadcast_to(given, (pr.conn.nnz,)) if given.ndim == 0 else given,
+                 np.float32 if given.dtype == np.float32 else np.float64)
+    if d.shape != (pr.conn.nnz,):
+        raise ValueError(f"{where}: delay_ms must be one number, or one per synapse: shape ({pr.conn.nnz},) in CSR "
+                         f"order, got shape {d.shape}")
+    bad = ~np.isfinite(d) | (d <= 0) | (d > top)
+    if np.any(bad):
+        k = int(np.argmax(bad))
+        raise ValueError(f"{where}: the initial learnable delays must be positive, finite and at most max_delay_ms = "
+                         f"{top!r}; delay_ms[{k}] = {float(d[k])!r} ({int(bad.sum())} synapse(s) like it)")
     d.setflags(write=False)
     return d
 
@@ -446,6 +489,8 @@ class Network:
             chain = "".join(f", {m.kind}" for m in pr.chain)
             delay = "" if pr.delay_ms is None else (f", delay {pr.delay_ms:g} ms" if np.ndim(pr.delay_ms) == 0 else
                                                     f", delays {_short(pr.delay_ms)} ms")
+            if pr.max_delay_ms is not None:
+                delay += f" (learnable, up to {pr.max_delay_ms:g} ms)"
             lines.append(f"  projection {pr.name!r}: {pr.pre!r} -> {pr.post!r}, {pr.conn.nnz:,} synapses "
                          f"({getattr(pr.synapse, 'kinetics', type(pr.synapse).__name__)} {pr.synapse.output}), weights {w}{delay}{chain}")
         for i in self.inputs:
@@ -491,7 +536,8 @@ class Network:
             neurons={p.name: p.params for p in self.populations},
             projections={
                 pr.name: ProjectionParams(jnp.asarray(pr.weights, float_dtype()), pr.syn_params,
-                                          pr.initial_dynamics_params())
+                                          pr.initial_dynamics_params(),
+                                          None if pr.max_delay_ms is None else jnp.asarray(pr.delay_ms, float_dtype()))
                 for pr in self.projections
             },
             inputs={inp.name: inp.params for inp in self.inputs},

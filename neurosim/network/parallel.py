@@ -62,7 +62,7 @@ from ..engines.base import Runner
 from ..engines.chunks import Chunk, signature, spike_events
 from .model import Network, float_dtype
 from .monitors import Rate, Spikes
-from .step import advance, delay_depths, per_synapse_delays
+from .step import advance, delay_depths, learns_delays, per_synapse_delays
 
 AXIS = "neurons"
 
@@ -177,6 +177,8 @@ def parallel_reason(net: Network, monitors, n_devices: int) -> str | None:
     for pr in net.projections:
         if not isinstance(pr.conn, CSR):
             return f"projection {pr.name!r} has procedural connectivity ({type(pr.conn).__name__}); a stored CSR is needed"
+        if learns_delays(pr):
+            return (f"projection {pr.name!r} learns its delays (max_delay_ms), which only the scan engine runs")
         if per_synapse_delays(pr):
             return (f"projection {pr.name!r} has per-synapse delays, which the neuron-parallel engine does not implement yet "
                     "(the scan and the native engine run them)")
@@ -339,7 +341,7 @@ def _param_specs(net, params):
     pops = net._pops
     neurons = {p.name: _spec_tree(params.neurons[p.name], p.n) for p in net.populations}
     projections = {name: pp._replace(weights=P() if np.ndim(pp.weights) == 0 else P(AXIS),
-                                     synapse=jax.tree.map(lambda _: P(), pp.synapse), dynamics={})
+                                     synapse=jax.tree.map(lambda _: P(), pp.synapse), dynamics={}, delays=None)
                    for name, pp in params.projections.items()}
     inputs = {i.name: _spec_tree(params.inputs[i.name], pops[net._refs[i.name][0][0]].n) for i in net.inputs}
     return params._replace(neurons=neurons, projections=projections, inputs=inputs)

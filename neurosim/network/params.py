@@ -41,12 +41,14 @@ def _no_items(obj, key):
 
 class ProjectionParams(NamedTuple):
     """One projection's parameters: its weights (the initial weights of a plastic projection),
-    its synapse's params and, by mechanism key, the params of its per-synapse dynamics
-    (``"stp"``, ``"plasticity"``, ...)."""
+    its synapse's params, by mechanism key the params of its per-synapse dynamics
+    (``"stp"``, ``"plasticity"``, ...) and, for a projection that learns its delays
+    (``Projection(max_delay_ms=...)``), its delays: (nnz,) ms, fractional (else None)."""
 
     weights: Any
     synapse: Any
     dynamics: dict
+    delays: Any = None
 
     def __getitem__(self, key):
         return _no_items(self, key)
@@ -73,6 +75,21 @@ class NetParams(NamedTuple):
         if unknown:
             raise ValueError(f"with_weights: no projection named {unknown}; projections: {sorted(self.projections)}")
         projections = {name: pp._replace(weights=weights[name]) if name in weights else pp
+                       for name, pp in self.projections.items()}
+        return self._replace(projections=projections)
+
+    def delays(self) -> dict:
+        """Projection name -> delays (ms), for the projections that learn their delays."""
+        return {name: pp.delays for name, pp in self.projections.items() if pp.delays is not None}
+
+    def with_delays(self, delays: dict) -> "NetParams":
+        """A copy with the delays of the projections named in ``delays`` replaced (each must
+        learn its delays)."""
+        unknown = sorted(set(delays) - set(self.delays()))
+        if unknown:
+            raise ValueError(f"with_delays: no projection that learns its delays is named {unknown}; those that do: "
+                             f"{sorted(self.delays())}")
+        projections = {name: pp._replace(delays=delays[name]) if name in delays else pp
                        for name, pp in self.projections.items()}
         return self._replace(projections=projections)
 

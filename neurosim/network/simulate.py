@@ -750,6 +750,15 @@ def check_structure(net: Network, params: dict) -> dict:
         if pr.synapse.output == "conductance" and not isinstance(w, jax.core.Tracer) and np.any(np.asarray(w) < 0):
             raise ValueError(f"params.projections[{pr.name!r}].weights of a conductance synapse must be >= 0, got min "
                              f"{float(np.min(np.asarray(w)))!r}; inhibition comes from syn_params.e_rev below rest")
+        d = params.projections[pr.name].delays
+        if d is not None:       # learnable delays (ms): clipped to [dt, max_delay_ms] in the step, so any finite value runs
+            if np.shape(d) != (nnz,):
+                raise ValueError(f"params.projections[{pr.name!r}].delays must have shape ({nnz},) (one delay per "
+                                 f"synapse, ms), got {np.shape(d)}")
+            if not _checks.traced(d) and not np.all(np.isfinite(np.asarray(d))):
+                k = int(np.argmax(~np.isfinite(np.asarray(d))))
+                raise ValueError(f"params.projections[{pr.name!r}].delays must be finite; delays[{k}] = "
+                                 f"{float(np.asarray(d)[k])!r}")
         plastic = [m for m in pr.chain if m.plastic]
         if plastic and not _checks.traced(w):          # a plastic projection's initial weights, within its rule's bounds
             clipped = plastic[0].initial_weights(w, f"params.projections[{pr.name!r}].weights")

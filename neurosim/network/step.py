@@ -45,7 +45,8 @@ import numpy as np
 
 from .. import _checks
 from ..events import default_capacity, propagate
-from ..events.delays import CHUNK, DelayRing, GroupedCSR, deliver, ring_slots, ring_state, synapse_depth, synapse_steps
+from ..events.delays import (CHUNK, DelayRing, GroupedCSR, deliver, deliver_fractional, learnable_ring, ring_slots, ring_state,
+                             synapse_depth, synapse_steps)
 from ..synapses.dynamics import SynapseShape, SynapticEvents
 from ..synapses.kinetics import decay_time
 from .gap import add_currents as add_gap_currents
@@ -86,7 +87,10 @@ def delay_steps(net: Network, dt: float) -> dict:
 
 
 def projection_steps(pr, dt: float):
-    """``pr``'s delay in steps of ``dt``: an int, or an (nnz,) int32 array for per-synapse delays."""
+    """``pr``'s delay in steps of ``dt``: an int, or an (nnz,) int32 array for per-synapse delays
+    (for learnable delays, which are params: the ring's depth)."""
+    if learns_delays(pr):
+        return projection_depth(pr, dt)
     if pr.delay_ms is None:
         return 1
     if per_synapse_delays(pr):
@@ -104,10 +108,19 @@ def delay_depths(net: Network, dt: float) -> dict:
 
 
 def projection_depth(pr, dt: float) -> int:
-    """``pr``'s longest delay in steps of ``dt``, every delay checked."""
+    """``pr``'s longest delay in steps of ``dt``, every delay checked (learnable delays: the
+    whole steps of ``max_delay_ms``, at least two)."""
+    if learns_delays(pr):
+        return _checks.whole_steps(f"Projection {pr.name!r}: max_delay_ms", pr.max_delay_ms, dt, minimum=2)
     if per_synapse_delays(pr):
         return synapse_depth(f"Projection {pr.name!r}: delay_ms", pr.delay_ms, dt)
     return projection_steps(pr, dt)
+
+
+def learns_delays(pr) -> bool:
+    """Whether ``pr`` learns its delays (``max_delay_ms``): they are then params, read by the
+    step, and its state a :class:`DelayRing` whose slots are the targets."""
+    return getattr(pr, "max_delay_ms", None) is not None
 
 
 def per_synapse_delays(pr) -> bool:
@@ -177,7 +190,7 @@ def init_state(net: Network, params: dict, key, dt: float) -> NetworkState:
         pp = params.projections[pr.name]
         n_pre, n_post = pre[2] - pre[1], post[2] - post[1]
         synapses[pr.name] = pr.synapse.init(pp.synapse, n_post, k)
-        ring = per_synapse_delays(pr) and not delay_groups(pr)
+        ring = per_synapse_delays(pr) and not delay_groups(pr) and not learns_delays(pr)
         if ring:    # the steps are checked once, here, and give the depth (full scale: ~5 s less)
             steps = projection_steps(pr, dt)
             depths[pr.name] = int(steps.max()) if steps.size else 1
@@ -185,9 +198,12 @@ def init_state(net: Network, params: dict, key, dt: float) -> NetworkState:
             depths[pr.name] = cached[pr.name] if cached is not None else projection_depth(pr, dt)
         if delay_groups(pr):        # one buffer of past spikes, as deep as the longest delay
             delays[pr.name] = jax.device_put(np.zeros((depths[pr.name] - 1, n_pre), dtype))
-        elif ring:
-            delays[pr.name] = ring_state(pr.conn, steps, dtype, pr.name)
-            del steps
+        elif learns_delays(pr) or ring:
+            if ring:
+                delays[pr.name] = ring_state(pr.conn, steps, dtype, pr.name)
+                del steps
+            else:
+                delays[pr.name] = learnable_ring(pr.conn, depths[pr.name], dtype, pr.name)
             if not _checks.traced(delays[pr.name].slot):   # (eval_shape traces init_state too)
                 # made here for this network: check_structure need not compare it synapse by synapse
                 net._cache[("ring slots", pr.name, float(dt))] = weakref.ref(delays[pr.name].slot)
@@ -357,8 +373,12 @@ def _check_ring(net, pr, ring: DelayRing, depth: int, dt: float) -> None:
     if same and not made_here and not _checks.traced(ring.slot):
         slot, indices = np.asarray(ring.slot), np.asarray(pr.conn.indices)
         for a in range(0, pr.conn.nnz, CHUNK):
-            steps = synapse_steps(f"Projection {pr.name!r}: delay_ms", pr.delay_ms[a:a + CHUNK], dt)
-            if not np.array_equal(slot[a:a + CHUNK], ring_slots(steps, indices[a:a + CHUNK], pr.conn.n_post)):
+            if learns_delays(pr):          # the slots are the targets; the delays are params
+                expect = indices[a:a + CHUNK]
+            else:
+                steps = synapse_steps(f"Projection {pr.name!r}: delay_ms", pr.delay_ms[a:a + CHUNK], dt)
+                expect = ring_slots(steps, indices[a:a + CHUNK], pr.conn.n_post)
+            if not np.array_equal(slot[a:a + CHUNK], expect):
                 same = False
                 break
     if not same:
@@ -543,7 +563,12 @@ def advance(net: Network, params, state: NetworkState, dt: float, conns: dict, l
                 dyn[m.key], delivered = m.modulate(pp.dynamics[m.key], dyn[m.key], delivered, ev)
         if ring:
             capacity = default_capacity(pr.conn.n_pre) if pr.capacity is None else pr.capacity
-            drive, delays[pr.name] = deliver(conns[pr.name], delivered, delayed, state.delays[pr.name], state.t, capacity)
+            if learns_delays(pr):
+                drive, delays[pr.name] = deliver_fractional(conns[pr.name], delivered, pp.delays / dt, delayed,
+                                                            state.delays[pr.name], state.t, capacity)
+            else:
+                drive, delays[pr.name] = deliver(conns[pr.name], delivered, delayed, state.delays[pr.name], state.t,
+                                                 capacity)
         else:
             drive = propagate(conns[pr.name], delivered, delayed, backend=pr.backend, capacity=pr.capacity)
         if pr.plastic:

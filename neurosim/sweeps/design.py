@@ -37,8 +37,8 @@ class Leaf(NamedTuple):
 def _children(node):
     if isinstance(node, dict):
         return dict(node)
-    if hasattr(node, "_fields"):
-        return {f: getattr(node, f) for f in node._fields}
+    if hasattr(node, "_fields"):     # (a field left None, such as a projection's delays, holds no leaf)
+        return {f: getattr(node, f) for f in node._fields if getattr(node, f) is not None}
     return None
 
 

@@ -42,6 +42,7 @@ from flax import nnx
 
 from .. import _checks, events
 from ..neurons import LIF, LIFParams
+from ..events.delays import fractional
 from ..neurons.base import check_params
 from ..synapses import Synapse, SynapseParams
 
@@ -177,12 +178,8 @@ class SpikingLayer(nnx.Module):
         ``n_ij = min(floor(d_ij), D - 1)``, ``f_ij = d_ij - n_ij``, the delay first clipped to
         [0, D]. Its derivative in ``d`` is the slope towards the next whole step (at a whole
         step too: ``d = k`` moves towards reading ``s = k + 1``; at ``D`` towards ``D - 1``)."""
-        top = float(self.max_delay)
-        d = self.d[...]
-        d = jnp.where(d < 0.0, 0.0, jnp.where(d > top, top, d))        # clipped; slope 1 inside [0, D], bounds included
-        lo = jax.lax.stop_gradient(jnp.minimum(jnp.floor(d), top - 1.0))
-        f = d - lo
-        s = jnp.arange(self.max_delay + 1, dtype=d.dtype)[None, :, None]
+        lo, f = fractional(self.d[...], 0.0, float(self.max_delay))
+        s = jnp.arange(self.max_delay + 1, dtype=f.dtype)[None, :, None]
         share = (1.0 - f)[:, None, :] * (s == lo[:, None, :]) + f[:, None, :] * (s == lo[:, None, :] + 1.0)
         return self.w[...][:, None, :] * share
 

@@ -10,7 +10,8 @@ are written into its raster (``set_input_raster``), so one compiled network runs
 A batch is a ``jax.vmap`` of ``ns.run`` over the samples (each with its own PRNG key, drawn
 from ``key``, for the initial values and random inputs). The trainable variables are the
 network's weights, ``params.weights()`` (``nnx.Param``: one array per projection, scalar or one
-per synapse), and the readout's; every other parameter is kept as it is (an ``nnx.Variable``
+per synapse), the delays of the projections that learn them (``Projection(max_delay_ms=...)``:
+``model.delays``, ms, one per synapse), and the readout's; every other parameter is kept as it is (an ``nnx.Variable``
 that the default filter does not train). The output is the spikes of ``output``: their counts,
 and, with a readout, its trace (what the losses read).
 """
@@ -40,7 +41,7 @@ class NetworkModel(nnx.Module):
         readout: None (the loss reads the output's spike counts) or a ``LeakyReadout`` fed by
             the output's spikes.
         dt: ms; ``key``: the seed of the instances' PRNG keys.
-        projections: the projections whose weights train (default all).
+        projections: the projections whose weights (and learnable delays) train (default all).
     """
 
     def __init__(self, net: Network, *, input: str, output: str, readout: LeakyReadout | None = None, dt: float = 1.0,
@@ -67,12 +68,15 @@ class NetworkModel(nnx.Module):
             raise ValueError(f"projections: no projection named {unknown}; projections: {sorted(params.projections)}")
         self.names = tuple(names)
         self.weights = nnx.Param({k: jnp.asarray(params.projections[k].weights) for k in names})
+        learnable = {k: jnp.asarray(params.projections[k].delays) for k in names if params.projections[k].delays is not None}
+        self.delays = nnx.Param(learnable) if learnable else None
         self.rest = NetworkParams(params)
         self.readout = readout
 
     def params(self):
-        """The network's params with the trained weights in."""
-        return self.rest.get_value().with_weights(dict(self.weights.get_value()))
+        """The network's params with the trained weights (and learnable delays) in."""
+        params = self.rest.get_value().with_weights(dict(self.weights.get_value()))
+        return params if self.delays is None else params.with_delays(dict(self.delays.get_value()))
 
     def __call__(self, x_seq) -> Outputs:
         x_seq = jnp.asarray(x_seq)

@@ -29,7 +29,7 @@ from ...events import CSR
 from ...network.model import float_dtype
 from ...network.monitors import OBSERVERS, Observe, Rate, Spikes, Trace, Weights
 from ...events.delays import DelayRing
-from ...network.step import NetworkState, delay_depths, delay_groups, per_synapse_delays, sliced
+from ...network.step import NetworkState, delay_depths, delay_groups, learns_delays, per_synapse_delays, sliced
 from ...synapses.kinetics import decay_time
 from ..base import Runner
 from ..chunks import MIN_SAMPLE_STEPS, Chunk, describe_monitors, sample_due, sampling_chunk, signature, spikes_and_rates
@@ -120,6 +120,9 @@ def _refusal(net, monitors) -> str | None:
     for pr in net.projections:
         if not isinstance(pr.conn, CSR):
             return f"projection {pr.name!r} uses {type(pr.conn).__name__} connectivity; the native engine reads a CSR"
+        if learns_delays(pr):
+            return (f"projection {pr.name!r} learns its delays (max_delay_ms = {pr.max_delay_ms!r}; fractional delays "
+                    "read from params.projections[...].delays): only the scan engine runs them")
         if delay_groups(pr):      # (the engine runs such a network split into one-delay parts: .split)
             return (f"projection {pr.name!r} has per-synapse delays and per-synapse dynamics "
                     f"({', '.join(m.kind for m in pr.chain)}); the native engine runs them split by delay")
