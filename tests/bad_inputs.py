@@ -619,6 +619,8 @@ CASES = [
      r"the initial learnable delays must be positive, finite and at most max_delay_ms = 1.0; delay_ms\[0\] = 1.5"),
     ("learnable delays with plasticity", lambda: _pair(delay_ms=0.5, max_delay_ms=1.0, plasticity=ns.plasticity.stdp_pair()),
      r"learnable delays \(max_delay_ms\) with per-synapse dynamics \(long-term plasticity\) are not supported yet"),
+    ("an initial learnable delay below one step", lambda: _sim(_pair(delay_ms=0.05, max_delay_ms=1.0)),
+     r"Projection 'PE': the initial learnable delay delay_ms\[0\] = 0.05 ms is shorter than one step of dt = 0.1 ms"),
     ("max_delay_ms of one step", lambda: _sim(_pair(delay_ms=0.1, max_delay_ms=0.1)),
      r"Projection 'PE': max_delay_ms = 0.1 ms is 1 steps of dt = 0.1 ms; expected at least 2 step\(s\)"),
     ("max_delay_ms not whole steps", lambda: _sim(_pair(delay_ms=0.1, max_delay_ms=0.55)),

@@ -508,6 +508,9 @@ def test_delays_are_checked_in_blocks_and_the_message_counts_them_all(monkeypatc
         D.synapse_steps("delay_ms", d, DT)
     with pytest.raises(ValueError, match=r"delay_ms\[21\]"):
         D.synapse_depth("delay_ms", d, DT)
+    d[35] = np.nan                             # (Projection refuses NaN first; the helper names it too)
+    with pytest.raises(ValueError, match=r"delay_ms\[35\] = nan ms is not a number"):
+        D.synapse_steps("delay_ms", np.where(np.arange(40) == 21, 0.3, d), DT)
     d[[21, 35]] = [0.3, 0.7]
     steps = D.synapse_steps("delay_ms", d, DT)
     assert steps.dtype == np.int32 and steps[35] == 7 and steps.sum() == 39 * 3 + 7

@@ -285,6 +285,9 @@ def learnable_ring(conn, depth: int, dtype, name: str = "projection") -> DelayRi
     """The empty ring of a projection that learns its delays, up to ``depth`` steps (>= 2): its
     ``slot`` holds each synapse's target ``j_k``; the step adds the delay from the params."""
     from .._checks import fits_in_memory
+    if depth < 2:
+        raise ValueError(f"projection {name!r}: a ring of learnable delays needs at least 2 steps (it interpolates "
+                         f"between two), got {depth}")
     fits_in_memory(f"projection {name!r}: the ring of learnable delays up to {depth} steps onto {conn.n_post} neurons "
                    f"({depth} x {conn.n_post} inputs)", depth * conn.n_post * np.dtype(dtype).itemsize,
                    "use a smaller max_delay_ms or a longer dt")
@@ -298,13 +301,14 @@ def learnable_ring(conn, depth: int, dtype, name: str = "projection") -> DelayRi
 def deliver_fractional(conn, weights, steps, spikes, state: DelayRing, t, capacity: int):
     """:func:`deliver` for learnable delays: ``steps`` ((nnz,) fractional delays in steps,
     traced) clipped to [1, D], each synapse's weight split between the two rows around its
-    delay (module docstring). A delay within 1e-5 steps of a whole step delivers at that step
-    (its gradient unchanged), so delays given in whole steps of ms deliver as the ring does."""
+    delay (module docstring). A delay within 1e-5 steps of a whole step ``k`` (relative: 1e-5 ``k``
+    steps for ``k > 1``) delivers at that step (its gradient unchanged), so delays given in whole
+    steps of ms deliver as the ring does."""
     n_post = conn.n_post
     depth = state.ring.shape[0] // n_post
     start = (t % depth) * n_post
-    # a delay within 1e-5 steps of a whole step is that step (ms / dt rounds: 0.3 / 0.1 is
-    # 2.9999998 in float32), with its gradient kept
+    # a delay within 1e-5 steps of a whole step k (1e-5 k steps beyond one step) is that step
+    # (ms / dt rounds: 0.3 / 0.1 is 2.9999998 in float32), with its gradient kept
     whole = jnp.round(steps)
     steps = jnp.where(jnp.abs(steps - whole) < 1e-5 * jnp.maximum(1.0, whole),
                       steps + jax.lax.stop_gradient(whole - steps), steps)

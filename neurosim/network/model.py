@@ -270,7 +270,7 @@ def _learnable_delays(pr, chain, where):
     if d.shape != (pr.conn.nnz,):
         raise ValueError(f"{where}: delay_ms must be one number, or one per synapse: shape ({pr.conn.nnz},) in CSR "
                          f"order, got shape {d.shape}")
-    bad = ~np.isfinite(d) | (d <= 0) | (d > top)
+    bad = ~np.isfinite(d) | (d <= 0) | (d > top * (1 + 1e-6))
     if np.any(bad):
         k = int(np.argmax(bad))
         raise ValueError(f"{where}: the initial learnable delays must be positive, finite and at most max_delay_ms = "

@@ -111,7 +111,14 @@ def projection_depth(pr, dt: float) -> int:
     """``pr``'s longest delay in steps of ``dt``, every delay checked (learnable delays: the
     whole steps of ``max_delay_ms``, at least two)."""
     if learns_delays(pr):
-        return _checks.whole_steps(f"Projection {pr.name!r}: max_delay_ms", pr.max_delay_ms, dt, minimum=2)
+        depth = _checks.whole_steps(f"Projection {pr.name!r}: max_delay_ms", pr.max_delay_ms, dt, minimum=2)
+        short = np.asarray(pr.delay_ms) < dt * (1 - 1e-6)
+        if np.any(short):      # clipped to one step in every run, it would never learn
+            k = int(np.argmax(short))
+            raise ValueError(f"Projection {pr.name!r}: the initial learnable delay delay_ms[{k}] = "
+                             f"{float(pr.delay_ms[k])!r} ms is shorter than one step of dt = {dt!r} ms "
+                             f"({int(short.sum())} synapse(s) like it); a learnable delay is at least one step")
+        return depth
     if per_synapse_delays(pr):
         return synapse_depth(f"Projection {pr.name!r}: delay_ms", pr.delay_ms, dt)
     return projection_steps(pr, dt)
