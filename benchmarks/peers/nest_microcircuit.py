@@ -30,8 +30,9 @@ arrays may repeat a pair). What differs from the neurosim run: the random number
 potentials, Poisson trains), and the delays of one step (above).
 
 Prints one JSON line: ``build_s`` (Create + Connect), ``compile_s`` (``nest.Prepare()``, NEST
-compiles nothing), ``run_s`` (``nest.Run``), ``rtf``, the spike count, the synapse count and
-``events_per_s_per_core`` (spikes x fan-out delivered per second of ``run_s`` per thread).
+compiles nothing), ``run_s`` (``nest.Run``), ``rtf``, the spike count, the synapse count,
+``events_per_s_per_core`` (spikes x fan-out delivered per second of ``run_s`` per thread) and
+``peak_rss_mb`` (the process's peak resident memory, the network file's arrays included).
 Writes every population's spike times (ms) and neuron indices to ``--spikes``.
 """
 from __future__ import annotations
@@ -39,6 +40,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import resource
 import sys
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
@@ -116,6 +118,7 @@ def main(argv=None):
         "rate_hz": round(n_spikes / n / args.duration, 3),
         "events_per_s_per_core": round(events / run_s / args.threads),
         "delays_one_step_longer": round(longer / max(n_syn, 1), 4),
+        "peak_rss_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024 / 1e6, 1),
         "version": f"NEST {nest.__version__}", "device": C.cpu_device(), "load_1min": C.load_1min()}), flush=True)
 
 
