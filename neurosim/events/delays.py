@@ -228,12 +228,17 @@ def ring_layout(conn, steps, name: str = "projection") -> tuple[int, np.ndarray]
     + j_k`` (int32, computed in place: 4 bytes per synapse) for the projection ``name`` through
     ``conn`` whose synapses have ``steps`` ((nnz,) ints >= 1) of delay."""
     steps = np.asarray(steps)
-    depth = int(steps.max()) if steps.size else 1
+    size = _ring_size(conn, int(steps.max()) if steps.size else 1, name, "shorter delays")
+    return size, ring_slots(steps, conn.indices, conn.n_post)
+
+
+def _ring_size(conn, depth: int, name: str, shorter: str) -> int:
+    """``depth x n_post``, refused above 2**30 entries (``shorter``: what to use instead)."""
     size = depth * conn.n_post
     if size >= 2**30:           # (slot + shift) is computed in int32: both below 2**30, their sum fits
         raise ValueError(f"projection {name!r}: a ring of {depth} x {conn.n_post} inputs exceeds 2**30 entries; use "
-                         "shorter delays, a longer dt, or split the projection")
-    return size, ring_slots(steps, conn.indices, conn.n_post)
+                         f"{shorter}, a longer dt, or split the projection")
+    return size
 
 
 def ring_slots(steps, indices, n_post: int) -> np.ndarray:
@@ -249,14 +254,33 @@ def ring_slots(steps, indices, n_post: int) -> np.ndarray:
 def ring_state(conn, steps, dtype, name: str = "projection") -> DelayRing:
     """The empty ring of the projection ``name`` through ``conn`` whose synapses have ``steps``
     ((nnz,) ints >= 1) of delay."""
-    from .._checks import fits_in_memory
     depth = int(np.max(steps)) if np.size(steps) else 1
-    fits_in_memory(f"projection {name!r}: the ring of per-synapse delays up to {depth} steps onto {conn.n_post} "
-                   f"neurons ({depth} x {conn.n_post} inputs)", depth * conn.n_post * np.dtype(dtype).itemsize,
-                   "use shorter delays or a longer dt")
-    size, slot = ring_layout(conn, steps, name)
+    return _empty_ring(conn, depth, lambda: ring_layout(conn, steps, name)[1], dtype,
+                       f"projection {name!r}: the ring of per-synapse delays", "use shorter delays or a longer dt")
+
+
+def learnable_ring(conn, depth: int, dtype, name: str = "projection") -> DelayRing:
+    """The empty ring of a projection that learns its delays, up to ``depth`` steps (>= 2): its
+    ``slot`` holds each synapse's target ``j_k``; the step adds the delay from the params."""
+    if depth < 2:
+        raise ValueError(f"projection {name!r}: a ring of learnable delays needs at least 2 steps (it interpolates "
+                         f"between two), got {depth}")
+    def targets():
+        _ring_size(conn, depth, name, "a smaller max_delay_ms")
+        return np.asarray(conn.indices, np.int32)
+    return _empty_ring(conn, depth, targets, dtype,
+                       f"projection {name!r}: the ring of learnable delays", "use a smaller max_delay_ms or a longer dt")
+
+
+def _empty_ring(conn, depth: int, make_slot, dtype, what: str, hint: str) -> DelayRing:
+    """A ring of ``depth x n_post`` zeros (refused with the figure where it would not fit in
+    memory) and the slots ``make_slot()`` makes, once the ring is known to fit."""
+    from .._checks import fits_in_memory
+    fits_in_memory(f"{what} up to {depth} steps onto {conn.n_post} neurons ({depth} x {conn.n_post} inputs)",
+                   depth * conn.n_post * np.dtype(dtype).itemsize, hint)
+    slot = make_slot()
     # device_put of numpy arrays: an eager jnp.zeros or jnp.asarray compiles a program per size
-    return DelayRing(jax.device_put(np.zeros((size,), dtype)), jax.device_put(slot))
+    return DelayRing(jax.device_put(np.zeros((depth * conn.n_post,), dtype)), jax.device_put(slot))
 
 
 def deliver(conn, weights, spikes, state: DelayRing, t, capacity: int):
@@ -279,23 +303,6 @@ def fractional(d, low: float, high: float):
     d = jnp.where(d < low, low, jnp.where(d > high, high, d))
     n = jax.lax.stop_gradient(jnp.minimum(jnp.floor(d), high - 1.0))
     return n, d - n
-
-
-def learnable_ring(conn, depth: int, dtype, name: str = "projection") -> DelayRing:
-    """The empty ring of a projection that learns its delays, up to ``depth`` steps (>= 2): its
-    ``slot`` holds each synapse's target ``j_k``; the step adds the delay from the params."""
-    from .._checks import fits_in_memory
-    if depth < 2:
-        raise ValueError(f"projection {name!r}: a ring of learnable delays needs at least 2 steps (it interpolates "
-                         f"between two), got {depth}")
-    fits_in_memory(f"projection {name!r}: the ring of learnable delays up to {depth} steps onto {conn.n_post} neurons "
-                   f"({depth} x {conn.n_post} inputs)", depth * conn.n_post * np.dtype(dtype).itemsize,
-                   "use a smaller max_delay_ms or a longer dt")
-    if depth * conn.n_post >= 2**30:
-        raise ValueError(f"projection {name!r}: a ring of {depth} x {conn.n_post} inputs exceeds 2**30 entries; use a "
-                         "smaller max_delay_ms, a longer dt, or split the projection")
-    return DelayRing(jax.device_put(np.zeros((depth * conn.n_post,), dtype)),
-                     jax.device_put(np.asarray(conn.indices, np.int32)))
 
 
 def deliver_fractional(conn, weights, steps, spikes, state: DelayRing, t, capacity: int):

@@ -28,6 +28,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from .._files import bad_file, read_npz, write_atomically
+from ..events.delays import CHUNK
 from ..events.jitconn import JitConn
 from .model import Network
 from .step import NetworkState, init_state
@@ -68,8 +69,8 @@ def _digest_delays(delay_ms) -> str:
     is made."""
     d = np.asarray(delay_ms)
     h = hashlib.sha256()
-    for a in range(0, d.size, 1 << 22):
-        h.update(np.ascontiguousarray(np.round(d[a:a + (1 << 22)].astype(np.float64), 6)).tobytes())
+    for a in range(0, d.size, CHUNK):
+        h.update(np.ascontiguousarray(np.round(d[a:a + CHUNK].astype(np.float64), 6)).tobytes())
     return f"delays{list(d.shape)}:" + h.hexdigest()[:16]
 
 

@@ -218,19 +218,21 @@ class Projection:
         return dict(self._initial)
 
 
-def _delay_value(pr, where):
-    """``delay_ms`` checked: a positive number (whole steps are checked against the run's dt),
-    or one positive delay per synapse, as a read-only copy (float32 if given float32, else float64)."""
-    if np.ndim(pr.delay_ms) == 0:
-        _checks.positive_finite(f"{where}: delay_ms", pr.delay_ms)
-        return pr.delay_ms
+def _delay_value(pr, where, value=None):
+    """``delay_ms`` (or ``value``) checked: a positive number (whole steps are checked against
+    the run's dt), or one positive delay per synapse, as a read-only copy (float32 if given
+    float32, else float64)."""
+    value = pr.delay_ms if value is None else value
+    if np.ndim(value) == 0:
+        _checks.positive_finite(f"{where}: delay_ms", value)
+        return value
     if isinstance(pr.conn, JitConn):
         raise ValueError(f"{where}: delay_ms gives one delay per synapse, which a JitConn (procedural connectivity) "
                          "does not store; use conn.to_csr(), or one delay for the projection")
     try:
-        d = np.array(pr.delay_ms, np.float32 if np.asarray(pr.delay_ms).dtype == np.float32 else np.float64)
+        d = np.array(value, np.float32 if np.asarray(value).dtype == np.float32 else np.float64)
     except (TypeError, ValueError):
-        raise ValueError(f"{where}: delay_ms must be a number or an array of numbers (ms), got {pr.delay_ms!r}") from None
+        raise ValueError(f"{where}: delay_ms must be a number or an array of numbers (ms), got {value!r}") from None
     if d.shape != (pr.conn.nnz,):
         raise ValueError(f"{where}: delay_ms must be one number, or one per synapse: shape ({pr.conn.nnz},) in CSR "
                          f"order, got shape {d.shape}")
@@ -261,21 +263,13 @@ def _learnable_delays(pr, chain, where):
         raise ValueError(f"{where}: learnable delays (max_delay_ms) with per-synapse dynamics "
                          f"({', '.join(m.kind for m in chain)}) are not supported yet: learn the delays of a static "
                          "projection, or give whole-step delays without max_delay_ms")
-    if pr.backend is not None:
-        raise ValueError(f"{where}: backend={pr.backend!r} chooses the one-delay event product; a projection that "
-                         "learns its delays delivers through its ring (neurosim.events.delays): leave backend=None")
     given = np.asarray(pr.delay_ms)
-    d = np.array(np.broadcast_to(given, (pr.conn.nnz,)) if given.ndim == 0 else given,
-                 np.float32 if given.dtype == np.float32 else np.float64)
-    if d.shape != (pr.conn.nnz,):
-        raise ValueError(f"{where}: delay_ms must be one number, or one per synapse: shape ({pr.conn.nnz},) in CSR "
-                         f"order, got shape {d.shape}")
-    bad = ~np.isfinite(d) | (d <= 0) | (d > top * (1 + 1e-6))
-    if np.any(bad):
-        k = int(np.argmax(bad))
+    d = _delay_value(pr, where, np.broadcast_to(given, (pr.conn.nnz,)) if given.ndim == 0 else given)
+    above = d > top * (1 + 1e-6)
+    if np.any(above):
+        k = int(np.argmax(above))
         raise ValueError(f"{where}: the initial learnable delays must be positive, finite and at most max_delay_ms = "
-                         f"{top!r}; delay_ms[{k}] = {float(d[k])!r} ({int(bad.sum())} synapse(s) like it)")
-    d.setflags(write=False)
+                         f"{top!r}; delay_ms[{k}] = {float(d[k])!r} ({int(above.sum())} synapse(s) like it)")
     return d
 
 

@@ -127,7 +127,7 @@ def projection_depth(pr, dt: float) -> int:
 def learns_delays(pr) -> bool:
     """Whether ``pr`` learns its delays (``max_delay_ms``): they are then params, read by the
     step, and its state a :class:`DelayRing` whose slots are the targets."""
-    return getattr(pr, "max_delay_ms", None) is not None
+    return pr.max_delay_ms is not None
 
 
 def per_synapse_delays(pr) -> bool:
